@@ -1,0 +1,1 @@
+"""The simulation engine: a numpy reference (the specification) and a numba fast path."""

@@ -1,0 +1,150 @@
+"""Run a batch of runs (any mix of configs that share shapes) on either engine.
+
+A run is a `RunSpec`: a config and a replicate index. Its random stream, and so its
+whole trajectory, depends on nothing else: not on the other runs of the batch, not on
+the engine's chunking of steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from simrl.config import Config
+from simrl.engine import reference as ref
+from simrl.engine.streams import StreamLayout, fill_block, run_generator, stream_layout
+from simrl.errors import ConfigError, NonFiniteError
+from simrl.metrics import UPDATE_METRICS, eval_metrics, metric_names
+from simrl.tasks import BanditTask, build_bandit
+
+ENGINES = ("fast", "reference")
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    config: Config
+    replicate: int = 0
+    label: str = ""
+
+
+@dataclass
+class BatchResult:
+    specs: list[RunSpec]
+    row_steps: np.ndarray  # (n_rows,) the step of each metric row (0 = base policy)
+    names: tuple[str, ...]  # metric names, the last axis of `metrics`
+    metrics: np.ndarray  # (R, n_rows, M)
+    logits: np.ndarray  # (R, S, K) final logits (the last finite ones of a failed run)
+    failed_step: np.ndarray  # (R,) the step that produced a non-finite value, -1 if none
+    tasks: list[BanditTask]  # (R,) the task of each run (shared objects)
+
+
+def record_steps(steps: int, eval_every: int) -> np.ndarray:
+    """Rows at step 0 (the base policy), every eval_every steps, and the last step."""
+    return np.unique(np.r_[np.arange(0, steps + 1, eval_every), steps])
+
+
+def check_shared_shapes(specs: Sequence[RunSpec]) -> None:
+    first = specs[0].config
+    for spec in specs[1:]:
+        c = spec.config
+        for name, mine, theirs in (
+            ("task.num_prompts", c.task.num_prompts, first.task.num_prompts),
+            ("task.num_answers", c.task.num_answers, first.task.num_answers),
+            ("run.steps", c.run.steps, first.run.steps),
+            ("run.eval_every", c.run.eval_every, first.run.eval_every),
+            ("run.passk", c.run.passk, first.run.passk),
+        ):
+            if mine != theirs:
+                raise ConfigError(name, mine, f"runs batched together must share it (first run has {theirs!r})")
+
+
+def build_tasks(specs: Sequence[RunSpec]) -> list[BanditTask]:
+    """One task object per distinct task config: runs that share it share the arrays."""
+    cache: dict = {}
+    for spec in specs:
+        if spec.config.task not in cache:
+            cache[spec.config.task] = build_bandit(spec.config.task)
+    return [cache[spec.config.task] for spec in specs]
+
+
+def run_batch(
+    specs: Sequence[RunSpec], engine: str = "fast", progress: Progress | None = None
+) -> BatchResult:
+    specs = list(specs)
+    if not specs:
+        raise ConfigError("runs", 0, "need at least one run")
+    if engine not in ENGINES:
+        raise ConfigError("engine", engine, "must be one of " + ", ".join(map(repr, ENGINES)))
+    check_shared_shapes(specs)
+    tasks = build_tasks(specs)
+    layouts = [stream_layout(s.config) for s in specs]
+    run_cfg = specs[0].config.run
+    rows = record_steps(run_cfg.steps, run_cfg.eval_every)
+    names = metric_names(run_cfg.passk)
+    if engine == "reference":
+        return _run_reference(specs, tasks, layouts, rows, names, progress)
+    from simrl.engine.fast import run_fast
+
+    return run_fast(specs, tasks, layouts, rows, names, progress)
+
+
+def raise_first_failure(result: BatchResult) -> None:
+    """Raise NonFiniteError for the earliest failure of a run whose config says 'raise'."""
+    bad = [
+        (int(step), r)
+        for r, (step, spec) in enumerate(zip(result.failed_step, result.specs, strict=True))
+        if step >= 0 and spec.config.run.on_nonfinite == "raise"
+    ]
+    if bad:
+        step, r = min(bad)
+        spec = result.specs[r]
+        raise NonFiniteError(r, step, "logits", spec.label or f"replicate {spec.replicate}")
+
+
+def _run_reference(specs, tasks, layouts: list[StreamLayout], rows, names, progress) -> BatchResult:
+    R, steps = len(specs), specs[0].config.run.steps
+    S, K = tasks[0].shape
+    metrics = np.full((R, rows.size, len(names)), np.nan)
+    logits = np.empty((R, S, K))
+    failed = np.full(R, -1)
+    upd_idx = [names.index(n) for n in UPDATE_METRICS]
+    for r, spec in enumerate(specs):
+        cfg = spec.config
+        params = ref.RunParams(cfg, tasks[r], layouts[r])
+        gen = run_generator(cfg, spec.replicate)
+        state = ref.initial_state(tasks[r])
+        sums, counts = np.zeros(len(upd_idx)), np.zeros(len(upd_idx))
+        u = np.empty((1, layouts[r].total))
+        row = 0
+        _put(metrics[r, row], names, eval_metrics(state.logits, tasks[r], cfg.run.passk))
+        for t in range(steps):
+            fill_block(gen, u)
+            new_state, um = ref.step(state, params, u[0], t)
+            if not ref.is_finite(new_state):
+                failed[r] = t + 1
+                if cfg.run.on_nonfinite == "raise":
+                    raise NonFiniteError(r, t + 1, "logits", spec.label or f"replicate {spec.replicate}")
+                break
+            state = new_state
+            vals = np.array([um[n] for n in UPDATE_METRICS])
+            ok = np.isfinite(vals)
+            sums[ok] += vals[ok]
+            counts[ok] += 1
+            if t + 1 == rows[row + 1]:
+                row += 1
+                _put(metrics[r, row], names, eval_metrics(state.logits, tasks[r], cfg.run.passk))
+                metrics[r, row, upd_idx] = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+                sums[:], counts[:] = 0, 0
+            if progress:
+                progress(r * steps + t + 1, R * steps)
+        logits[r] = state.logits
+    return BatchResult(specs, rows, names, metrics, logits, failed, tasks)
+
+
+def _put(row: np.ndarray, names: tuple[str, ...], values: dict[str, float]) -> None:
+    for name, value in values.items():
+        row[names.index(name)] = value

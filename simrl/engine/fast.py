@@ -1,0 +1,744 @@
+"""The numba fast path: the reference step (simrl/engine/reference.py), batched over runs.
+
+`run_chunk` advances every run of a batch by a chunk of steps, in parallel over runs
+(`prange`). Each run is computed by one thread from its own arrays and its own uniforms,
+in a fixed order, without fastmath, so its numbers do not depend on which other runs
+share the batch. The kernels keep a cache of log pi, pi and H per state, refreshed after
+every optimiser step, so a softmax is computed once per state per update.
+
+Registry codes and packed-column indices are literal constants (see packing.py, whose
+`check_codes` ties them to the registries). tests/engine/test_parity.py holds this file
+to the reference within 1e-9 after 50 steps for every registry entry.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from simrl.engine.packing import FLOAT_FIELDS, INT_FIELDS, check_codes
+from simrl.metrics import UPDATE_METRICS
+
+# ---- packed columns (packing.FLOAT_FIELDS / INT_FIELDS order) -------------------------
+F_LR, F_P, F_FLIP, F_STD_EPS, F_CLIP_LOW, F_CLIP_HIGH, F_DUAL = 0, 1, 2, 3, 4, 5, 6
+F_CC_RATIO, F_CC_LB, F_CC_UB, F_KC_RATIO, F_KC_COEF = 7, 8, 9, 10, 11
+F_SW_MIN, F_SW_MAX, F_SK, F_KL_COEF, F_ENT_COEF, F_B1, F_B2, F_EPS = 12, 13, 14, 15, 16, 17, 18, 19
+I_REW, I_ADV, I_LOSS, I_AGG, I_KLK, I_OPT, I_DS, I_G, I_P, I_EPOCHS, I_MB = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+I_DDOF, I_REFRESET, I_EXACT, I_SMODE, I_ROUNDS = 11, 12, 13, 14, 15
+I_LSEL, I_LSAMPLE, I_LREWARD, I_LTIE, I_LCC, I_LTOTAL = 16, 17, 18, 19, 20, 21
+
+# ---- registry codes (packing.EXPECTED_CODES) -------------------------------------------
+R_TRUE, R_RANDOM, R_INCORRECT, R_FORMAT, R_SELFC, R_NOISY, R_FROZEN = 0, 1, 2, 3, 4, 5, 6
+A_GRPO, A_DRGRPO, A_RLOO, A_REINFORCE = 0, 1, 2, 3
+L_VANILLA, L_PG, L_CLIPCOV, L_KLCOV, L_STEER = 0, 1, 2, 3, 4
+G_SUM_NORM = 3
+K_K1, K_K2, K_K3, K_REVERSE, K_FORWARD = 0, 1, 2, 3, 4
+O_SGD, O_ADAM, O_NPG = 0, 1, 2
+DS_OFF, DS_DROP, DS_RESAMPLE = 0, 1, 2
+SM_LINEAR = 0
+
+# ---- metric columns ------------------------------------------------------------------
+N_UPD = 9  # reward_mean, zero_var_frac, groups_used, clip low/high/dual, cov_selected, dH x2
+N_EVAL_FIXED = 8  # entropy mean/q10/q50/q90, kl_base, mass format/incorrect_label/base_top
+STEER_PROB_FLOOR = 1e-8
+STEER_K_FLOOR = 0.02
+NPG_PI_FLOOR = np.finfo(np.float64).tiny
+
+
+def _check_layout() -> None:
+    check_codes()
+    assert len(FLOAT_FIELDS) == 20 and len(INT_FIELDS) == 22 and len(UPDATE_METRICS) == N_UPD
+
+
+_check_layout()
+
+
+# ---- softmax cache -------------------------------------------------------------------
+@njit(cache=True)
+def refresh_row(z, logp, prob, ent, s):
+    """log pi, pi and H of state s from its logits (one exp per entry)."""
+    K = z.shape[1]
+    m = z[s, 0]
+    for k in range(1, K):
+        if z[s, k] > m:
+            m = z[s, k]
+    tot = 0.0
+    for k in range(K):
+        e = math.exp(z[s, k] - m)
+        prob[s, k] = e
+        tot += e
+    lse = math.log(tot)
+    inv = 1.0 / tot
+    h = 0.0
+    for k in range(K):
+        lp = z[s, k] - m - lse
+        logp[s, k] = lp
+        p = prob[s, k] * inv
+        prob[s, k] = p
+        if p > 0.0:
+            h -= p * lp
+    ent[s] = h
+
+
+@njit(cache=True)
+def refresh_all(z, logp, prob, ent):
+    for s in range(z.shape[0]):
+        refresh_row(z, logp, prob, ent, s)
+
+
+# ---- batch -----------------------------------------------------------------------------
+@njit(cache=True)
+def reward_of(code, a, s, correct, fmt, label, u, flip, winner):
+    if code == R_TRUE:
+        return 1.0 if correct[s, a] else 0.0
+    if code == R_RANDOM:
+        return 1.0 if u < flip else 0.0  # `flip` carries p for 'random' (see caller)
+    if code == R_INCORRECT:
+        return 1.0 if a == label[s] else 0.0
+    if code == R_FORMAT:
+        return 1.0 if a == fmt[s] else 0.0
+    if code == R_SELFC:
+        return 1.0 if a == winner else 0.0
+    if code == R_NOISY:
+        r = 1.0 if correct[s, a] else 0.0
+        return 1.0 - r if u < flip else r
+    return 0.0
+
+
+@njit(cache=True)
+def plurality(answers, n, K, counts, u_tie):
+    """The most frequent answer among answers[:n], ties broken by u_tie (uniform)."""
+    for k in range(K):
+        counts[k] = 0
+    for i in range(n):
+        counts[answers[i]] += 1
+    best = 0
+    for k in range(K):
+        if counts[k] > best:
+            best = counts[k]
+    n_tied = 0
+    for k in range(K):
+        if counts[k] == best:
+            n_tied += 1
+    pick = min(int(u_tie * n_tied), n_tied - 1)
+    for k in range(K):
+        if counts[k] == best:
+            if pick == 0:
+                return k
+            pick -= 1
+    return -1
+
+
+@njit(cache=True)
+def group_advantages(code, rew, adv, n_groups, G, std_eps, ddof):
+    """Advantages of rew[:n_groups, :G] into adv (the advantage registry)."""
+    if code == A_REINFORCE:
+        tot = 0.0
+        for j in range(n_groups):
+            for i in range(G):
+                tot += rew[j, i]
+        mean = tot / (n_groups * G) if n_groups > 0 else 0.0
+        for j in range(n_groups):
+            for i in range(G):
+                adv[j, i] = rew[j, i] - mean
+        return
+    for j in range(n_groups):
+        tot = 0.0
+        for i in range(G):
+            tot += rew[j, i]
+        mean = tot / G
+        if code == A_GRPO:
+            ss = 0.0
+            for i in range(G):
+                d = rew[j, i] - mean
+                ss += d * d
+            std = math.sqrt(ss / (G - ddof))
+            for i in range(G):
+                adv[j, i] = (rew[j, i] - mean) / (std + std_eps)
+        elif code == A_DRGRPO:
+            for i in range(G):
+                adv[j, i] = rew[j, i] - mean
+        else:  # rloo
+            for i in range(G):
+                adv[j, i] = rew[j, i] - (tot - rew[j, i]) / (G - 1)
+
+
+@njit(cache=True)
+def select_prompts(keys, S, P, out):
+    if P == S:
+        for i in range(S):
+            out[i] = i
+    else:
+        order = np.argsort(keys, kind="mergesort")
+        for i in range(P):
+            out[i] = order[i]
+
+
+@njit(cache=True)
+def collect_batch(fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, bcount, scratch_p, scratch_ans, scratch_rew, cdf, counts, stats):
+    """Sample, reward and filter one step's groups (reference.sampled_batch). Returns n_groups.
+
+    stats[0] = reward mean and stats[1] = zero-variance share of the first round.
+    """
+    S, K = prob_old.shape
+    P, G, rounds = ip[I_P], ip[I_G], ip[I_ROUNDS]
+    L_sel, L_sample, L_reward, L_tie = ip[I_LSEL], ip[I_LSAMPLE], ip[I_LREWARD], ip[I_LTIE]
+    rsize = L_sel + L_sample + L_reward + L_tie
+    code, mode = ip[I_REW], ip[I_DS]
+    bern = fp[F_P] if code == R_RANDOM else fp[F_FLIP]
+    n_kept = 0
+    for rnd in range(rounds):
+        base = rnd * rsize
+        select_prompts(u[base : base + L_sel], S, P, scratch_p)
+        n_inf = 0
+        rsum = 0.0
+        for i in range(P):
+            s = scratch_p[i]
+            c = 0.0
+            for k in range(K):
+                c += prob_old[s, k]
+                cdf[k] = c
+            off = base + L_sel + i * G
+            for g in range(G):
+                uu = u[off + g]
+                a = 0
+                while a < K - 1 and cdf[a] <= uu:
+                    a += 1
+                scratch_ans[i, g] = a
+            winner = -1
+            if code == R_SELFC:
+                winner = plurality(scratch_ans[i], G, K, counts, u[base + L_sel + L_sample + L_reward + i])
+            roff = base + L_sel + L_sample + i * G
+            lo, hi = 1.0, 0.0
+            for g in range(G):
+                ur = u[roff + g] if L_reward > 0 else 0.0
+                r = reward_of(code, scratch_ans[i, g], s, correct, fmt, label, ur, bern, winner)
+                scratch_rew[i, g] = r
+                rsum += r
+                lo = min(lo, r)
+                hi = max(hi, r)
+            informative = lo != hi
+            if informative:
+                n_inf += 1
+            keep = mode == DS_OFF or (informative and n_kept < P)
+            if keep:
+                bprompt[n_kept] = s
+                for g in range(G):
+                    bans[n_kept, g] = scratch_ans[i, g]
+                    brew[n_kept, g] = scratch_rew[i, g]
+                    bcount[n_kept, g] = 1.0
+                n_kept += 1
+        if rnd == 0:
+            stats[0] = rsum / (P * G)
+            stats[1] = 1.0 - n_inf / P
+        if mode != DS_RESAMPLE or n_kept == P:
+            break
+    return n_kept
+
+
+@njit(cache=True)
+def exact_batch(fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, bcount, badv, stats):
+    """Every answer of each chosen prompt, weighted G pi_old(a) (reference.exact_batch)."""
+    S, K = prob_old.shape
+    P, G = ip[I_P], ip[I_G]
+    select_prompts(u[: ip[I_LSEL]], S, P, bprompt)
+    tot, n_zero = 0.0, 0
+    for j in range(P):
+        s = bprompt[j]
+        expected = 0.0
+        lo, hi = 1.0, 0.0
+        for a in range(K):
+            r = reward_of(ip[I_REW], a, s, correct, fmt, label, 0.0, 0.0, -1)
+            bans[j, a] = a
+            brew[j, a] = r
+            bcount[j, a] = G * prob_old[s, a]
+            expected += prob_old[s, a] * r
+            lo = min(lo, r)
+            hi = max(hi, r)
+        for a in range(K):
+            badv[j, a] = brew[j, a] - expected
+        tot += expected
+        if lo == hi:
+            n_zero += 1
+    stats[0] = tot / P
+    stats[1] = n_zero / P
+    return P
+
+
+# ---- losses -----------------------------------------------------------------------------
+@njit(cache=True)
+def ppo_clip_token(ratio, adv, clip_low, clip_high, dual, flags, t):
+    """d loss / d logp of max(-A r, -A clip(r)) (then dual clip); sets the clip flags."""
+    if adv > 0 and ratio > 1.0 + clip_high:
+        flags[t, 1] = 1
+        return 0.0
+    if adv < 0 and ratio < 1.0 - clip_low:
+        flags[t, 0] = 1
+        return 0.0
+    if dual > 0 and adv < 0 and ratio > dual:
+        flags[t, 2] = 1
+        return 0.0
+    return -adv * ratio
+
+
+@njit(cache=True)
+def token_losses(fp, ip, N, tlogp, tlogp_old, tadv, tent_old, tkeys, td, flags, work):
+    """dlogp (td) and flags (low, high, dual, selected) of N tokens (the policy-loss registry)."""
+    code = ip[I_LOSS]
+    cl, ch = fp[F_CLIP_LOW], fp[F_CLIP_HIGH]
+    for t in range(N):
+        flags[t, 0] = flags[t, 1] = flags[t, 2] = flags[t, 3] = 0
+    if code == L_PG:
+        for t in range(N):
+            td[t] = -tadv[t] * math.exp(tlogp[t] - tlogp_old[t])
+        return
+    if code == L_VANILLA or code == L_STEER:
+        for t in range(N):
+            td[t] = ppo_clip_token(math.exp(tlogp[t] - tlogp_old[t]), tadv[t], cl, ch, fp[F_DUAL], flags, t)
+        if code == L_STEER:
+            steer_scale(fp, ip, N, tlogp, tlogp_old, tadv, tent_old, td, work)
+        return
+    # covariance-based: (A - mean A)(logp - mean logp) over the minibatch
+    ma, ml = 0.0, 0.0
+    for t in range(N):
+        ma += tadv[t]
+        ml += tlogp[t]
+    ma /= N
+    ml /= N
+    for t in range(N):
+        work[t] = (tadv[t] - ma) * (tlogp[t] - ml)
+    if code == L_CLIPCOV:
+        for t in range(N):
+            td[t] = ppo_clip_token(math.exp(tlogp[t] - tlogp_old[t]), tadv[t], cl, ch, 0.0, flags, t)
+        n_clip = max(int(fp[F_CC_RATIO] * N), 1)
+        order = np.argsort(tkeys[:N], kind="mergesort")
+        chosen = 0
+        for i in range(N):
+            if chosen >= n_clip:
+                break
+            t = order[i]
+            if flags[t, 0] == 0 and flags[t, 1] == 0 and work[t] > fp[F_CC_LB] and work[t] < fp[F_CC_UB]:
+                flags[t, 3] = 1
+                td[t] = 0.0
+                chosen += 1
+        return
+    # kl_cov: no PPO clip; top-k tokens by covariance get coef * |logp - logp_old|
+    for t in range(N):
+        td[t] = -tadv[t] * math.exp(tlogp[t] - tlogp_old[t])
+    k = max(int(N * fp[F_KC_RATIO]), 1)
+    for t in range(N):
+        work[t] = -work[t]
+    order = np.argsort(work[:N], kind="mergesort")
+    for i in range(k):
+        t = order[i]
+        flags[t, 3] = 1
+        diff = tlogp[t] - tlogp_old[t]
+        if diff > 0:
+            td[t] += fp[F_KC_COEF]
+        elif diff < 0:
+            td[t] -= fp[F_KC_COEF]
+
+
+@njit(cache=True)
+def steer_scale(fp, ip, N, tlogp, tlogp_old, tadv, tent_old, td, omega):
+    """Multiply td by STEER's weights of |Omega| (losses.steer_omega / steer_weights)."""
+    lo, hi = math.inf, -math.inf
+    for t in range(N):
+        pi = min(max(math.exp(tlogp[t]), STEER_PROB_FLOOR), 1.0 - STEER_PROB_FLOOR)
+        pi_old = min(max(math.exp(tlogp_old[t]), STEER_PROB_FLOOR), 1.0)
+        o = abs(tadv[t] / pi_old * pi * (1.0 - pi) * (math.log(pi) + tent_old[t]))
+        omega[t] = o
+        lo = min(lo, o)
+        hi = max(hi, o)
+    w_min, w_max = fp[F_SW_MIN], fp[F_SW_MAX]
+    if ip[I_SMODE] == SM_LINEAR:
+        for t in range(N):
+            if hi <= lo:
+                w = 0.5 * (w_min + w_max)
+            else:
+                w = min(max(w_max - (omega[t] - lo) * (w_max - w_min) / (hi - lo), w_min), w_max)
+            td[t] *= w
+    else:
+        k = fp[F_SK] if fp[F_SK] > 0 else -math.log(w_min) / max(hi, STEER_K_FLOOR)
+        for t in range(N):
+            td[t] *= min(max(math.exp(-k * omega[t]), w_min), 1.0)
+
+
+# ---- one minibatch update ------------------------------------------------------------
+@njit(cache=True)
+def sampled_kl_grad(kind, logp, logp_ref):
+    x = logp - logp_ref
+    if kind == K_K1:
+        return 1.0
+    if kind == K_K2:
+        return x
+    return 1.0 - math.exp(-x)
+
+
+@njit(cache=True)
+def minibatch_step(fp, ip, epoch, lo, hi, n_entries, bprompt, bans, badv, bcount, u, z, logp, prob, ent, logp_old, ent_old, ref_logp, m, v, adam_t, g, csum, wsum, touched, tok, flags, tally):
+    """One optimiser step on groups lo..hi-1 (reference.minibatch_gradient + optimiser)."""
+    S, K = z.shape
+    G = ip[I_G]
+    N = (hi - lo) * n_entries
+    tlogp, tlogp_old, tadv, tent, tkeys, td, tcount, work = tok[0], tok[1], tok[2], tok[3], tok[4], tok[5], tok[6], tok[7]
+    has_keys = ip[I_LCC] > 0
+    cc_base = ip[I_ROUNDS] * (ip[I_LSEL] + ip[I_LSAMPLE] + ip[I_LREWARD] + ip[I_LTIE]) + epoch * ip[I_P] * G
+    t = 0
+    for j in range(lo, hi):
+        s = bprompt[j]
+        for i in range(n_entries):
+            a = bans[j, i]
+            tlogp[t] = logp[s, a]
+            tlogp_old[t] = logp_old[s, a]
+            tadv[t] = badv[j, i]
+            tent[t] = ent_old[s]
+            tcount[t] = bcount[j, i]
+            if has_keys:
+                tkeys[t] = u[cc_base + j * n_entries + i]
+            t += 1
+    token_losses(fp, ip, N, tlogp, tlogp_old, tadv, tent, tkeys, td, flags, work)
+    w_seq = 1.0 if ip[I_AGG] == G_SUM_NORM else 1.0 / ((hi - lo) * G)
+    kl_coef = fp[F_KL_COEF]
+    kind = ip[I_KLK]
+    sampled_kl = kl_coef > 0 and kind <= K_K3
+    for j in range(lo, hi):
+        s = bprompt[j]
+        if not touched[s]:
+            touched[s] = True
+            csum[s] = 0.0
+            wsum[s] = 0.0
+    t = 0
+    for j in range(lo, hi):
+        s = bprompt[j]
+        for i in range(n_entries):
+            w = w_seq * tcount[t]
+            c = w * td[t]
+            if sampled_kl:
+                a = bans[j, i]
+                c += w * kl_coef * sampled_kl_grad(kind, tlogp[t], ref_logp[s, a])
+            g[s, bans[j, i]] += c
+            csum[s] += c
+            wsum[s] += w
+            tally[0] += tcount[t]
+            for f in range(4):
+                if flags[t, f]:
+                    tally[f + 1] += tcount[t]
+            t += 1
+    ent_coef = fp[F_ENT_COEF]
+    for s in range(S):
+        if not touched[s]:
+            continue
+        for k in range(K):
+            g[s, k] -= csum[s] * prob[s, k]
+        if kl_coef > 0 and kind == K_REVERSE:
+            kl = 0.0
+            for k in range(K):
+                kl += prob[s, k] * (logp[s, k] - ref_logp[s, k])
+            for k in range(K):
+                g[s, k] += kl_coef * wsum[s] * prob[s, k] * ((logp[s, k] - ref_logp[s, k]) - kl)
+        elif kl_coef > 0 and kind == K_FORWARD:
+            for k in range(K):
+                g[s, k] += kl_coef * wsum[s] * (prob[s, k] - math.exp(ref_logp[s, k]))
+        if ent_coef > 0:  # loss -= coef H, dH/dz = -pi (l + H)
+            for k in range(K):
+                g[s, k] += ent_coef * wsum[s] * (prob[s, k] * (logp[s, k] + ent[s]))
+    optimiser_step(fp, ip, z, g, prob, m, v, adam_t, touched)
+    for s in range(S):
+        if touched[s]:
+            touched[s] = False
+            for k in range(K):
+                g[s, k] = 0.0
+            refresh_row(z, logp, prob, ent, s)
+        elif ip[I_OPT] == O_ADAM:
+            refresh_row(z, logp, prob, ent, s)
+
+
+@njit(cache=True)
+def optimiser_step(fp, ip, z, g, prob, m, v, adam_t, touched):
+    S, K = z.shape
+    lr = fp[F_LR]
+    code = ip[I_OPT]
+    if code == O_SGD:
+        for s in range(S):
+            if touched[s]:
+                for k in range(K):
+                    z[s, k] -= lr * g[s, k]
+    elif code == O_NPG:
+        for s in range(S):
+            if touched[s]:
+                mean = 0.0
+                for k in range(K):
+                    mean += g[s, k] / max(prob[s, k], NPG_PI_FLOOR)
+                mean /= K
+                for k in range(K):
+                    z[s, k] -= lr * (g[s, k] / max(prob[s, k], NPG_PI_FLOOR) - mean)
+    else:  # adam: every entry, with bias correction
+        b1, b2, eps = fp[F_B1], fp[F_B2], fp[F_EPS]
+        adam_t[0] += 1
+        c1 = 1.0 - b1 ** adam_t[0]
+        c2 = 1.0 - b2 ** adam_t[0]
+        for s in range(S):
+            for k in range(K):
+                gg = g[s, k]
+                m[s, k] = b1 * m[s, k] + (1.0 - b1) * gg
+                v[s, k] = b2 * v[s, k] + (1.0 - b2) * gg * gg
+                z[s, k] -= lr * (m[s, k] / c1) / (math.sqrt(v[s, k] / c2) + eps)
+
+
+# ---- metrics ----------------------------------------------------------------------------
+@njit(cache=True)
+def eval_row(prob, logp, ent, base_logp, correct, fmt, label, top, passk, out):
+    """Exact eval metrics (metrics.eval_metrics) into out[: 9 + len(passk)]."""
+    S, K = prob.shape
+    npk = passk.shape[0]
+    acc = 0.0
+    for i in range(npk):
+        out[1 + i] = 0.0
+    kl, mf, ml, mt = 0.0, 0.0, 0.0, 0.0
+    has_fmt = True
+    for s in range(S):
+        pc = 0.0
+        d = 0.0
+        for k in range(K):
+            if correct[s, k]:
+                pc += prob[s, k]
+            d += prob[s, k] * (logp[s, k] - base_logp[s, k])
+        acc += pc
+        for i in range(npk):
+            out[1 + i] += 1.0 - (1.0 - pc) ** passk[i]
+        kl += d
+        if fmt[s] >= 0:
+            mf += prob[s, fmt[s]]
+        else:
+            has_fmt = False
+        ml += prob[s, label[s]]
+        mt += prob[s, top[s]]
+    out[0] = acc / S
+    for i in range(npk):
+        out[1 + i] /= S
+    c = 1 + npk
+    h = np.sort(ent)
+    tot = 0.0
+    for s in range(S):
+        tot += ent[s]
+    out[c] = tot / S
+    out[c + 1] = quantile_sorted(h, 0.1)
+    out[c + 2] = quantile_sorted(h, 0.5)
+    out[c + 3] = quantile_sorted(h, 0.9)
+    out[c + 4] = kl / S
+    out[c + 5] = mf / S if has_fmt else np.nan
+    out[c + 6] = ml / S
+    out[c + 7] = mt / S
+
+
+@njit(cache=True)
+def quantile_sorted(x, q):
+    """numpy's default ('linear') quantile of sorted x."""
+    h = q * (x.shape[0] - 1)
+    lo = int(math.floor(h))
+    hi = min(lo + 1, x.shape[0] - 1)
+    return x[lo] + (h - lo) * (x[hi] - x[lo])
+
+
+@njit(cache=True)
+def entropy_change(z, z0, prob_old, logp_old, ent_old, ent, out):
+    """Mean over moved states of exact dH and of -Cov_pi(log pi, dz); NaN if none moved."""
+    S, K = z.shape
+    n, dh, fo = 0, 0.0, 0.0
+    for s in range(S):
+        moved = False
+        for k in range(K):
+            if z[s, k] != z0[s, k]:
+                moved = True
+                break
+        if not moved:
+            continue
+        n += 1
+        dh += ent[s] - ent_old[s]
+        acc = 0.0
+        for k in range(K):
+            acc += prob_old[s, k] * (logp_old[s, k] + ent_old[s]) * (z[s, k] - z0[s, k])
+        fo -= acc
+    out[0] = dh / n if n > 0 else np.nan
+    out[1] = fo / n if n > 0 else np.nan
+
+
+@njit(cache=True)
+def all_finite(a):
+    for x in a.ravel():
+        if not math.isfinite(x):
+            return False
+    return True
+
+
+# ---- one step of one run ---------------------------------------------------------------
+@njit(cache=True)
+def step_run(fp, ip, t, u, z, zref, m, v, adam_t, logp, prob, ent, ref_logp, correct, fmt, label, ws, upd):
+    """Step t of one run (reference.step). Returns False if a value became non-finite."""
+    (z0, logp_old, prob_old, ent_old, g, csum, wsum, touched, bprompt, bans, brew, bcount, badv,
+     sp, sans, srew, cdf, counts, tok, flags, stats, tally, dh) = ws
+    S, K = z.shape
+    if ip[I_REW] == R_FROZEN:
+        upd[0] = upd[1] = upd[7] = upd[8] = np.nan
+        upd[2] = upd[3] = upd[4] = upd[5] = upd[6] = 0.0
+        return True
+    z0[:, :] = z
+    logp_old[:, :] = logp
+    prob_old[:, :] = prob
+    ent_old[:] = ent
+    exact = ip[I_EXACT] == 1
+    if exact:
+        n_groups = exact_batch(fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, bcount, badv, stats)
+        n_entries = K
+    else:
+        n_groups = collect_batch(fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, bcount, sp, sans, srew, cdf, counts, stats)
+        n_entries = ip[I_G]
+        group_advantages(ip[I_ADV], brew, badv, n_groups, ip[I_G], fp[F_STD_EPS], ip[I_DDOF])
+    for i in range(5):
+        tally[i] = 0.0
+    mb = ip[I_MB]
+    for epoch in range(ip[I_EPOCHS]):
+        for b in range(mb):
+            lo = (b * n_groups) // mb
+            hi = ((b + 1) * n_groups) // mb
+            if hi > lo:
+                minibatch_step(fp, ip, epoch, lo, hi, n_entries, bprompt, bans, badv, bcount, u, z, logp, prob, ent, logp_old, ent_old, ref_logp, m, v, adam_t, g, csum, wsum, touched, tok, flags, tally)
+    every = ip[I_REFRESET]
+    if every > 0 and (t + 1) % every == 0:
+        zref[:, :] = z
+        m[:, :] = 0.0
+        v[:, :] = 0.0
+        adam_t[0] = 0
+        ref_logp[:, :] = logp  # the cache holds log softmax(z)
+    entropy_change(z, z0, prob_old, logp_old, ent_old, ent, dh)
+    upd[0] = stats[0]
+    upd[1] = stats[1]
+    upd[2] = n_groups
+    for i in range(4):
+        upd[3 + i] = tally[1 + i] / tally[0] if tally[0] > 0 else 0.0
+    upd[7] = dh[0]
+    upd[8] = dh[1]
+    if not (all_finite(z) and all_finite(m) and all_finite(v)):
+        z[:, :] = z0
+        return False
+    return True
+
+
+# ---- a chunk of steps for every run ----------------------------------------------------
+@njit(cache=True)
+def workspace(S, K, P, G, N_max):
+    n = max(G, K)
+    tok = np.zeros((8, N_max))
+    return (
+        np.empty((S, K)), np.empty((S, K)), np.empty((S, K)), np.empty(S),  # z0, logp_old, prob_old, ent_old
+        np.zeros((S, K)), np.zeros(S), np.zeros(S), np.zeros(S, dtype=np.bool_),  # g, csum, wsum, touched
+        np.zeros(P, dtype=np.int64), np.zeros((P, n), dtype=np.int64), np.zeros((P, n)), np.zeros((P, n)), np.zeros((P, n)),
+        np.zeros(max(P, S), dtype=np.int64), np.zeros((P, G), dtype=np.int64), np.zeros((P, G)), np.zeros(K), np.zeros(K, dtype=np.int64),
+        tok, np.zeros((N_max, 4), dtype=np.int8), np.zeros(2), np.zeros(5), np.zeros(2),
+    )
+
+
+@njit(parallel=True, cache=True)
+def run_chunk(t0, n_steps, row_of_step, U, z, zref, m, v, adam_t, base_logp, correct, fmt, label, top, task_of_run, fp, ip, passk, metrics, upd_sum, upd_cnt, failed):
+    """Advance runs by n_steps from step t0; write eval/update rows where row_of_step >= 0."""
+    R, S, K = z.shape
+    n_eval = 9 + passk.shape[0]
+    for r in prange(R):
+        if failed[r] >= 0:
+            continue
+        ti = task_of_run[r]
+        P, G = ip[r, I_P], ip[r, I_G]
+        N_max = P * max(G, K)
+        ws = workspace(S, K, P, G, N_max)
+        logp, prob, ent = np.empty((S, K)), np.empty((S, K)), np.empty(S)
+        ref_logp, ref_prob, ref_ent = np.empty((S, K)), np.empty((S, K)), np.empty(S)
+        refresh_all(z[r], logp, prob, ent)
+        refresh_all(zref[r], ref_logp, ref_prob, ref_ent)
+        upd = np.zeros(N_UPD)
+        at = adam_t[r : r + 1]
+        if t0 == 0:
+            eval_row(prob, logp, ent, base_logp[ti], correct[ti], fmt[ti], label[ti], top[ti], passk, metrics[r, 0])
+        for i in range(n_steps):
+            t = t0 + i
+            ok = step_run(fp[r], ip[r], t, U[r, i], z[r], zref[r], m[r], v[r], at, logp, prob, ent, ref_logp, correct[ti], fmt[ti], label[ti], ws, upd)
+            if not ok:
+                failed[r] = t + 1
+                break
+            for j in range(N_UPD):
+                if math.isfinite(upd[j]):
+                    upd_sum[r, j] += upd[j]
+                    upd_cnt[r, j] += 1
+            row = row_of_step[t + 1]
+            if row >= 0:
+                out = metrics[r, row]
+                eval_row(prob, logp, ent, base_logp[ti], correct[ti], fmt[ti], label[ti], top[ti], passk, out)
+                for j in range(N_UPD):
+                    out[n_eval + j] = upd_sum[r, j] / upd_cnt[r, j] if upd_cnt[r, j] > 0 else np.nan
+                    upd_sum[r, j] = 0.0
+                    upd_cnt[r, j] = 0
+
+
+# ---- python driver ---------------------------------------------------------------------
+#: upper bound on the uniforms buffered per chunk of steps (bytes)
+CHUNK_BYTES = 64 * 2**20
+
+
+def run_fast(specs, tasks, layouts, rows, names, progress):
+    """Run a batch on the numba kernels; the same contract as batch._run_reference."""
+    from simrl.engine.batch import BatchResult, raise_first_failure
+    from simrl.engine.packing import pack
+    from simrl.engine.streams import fill_block, run_generator
+
+    R = len(specs)
+    steps = specs[0].config.run.steps
+    passk = np.array(specs[0].config.run.passk, dtype=np.int64)
+    unique, task_of_run = [], np.empty(R, dtype=np.int64)
+    for r, task in enumerate(tasks):
+        for i, other in enumerate(unique):
+            if other is task:
+                task_of_run[r] = i
+                break
+        else:
+            task_of_run[r] = len(unique)
+            unique.append(task)
+    base_logp = np.stack([t.base_logits for t in unique])
+    correct = np.stack([t.correct for t in unique])
+    fmt = np.stack([t.format_answer for t in unique])
+    label = np.stack([t.incorrect_label for t in unique])
+    top = np.stack([t.base_top for t in unique])
+    fp, ip = pack([s.config for s in specs], layouts)
+
+    z = base_logp[task_of_run].copy()
+    zref = z.copy()
+    m, v = np.zeros_like(z), np.zeros_like(z)
+    adam_t = np.zeros(R, dtype=np.int64)
+    metrics = np.full((R, rows.size, len(names)), np.nan)
+    upd_sum, upd_cnt = np.zeros((R, N_UPD)), np.zeros((R, N_UPD), dtype=np.int64)
+    failed = np.full(R, -1, dtype=np.int64)
+    row_of_step = np.full(steps + 1, -1, dtype=np.int64)
+    row_of_step[rows] = np.arange(rows.size)
+
+    gens = [run_generator(s.config, s.replicate) for s in specs]
+    L = np.array([lay.total for lay in layouts])
+    L_max = max(int(L.max()), 1)
+    chunk = int(max(1, min(steps, CHUNK_BYTES // (8 * R * L_max))))
+    U = np.empty((R, chunk, L_max))
+    result = BatchResult(list(specs), rows, names, metrics, z, failed, list(tasks))
+    for t0 in range(0, steps, chunk):
+        n = min(chunk, steps - t0)
+        for r in range(R):
+            if L[r] == L_max:
+                fill_block(gens[r], U[r, :n])
+            else:
+                tmp = np.empty((n, L[r]))
+                fill_block(gens[r], tmp)
+                U[r, :n, : L[r]] = tmp
+        run_chunk(t0, n, row_of_step, U, z, zref, m, v, adam_t, base_logp, correct, fmt, label, top,
+                  task_of_run, fp, ip, passk, metrics, upd_sum, upd_cnt, failed)
+        raise_first_failure(result)
+        if progress:
+            progress(t0 + n, steps)
+    return result

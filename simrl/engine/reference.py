@@ -1,0 +1,285 @@
+"""The numpy reference engine: one run, one step, written to be read. It is the spec.
+
+    state, metrics = step(state, params, u, t)
+
+`state` (RunState) is what changes: logits, reference logits, optimiser state. `params`
+(RunParams) is what does not: the resolved config, the task and the stream layout. `u`
+holds the step's uniforms (simrl/engine/streams.py); no other randomness is used. The
+numba engine (simrl/engine/fast.py) implements the same step and is tested against it.
+
+One step:
+  1. batch: choose prompts, sample G answers per prompt from pi_old (inverse CDF), reward
+     them; with dynamic sampling drop or resample zero-variance groups. In exact mode the
+     batch holds every answer a of each prompt, weighted by G pi_old(a), with
+     A(a) = r(a) - E_{pi_old} r.
+  2. advantages of the batch's groups (the advantage registry).
+  3. epochs x minibatches (whole groups, in batch order): per-token loss derivatives
+     (the policy-loss registry) times aggregation weights, plus KL and entropy terms,
+     chained to the logits through d log pi(a) / dz = e_a - pi; one optimiser step each.
+  4. ProRL reference reset every `ref_reset_every` steps.
+  5. update metrics: clip fractions, exact entropy change against -Cov(log pi, dz).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from simrl.advantages import ADVANTAGES
+from simrl.aggregation import AGGREGATIONS
+from simrl.config import Config
+from simrl.engine.streams import StreamLayout
+from simrl.kl import KL_ESTIMATORS, SAMPLED
+from simrl.losses import POLICY_LOSSES, TokenBatch
+from simrl.optim import OPTIMIZERS, OptState, init_state
+from simrl.rewards import REWARDS, PromptFacts
+from simrl.tasks import BanditTask
+from theory import entropy, entropy_gradient, first_order_entropy_change, log_softmax
+
+
+@dataclass(frozen=True)
+class RunState:
+    logits: np.ndarray  # (S, K)
+    ref_logits: np.ndarray  # (S, K) reference of the KL penalty
+    opt: OptState
+
+
+@dataclass(frozen=True)
+class RunParams:
+    config: Config
+    task: BanditTask
+    layout: StreamLayout
+
+
+@dataclass
+class Batch:
+    """Tokens of the batch (one per response for bandits), grouped by prompt."""
+
+    prompt: np.ndarray  # (n_groups,) prompt of each group
+    answers: np.ndarray  # (n_groups, n) answers of each group (n = G, or K in exact mode)
+    rewards: np.ndarray  # (n_groups, n)
+    count: np.ndarray  # (n_groups, n) how many sampled tokens each entry stands for
+    reward_mean: float
+    zero_var_frac: float
+
+
+def initial_state(task: BanditTask) -> RunState:
+    return RunState(task.base_logits.copy(), task.base_logits.copy(), init_state(task.shape))
+
+
+def select_prompts(keys: np.ndarray, num_prompts: int, prompts_per_step: int) -> np.ndarray:
+    """All prompts in order, or the first prompts_per_step of a uniform random order."""
+    if prompts_per_step == num_prompts:
+        return np.arange(num_prompts)
+    return np.argsort(keys, kind="stable")[:prompts_per_step]
+
+
+def sample_answers(pi: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Inverse-CDF sampling: the first answer whose cumulative probability exceeds u."""
+    cdf = np.cumsum(pi)
+    return np.minimum(np.searchsorted(cdf, u, side="right"), pi.size - 1)
+
+
+def facts(task: BanditTask, s: int) -> PromptFacts:
+    return PromptFacts(task.correct[s], int(task.format_answer[s]), int(task.incorrect_label[s]))
+
+
+def sampled_batch(params: RunParams, pi_old: np.ndarray, u: np.ndarray) -> Batch:
+    cfg, task, lay = params.config, params.task, params.layout
+    S, P, G = cfg.task.num_prompts, cfg.prompts_per_step, cfg.algo.group_size
+    reward_fn, mode = REWARDS[cfg.reward.kind].fn, cfg.algo.dynamic_sampling
+    kept: list[tuple[int, np.ndarray, np.ndarray]] = []
+    for rnd in range(lay.rounds):
+        us = u[rnd * lay.round_size : (rnd + 1) * lay.round_size]
+        u_sample = us[lay.sel : lay.sel + lay.sample].reshape(P, G)
+        u_reward = us[lay.sel + lay.sample : lay.sel + lay.sample + lay.reward].reshape(-1, G)
+        u_tie = us[lay.sel + lay.sample + lay.reward : lay.round_size]
+        groups = []
+        for i, s in enumerate(select_prompts(us[: lay.sel], S, P)):
+            answers = sample_answers(pi_old[s], u_sample[i])
+            r = reward_fn(
+                answers,
+                facts(task, s),
+                u_reward[i] if lay.reward else None,
+                u_tie[i] if lay.tie else 0.0,
+                p=cfg.reward.p,
+                flip=cfg.reward.flip,
+            )
+            groups.append((int(s), answers, r))
+        informative = [g for g in groups if g[2].min() != g[2].max()]
+        if rnd == 0:
+            reward_mean = float(np.mean([g[2] for g in groups]))
+            zero_var_frac = 1.0 - len(informative) / len(groups)
+        if mode == "off":
+            kept = groups
+            break
+        kept += informative[: P - len(kept)]
+        if mode == "drop" or len(kept) == P:
+            break
+    n = len(kept)
+    return Batch(
+        prompt=np.array([g[0] for g in kept], dtype=np.int64),
+        answers=np.array([g[1] for g in kept], dtype=np.int64).reshape(n, G),
+        rewards=np.array([g[2] for g in kept], dtype=float).reshape(n, G),
+        count=np.ones((n, G)),
+        reward_mean=reward_mean,
+        zero_var_frac=zero_var_frac,
+    )
+
+
+def exact_batch(params: RunParams, pi_old: np.ndarray, u: np.ndarray) -> Batch:
+    """Every answer of each chosen prompt, standing for G pi_old(a) sampled tokens."""
+    cfg, task = params.config, params.task
+    S, K, G = cfg.task.num_prompts, cfg.task.num_answers, cfg.algo.group_size
+    prompts = select_prompts(u[: params.layout.sel], S, cfg.prompts_per_step)
+    answers = np.tile(np.arange(K), (prompts.size, 1))
+    reward_fn = REWARDS[cfg.reward.kind].fn
+    rewards = np.array(
+        [reward_fn(answers[i], facts(task, s), None, 0.0, p=0.0, flip=0.0) for i, s in enumerate(prompts)]
+    )
+    expected = (pi_old[prompts] * rewards).sum(axis=1)
+    return Batch(
+        prompt=prompts,
+        answers=answers,
+        rewards=rewards,
+        count=G * pi_old[prompts],
+        reward_mean=float(expected.mean()),
+        zero_var_frac=float(np.mean([r.min() == r.max() for r in rewards])),
+    )
+
+
+def advantages(params: RunParams, batch: Batch, pi_old: np.ndarray) -> np.ndarray:
+    a = params.config.algo
+    if a.exact:  # A(a) = r(a) - E_{pi_old} r
+        expected = (pi_old[batch.prompt] * batch.rewards).sum(axis=1, keepdims=True)
+        return batch.rewards - expected
+    return ADVANTAGES[a.advantage].fn(batch.rewards, std_eps=a.std_eps, std_ddof=a.std_ddof)
+
+
+def minibatch_gradient(
+    params: RunParams,
+    z: np.ndarray,
+    ref_logits: np.ndarray,
+    logp_old: np.ndarray,
+    h_old: np.ndarray,
+    batch: Batch,
+    adv: np.ndarray,
+    groups: np.ndarray,
+    keys: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, object]:
+    """Gradient (S, K) of the aggregated loss of the minibatch `groups` at logits z.
+
+    Returns (grad, per-token counts, LossOut) so the caller can tally clip fractions.
+    """
+    a = params.config.algo
+    n = batch.answers.shape[1]
+    s_t = np.repeat(batch.prompt[groups], n)  # (N,) state of each token
+    a_t = batch.answers[groups].ravel()  # (N,)
+    count = batch.count[groups].ravel()
+    logp = log_softmax(z)
+    pi = np.exp(logp)
+    tokens = TokenBatch(
+        logp=logp[s_t, a_t],
+        logp_old=logp_old[s_t, a_t],
+        adv=adv[groups].ravel(),
+        entropy_old=h_old[s_t],
+        keys=keys,
+    )
+    out = POLICY_LOSSES[a.loss].fn(tokens, a)
+    # aggregation over the minibatch's sampled responses (one token each); an exact entry
+    # stands for `count` sampled tokens
+    n_seq = len(groups) * params.config.algo.group_size
+    w = AGGREGATIONS[a.agg].fn(np.ones((n_seq, 1)))[0, 0] * count  # (N,)
+    coef = w * out.dlogp  # d loss / d logp_t
+    if a.kl_coef > 0 and a.kl_kind in SAMPLED:
+        _, dk = KL_ESTIMATORS[a.kl_kind].fn(tokens.logp, log_softmax(ref_logits)[s_t, a_t])
+        coef = coef + w * a.kl_coef * dk
+    S = z.shape[0]
+    grad = np.zeros_like(z)
+    np.add.at(grad, (s_t, a_t), coef)  # sum_t coef_t e_{a_t}
+    grad -= np.bincount(s_t, weights=coef, minlength=S)[:, None] * pi  # - sum_t coef_t pi
+    state_weight = np.bincount(s_t, weights=w, minlength=S)[:, None]  # (S, 1)
+    if a.kl_coef > 0 and a.kl_kind not in SAMPLED:
+        _, gk = KL_ESTIMATORS[a.kl_kind].fn(logp, log_softmax(ref_logits))
+        grad += a.kl_coef * state_weight * gk
+    if a.entropy_coef > 0:  # loss -= coef * H
+        grad -= a.entropy_coef * state_weight * entropy_gradient(z)
+    return grad, count, out
+
+
+def minibatch_groups(n_groups: int, minibatches: int) -> list[np.ndarray]:
+    """Split groups 0..n-1 in order into `minibatches` near-equal chunks (empty ones dropped)."""
+    bounds = [(i * n_groups) // minibatches for i in range(minibatches + 1)]
+    return [np.arange(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True) if hi > lo]
+
+
+def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[RunState, dict]:
+    """Step t (0-based) of one run. Returns the new state and the step's update metrics."""
+    cfg, lay = params.config, params.layout
+    a = cfg.algo
+    if cfg.reward.kind == "frozen":
+        return state, frozen_update_metrics()
+
+    z0 = state.logits
+    logp_old = log_softmax(z0)
+    pi_old = np.exp(logp_old)
+    h_old = entropy(z0)
+    batch = (exact_batch if a.exact else sampled_batch)(params, pi_old, u)
+    adv = advantages(params, batch, pi_old)
+
+    z, opt = state.logits, state.opt
+    tally = np.zeros(5)  # counted tokens, low, high, dual, selected
+    optimise = OPTIMIZERS[cfg.optim.kind].fn
+    n = batch.answers.shape[1]
+    u_cc = u[lay.cc_offset : lay.cc_offset + lay.cc].reshape(a.epochs, -1) if lay.cc else None
+    for epoch in range(a.epochs):
+        for groups in minibatch_groups(len(batch.prompt), a.minibatches):
+            keys = u_cc[epoch, groups[0] * n : (groups[-1] + 1) * n] if lay.cc else None
+            grad, count, out = minibatch_gradient(
+                params, z, state.ref_logits, logp_old, h_old, batch, adv, groups, keys
+            )
+            tally += [count.sum(), *(count @ m for m in (out.clip_low, out.clip_high, out.clip_dual, out.selected))]
+            z, opt = optimise(z, grad, opt, cfg.optim)
+
+    ref = state.ref_logits
+    if a.ref_reset_every and (t + 1) % a.ref_reset_every == 0:
+        ref, opt = z.copy(), init_state(z.shape)
+
+    moved = np.any(z != z0, axis=1)
+    dz = z - z0
+    metrics = {
+        "reward_mean": batch.reward_mean,
+        "zero_var_frac": batch.zero_var_frac,
+        "groups_used": float(len(batch.prompt)),
+        "clip_low_frac": tally[1] / tally[0] if tally[0] else 0.0,
+        "clip_high_frac": tally[2] / tally[0] if tally[0] else 0.0,
+        "clip_dual_frac": tally[3] / tally[0] if tally[0] else 0.0,
+        "cov_selected_frac": tally[4] / tally[0] if tally[0] else 0.0,
+        "dH_exact": float((entropy(z) - h_old)[moved].mean()) if moved.any() else np.nan,
+        "dH_first_order": float(first_order_entropy_change(z0, dz)[moved].mean()) if moved.any() else np.nan,
+    }
+    return RunState(z, ref, opt), metrics
+
+
+def frozen_update_metrics() -> dict:
+    """The frozen anchor samples nothing and moves nothing."""
+    return {
+        "reward_mean": np.nan,
+        "zero_var_frac": np.nan,
+        "groups_used": 0.0,
+        "clip_low_frac": 0.0,
+        "clip_high_frac": 0.0,
+        "clip_dual_frac": 0.0,
+        "cov_selected_frac": 0.0,
+        "dH_exact": np.nan,
+        "dH_first_order": np.nan,
+    }
+
+
+def is_finite(state: RunState) -> bool:
+    return bool(np.isfinite(state.logits).all() and np.isfinite(state.opt.m).all() and np.isfinite(state.opt.v).all())
+
+
+def with_logits(state: RunState, logits: np.ndarray) -> RunState:
+    return replace(state, logits=logits)

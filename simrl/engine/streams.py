@@ -1,0 +1,77 @@
+"""Per-run random streams: what each run draws, where, and from which generator.
+
+Randomness is drawn ahead of compute, per run and per step, as a block of uniforms in
+[0, 1) from the run's own generator, PCG64(SeedSequence(run.seed, spawn_key=(i,))) for
+replicate i (the i-th child of SeedSequence(run.seed).spawn). The block's layout depends
+only on the run's own config, so a run consumes the same numbers whether it runs alone
+or in a batch, under either engine, in any chunking of steps.
+
+Block layout of one step (sections of length 0 are absent):
+  for each of `rounds` rounds (1, or algo.max_resample_rounds with DAPO resampling):
+    sel     S      keys whose argsort orders the prompts (only if prompts_per_step < S)
+    sample  P*G    inverse-CDF uniforms of the sampled answers
+    reward  P*G    Bernoulli uniforms of 'random' and 'noisy' rewards
+    tie     P      tie-break uniforms of 'self_consistency'
+  cc        E*P*G  keys of Clip-Cov's random token choice, per epoch and batch position
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simrl.config import Config
+from simrl.rewards import NEEDS_UNIFORM
+
+
+@dataclass(frozen=True)
+class StreamLayout:
+    rounds: int
+    sel: int
+    sample: int
+    reward: int
+    tie: int
+    cc: int
+
+    @property
+    def round_size(self) -> int:
+        return self.sel + self.sample + self.reward + self.tie
+
+    @property
+    def total(self) -> int:
+        return self.rounds * self.round_size + self.cc
+
+    @property
+    def cc_offset(self) -> int:
+        return self.rounds * self.round_size
+
+
+def stream_layout(cfg: Config) -> StreamLayout:
+    a = cfg.algo
+    if cfg.reward.kind == "frozen":
+        return StreamLayout(1, 0, 0, 0, 0, 0)
+    S, P, G = cfg.task.num_prompts, cfg.prompts_per_step, a.group_size
+    rounds = a.max_resample_rounds if a.dynamic_sampling == "resample" else 1
+    sel = S if P < S else 0
+    if a.exact:
+        return StreamLayout(1, sel, 0, 0, 0, 0)
+    return StreamLayout(
+        rounds=rounds,
+        sel=sel,
+        sample=P * G,
+        reward=P * G if cfg.reward.kind in NEEDS_UNIFORM else 0,
+        tie=P if cfg.reward.kind == "self_consistency" else 0,
+        cc=a.epochs * P * G if a.loss == "clip_cov" else 0,
+    )
+
+
+def run_generator(cfg: Config, replicate: int) -> np.random.Generator:
+    """The generator of replicate `replicate`: the same as SeedSequence(seed).spawn(n)[i]."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(cfg.run.seed, spawn_key=(replicate,))))
+
+
+def fill_block(gen: np.random.Generator, out: np.ndarray) -> None:
+    """Draw `out` (steps, L) row-major: the same numbers as L at a time, step by step."""
+    if out.size:
+        gen.random(out=out)

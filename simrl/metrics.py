@@ -1,0 +1,68 @@
+"""Exact metrics of a tabular policy, computed from its probabilities (no sampling).
+
+Eval metrics describe the policy after a step; update metrics describe the step. Names
+are flat snake_case so that statsmodels formulas can use them as they are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simrl.tasks import BanditTask
+from theory import log_softmax
+
+#: the quantiles of per-prompt entropy that are reported
+ENTROPY_QUANTILES = (0.1, 0.5, 0.9)
+
+EVAL_METRICS = (
+    "acc",  # mean over prompts of pi(correct): exact pass@1
+    "entropy_mean",  # mean over prompts of H(pi_s), nats
+    "entropy_q10",
+    "entropy_q50",
+    "entropy_q90",
+    "kl_base",  # mean over prompts of KL(pi_s || base_s)
+    "mass_format",  # mean pi(format answer); NaN when the task has none
+    "mass_incorrect_label",  # mean pi(the fixed wrong label of reward 'incorrect')
+    "mass_base_top",  # mean pi(the base policy's most likely answer)
+)
+
+UPDATE_METRICS = (
+    "reward_mean",  # mean sampled reward of the step's first batch (exact mode: expected)
+    "zero_var_frac",  # share of the first batch's groups whose rewards are all equal
+    "groups_used",  # groups in the batch that was trained on (after dynamic sampling)
+    "clip_low_frac",  # share of token evaluations with A < 0 and ratio < 1 - clip_low
+    "clip_high_frac",  # share with A > 0 and ratio > 1 + clip_high
+    "clip_dual_frac",  # share with A < 0 and ratio > dual_clip
+    "cov_selected_frac",  # share selected by Clip-Cov / KL-Cov
+    "dH_exact",  # exact entropy change of the step, mean over the batch's prompts
+    "dH_first_order",  # -Cov_pi(log pi, dz) of the step's actual dz, same prompts
+)
+
+
+def passk_names(passk: tuple[int, ...]) -> tuple[str, ...]:
+    return tuple(f"pass_at_{k}" for k in passk)
+
+
+def metric_names(passk: tuple[int, ...]) -> tuple[str, ...]:
+    return ("acc", *passk_names(passk), *EVAL_METRICS[1:], *UPDATE_METRICS)
+
+
+def eval_metrics(logits: np.ndarray, task: BanditTask, passk: tuple[int, ...]) -> dict[str, float]:
+    """Exact eval metrics of the policy softmax(logits), logits (S, K)."""
+    logp = log_softmax(logits)
+    pi = np.exp(logp)
+    rows = np.arange(pi.shape[0])
+    p_correct = (pi * task.correct).sum(axis=1)  # (S,)
+    h = -(pi * logp).sum(axis=1)
+    out = {"acc": p_correct.mean()}
+    for k in passk:  # P(at least one of k independent samples is correct)
+        out[f"pass_at_{k}"] = (1.0 - (1.0 - p_correct) ** k).mean()
+    out["entropy_mean"] = h.mean()
+    for q in ENTROPY_QUANTILES:
+        out[f"entropy_q{round(q * 100)}"] = np.quantile(h, q)
+    out["kl_base"] = (pi * (logp - log_softmax(task.base_logits))).sum(axis=1).mean()
+    fmt = task.format_answer
+    out["mass_format"] = pi[rows, fmt].mean() if (fmt >= 0).all() else np.nan
+    out["mass_incorrect_label"] = pi[rows, task.incorrect_label].mean()
+    out["mass_base_top"] = pi[rows, task.base_top].mean()
+    return {k: float(v) for k, v in out.items()}

@@ -1,0 +1,80 @@
+"""Verifiable rewards: what a group's answers earn.
+
+Every reward takes the group's answers (G,), the prompt's facts (`PromptFacts`), this
+group's uniforms `u` (G,) and tie-break uniform `u_tie`, and the reward parameters; it
+returns rewards in {0, 1} (G,). Randomness comes only from the uniforms, drawn from the
+run's own generator (see simrl/engine/streams.py).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from simrl.registry import Registry
+
+REWARDS = Registry("reward")
+
+#: Rewards that consume one uniform per response.
+NEEDS_UNIFORM = ("random", "noisy")
+#: Rewards that are deterministic functions of (prompt, answer): the ones `algo.exact` allows.
+DETERMINISTIC = ("true", "incorrect", "format", "frozen")
+
+
+class PromptFacts(NamedTuple):
+    correct: np.ndarray  # (K,) bool: which answers are correct
+    format_answer: int  # index of the designated wrong "format" answer, -1 if none
+    incorrect_label: int  # the fixed wrong label: the base policy's most likely wrong answer
+
+
+@REWARDS.register("true", "1 iff the answer is correct (the verifier)")
+def true(answers, facts: PromptFacts, u, u_tie, *, p, flip):
+    return facts.correct[answers].astype(float)
+
+
+@REWARDS.register(
+    "random",
+    "Bernoulli(p), independent of the answer (Shao et al. 2025, Spurious Rewards, arXiv 2506.10947)",
+)
+def random(answers, facts: PromptFacts, u, u_tie, *, p, flip):
+    return (u < p).astype(float)
+
+
+@REWARDS.register(
+    "incorrect",
+    "1 iff the answer equals a fixed wrong label per prompt: the base policy's most likely "
+    "wrong answer (like a wrong majority-vote label; Spurious Rewards, arXiv 2506.10947)",
+)
+def incorrect(answers, facts: PromptFacts, u, u_tie, *, p, flip):
+    return (answers == facts.incorrect_label).astype(float)
+
+
+@REWARDS.register("format", "1 iff the answer is the prompt's designated format answer")
+def format_(answers, facts: PromptFacts, u, u_tie, *, p, flip):
+    return (answers == facts.format_answer).astype(float)
+
+
+@REWARDS.register(
+    "self_consistency",
+    "1 iff the answer equals the plurality answer of its own group, ties broken uniformly at "
+    "random (label-free majority voting, as in TTRL, arXiv 2504.16084)",
+)
+def self_consistency(answers, facts: PromptFacts, u, u_tie, *, p, flip):
+    counts = np.bincount(answers, minlength=facts.correct.shape[0])
+    tied = np.flatnonzero(counts == counts.max())
+    winner = tied[min(int(u_tie * tied.size), tied.size - 1)]
+    return (answers == winner).astype(float)
+
+
+@REWARDS.register("noisy", "the true reward flipped independently with probability flip")
+def noisy(answers, facts: PromptFacts, u, u_tie, *, p, flip):
+    r = facts.correct[answers].astype(float)
+    return np.where(u < flip, 1.0 - r, r)
+
+
+@REWARDS.register(
+    "frozen", "no update at all: the policy stays the base policy (the null anchor)"
+)
+def frozen(answers, facts: PromptFacts, u, u_tie, *, p, flip):
+    return np.zeros(answers.shape, dtype=float)

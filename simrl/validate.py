@@ -1,0 +1,92 @@
+"""Field checks for the config dataclasses: each says what it allows, in words."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from simrl.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Range:
+    """A number in an interval; `integer` also requires an int."""
+
+    lo: float = -math.inf
+    hi: float = math.inf
+    lo_open: bool = False
+    hi_open: bool = False
+    integer: bool = False
+
+    def allowed(self) -> str:
+        kind = "an integer" if self.integer else "a finite number"
+        if self.lo == -math.inf and self.hi == math.inf:
+            return f"must be {kind}"
+        if self.hi == math.inf:
+            return f"must be {kind} {'>' if self.lo_open else '>='} {self.lo:g}"
+        if self.lo == -math.inf:
+            return f"must be {kind} {'<' if self.hi_open else '<='} {self.hi:g}"
+        left, right = ("(" if self.lo_open else "["), (")" if self.hi_open else "]")
+        return f"must be {kind} in {left}{self.lo:g}, {self.hi:g}{right}"
+
+    def ok(self, v: object) -> bool:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return False
+        if self.integer and not isinstance(v, int):
+            return False
+        if not math.isfinite(v):
+            return False
+        above = v > self.lo if self.lo_open else v >= self.lo
+        below = v < self.hi if self.hi_open else v <= self.hi
+        return above and below
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """A name out of a fixed set (usually a registry's names)."""
+
+    names: tuple[str, ...]
+
+    def allowed(self) -> str:
+        return "must be one of " + ", ".join(repr(n) for n in self.names)
+
+    def ok(self, v: object) -> bool:
+        return isinstance(v, str) and v in self.names
+
+
+@dataclass(frozen=True)
+class IntList:
+    """A non-empty list of distinct integers, each >= lo."""
+
+    lo: int = 1
+
+    def allowed(self) -> str:
+        return f"must be a non-empty list of distinct integers >= {self.lo}"
+
+    def ok(self, v: object) -> bool:
+        return (
+            isinstance(v, tuple)
+            and len(v) > 0
+            and all(isinstance(k, int) and not isinstance(k, bool) and k >= self.lo for k in v)
+            and len(set(v)) == len(v)
+        )
+
+
+@dataclass(frozen=True)
+class Bool:
+    def allowed(self) -> str:
+        return "must be true or false"
+
+    def ok(self, v: object) -> bool:
+        return isinstance(v, bool)
+
+
+def one_of(names: Iterable[str]) -> OneOf:
+    return OneOf(tuple(names))
+
+
+def require(cond: bool, field: str, value: object, allowed: str) -> None:
+    """Cross-field check: raise ConfigError(field, value, allowed) unless `cond`."""
+    if not cond:
+        raise ConfigError(field, value, allowed)
