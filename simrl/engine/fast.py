@@ -14,10 +14,13 @@ to the reference within 1e-9 after 50 steps for every registry entry.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit, prange
 
+from simrl.engine.fastmath import fast_exp
 from simrl.engine.packing import FLOAT_FIELDS, INT_FIELDS, check_codes
 from simrl.metrics import UPDATE_METRICS
 
@@ -64,47 +67,79 @@ def refresh_row(z, logp, prob, ent, s):
     for k in range(1, K):
         if z[s, k] > m:
             m = z[s, k]
+    for k in range(K):  # vectorised
+        prob[s, k] = fast_exp(z[s, k] - m)
     tot = 0.0
     for k in range(K):
-        e = math.exp(z[s, k] - m)
-        prob[s, k] = e
-        tot += e
+        tot += prob[s, k]
     lse = math.log(tot)
     inv = 1.0 / tot
+    for k in range(K):  # vectorised
+        logp[s, k] = z[s, k] - m - lse
+        prob[s, k] *= inv
     h = 0.0
-    for k in range(K):
-        lp = z[s, k] - m - lse
-        logp[s, k] = lp
-        p = prob[s, k] * inv
-        prob[s, k] = p
-        if p > 0.0:
-            h -= p * lp
+    for k in range(K):  # pi = 0 has a finite log pi here, so 0 * l = 0
+        h -= prob[s, k] * logp[s, k]
     ent[s] = h
 
 
 @njit(cache=True)
 def refresh_all(z, logp, prob, ent):
-    for s in range(z.shape[0]):
-        refresh_row(z, logp, prob, ent, s)
+    """refresh_row for every state (the same arithmetic), as flat loops that vectorise."""
+    S, K = z.shape
+    mx, lse, inv = np.empty(S), np.empty(S), np.empty(S)
+    for s in range(S):
+        m = z[s, 0]
+        for k in range(1, K):
+            if z[s, k] > m:
+                m = z[s, k]
+        mx[s] = m
+    for s in range(S):
+        for k in range(K):
+            prob[s, k] = fast_exp(z[s, k] - mx[s])
+    for s in range(S):
+        tot = 0.0
+        for k in range(K):
+            tot += prob[s, k]
+        lse[s] = math.log(tot)
+        inv[s] = 1.0 / tot
+    for s in range(S):
+        for k in range(K):
+            logp[s, k] = z[s, k] - mx[s] - lse[s]
+            prob[s, k] *= inv[s]
+    for s in range(S):
+        h = 0.0
+        for k in range(K):
+            h -= prob[s, k] * logp[s, k]
+        ent[s] = h
 
 
 # ---- batch -----------------------------------------------------------------------------
 @njit(cache=True)
-def reward_of(code, a, s, correct, fmt, label, u, flip, winner):
+def group_rewards(code, s, answers, n, correct, fmt, label, u, u_off, has_u, bern, winner, out):
+    """Rewards of answers[:n] to prompt s into out[:n] (the reward registry)."""
     if code == R_TRUE:
-        return 1.0 if correct[s, a] else 0.0
-    if code == R_RANDOM:
-        return 1.0 if u < flip else 0.0  # `flip` carries p for 'random' (see caller)
-    if code == R_INCORRECT:
-        return 1.0 if a == label[s] else 0.0
-    if code == R_FORMAT:
-        return 1.0 if a == fmt[s] else 0.0
-    if code == R_SELFC:
-        return 1.0 if a == winner else 0.0
-    if code == R_NOISY:
-        r = 1.0 if correct[s, a] else 0.0
-        return 1.0 - r if u < flip else r
-    return 0.0
+        for g in range(n):
+            out[g] = 1.0 if correct[s, answers[g]] else 0.0
+    elif code == R_RANDOM:
+        for g in range(n):
+            out[g] = 1.0 if u[u_off + g] < bern else 0.0
+    elif code == R_INCORRECT:
+        for g in range(n):
+            out[g] = 1.0 if answers[g] == label[s] else 0.0
+    elif code == R_FORMAT:
+        for g in range(n):
+            out[g] = 1.0 if answers[g] == fmt[s] else 0.0
+    elif code == R_SELFC:
+        for g in range(n):
+            out[g] = 1.0 if answers[g] == winner else 0.0
+    elif code == R_NOISY:
+        for g in range(n):
+            r = 1.0 if correct[s, answers[g]] else 0.0
+            out[g] = 1.0 - r if u[u_off + g] < bern else r
+    else:
+        for g in range(n):
+            out[g] = 0.0
 
 
 @njit(cache=True)
@@ -202,24 +237,23 @@ def collect_batch(fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew,
                 cdf[k] = c
             off = base + L_sel + i * G
             for g in range(G):
+                # inverse CDF without branches: #{k < K-1 : cdf[k] <= u} is the first k
+                # with cdf[k] > u (cdf is non-decreasing), capped at K - 1
                 uu = u[off + g]
                 a = 0
-                while a < K - 1 and cdf[a] <= uu:
-                    a += 1
+                for k in range(K - 1):
+                    a += cdf[k] <= uu
                 scratch_ans[i, g] = a
             winner = -1
             if code == R_SELFC:
                 winner = plurality(scratch_ans[i], G, K, counts, u[base + L_sel + L_sample + L_reward + i])
             roff = base + L_sel + L_sample + i * G
-            lo, hi = 1.0, 0.0
+            group_rewards(code, s, scratch_ans[i], G, correct, fmt, label, u, roff, L_reward > 0, bern, winner, scratch_rew[i])
+            n_same = 0
             for g in range(G):
-                ur = u[roff + g] if L_reward > 0 else 0.0
-                r = reward_of(code, scratch_ans[i, g], s, correct, fmt, label, ur, bern, winner)
-                scratch_rew[i, g] = r
-                rsum += r
-                lo = min(lo, r)
-                hi = max(hi, r)
-            informative = lo != hi
+                rsum += scratch_rew[i, g]
+                n_same += scratch_rew[i, g] == scratch_rew[i, 0]
+            informative = n_same != G
             if informative:
                 n_inf += 1
             keep = mode == DS_OFF or (informative and n_kept < P)
@@ -250,9 +284,10 @@ def exact_batch(fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, b
         expected = 0.0
         lo, hi = 1.0, 0.0
         for a in range(K):
-            r = reward_of(ip[I_REW], a, s, correct, fmt, label, 0.0, 0.0, -1)
             bans[j, a] = a
-            brew[j, a] = r
+        group_rewards(ip[I_REW], s, bans[j], K, correct, fmt, label, u, 0, False, 0.0, -1, brew[j])
+        for a in range(K):
+            r = brew[j, a]
             bcount[j, a] = G * prob_old[s, a]
             expected += prob_old[s, a] * r
             lo = min(lo, r)
@@ -269,34 +304,37 @@ def exact_batch(fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, b
 
 # ---- losses -----------------------------------------------------------------------------
 @njit(cache=True)
-def ppo_clip_token(ratio, adv, clip_low, clip_high, dual, flags, t):
-    """d loss / d logp of max(-A r, -A clip(r)) (then dual clip); sets the clip flags."""
-    if adv > 0 and ratio > 1.0 + clip_high:
-        flags[t, 1] = 1
-        return 0.0
-    if adv < 0 and ratio < 1.0 - clip_low:
-        flags[t, 0] = 1
-        return 0.0
-    if dual > 0 and adv < 0 and ratio > dual:
-        flags[t, 2] = 1
-        return 0.0
-    return -adv * ratio
+def ppo_clip(N, ratio, adv, clip_low, clip_high, dual, flags, td):
+    """d loss / d logp of max(-A r, -A clip(r)), then dual clip (losses.ppo_clip); sets flags.
+
+    Written without branches: the signs and clip events are data, not predictable.
+    """
+    for t in range(N):
+        r, A = ratio[t], adv[t]
+        high = (A > 0) & (r > 1.0 + clip_high)
+        low = (A < 0) & (r < 1.0 - clip_low)
+        du = (dual > 0) & (A < 0) & (r > dual)
+        flags[t, 0] = low
+        flags[t, 1] = high
+        flags[t, 2] = du
+        td[t] = 0.0 if (high | low | du) else -A * r
 
 
 @njit(cache=True)
-def token_losses(fp, ip, N, tlogp, tlogp_old, tadv, tent_old, tkeys, td, flags, work):
+def token_losses(fp, ip, N, tlogp, tlogp_old, tadv, tent_old, tkeys, td, flags, work, ratio):
     """dlogp (td) and flags (low, high, dual, selected) of N tokens (the policy-loss registry)."""
     code = ip[I_LOSS]
     cl, ch = fp[F_CLIP_LOW], fp[F_CLIP_HIGH]
     for t in range(N):
         flags[t, 0] = flags[t, 1] = flags[t, 2] = flags[t, 3] = 0
+    for t in range(N):  # vectorised
+        ratio[t] = fast_exp(tlogp[t] - tlogp_old[t])
     if code == L_PG:
         for t in range(N):
-            td[t] = -tadv[t] * math.exp(tlogp[t] - tlogp_old[t])
+            td[t] = -tadv[t] * ratio[t]
         return
     if code == L_VANILLA or code == L_STEER:
-        for t in range(N):
-            td[t] = ppo_clip_token(math.exp(tlogp[t] - tlogp_old[t]), tadv[t], cl, ch, fp[F_DUAL], flags, t)
+        ppo_clip(N, ratio, tadv, cl, ch, fp[F_DUAL], flags, td)
         if code == L_STEER:
             steer_scale(fp, ip, N, tlogp, tlogp_old, tadv, tent_old, td, work)
         return
@@ -310,8 +348,7 @@ def token_losses(fp, ip, N, tlogp, tlogp_old, tadv, tent_old, tkeys, td, flags, 
     for t in range(N):
         work[t] = (tadv[t] - ma) * (tlogp[t] - ml)
     if code == L_CLIPCOV:
-        for t in range(N):
-            td[t] = ppo_clip_token(math.exp(tlogp[t] - tlogp_old[t]), tadv[t], cl, ch, 0.0, flags, t)
+        ppo_clip(N, ratio, tadv, cl, ch, 0.0, flags, td)
         n_clip = max(int(fp[F_CC_RATIO] * N), 1)
         order = np.argsort(tkeys[:N], kind="mergesort")
         chosen = 0
@@ -326,7 +363,7 @@ def token_losses(fp, ip, N, tlogp, tlogp_old, tadv, tent_old, tkeys, td, flags, 
         return
     # kl_cov: no PPO clip; top-k tokens by covariance get coef * |logp - logp_old|
     for t in range(N):
-        td[t] = -tadv[t] * math.exp(tlogp[t] - tlogp_old[t])
+        td[t] = -tadv[t] * ratio[t]
     k = max(int(N * fp[F_KC_RATIO]), 1)
     for t in range(N):
         work[t] = -work[t]
@@ -346,8 +383,8 @@ def steer_scale(fp, ip, N, tlogp, tlogp_old, tadv, tent_old, td, omega):
     """Multiply td by STEER's weights of |Omega| (losses.steer_omega / steer_weights)."""
     lo, hi = math.inf, -math.inf
     for t in range(N):
-        pi = min(max(math.exp(tlogp[t]), STEER_PROB_FLOOR), 1.0 - STEER_PROB_FLOOR)
-        pi_old = min(max(math.exp(tlogp_old[t]), STEER_PROB_FLOOR), 1.0)
+        pi = min(max(fast_exp(tlogp[t]), STEER_PROB_FLOOR), 1.0 - STEER_PROB_FLOOR)
+        pi_old = min(max(fast_exp(tlogp_old[t]), STEER_PROB_FLOOR), 1.0)
         o = abs(tadv[t] / pi_old * pi * (1.0 - pi) * (math.log(pi) + tent_old[t]))
         omega[t] = o
         lo = min(lo, o)
@@ -363,18 +400,18 @@ def steer_scale(fp, ip, N, tlogp, tlogp_old, tadv, tent_old, td, omega):
     else:
         k = fp[F_SK] if fp[F_SK] > 0 else -math.log(w_min) / max(hi, STEER_K_FLOOR)
         for t in range(N):
-            td[t] *= min(max(math.exp(-k * omega[t]), w_min), 1.0)
+            td[t] *= min(max(fast_exp(-k * omega[t]), w_min), 1.0)
 
 
 # ---- one minibatch update ------------------------------------------------------------
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def sampled_kl_grad(kind, logp, logp_ref):
     x = logp - logp_ref
     if kind == K_K1:
         return 1.0
     if kind == K_K2:
         return x
-    return 1.0 - math.exp(-x)
+    return 1.0 - fast_exp(-x)
 
 
 @njit(cache=True)
@@ -383,7 +420,7 @@ def minibatch_step(fp, ip, epoch, lo, hi, n_entries, bprompt, bans, badv, bcount
     S, K = z.shape
     G = ip[I_G]
     N = (hi - lo) * n_entries
-    tlogp, tlogp_old, tadv, tent, tkeys, td, tcount, work = tok[0], tok[1], tok[2], tok[3], tok[4], tok[5], tok[6], tok[7]
+    tlogp, tlogp_old, tadv, tent, tkeys, td, tcount, work, ratio = tok[0], tok[1], tok[2], tok[3], tok[4], tok[5], tok[6], tok[7], tok[8]
     has_keys = ip[I_LCC] > 0
     cc_base = ip[I_ROUNDS] * (ip[I_LSEL] + ip[I_LSAMPLE] + ip[I_LREWARD] + ip[I_LTIE]) + epoch * ip[I_P] * G
     t = 0
@@ -399,7 +436,7 @@ def minibatch_step(fp, ip, epoch, lo, hi, n_entries, bprompt, bans, badv, bcount
             if has_keys:
                 tkeys[t] = u[cc_base + j * n_entries + i]
             t += 1
-    token_losses(fp, ip, N, tlogp, tlogp_old, tadv, tent, tkeys, td, flags, work)
+    token_losses(fp, ip, N, tlogp, tlogp_old, tadv, tent, tkeys, td, flags, work, ratio)
     w_seq = 1.0 if ip[I_AGG] == G_SUM_NORM else 1.0 / ((hi - lo) * G)
     kl_coef = fp[F_KL_COEF]
     kind = ip[I_KLK]
@@ -422,11 +459,14 @@ def minibatch_step(fp, ip, epoch, lo, hi, n_entries, bprompt, bans, badv, bcount
             g[s, bans[j, i]] += c
             csum[s] += c
             wsum[s] += w
-            tally[0] += tcount[t]
-            for f in range(4):
-                if flags[t, f]:
-                    tally[f + 1] += tcount[t]
             t += 1
+    for t in range(N):
+        tc = tcount[t]
+        tally[0] += tc
+        tally[1] += tc * flags[t, 0]
+        tally[2] += tc * flags[t, 1]
+        tally[3] += tc * flags[t, 2]
+        tally[4] += tc * flags[t, 3]
     ent_coef = fp[F_ENT_COEF]
     for s in range(S):
         if not touched[s]:
@@ -441,19 +481,24 @@ def minibatch_step(fp, ip, epoch, lo, hi, n_entries, bprompt, bans, badv, bcount
                 g[s, k] += kl_coef * wsum[s] * prob[s, k] * ((logp[s, k] - ref_logp[s, k]) - kl)
         elif kl_coef > 0 and kind == K_FORWARD:
             for k in range(K):
-                g[s, k] += kl_coef * wsum[s] * (prob[s, k] - math.exp(ref_logp[s, k]))
+                g[s, k] += kl_coef * wsum[s] * (prob[s, k] - fast_exp(ref_logp[s, k]))
         if ent_coef > 0:  # loss -= coef H, dH/dz = -pi (l + H)
             for k in range(K):
                 g[s, k] += ent_coef * wsum[s] * (prob[s, k] * (logp[s, k] + ent[s]))
     optimiser_step(fp, ip, z, g, prob, m, v, adam_t, touched)
+    n_touched = 0
+    for s in range(S):
+        n_touched += touched[s]
+    every_row = ip[I_OPT] == O_ADAM or n_touched == S
     for s in range(S):
         if touched[s]:
             touched[s] = False
             for k in range(K):
                 g[s, k] = 0.0
-            refresh_row(z, logp, prob, ent, s)
-        elif ip[I_OPT] == O_ADAM:
-            refresh_row(z, logp, prob, ent, s)
+            if not every_row:
+                refresh_row(z, logp, prob, ent, s)
+    if every_row:
+        refresh_all(z, logp, prob, ent)
 
 
 @njit(cache=True)
@@ -621,7 +666,7 @@ def step_run(fp, ip, t, u, z, zref, m, v, adam_t, logp, prob, ent, ref_logp, cor
         upd[3 + i] = tally[1 + i] / tally[0] if tally[0] > 0 else 0.0
     upd[7] = dh[0]
     upd[8] = dh[1]
-    if not (all_finite(z) and all_finite(m) and all_finite(v)):
+    if not (all_finite(z) and (ip[I_OPT] != O_ADAM or (all_finite(m) and all_finite(v)))):
         z[:, :] = z0
         return False
     return True
@@ -631,7 +676,7 @@ def step_run(fp, ip, t, u, z, zref, m, v, adam_t, logp, prob, ent, ref_logp, cor
 @njit(cache=True)
 def workspace(S, K, P, G, N_max):
     n = max(G, K)
-    tok = np.zeros((8, N_max))
+    tok = np.zeros((9, N_max))
     return (
         np.empty((S, K)), np.empty((S, K)), np.empty((S, K)), np.empty(S),  # z0, logp_old, prob_old, ent_old
         np.zeros((S, K)), np.zeros(S), np.zeros(S), np.zeros(S, dtype=np.bool_),  # g, csum, wsum, touched
@@ -683,7 +728,7 @@ def run_chunk(t0, n_steps, row_of_step, U, z, zref, m, v, adam_t, base_logp, cor
 
 # ---- python driver ---------------------------------------------------------------------
 #: upper bound on the uniforms buffered per chunk of steps (bytes)
-CHUNK_BYTES = 64 * 2**20
+CHUNK_BYTES = 8 * 2**20
 
 
 def run_fast(specs, tasks, layouts, rows, names, progress):
@@ -727,18 +772,22 @@ def run_fast(specs, tasks, layouts, rows, names, progress):
     chunk = int(max(1, min(steps, CHUNK_BYTES // (8 * R * L_max))))
     U = np.empty((R, chunk, L_max))
     result = BatchResult(list(specs), rows, names, metrics, z, failed, list(tasks))
+    def fill(r: int, n: int) -> None:
+        if L[r] == L_max:
+            fill_block(gens[r], U[r, :n])
+        else:
+            tmp = np.empty((n, L[r]))
+            fill_block(gens[r], tmp)
+            U[r, :n, : L[r]] = tmp
+
+    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)  # numpy fills without the GIL
     for t0 in range(0, steps, chunk):
         n = min(chunk, steps - t0)
-        for r in range(R):
-            if L[r] == L_max:
-                fill_block(gens[r], U[r, :n])
-            else:
-                tmp = np.empty((n, L[r]))
-                fill_block(gens[r], tmp)
-                U[r, :n, : L[r]] = tmp
+        list(pool.map(lambda r, n=n: fill(r, n), range(R)))
         run_chunk(t0, n, row_of_step, U, z, zref, m, v, adam_t, base_logp, correct, fmt, label, top,
                   task_of_run, fp, ip, passk, metrics, upd_sum, upd_cnt, failed)
         raise_first_failure(result)
         if progress:
             progress(t0 + n, steps)
+    pool.shutdown()
     return result
