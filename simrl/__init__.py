@@ -1,0 +1,20 @@
+"""simrl: an exact, batched tabular simulator of RL from verifiable rewards (GRPO and kin)."""
+
+from simrl._version import __version__
+from simrl.config import AlgoConfig, Config, OptimConfig, RewardConfig, RunConfig, TaskConfig
+from simrl.errors import ConfigError, NonFiniteError
+from simrl.simulate import Result, simulate
+
+__all__ = [
+    "AlgoConfig",
+    "Config",
+    "ConfigError",
+    "NonFiniteError",
+    "OptimConfig",
+    "Result",
+    "RewardConfig",
+    "RunConfig",
+    "TaskConfig",
+    "__version__",
+    "simulate",
+]

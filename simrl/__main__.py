@@ -1,0 +1,5 @@
+import sys
+
+from simrl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,109 @@
+"""The `simrl` command line.
+
+    simrl run CONFIG.toml [--set section.field=value ...] [--out DIR] [--engine fast|reference]
+    simrl bench [--runs R] [--steps T] [--baseline-runs N]
+    simrl --version
+
+Bad input prints one line (the field, the value, what is allowed) and exits with code 2;
+a run that produces a non-finite value prints one line naming the run and step, exit 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from simrl._version import __version__
+from simrl.errors import ConfigError, NonFiniteError
+
+EXIT_BAD_INPUT = 2
+EXIT_NONFINITE = 3
+
+#: final metrics shown in the summary table of `simrl run`
+SUMMARY = ("acc", "entropy_mean", "kl_base", "mass_base_top", "clip_low_frac", "clip_high_frac", "dH_exact", "dH_first_order")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"simrl: {message} (see {self.prog} --help)\n")
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="simrl", description="Exact, batched tabular simulation of RLVR (GRPO and kin).")
+    parser.add_argument("--version", action="version", version=f"simrl {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    run = sub.add_parser("run", help="simulate one config over run.seeds replicates")
+    run.add_argument("config", type=Path, help="TOML config (see simrl/examples/)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                     help="override a config field (repeatable), e.g. --set algo.lr=0.1")
+    run.add_argument("--out", type=Path, default=None, help="output folder (default: runs/<config name>)")
+    run.add_argument("--engine", choices=("fast", "reference"), default="fast",
+                     help="numba fast path (default) or the numpy reference")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
+
+    bench = sub.add_parser("bench", help="measure sampled answers per second on workload W1")
+    bench.add_argument("--runs", type=int, default=256, help="runs in the batch (W1: 256)")
+    bench.add_argument("--steps", type=int, default=200, help="steps per run (W1: 200)")
+    bench.add_argument("--baseline-runs", type=int, default=8,
+                       help="runs timed for the per-run numpy baseline (its rate is per answer)")
+    bench.add_argument("--repeats", type=int, default=3, help="timed repeats of the simrl engine (best is reported)")
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from simrl.config import Config, parse_override
+    from simrl.progress import LazyProgress
+    from simrl.simulate import simulate
+
+    overrides = dict(parse_override(o) for o in args.overrides)
+    config = Config.from_toml(args.config, overrides)
+    out = args.out or Path("runs") / args.config.stem
+    with LazyProgress(f"simrl run {args.config.name}", enabled=not args.quiet) as progress:
+        result = simulate(config, engine=args.engine, progress=progress)
+    result.save(out)
+    if args.quiet:
+        return 0
+    stats = result.summary(list(SUMMARY))
+    table = Table(title=f"{args.config.name}: final metrics over {config.run.seeds} seeds, step {config.run.steps}")
+    for col in ("metric", "mean", "std", "se"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for name, row in stats.iterrows():
+        table.add_row(str(name), *(f"{row[c]:.4g}" for c in ("mean", "std", "se")))
+    console = Console()
+    console.print(table)
+    console.print(f"wrote {out}/metrics.parquet, final.parquet, config.toml")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from simrl.bench import run_bench
+
+    for name in ("runs", "steps", "baseline_runs", "repeats"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')}", getattr(args, name), "must be an integer >= 1")
+    run_bench(args.runs, args.steps, args.baseline_runs, args.repeats)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"run": cmd_run, "bench": cmd_bench}[args.command](args)
+    except ConfigError as e:
+        sys.stderr.write(f"simrl: config error: {e}\n")
+        return EXIT_BAD_INPUT
+    except NonFiniteError as e:
+        sys.stderr.write(f"simrl: {e}\n")
+        return EXIT_NONFINITE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The Python entry point: `simulate(config) -> Result`.
+
+    from simrl import Config, simulate
+    res = simulate(Config.from_toml("quickstart.toml", overrides={"run.seeds": 32}))
+    res.metrics   # tidy: seed, step, one column per metric
+    res.final     # one row per seed: the metrics at the last step
+    res.logits    # (seeds, S, K) final logits
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simrl import io
+from simrl.config import Config
+from simrl.engine.batch import BatchResult, Progress, RunSpec, run_batch
+from simrl.tasks import BanditTask
+
+
+@dataclass
+class Result:
+    config: Config
+    metrics: pd.DataFrame  # seed, step, metrics
+    final: pd.DataFrame  # seed, failed_step, metrics at the last step
+    logits: np.ndarray  # (seeds, S, K)
+    task: BanditTask
+
+    def summary(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """Mean, std and standard error over seeds of the final metrics."""
+        cols = columns or [c for c in self.final.columns if c not in ("seed", "failed_step")]
+        stats = self.final[cols].agg(["mean", "std"]).T
+        stats["se"] = stats["std"] / np.sqrt(len(self.final))
+        return stats
+
+    def save(self, out: str | Path) -> None:
+        """metrics.parquet, final.parquet and the resolved config.toml, each written atomically."""
+        out = Path(out)
+        io.write_parquet(out / "metrics.parquet", self.metrics)
+        io.write_parquet(out / "final.parquet", self.final)
+        io.write_text(out / "config.toml", self.config.to_toml())
+
+
+def tidy(batch: BatchResult) -> pd.DataFrame:
+    """(R, rows, M) metrics -> long table with columns run, seed, step, metrics."""
+    R, n_rows, _ = batch.metrics.shape
+    df = pd.DataFrame(batch.metrics.reshape(R * n_rows, -1), columns=list(batch.names))
+    df.insert(0, "step", np.tile(batch.row_steps, R))
+    df.insert(0, "seed", np.repeat([s.replicate for s in batch.specs], n_rows))
+    df.insert(0, "run", np.repeat(np.arange(R), n_rows))
+    return df
+
+
+def simulate(config: Config, engine: str = "fast", progress: Progress | None = None) -> Result:
+    """Run `config.run.seeds` independent replicates of one config."""
+    specs = [RunSpec(config, i) for i in range(config.run.seeds)]
+    batch = run_batch(specs, engine=engine, progress=progress)
+    metrics = tidy(batch).drop(columns="run")
+    final = metrics[metrics["step"] == batch.row_steps[-1]].drop(columns="step").reset_index(drop=True)
+    final.insert(1, "failed_step", batch.failed_step)
+    return Result(config, metrics, final, batch.logits, batch.tasks[0])
