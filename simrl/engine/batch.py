@@ -123,7 +123,8 @@ def _run_reference(specs, tasks, layouts: list[StreamLayout], rows, names, progr
         _put(metrics[r, row], names, eval_metrics(state.logits, tasks[r], cfg.run.passk))
         for t in range(steps):
             fill_block(gen, u)
-            new_state, um = ref.step(state, params, u[0], t)
+            with np.errstate(over="ignore", invalid="ignore"):  # detected just below
+                new_state, um = ref.step(state, params, u[0], t)
             if not ref.is_finite(new_state):
                 failed[r] = t + 1
                 if cfg.run.on_nonfinite == "raise":

@@ -1,0 +1,97 @@
+"""Each entry point, smoke-tested with a tiny budget in a subprocess (as a user runs it)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from simrl import Config
+from simrl.examples_path import EXAMPLES
+
+QUICK = ["--set", "run.steps=5", "--set", "run.seeds=3"]
+
+
+def simrl(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "simrl", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+def test_version():
+    out = simrl("--version")
+    assert out.returncode == 0 and out.stdout.startswith("simrl ")
+
+
+def test_run_writes_outputs_and_summary(tmp_path):
+    out = simrl("run", str(EXAMPLES / "quickstart.toml"), *QUICK, "--set", "algo.loss=clip_cov", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert "acc" in out.stdout
+    metrics = pd.read_parquet(tmp_path / "metrics.parquet")
+    final = pd.read_parquet(tmp_path / "final.parquet")
+    assert {"seed", "step", "acc", "entropy_mean", "dH_exact"} <= set(metrics.columns)
+    assert sorted(metrics.step.unique()) == [0, 5]  # eval_every 5 in the example
+    assert len(final) == 3
+    resolved = Config.from_toml(tmp_path / "config.toml")
+    assert resolved.algo.loss == "clip_cov" and resolved.run.steps == 5
+    assert 'simrl_version = "' in (tmp_path / "config.toml").read_text()
+
+
+def test_rerun_same_config_is_bitwise_identical(tmp_path):
+    for name in ("a", "b"):
+        assert simrl("run", str(EXAMPLES / "quickstart.toml"), *QUICK, "--quiet", "--out", str(tmp_path / name)).returncode == 0
+    a, b = (pd.read_parquet(tmp_path / n / "metrics.parquet") for n in ("a", "b"))
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (["--set", "algo.lr=0.1"], "algo.lr"),
+        (["--set", "optim.lr=-1"], "optim.lr"),
+        (["--set", "algo.loss=clipcov"], "algo.loss"),
+        (["--set", "reward.kind=format"], "reward.kind"),
+        (["--set", "nonsense"], "--set"),
+        (["--set", "run.passk=[0]"], "run.passk"),
+    ],
+)
+def test_bad_config_is_one_line_exit_2_no_traceback(args, field):
+    out = simrl("run", str(EXAMPLES / "quickstart.toml"), *args)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and field in lines[0], out.stderr
+
+
+def test_missing_config_file_and_bad_toml(tmp_path):
+    out = simrl("run", str(tmp_path / "nope.toml"))
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[algo\nlr = ")
+    out = simrl("run", str(bad))
+    assert out.returncode == 2 and "valid TOML" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_usage_errors_are_one_line():
+    out = simrl("frobnicate")
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_non_finite_run_is_one_line_exit_3(tmp_path):
+    out = simrl("run", str(EXAMPLES / "quickstart.toml"), *QUICK, "--set", "optim.kind=sgd", "--set", "optim.lr=1e308",
+                "--set", "algo.agg=seq-mean-token-sum-norm", "--out", str(tmp_path))
+    assert out.returncode == 3
+    assert "non-finite" in out.stderr and "step" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_help_everywhere():
+    for args in (["--help"], ["run", "--help"], ["bench", "--help"]):
+        out = simrl(*args)
+        assert out.returncode == 0 and "usage" in out.stdout
+
+
+def test_bench_smoke():
+    out = simrl("bench", "--runs", "4", "--steps", "3", "--baseline-runs", "2", "--repeats", "1")
+    assert out.returncode == 0, out.stderr
+    assert "answers/s" in out.stdout and "per-run numpy baseline" in out.stdout
