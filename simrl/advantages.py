@@ -27,8 +27,7 @@ def grpo(rewards: np.ndarray, *, std_eps: float, std_ddof: int) -> np.ndarray:
 
 @ADVANTAGES.register(
     "dr_grpo",
-    "r - mean_group r, no std normalisation; Liu et al. 2025 (Dr. GRPO, arXiv 2503.20783) "
-    "Sec. 3.2",
+    "r - mean_group r, no std normalisation; Liu et al. 2025 (Dr. GRPO, arXiv 2503.20783) Sec. 3.2",
 )
 def dr_grpo(rewards: np.ndarray, **_: object) -> np.ndarray:
     return rewards - rewards.mean(axis=1, keepdims=True)

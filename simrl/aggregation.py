@@ -30,9 +30,7 @@ def seq_mean_token_mean(mask: np.ndarray) -> np.ndarray:
     return mask / mask.sum(axis=1, keepdims=True) / mask.shape[0]
 
 
-@AGGREGATIONS.register(
-    "seq-mean-token-sum", "mean over sequences of the per-sequence token sum"
-)
+@AGGREGATIONS.register("seq-mean-token-sum", "mean over sequences of the per-sequence token sum")
 def seq_mean_token_sum(mask: np.ndarray) -> np.ndarray:
     return mask / mask.shape[0]
 

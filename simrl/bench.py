@@ -28,8 +28,15 @@ from theory import log_softmax
 W1 = {
     "task": {"num_prompts": 64, "num_answers": 16, "num_correct": 1, "prior_strength": 0.3},
     "reward": {"kind": "true"},
-    "algo": {"group_size": 8, "prompts_per_step": 0, "loss": "vanilla", "clip_low": 0.2,
-             "clip_high": 0.2, "epochs": 2, "advantage": "grpo"},
+    "algo": {
+        "group_size": 8,
+        "prompts_per_step": 0,
+        "loss": "vanilla",
+        "clip_low": 0.2,
+        "clip_high": 0.2,
+        "epochs": 2,
+        "advantage": "grpo",
+    },
     "optim": {"kind": "sgd", "lr": 0.5},
     "run": {"eval_every": 1, "passk": [1]},
 }
@@ -39,7 +46,9 @@ def w1_config(runs: int, steps: int) -> Config:
     return Config.from_dict(W1, {"run.seeds": runs, "run.steps": steps})
 
 
-def numpy_baseline(config: Config, task: BanditTask, replicate: int) -> tuple[np.ndarray, np.ndarray]:
+def numpy_baseline(
+    config: Config, task: BanditTask, replicate: int
+) -> tuple[np.ndarray, np.ndarray]:
     """One W1 run in plain numpy. Returns (final logits (S, K), accuracy and entropy per step)."""
     a = config.algo
     S, K = task.shape
@@ -54,13 +63,17 @@ def numpy_baseline(config: Config, task: BanditTask, replicate: int) -> tuple[np
         cdf = np.cumsum(np.exp(logp_old), axis=1)
         answers = (cdf[:, None, :-1] <= u[:, :, None]).sum(axis=2)  # inverse CDF, (S, G)
         r = task.correct[np.arange(S)[:, None], answers].astype(float)
-        adv = (r - r.mean(1, keepdims=True)) / (r.std(1, ddof=a.std_ddof, keepdims=True) + a.std_eps)
+        adv = (r - r.mean(1, keepdims=True)) / (
+            r.std(1, ddof=a.std_ddof, keepdims=True) + a.std_eps
+        )
         adv, ans = adv.ravel(), answers.ravel()
         lp_old = logp_old[rows, ans]
         for _ in range(a.epochs):
             logp = log_softmax(z)
             ratio = np.exp(logp[rows, ans] - lp_old)
-            clipped = ((adv > 0) & (ratio > 1 + a.clip_high)) | ((adv < 0) & (ratio < 1 - a.clip_low))
+            clipped = ((adv > 0) & (ratio > 1 + a.clip_high)) | (
+                (adv < 0) & (ratio < 1 - a.clip_low)
+            )
             coef = np.where(clipped, 0.0, -adv * ratio) / (S * G)  # token-mean weights
             grad = np.bincount(rows * K + ans, weights=coef, minlength=S * K).reshape(S, K)
             grad -= np.bincount(rows, weights=coef, minlength=S)[:, None] * np.exp(logp)
@@ -71,7 +84,9 @@ def numpy_baseline(config: Config, task: BanditTask, replicate: int) -> tuple[np
     return z, trace
 
 
-def run_bench(runs: int, steps: int, baseline_runs: int, repeats: int, console: Console | None = None) -> dict:
+def run_bench(
+    runs: int, steps: int, baseline_runs: int, repeats: int, console: Console | None = None
+) -> dict:
     console = console or Console()
     config = w1_config(runs, steps)
     task = build_bandit(config.task)
@@ -87,23 +102,35 @@ def run_bench(runs: int, steps: int, baseline_runs: int, repeats: int, console: 
     base_s = _timed(lambda: [numpy_baseline(config, task, i) for i in range(n_base)])
     n_ref = min(2, runs)
     ref_cfg = w1_config(n_ref, min(steps, 20))
-    ref_s = _timed(lambda: run_batch([RunSpec(ref_cfg, i) for i in range(n_ref)], engine="reference"))
+    ref_s = _timed(
+        lambda: run_batch([RunSpec(ref_cfg, i) for i in range(n_ref)], engine="reference")
+    )
 
     rates = {
         "simrl (numba, all cores)": (runs, steps, fast_s, runs * answers_per_run / fast_s),
         "per-run numpy baseline": (n_base, steps, base_s, n_base * answers_per_run / base_s),
-        "simrl numpy reference": (n_ref, ref_cfg.run.steps, ref_s,
-                                  n_ref * ref_cfg.run.steps * config.prompts_per_step * config.algo.group_size / ref_s),
+        "simrl numpy reference": (
+            n_ref,
+            ref_cfg.run.steps,
+            ref_s,
+            n_ref * ref_cfg.run.steps * config.prompts_per_step * config.algo.group_size / ref_s,
+        ),
     }
     base_rate = rates["per-run numpy baseline"][3]
-    table = Table(title=f"W1: bandit 64x16, G=8, vanilla clip 0.2, 2 epochs, sgd; {runs} runs x {steps} steps")
+    table = Table(
+        title=f"W1: bandit 64x16, G=8, vanilla clip 0.2, 2 epochs, sgd; {runs} runs x {steps} steps"
+    )
     for col in ("engine", "runs", "steps", "seconds", "answers/s", "vs baseline"):
         table.add_column(col, justify="left" if col == "engine" else "right")
     for name, (n, st, secs, rate) in rates.items():
-        table.add_row(name, str(n), str(st), f"{secs:.3f}", f"{rate:.3g}", f"{rate / base_rate:.1f}x")
+        table.add_row(
+            name, str(n), str(st), f"{secs:.3f}", f"{rate:.3g}", f"{rate / base_rate:.1f}x"
+        )
     console.print(table)
-    console.print(f"numba compile or cache load (excluded above): {compile_s:.2f} s; "
-                  f"best of {repeats} timed repeats for simrl")
+    console.print(
+        f"numba compile or cache load (excluded above): {compile_s:.2f} s; "
+        f"best of {repeats} timed repeats for simrl"
+    )
     return {"compile_s": compile_s, **{k: v[3] for k, v in rates.items()}}
 
 

@@ -21,7 +21,16 @@ EXIT_BAD_INPUT = 2
 EXIT_NONFINITE = 3
 
 #: final metrics shown in the summary table of `simrl run`
-SUMMARY = ("acc", "entropy_mean", "kl_base", "mass_base_top", "clip_low_frac", "clip_high_frac", "dH_exact", "dH_first_order")
+SUMMARY = (
+    "acc",
+    "entropy_mean",
+    "kl_base",
+    "mass_base_top",
+    "clip_low_frac",
+    "clip_high_frac",
+    "dH_exact",
+    "dH_first_order",
+)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -33,25 +42,48 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="simrl", description="Exact, batched tabular simulation of RLVR (GRPO and kin).")
+    parser = OneLineParser(
+        prog="simrl", description="Exact, batched tabular simulation of RLVR (GRPO and kin)."
+    )
     parser.add_argument("--version", action="version", version=f"simrl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     run = sub.add_parser("run", help="simulate one config over run.seeds replicates")
     run.add_argument("config", type=Path, help="TOML config (see simrl/examples/)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                     help="override a config field (repeatable), e.g. --set algo.lr=0.1")
-    run.add_argument("--out", type=Path, default=None, help="output folder (default: runs/<config name>)")
-    run.add_argument("--engine", choices=("fast", "reference"), default="fast",
-                     help="numba fast path (default) or the numpy reference")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="override a config field (repeatable), e.g. --set optim.lr=0.1",
+    )
+    run.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: runs/<config name>)"
+    )
+    run.add_argument(
+        "--engine",
+        choices=("fast", "reference"),
+        default="fast",
+        help="numba fast path (default) or the numpy reference",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
 
     bench = sub.add_parser("bench", help="measure sampled answers per second on workload W1")
     bench.add_argument("--runs", type=int, default=256, help="runs in the batch (W1: 256)")
     bench.add_argument("--steps", type=int, default=200, help="steps per run (W1: 200)")
-    bench.add_argument("--baseline-runs", type=int, default=8,
-                       help="runs timed for the per-run numpy baseline (its rate is per answer)")
-    bench.add_argument("--repeats", type=int, default=3, help="timed repeats of the simrl engine (best is reported)")
+    bench.add_argument(
+        "--baseline-runs",
+        type=int,
+        default=8,
+        help="runs timed for the per-run numpy baseline (its rate is per answer)",
+    )
+    bench.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed repeats of the simrl engine (best is reported)",
+    )
     return parser
 
 
@@ -72,7 +104,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.quiet:
         return 0
     stats = result.summary(list(SUMMARY))
-    table = Table(title=f"{args.config.name}: final metrics over {config.run.seeds} seeds, step {config.run.steps}")
+    table = Table(
+        title=f"{args.config.name}: final metrics over {config.run.seeds} seeds, step {config.run.steps}"
+    )
     for col in ("metric", "mean", "std", "se"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     for name, row in stats.iterrows():
@@ -88,7 +122,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     for name in ("runs", "steps", "baseline_runs", "repeats"):
         if getattr(args, name) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')}", getattr(args, name), "must be an integer >= 1")
+            raise ConfigError(
+                f"--{name.replace('_', '-')}", getattr(args, name), "must be an integer >= 1"
+            )
     run_bench(args.runs, args.steps, args.baseline_runs, args.repeats)
     return 0
 

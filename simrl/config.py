@@ -4,7 +4,7 @@ Every field carries a one-line doc and a check (`param(default, doc, check)`); e
 section checks its own fields on construction and `Config` checks the combinations, so
 a bad value raises `ConfigError(field, value, allowed)` before any work starts.
 
-    cfg = Config.from_toml("quickstart.toml", overrides={"algo.lr": 0.1})
+    cfg = Config.from_toml("quickstart.toml", overrides={"optim.lr": 0.1})
     cfg = Config(algo=AlgoConfig(loss="clip_cov"), run=RunConfig(seeds=64))
 """
 
@@ -60,22 +60,34 @@ class Section:
 @dataclass(frozen=True)
 class TaskConfig(Section):
     section: ClassVar[str] = "task"
-    kind: str = param("bandit", "task family: 'bandit' (one answer token per prompt)", one_of(TASK_KINDS))
+    kind: str = param(
+        "bandit", "task family: 'bandit' (one answer token per prompt)", one_of(TASK_KINDS)
+    )
     num_prompts: int = param(64, "number of prompts S", POS_INT)
-    num_answers: int = param(16, "answers per prompt K (the bandit's vocabulary)", Range(2, integer=True))
+    num_answers: int = param(
+        16, "answers per prompt K (the bandit's vocabulary)", Range(2, integer=True)
+    )
     num_correct: int = param(1, "correct answers per prompt", POS_INT)
     prior_strength: float = param(
-        0.3, "base policy's total probability on the correct answers of a prompt (mean over prompts if prior_spread > 0)",
+        0.3,
+        "base policy's total probability on the correct answers of a prompt (mean over prompts if prior_spread > 0)",
         Range(0.0, 1.0, lo_open=True, hi_open=True),
     )
     prior_spread: float = param(
-        0.0, "std of per-prompt prior strengths, drawn from a Beta with mean prior_strength (0 = all equal)", NONNEG
+        0.0,
+        "std of per-prompt prior strengths, drawn from a Beta with mean prior_strength (0 = all equal)",
+        NONNEG,
     )
     format_mass: float = param(
-        0.0, "base probability of one designated wrong 'format' answer per prompt (0 = no format answer)",
+        0.0,
+        "base probability of one designated wrong 'format' answer per prompt (0 = no format answer)",
         Range(0.0, 1.0, hi_open=True),
     )
-    seed: int = param(0, "seed of the task instance (answer positions, per-prompt strengths), separate from run seeds", NONNEG_INT)
+    seed: int = param(
+        0,
+        "seed of the task instance (answer positions, per-prompt strengths), separate from run seeds",
+        NONNEG_INT,
+    )
 
 
 @dataclass(frozen=True)
@@ -90,33 +102,109 @@ class RewardConfig(Section):
 class AlgoConfig(Section):
     section: ClassVar[str] = "algo"
     group_size: int = param(8, "responses sampled per prompt G", POS_INT)
-    prompts_per_step: int = param(0, "prompts per step, sampled without replacement (0 = all prompts)", NONNEG_INT)
-    advantage: str = param("grpo", "advantage estimator: " + ", ".join(ADVANTAGES.names), one_of(ADVANTAGES.names))
-    std_eps: float = param(1e-6, "epsilon added to the group std in grpo (verl 1e-6; TRL uses 1e-4)", NONNEG)
-    std_ddof: int = param(1, "ddof of the group std in grpo (1 = torch.std, as TRL and verl)", Range(0, 1, integer=True))
-    loss: str = param("vanilla", "policy loss: " + ", ".join(POLICY_LOSSES.names), one_of(POLICY_LOSSES.names))
-    clip_low: float = param(0.2, "PPO lower clip: ratios below 1 - clip_low get no gradient when A < 0", Range(0.0, 1.0, hi_open=True))
-    clip_high: float = param(0.2, "PPO upper clip: ratios above 1 + clip_high get no gradient when A > 0 (DAPO clip-higher)", NONNEG)
-    dual_clip: float = param(0.0, "dual-clip constant c > 1 bounding the loss of A < 0 tokens (0 = off)", NONNEG)
-    clip_cov_ratio: float = param(2e-4, "Clip-Cov: fraction of tokens whose gradient is removed (verl default 2e-4)", Range(0.0, 1.0, lo_open=True))
-    clip_cov_lb: float = param(1.0, "Clip-Cov: lower covariance bound of eligible tokens (verl default 1)", Range())
-    clip_cov_ub: float = param(5.0, "Clip-Cov: upper covariance bound of eligible tokens (verl default 5)", Range())
-    kl_cov_ratio: float = param(2e-3, "KL-Cov: fraction of tokens penalised (verl default 2e-4; the official 7B KL-Cov recipe uses 2e-3)", Range(0.0, 1.0, lo_open=True))
-    kl_cov_coef: float = param(1.0, "KL-Cov: coefficient of |logp - logp_old| (verl ppo_kl_coef, default 1)", NONNEG)
-    steer_mode: str = param("linear", "STEER weight map: 'linear' onto [steer_w_min, steer_w_max] or 'exp'", one_of(STEER_MODES))
-    steer_w_min: float = param(0.8, "STEER: weight of the largest |Omega| (linear) / lower clamp (exp)", Range(0.0, lo_open=True))
-    steer_w_max: float = param(1.2, "STEER linear map: weight of the smallest |Omega|", Range(0.0, lo_open=True))
-    steer_k: float = param(0.0, "STEER exp map: weight exp(-steer_k |Omega|) clamped to [steer_w_min, 1]; 0 = public code's k = -ln(w_min) / max(max |Omega|, 0.02)", NONNEG)
-    epochs: int = param(1, "inner PPO epochs over each batch (ratios against the sampling policy)", POS_INT)
-    minibatches: int = param(1, "minibatches per epoch (groups split in order; one optimiser step each)", POS_INT)
-    agg: str = param("token-mean", "loss aggregation (verl agg_loss): " + ", ".join(AGGREGATIONS.names), one_of(AGGREGATIONS.names))
-    kl_coef: float = param(0.0, "coefficient of the KL penalty to the reference policy (0 = off)", NONNEG)
-    kl_kind: str = param("k3", "KL penalty: " + ", ".join(KL_ESTIMATORS.names), one_of(KL_ESTIMATORS.names))
-    ref_reset_every: int = param(0, "ProRL: every N steps the reference becomes the current policy and the optimiser state resets (0 = never)", NONNEG_INT)
-    entropy_coef: float = param(0.0, "coefficient of the exact entropy bonus (loss -= coef * H)", NONNEG)
-    dynamic_sampling: str = param("off", "zero-variance groups: 'off' (kept, A = 0), 'drop' (removed), 'resample' (DAPO)", one_of(DYNAMIC_SAMPLING))
+    prompts_per_step: int = param(
+        0, "prompts per step, sampled without replacement (0 = all prompts)", NONNEG_INT
+    )
+    advantage: str = param(
+        "grpo", "advantage estimator: " + ", ".join(ADVANTAGES.names), one_of(ADVANTAGES.names)
+    )
+    std_eps: float = param(
+        1e-6, "epsilon added to the group std in grpo (verl 1e-6; TRL uses 1e-4)", NONNEG
+    )
+    std_ddof: int = param(
+        1,
+        "ddof of the group std in grpo (1 = torch.std, as TRL and verl)",
+        Range(0, 1, integer=True),
+    )
+    loss: str = param(
+        "vanilla", "policy loss: " + ", ".join(POLICY_LOSSES.names), one_of(POLICY_LOSSES.names)
+    )
+    clip_low: float = param(
+        0.2,
+        "PPO lower clip: ratios below 1 - clip_low get no gradient when A < 0",
+        Range(0.0, 1.0, hi_open=True),
+    )
+    clip_high: float = param(
+        0.2,
+        "PPO upper clip: ratios above 1 + clip_high get no gradient when A > 0 (DAPO clip-higher)",
+        NONNEG,
+    )
+    dual_clip: float = param(
+        0.0, "dual-clip constant c > 1 bounding the loss of A < 0 tokens (0 = off)", NONNEG
+    )
+    clip_cov_ratio: float = param(
+        2e-4,
+        "Clip-Cov: fraction of tokens whose gradient is removed (verl default 2e-4)",
+        Range(0.0, 1.0, lo_open=True),
+    )
+    clip_cov_lb: float = param(
+        1.0, "Clip-Cov: lower covariance bound of eligible tokens (verl default 1)", Range()
+    )
+    clip_cov_ub: float = param(
+        5.0, "Clip-Cov: upper covariance bound of eligible tokens (verl default 5)", Range()
+    )
+    kl_cov_ratio: float = param(
+        2e-3,
+        "KL-Cov: fraction of tokens penalised (verl default 2e-4; the official 7B KL-Cov recipe uses 2e-3)",
+        Range(0.0, 1.0, lo_open=True),
+    )
+    kl_cov_coef: float = param(
+        1.0, "KL-Cov: coefficient of |logp - logp_old| (verl ppo_kl_coef, default 1)", NONNEG
+    )
+    steer_mode: str = param(
+        "linear",
+        "STEER weight map: 'linear' onto [steer_w_min, steer_w_max] or 'exp'",
+        one_of(STEER_MODES),
+    )
+    steer_w_min: float = param(
+        0.8,
+        "STEER: weight of the largest |Omega| (linear) / lower clamp (exp)",
+        Range(0.0, lo_open=True),
+    )
+    steer_w_max: float = param(
+        1.2, "STEER linear map: weight of the smallest |Omega|", Range(0.0, lo_open=True)
+    )
+    steer_k: float = param(
+        0.0,
+        "STEER exp map: weight exp(-steer_k |Omega|) clamped to [steer_w_min, 1]; 0 = public code's k = -ln(w_min) / max(max |Omega|, 0.02)",
+        NONNEG,
+    )
+    epochs: int = param(
+        1, "inner PPO epochs over each batch (ratios against the sampling policy)", POS_INT
+    )
+    minibatches: int = param(
+        1, "minibatches per epoch (groups split in order; one optimiser step each)", POS_INT
+    )
+    agg: str = param(
+        "token-mean",
+        "loss aggregation (verl agg_loss): " + ", ".join(AGGREGATIONS.names),
+        one_of(AGGREGATIONS.names),
+    )
+    kl_coef: float = param(
+        0.0, "coefficient of the KL penalty to the reference policy (0 = off)", NONNEG
+    )
+    kl_kind: str = param(
+        "k3", "KL penalty: " + ", ".join(KL_ESTIMATORS.names), one_of(KL_ESTIMATORS.names)
+    )
+    ref_reset_every: int = param(
+        0,
+        "ProRL: every N steps the reference becomes the current policy and the optimiser state resets (0 = never)",
+        NONNEG_INT,
+    )
+    entropy_coef: float = param(
+        0.0, "coefficient of the exact entropy bonus (loss -= coef * H)", NONNEG
+    )
+    dynamic_sampling: str = param(
+        "off",
+        "zero-variance groups: 'off' (kept, A = 0), 'drop' (removed), 'resample' (DAPO)",
+        one_of(DYNAMIC_SAMPLING),
+    )
     max_resample_rounds: int = param(3, "DAPO resample: cap on batches drawn per step", POS_INT)
-    exact: bool = param(False, "use the exact expected gradient with A(a) = r(a) - E_pi r instead of sampled groups", Bool())
+    exact: bool = param(
+        False,
+        "use the exact expected gradient with A(a) = r(a) - E_pi r instead of sampled groups",
+        Bool(),
+    )
 
 
 @dataclass(frozen=True)
@@ -133,11 +221,19 @@ class OptimConfig(Section):
 class RunConfig(Section):
     section: ClassVar[str] = "run"
     steps: int = param(100, "RL steps (one batch each)", POS_INT)
-    seeds: int = param(8, "independent runs (replicates), seeded SeedSequence(seed).spawn(seeds)", POS_INT)
+    seeds: int = param(
+        8, "independent runs (replicates), seeded SeedSequence(seed).spawn(seeds)", POS_INT
+    )
     seed: int = param(0, "root seed of the runs' random streams", NONNEG_INT)
-    eval_every: int = param(1, "steps between metric rows (exact metrics; the last step is always recorded)", POS_INT)
+    eval_every: int = param(
+        1, "steps between metric rows (exact metrics; the last step is always recorded)", POS_INT
+    )
     passk: tuple[int, ...] = param((1, 8), "k values for exact pass@k", IntList(1))
-    on_nonfinite: str = param("raise", "a non-finite value: 'raise' stops with an error naming run and step; 'record' marks the run failed", one_of(ON_NONFINITE))
+    on_nonfinite: str = param(
+        "raise",
+        "a non-finite value: 'raise' stops with an error naming run and step; 'record' marks the run failed",
+        one_of(ON_NONFINITE),
+    )
 
 
 SECTIONS: dict[str, type[Section]] = {
@@ -177,7 +273,11 @@ class Config:
         for key, value in (overrides or {}).items():
             section, _, name = key.partition(".")
             if not name or section not in SECTIONS:
-                raise ConfigError(key, value, "overrides are 'section.field' with section one of " + ", ".join(SECTIONS))
+                raise ConfigError(
+                    key,
+                    value,
+                    "overrides are 'section.field' with section one of " + ", ".join(SECTIONS),
+                )
             data.setdefault(section, {})[name] = value
         kwargs = {}
         for section, values in data.items():
@@ -211,12 +311,12 @@ class Config:
         return "\n".join(lines) + "\n"
 
     def replace(self, **overrides: Any) -> Config:
-        """A copy with dotted overrides, e.g. cfg.replace(**{"algo.lr": 0.1})."""
+        """A copy with dotted overrides, e.g. cfg.replace(**{"optim.lr": 0.1})."""
         return Config.from_dict(self.to_dict(), overrides)
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """'algo.lr=0.1' -> ('algo.lr', 0.1); a value that is not a TOML literal stays a string."""
+    """'optim.lr=0.1' -> ('optim.lr', 0.1); a value that is not a TOML literal stays a string."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError("--set", text, "must look like section.field=value")
@@ -255,8 +355,11 @@ def _build_section(cls: type[Section], values: dict[str, Any]) -> Section:
 
 
 def _coerce(key: str, f: dataclasses.Field, value: Any) -> Any:
-    """TOML's types to the field's: int -> float where a float is wanted; list -> tuple."""
+    """TOML's types to the field's: int -> float where a float is wanted; list -> tuple;
+    a bare true/false where a name is wanted stays a name (--set reward.kind=true)."""
     default = f.default
+    if isinstance(default, str) and isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if isinstance(default, tuple):
@@ -274,7 +377,11 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, float):
-        return repr(v) if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+        return (
+            repr(v)
+            if math.isfinite(v)
+            else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+        )
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     return str(v)
@@ -284,38 +391,101 @@ def _check_combinations(c: Config) -> None:
     t, a, r = c.task, c.algo, c.reward
     has_format = t.format_mass > 0
     n_other_wrong = t.num_answers - t.num_correct - (1 if has_format else 0)
-    require(t.num_correct < t.num_answers, "task.num_correct", t.num_correct,
-            f"must be < task.num_answers = {t.num_answers} (a prompt needs a wrong answer)")
-    require(n_other_wrong >= 1, "task.num_answers", t.num_answers,
-            f"must leave a wrong answer besides the format answer (num_correct = {t.num_correct}, format answer: {has_format})")
-    require(t.prior_strength + t.format_mass < 1.0, "task.format_mass", t.format_mass,
-            f"must be < 1 - task.prior_strength = {1 - t.prior_strength:g} (the other wrong answers need mass)")
+    require(
+        t.num_correct < t.num_answers,
+        "task.num_correct",
+        t.num_correct,
+        f"must be < task.num_answers = {t.num_answers} (a prompt needs a wrong answer)",
+    )
+    require(
+        n_other_wrong >= 1,
+        "task.num_answers",
+        t.num_answers,
+        f"must leave a wrong answer besides the format answer (num_correct = {t.num_correct}, format answer: {has_format})",
+    )
+    require(
+        t.prior_strength + t.format_mass < 1.0,
+        "task.format_mass",
+        t.format_mass,
+        f"must be < 1 - task.prior_strength = {1 - t.prior_strength:g} (the other wrong answers need mass)",
+    )
     max_spread = math.sqrt(t.prior_strength * (1 - t.prior_strength))
-    require(t.prior_spread < max_spread, "task.prior_spread", t.prior_spread,
-            f"must be < sqrt(m (1 - m)) = {max_spread:.4g} for a Beta with mean m = task.prior_strength")
-    require(a.prompts_per_step <= t.num_prompts, "algo.prompts_per_step", a.prompts_per_step,
-            f"must be <= task.num_prompts = {t.num_prompts} (sampled without replacement; 0 = all)")
-    require(r.kind != "format" or has_format, "reward.kind", r.kind,
-            "'format' needs a format answer: set task.format_mass > 0")
+    require(
+        t.prior_spread < max_spread,
+        "task.prior_spread",
+        t.prior_spread,
+        f"must be < sqrt(m (1 - m)) = {max_spread:.4g} for a Beta with mean m = task.prior_strength",
+    )
+    require(
+        a.prompts_per_step <= t.num_prompts,
+        "algo.prompts_per_step",
+        a.prompts_per_step,
+        f"must be <= task.num_prompts = {t.num_prompts} (sampled without replacement; 0 = all)",
+    )
+    require(
+        r.kind != "format" or has_format,
+        "reward.kind",
+        r.kind,
+        "'format' needs a format answer: set task.format_mass > 0",
+    )
     needs_pairs = (a.advantage == "rloo") or (a.advantage == "grpo" and a.std_ddof == 1)
-    require(a.exact or not needs_pairs or a.group_size >= 2, "algo.group_size", a.group_size,
-            f"must be >= 2 for advantage '{a.advantage}'" + (" with std_ddof = 1" if a.advantage == "grpo" else ""))
-    require(a.dual_clip == 0 or a.dual_clip > 1, "algo.dual_clip", a.dual_clip, "must be 0 (off) or > 1")
-    require(a.dual_clip == 0 or a.loss in ("vanilla", "steer"), "algo.dual_clip", a.dual_clip,
-            f"dual clip applies to the 'vanilla' and 'steer' losses only, not '{a.loss}' (as in verl)")
-    require(a.clip_cov_lb < a.clip_cov_ub, "algo.clip_cov_lb", a.clip_cov_lb,
-            f"must be < algo.clip_cov_ub = {a.clip_cov_ub}")
-    require(a.steer_w_min <= a.steer_w_max, "algo.steer_w_min", a.steer_w_min,
-            f"must be <= algo.steer_w_max = {a.steer_w_max}")
-    require(a.steer_mode != "exp" or a.steer_w_min <= 1.0, "algo.steer_w_min", a.steer_w_min,
-            "must be <= 1 with algo.steer_mode = 'exp' (it is the lower clamp of exp(-k |Omega|))")
-    require(a.minibatches <= c.prompts_per_step, "algo.minibatches", a.minibatches,
-            f"must be <= prompts per step = {c.prompts_per_step} (minibatches split whole groups)")
+    require(
+        a.exact or not needs_pairs or a.group_size >= 2,
+        "algo.group_size",
+        a.group_size,
+        f"must be >= 2 for advantage '{a.advantage}'"
+        + (" with std_ddof = 1" if a.advantage == "grpo" else ""),
+    )
+    require(
+        a.dual_clip == 0 or a.dual_clip > 1, "algo.dual_clip", a.dual_clip, "must be 0 (off) or > 1"
+    )
+    require(
+        a.dual_clip == 0 or a.loss in ("vanilla", "steer"),
+        "algo.dual_clip",
+        a.dual_clip,
+        f"dual clip applies to the 'vanilla' and 'steer' losses only, not '{a.loss}' (as in verl)",
+    )
+    require(
+        a.clip_cov_lb < a.clip_cov_ub,
+        "algo.clip_cov_lb",
+        a.clip_cov_lb,
+        f"must be < algo.clip_cov_ub = {a.clip_cov_ub}",
+    )
+    require(
+        a.steer_w_min <= a.steer_w_max,
+        "algo.steer_w_min",
+        a.steer_w_min,
+        f"must be <= algo.steer_w_max = {a.steer_w_max}",
+    )
+    require(
+        a.steer_mode != "exp" or a.steer_w_min <= 1.0,
+        "algo.steer_w_min",
+        a.steer_w_min,
+        "must be <= 1 with algo.steer_mode = 'exp' (it is the lower clamp of exp(-k |Omega|))",
+    )
+    require(
+        a.minibatches <= c.prompts_per_step,
+        "algo.minibatches",
+        a.minibatches,
+        f"must be <= prompts per step = {c.prompts_per_step} (minibatches split whole groups)",
+    )
     if a.exact:
-        require(r.kind in DETERMINISTIC, "reward.kind", r.kind,
-                "algo.exact needs a deterministic reward: one of " + ", ".join(DETERMINISTIC))
-        require(a.loss in ("vanilla", "pg"), "algo.loss", a.loss,
-                "algo.exact supports the 'vanilla' and 'pg' losses (sample-based token selection has no exact form)")
-        require(a.dynamic_sampling == "off", "algo.dynamic_sampling", a.dynamic_sampling,
-                "must be 'off' with algo.exact (there are no sampled groups)")
+        require(
+            r.kind in DETERMINISTIC,
+            "reward.kind",
+            r.kind,
+            "algo.exact needs a deterministic reward: one of " + ", ".join(DETERMINISTIC),
+        )
+        require(
+            a.loss in ("vanilla", "pg"),
+            "algo.loss",
+            a.loss,
+            "algo.exact supports the 'vanilla' and 'pg' losses (sample-based token selection has no exact form)",
+        )
+        require(
+            a.dynamic_sampling == "off",
+            "algo.dynamic_sampling",
+            a.dynamic_sampling,
+            "must be 'off' with algo.exact (there are no sampled groups)",
+        )
     require(max(c.run.passk) <= 1_000_000, "run.passk", c.run.passk, "k values must be <= 1e6")

@@ -45,7 +45,9 @@ class Registry:
         try:
             return self._entries[name]
         except KeyError:
-            raise KeyError(f"unknown {self.concept} {name!r}; valid: {', '.join(self.names)}") from None
+            raise KeyError(
+                f"unknown {self.concept} {name!r}; valid: {', '.join(self.names)}"
+            ) from None
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries

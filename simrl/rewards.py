@@ -73,8 +73,6 @@ def noisy(answers, facts: PromptFacts, u, u_tie, *, p, flip):
     return np.where(u < flip, 1.0 - r, r)
 
 
-@REWARDS.register(
-    "frozen", "no update at all: the policy stays the base policy (the null anchor)"
-)
+@REWARDS.register("frozen", "no update at all: the policy stays the base policy (the null anchor)")
 def frozen(answers, facts: PromptFacts, u, u_tie, *, p, flip):
     return np.zeros(answers.shape, dtype=float)

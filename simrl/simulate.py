@@ -1,10 +1,10 @@
 """The Python entry point: `simulate(config) -> Result`.
 
-    from simrl import Config, simulate
-    res = simulate(Config.from_toml("quickstart.toml", overrides={"run.seeds": 32}))
-    res.metrics   # tidy: seed, step, one column per metric
-    res.final     # one row per seed: the metrics at the last step
-    res.logits    # (seeds, S, K) final logits
+from simrl import Config, simulate
+res = simulate(Config.from_toml("quickstart.toml", overrides={"run.seeds": 32}))
+res.metrics   # tidy: seed, step, one column per metric
+res.final     # one row per seed: the metrics at the last step
+res.logits    # (seeds, S, K) final logits
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ def simulate(config: Config, engine: str = "fast", progress: Progress | None = N
     specs = [RunSpec(config, i) for i in range(config.run.seeds)]
     batch = run_batch(specs, engine=engine, progress=progress)
     metrics = tidy(batch).drop(columns="run")
-    final = metrics[metrics["step"] == batch.row_steps[-1]].drop(columns="step").reset_index(drop=True)
+    final = (
+        metrics[metrics["step"] == batch.row_steps[-1]].drop(columns="step").reset_index(drop=True)
+    )
     final.insert(1, "failed_step", batch.failed_step)
     return Result(config, metrics, final, batch.logits, batch.tasks[0])

@@ -16,7 +16,14 @@ QUICK = ["--set", "run.steps=5", "--set", "run.seeds=3"]
 
 def simrl(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "simrl", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "simrl", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=600,
+    )
 
 
 def test_version():
@@ -25,7 +32,15 @@ def test_version():
 
 
 def test_run_writes_outputs_and_summary(tmp_path):
-    out = simrl("run", str(EXAMPLES / "quickstart.toml"), *QUICK, "--set", "algo.loss=clip_cov", "--out", str(tmp_path))
+    out = simrl(
+        "run",
+        str(EXAMPLES / "quickstart.toml"),
+        *QUICK,
+        "--set",
+        "algo.loss=clip_cov",
+        "--out",
+        str(tmp_path),
+    )
     assert out.returncode == 0, out.stderr
     assert "acc" in out.stdout
     metrics = pd.read_parquet(tmp_path / "metrics.parquet")
@@ -40,7 +55,17 @@ def test_run_writes_outputs_and_summary(tmp_path):
 
 def test_rerun_same_config_is_bitwise_identical(tmp_path):
     for name in ("a", "b"):
-        assert simrl("run", str(EXAMPLES / "quickstart.toml"), *QUICK, "--quiet", "--out", str(tmp_path / name)).returncode == 0
+        assert (
+            simrl(
+                "run",
+                str(EXAMPLES / "quickstart.toml"),
+                *QUICK,
+                "--quiet",
+                "--out",
+                str(tmp_path / name),
+            ).returncode
+            == 0
+        )
     a, b = (pd.read_parquet(tmp_path / n / "metrics.parquet") for n in ("a", "b"))
     pd.testing.assert_frame_equal(a, b, check_exact=True)
 
@@ -79,8 +104,19 @@ def test_usage_errors_are_one_line():
 
 
 def test_non_finite_run_is_one_line_exit_3(tmp_path):
-    out = simrl("run", str(EXAMPLES / "quickstart.toml"), *QUICK, "--set", "optim.kind=sgd", "--set", "optim.lr=1e308",
-                "--set", "algo.agg=seq-mean-token-sum-norm", "--out", str(tmp_path))
+    out = simrl(
+        "run",
+        str(EXAMPLES / "quickstart.toml"),
+        *QUICK,
+        "--set",
+        "optim.kind=sgd",
+        "--set",
+        "optim.lr=1e308",
+        "--set",
+        "algo.agg=seq-mean-token-sum-norm",
+        "--out",
+        str(tmp_path),
+    )
     assert out.returncode == 3
     assert "non-finite" in out.stderr and "step" in out.stderr and "Traceback" not in out.stderr
 

@@ -59,7 +59,9 @@ def check_shared_shapes(specs: Sequence[RunSpec]) -> None:
             ("run.passk", c.run.passk, first.run.passk),
         ):
             if mine != theirs:
-                raise ConfigError(name, mine, f"runs batched together must share it (first run has {theirs!r})")
+                raise ConfigError(
+                    name, mine, f"runs batched together must share it (first run has {theirs!r})"
+                )
 
 
 def build_tasks(specs: Sequence[RunSpec]) -> list[BanditTask]:
@@ -128,7 +130,9 @@ def _run_reference(specs, tasks, layouts: list[StreamLayout], rows, names, progr
             if not ref.is_finite(new_state):
                 failed[r] = t + 1
                 if cfg.run.on_nonfinite == "raise":
-                    raise NonFiniteError(r, t + 1, "logits", spec.label or f"replicate {spec.replicate}")
+                    raise NonFiniteError(
+                        r, t + 1, "logits", spec.label or f"replicate {spec.replicate}"
+                    )
                 break
             state = new_state
             vals = np.array([um[n] for n in UPDATE_METRICS])
@@ -138,7 +142,9 @@ def _run_reference(specs, tasks, layouts: list[StreamLayout], rows, names, progr
             if t + 1 == rows[row + 1]:
                 row += 1
                 _put(metrics[r, row], names, eval_metrics(state.logits, tasks[r], cfg.run.passk))
-                metrics[r, row, upd_idx] = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+                metrics[r, row, upd_idx] = np.where(
+                    counts > 0, sums / np.maximum(counts, 1), np.nan
+                )
                 sums[:], counts[:] = 0, 0
             if progress:
                 progress(r * steps + t + 1, R * steps)

@@ -28,7 +28,19 @@ from simrl.metrics import UPDATE_METRICS
 F_LR, F_P, F_FLIP, F_STD_EPS, F_CLIP_LOW, F_CLIP_HIGH, F_DUAL = 0, 1, 2, 3, 4, 5, 6
 F_CC_RATIO, F_CC_LB, F_CC_UB, F_KC_RATIO, F_KC_COEF = 7, 8, 9, 10, 11
 F_SW_MIN, F_SW_MAX, F_SK, F_KL_COEF, F_ENT_COEF, F_B1, F_B2, F_EPS = 12, 13, 14, 15, 16, 17, 18, 19
-I_REW, I_ADV, I_LOSS, I_AGG, I_KLK, I_OPT, I_DS, I_G, I_P, I_EPOCHS, I_MB = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+I_REW, I_ADV, I_LOSS, I_AGG, I_KLK, I_OPT, I_DS, I_G, I_P, I_EPOCHS, I_MB = (
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+)
 I_DDOF, I_REFRESET, I_EXACT, I_SMODE, I_ROUNDS = 11, 12, 13, 14, 15
 I_LSEL, I_LSAMPLE, I_LREWARD, I_LTIE, I_LCC, I_LTOTAL = 16, 17, 18, 19, 20, 21
 
@@ -212,7 +224,25 @@ def select_prompts(keys, S, P, out):
 
 
 @njit(cache=True)
-def collect_batch(fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, bcount, scratch_p, scratch_ans, scratch_rew, cdf, counts, stats):
+def collect_batch(
+    fp,
+    ip,
+    u,
+    prob_old,
+    correct,
+    fmt,
+    label,
+    bprompt,
+    bans,
+    brew,
+    bcount,
+    scratch_p,
+    scratch_ans,
+    scratch_rew,
+    cdf,
+    counts,
+    stats,
+):
     """Sample, reward and filter one step's groups (reference.sampled_batch). Returns n_groups.
 
     stats[0] = reward mean and stats[1] = zero-variance share of the first round.
@@ -246,9 +276,25 @@ def collect_batch(fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew,
                 scratch_ans[i, g] = a
             winner = -1
             if code == R_SELFC:
-                winner = plurality(scratch_ans[i], G, K, counts, u[base + L_sel + L_sample + L_reward + i])
+                winner = plurality(
+                    scratch_ans[i], G, K, counts, u[base + L_sel + L_sample + L_reward + i]
+                )
             roff = base + L_sel + L_sample + i * G
-            group_rewards(code, s, scratch_ans[i], G, correct, fmt, label, u, roff, L_reward > 0, bern, winner, scratch_rew[i])
+            group_rewards(
+                code,
+                s,
+                scratch_ans[i],
+                G,
+                correct,
+                fmt,
+                label,
+                u,
+                roff,
+                L_reward > 0,
+                bern,
+                winner,
+                scratch_rew[i],
+            )
             n_same = 0
             for g in range(G):
                 rsum += scratch_rew[i, g]
@@ -356,7 +402,12 @@ def token_losses(fp, ip, N, tlogp, tlogp_old, tadv, tent_old, tkeys, td, flags, 
             if chosen >= n_clip:
                 break
             t = order[i]
-            if flags[t, 0] == 0 and flags[t, 1] == 0 and work[t] > fp[F_CC_LB] and work[t] < fp[F_CC_UB]:
+            if (
+                flags[t, 0] == 0
+                and flags[t, 1] == 0
+                and work[t] > fp[F_CC_LB]
+                and work[t] < fp[F_CC_UB]
+            ):
                 flags[t, 3] = 1
                 td[t] = 0.0
                 chosen += 1
@@ -415,14 +466,56 @@ def sampled_kl_grad(kind, logp, logp_ref):
 
 
 @njit(cache=True)
-def minibatch_step(fp, ip, epoch, lo, hi, n_entries, bprompt, bans, badv, bcount, u, z, logp, prob, ent, logp_old, ent_old, ref_logp, m, v, adam_t, g, csum, wsum, touched, tok, flags, tally):
+def minibatch_step(
+    fp,
+    ip,
+    epoch,
+    lo,
+    hi,
+    n_entries,
+    bprompt,
+    bans,
+    badv,
+    bcount,
+    u,
+    z,
+    logp,
+    prob,
+    ent,
+    logp_old,
+    ent_old,
+    ref_logp,
+    m,
+    v,
+    adam_t,
+    g,
+    csum,
+    wsum,
+    touched,
+    tok,
+    flags,
+    tally,
+):
     """One optimiser step on groups lo..hi-1 (reference.minibatch_gradient + optimiser)."""
     S, K = z.shape
     G = ip[I_G]
     N = (hi - lo) * n_entries
-    tlogp, tlogp_old, tadv, tent, tkeys, td, tcount, work, ratio = tok[0], tok[1], tok[2], tok[3], tok[4], tok[5], tok[6], tok[7], tok[8]
+    tlogp, tlogp_old, tadv, tent, tkeys, td, tcount, work, ratio = (
+        tok[0],
+        tok[1],
+        tok[2],
+        tok[3],
+        tok[4],
+        tok[5],
+        tok[6],
+        tok[7],
+        tok[8],
+    )
     has_keys = ip[I_LCC] > 0
-    cc_base = ip[I_ROUNDS] * (ip[I_LSEL] + ip[I_LSAMPLE] + ip[I_LREWARD] + ip[I_LTIE]) + epoch * ip[I_P] * G
+    cc_base = (
+        ip[I_ROUNDS] * (ip[I_LSEL] + ip[I_LSAMPLE] + ip[I_LREWARD] + ip[I_LTIE])
+        + epoch * ip[I_P] * G
+    )
     t = 0
     for j in range(lo, hi):
         s = bprompt[j]
@@ -583,7 +676,7 @@ def eval_row(prob, logp, ent, base_logp, correct, fmt, label, top, passk, out):
 def quantile_sorted(x, q):
     """numpy's default ('linear') quantile of sorted x."""
     h = q * (x.shape[0] - 1)
-    lo = int(math.floor(h))
+    lo = math.floor(h)
     hi = min(lo + 1, x.shape[0] - 1)
     return x[lo] + (h - lo) * (x[hi] - x[lo])
 
@@ -621,11 +714,36 @@ def all_finite(a):
 
 # ---- one step of one run ---------------------------------------------------------------
 @njit(cache=True)
-def step_run(fp, ip, t, u, z, zref, m, v, adam_t, logp, prob, ent, ref_logp, correct, fmt, label, ws, upd):
+def step_run(
+    fp, ip, t, u, z, zref, m, v, adam_t, logp, prob, ent, ref_logp, correct, fmt, label, ws, upd
+):
     """Step t of one run (reference.step). Returns False if a value became non-finite."""
-    (z0, logp_old, prob_old, ent_old, g, csum, wsum, touched, bprompt, bans, brew, bcount, badv,
-     sp, sans, srew, cdf, counts, tok, flags, stats, tally, dh) = ws
-    S, K = z.shape
+    (
+        z0,
+        logp_old,
+        prob_old,
+        ent_old,
+        g,
+        csum,
+        wsum,
+        touched,
+        bprompt,
+        bans,
+        brew,
+        bcount,
+        badv,
+        sp,
+        sans,
+        srew,
+        cdf,
+        counts,
+        tok,
+        flags,
+        stats,
+        tally,
+        dh,
+    ) = ws
+    K = z.shape[1]
     if ip[I_REW] == R_FROZEN:
         upd[0] = upd[1] = upd[7] = upd[8] = np.nan
         upd[2] = upd[3] = upd[4] = upd[5] = upd[6] = 0.0
@@ -636,10 +754,30 @@ def step_run(fp, ip, t, u, z, zref, m, v, adam_t, logp, prob, ent, ref_logp, cor
     ent_old[:] = ent
     exact = ip[I_EXACT] == 1
     if exact:
-        n_groups = exact_batch(fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, bcount, badv, stats)
+        n_groups = exact_batch(
+            fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, bcount, badv, stats
+        )
         n_entries = K
     else:
-        n_groups = collect_batch(fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, bcount, sp, sans, srew, cdf, counts, stats)
+        n_groups = collect_batch(
+            fp,
+            ip,
+            u,
+            prob_old,
+            correct,
+            fmt,
+            label,
+            bprompt,
+            bans,
+            brew,
+            bcount,
+            sp,
+            sans,
+            srew,
+            cdf,
+            counts,
+            stats,
+        )
         n_entries = ip[I_G]
         group_advantages(ip[I_ADV], brew, badv, n_groups, ip[I_G], fp[F_STD_EPS], ip[I_DDOF])
     for i in range(5):
@@ -650,7 +788,36 @@ def step_run(fp, ip, t, u, z, zref, m, v, adam_t, logp, prob, ent, ref_logp, cor
             lo = (b * n_groups) // mb
             hi = ((b + 1) * n_groups) // mb
             if hi > lo:
-                minibatch_step(fp, ip, epoch, lo, hi, n_entries, bprompt, bans, badv, bcount, u, z, logp, prob, ent, logp_old, ent_old, ref_logp, m, v, adam_t, g, csum, wsum, touched, tok, flags, tally)
+                minibatch_step(
+                    fp,
+                    ip,
+                    epoch,
+                    lo,
+                    hi,
+                    n_entries,
+                    bprompt,
+                    bans,
+                    badv,
+                    bcount,
+                    u,
+                    z,
+                    logp,
+                    prob,
+                    ent,
+                    logp_old,
+                    ent_old,
+                    ref_logp,
+                    m,
+                    v,
+                    adam_t,
+                    g,
+                    csum,
+                    wsum,
+                    touched,
+                    tok,
+                    flags,
+                    tally,
+                )
     every = ip[I_REFRESET]
     if every > 0 and (t + 1) % every == 0:
         zref[:, :] = z
@@ -678,16 +845,57 @@ def workspace(S, K, P, G, N_max):
     n = max(G, K)
     tok = np.zeros((9, N_max))
     return (
-        np.empty((S, K)), np.empty((S, K)), np.empty((S, K)), np.empty(S),  # z0, logp_old, prob_old, ent_old
-        np.zeros((S, K)), np.zeros(S), np.zeros(S), np.zeros(S, dtype=np.bool_),  # g, csum, wsum, touched
-        np.zeros(P, dtype=np.int64), np.zeros((P, n), dtype=np.int64), np.zeros((P, n)), np.zeros((P, n)), np.zeros((P, n)),
-        np.zeros(max(P, S), dtype=np.int64), np.zeros((P, G), dtype=np.int64), np.zeros((P, G)), np.zeros(K), np.zeros(K, dtype=np.int64),
-        tok, np.zeros((N_max, 4), dtype=np.int8), np.zeros(2), np.zeros(5), np.zeros(2),
+        np.empty((S, K)),
+        np.empty((S, K)),
+        np.empty((S, K)),
+        np.empty(S),  # z0, logp_old, prob_old, ent_old
+        np.zeros((S, K)),
+        np.zeros(S),
+        np.zeros(S),
+        np.zeros(S, dtype=np.bool_),  # g, csum, wsum, touched
+        np.zeros(P, dtype=np.int64),
+        np.zeros((P, n), dtype=np.int64),
+        np.zeros((P, n)),
+        np.zeros((P, n)),
+        np.zeros((P, n)),
+        np.zeros(max(P, S), dtype=np.int64),
+        np.zeros((P, G), dtype=np.int64),
+        np.zeros((P, G)),
+        np.zeros(K),
+        np.zeros(K, dtype=np.int64),
+        tok,
+        np.zeros((N_max, 4), dtype=np.int8),
+        np.zeros(2),
+        np.zeros(5),
+        np.zeros(2),
     )
 
 
 @njit(parallel=True, cache=True)
-def run_chunk(t0, n_steps, row_of_step, U, z, zref, m, v, adam_t, base_logp, correct, fmt, label, top, task_of_run, fp, ip, passk, metrics, upd_sum, upd_cnt, failed):
+def run_chunk(
+    t0,
+    n_steps,
+    row_of_step,
+    U,
+    z,
+    zref,
+    m,
+    v,
+    adam_t,
+    base_logp,
+    correct,
+    fmt,
+    label,
+    top,
+    task_of_run,
+    fp,
+    ip,
+    passk,
+    metrics,
+    upd_sum,
+    upd_cnt,
+    failed,
+):
     """Advance runs by n_steps from step t0; write eval/update rows where row_of_step >= 0."""
     R, S, K = z.shape
     n_eval = 9 + passk.shape[0]
@@ -705,10 +913,40 @@ def run_chunk(t0, n_steps, row_of_step, U, z, zref, m, v, adam_t, base_logp, cor
         upd = np.zeros(N_UPD)
         at = adam_t[r : r + 1]
         if t0 == 0:
-            eval_row(prob, logp, ent, base_logp[ti], correct[ti], fmt[ti], label[ti], top[ti], passk, metrics[r, 0])
+            eval_row(
+                prob,
+                logp,
+                ent,
+                base_logp[ti],
+                correct[ti],
+                fmt[ti],
+                label[ti],
+                top[ti],
+                passk,
+                metrics[r, 0],
+            )
         for i in range(n_steps):
             t = t0 + i
-            ok = step_run(fp[r], ip[r], t, U[r, i], z[r], zref[r], m[r], v[r], at, logp, prob, ent, ref_logp, correct[ti], fmt[ti], label[ti], ws, upd)
+            ok = step_run(
+                fp[r],
+                ip[r],
+                t,
+                U[r, i],
+                z[r],
+                zref[r],
+                m[r],
+                v[r],
+                at,
+                logp,
+                prob,
+                ent,
+                ref_logp,
+                correct[ti],
+                fmt[ti],
+                label[ti],
+                ws,
+                upd,
+            )
             if not ok:
                 failed[r] = t + 1
                 break
@@ -719,7 +957,18 @@ def run_chunk(t0, n_steps, row_of_step, U, z, zref, m, v, adam_t, base_logp, cor
             row = row_of_step[t + 1]
             if row >= 0:
                 out = metrics[r, row]
-                eval_row(prob, logp, ent, base_logp[ti], correct[ti], fmt[ti], label[ti], top[ti], passk, out)
+                eval_row(
+                    prob,
+                    logp,
+                    ent,
+                    base_logp[ti],
+                    correct[ti],
+                    fmt[ti],
+                    label[ti],
+                    top[ti],
+                    passk,
+                    out,
+                )
                 for j in range(N_UPD):
                     out[n_eval + j] = upd_sum[r, j] / upd_cnt[r, j] if upd_cnt[r, j] > 0 else np.nan
                     upd_sum[r, j] = 0.0
@@ -772,6 +1021,7 @@ def run_fast(specs, tasks, layouts, rows, names, progress):
     chunk = int(max(1, min(steps, CHUNK_BYTES // (8 * R * L_max))))
     U = np.empty((R, chunk, L_max))
     result = BatchResult(list(specs), rows, names, metrics, z, failed, list(tasks))
+
     def fill(r: int, n: int) -> None:
         if L[r] == L_max:
             fill_block(gens[r], U[r, :n])
@@ -784,8 +1034,30 @@ def run_fast(specs, tasks, layouts, rows, names, progress):
     for t0 in range(0, steps, chunk):
         n = min(chunk, steps - t0)
         list(pool.map(lambda r, n=n: fill(r, n), range(R)))
-        run_chunk(t0, n, row_of_step, U, z, zref, m, v, adam_t, base_logp, correct, fmt, label, top,
-                  task_of_run, fp, ip, passk, metrics, upd_sum, upd_cnt, failed)
+        run_chunk(
+            t0,
+            n,
+            row_of_step,
+            U,
+            z,
+            zref,
+            m,
+            v,
+            adam_t,
+            base_logp,
+            correct,
+            fmt,
+            label,
+            top,
+            task_of_run,
+            fp,
+            ip,
+            passk,
+            metrics,
+            upd_sum,
+            upd_cnt,
+            failed,
+        )
         raise_first_failure(result)
         if progress:
             progress(t0 + n, steps)

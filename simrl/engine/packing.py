@@ -70,10 +70,16 @@ INT_FIELDS = (
 
 #: the codes fast.py hard-codes, by registry
 EXPECTED_CODES = {
-    "reward": (REWARDS, ("true", "random", "incorrect", "format", "self_consistency", "noisy", "frozen")),
+    "reward": (
+        REWARDS,
+        ("true", "random", "incorrect", "format", "self_consistency", "noisy", "frozen"),
+    ),
     "advantage": (ADVANTAGES, ("grpo", "dr_grpo", "rloo", "reinforce")),
     "loss": (POLICY_LOSSES, ("vanilla", "pg", "clip_cov", "kl_cov", "steer")),
-    "agg": (AGGREGATIONS, ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")),
+    "agg": (
+        AGGREGATIONS,
+        ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"),
+    ),
     "kl": (KL_ESTIMATORS, ("k1", "k2", "k3", "exact_reverse", "exact_forward")),
     "optim": (OPTIMIZERS, ("sgd", "adam", "npg")),
 }
@@ -83,10 +89,14 @@ def check_codes() -> None:
     """The kernels switch on registry codes; a registry that changed must change fast.py too."""
     for concept, (registry, names) in EXPECTED_CODES.items():
         if registry.names != names:
-            raise RuntimeError(f"fast.py's {concept} codes {names} differ from the registry {registry.names}")
+            raise RuntimeError(
+                f"fast.py's {concept} codes {names} differ from the registry {registry.names}"
+            )
 
 
-def pack(configs: Sequence[Config], layouts: Sequence[StreamLayout]) -> tuple[np.ndarray, np.ndarray]:
+def pack(
+    configs: Sequence[Config], layouts: Sequence[StreamLayout]
+) -> tuple[np.ndarray, np.ndarray]:
     fp = np.array(
         [[float(getattr(getattr(c, sec), name)) for sec, name in FLOAT_FIELDS] for c in configs],
         dtype=np.float64,

@@ -23,6 +23,7 @@ One step:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from itertools import pairwise
 
 import numpy as np
 
@@ -136,7 +137,10 @@ def exact_batch(params: RunParams, pi_old: np.ndarray, u: np.ndarray) -> Batch:
     answers = np.tile(np.arange(K), (prompts.size, 1))
     reward_fn = REWARDS[cfg.reward.kind].fn
     rewards = np.array(
-        [reward_fn(answers[i], facts(task, s), None, 0.0, p=0.0, flip=0.0) for i, s in enumerate(prompts)]
+        [
+            reward_fn(answers[i], facts(task, s), None, 0.0, p=0.0, flip=0.0)
+            for i, s in enumerate(prompts)
+        ]
     )
     expected = (pi_old[prompts] * rewards).sum(axis=1)
     return Batch(
@@ -211,7 +215,7 @@ def minibatch_gradient(
 def minibatch_groups(n_groups: int, minibatches: int) -> list[np.ndarray]:
     """Split groups 0..n-1 in order into `minibatches` near-equal chunks (empty ones dropped)."""
     bounds = [(i * n_groups) // minibatches for i in range(minibatches + 1)]
-    return [np.arange(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True) if hi > lo]
+    return [np.arange(lo, hi) for lo, hi in pairwise(bounds) if hi > lo]
 
 
 def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[RunState, dict]:
@@ -239,7 +243,10 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
             grad, count, out = minibatch_gradient(
                 params, z, state.ref_logits, logp_old, h_old, batch, adv, groups, keys
             )
-            tally += [count.sum(), *(count @ m for m in (out.clip_low, out.clip_high, out.clip_dual, out.selected))]
+            tally += [
+                count.sum(),
+                *(count @ m for m in (out.clip_low, out.clip_high, out.clip_dual, out.selected)),
+            ]
             z, opt = optimise(z, grad, opt, cfg.optim)
 
     ref = state.ref_logits
@@ -257,7 +264,9 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
         "clip_dual_frac": tally[3] / tally[0] if tally[0] else 0.0,
         "cov_selected_frac": tally[4] / tally[0] if tally[0] else 0.0,
         "dH_exact": float((entropy(z) - h_old)[moved].mean()) if moved.any() else np.nan,
-        "dH_first_order": float(first_order_entropy_change(z0, dz)[moved].mean()) if moved.any() else np.nan,
+        "dH_first_order": float(first_order_entropy_change(z0, dz)[moved].mean())
+        if moved.any()
+        else np.nan,
     }
     return RunState(z, ref, opt), metrics
 
@@ -278,7 +287,11 @@ def frozen_update_metrics() -> dict:
 
 
 def is_finite(state: RunState) -> bool:
-    return bool(np.isfinite(state.logits).all() and np.isfinite(state.opt.m).all() and np.isfinite(state.opt.v).all())
+    return bool(
+        np.isfinite(state.logits).all()
+        and np.isfinite(state.opt.m).all()
+        and np.isfinite(state.opt.v).all()
+    )
 
 
 def with_logits(state: RunState, logits: np.ndarray) -> RunState:

@@ -68,7 +68,9 @@ def stream_layout(cfg: Config) -> StreamLayout:
 
 def run_generator(cfg: Config, replicate: int) -> np.random.Generator:
     """The generator of replicate `replicate`: the same as SeedSequence(seed).spawn(n)[i]."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(cfg.run.seed, spawn_key=(replicate,))))
+    return np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence(cfg.run.seed, spawn_key=(replicate,)))
+    )
 
 
 def fill_block(gen: np.random.Generator, out: np.ndarray) -> None:

@@ -18,7 +18,9 @@ SMALL = {
 def test_frozen_leaves_policy_bitwise_unchanged(engine):
     cfg = Config.from_dict(SMALL, {"reward.kind": "frozen", "run.seeds": 3})
     res = simulate(cfg, engine=engine)
-    np.testing.assert_array_equal(res.logits, np.broadcast_to(res.task.base_logits, res.logits.shape))
+    np.testing.assert_array_equal(
+        res.logits, np.broadcast_to(res.task.base_logits, res.logits.shape)
+    )
     per_step = res.metrics.groupby("step")["acc"].agg(["min", "max"])
     assert (per_step["min"] == per_step["max"]).all()
     assert (res.metrics["acc"] == res.metrics["acc"].iloc[0]).all()
@@ -38,11 +40,13 @@ def test_random_reward_pg_sgd_is_a_martingale_in_the_logits():
     logits over 4000 runs equal the base logits within 3 standard errors, entry by entry.
     Accuracy (a nonlinear function of the logits) drifts at second order; we print it."""
     cfg = Config.from_dict(
-        {"task": {"num_prompts": 2, "num_answers": 4, "prior_strength": 0.4},
-         "reward": {"kind": "random", "p": 0.5},
-         "algo": {"loss": "pg", "epochs": 1, "group_size": 4},
-         "optim": {"kind": "sgd", "lr": 1.0},
-         "run": {"steps": 30, "seeds": 4000, "passk": [1]}}
+        {
+            "task": {"num_prompts": 2, "num_answers": 4, "prior_strength": 0.4},
+            "reward": {"kind": "random", "p": 0.5},
+            "algo": {"loss": "pg", "epochs": 1, "group_size": 4},
+            "optim": {"kind": "sgd", "lr": 1.0},
+            "run": {"steps": 30, "seeds": 4000, "passk": [1]},
+        }
     )
     res = simulate(cfg)
     z = res.logits  # (R, S, K)
@@ -50,25 +54,31 @@ def test_random_reward_pg_sgd_is_a_martingale_in_the_logits():
     assert np.abs(z_scores).max() < 3, z_scores
     assert z.std(0).min() > 0.05  # the logits did move: the test has power
     drift = res.final["acc"] - 0.4
-    print(f"\naccuracy drift after 30 steps: {drift.mean():+.5f} +- {drift.std(ddof=1) / np.sqrt(len(drift)):.5f} (SE)"
-          f"; logit sd across runs {z.std(0).mean():.3f}; max |z| {np.abs(z_scores).max():.2f}")
+    print(
+        f"\naccuracy drift after 30 steps: {drift.mean():+.5f} +- {drift.std(ddof=1) / np.sqrt(len(drift)):.5f} (SE)"
+        f"; logit sd across runs {z.std(0).mean():.3f}; max |z| {np.abs(z_scores).max():.2f}"
+    )
 
 
 def test_martingale_check_detects_a_biased_update():
     """Negative control: the same check, on the same settings, rejects an update whose
     reward depends on the answer (the fixed wrong label of reward 'incorrect')."""
     cfg = Config.from_dict(
-        {"task": {"num_prompts": 2, "num_answers": 4, "prior_strength": 0.4},
-         "reward": {"kind": "incorrect"},
-         "algo": {"loss": "pg", "epochs": 1, "group_size": 4},
-         "optim": {"kind": "sgd", "lr": 1.0},
-         "run": {"steps": 30, "seeds": 4000, "passk": [1]}}
+        {
+            "task": {"num_prompts": 2, "num_answers": 4, "prior_strength": 0.4},
+            "reward": {"kind": "incorrect"},
+            "algo": {"loss": "pg", "epochs": 1, "group_size": 4},
+            "optim": {"kind": "sgd", "lr": 1.0},
+            "run": {"steps": 30, "seeds": 4000, "passk": [1]},
+        }
     )
     z = simulate(cfg).logits
     base = Config.from_dict({"task": {"num_prompts": 2, "num_answers": 4, "prior_strength": 0.4}})
     from simrl.tasks import build_bandit
 
-    z_scores = (z.mean(0) - build_bandit(base.task).base_logits) / (z.std(0, ddof=1) / np.sqrt(len(z)))
+    z_scores = (z.mean(0) - build_bandit(base.task).base_logits) / (
+        z.std(0, ddof=1) / np.sqrt(len(z))
+    )
     assert np.abs(z_scores).max() > 3
 
 
@@ -88,8 +98,10 @@ def test_clipping_biases_random_rewards_toward_the_base_policys_top_answer():
     v, p = clipped.final["mass_base_top"], unclipped.final["mass_base_top"]
     m = clipped.metrics[clipped.metrics.step > 0]
     clip_frac = (m["clip_low_frac"] + m["clip_high_frac"]).mean()
-    print(f"\nclip fraction {clip_frac:.3f}; mass on base top answer: clipped mean {v.mean():.3f} "
-          f"median {v.median():.3f}, unclipped mean {p.mean():.3f} median {p.median():.3f}")
+    print(
+        f"\nclip fraction {clip_frac:.3f}; mass on base top answer: clipped mean {v.mean():.3f} "
+        f"median {v.median():.3f}, unclipped mean {p.mean():.3f} median {p.median():.3f}"
+    )
     assert clip_frac > 0.1
     assert v.mean() > p.mean() and v.median() > p.median()
     assert stats.ttest_ind(v, p, equal_var=False, alternative="greater").pvalue < 1e-6

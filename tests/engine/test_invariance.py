@@ -37,12 +37,15 @@ def _others(n: int) -> list[RunSpec]:
     return specs
 
 
-@pytest.mark.parametrize("overrides", [{}, {"algo.loss": "clip_cov", "reward.kind": "random", "optim.kind": "adam", "optim.lr": 0.1}])
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"algo.loss": "clip_cov", "reward.kind": "random", "optim.kind": "adam", "optim.lr": 0.1}],
+)
 def test_run_alone_equals_run_in_batch_of_100(overrides):
     spec = RunSpec(Config.from_dict(SMALL, overrides), replicate=7)
     alone = run_batch([spec])
     others = _others(100)
-    batch = run_batch(others[:37] + [spec] + others[37:])
+    batch = run_batch([*others[:37], spec, *others[37:]])
     np.testing.assert_array_equal(alone.metrics[0], batch.metrics[37])
     np.testing.assert_array_equal(alone.logits[0], batch.logits[37])
 
@@ -50,7 +53,7 @@ def test_run_alone_equals_run_in_batch_of_100(overrides):
 def test_reference_alone_equals_reference_in_batch():
     spec = RunSpec(Config.from_dict(SMALL, {"reward.kind": "noisy"}), replicate=3)
     alone = run_batch([spec], engine="reference")
-    batch = run_batch(_others(3) + [spec], engine="reference")
+    batch = run_batch([*_others(3), spec], engine="reference")
     np.testing.assert_array_equal(alone.metrics[0], batch.metrics[3])
     np.testing.assert_array_equal(alone.logits[0], batch.logits[3])
 

@@ -26,10 +26,26 @@ CASES = {
     **{f"advantage={n}": {"algo.advantage": n} for n in ADVANTAGES.names},
     **{f"loss={n}": {"algo.loss": n} for n in POLICY_LOSSES.names},
     **{f"agg={n}": {"algo.agg": n} for n in AGGREGATIONS.names},
-    **{f"kl={n}": {"algo.kl_kind": n, "algo.kl_coef": 0.5, "algo.ref_reset_every": 7} for n in KL_ESTIMATORS.names},
-    **{f"optim={n}": {"optim.kind": n, "optim.lr": 0.1 if n == "adam" else 0.5} for n in OPTIMIZERS.names},
-    "clip-higher+dual": {"algo.clip_high": 0.28, "algo.dual_clip": 3.0, "algo.epochs": 4, "optim.lr": 4.0},
-    "clip_cov-active": {"algo.loss": "clip_cov", "algo.clip_cov_lb": 0.05, "algo.clip_cov_ub": 5.0, "algo.clip_cov_ratio": 0.2},
+    **{
+        f"kl={n}": {"algo.kl_kind": n, "algo.kl_coef": 0.5, "algo.ref_reset_every": 7}
+        for n in KL_ESTIMATORS.names
+    },
+    **{
+        f"optim={n}": {"optim.kind": n, "optim.lr": 0.1 if n == "adam" else 0.5}
+        for n in OPTIMIZERS.names
+    },
+    "clip-higher+dual": {
+        "algo.clip_high": 0.28,
+        "algo.dual_clip": 3.0,
+        "algo.epochs": 4,
+        "optim.lr": 4.0,
+    },
+    "clip_cov-active": {
+        "algo.loss": "clip_cov",
+        "algo.clip_cov_lb": 0.05,
+        "algo.clip_cov_ub": 5.0,
+        "algo.clip_cov_ratio": 0.2,
+    },
     "kl_cov-many": {"algo.loss": "kl_cov", "algo.kl_cov_ratio": 0.3, "algo.epochs": 3},
     "steer-exp": {"algo.loss": "steer", "algo.steer_mode": "exp"},
     "steer-exp-k": {"algo.loss": "steer", "algo.steer_mode": "exp", "algo.steer_k": 2.0},
@@ -37,14 +53,27 @@ CASES = {
     "minibatches": {"algo.minibatches": 3, "algo.epochs": 2},
     "subset-prompts": {"algo.prompts_per_step": 4, "algo.minibatches": 2},
     "drop": {"algo.dynamic_sampling": "drop", "algo.prompts_per_step": 3},
-    "resample": {"algo.dynamic_sampling": "resample", "algo.prompts_per_step": 3, "algo.max_resample_rounds": 4},
+    "resample": {
+        "algo.dynamic_sampling": "resample",
+        "algo.prompts_per_step": 3,
+        "algo.max_resample_rounds": 4,
+    },
     "exact-vanilla": {"algo.exact": True, "optim.lr": 2.0, "algo.epochs": 3},
     "exact-pg-npg": {"algo.exact": True, "algo.loss": "pg", "optim.kind": "npg", "optim.lr": 0.2},
-    "exact-incorrect-kl": {"algo.exact": True, "reward.kind": "incorrect", "algo.kl_coef": 0.1, "algo.kl_kind": "k2"},
+    "exact-incorrect-kl": {
+        "algo.exact": True,
+        "reward.kind": "incorrect",
+        "algo.kl_coef": 0.1,
+        "algo.kl_kind": "k2",
+    },
     "prior-spread": {"task.prior_spread": 0.15, "task.num_correct": 2},
     "ddof0-eps": {"algo.std_ddof": 0, "algo.std_eps": 1e-4},
     "eval_every": {"run.eval_every": 7},
-    "noisy-self-consistency-mix": {"reward.kind": "noisy", "reward.flip": 0.3, "algo.loss": "kl_cov"},
+    "noisy-self-consistency-mix": {
+        "reward.kind": "noisy",
+        "reward.flip": 0.3,
+        "algo.loss": "kl_cov",
+    },
 }
 
 
@@ -58,7 +87,9 @@ def _assert_match(ref, fast):
     np.testing.assert_array_equal(np.isnan(ref.metrics), np.isnan(fast.metrics))
     diff = np.abs(np.nan_to_num(ref.metrics) - np.nan_to_num(fast.metrics))
     worst = np.unravel_index(diff.argmax(), diff.shape)
-    assert diff.max() <= TOL, f"metric {ref.names[worst[2]]} at row {worst[1]} differs by {diff.max():.3g}"
+    assert diff.max() <= TOL, (
+        f"metric {ref.names[worst[2]]} at row {worst[1]} differs by {diff.max():.3g}"
+    )
     assert np.abs(ref.logits - fast.logits).max() <= TOL
     np.testing.assert_array_equal(ref.failed_step, fast.failed_step)
 
@@ -68,8 +99,12 @@ def test_fast_matches_reference(overrides):
     cfg = Config.from_dict(SMALL, overrides)
     ref, fast = _both(cfg)
     _assert_match(ref, fast)
-    moved = not np.array_equal(ref.logits, np.broadcast_to(ref.tasks[0].base_logits, ref.logits.shape))
-    assert moved == (cfg.reward.kind != "frozen"), "the case must exercise an update (frozen must not)"
+    moved = not np.array_equal(
+        ref.logits, np.broadcast_to(ref.tasks[0].base_logits, ref.logits.shape)
+    )
+    assert moved == (cfg.reward.kind != "frozen"), (
+        "the case must exercise an update (frozen must not)"
+    )
 
 
 def test_cases_cover_every_registry_entry():
