@@ -71,6 +71,42 @@ _check_layout()
 
 
 # ---- softmax cache -------------------------------------------------------------------
+@njit(inline="always", cache=True)
+def row_sum(x, s):
+    """sum_k x[s, k] with four partial sums (short dependency chains)."""
+    K = x.shape[1]
+    a0 = a1 = a2 = a3 = 0.0
+    k = 0
+    while k + 4 <= K:
+        a0 += x[s, k]
+        a1 += x[s, k + 1]
+        a2 += x[s, k + 2]
+        a3 += x[s, k + 3]
+        k += 4
+    while k < K:
+        a0 += x[s, k]
+        k += 1
+    return (a0 + a1) + (a2 + a3)
+
+
+@njit(inline="always", cache=True)
+def row_dot(x, y, s):
+    """sum_k x[s, k] * y[s, k] with four partial sums."""
+    K = x.shape[1]
+    a0 = a1 = a2 = a3 = 0.0
+    k = 0
+    while k + 4 <= K:
+        a0 += x[s, k] * y[s, k]
+        a1 += x[s, k + 1] * y[s, k + 1]
+        a2 += x[s, k + 2] * y[s, k + 2]
+        a3 += x[s, k + 3] * y[s, k + 3]
+        k += 4
+    while k < K:
+        a0 += x[s, k] * y[s, k]
+        k += 1
+    return (a0 + a1) + (a2 + a3)
+
+
 @njit(cache=True)
 def refresh_row(z, logp, prob, ent, s):
     """log pi, pi and H of state s from its logits (one exp per entry)."""
@@ -81,25 +117,20 @@ def refresh_row(z, logp, prob, ent, s):
             m = z[s, k]
     for k in range(K):  # vectorised
         prob[s, k] = fast_exp(z[s, k] - m)
-    tot = 0.0
-    for k in range(K):
-        tot += prob[s, k]
+    tot = row_sum(prob, s)
     lse = math.log(tot)
     inv = 1.0 / tot
     for k in range(K):  # vectorised
         logp[s, k] = z[s, k] - m - lse
         prob[s, k] *= inv
-    h = 0.0
-    for k in range(K):  # pi = 0 has a finite log pi here, so 0 * l = 0
-        h -= prob[s, k] * logp[s, k]
-    ent[s] = h
+    ent[s] = -row_dot(prob, logp, s)  # pi = 0 has a finite log pi here, so 0 * l = 0
 
 
 @njit(cache=True)
 def refresh_all(z, logp, prob, ent):
     """refresh_row for every state (the same arithmetic), as flat loops that vectorise."""
     S, K = z.shape
-    mx, lse, inv = np.empty(S), np.empty(S), np.empty(S)
+    mx, lse = np.empty(S), np.empty(S)
     for s in range(S):
         m = z[s, 0]
         for k in range(1, K):
@@ -110,57 +141,53 @@ def refresh_all(z, logp, prob, ent):
         for k in range(K):
             prob[s, k] = fast_exp(z[s, k] - mx[s])
     for s in range(S):
-        tot = 0.0
-        for k in range(K):
-            tot += prob[s, k]
+        tot = row_sum(prob, s)
         lse[s] = math.log(tot)
-        inv[s] = 1.0 / tot
+        inv = 1.0 / tot
+        for k in range(K):
+            prob[s, k] *= inv
     for s in range(S):
         for k in range(K):
             logp[s, k] = z[s, k] - mx[s] - lse[s]
-            prob[s, k] *= inv[s]
     for s in range(S):
-        h = 0.0
-        for k in range(K):
-            h -= prob[s, k] * logp[s, k]
-        ent[s] = h
+        ent[s] = -row_dot(prob, logp, s)
 
 
 # ---- batch -----------------------------------------------------------------------------
 @njit(cache=True)
-def group_rewards(code, s, answers, n, correct, fmt, label, u, u_off, has_u, bern, winner, out):
-    """Rewards of answers[:n] to prompt s into out[:n] (the reward registry)."""
+def group_rewards(code, s, ans, row, n, correct, fmt, label, u, u_off, bern, winner, out):
+    """Rewards of ans[row, :n] to prompt s into out[row, :n] (the reward registry)."""
     if code == R_TRUE:
         for g in range(n):
-            out[g] = 1.0 if correct[s, answers[g]] else 0.0
+            out[row, g] = 1.0 if correct[s, ans[row, g]] else 0.0
     elif code == R_RANDOM:
         for g in range(n):
-            out[g] = 1.0 if u[u_off + g] < bern else 0.0
+            out[row, g] = 1.0 if u[u_off + g] < bern else 0.0
     elif code == R_INCORRECT:
         for g in range(n):
-            out[g] = 1.0 if answers[g] == label[s] else 0.0
+            out[row, g] = 1.0 if ans[row, g] == label[s] else 0.0
     elif code == R_FORMAT:
         for g in range(n):
-            out[g] = 1.0 if answers[g] == fmt[s] else 0.0
+            out[row, g] = 1.0 if ans[row, g] == fmt[s] else 0.0
     elif code == R_SELFC:
         for g in range(n):
-            out[g] = 1.0 if answers[g] == winner else 0.0
+            out[row, g] = 1.0 if ans[row, g] == winner else 0.0
     elif code == R_NOISY:
         for g in range(n):
-            r = 1.0 if correct[s, answers[g]] else 0.0
-            out[g] = 1.0 - r if u[u_off + g] < bern else r
+            r = 1.0 if correct[s, ans[row, g]] else 0.0
+            out[row, g] = 1.0 - r if u[u_off + g] < bern else r
     else:
         for g in range(n):
-            out[g] = 0.0
+            out[row, g] = 0.0
 
 
 @njit(cache=True)
-def plurality(answers, n, K, counts, u_tie):
-    """The most frequent answer among answers[:n], ties broken by u_tie (uniform)."""
+def plurality(ans, row, n, K, counts, u_tie):
+    """The most frequent answer among ans[row, :n], ties broken by u_tie (uniform)."""
     for k in range(K):
         counts[k] = 0
     for i in range(n):
-        counts[answers[i]] += 1
+        counts[ans[row, i]] += 1
     best = 0
     for k in range(K):
         if counts[k] > best:
@@ -213,38 +240,23 @@ def group_advantages(code, rew, adv, n_groups, G, std_eps, ddof):
 
 
 @njit(cache=True)
-def select_prompts(keys, S, P, out):
+def select_prompts(u, off, n, S, P, out):
+    """All prompts in order, or the first P of the argsort of the keys u[off : off + n]."""
     if P == S:
         for i in range(S):
             out[i] = i
     else:
-        order = np.argsort(keys, kind="mergesort")
+        order = np.argsort(u[off : off + n], kind="mergesort")
         for i in range(P):
             out[i] = order[i]
 
 
 @njit(cache=True)
-def collect_batch(
-    fp,
-    ip,
-    u,
-    prob_old,
-    correct,
-    fmt,
-    label,
-    bprompt,
-    bans,
-    brew,
-    bcount,
-    scratch_p,
-    scratch_ans,
-    scratch_rew,
-    cdf,
-    counts,
-    stats,
-):
+def collect_batch(fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, order, cdf, counts, stats):
     """Sample, reward and filter one step's groups (reference.sampled_batch). Returns n_groups.
 
+    Each group is written straight into the next free batch row and the row is kept (the
+    count advances) or overwritten; bans and brew have P + 1 rows for that.
     stats[0] = reward mean and stats[1] = zero-variance share of the first round.
     """
     S, K = prob_old.shape
@@ -256,59 +268,38 @@ def collect_batch(
     n_kept = 0
     for rnd in range(rounds):
         base = rnd * rsize
-        select_prompts(u[base : base + L_sel], S, P, scratch_p)
+        select_prompts(u, base, L_sel, S, P, order)
         n_inf = 0
         rsum = 0.0
         for i in range(P):
-            s = scratch_p[i]
+            s = order[i]
+            row = n_kept
             c = 0.0
             for k in range(K):
                 c += prob_old[s, k]
                 cdf[k] = c
             off = base + L_sel + i * G
+            # inverse CDF without branches: #{k < K-1 : cdf[k] <= u} is the first k with
+            # cdf[k] > u (cdf is non-decreasing), capped at K - 1
             for g in range(G):
-                # inverse CDF without branches: #{k < K-1 : cdf[k] <= u} is the first k
-                # with cdf[k] > u (cdf is non-decreasing), capped at K - 1
                 uu = u[off + g]
                 a = 0
                 for k in range(K - 1):
                     a += cdf[k] <= uu
-                scratch_ans[i, g] = a
+                bans[row, g] = a
             winner = -1
             if code == R_SELFC:
-                winner = plurality(
-                    scratch_ans[i], G, K, counts, u[base + L_sel + L_sample + L_reward + i]
-                )
+                winner = plurality(bans, row, G, K, counts, u[base + L_sel + L_sample + L_reward + i])
             roff = base + L_sel + L_sample + i * G
-            group_rewards(
-                code,
-                s,
-                scratch_ans[i],
-                G,
-                correct,
-                fmt,
-                label,
-                u,
-                roff,
-                L_reward > 0,
-                bern,
-                winner,
-                scratch_rew[i],
-            )
+            group_rewards(code, s, bans, row, G, correct, fmt, label, u, roff, bern, winner, brew)
             n_same = 0
             for g in range(G):
-                rsum += scratch_rew[i, g]
-                n_same += scratch_rew[i, g] == scratch_rew[i, 0]
+                rsum += brew[row, g]
+                n_same += brew[row, g] == brew[row, 0]
             informative = n_same != G
-            if informative:
-                n_inf += 1
-            keep = mode == DS_OFF or (informative and n_kept < P)
-            if keep:
-                bprompt[n_kept] = s
-                for g in range(G):
-                    bans[n_kept, g] = scratch_ans[i, g]
-                    brew[n_kept, g] = scratch_rew[i, g]
-                    bcount[n_kept, g] = 1.0
+            n_inf += informative
+            if mode == DS_OFF or (informative and n_kept < P):
+                bprompt[row] = s
                 n_kept += 1
         if rnd == 0:
             stats[0] = rsum / (P * G)
@@ -323,7 +314,7 @@ def exact_batch(fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, b
     """Every answer of each chosen prompt, weighted G pi_old(a) (reference.exact_batch)."""
     S, K = prob_old.shape
     P, G = ip[I_P], ip[I_G]
-    select_prompts(u[: ip[I_LSEL]], S, P, bprompt)
+    select_prompts(u, 0, ip[I_LSEL], S, P, bprompt)
     tot, n_zero = 0.0, 0
     for j in range(P):
         s = bprompt[j]
@@ -331,7 +322,7 @@ def exact_batch(fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, b
         lo, hi = 1.0, 0.0
         for a in range(K):
             bans[j, a] = a
-        group_rewards(ip[I_REW], s, bans[j], K, correct, fmt, label, u, 0, False, 0.0, -1, brew[j])
+        group_rewards(ip[I_REW], s, bans, j, K, correct, fmt, label, u, 0, 0.0, -1, brew)
         for a in range(K):
             r = brew[j, a]
             bcount[j, a] = G * prob_old[s, a]
@@ -543,23 +534,31 @@ def minibatch_step(
     t = 0
     for j in range(lo, hi):
         s = bprompt[j]
+        cs, wt = 0.0, 0.0
         for i in range(n_entries):
             w = w_seq * tcount[t]
             c = w * td[t]
             if sampled_kl:
-                a = bans[j, i]
-                c += w * kl_coef * sampled_kl_grad(kind, tlogp[t], ref_logp[s, a])
+                c += w * kl_coef * sampled_kl_grad(kind, tlogp[t], ref_logp[s, bans[j, i]])
             g[s, bans[j, i]] += c
-            csum[s] += c
-            wsum[s] += w
+            cs += c
+            wt += w
             t += 1
+        csum[s] += cs
+        wsum[s] += wt
+    n0 = n1 = n2 = n3 = n4 = 0.0
     for t in range(N):
         tc = tcount[t]
-        tally[0] += tc
-        tally[1] += tc * flags[t, 0]
-        tally[2] += tc * flags[t, 1]
-        tally[3] += tc * flags[t, 2]
-        tally[4] += tc * flags[t, 3]
+        n0 += tc
+        n1 += tc * flags[t, 0]
+        n2 += tc * flags[t, 1]
+        n3 += tc * flags[t, 2]
+        n4 += tc * flags[t, 3]
+    tally[0] += n0
+    tally[1] += n1
+    tally[2] += n2
+    tally[3] += n3
+    tally[4] += n4
     ent_coef = fp[F_ENT_COEF]
     for s in range(S):
         if not touched[s]:
@@ -641,8 +640,7 @@ def eval_row(prob, logp, ent, base_logp, correct, fmt, label, top, passk, out):
         pc = 0.0
         d = 0.0
         for k in range(K):
-            if correct[s, k]:
-                pc += prob[s, k]
+            pc += prob[s, k] * correct[s, k]
             d += prob[s, k] * (logp[s, k] - base_logp[s, k])
         acc += pc
         for i in range(npk):
@@ -732,9 +730,7 @@ def step_run(
         brew,
         bcount,
         badv,
-        sp,
-        sans,
-        srew,
+        order,
         cdf,
         counts,
         tok,
@@ -760,23 +756,7 @@ def step_run(
         n_entries = K
     else:
         n_groups = collect_batch(
-            fp,
-            ip,
-            u,
-            prob_old,
-            correct,
-            fmt,
-            label,
-            bprompt,
-            bans,
-            brew,
-            bcount,
-            sp,
-            sans,
-            srew,
-            cdf,
-            counts,
-            stats,
+            fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, order, cdf, counts, stats
         )
         n_entries = ip[I_G]
         group_advantages(ip[I_ADV], brew, badv, n_groups, ip[I_G], fp[F_STD_EPS], ip[I_DDOF])
@@ -842,32 +822,30 @@ def step_run(
 # ---- a chunk of steps for every run ----------------------------------------------------
 @njit(cache=True)
 def workspace(S, K, P, G, N_max):
+    """A run's scratch arrays (see step_run for their names)."""
     n = max(G, K)
-    tok = np.zeros((9, N_max))
     return (
-        np.empty((S, K)),
-        np.empty((S, K)),
-        np.empty((S, K)),
-        np.empty(S),  # z0, logp_old, prob_old, ent_old
-        np.zeros((S, K)),
-        np.zeros(S),
-        np.zeros(S),
-        np.zeros(S, dtype=np.bool_),  # g, csum, wsum, touched
-        np.zeros(P, dtype=np.int64),
-        np.zeros((P, n), dtype=np.int64),
-        np.zeros((P, n)),
-        np.zeros((P, n)),
-        np.zeros((P, n)),
-        np.zeros(max(P, S), dtype=np.int64),
-        np.zeros((P, G), dtype=np.int64),
-        np.zeros((P, G)),
-        np.zeros(K),
-        np.zeros(K, dtype=np.int64),
-        tok,
-        np.zeros((N_max, 4), dtype=np.int8),
-        np.zeros(2),
-        np.zeros(5),
-        np.zeros(2),
+        np.empty((S, K)),  # z0
+        np.empty((S, K)),  # logp_old
+        np.empty((S, K)),  # prob_old
+        np.empty(S),  # ent_old
+        np.zeros((S, K)),  # g
+        np.zeros(S),  # csum
+        np.zeros(S),  # wsum
+        np.zeros(S, dtype=np.bool_),  # touched
+        np.zeros(P + 1, dtype=np.int64),  # bprompt
+        np.zeros((P + 1, n), dtype=np.int64),  # bans
+        np.zeros((P + 1, n)),  # brew
+        np.ones((P + 1, n)),  # bcount: 1 per sampled token; G pi_old(a) in exact mode
+        np.zeros((P + 1, n)),  # badv
+        np.zeros(max(P, S), dtype=np.int64),  # order
+        np.zeros(K),  # cdf
+        np.zeros(K, dtype=np.int64),  # counts
+        np.zeros((9, N_max)),  # tok
+        np.zeros((N_max, 4), dtype=np.int8),  # flags
+        np.zeros(2),  # stats
+        np.zeros(5),  # tally
+        np.zeros(2),  # dh
     )
 
 
@@ -896,57 +874,44 @@ def run_chunk(
     upd_cnt,
     failed,
 ):
-    """Advance runs by n_steps from step t0; write eval/update rows where row_of_step >= 0."""
+    """Advance runs by n_steps from step t0; write eval/update rows where row_of_step >= 0.
+
+    Views of the shared arrays are taken once per run here, never per step: every view
+    touches its parent's reference count, and threads contending for one count cost more
+    than a step's arithmetic. The step's uniforms are copied into a private buffer.
+    """
     R, S, K = z.shape
     n_eval = 9 + passk.shape[0]
+    n_cols = metrics.shape[2]
     for r in prange(R):
         if failed[r] >= 0:
             continue
         ti = task_of_run[r]
-        P, G = ip[r, I_P], ip[r, I_G]
-        N_max = P * max(G, K)
-        ws = workspace(S, K, P, G, N_max)
+        fp_r, ip_r = fp[r].copy(), ip[r].copy()
+        z_r, zref_r, m_r, v_r, at = z[r], zref[r], m[r], v[r], adam_t[r : r + 1]
+        base_r, correct_r, fmt_r, label_r, top_r = base_logp[ti], correct[ti], fmt[ti], label[ti], top[ti]
+        P, G = ip_r[I_P], ip_r[I_G]
+        ws = workspace(S, K, P, G, P * max(G, K))
         logp, prob, ent = np.empty((S, K)), np.empty((S, K)), np.empty(S)
         ref_logp, ref_prob, ref_ent = np.empty((S, K)), np.empty((S, K)), np.empty(S)
-        refresh_all(z[r], logp, prob, ent)
-        refresh_all(zref[r], ref_logp, ref_prob, ref_ent)
+        refresh_all(z_r, logp, prob, ent)
+        refresh_all(zref_r, ref_logp, ref_prob, ref_ent)
         upd = np.zeros(N_UPD)
-        at = adam_t[r : r + 1]
+        row_buf = np.empty(n_cols)
+        u = np.empty(U.shape[2])
+        L = ip_r[I_LTOTAL]
         if t0 == 0:
-            eval_row(
-                prob,
-                logp,
-                ent,
-                base_logp[ti],
-                correct[ti],
-                fmt[ti],
-                label[ti],
-                top[ti],
-                passk,
-                metrics[r, 0],
-            )
+            eval_row(prob, logp, ent, base_r, correct_r, fmt_r, label_r, top_r, passk, row_buf)
+            for j in range(n_eval):
+                metrics[r, 0, j] = row_buf[j]
         for i in range(n_steps):
             t = t0 + i
+            for j in range(L):
+                u[j] = U[r, i, j]
             ok = step_run(
-                fp[r],
-                ip[r],
-                t,
-                U[r, i],
-                z[r],
-                zref[r],
-                m[r],
-                v[r],
-                at,
-                logp,
-                prob,
-                ent,
-                ref_logp,
-                correct[ti],
-                fmt[ti],
-                label[ti],
-                ws,
-                upd,
-            )
+                fp_r, ip_r, t, u, z_r, zref_r, m_r, v_r, at, logp, prob, ent, ref_logp,
+                correct_r, fmt_r, label_r, ws, upd,
+            )  # fmt: skip
             if not ok:
                 failed[r] = t + 1
                 break
@@ -956,32 +921,36 @@ def run_chunk(
                     upd_cnt[r, j] += 1
             row = row_of_step[t + 1]
             if row >= 0:
-                out = metrics[r, row]
-                eval_row(
-                    prob,
-                    logp,
-                    ent,
-                    base_logp[ti],
-                    correct[ti],
-                    fmt[ti],
-                    label[ti],
-                    top[ti],
-                    passk,
-                    out,
-                )
+                eval_row(prob, logp, ent, base_r, correct_r, fmt_r, label_r, top_r, passk, row_buf)
+                for j in range(n_eval):
+                    metrics[r, row, j] = row_buf[j]
                 for j in range(N_UPD):
-                    out[n_eval + j] = upd_sum[r, j] / upd_cnt[r, j] if upd_cnt[r, j] > 0 else np.nan
+                    metrics[r, row, n_eval + j] = (
+                        upd_sum[r, j] / upd_cnt[r, j] if upd_cnt[r, j] > 0 else np.nan
+                    )
                     upd_sum[r, j] = 0.0
                     upd_cnt[r, j] = 0
 
 
 # ---- python driver ---------------------------------------------------------------------
 #: upper bound on the uniforms buffered per chunk of steps (bytes)
-CHUNK_BYTES = 8 * 2**20
+CHUNK_BYTES = 16 * 2**20
+
+
+def plan_blocks(R: int, steps: int, L_max: int, threads: int) -> tuple[int, int]:
+    """(runs per block, steps per chunk): whole trajectories per block where the uniforms
+    fit in CHUNK_BYTES, so a run's state stays in cache for all its steps."""
+    per_run_step = 8 * L_max
+    block = min(R, max(threads, CHUNK_BYTES // (per_run_step * steps)))
+    block = min(R, -(-block // threads) * threads)  # a multiple of the thread count
+    chunk = min(steps, max(1, CHUNK_BYTES // (per_run_step * block)))
+    return block, chunk
 
 
 def run_fast(specs, tasks, layouts, rows, names, progress):
     """Run a batch on the numba kernels; the same contract as batch._run_reference."""
+    from numba import get_num_threads
+
     from simrl.engine.batch import BatchResult, raise_first_failure
     from simrl.engine.packing import pack
     from simrl.engine.streams import fill_block, run_generator
@@ -1014,52 +983,40 @@ def run_fast(specs, tasks, layouts, rows, names, progress):
     failed = np.full(R, -1, dtype=np.int64)
     row_of_step = np.full(steps + 1, -1, dtype=np.int64)
     row_of_step[rows] = np.arange(rows.size)
+    result = BatchResult(list(specs), rows, names, metrics, z, failed, list(tasks))
 
     gens = [run_generator(s.config, s.replicate) for s in specs]
     L = np.array([lay.total for lay in layouts])
     L_max = max(int(L.max()), 1)
-    chunk = int(max(1, min(steps, CHUNK_BYTES // (8 * R * L_max))))
-    U = np.empty((R, chunk, L_max))
-    result = BatchResult(list(specs), rows, names, metrics, z, failed, list(tasks))
+    threads = get_num_threads()
+    block, chunk = plan_blocks(R, steps, L_max, threads)
+    U = np.empty((block, chunk, L_max))
 
-    def fill(r: int, n: int) -> None:
+    def fill(r: int, b0: int, n: int) -> None:
         if L[r] == L_max:
-            fill_block(gens[r], U[r, :n])
+            fill_block(gens[r], U[r - b0, :n])
         else:
             tmp = np.empty((n, L[r]))
             fill_block(gens[r], tmp)
-            U[r, :n, : L[r]] = tmp
+            U[r - b0, :n, : L[r]] = tmp
 
-    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)  # numpy fills without the GIL
-    for t0 in range(0, steps, chunk):
-        n = min(chunk, steps - t0)
-        list(pool.map(lambda r, n=n: fill(r, n), range(R)))
-        run_chunk(
-            t0,
-            n,
-            row_of_step,
-            U,
-            z,
-            zref,
-            m,
-            v,
-            adam_t,
-            base_logp,
-            correct,
-            fmt,
-            label,
-            top,
-            task_of_run,
-            fp,
-            ip,
-            passk,
-            metrics,
-            upd_sum,
-            upd_cnt,
-            failed,
-        )
-        raise_first_failure(result)
-        if progress:
-            progress(t0 + n, steps)
-    pool.shutdown()
+    done = 0
+    with ThreadPoolExecutor(max_workers=threads) as pool:  # numpy fills without the GIL
+        for b0 in range(0, R, block):
+            b1 = min(R, b0 + block)
+            runs = slice(b0, b1)
+            for t0 in range(0, steps, chunk):
+                n = min(chunk, steps - t0)
+                parts = np.array_split(np.arange(b0, b1), threads)
+                list(pool.map(lambda rs, b0=b0, n=n: [fill(int(r), b0, n) for r in rs], parts))
+                run_chunk(
+                    t0, n, row_of_step, U[: b1 - b0], z[runs], zref[runs], m[runs], v[runs],
+                    adam_t[runs], base_logp, correct, fmt, label, top, task_of_run[runs],
+                    fp[runs], ip[runs], passk, metrics[runs], upd_sum[runs], upd_cnt[runs],
+                    failed[runs],
+                )  # fmt: skip
+                raise_first_failure(result)
+                done += (b1 - b0) * n
+                if progress:
+                    progress(done, R * steps)
     return result

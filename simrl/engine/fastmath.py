@@ -19,6 +19,7 @@ import math
 
 from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 LOG2E = 1.4426950408889634
@@ -28,6 +29,20 @@ EXP_LO = -708.0
 EXP_HI = 709.782712893384
 ROUND_MAGIC = 6755399441055744.0  # 1.5 * 2^52: adding and subtracting it rounds to an integer
 INV_FACT = tuple(1.0 / math.factorial(n) for n in range(14))
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c with one rounding (llvm.fma: a hardware FMA where the CPU has one, else an
+    exact software fma; the result is the same either way)."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        d = ir.DoubleType()
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(d, [d, d, d]), "llvm.fma.f64")
+        return builder.call(fn, args)
+
+    return sig, codegen
 
 
 @intrinsic
@@ -48,21 +63,20 @@ C2, C3, C4, C5, C6, C7, C8, C9, C10, C11, C12, C13 = INV_FACT[2:]
 def fast_exp(x):
     xc = min(max(x, EXP_LO), EXP_HI)
     k = (xc * LOG2E + ROUND_MAGIC) - ROUND_MAGIC  # round to nearest (ties to even)
-    r = (xc - k * LN2_HI) - k * LN2_LO
-    p = C13
-    p = p * r + C12
-    p = p * r + C11
-    p = p * r + C10
-    p = p * r + C9
-    p = p * r + C8
-    p = p * r + C7
-    p = p * r + C6
-    p = p * r + C5
-    p = p * r + C4
-    p = p * r + C3
-    p = p * r + C2
-    p = p * r + 1.0
-    p = p * r + 1.0
+    r = fma(-k, LN2_LO, fma(-k, LN2_HI, xc))
+    p = fma(C13, r, C12)  # Horner with fused multiply-adds
+    p = fma(p, r, C11)
+    p = fma(p, r, C10)
+    p = fma(p, r, C9)
+    p = fma(p, r, C8)
+    p = fma(p, r, C7)
+    p = fma(p, r, C6)
+    p = fma(p, r, C5)
+    p = fma(p, r, C4)
+    p = fma(p, r, C3)
+    p = fma(p, r, C2)
+    p = fma(p, r, 1.0)
+    p = fma(p, r, 1.0)
     ki = int(k)
     # 2^k for k in [-1022, 1023]; split in two factors so k = 1024 (x near EXP_HI) works
     half = ki >> 1
