@@ -107,6 +107,24 @@ def row_dot(x, y, s):
     return (a0 + a1) + (a2 + a3)
 
 
+@njit(inline="always", cache=True)
+def row_dot_diff(x, y, w, s):
+    """sum_k x[s, k] * (y[s, k] - w[s, k]) with four partial sums."""
+    K = x.shape[1]
+    a0 = a1 = a2 = a3 = 0.0
+    k = 0
+    while k + 4 <= K:
+        a0 += x[s, k] * (y[s, k] - w[s, k])
+        a1 += x[s, k + 1] * (y[s, k + 1] - w[s, k + 1])
+        a2 += x[s, k + 2] * (y[s, k + 2] - w[s, k + 2])
+        a3 += x[s, k + 3] * (y[s, k + 3] - w[s, k + 3])
+        k += 4
+    while k < K:
+        a0 += x[s, k] * (y[s, k] - w[s, k])
+        k += 1
+    return (a0 + a1) + (a2 + a3)
+
+
 @njit(cache=True)
 def refresh_row(z, logp, prob, ent, s):
     """log pi, pi and H of state s from its logits (one exp per entry)."""
@@ -358,14 +376,18 @@ def ppo_clip(N, ratio, adv, clip_low, clip_high, dual, flags, td):
 
 
 @njit(cache=True)
-def token_losses(fp, ip, N, tlogp, tlogp_old, tadv, tent_old, tkeys, td, flags, work, ratio):
+def token_losses(fp, ip, N, tlogp, tlogp_old, tadv, tent_old, tkeys, td, flags, work, ratio, first):
     """dlogp (td) and flags (low, high, dual, selected) of N tokens (the policy-loss registry)."""
     code = ip[I_LOSS]
     cl, ch = fp[F_CLIP_LOW], fp[F_CLIP_HIGH]
     for t in range(N):
         flags[t, 0] = flags[t, 1] = flags[t, 2] = flags[t, 3] = 0
-    for t in range(N):  # vectorised
-        ratio[t] = fast_exp(tlogp[t] - tlogp_old[t])
+    if first:  # the step's first update: logp is logp_old, so exp(0) = 1 exactly
+        for t in range(N):
+            ratio[t] = 1.0
+    else:
+        for t in range(N):  # vectorised
+            ratio[t] = fast_exp(tlogp[t] - tlogp_old[t])
     if code == L_PG:
         for t in range(N):
             td[t] = -tadv[t] * ratio[t]
@@ -461,6 +483,7 @@ def minibatch_step(
     fp,
     ip,
     epoch,
+    first,
     lo,
     hi,
     n_entries,
@@ -491,17 +514,11 @@ def minibatch_step(
     S, K = z.shape
     G = ip[I_G]
     N = (hi - lo) * n_entries
-    tlogp, tlogp_old, tadv, tent, tkeys, td, tcount, work, ratio = (
-        tok[0],
-        tok[1],
-        tok[2],
-        tok[3],
-        tok[4],
-        tok[5],
-        tok[6],
-        tok[7],
-        tok[8],
-    )
+    # per-step token arrays (batch order), gathered once per step by step_run
+    b0 = lo * n_entries
+    tlogp_old, tadv, tent, tcount = tok[0, b0:], tok[1, b0:], tok[2, b0:], tok[3, b0:]
+    # per-minibatch arrays
+    tlogp, tkeys, td, work, ratio = tok[4], tok[5], tok[6], tok[7], tok[8]
     has_keys = ip[I_LCC] > 0
     cc_base = (
         ip[I_ROUNDS] * (ip[I_LSEL] + ip[I_LSAMPLE] + ip[I_LREWARD] + ip[I_LTIE])
@@ -511,16 +528,12 @@ def minibatch_step(
     for j in range(lo, hi):
         s = bprompt[j]
         for i in range(n_entries):
-            a = bans[j, i]
-            tlogp[t] = logp[s, a]
-            tlogp_old[t] = logp_old[s, a]
-            tadv[t] = badv[j, i]
-            tent[t] = ent_old[s]
-            tcount[t] = bcount[j, i]
-            if has_keys:
-                tkeys[t] = u[cc_base + j * n_entries + i]
+            tlogp[t] = logp[s, bans[j, i]]
             t += 1
-    token_losses(fp, ip, N, tlogp, tlogp_old, tadv, tent, tkeys, td, flags, work, ratio)
+    if has_keys:
+        for t in range(N):
+            tkeys[t] = u[cc_base + b0 + t]
+    token_losses(fp, ip, N, tlogp, tlogp_old, tadv, tent, tkeys, td, flags, work, ratio, first)
     w_seq = 1.0 if ip[I_AGG] == G_SUM_NORM else 1.0 / ((hi - lo) * G)
     kl_coef = fp[F_KL_COEF]
     kind = ip[I_KLK]
@@ -637,11 +650,8 @@ def eval_row(prob, logp, ent, base_logp, correct, fmt, label, top, passk, out):
     kl, mf, ml, mt = 0.0, 0.0, 0.0, 0.0
     has_fmt = True
     for s in range(S):
-        pc = 0.0
-        d = 0.0
-        for k in range(K):
-            pc += prob[s, k] * correct[s, k]
-            d += prob[s, k] * (logp[s, k] - base_logp[s, k])
+        pc = row_dot(prob, correct, s)
+        d = row_dot_diff(prob, logp, base_logp, s)  # KL(pi_s || base_s)
         acc += pc
         for i in range(npk):
             out[1 + i] += 1.0 - (1.0 - pc) ** passk[i]
@@ -694,10 +704,15 @@ def entropy_change(z, z0, prob_old, logp_old, ent_old, ent, out):
             continue
         n += 1
         dh += ent[s] - ent_old[s]
-        acc = 0.0
-        for k in range(K):
-            acc += prob_old[s, k] * (logp_old[s, k] + ent_old[s]) * (z[s, k] - z0[s, k])
-        fo -= acc
+        a0 = a1 = 0.0  # two partial sums: shorter dependency chains
+        k = 0
+        while k + 2 <= K:
+            a0 += prob_old[s, k] * (logp_old[s, k] + ent_old[s]) * (z[s, k] - z0[s, k])
+            a1 += prob_old[s, k + 1] * (logp_old[s, k + 1] + ent_old[s]) * (z[s, k + 1] - z0[s, k + 1])
+            k += 2
+        if k < K:
+            a0 += prob_old[s, k] * (logp_old[s, k] + ent_old[s]) * (z[s, k] - z0[s, k])
+        fo -= a0 + a1
     out[0] = dh / n if n > 0 else np.nan
     out[1] = fo / n if n > 0 else np.nan
 
@@ -762,42 +777,28 @@ def step_run(
         group_advantages(ip[I_ADV], brew, badv, n_groups, ip[I_G], fp[F_STD_EPS], ip[I_DDOF])
     for i in range(5):
         tally[i] = 0.0
+    pos = 0  # token arrays of the whole batch, in batch order, gathered once per step
+    for j in range(n_groups):
+        s = bprompt[j]
+        for i in range(n_entries):
+            tok[0, pos] = logp_old[s, bans[j, i]]
+            tok[1, pos] = badv[j, i]
+            tok[2, pos] = ent_old[s]
+            tok[3, pos] = bcount[j, i]
+            pos += 1
     mb = ip[I_MB]
+    first = True
     for epoch in range(ip[I_EPOCHS]):
         for b in range(mb):
             lo = (b * n_groups) // mb
             hi = ((b + 1) * n_groups) // mb
             if hi > lo:
                 minibatch_step(
-                    fp,
-                    ip,
-                    epoch,
-                    lo,
-                    hi,
-                    n_entries,
-                    bprompt,
-                    bans,
-                    badv,
-                    bcount,
-                    u,
-                    z,
-                    logp,
-                    prob,
-                    ent,
-                    logp_old,
-                    ent_old,
-                    ref_logp,
-                    m,
-                    v,
-                    adam_t,
-                    g,
-                    csum,
-                    wsum,
-                    touched,
-                    tok,
-                    flags,
-                    tally,
-                )
+                    fp, ip, epoch, first, lo, hi, n_entries, bprompt, bans, badv, bcount, u, z,
+                    logp, prob, ent, logp_old, ent_old, ref_logp, m, v, adam_t, g, csum, wsum,
+                    touched, tok, flags, tally,
+                )  # fmt: skip
+                first = False
     every = ip[I_REFRESET]
     if every > 0 and (t + 1) % every == 0:
         zref[:, :] = z
