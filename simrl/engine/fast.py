@@ -14,14 +14,13 @@ to the reference within 1e-9 after 50 steps for every registry entry.
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit, prange
 
 from simrl.engine.fastmath import fast_exp
 from simrl.engine.packing import FLOAT_FIELDS, INT_FIELDS, check_codes
+from simrl.engine.pcg64 import next_double, state_of
 from simrl.metrics import UPDATE_METRICS
 
 # ---- packed columns (packing.FLOAT_FIELDS / INT_FIELDS order) -------------------------
@@ -270,7 +269,9 @@ def select_prompts(u, off, n, S, P, out):
 
 
 @njit(cache=True)
-def collect_batch(fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, order, cdf, counts, stats):
+def collect_batch(
+    fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, order, cdf, counts, stats
+):
     """Sample, reward and filter one step's groups (reference.sampled_batch). Returns n_groups.
 
     Each group is written straight into the next free batch row and the row is kept (the
@@ -307,7 +308,9 @@ def collect_batch(fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew,
                 bans[row, g] = a
             winner = -1
             if code == R_SELFC:
-                winner = plurality(bans, row, G, K, counts, u[base + L_sel + L_sample + L_reward + i])
+                winner = plurality(
+                    bans, row, G, K, counts, u[base + L_sel + L_sample + L_reward + i]
+                )
             roff = base + L_sel + L_sample + i * G
             group_rewards(code, s, bans, row, G, correct, fmt, label, u, roff, bern, winner, brew)
             n_same = 0
@@ -642,7 +645,7 @@ def optimiser_step(fp, ip, z, g, prob, m, v, adam_t, touched):
 @njit(cache=True)
 def eval_row(prob, logp, ent, base_logp, correct, fmt, label, top, passk, out):
     """Exact eval metrics (metrics.eval_metrics) into out[: 9 + len(passk)]."""
-    S, K = prob.shape
+    S = prob.shape[0]
     npk = passk.shape[0]
     acc = 0.0
     for i in range(npk):
@@ -708,7 +711,11 @@ def entropy_change(z, z0, prob_old, logp_old, ent_old, ent, out):
         k = 0
         while k + 2 <= K:
             a0 += prob_old[s, k] * (logp_old[s, k] + ent_old[s]) * (z[s, k] - z0[s, k])
-            a1 += prob_old[s, k + 1] * (logp_old[s, k + 1] + ent_old[s]) * (z[s, k + 1] - z0[s, k + 1])
+            a1 += (
+                prob_old[s, k + 1]
+                * (logp_old[s, k + 1] + ent_old[s])
+                * (z[s, k + 1] - z0[s, k + 1])
+            )
             k += 2
         if k < K:
             a0 += prob_old[s, k] * (logp_old[s, k] + ent_old[s]) * (z[s, k] - z0[s, k])
@@ -855,7 +862,7 @@ def run_chunk(
     t0,
     n_steps,
     row_of_step,
-    U,
+    rng,
     z,
     zref,
     m,
@@ -879,7 +886,8 @@ def run_chunk(
 
     Views of the shared arrays are taken once per run here, never per step: every view
     touches its parent's reference count, and threads contending for one count cost more
-    than a step's arithmetic. The step's uniforms are copied into a private buffer.
+    than a step's arithmetic. Each run draws its step's uniforms from its own PCG64 state
+    (rng[r], numpy's stream; see pcg64.py) into a private buffer.
     """
     R, S, K = z.shape
     n_eval = 9 + passk.shape[0]
@@ -890,7 +898,13 @@ def run_chunk(
         ti = task_of_run[r]
         fp_r, ip_r = fp[r].copy(), ip[r].copy()
         z_r, zref_r, m_r, v_r, at = z[r], zref[r], m[r], v[r], adam_t[r : r + 1]
-        base_r, correct_r, fmt_r, label_r, top_r = base_logp[ti], correct[ti], fmt[ti], label[ti], top[ti]
+        base_r, correct_r, fmt_r, label_r, top_r = (
+            base_logp[ti],
+            correct[ti],
+            fmt[ti],
+            label[ti],
+            top[ti],
+        )
         P, G = ip_r[I_P], ip_r[I_G]
         ws = workspace(S, K, P, G, P * max(G, K))
         logp, prob, ent = np.empty((S, K)), np.empty((S, K)), np.empty(S)
@@ -899,8 +913,9 @@ def run_chunk(
         refresh_all(zref_r, ref_logp, ref_prob, ref_ent)
         upd = np.zeros(N_UPD)
         row_buf = np.empty(n_cols)
-        u = np.empty(U.shape[2])
         L = ip_r[I_LTOTAL]
+        u = np.empty(max(L, 1))
+        st = rng[r].copy()
         if t0 == 0:
             eval_row(prob, logp, ent, base_r, correct_r, fmt_r, label_r, top_r, passk, row_buf)
             for j in range(n_eval):
@@ -908,7 +923,7 @@ def run_chunk(
         for i in range(n_steps):
             t = t0 + i
             for j in range(L):
-                u[j] = U[r, i, j]
+                u[j] = next_double(st)
             ok = step_run(
                 fp_r, ip_r, t, u, z_r, zref_r, m_r, v_r, at, logp, prob, ent, ref_logp,
                 correct_r, fmt_r, label_r, ws, upd,
@@ -931,30 +946,26 @@ def run_chunk(
                     )
                     upd_sum[r, j] = 0.0
                     upd_cnt[r, j] = 0
+        rng[r, :] = st
 
 
 # ---- python driver ---------------------------------------------------------------------
-#: upper bound on the uniforms buffered per chunk of steps (bytes)
-CHUNK_BYTES = 16 * 2**20
-
-
-def plan_blocks(R: int, steps: int, L_max: int, threads: int) -> tuple[int, int]:
-    """(runs per block, steps per chunk): whole trajectories per block where the uniforms
-    fit in CHUNK_BYTES, so a run's state stays in cache for all its steps."""
-    per_run_step = 8 * L_max
-    block = min(R, max(threads, CHUNK_BYTES // (per_run_step * steps)))
-    block = min(R, -(-block // threads) * threads)  # a multiple of the thread count
-    chunk = min(steps, max(1, CHUNK_BYTES // (per_run_step * block)))
-    return block, chunk
+#: progress is reported after each block of runs; blocks are at most this many run-steps
+BLOCK_RUN_STEPS = 20_000
 
 
 def run_fast(specs, tasks, layouts, rows, names, progress):
-    """Run a batch on the numba kernels; the same contract as batch._run_reference."""
+    """Run a batch on the numba kernels; the same contract as batch._run_reference.
+
+    Runs go in blocks (a multiple of the thread count) that each do all their steps, or
+    chunks of BLOCK_RUN_STEPS steps for long runs, in one kernel call, so a run's state
+    stays in cache; progress is reported between calls. Neither size changes any number.
+    """
     from numba import get_num_threads
 
     from simrl.engine.batch import BatchResult, raise_first_failure
     from simrl.engine.packing import pack
-    from simrl.engine.streams import fill_block, run_generator
+    from simrl.engine.streams import run_generator
 
     R = len(specs)
     steps = specs[0].config.run.steps
@@ -974,6 +985,7 @@ def run_fast(specs, tasks, layouts, rows, names, progress):
     label = np.stack([t.incorrect_label for t in unique])
     top = np.stack([t.base_top for t in unique])
     fp, ip = pack([s.config for s in specs], layouts)
+    rng = np.stack([state_of(run_generator(s.config, s.replicate)) for s in specs])
 
     z = base_logp[task_of_run].copy()
     zref = z.copy()
@@ -986,38 +998,22 @@ def run_fast(specs, tasks, layouts, rows, names, progress):
     row_of_step[rows] = np.arange(rows.size)
     result = BatchResult(list(specs), rows, names, metrics, z, failed, list(tasks))
 
-    gens = [run_generator(s.config, s.replicate) for s in specs]
-    L = np.array([lay.total for lay in layouts])
-    L_max = max(int(L.max()), 1)
     threads = get_num_threads()
-    block, chunk = plan_blocks(R, steps, L_max, threads)
-    U = np.empty((block, chunk, L_max))
-
-    def fill(r: int, b0: int, n: int) -> None:
-        if L[r] == L_max:
-            fill_block(gens[r], U[r - b0, :n])
-        else:
-            tmp = np.empty((n, L[r]))
-            fill_block(gens[r], tmp)
-            U[r - b0, :n, : L[r]] = tmp
-
+    block = max(1, BLOCK_RUN_STEPS // steps)
+    block = min(R, -(-block // threads) * threads)
+    chunk = max(1, min(steps, BLOCK_RUN_STEPS))
     done = 0
-    with ThreadPoolExecutor(max_workers=threads) as pool:  # numpy fills without the GIL
-        for b0 in range(0, R, block):
-            b1 = min(R, b0 + block)
-            runs = slice(b0, b1)
-            for t0 in range(0, steps, chunk):
-                n = min(chunk, steps - t0)
-                parts = np.array_split(np.arange(b0, b1), threads)
-                list(pool.map(lambda rs, b0=b0, n=n: [fill(int(r), b0, n) for r in rs], parts))
-                run_chunk(
-                    t0, n, row_of_step, U[: b1 - b0], z[runs], zref[runs], m[runs], v[runs],
-                    adam_t[runs], base_logp, correct, fmt, label, top, task_of_run[runs],
-                    fp[runs], ip[runs], passk, metrics[runs], upd_sum[runs], upd_cnt[runs],
-                    failed[runs],
-                )  # fmt: skip
-                raise_first_failure(result)
-                done += (b1 - b0) * n
-                if progress:
-                    progress(done, R * steps)
+    for b0 in range(0, R, block):
+        runs = slice(b0, min(R, b0 + block))
+        for t0 in range(0, steps, chunk):
+            n = min(chunk, steps - t0)
+            run_chunk(
+                t0, n, row_of_step, rng[runs], z[runs], zref[runs], m[runs], v[runs],
+                adam_t[runs], base_logp, correct, fmt, label, top, task_of_run[runs], fp[runs],
+                ip[runs], passk, metrics[runs], upd_sum[runs], upd_cnt[runs], failed[runs],
+            )  # fmt: skip
+            raise_first_failure(result)
+            done += (runs.stop - runs.start) * n
+            if progress:
+                progress(done, R * steps)
     return result

@@ -39,7 +39,9 @@ def fma(typingctx, a, b, c):
 
     def codegen(context, builder, signature, args):
         d = ir.DoubleType()
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(d, [d, d, d]), "llvm.fma.f64")
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(d, [d, d, d]), "llvm.fma.f64"
+        )
         return builder.call(fn, args)
 
     return sig, codegen

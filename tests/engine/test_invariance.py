@@ -58,10 +58,13 @@ def test_reference_alone_equals_reference_in_batch():
     np.testing.assert_array_equal(alone.logits[0], batch.logits[3])
 
 
-def test_chunking_of_steps_does_not_change_results(monkeypatch):
-    specs = [RunSpec(Config.from_dict(SMALL, {"algo.loss": "clip_cov"}), i) for i in range(4)]
+def test_blocks_and_chunks_of_steps_do_not_change_results(monkeypatch):
+    specs = [
+        RunSpec(Config.from_dict(SMALL, {"algo.loss": "clip_cov", "optim.kind": "adam"}), i)
+        for i in range(5)
+    ]
     whole = run_batch(specs)
-    monkeypatch.setattr(fast, "CHUNK_BYTES", 1)  # one step per chunk
+    monkeypatch.setattr(fast, "BLOCK_RUN_STEPS", 3)  # blocks of one run per thread, 3 steps a call
     chunked = run_batch(specs)
     np.testing.assert_array_equal(whole.metrics, chunked.metrics)
     np.testing.assert_array_equal(whole.logits, chunked.logits)
