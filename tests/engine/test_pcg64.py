@@ -36,7 +36,9 @@ def test_state_of_refuses_other_bit_generators():
 
 
 def test_fast_exp_is_within_an_ulp_of_numpy():
-    x = np.concatenate([np.random.default_rng(0).uniform(-708, 709.7, 200_000), np.linspace(-50, 5, 10_001)])
+    x = np.concatenate(
+        [np.random.default_rng(0).uniform(-708, 709.7, 200_000), np.linspace(-50, 5, 10_001)]
+    )
     out = np.empty_like(x)
     _exp(x, out)
     ref = np.exp(x)

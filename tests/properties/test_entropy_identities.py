@@ -17,7 +17,9 @@ def _numeric_directional(f, z, d, h=1e-6):
 @example((np.array([0.0, 0.0]), np.array([1.0, -1.0])))
 def test_entropy_gradient_is_the_directional_derivative(zd):
     z, d = zd
-    np.testing.assert_allclose((entropy_gradient(z) * d).sum(), _numeric_directional(entropy, z, d), atol=1e-7)
+    np.testing.assert_allclose(
+        (entropy_gradient(z) * d).sum(), _numeric_directional(entropy, z, d), atol=1e-7
+    )
 
 
 @given(logits())
