@@ -103,7 +103,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     result.save(out)
     if args.quiet:
         return 0
-    stats = result.summary(list(SUMMARY))
+    passk = [f"pass_at_{k}" for k in config.run.passk if k > 1]
+    stats = result.summary([SUMMARY[0], *passk, *SUMMARY[1:]])
     table = Table(
         title=f"{args.config.name}: final metrics over {config.run.seeds} seeds, step {config.run.steps}"
     )
