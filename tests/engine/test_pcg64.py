@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from numba import njit
 
-from simrl.engine.fastmath import fast_exp
-from simrl.engine.pcg64 import next_double, state_of
+from simrl.engine.kernels.fastmath import fast_exp
+from simrl.engine.kernels.pcg64 import next_double, state_of
 
 
 @njit

@@ -1,0 +1,112 @@
+"""Exact metrics of the cached policy (metrics.eval_metrics) and the step's entropy change."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from simrl.engine.kernels.softmax import row_dot, row_dot_diff
+
+
+@njit(cache=True)
+def eval_row(prob, logp, ent, base_logp, correct, fmt, label, top, passk, out):
+    """Exact eval metrics (metrics.eval_metrics) into out[: 9 + len(passk)]."""
+    S = prob.shape[0]
+    npk = passk.shape[0]
+    acc = 0.0
+    for i in range(npk):
+        out[1 + i] = 0.0
+    kl, mf, ml, mt = 0.0, 0.0, 0.0, 0.0
+    has_fmt = True
+    for s in range(S):
+        pc = row_dot(prob, correct, s)
+        d = row_dot_diff(prob, logp, base_logp, s)  # KL(pi_s || base_s)
+        acc += pc
+        for i in range(npk):
+            out[1 + i] += 1.0 - int_power(1.0 - pc, passk[i])
+        kl += d
+        if fmt[s] >= 0:
+            mf += prob[s, fmt[s]]
+        else:
+            has_fmt = False
+        ml += prob[s, label[s]]
+        mt += prob[s, top[s]]
+    out[0] = acc / S
+    for i in range(npk):
+        out[1 + i] /= S
+    c = 1 + npk
+    h = np.sort(ent)
+    tot = 0.0
+    for s in range(S):
+        tot += ent[s]
+    out[c] = tot / S
+    out[c + 1] = quantile_sorted(h, 0.1)
+    out[c + 2] = quantile_sorted(h, 0.5)
+    out[c + 3] = quantile_sorted(h, 0.9)
+    out[c + 4] = kl / S
+    out[c + 5] = mf / S if has_fmt else np.nan
+    out[c + 6] = ml / S
+    out[c + 7] = mt / S
+
+
+@njit(inline="always", cache=True)
+def int_power(x, n):
+    """x ** n for an integer n >= 1 by repeated squaring (pass@k's (1 - p)^k)."""
+    result = 1.0
+    while n > 0:
+        if n & 1:
+            result *= x
+        x *= x
+        n >>= 1
+    return result
+
+
+@njit(cache=True)
+def quantile_sorted(x, q):
+    """numpy's default ('linear') quantile of sorted x."""
+    h = q * (x.shape[0] - 1)
+    lo = math.floor(h)
+    hi = min(lo + 1, x.shape[0] - 1)
+    return x[lo] + (h - lo) * (x[hi] - x[lo])
+
+
+@njit(cache=True)
+def entropy_change(z, z0, prob_old, logp_old, ent_old, ent, out):
+    """Mean over moved states of exact dH and of -Cov_pi(log pi, dz); NaN if none moved."""
+    S, K = z.shape
+    n, dh, fo = 0, 0.0, 0.0
+    for s in range(S):
+        moved = False
+        for k in range(K):
+            if z[s, k] != z0[s, k]:
+                moved = True
+                break
+        if not moved:
+            continue
+        n += 1
+        dh += ent[s] - ent_old[s]
+        a0 = a1 = 0.0  # two partial sums: shorter dependency chains
+        k = 0
+        while k + 2 <= K:
+            a0 += prob_old[s, k] * (logp_old[s, k] + ent_old[s]) * (z[s, k] - z0[s, k])
+            a1 += (
+                prob_old[s, k + 1]
+                * (logp_old[s, k + 1] + ent_old[s])
+                * (z[s, k + 1] - z0[s, k + 1])
+            )
+            k += 2
+        if k < K:
+            a0 += prob_old[s, k] * (logp_old[s, k] + ent_old[s]) * (z[s, k] - z0[s, k])
+        fo -= a0 + a1
+    out[0] = dh / n if n > 0 else np.nan
+    out[1] = fo / n if n > 0 else np.nan
+
+
+@njit(cache=True)
+def all_finite(a):
+    for x in a.ravel():
+        if not math.isfinite(x):
+            return False
+    return True

@@ -1,0 +1,223 @@
+"""One step's batch: prompt choice, inverse-CDF sampling, rewards, dynamic sampling,
+advantages (reference.sampled_batch / exact_batch / advantages)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from simrl.engine.kernels.codes import (
+    A_DRGRPO,
+    A_GRPO,
+    A_REINFORCE,
+    DS_OFF,
+    DS_RESAMPLE,
+    F_FLIP,
+    F_P,
+    I_DS,
+    I_G,
+    I_LREWARD,
+    I_LSAMPLE,
+    I_LSEL,
+    I_LTIE,
+    I_P,
+    I_REW,
+    I_ROUNDS,
+    R_FORMAT,
+    R_INCORRECT,
+    R_NOISY,
+    R_RANDOM,
+    R_SELFC,
+    R_TRUE,
+)
+
+
+@njit(cache=True)
+def group_rewards(code, s, ans, row, n, correct, fmt, label, u, u_off, bern, winner, out):
+    """Rewards of ans[row, :n] to prompt s into out[row, :n] (the reward registry)."""
+    if code == R_TRUE:
+        for g in range(n):
+            out[row, g] = 1.0 if correct[s, ans[row, g]] else 0.0
+    elif code == R_RANDOM:
+        for g in range(n):
+            out[row, g] = 1.0 if u[u_off + g] < bern else 0.0
+    elif code == R_INCORRECT:
+        for g in range(n):
+            out[row, g] = 1.0 if ans[row, g] == label[s] else 0.0
+    elif code == R_FORMAT:
+        for g in range(n):
+            out[row, g] = 1.0 if ans[row, g] == fmt[s] else 0.0
+    elif code == R_SELFC:
+        for g in range(n):
+            out[row, g] = 1.0 if ans[row, g] == winner else 0.0
+    elif code == R_NOISY:
+        for g in range(n):
+            r = 1.0 if correct[s, ans[row, g]] else 0.0
+            out[row, g] = 1.0 - r if u[u_off + g] < bern else r
+    else:
+        for g in range(n):
+            out[row, g] = 0.0
+
+
+@njit(cache=True)
+def plurality(ans, row, n, K, counts, u_tie):
+    """The most frequent answer among ans[row, :n], ties broken by u_tie (uniform)."""
+    for k in range(K):
+        counts[k] = 0
+    for i in range(n):
+        counts[ans[row, i]] += 1
+    best = 0
+    for k in range(K):
+        if counts[k] > best:
+            best = counts[k]
+    n_tied = 0
+    for k in range(K):
+        if counts[k] == best:
+            n_tied += 1
+    pick = min(int(u_tie * n_tied), n_tied - 1)
+    for k in range(K):
+        if counts[k] == best:
+            if pick == 0:
+                return k
+            pick -= 1
+    return -1
+
+
+@njit(cache=True)
+def group_advantages(code, rew, adv, n_groups, G, std_eps, ddof):
+    """Advantages of rew[:n_groups, :G] into adv (the advantage registry)."""
+    if code == A_REINFORCE:
+        tot = 0.0
+        for j in range(n_groups):
+            for i in range(G):
+                tot += rew[j, i]
+        mean = tot / (n_groups * G) if n_groups > 0 else 0.0
+        for j in range(n_groups):
+            for i in range(G):
+                adv[j, i] = rew[j, i] - mean
+        return
+    for j in range(n_groups):
+        tot = 0.0
+        for i in range(G):
+            tot += rew[j, i]
+        mean = tot / G
+        if code == A_GRPO:
+            ss = 0.0
+            for i in range(G):
+                d = rew[j, i] - mean
+                ss += d * d
+            std = math.sqrt(ss / (G - ddof))
+            for i in range(G):
+                adv[j, i] = (rew[j, i] - mean) / (std + std_eps)
+        elif code == A_DRGRPO:
+            for i in range(G):
+                adv[j, i] = rew[j, i] - mean
+        else:  # rloo
+            for i in range(G):
+                adv[j, i] = rew[j, i] - (tot - rew[j, i]) / (G - 1)
+
+
+@njit(cache=True)
+def select_prompts(u, off, n, S, P, out):
+    """All prompts in order, or the first P of the argsort of the keys u[off : off + n]."""
+    if P == S:
+        for i in range(S):
+            out[i] = i
+    else:
+        order = np.argsort(u[off : off + n], kind="mergesort")
+        for i in range(P):
+            out[i] = order[i]
+
+
+@njit(cache=True)
+def collect_batch(
+    fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, order, cdf, counts, stats
+):
+    """Sample, reward and filter one step's groups (reference.sampled_batch). Returns n_groups.
+
+    Each group is written straight into the next free batch row and the row is kept (the
+    count advances) or overwritten; bans and brew have P + 1 rows for that.
+    stats[0] = reward mean and stats[1] = zero-variance share of the first round.
+    """
+    S, K = prob_old.shape
+    P, G, rounds = ip[I_P], ip[I_G], ip[I_ROUNDS]
+    L_sel, L_sample, L_reward, L_tie = ip[I_LSEL], ip[I_LSAMPLE], ip[I_LREWARD], ip[I_LTIE]
+    rsize = L_sel + L_sample + L_reward + L_tie
+    code, mode = ip[I_REW], ip[I_DS]
+    bern = fp[F_P] if code == R_RANDOM else fp[F_FLIP]
+    n_kept = 0
+    for rnd in range(rounds):
+        base = rnd * rsize
+        select_prompts(u, base, L_sel, S, P, order)
+        n_inf = 0
+        rsum = 0.0
+        for i in range(P):
+            s = order[i]
+            row = n_kept
+            c = 0.0
+            for k in range(K):
+                c += prob_old[s, k]
+                cdf[k] = c
+            off = base + L_sel + i * G
+            # inverse CDF without branches: #{k < K-1 : cdf[k] <= u} is the first k with
+            # cdf[k] > u (cdf is non-decreasing), capped at K - 1
+            for g in range(G):
+                uu = u[off + g]
+                a = 0
+                for k in range(K - 1):
+                    a += cdf[k] <= uu
+                bans[row, g] = a
+            winner = -1
+            if code == R_SELFC:
+                winner = plurality(
+                    bans, row, G, K, counts, u[base + L_sel + L_sample + L_reward + i]
+                )
+            roff = base + L_sel + L_sample + i * G
+            group_rewards(code, s, bans, row, G, correct, fmt, label, u, roff, bern, winner, brew)
+            n_same = 0
+            for g in range(G):
+                rsum += brew[row, g]
+                n_same += brew[row, g] == brew[row, 0]
+            informative = n_same != G
+            n_inf += informative
+            if mode == DS_OFF or (informative and n_kept < P):
+                bprompt[row] = s
+                n_kept += 1
+        if rnd == 0:
+            stats[0] = rsum / (P * G)
+            stats[1] = 1.0 - n_inf / P
+        if mode != DS_RESAMPLE or n_kept == P:
+            break
+    return n_kept
+
+
+@njit(cache=True)
+def exact_batch(fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, bcount, badv, stats):
+    """Every answer of each chosen prompt, weighted G pi_old(a) (reference.exact_batch)."""
+    S, K = prob_old.shape
+    P, G = ip[I_P], ip[I_G]
+    select_prompts(u, 0, ip[I_LSEL], S, P, bprompt)
+    tot, n_zero = 0.0, 0
+    for j in range(P):
+        s = bprompt[j]
+        expected = 0.0
+        lo, hi = 1.0, 0.0
+        for a in range(K):
+            bans[j, a] = a
+        group_rewards(ip[I_REW], s, bans, j, K, correct, fmt, label, u, 0, 0.0, -1, brew)
+        for a in range(K):
+            r = brew[j, a]
+            bcount[j, a] = G * prob_old[s, a]
+            expected += prob_old[s, a] * r
+            lo = min(lo, r)
+            hi = max(hi, r)
+        for a in range(K):
+            badv[j, a] = brew[j, a] - expected
+        tot += expected
+        if lo == hi:
+            n_zero += 1
+    stats[0] = tot / P
+    stats[1] = n_zero / P
+    return P

@@ -1,0 +1,248 @@
+"""One step of one run (reference.step), and `run_chunk`: a chunk of steps for every run
+of a batch, in parallel over runs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from simrl.engine.kernels.codes import (
+    F_STD_EPS,
+    I_ADV,
+    I_DDOF,
+    I_EPOCHS,
+    I_EXACT,
+    I_G,
+    I_LTOTAL,
+    I_MB,
+    I_OPT,
+    I_P,
+    I_REFRESET,
+    I_REW,
+    N_EVAL_FIXED,
+    N_UPD,
+    O_ADAM,
+    R_FROZEN,
+)
+from simrl.engine.kernels.metrics import all_finite, entropy_change, eval_row
+from simrl.engine.kernels.pcg64 import next_double
+from simrl.engine.kernels.sampling import collect_batch, exact_batch, group_advantages
+from simrl.engine.kernels.softmax import refresh_all
+from simrl.engine.kernels.update import minibatch_step
+
+
+@njit(cache=True)
+def step_run(
+    fp, ip, t, u, z, zref, m, v, adam_t, logp, prob, ent, ref_logp, correct, fmt, label, ws, upd
+):
+    """Step t of one run (reference.step). Returns False if a value became non-finite."""
+    (
+        z0,
+        logp_old,
+        prob_old,
+        ent_old,
+        g,
+        csum,
+        wsum,
+        touched,
+        bprompt,
+        bans,
+        brew,
+        bcount,
+        badv,
+        order,
+        cdf,
+        counts,
+        tok,
+        flags,
+        stats,
+        tally,
+        dh,
+    ) = ws
+    K = z.shape[1]
+    if ip[I_REW] == R_FROZEN:
+        upd[0] = upd[1] = upd[7] = upd[8] = np.nan
+        upd[2] = upd[3] = upd[4] = upd[5] = upd[6] = 0.0
+        return True
+    z0[:, :] = z
+    logp_old[:, :] = logp
+    prob_old[:, :] = prob
+    ent_old[:] = ent
+    exact = ip[I_EXACT] == 1
+    if exact:
+        n_groups = exact_batch(
+            fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, bcount, badv, stats
+        )
+        n_entries = K
+    else:
+        n_groups = collect_batch(
+            fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, order, cdf, counts, stats
+        )
+        n_entries = ip[I_G]
+        group_advantages(ip[I_ADV], brew, badv, n_groups, ip[I_G], fp[F_STD_EPS], ip[I_DDOF])
+    for i in range(5):
+        tally[i] = 0.0
+    pos = 0  # token arrays of the whole batch, in batch order, gathered once per step
+    for j in range(n_groups):
+        s = bprompt[j]
+        for i in range(n_entries):
+            tok[0, pos] = logp_old[s, bans[j, i]]
+            tok[1, pos] = badv[j, i]
+            tok[2, pos] = ent_old[s]
+            tok[3, pos] = bcount[j, i]
+            pos += 1
+    mb = ip[I_MB]
+    first = True
+    for epoch in range(ip[I_EPOCHS]):
+        for b in range(mb):
+            lo = (b * n_groups) // mb
+            hi = ((b + 1) * n_groups) // mb
+            if hi > lo:
+                minibatch_step(
+                    fp, ip, epoch, first, lo, hi, n_entries, bprompt, bans, badv, bcount, u, z,
+                    logp, prob, ent, logp_old, ent_old, ref_logp, m, v, adam_t, g, csum, wsum,
+                    touched, tok, flags, tally,
+                )  # fmt: skip
+                first = False
+    every = ip[I_REFRESET]
+    if every > 0 and (t + 1) % every == 0:
+        zref[:, :] = z
+        m[:, :] = 0.0
+        v[:, :] = 0.0
+        adam_t[0] = 0
+        ref_logp[:, :] = logp  # the cache holds log softmax(z)
+    entropy_change(z, z0, prob_old, logp_old, ent_old, ent, dh)
+    upd[0] = stats[0]
+    upd[1] = stats[1]
+    upd[2] = n_groups
+    for i in range(4):
+        upd[3 + i] = tally[1 + i] / tally[0] if tally[0] > 0 else 0.0
+    upd[7] = dh[0]
+    upd[8] = dh[1]
+    if not (all_finite(z) and (ip[I_OPT] != O_ADAM or (all_finite(m) and all_finite(v)))):
+        z[:, :] = z0
+        return False
+    return True
+
+
+@njit(cache=True)
+def workspace(S, K, P, G, N_max):
+    """A run's scratch arrays (see step_run for their names)."""
+    n = max(G, K)
+    return (
+        np.empty((S, K)),  # z0
+        np.empty((S, K)),  # logp_old
+        np.empty((S, K)),  # prob_old
+        np.empty(S),  # ent_old
+        np.zeros((S, K)),  # g
+        np.zeros(S),  # csum
+        np.zeros(S),  # wsum
+        np.zeros(S, dtype=np.bool_),  # touched
+        np.zeros(P + 1, dtype=np.int64),  # bprompt
+        np.zeros((P + 1, n), dtype=np.int64),  # bans
+        np.zeros((P + 1, n)),  # brew
+        np.ones((P + 1, n)),  # bcount: 1 per sampled token; G pi_old(a) in exact mode
+        np.zeros((P + 1, n)),  # badv
+        np.zeros(max(P, S), dtype=np.int64),  # order
+        np.zeros(K),  # cdf
+        np.zeros(K, dtype=np.int64),  # counts
+        np.zeros((9, N_max)),  # tok
+        np.zeros((N_max, 4), dtype=np.int8),  # flags
+        np.zeros(2),  # stats
+        np.zeros(5),  # tally
+        np.zeros(2),  # dh
+    )
+
+
+@njit(parallel=True, cache=True)
+def run_chunk(
+    t0,
+    n_steps,
+    row_of_step,
+    rng,
+    z,
+    zref,
+    m,
+    v,
+    adam_t,
+    base_logp,
+    correct,
+    fmt,
+    label,
+    top,
+    task_of_run,
+    fp,
+    ip,
+    passk,
+    metrics,
+    upd_sum,
+    upd_cnt,
+    failed,
+):
+    """Advance runs by n_steps from step t0; write eval/update rows where row_of_step >= 0.
+
+    Views of the shared arrays are taken once per run here, never per step: every view
+    touches its parent's reference count, and threads contending for one count cost more
+    than a step's arithmetic. Each run draws its step's uniforms from its own PCG64 state
+    (rng[r], numpy's stream; see pcg64.py) into a private buffer.
+    """
+    R, S, K = z.shape
+    n_eval = 1 + passk.shape[0] + N_EVAL_FIXED  # acc, pass@k, the rest
+    n_cols = metrics.shape[2]
+    for r in prange(R):
+        if failed[r] >= 0:
+            continue
+        ti = task_of_run[r]
+        fp_r, ip_r = fp[r].copy(), ip[r].copy()
+        z_r, zref_r, m_r, v_r, at = z[r], zref[r], m[r], v[r], adam_t[r : r + 1]
+        base_r, correct_r, fmt_r, label_r, top_r = (
+            base_logp[ti],
+            correct[ti],
+            fmt[ti],
+            label[ti],
+            top[ti],
+        )
+        P, G = ip_r[I_P], ip_r[I_G]
+        ws = workspace(S, K, P, G, P * max(G, K))
+        logp, prob, ent = np.empty((S, K)), np.empty((S, K)), np.empty(S)
+        ref_logp, ref_prob, ref_ent = np.empty((S, K)), np.empty((S, K)), np.empty(S)
+        refresh_all(z_r, logp, prob, ent)
+        refresh_all(zref_r, ref_logp, ref_prob, ref_ent)
+        upd = np.zeros(N_UPD)
+        row_buf = np.empty(n_cols)
+        L = ip_r[I_LTOTAL]
+        u = np.empty(max(L, 1))
+        st = rng[r].copy()
+        if t0 == 0:
+            eval_row(prob, logp, ent, base_r, correct_r, fmt_r, label_r, top_r, passk, row_buf)
+            for j in range(n_eval):
+                metrics[r, 0, j] = row_buf[j]
+        for i in range(n_steps):
+            t = t0 + i
+            for j in range(L):
+                u[j] = next_double(st)
+            ok = step_run(
+                fp_r, ip_r, t, u, z_r, zref_r, m_r, v_r, at, logp, prob, ent, ref_logp,
+                correct_r, fmt_r, label_r, ws, upd,
+            )  # fmt: skip
+            if not ok:
+                failed[r] = t + 1
+                break
+            for j in range(N_UPD):
+                if math.isfinite(upd[j]):
+                    upd_sum[r, j] += upd[j]
+                    upd_cnt[r, j] += 1
+            row = row_of_step[t + 1]
+            if row >= 0:
+                eval_row(prob, logp, ent, base_r, correct_r, fmt_r, label_r, top_r, passk, row_buf)
+                for j in range(n_eval):
+                    metrics[r, row, j] = row_buf[j]
+                for j in range(N_UPD):
+                    metrics[r, row, n_eval + j] = (
+                        upd_sum[r, j] / upd_cnt[r, j] if upd_cnt[r, j] > 0 else np.nan
+                    )
+                    upd_sum[r, j] = 0.0
+                    upd_cnt[r, j] = 0
+        rng[r, :] = st

@@ -1,0 +1,211 @@
+"""One minibatch update: the loss gradient chained to the logits, and the optimiser step
+(reference.minibatch_gradient and simrl/optim.py)."""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from simrl.engine.kernels.codes import (
+    F_B1,
+    F_B2,
+    F_ENT_COEF,
+    F_EPS,
+    F_KL_COEF,
+    F_LR,
+    G_SUM_NORM,
+    I_AGG,
+    I_G,
+    I_KLK,
+    I_LCC,
+    I_LREWARD,
+    I_LSAMPLE,
+    I_LSEL,
+    I_LTIE,
+    I_OPT,
+    I_P,
+    I_ROUNDS,
+    K_FORWARD,
+    K_K1,
+    K_K2,
+    K_K3,
+    K_REVERSE,
+    NPG_PI_FLOOR,
+    O_ADAM,
+    O_NPG,
+    O_SGD,
+)
+from simrl.engine.kernels.fastmath import fast_exp
+from simrl.engine.kernels.losses import token_losses
+from simrl.engine.kernels.softmax import refresh_all, refresh_row
+
+
+@njit(inline="always", cache=True)
+def sampled_kl_grad(kind, logp, logp_ref):
+    x = logp - logp_ref
+    if kind == K_K1:
+        return 1.0
+    if kind == K_K2:
+        return x
+    return 1.0 - fast_exp(-x)
+
+
+@njit(cache=True)
+def minibatch_step(
+    fp,
+    ip,
+    epoch,
+    first,
+    lo,
+    hi,
+    n_entries,
+    bprompt,
+    bans,
+    badv,
+    bcount,
+    u,
+    z,
+    logp,
+    prob,
+    ent,
+    logp_old,
+    ent_old,
+    ref_logp,
+    m,
+    v,
+    adam_t,
+    g,
+    csum,
+    wsum,
+    touched,
+    tok,
+    flags,
+    tally,
+):
+    """One optimiser step on groups lo..hi-1 (reference.minibatch_gradient + optimiser)."""
+    S, K = z.shape
+    G = ip[I_G]
+    N = (hi - lo) * n_entries
+    # per-step token arrays (batch order), gathered once per step by step_run
+    b0 = lo * n_entries
+    tlogp_old, tadv, tent, tcount = tok[0, b0:], tok[1, b0:], tok[2, b0:], tok[3, b0:]
+    # per-minibatch arrays
+    tlogp, tkeys, td, work, ratio = tok[4], tok[5], tok[6], tok[7], tok[8]
+    has_keys = ip[I_LCC] > 0
+    cc_base = (
+        ip[I_ROUNDS] * (ip[I_LSEL] + ip[I_LSAMPLE] + ip[I_LREWARD] + ip[I_LTIE])
+        + epoch * ip[I_P] * G
+    )
+    t = 0
+    for j in range(lo, hi):
+        s = bprompt[j]
+        for i in range(n_entries):
+            tlogp[t] = logp[s, bans[j, i]]
+            t += 1
+    if has_keys:
+        for t in range(N):
+            tkeys[t] = u[cc_base + b0 + t]
+    token_losses(fp, ip, N, tlogp, tlogp_old, tadv, tent, tkeys, td, flags, work, ratio, first)
+    w_seq = 1.0 if ip[I_AGG] == G_SUM_NORM else 1.0 / ((hi - lo) * G)
+    kl_coef = fp[F_KL_COEF]
+    kind = ip[I_KLK]
+    sampled_kl = kl_coef > 0 and kind <= K_K3
+    for j in range(lo, hi):
+        s = bprompt[j]
+        if not touched[s]:
+            touched[s] = True
+            csum[s] = 0.0
+            wsum[s] = 0.0
+    t = 0
+    for j in range(lo, hi):
+        s = bprompt[j]
+        cs, wt = 0.0, 0.0
+        for i in range(n_entries):
+            w = w_seq * tcount[t]
+            c = w * td[t]
+            if sampled_kl:
+                c += w * kl_coef * sampled_kl_grad(kind, tlogp[t], ref_logp[s, bans[j, i]])
+            g[s, bans[j, i]] += c
+            cs += c
+            wt += w
+            t += 1
+        csum[s] += cs
+        wsum[s] += wt
+    n0 = n1 = n2 = n3 = n4 = 0.0
+    for t in range(N):
+        tc = tcount[t]
+        n0 += tc
+        n1 += tc * flags[t, 0]
+        n2 += tc * flags[t, 1]
+        n3 += tc * flags[t, 2]
+        n4 += tc * flags[t, 3]
+    tally[0] += n0
+    tally[1] += n1
+    tally[2] += n2
+    tally[3] += n3
+    tally[4] += n4
+    ent_coef = fp[F_ENT_COEF]
+    for s in range(S):
+        if not touched[s]:
+            continue
+        for k in range(K):
+            g[s, k] -= csum[s] * prob[s, k]
+        if kl_coef > 0 and kind == K_REVERSE:
+            kl = 0.0
+            for k in range(K):
+                kl += prob[s, k] * (logp[s, k] - ref_logp[s, k])
+            for k in range(K):
+                g[s, k] += kl_coef * wsum[s] * prob[s, k] * ((logp[s, k] - ref_logp[s, k]) - kl)
+        elif kl_coef > 0 and kind == K_FORWARD:
+            for k in range(K):
+                g[s, k] += kl_coef * wsum[s] * (prob[s, k] - fast_exp(ref_logp[s, k]))
+        if ent_coef > 0:  # loss -= coef H, dH/dz = -pi (l + H)
+            for k in range(K):
+                g[s, k] += ent_coef * wsum[s] * (prob[s, k] * (logp[s, k] + ent[s]))
+    optimiser_step(fp, ip, z, g, prob, m, v, adam_t, touched)
+    n_touched = 0
+    for s in range(S):
+        n_touched += touched[s]
+    every_row = ip[I_OPT] == O_ADAM or n_touched == S
+    for s in range(S):
+        if touched[s]:
+            touched[s] = False
+            for k in range(K):
+                g[s, k] = 0.0
+            if not every_row:
+                refresh_row(z, logp, prob, ent, s)
+    if every_row:
+        refresh_all(z, logp, prob, ent)
+
+
+@njit(cache=True)
+def optimiser_step(fp, ip, z, g, prob, m, v, adam_t, touched):
+    S, K = z.shape
+    lr = fp[F_LR]
+    code = ip[I_OPT]
+    if code == O_SGD:
+        for s in range(S):
+            if touched[s]:
+                for k in range(K):
+                    z[s, k] -= lr * g[s, k]
+    elif code == O_NPG:
+        for s in range(S):
+            if touched[s]:
+                mean = 0.0
+                for k in range(K):
+                    mean += g[s, k] / max(prob[s, k], NPG_PI_FLOOR)
+                mean /= K
+                for k in range(K):
+                    z[s, k] -= lr * (g[s, k] / max(prob[s, k], NPG_PI_FLOOR) - mean)
+    else:  # adam: every entry, with bias correction
+        b1, b2, eps = fp[F_B1], fp[F_B2], fp[F_EPS]
+        adam_t[0] += 1
+        c1 = 1.0 - b1 ** adam_t[0]
+        c2 = 1.0 - b2 ** adam_t[0]
+        for s in range(S):
+            for k in range(K):
+                gg = g[s, k]
+                m[s, k] = b1 * m[s, k] + (1.0 - b1) * gg
+                v[s, k] = b2 * v[s, k] + (1.0 - b2) * gg * gg
+                z[s, k] -= lr * (m[s, k] / c1) / (math.sqrt(v[s, k] / c2) + eps)
