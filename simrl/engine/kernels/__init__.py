@@ -15,28 +15,25 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-_HERE = Path(__file__).parent
-_CACHE = _HERE / "__pycache__"
-_STAMP = _CACHE / "kernels.sha256"
 
-
-def _drop_stale_cache() -> None:
+def drop_stale_cache(source_dir: Path, cache_dir: Path) -> bool:
+    """Delete numba's cache files in cache_dir unless the sources of source_dir/*.py are
+    the ones it was built from (a sha256 stamp). Returns True if it deleted or restamped."""
     digest = hashlib.sha256()
-    for path in sorted(_HERE.glob("*.py")):
+    for path in sorted(source_dir.glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     fingerprint = digest.hexdigest()
+    stamp = cache_dir / "kernels.sha256"
     try:
-        if _STAMP.read_text() == fingerprint:
-            return
-        _CACHE.mkdir(exist_ok=True)
-        for stale in [*_CACHE.glob("*.nbi"), *_CACHE.glob("*.nbc")]:
+        if stamp.is_file() and stamp.read_text() == fingerprint:
+            return False
+        cache_dir.mkdir(exist_ok=True)
+        for stale in [*cache_dir.glob("*.nbi"), *cache_dir.glob("*.nbc")]:
             stale.unlink(missing_ok=True)
-        _STAMP.write_text(fingerprint)
-    except FileNotFoundError:
-        _CACHE.mkdir(exist_ok=True)
-        _STAMP.write_text(fingerprint)
+        stamp.write_text(fingerprint)
     except OSError:  # a read-only install: numba then caches elsewhere, keyed by path
-        pass
+        return False
+    return True
 
 
-_drop_stale_cache()
+drop_stale_cache(Path(__file__).parent, Path(__file__).parent / "__pycache__")
