@@ -22,7 +22,7 @@ One step:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
@@ -292,7 +292,3 @@ def is_finite(state: RunState) -> bool:
         and np.isfinite(state.opt.m).all()
         and np.isfinite(state.opt.v).all()
     )
-
-
-def with_logits(state: RunState, logits: np.ndarray) -> RunState:
-    return replace(state, logits=logits)

@@ -1,10 +1,12 @@
 """Per-run random streams: what each run draws, where, and from which generator.
 
-Randomness is drawn ahead of compute, per run and per step, as a block of uniforms in
+Randomness is drawn apart from compute, per run and per step, as a block of uniforms in
 [0, 1) from the run's own generator, PCG64(SeedSequence(run.seed, spawn_key=(i,))) for
-replicate i (the i-th child of SeedSequence(run.seed).spawn). The block's layout depends
-only on the run's own config, so a run consumes the same numbers whether it runs alone
-or in a batch, under either engine, in any chunking of steps.
+replicate i (the i-th child of SeedSequence(run.seed).spawn). The reference engine draws
+each block with numpy's `Generator.random`; the numba kernels draw the same numbers
+bitwise with their own copy of PCG64 (kernels/pcg64.py), started from the generator's
+state. The block's layout depends only on the run's own config, so a run consumes the
+same numbers whether it runs alone or in a batch, under either engine, in any chunking.
 
 Block layout of one step (sections of length 0 are absent):
   for each of `rounds` rounds (1, or algo.max_resample_rounds with DAPO resampling):
