@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from simrl.registry import Registry
+from theory.entropy import steer_omega_code
 
 POLICY_LOSSES = Registry("policy loss")
 
@@ -124,24 +125,16 @@ def kl_cov(b: TokenBatch, p) -> LossOut:
     return LossOut(loss, dlogp, none, none, none, selected)
 
 
-#: STEER clamps probabilities away from 0 and 1 before forming |Omega| (public code)
-STEER_PROB_FLOOR = 1e-8
 #: exp map with derived k: k = -ln(w_min) / max(max |Omega|, STEER_K_FLOOR) (public code)
 STEER_K_FLOOR = 0.02
 
 
 def steer_omega(b: TokenBatch) -> np.ndarray:
-    """STEER's per-token estimate |Omega| = |A / pi_old * pi (1 - pi) (log pi + H_old)|.
-
-    As in the public code (zz-haooo/STEER, core_algos.py `compute_token_weights`, the
-    commit with x * (1 - x)): pi is the current probability of the sampled token clamped
-    to [1e-8, 1 - 1e-8], pi_old is clamped to [1e-8, 1], H_old is the entropy of the
-    sampling policy at the token's state, everything detached. It keeps only the sampled
-    token's own term of the first-order entropy change (theory/NOTES.md).
-    """
-    pi = np.clip(np.exp(b.logp), STEER_PROB_FLOOR, 1.0 - STEER_PROB_FLOOR)
-    pi_old = np.clip(np.exp(b.logp_old), STEER_PROB_FLOOR, 1.0)
-    return np.abs(b.adv / pi_old * pi * (1.0 - pi) * (np.log(pi) + b.entropy_old))
+    """STEER's per-token |Omega| (theory.entropy.steer_omega_code, the public-code form):
+    pi is the current probability of the sampled token, pi_old the sampling policy's, H_old
+    the sampling policy's entropy at the token's state, everything detached. It keeps only
+    the sampled token's own term of the first-order entropy change (theory/NOTES.md)."""
+    return steer_omega_code(b.adv, np.exp(b.logp_old), np.exp(b.logp), b.entropy_old)
 
 
 def steer_weights(omega: np.ndarray, p) -> np.ndarray:
