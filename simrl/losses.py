@@ -17,7 +17,9 @@ verl/trainer/ppo/core_algos.py):
   kl_cov    Cui et al. 2025 Sec. 4.2 / verl `compute_policy_loss_kl_cov`.
   steer     Hao et al. 2025 (arXiv 2510.10150), public code `compute_token_weights`.
 With few tokens per minibatch, Clip-Cov and KL-Cov select max(1, int(ratio * N)) tokens,
-i.e. usually exactly one: that is faithful to verl, not a simplification.
+i.e. usually exactly one: that is faithful to verl, not a simplification. verl's vanilla
+loss clamps logp - logp_old to [-20, 20] before exp; the simulator does not (a ratio
+beyond e^20 does not arise at sane step sizes, and the clamp would only hide it).
 """
 
 from __future__ import annotations
