@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from simrl.tasks import BanditTask
-from theory import log_softmax
+from theory import log_softmax, pass_at_k_exact
 
 #: the quantiles of per-prompt entropy that are reported
 ENTROPY_QUANTILES = (0.1, 0.5, 0.9)
@@ -56,7 +56,7 @@ def eval_metrics(logits: np.ndarray, task: BanditTask, passk: tuple[int, ...]) -
     h = -(pi * logp).sum(axis=1)
     out = {"acc": p_correct.mean()}
     for k in passk:  # P(at least one of k independent samples is correct)
-        out[f"pass_at_{k}"] = (1.0 - (1.0 - p_correct) ** k).mean()
+        out[f"pass_at_{k}"] = pass_at_k_exact(p_correct, k).mean()
     out["entropy_mean"] = h.mean()
     for q in ENTROPY_QUANTILES:
         out[f"entropy_q{round(q * 100)}"] = np.quantile(h, q)

@@ -16,6 +16,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
+_LOG_MAX = float(np.log(np.finfo(np.float64).max))  # exp(H) is finite for H <= this
+
 
 @dataclass(frozen=True)
 class EntropyLawFit:
@@ -71,7 +73,9 @@ def fit_entropy_law(H: ArrayLike, R: ArrayLike, alpha: float = 0.05) -> EntropyL
     x = np.exp(H)  # (n,)
     n = x.size
     if np.ptp(x) <= 8 * np.finfo(np.float64).eps * np.abs(x).max():
-        raise ValueError(f"H is constant (all {H[0]!r}): the law's slope is not identified")
+        raise ValueError(
+            f"H is constant (exp(H) spans {float(np.ptp(x)):.3g}): the slope a is not identified"
+        )
 
     # Centred OLS: beta = Sxy / Sxx, b = R_bar - beta x_bar.
     x_bar, r_bar = x.mean(), R.mean()
@@ -186,8 +190,6 @@ def _validate(H: ArrayLike, R: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         )
     if not (np.all(np.isfinite(H)) and np.all(np.isfinite(R))):
         raise ValueError("H and R must be finite; found nan or inf")
-    if np.any(np.exp(H) == np.inf):
-        raise ValueError(
-            f"exp(H) overflows for H up to {H.max()}; entropies in nats are far smaller"
-        )
+    if H.max() > _LOG_MAX:
+        raise ValueError(f"exp(H) overflows for H = {H.max()}; entropies in nats are far smaller")
     return H, R
