@@ -98,6 +98,9 @@ def run_bench(
     compile_s = time.perf_counter() - t
 
     fast_s = min(_timed(lambda: run_batch(specs)) for _ in range(repeats))
+    audit_specs = [RunSpec(config.replace(**{"run.audit": True}), i) for i in range(runs)]
+    run_batch(audit_specs[:2])  # compile the audit's code path
+    audit_s = min(_timed(lambda: run_batch(audit_specs)) for _ in range(repeats))
     n_base = min(baseline_runs, runs)
     base_s = _timed(lambda: [numpy_baseline(config, task, i) for i in range(n_base)])
     n_ref = min(2, runs)
@@ -108,6 +111,7 @@ def run_bench(
 
     rates = {
         "simrl (numba, all cores)": (runs, steps, fast_s, runs * answers_per_run / fast_s),
+        "simrl, run.audit = true": (runs, steps, audit_s, runs * answers_per_run / audit_s),
         "per-run numpy baseline": (n_base, steps, base_s, n_base * answers_per_run / base_s),
         "simrl numpy reference": (
             n_ref,

@@ -229,6 +229,11 @@ class RunConfig(Section):
         1, "steps between metric rows (exact metrics; the last step is always recorded)", POS_INT
     )
     passk: tuple[int, ...] = param((1, 8), "k values for exact pass@k", IntList(1))
+    audit: bool = param(
+        False,
+        "record the entropy-change audit: second order, Cui's Theorem 1, the one-token sum, STEER's two forms",
+        Bool(),
+    )
     on_nonfinite: str = param(
         "raise",
         "a non-finite value: 'raise' stops with an error naming run and step; 'record' marks the run failed",

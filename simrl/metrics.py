@@ -34,9 +34,18 @@ UPDATE_METRICS = (
     "clip_high_frac",  # share with A > 0 and ratio > 1 + clip_high
     "clip_dual_frac",  # share with A < 0 and ratio > dual_clip
     "cov_selected_frac",  # share selected by Clip-Cov / KL-Cov
-    "dH_exact",  # exact entropy change of the step, mean over the batch's prompts
-    "dH_first_order",  # -Cov_pi(log pi, dz) of the step's actual dz, same prompts
+    "dH_exact",  # exact entropy change of the step, mean over the states it moved
+    "dH_first_order",  # -Cov_pi(log pi, dz) of the step's actual dz, same states
+    # the audit (run.audit = true; NaN otherwise), same states; see theory/NOTES.md:
+    "dH_second_order",  # first + second order of the actual dz
+    "dH_cui_t1",  # Cui Theorem 1: -eta Cov(l, pi A), exact expected A, eta = lr * weight
+    "dH_token_sum",  # sum over token evaluations of the one-token first-order change
+    "dH_steer_code",  # STEER public code: -lr sum_t w_t Omega_t (signed)
+    "dH_steer_eq14",  # STEER Eq. 14 over the sampled tokens
 )
+
+#: the audit metrics (computed only with run.audit = true)
+AUDIT_METRICS = UPDATE_METRICS[-5:]
 
 
 def passk_names(passk: tuple[int, ...]) -> tuple[str, ...]:

@@ -76,3 +76,22 @@ def noisy(answers, facts: PromptFacts, u, u_tie, *, p, flip):
 @REWARDS.register("frozen", "no update at all: the policy stays the base policy (the null anchor)")
 def frozen(answers, facts: PromptFacts, u, u_tie, *, p, flip):
     return np.zeros(answers.shape, dtype=float)
+
+
+def expected_reward(kind: str, facts: PromptFacts, *, p: float, flip: float) -> np.ndarray:
+    """E[r | a] for every answer a (K,): what Cui et al.'s Theorem 1 calls the reward of an
+    action. NaN where it is not a function of the answer alone (self_consistency) or where
+    there is no update (frozen)."""
+    c = facts.correct.astype(float)
+    K = c.shape[0]
+    if kind == "true":
+        return c
+    if kind == "random":
+        return np.full(K, p)
+    if kind == "incorrect":
+        return (np.arange(K) == facts.incorrect_label).astype(float)
+    if kind == "format":
+        return (np.arange(K) == facts.format_answer).astype(float)
+    if kind == "noisy":
+        return (1.0 - flip) * c + flip * (1.0 - c)
+    return np.full(K, np.nan)

@@ -114,13 +114,15 @@ def sampled_token_entropy_change(
 STEER_PROB_FLOOR = 1e-8
 
 
-def steer_omega_code(adv, pi_old_a, pi_a, entropy_old):
-    """|Omega| as in STEER's public code (zz-haooo/STEER, core_algos.py,
-    `compute_token_weights`): |A / pi_old(a) * pi(a) (1 - pi(a)) (log pi(a) + H_old)|,
-    with its clamps. Per token; arrays broadcast."""
+def steer_omega_code(adv, pi_old_a, pi_a, entropy_old, signed: bool = False):
+    """Omega as in STEER's public code (zz-haooo/STEER, core_algos.py,
+    `compute_token_weights`): A / pi_old(a) * pi(a) (1 - pi(a)) (log pi(a) + H_old), with
+    its clamps; its absolute value unless `signed` (the code's "asymmetric" mode keeps the
+    sign). Per token; arrays broadcast."""
     pi = np.clip(pi_a, STEER_PROB_FLOOR, 1.0 - STEER_PROB_FLOOR)
     pi_old = np.clip(pi_old_a, STEER_PROB_FLOOR, 1.0)
-    return np.abs(adv / pi_old * pi * (1.0 - pi) * (np.log(pi) + entropy_old))
+    omega = adv / pi_old * pi * (1.0 - pi) * (np.log(pi) + entropy_old)
+    return omega if signed else np.abs(omega)
 
 
 def steer_eq14(z: np.ndarray, weights: np.ndarray, eta: float) -> np.ndarray:

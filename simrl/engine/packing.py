@@ -66,6 +66,7 @@ INT_FIELDS = (
     "L_tie",
     "L_cc",
     "L_total",
+    "audit",
 )
 
 #: the codes fast.py hard-codes, by registry
@@ -130,5 +131,6 @@ def _ints(c: Config, lay: StreamLayout) -> list[int]:
         "L_tie": lay.tie,
         "L_cc": lay.cc,
         "L_total": lay.total,
+        "audit": int(c.run.audit),
     }
     return [values[name] for name in INT_FIELDS]

@@ -33,10 +33,21 @@ from simrl.config import Config
 from simrl.engine.streams import StreamLayout
 from simrl.kl import KL_ESTIMATORS, SAMPLED
 from simrl.losses import POLICY_LOSSES, TokenBatch
+from simrl.metrics import AUDIT_METRICS
 from simrl.optim import OPTIMIZERS, OptState, init_state
-from simrl.rewards import REWARDS, PromptFacts
+from simrl.rewards import REWARDS, PromptFacts, expected_reward
 from simrl.tasks import BanditTask
-from theory import entropy, entropy_gradient, first_order_entropy_change, log_softmax
+from theory import (
+    cui_theorem1,
+    entropy,
+    entropy_gradient,
+    first_order_entropy_change,
+    log_softmax,
+    sampled_token_entropy_change,
+    second_order_entropy_change,
+    softmax,
+    steer_omega_code,
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,20 @@ class RunParams:
     config: Config
     task: BanditTask
     layout: StreamLayout
+
+
+@dataclass
+class AuditSums:
+    """Per-state sums over a step's token evaluations (run.audit; theory/NOTES.md)."""
+
+    weight: np.ndarray  # (S,) total aggregation weight: Cui's Theorem 1 uses eta = lr * weight
+    token: np.ndarray  # (S,) one-token first-order changes
+    steer_code: np.ndarray  # (S,) -lr w_t Omega_t, STEER's public-code Omega (signed)
+    steer_eq14: np.ndarray  # (S,) STEER Eq. 14 with the token's loss weight
+
+    @classmethod
+    def zeros(cls, S: int) -> AuditSums:
+        return cls(*(np.zeros(S) for _ in range(4)))
 
 
 @dataclass
@@ -171,10 +196,12 @@ def minibatch_gradient(
     adv: np.ndarray,
     groups: np.ndarray,
     keys: np.ndarray,
+    audit: AuditSums | None = None,
 ) -> tuple[np.ndarray, np.ndarray, object]:
     """Gradient (S, K) of the aggregated loss of the minibatch `groups` at logits z.
 
-    Returns (grad, per-token counts, LossOut) so the caller can tally clip fractions.
+    Returns (grad, per-token counts, LossOut) so the caller can tally clip fractions; adds
+    the minibatch's audit terms to `audit` when given.
     """
     a = params.config.algo
     n = batch.answers.shape[1]
@@ -209,6 +236,21 @@ def minibatch_gradient(
         grad += a.kl_coef * state_weight * gk
     if a.entropy_coef > 0:  # loss -= coef * H
         grad -= a.entropy_coef * state_weight * entropy_gradient(z)
+    if audit is not None:
+        lr, h = params.config.optim.lr, entropy(z)
+        audit.weight += state_weight[:, 0]
+        # the token's own sgd step dz = -lr coef_t (e_a - pi), to first order
+        np.add.at(audit.token, s_t, sampled_token_entropy_change(z[s_t], a_t, -coef, lr))
+        omega = steer_omega_code(
+            tokens.adv,
+            np.exp(tokens.logp_old),
+            np.exp(tokens.logp),
+            tokens.entropy_old,
+            signed=True,
+        )
+        np.add.at(audit.steer_code, s_t, -lr * w * omega)
+        pi_a = np.exp(tokens.logp)
+        np.add.at(audit.steer_eq14, s_t, -lr * -coef * (1.0 - pi_a) ** 2 * (tokens.logp + h[s_t]))
     return grad, count, out
 
 
@@ -234,6 +276,7 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
 
     z, opt = state.logits, state.opt
     tally = np.zeros(5)  # counted tokens, low, high, dual, selected
+    audit = AuditSums.zeros(z.shape[0]) if cfg.run.audit else None
     optimise = OPTIMIZERS[cfg.optim.kind].fn
     n = batch.answers.shape[1]
     u_cc = u[lay.cc_offset : lay.cc_offset + lay.cc].reshape(a.epochs, -1) if lay.cc else None
@@ -241,7 +284,7 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
         for groups in minibatch_groups(len(batch.prompt), a.minibatches):
             keys = u_cc[epoch, groups[0] * n : (groups[-1] + 1) * n] if lay.cc else None
             grad, count, out = minibatch_gradient(
-                params, z, state.ref_logits, logp_old, h_old, batch, adv, groups, keys
+                params, z, state.ref_logits, logp_old, h_old, batch, adv, groups, keys, audit
             )
             tally += [
                 count.sum(),
@@ -268,7 +311,31 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
         if moved.any()
         else np.nan,
     }
+    metrics.update(audit_metrics(params, z0, dz, moved, audit))
     return RunState(z, ref, opt), metrics
+
+
+def audit_metrics(params: RunParams, z0, dz, moved, audit: AuditSums | None) -> dict:
+    """Means over the moved states of the audit's predictions (NaN when run.audit is off)."""
+    if audit is None or not moved.any():
+        return dict.fromkeys(AUDIT_METRICS, np.nan)
+    cfg, task = params.config, params.task
+    rbar = np.array(
+        [
+            expected_reward(cfg.reward.kind, facts(task, s), p=cfg.reward.p, flip=cfg.reward.flip)
+            for s in np.flatnonzero(moved)
+        ]
+    )  # (n_moved, K) E[r | a]
+    z = z0[moved]
+    adv = rbar - (softmax(z) * rbar).sum(axis=1, keepdims=True)  # exact expected advantage
+    eta = cfg.optim.lr * audit.weight[moved][:, None]
+    return {
+        "dH_second_order": float(second_order_entropy_change(z, dz[moved]).mean()),
+        "dH_cui_t1": float(cui_theorem1(z, adv, eta).mean()),
+        "dH_token_sum": float(audit.token[moved].mean()),
+        "dH_steer_code": float(audit.steer_code[moved].mean()),
+        "dH_steer_eq14": float(audit.steer_eq14[moved].mean()),
+    }
 
 
 def frozen_update_metrics() -> dict:
@@ -283,6 +350,7 @@ def frozen_update_metrics() -> dict:
         "cov_selected_frac": 0.0,
         "dH_exact": np.nan,
         "dH_first_order": np.nan,
+        **dict.fromkeys(AUDIT_METRICS, np.nan),
     }
 
 

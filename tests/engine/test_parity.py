@@ -126,3 +126,25 @@ def test_covariance_losses_do_select_tokens():
         ref = run_batch([RunSpec(Config.from_dict(SMALL, CASES[name]), 0)], engine="reference")
         col = ref.names.index("cov_selected_frac")
         assert np.nanmean(ref.metrics[0, 1:, col]) > 0, name
+
+
+AUDITED = [
+    "loss=vanilla",
+    "loss=steer",
+    "loss=kl_cov",
+    "optim=adam",
+    "optim=npg",
+    "exact-vanilla",
+    "kl=k3",
+    "drop",
+    "minibatches",
+]
+
+
+@pytest.mark.parametrize("name", AUDITED)
+def test_fast_matches_reference_with_the_audit_on(name):
+    cfg = Config.from_dict(SMALL, {**CASES[name], "run.audit": True})
+    ref, fast = _both(cfg)
+    _assert_match(ref, fast)
+    col = ref.names.index("dH_token_sum")
+    assert np.isfinite(ref.metrics[:, 1:, col]).any()

@@ -8,9 +8,11 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from simrl.engine.kernels.audit import audit_step
 from simrl.engine.kernels.codes import (
     F_STD_EPS,
     I_ADV,
+    I_AUDIT,
     I_DDOF,
     I_EPOCHS,
     I_EXACT,
@@ -60,10 +62,11 @@ def step_run(
         stats,
         tally,
         dh,
+        aud,
     ) = ws
     K = z.shape[1]
     if ip[I_REW] == R_FROZEN:
-        upd[0] = upd[1] = upd[7] = upd[8] = np.nan
+        upd[:] = np.nan  # nothing sampled, nothing moved
         upd[2] = upd[3] = upd[4] = upd[5] = upd[6] = 0.0
         return True
     z0[:, :] = z
@@ -84,6 +87,8 @@ def step_run(
         group_advantages(ip[I_ADV], brew, badv, n_groups, ip[I_G], fp[F_STD_EPS], ip[I_DDOF])
     for i in range(5):
         tally[i] = 0.0
+    if ip[I_AUDIT] == 1:
+        aud[:, :] = 0.0
     pos = 0  # token arrays of the whole batch, in batch order, gathered once per step
     for j in range(n_groups):
         s = bprompt[j]
@@ -103,7 +108,7 @@ def step_run(
                 minibatch_step(
                     fp, ip, epoch, first, lo, hi, n_entries, bprompt, bans, badv, bcount, u, z,
                     logp, prob, ent, logp_old, ent_old, ref_logp, m, v, adam_t, g, csum, wsum,
-                    touched, tok, flags, tally,
+                    touched, tok, flags, tally, aud,
                 )  # fmt: skip
                 first = False
     every = ip[I_REFRESET]
@@ -121,6 +126,12 @@ def step_run(
         upd[3 + i] = tally[1 + i] / tally[0] if tally[0] > 0 else 0.0
     upd[7] = dh[0]
     upd[8] = dh[1]
+    if ip[I_AUDIT] == 1:
+        audit_step(
+            fp, ip, z, z0, prob_old, logp_old, ent_old, correct, fmt, label, aud, cdf, upd[9:]
+        )
+    else:
+        upd[9:] = np.nan
     if not (all_finite(z) and (ip[I_OPT] != O_ADAM or (all_finite(m) and all_finite(v)))):
         z[:, :] = z0
         return False
@@ -153,6 +164,7 @@ def workspace(S, K, P, G, N_max):
         np.zeros(2),  # stats
         np.zeros(5),  # tally
         np.zeros(2),  # dh
+        np.zeros((5, S)),  # aud (kernels/audit.py)
     )
 
 

@@ -7,6 +7,7 @@ import math
 
 from numba import njit
 
+from simrl.engine.kernels.audit import audit_minibatch
 from simrl.engine.kernels.codes import (
     F_B1,
     F_B2,
@@ -16,6 +17,7 @@ from simrl.engine.kernels.codes import (
     F_LR,
     G_SUM_NORM,
     I_AGG,
+    I_AUDIT,
     I_G,
     I_KLK,
     I_LCC,
@@ -82,6 +84,7 @@ def minibatch_step(
     tok,
     flags,
     tally,
+    aud,
 ):
     """One optimiser step on groups lo..hi-1 (reference.minibatch_gradient + optimiser)."""
     S, K = z.shape
@@ -127,6 +130,7 @@ def minibatch_step(
             if sampled_kl:
                 c += w * kl_coef * sampled_kl_grad(kind, tlogp[t], ref_logp[s, bans[j, i]])
             g[s, bans[j, i]] += c
+            work[t] = c  # kept for the audit
             cs += c
             wt += w
             t += 1
@@ -145,6 +149,11 @@ def minibatch_step(
     tally[2] += n2
     tally[3] += n3
     tally[4] += n4
+    if ip[I_AUDIT] == 1:
+        audit_minibatch(
+            fp[F_LR], lo, hi, n_entries, bprompt, bans, tlogp, tlogp_old, tadv, tent, tcount,
+            work, w_seq, prob, logp, ent, aud,
+        )  # fmt: skip
     ent_coef = fp[F_ENT_COEF]
     for s in range(S):
         if not touched[s]:
