@@ -133,7 +133,7 @@ def run_bench(
     console.print(table)
     console.print(
         f"numba compile or cache load (excluded above): {compile_s:.2f} s; "
-        f"best of {repeats} timed repeats for simrl"
+        f"best of {repeats} timed repeats for simrl; the audit costs {audit_s / fast_s:.2f}x"
     )
     return {"compile_s": compile_s, **{k: v[3] for k, v in rates.items()}}
 
