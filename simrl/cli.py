@@ -2,6 +2,8 @@
 
     simrl run CONFIG.toml [--set section.field=value ...] [--out DIR] [--engine fast|reference]
     simrl bench [--runs R] [--steps T] [--baseline-runs N]
+    simrl theory check [--cases N] [--seed S]
+    simrl theory audit [--out DIR] [--seeds N] [--steps T]
     simrl --version
 
 Bad input prints one line (the field, the value, what is allowed) and exits with code 2;
@@ -84,7 +86,49 @@ def build_parser() -> argparse.ArgumentParser:
         default=3,
         help="timed repeats of the simrl engine (best is reported)",
     )
+
+    theory = sub.add_parser(
+        "theory", help="check theory/'s closed forms; audit the entropy-change approximations"
+    )
+    tsub = theory.add_subparsers(dest="theory_command", required=True, parser_class=OneLineParser)
+    check = tsub.add_parser(
+        "check", help="run every closed-form identity on random cases; pass/fail table"
+    )
+    check.add_argument("--cases", type=int, default=200, help="random cases per identity")
+    check.add_argument("--seed", type=int, default=0, help="seed of the random cases")
+    audit = tsub.add_parser(
+        "audit", help="the entropy-change audit grid: residuals of each approximation"
+    )
+    audit.add_argument("--out", type=Path, default=Path("runs/theory-audit"), help="output folder")
+    audit.add_argument("--seeds", type=int, default=8, help="runs per grid cell")
+    audit.add_argument("--steps", type=int, default=25, help="steps per run")
     return parser
+
+
+def cmd_theory(args: argparse.Namespace) -> int:
+    if args.theory_command == "check":
+        from simrl.theory_check import main as check_main
+
+        _positive(args, "cases")
+        return check_main(args.cases, args.seed)
+    from rich.console import Console
+
+    from simrl.progress import LazyProgress
+    from simrl.theory_audit import main as audit_main
+
+    _positive(args, "seeds", "steps")
+    with LazyProgress("simrl theory audit") as progress:
+        audit_main(args.out, args.seeds, args.steps, progress)
+    Console().print(f"wrote {args.out}/report.md, summary.parquet, summary.csv, points.parquet")
+    return 0
+
+
+def _positive(args: argparse.Namespace, *names: str) -> None:
+    for name in names:
+        if getattr(args, name) < 1:
+            raise ConfigError(
+                f"--{name.replace('_', '-')}", getattr(args, name), "must be an integer >= 1"
+            )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -133,7 +177,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"run": cmd_run, "bench": cmd_bench}[args.command](args)
+        return {"run": cmd_run, "bench": cmd_bench, "theory": cmd_theory}[args.command](args)
     except ConfigError as e:
         sys.stderr.write(f"simrl: config error: {e}\n")
         return EXIT_BAD_INPUT
