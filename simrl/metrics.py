@@ -46,6 +46,8 @@ UPDATE_METRICS = (
 
 #: the audit metrics (computed only with run.audit = true)
 AUDIT_METRICS = UPDATE_METRICS[-5:]
+#: the per-prompt audit record (simulate(..., audit_prompts=True)): exact change, predictions
+AUDIT_PROMPT_COLUMNS = ("dH_exact", "dH_first_order", *AUDIT_METRICS)
 
 
 def passk_names(passk: tuple[int, ...]) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ import pandas as pd
 from simrl import io
 from simrl.config import Config
 from simrl.engine.batch import BatchResult, Progress, RunSpec, run_batch
+from simrl.metrics import AUDIT_PROMPT_COLUMNS
 from simrl.tasks import BanditTask
 
 
@@ -28,6 +29,9 @@ class Result:
     final: pd.DataFrame  # seed, failed_step, metrics at the last step
     logits: np.ndarray  # (seeds, S, K)
     task: BanditTask
+    #: seed, step, prompt, then AUDIT_PROMPT_COLUMNS: every state each update moved
+    #: (simulate(..., audit_prompts=True), which needs run.audit = true)
+    audit_prompts: pd.DataFrame | None = None
 
     def summary(self, columns: list[str] | None = None) -> pd.DataFrame:
         """Mean, std and standard error over seeds of the final metrics."""
@@ -54,13 +58,30 @@ def tidy(batch: BatchResult) -> pd.DataFrame:
     return df
 
 
-def simulate(config: Config, engine: str = "fast", progress: Progress | None = None) -> Result:
-    """Run `config.run.seeds` independent replicates of one config."""
+def audit_frame(batch: BatchResult) -> pd.DataFrame:
+    """(R, steps, S, 7) per-prompt audit -> long table of the states each update moved."""
+    R, T, S, C = batch.audit_prompts.shape
+    df = pd.DataFrame(batch.audit_prompts.reshape(R * T * S, C), columns=list(AUDIT_PROMPT_COLUMNS))
+    df.insert(0, "prompt", np.tile(np.arange(S), R * T))
+    df.insert(0, "step", np.tile(np.repeat(np.arange(1, T + 1), S), R))
+    df.insert(0, "seed", np.repeat([s.replicate for s in batch.specs], T * S))
+    return df[df["dH_exact"].notna()].reset_index(drop=True)
+
+
+def simulate(
+    config: Config,
+    engine: str = "fast",
+    progress: Progress | None = None,
+    audit_prompts: bool = False,
+) -> Result:
+    """Run `config.run.seeds` independent replicates of one config. With `audit_prompts`
+    (and run.audit = true), also the audit of every state at every step."""
     specs = [RunSpec(config, i) for i in range(config.run.seeds)]
-    batch = run_batch(specs, engine=engine, progress=progress)
+    batch = run_batch(specs, engine=engine, progress=progress, audit_prompts=audit_prompts)
     metrics = tidy(batch).drop(columns="run")
     final = (
         metrics[metrics["step"] == batch.row_steps[-1]].drop(columns="step").reset_index(drop=True)
     )
     final.insert(1, "failed_step", batch.failed_step)
-    return Result(config, metrics, final, batch.logits, batch.tasks[0])
+    prompts = audit_frame(batch) if audit_prompts else None
+    return Result(config, metrics, final, batch.logits, batch.tasks[0], prompts)

@@ -16,7 +16,7 @@ from simrl.config import Config
 from simrl.engine import reference as ref
 from simrl.engine.streams import StreamLayout, fill_block, run_generator, stream_layout
 from simrl.errors import ConfigError, NonFiniteError
-from simrl.metrics import UPDATE_METRICS, eval_metrics, metric_names
+from simrl.metrics import AUDIT_PROMPT_COLUMNS, UPDATE_METRICS, eval_metrics, metric_names
 from simrl.tasks import BanditTask, build_bandit
 
 ENGINES = ("fast", "reference")
@@ -40,6 +40,9 @@ class BatchResult:
     logits: np.ndarray  # (R, S, K) final logits (the last finite ones of a failed run)
     failed_step: np.ndarray  # (R,) the step that produced a non-finite value, -1 if none
     tasks: list[BanditTask]  # (R,) the task of each run (shared objects)
+    #: (R, steps, S, 7) per-prompt audit (AUDIT_PROMPT_COLUMNS; NaN where a state did not
+    #: move), when run_batch(..., audit_prompts=True)
+    audit_prompts: np.ndarray | None = None
 
 
 def record_steps(steps: int, eval_every: int) -> np.ndarray:
@@ -74,24 +77,33 @@ def build_tasks(specs: Sequence[RunSpec]) -> list[BanditTask]:
 
 
 def run_batch(
-    specs: Sequence[RunSpec], engine: str = "fast", progress: Progress | None = None
+    specs: Sequence[RunSpec],
+    engine: str = "fast",
+    progress: Progress | None = None,
+    audit_prompts: bool = False,
 ) -> BatchResult:
+    """Run every spec; with `audit_prompts` also return the audit of every state at every
+    step (every spec needs run.audit = true)."""
     specs = list(specs)
     if not specs:
         raise ConfigError("runs", 0, "need at least one run")
     if engine not in ENGINES:
         raise ConfigError("engine", engine, "must be one of " + ", ".join(map(repr, ENGINES)))
     check_shared_shapes(specs)
+    if audit_prompts and not all(s.config.run.audit for s in specs):
+        raise ConfigError(
+            "run.audit", False, "must be true for every run when audit_prompts is asked for"
+        )
     tasks = build_tasks(specs)
     layouts = [stream_layout(s.config) for s in specs]
     run_cfg = specs[0].config.run
     rows = record_steps(run_cfg.steps, run_cfg.eval_every)
     names = metric_names(run_cfg.passk)
     if engine == "reference":
-        return _run_reference(specs, tasks, layouts, rows, names, progress)
+        return _run_reference(specs, tasks, layouts, rows, names, progress, audit_prompts)
     from simrl.engine.fast import run_fast
 
-    return run_fast(specs, tasks, layouts, rows, names, progress)
+    return run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts)
 
 
 def raise_first_failure(result: BatchResult) -> None:
@@ -107,12 +119,17 @@ def raise_first_failure(result: BatchResult) -> None:
         raise NonFiniteError(r, step, "logits", spec.label or f"replicate {spec.replicate}")
 
 
-def _run_reference(specs, tasks, layouts: list[StreamLayout], rows, names, progress) -> BatchResult:
+def _run_reference(
+    specs, tasks, layouts: list[StreamLayout], rows, names, progress, audit_prompts: bool
+) -> BatchResult:
     R, steps = len(specs), specs[0].config.run.steps
     S, K = tasks[0].shape
     metrics = np.full((R, rows.size, len(names)), np.nan)
     logits = np.empty((R, S, K))
     failed = np.full(R, -1)
+    per_prompt = (
+        np.full((R, steps, S, len(AUDIT_PROMPT_COLUMNS)), np.nan) if audit_prompts else None
+    )
     upd_idx = [names.index(n) for n in UPDATE_METRICS]
     for r, spec in enumerate(specs):
         cfg = spec.config
@@ -135,6 +152,9 @@ def _run_reference(specs, tasks, layouts: list[StreamLayout], rows, names, progr
                     )
                 break
             state = new_state
+            per_state = um.pop("audit_per_state", None)
+            if per_prompt is not None:
+                per_prompt[r, t] = per_state
             vals = np.array([um[n] for n in UPDATE_METRICS])
             ok = np.isfinite(vals)
             sums[ok] += vals[ok]
@@ -149,7 +169,7 @@ def _run_reference(specs, tasks, layouts: list[StreamLayout], rows, names, progr
             if progress:
                 progress(r * steps + t + 1, R * steps)
         logits[r] = state.logits
-    return BatchResult(specs, rows, names, metrics, logits, failed, tasks)
+    return BatchResult(specs, rows, names, metrics, logits, failed, tasks, per_prompt)
 
 
 def _put(row: np.ndarray, names: tuple[str, ...], values: dict[str, float]) -> None:

@@ -18,12 +18,13 @@ import numpy as np
 from simrl.engine.kernels.codes import N_UPD
 from simrl.engine.kernels.pcg64 import state_of
 from simrl.engine.kernels.step import run_chunk
+from simrl.metrics import AUDIT_PROMPT_COLUMNS
 
 #: progress is reported after each block of runs; blocks are at most this many run-steps
 BLOCK_RUN_STEPS = 20_000
 
 
-def run_fast(specs, tasks, layouts, rows, names, progress):
+def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
     """Run a batch on the numba kernels; the same contract as batch._run_reference.
 
     Runs go in blocks (a multiple of the thread count) that each do all their steps, or
@@ -65,7 +66,11 @@ def run_fast(specs, tasks, layouts, rows, names, progress):
     failed = np.full(R, -1, dtype=np.int64)
     row_of_step = np.full(steps + 1, -1, dtype=np.int64)
     row_of_step[rows] = np.arange(rows.size)
-    result = BatchResult(list(specs), rows, names, metrics, z, failed, list(tasks))
+    S = z.shape[1]
+    pp = np.full((R, steps if audit_prompts else 0, S, len(AUDIT_PROMPT_COLUMNS)), np.nan)
+    result = BatchResult(
+        list(specs), rows, names, metrics, z, failed, list(tasks), pp if audit_prompts else None
+    )
 
     threads = get_num_threads()
     block = max(1, BLOCK_RUN_STEPS // steps)
@@ -80,6 +85,7 @@ def run_fast(specs, tasks, layouts, rows, names, progress):
                 t0, n, row_of_step, rng[runs], z[runs], zref[runs], m[runs], v[runs],
                 adam_t[runs], base_logp, correct, fmt, label, top, task_of_run[runs], fp[runs],
                 ip[runs], passk, metrics[runs], upd_sum[runs], upd_cnt[runs], failed[runs],
+                pp[runs],
             )  # fmt: skip
             raise_first_failure(result)
             done += (runs.stop - runs.start) * n

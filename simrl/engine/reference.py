@@ -33,7 +33,7 @@ from simrl.config import Config
 from simrl.engine.streams import StreamLayout
 from simrl.kl import KL_ESTIMATORS, SAMPLED
 from simrl.losses import POLICY_LOSSES, TokenBatch
-from simrl.metrics import AUDIT_METRICS
+from simrl.metrics import AUDIT_METRICS, AUDIT_PROMPT_COLUMNS
 from simrl.optim import OPTIMIZERS, OptState, init_state
 from simrl.rewards import REWARDS, PromptFacts, expected_reward
 from simrl.tasks import BanditTask
@@ -311,31 +311,52 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
         if moved.any()
         else np.nan,
     }
-    metrics.update(audit_metrics(params, z0, dz, moved, audit))
+    if audit is not None:
+        per_state = audit_per_state(params, z0, z, h_old, moved, audit)
+        metrics.update(audit_metrics(per_state, moved))
+        metrics["audit_per_state"] = per_state  # (S, 7): simulate(..., audit_prompts=True)
+    else:
+        metrics.update(audit_metrics(None, moved))
     return RunState(z, ref, opt), metrics
 
 
-def audit_metrics(params: RunParams, z0, dz, moved, audit: AuditSums | None) -> dict:
-    """Means over the moved states of the audit's predictions (NaN when run.audit is off)."""
-    if audit is None or not moved.any():
-        return dict.fromkeys(AUDIT_METRICS, np.nan)
+def audit_per_state(params: RunParams, z0, z, h_old, moved, audit: AuditSums) -> np.ndarray:
+    """(S, 7) per state, columns AUDIT_PROMPT_COLUMNS: exact dH, then the six predictions;
+    NaN rows for the states the step did not move."""
     cfg, task = params.config, params.task
+    out = np.full((z.shape[0], len(AUDIT_PROMPT_COLUMNS)), np.nan)
+    if not moved.any():
+        return out
     rbar = np.array(
         [
             expected_reward(cfg.reward.kind, facts(task, s), p=cfg.reward.p, flip=cfg.reward.flip)
             for s in np.flatnonzero(moved)
         ]
     )  # (n_moved, K) E[r | a]
-    z = z0[moved]
-    adv = rbar - (softmax(z) * rbar).sum(axis=1, keepdims=True)  # exact expected advantage
+    zm, dz = z0[moved], (z - z0)[moved]
+    adv = rbar - (softmax(zm) * rbar).sum(axis=1, keepdims=True)  # exact expected advantage
     eta = cfg.optim.lr * audit.weight[moved][:, None]
-    return {
-        "dH_second_order": float(second_order_entropy_change(z, dz[moved]).mean()),
-        "dH_cui_t1": float(cui_theorem1(z, adv, eta).mean()),
-        "dH_token_sum": float(audit.token[moved].mean()),
-        "dH_steer_code": float(audit.steer_code[moved].mean()),
-        "dH_steer_eq14": float(audit.steer_eq14[moved].mean()),
-    }
+    out[moved] = np.stack(
+        [
+            entropy(z[moved]) - h_old[moved],
+            first_order_entropy_change(zm, dz),
+            second_order_entropy_change(zm, dz),
+            cui_theorem1(zm, adv, eta),
+            audit.token[moved],
+            audit.steer_code[moved],
+            audit.steer_eq14[moved],
+        ],
+        axis=1,
+    )
+    return out
+
+
+def audit_metrics(per_state: np.ndarray | None, moved: np.ndarray) -> dict:
+    """Means over the moved states of the audit's predictions (NaN when run.audit is off)."""
+    if per_state is None or not moved.any():
+        return dict.fromkeys(AUDIT_METRICS, np.nan)
+    means = per_state[moved].mean(axis=0)
+    return {name: float(means[AUDIT_PROMPT_COLUMNS.index(name)]) for name in AUDIT_METRICS}
 
 
 def frozen_update_metrics() -> dict:

@@ -2,9 +2,10 @@
 engine's number equals the first-order term of the actual update."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from simrl import Config, simulate
+from simrl import Config, ConfigError, simulate
 
 BASE = {
     "task": {"num_prompts": 6, "num_answers": 5, "prior_strength": 0.3},
@@ -57,3 +58,26 @@ def test_theorem1_is_undefined_for_self_consistency():
     res = simulate(Config.from_dict(BASE, {"reward.kind": "self_consistency"}))
     assert res.metrics["dH_cui_t1"].isna().all()
     assert res.metrics.loc[res.metrics.step > 0, "dH_token_sum"].notna().any()
+
+
+def test_per_prompt_audit_matches_between_engines_and_averages_to_the_step_metrics():
+    cfg = Config.from_dict(
+        BASE, {"algo.prompts_per_step": 3, "algo.epochs": 2, "algo.loss": "vanilla"}
+    )
+    ref = simulate(cfg, engine="reference", audit_prompts=True)
+    fast = simulate(cfg, audit_prompts=True)
+    pd.testing.assert_frame_equal(
+        ref.audit_prompts, fast.audit_prompts, check_exact=False, atol=1e-12, rtol=0
+    )
+    per_step = fast.audit_prompts.groupby(["seed", "step"])[
+        ["dH_exact", "dH_cui_t1", "dH_steer_code"]
+    ].mean()
+    steps = fast.metrics.set_index(["seed", "step"]).loc[per_step.index]
+    for col in per_step:
+        np.testing.assert_allclose(per_step[col], steps[col], rtol=1e-12, atol=1e-15)
+    assert fast.audit_prompts["prompt"].nunique() > 1
+
+
+def test_per_prompt_audit_needs_the_audit_on():
+    with pytest.raises(ConfigError, match=r"run\.audit"):
+        simulate(Config.from_dict(BASE, {"run.audit": False}), audit_prompts=True)

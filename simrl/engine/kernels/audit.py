@@ -94,8 +94,27 @@ def expected_reward(code, s, a, correct, fmt, label, p, flip):
 
 
 @njit(cache=True)
-def audit_step(fp, ip, z, z0, prob_old, logp_old, ent_old, correct, fmt, label, aud, rbar, out):
-    """Means over moved states of: second order, Theorem 1, token sum, STEER code, Eq. 14."""
+def audit_step(
+    fp,
+    ip,
+    z,
+    z0,
+    prob_old,
+    logp_old,
+    ent_old,
+    ent,
+    correct,
+    fmt,
+    label,
+    aud,
+    rbar,
+    out,
+    pp,
+    t,
+    want_pp,
+):
+    """Means over moved states of: second order, Theorem 1, token sum, STEER code, Eq. 14;
+    with want_pp, every moved state's record into pp[t, s] (AUDIT_PROMPT_COLUMNS)."""
     S, K = z.shape
     n = 0
     acc = np.zeros(5)
@@ -128,5 +147,13 @@ def audit_step(fp, ip, z, z0, prob_old, logp_old, ent_old, correct, fmt, label, 
         acc[2] += aud[1, s]
         acc[3] += aud[2, s]
         acc[4] += aud[3, s]
+        if want_pp:
+            pp[t, s, 0] = ent[s] - h
+            pp[t, s, 1] = first
+            pp[t, s, 2] = first + second
+            pp[t, s, 3] = cui
+            pp[t, s, 4] = aud[1, s]
+            pp[t, s, 5] = aud[2, s]
+            pp[t, s, 6] = aud[3, s]
     for i in range(5):
         out[i] = acc[i] / n if n > 0 else np.nan

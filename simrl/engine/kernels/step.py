@@ -37,7 +37,26 @@ from simrl.engine.kernels.update import minibatch_step
 
 @njit(cache=True)
 def step_run(
-    fp, ip, t, u, z, zref, m, v, adam_t, logp, prob, ent, ref_logp, correct, fmt, label, ws, upd
+    fp,
+    ip,
+    t,
+    u,
+    z,
+    zref,
+    m,
+    v,
+    adam_t,
+    logp,
+    prob,
+    ent,
+    ref_logp,
+    correct,
+    fmt,
+    label,
+    ws,
+    upd,
+    pp,
+    want_pp,
 ):
     """Step t of one run (reference.step). Returns False if a value became non-finite."""
     (
@@ -128,8 +147,9 @@ def step_run(
     upd[8] = dh[1]
     if ip[I_AUDIT] == 1:
         audit_step(
-            fp, ip, z, z0, prob_old, logp_old, ent_old, correct, fmt, label, aud, cdf, upd[9:]
-        )
+            fp, ip, z, z0, prob_old, logp_old, ent_old, ent, correct, fmt, label, aud, cdf, upd[9:],
+            pp, t, want_pp,
+        )  # fmt: skip
     else:
         upd[9:] = np.nan
     if not (all_finite(z) and (ip[I_OPT] != O_ADAM or (all_finite(m) and all_finite(v)))):
@@ -192,6 +212,7 @@ def run_chunk(
     upd_sum,
     upd_cnt,
     failed,
+    pp,
 ):
     """Advance runs by n_steps from step t0; write eval/update rows where row_of_step >= 0.
 
@@ -208,6 +229,8 @@ def run_chunk(
             continue
         ti = task_of_run[r]
         fp_r, ip_r = fp[r].copy(), ip[r].copy()
+        want_pp = pp.shape[1] > 0  # the per-prompt audit: pp (R, steps, S, 7), or (R, 0, S, 7)
+        pp_r = pp[r]
         z_r, zref_r, m_r, v_r, at = z[r], zref[r], m[r], v[r], adam_t[r : r + 1]
         base_r, correct_r, fmt_r, label_r, top_r = (
             base_logp[ti],
@@ -237,7 +260,7 @@ def run_chunk(
                 u[j] = next_double(st)
             ok = step_run(
                 fp_r, ip_r, t, u, z_r, zref_r, m_r, v_r, at, logp, prob, ent, ref_logp,
-                correct_r, fmt_r, label_r, ws, upd,
+                correct_r, fmt_r, label_r, ws, upd, pp_r, want_pp,
             )  # fmt: skip
             if not ok:
                 failed[r] = t + 1
