@@ -26,6 +26,7 @@ from fractions import Fraction
 from itertools import pairwise
 
 import numpy as np
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -38,11 +39,14 @@ from theory import clipping, decomposition, laws, passk
 # module object so that a patched closed form is the one checked.
 ent = importlib.import_module("theory.entropy")
 
+#: the section of the definitions themselves (pi = softmax(z), l = log pi, H), which has no heading
+NOTATION = "Notation (top of NOTES.md)"
+
 #: step of the central finite differences: truncation ~h^2, rounding ~1e-16 / h
 FD_STEP = 1e-6
-#: an error of a Taylor prediction below this is float noise (the exact change H(z + dz) -
-#: H(z) carries ~1e-15), not its remainder
-NOISE_FLOOR = 1e-11
+#: an error of a Taylor prediction below NOISE_FLOOR (1 + H) is taken as float noise, not
+#: its remainder: the exact change H(z + dz) - H(z) carries a few 1e-16 (1 + H)
+NOISE_FLOOR = 1e-13
 
 
 @dataclass(frozen=True)
@@ -65,14 +69,20 @@ class Check:
 
 @dataclass(frozen=True)
 class CheckResult:
+    """The outcome of one check over its cases."""
+
     name: str
+    """the check's name"""
     section: str
+    """the theory/NOTES.md section it verifies"""
     cases: int
     """cases run (fewer than asked when the check is capped)"""
     max_error: float
     """the largest error over the cases; nan or inf when a case gave nan or raised"""
     tolerance: float
+    """the largest error allowed"""
     passed: bool
+    """max_error <= tolerance (False for nan)"""
     seed: int
     """the seed of the run"""
     worst_case: int
@@ -150,7 +160,7 @@ def _remainders(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float
     z = _logits(rng, k, bound=50.0)
     dz = np.exp(rng.uniform(np.log(1e-4), np.log(4.0))) * rng.uniform(-1.0, 1.0, k)
     exact = ent.entropy(z + dz) - ent.entropy(z)
-    noise = 1e-13 * (1.0 + ent.entropy(z))  # cancellation in the exact difference
+    noise = NOISE_FLOOR * (1.0 + ent.entropy(z))  # cancellation in the exact difference
     first = abs(exact - ent.first_order_entropy_change(z, dz))
     second = abs(exact - ent.second_order_entropy_change(z, dz))
     return z, dz, first, second, noise
@@ -194,13 +204,14 @@ def _halving_ratio(rng: np.random.Generator, order: int) -> float:
     k = _k(rng, hi=16)
     z, d = _logits(rng, k), rng.uniform(-1.0, 1.0, k)
     predict = ent.first_order_entropy_change if order == 1 else ent.second_order_entropy_change
+    floor = NOISE_FLOOR * (1.0 + ent.entropy(z))
     errors, eps = [], 0.02
-    while eps > 1e-6:
+    while eps > 1e-7:
         errors.append(abs(ent.entropy(z + eps * d) - ent.entropy(z) - predict(z, eps * d)))
-        if errors[-1] <= NOISE_FLOOR:
+        if errors[-1] <= floor:
             break
         eps /= 2.0
-    ratios = [small / big for big, small in pairwise(errors) if big > NOISE_FLOOR]
+    ratios = [small / big for big, small in pairwise(errors) if big > floor]
     return min(ratios, default=0.0)
 
 
@@ -237,9 +248,10 @@ def _cui_theorem1(rng: np.random.Generator) -> float:
     return abs(ent.cui_theorem1(z, adv, eta) - ent.first_order_entropy_change(z, eta * grad))
 
 
-@check("cui_theorem2", "Natural PG", 1e-7, ("cui_theorem2",))
+@check("cui_theorem2", "Cui et al.'s Theorems 1 and 2", 1e-7, ("cui_theorem2",))
 def _cui_theorem2(rng: np.random.Generator) -> float:
-    """Theorem 2 against the first-order change of the natural-gradient step eta F^+ grad J:
+    """Theorem 2 against the first-order change of the natural-gradient step eta F^+ grad J
+    (NOTES.md, "Natural PG"):
     grad J by central differences, F = diag(pi) - pi pi^T solved by least squares (the
     minimum-norm solution; F is singular along the constant vector). Logits in [-3, 3] so
     that F^+, whose norm is ~1 / min pi, does not blow up the finite-difference error."""
@@ -285,62 +297,59 @@ def _one_token_linearity(rng: np.random.Generator) -> float:
 # --------------------------------------------------------------- entropy: precision
 
 
-def _precise_log_softmax(z: np.ndarray) -> list:
-    """log softmax(z) at 60 significant digits: mpmath when installed (the [dev] extra),
-    else the standard library's decimal (both correctly rounded at that precision)."""
+def _reference(z: np.ndarray) -> tuple[np.ndarray, float]:
+    """log softmax(z) (K,) and its entropy, computed at 60 significant digits and rounded
+    to float: with mpmath when installed (the [dev] extra), else with the standard
+    library's decimal (correctly rounded exp and ln at that precision)."""
     try:
         import mpmath
-    except ImportError:  # a plain install: decimal is always there
+
+        ctx, num, exp, log, total = (
+            mpmath.workdps(60),
+            mpmath.mpf,
+            mpmath.exp,
+            mpmath.log,
+            mpmath.fsum,
+        )
+    except ImportError:  # a plain install
         import decimal
 
-        with decimal.localcontext() as ctx:
-            ctx.prec = 60
-            zs = [decimal.Decimal(float(x)) for x in z]
-            m = max(zs)
-            log_total = sum((x - m).exp() for x in zs).ln()
-            return [x - m - log_total for x in zs]
-    with mpmath.workdps(60):
-        zs = [mpmath.mpf(float(x)) for x in z]
+        ctx, num, total = decimal.localcontext(prec=60), decimal.Decimal, sum
+
+        def exp(x):
+            return x.exp()
+
+        def log(x):
+            return x.ln()
+
+    with ctx:
+        zs = [num(float(x)) for x in z]  # exact: every float is a finite binary fraction
         m = max(zs)
-        log_total = mpmath.log(mpmath.fsum(mpmath.exp(x - m) for x in zs))
-        return [x - m - log_total for x in zs]
+        log_total = log(total(exp(x - m) for x in zs))
+        l = [x - m - log_total for x in zs]
+        return np.array([float(x) for x in l]), float(-total(exp(x) * x for x in l))
 
 
-def _precise_entropy(z: np.ndarray) -> float:
-    l = _precise_log_softmax(z)
-    try:
-        import mpmath
-
-        with mpmath.workdps(60):
-            return float(-mpmath.fsum(mpmath.exp(x) * x for x in l))
-    except ImportError:
-        import decimal
-
-        with decimal.localcontext() as ctx:
-            ctx.prec = 60
-            return float(-sum(x.exp() * x for x in l))
-
-
-@check("entropy_precision", "Entropy gradient", 1e-12, ("entropy",), max_cases=100)
+@check("entropy_precision", NOTATION, 1e-12, ("entropy",), max_cases=500)
 def _entropy_precision(rng: np.random.Generator) -> float:
     """|H - H_ref| / (1 + H_ref), H_ref at 60 digits; logits up to +-50, K up to 64."""
     z = _logits(rng, _k(rng), bound=50.0)
-    ref = _precise_entropy(z)
+    ref = _reference(z)[1]
     return abs(ent.entropy(z) - ref) / (1.0 + ref)
 
 
 @check(
     "log_softmax_precision",
-    "Entropy gradient",
+    NOTATION,
     1e-13,
     ("log_softmax", "softmax"),
-    max_cases=100,
+    max_cases=500,
 )
 def _log_softmax_precision(rng: np.random.Generator) -> float:
     """max of |l - l_ref| / (1 + |l_ref|) and |pi - pi_ref| / pi_ref, references at 60
     digits; logits up to +-50 (pi down to ~1e-46), K up to 64."""
     z = _logits(rng, _k(rng), bound=50.0)
-    ref = np.array([float(x) for x in _precise_log_softmax(z)])
+    ref = _reference(z)[0]
     l, pi, pi_ref = ent.log_softmax(z), ent.softmax(z), np.exp(ref)
     return max(np.max(np.abs(l - ref) / (1.0 + np.abs(ref))), np.max(np.abs(pi - pi_ref) / pi_ref))
 
@@ -514,8 +523,8 @@ def _never_clipped_high(rng: np.random.Generator) -> float:
     if abs(pi_old[a] * (1.0 + eps_high) - 1.0) < 1e-9:
         return 0.0
     rho_max = ent.softmax(z_old + 60.0 * np.eye(k)[a])[a] / pi_old[a]
-    can_clip = bool(rho_max > 1.0 + eps_high)
-    return float(bool(clipping.never_clipped_high(float(pi_old[a]), eps_high)) == can_clip)
+    never = not rho_max > 1.0 + eps_high
+    return float(bool(clipping.never_clipped_high(float(pi_old[a]), eps_high)) != never)
 
 
 # ---------------------------------------------------------------------------- pass@k
@@ -678,16 +687,21 @@ def run_checks(n_cases: int = 200, seed: int = 0) -> list[CheckResult]:
 
 
 def render(results: list[CheckResult]) -> Table:
-    """The pass/fail table; a failure names its worst case (seed, case) for run_case."""
+    """The pass/fail table, one row per check (`main` lists the failures' worst cases)."""
     seed = results[0].seed if results else 0
+    capped = any(r.capped for r in results)
     table = Table(
-        title=f"simrl theory check: closed forms in theory/ against exact computation (seed {seed})",
-        caption="* fewer cases: an expensive reference. error: see each check's docstring "
-        "in simrl/theory_check.py",
+        title=f"simrl theory check (seed {seed}): theory/'s closed forms against exact computation",
+        caption=("* fewer cases: an expensive reference. " if capped else "")
+        + "What each error measures: the check's docstring in simrl/theory_check.py",
+        box=box.SIMPLE,
+        collapse_padding=True,
+        pad_edge=False,
     )
-    for col in ("check", "NOTES.md section", "cases", "max error", "tolerance", "s", "result"):
-        table.add_column(col, justify="left" if col in ("check", "NOTES.md section") else "right")
-    table.add_column("worst case")
+    table.add_column("check", no_wrap=True)
+    table.add_column("NOTES.md section", min_width=12)
+    for col in ("cases", "max error", "tol", "result"):
+        table.add_column(col, justify="right", no_wrap=True)
     for r in results:
         table.add_row(
             r.name,
@@ -695,9 +709,7 @@ def render(results: list[CheckResult]) -> Table:
             f"{r.cases}{'*' if r.capped else ''}",
             f"{r.max_error:.2e}",
             f"{r.tolerance:.2g}",
-            f"{r.seconds:.2f}",
             "[green]pass[/]" if r.passed else "[bold red]FAIL[/]",
-            "" if r.passed else f"seed {r.seed} case {r.worst_case} {r.message}".strip(),
         )
     return table
 
@@ -705,14 +717,21 @@ def render(results: list[CheckResult]) -> Table:
 def main(n_cases: int = 200, seed: int = 0, console: Console | None = None) -> int:
     """Print the table; 0 if every check passed, else 1."""
     console = console or Console()
+    start = time.perf_counter()
     results = run_checks(n_cases, seed)
+    seconds = time.perf_counter() - start
     console.print(render(results))
-    failed = [r.name for r in results if not r.passed]
-    if failed:
+    failed = [r for r in results if not r.passed]
+    for r in failed:
         console.print(
-            f"{len(failed)} of {len(results)} checks failed: {', '.join(failed)}. Reproduce a "
-            "worst case with simrl.theory_check.run_case(name, seed, case)."
+            f"FAIL {r.name}: worst case {r.worst_case} of seed {r.seed}, error {r.max_error:.3g}"
+            f" > {r.tolerance:.3g}{f' ({r.message})' if r.message else ''}; reproduce with"
+            f" simrl.theory_check.run_case({r.name!r}, {r.seed}, {r.worst_case})",
+            markup=False,
+            highlight=False,
         )
+    if failed:
+        console.print(f"{len(failed)} of {len(results)} checks failed ({seconds:.1f} s)")
         return 1
-    console.print(f"all {len(results)} checks passed")
+    console.print(f"all {len(results)} checks passed ({seconds:.1f} s)")
     return 0
