@@ -3,8 +3,8 @@
 Per minibatch, per state: the total aggregation weight (Cui's Theorem 1 uses
 eta = lr * weight), the one-token first-order changes of the sgd step of each token, and
 STEER's two forms. Per step, over the states the step moved: the second-order
-prediction and Theorem 1 from the exact expected advantage. Rows of `aud` (5, S): weight,
-token, steer_code, steer_eq14, and scratch for sum_j pi_j^2 (l_j + H).
+prediction and Theorem 1 from the exact expected advantage. Rows of `aud` (4, S): weight,
+token, steer_code, steer_eq14.
 """
 
 from __future__ import annotations
@@ -15,10 +15,7 @@ import numpy as np
 from numba import njit
 
 from simrl.engine.kernels.codes import (
-    F_FLIP,
     F_LR,
-    F_P,
-    I_REW,
     R_FORMAT,
     R_INCORRECT,
     R_NOISY,
@@ -26,7 +23,6 @@ from simrl.engine.kernels.codes import (
     R_TRUE,
     STEER_PROB_FLOOR,
 )
-from simrl.engine.kernels.fastmath import fast_exp
 
 
 @njit(cache=True)
@@ -38,8 +34,7 @@ def audit_minibatch(
     bprompt,
     bans,
     tlogp,
-    tlogp_old,
-    tadv,
+    tsteer,
     tent_old,
     tcount,
     coef,
@@ -49,75 +44,67 @@ def audit_minibatch(
     ent,
     aud,
 ):
-    """Add one minibatch's token terms at the current policy (before its update)."""
+    """Add one minibatch's token terms at the current policy (before its update).
+
+    tsteer holds A / pi_old(a) per token (gathered once per step). A group's tokens share
+    their state, so each group sums into locals and adds once."""
     K = prob.shape[1]
-    for j in range(lo, hi):
-        s = bprompt[j]
-        spread = 0.0
-        for k in range(K):
-            spread += prob[s, k] * prob[s, k] * (logp[s, k] + ent[s])
-        aud[4, s] = spread
     t = 0
     for j in range(lo, hi):
         s = bprompt[j]
         h = ent[s]
+        spread = 0.0  # sum_k pi_k^2 (l_k + H)
+        for k in range(K):
+            spread += prob[s, k] * prob[s, k] * (logp[s, k] + h)
+        weight = token = steer_code = steer_eq14 = 0.0
         for i in range(n_entries):
             c = coef[t]
             w = w_seq * tcount[t]
             pa = prob[s, bans[j, i]]
             la = tlogp[t]
-            aud[0, s] += w
-            aud[1, s] += lr * c * (pa * (la + h) - aud[4, s])  # one token, theory.entropy
-            pc = min(max(fast_exp(la), STEER_PROB_FLOOR), 1.0 - STEER_PROB_FLOOR)
-            po = min(max(fast_exp(tlogp_old[t]), STEER_PROB_FLOOR), 1.0)
-            omega = tadv[t] / po * pc * (1.0 - pc) * (math.log(pc) + tent_old[t])
-            aud[2, s] -= lr * w * omega  # STEER public code, signed
-            aud[3, s] += lr * c * (1.0 - pa) ** 2 * (la + h)  # STEER Eq. 14
+            weight += w
+            token += c * (pa * (la + h) - spread)  # one token, theory.entropy
+            # STEER clamps pi into [1e-8, 1 - 1e-8]; log of the clamped pi is l_a unless clamped
+            pc = min(max(pa, STEER_PROB_FLOOR), 1.0 - STEER_PROB_FLOOR)
+            lc = la if pc == pa else math.log(pc)
+            steer_code -= w * tsteer[t] * pc * (1.0 - pc) * (lc + tent_old[t])  # signed Omega
+            steer_eq14 += c * (1.0 - pa) * (1.0 - pa) * (la + h)  # STEER Eq. 14
             t += 1
+        aud[0, s] += weight
+        aud[1, s] += lr * token
+        aud[2, s] += lr * steer_code
+        aud[3, s] += lr * steer_eq14
 
 
 @njit(cache=True)
-def expected_reward(code, s, a, correct, fmt, label, p, flip):
-    """E[r | a] (rewards.expected_reward); NaN where it is not a function of a alone."""
-    if code == R_TRUE:
-        return 1.0 if correct[s, a] else 0.0
-    if code == R_RANDOM:
-        return p
-    if code == R_INCORRECT:
-        return 1.0 if a == label[s] else 0.0
-    if code == R_FORMAT:
-        return 1.0 if a == fmt[s] else 0.0
-    if code == R_NOISY:
-        c = 1.0 if correct[s, a] else 0.0
-        return (1.0 - flip) * c + flip * (1.0 - c)
-    return np.nan
+def expected_rewards(code, correct, fmt, label, p, flip, out):
+    """E[r | a] for every state and answer into out (S, K) (rewards.expected_reward); NaN
+    where it is not a function of a alone."""
+    S, K = out.shape
+    for s in range(S):
+        for a in range(K):
+            c = 1.0 if correct[s, a] else 0.0
+            if code == R_TRUE:
+                out[s, a] = c
+            elif code == R_RANDOM:
+                out[s, a] = p
+            elif code == R_INCORRECT:
+                out[s, a] = 1.0 if a == label[s] else 0.0
+            elif code == R_FORMAT:
+                out[s, a] = 1.0 if a == fmt[s] else 0.0
+            elif code == R_NOISY:
+                out[s, a] = (1.0 - flip) * c + flip * (1.0 - c)
+            else:
+                out[s, a] = np.nan
 
 
 @njit(cache=True)
-def audit_step(
-    fp,
-    ip,
-    z,
-    z0,
-    prob_old,
-    logp_old,
-    ent_old,
-    ent,
-    correct,
-    fmt,
-    label,
-    aud,
-    rbar,
-    out,
-    pp,
-    t,
-    want_pp,
-):
+def audit_step(fp, z, z0, prob_old, logp_old, ent_old, ent, aud, rbar, out, pp, t, want_pp):
     """Means over moved states of: second order, Theorem 1, token sum, STEER code, Eq. 14;
     with want_pp, every moved state's record into pp[t, s] (AUDIT_PROMPT_COLUMNS)."""
     S, K = z.shape
     n = 0
-    acc = np.zeros(5)
+    a0 = a1 = a2 = a3 = a4 = 0.0
     for s in range(S):
         moved = False
         for k in range(K):
@@ -131,8 +118,7 @@ def audit_step(
         mean_dz, mean_r = 0.0, 0.0
         for k in range(K):
             mean_dz += prob_old[s, k] * (z[s, k] - z0[s, k])
-            rbar[k] = expected_reward(ip[I_REW], s, k, correct, fmt, label, fp[F_P], fp[F_FLIP])
-            mean_r += prob_old[s, k] * rbar[k]
+            mean_r += prob_old[s, k] * rbar[s, k]
         first, second, cui = 0.0, 0.0, 0.0
         eta = fp[F_LR] * aud[0, s]
         for k in range(K):
@@ -141,12 +127,12 @@ def audit_step(
             d = dz - mean_dz
             first += grad * dz
             second -= 0.5 * prob_old[s, k] * d * d * (logp_old[s, k] + h + 1.0)
-            cui += grad * eta * prob_old[s, k] * (rbar[k] - mean_r)
-        acc[0] += first + second
-        acc[1] += cui
-        acc[2] += aud[1, s]
-        acc[3] += aud[2, s]
-        acc[4] += aud[3, s]
+            cui += grad * eta * prob_old[s, k] * (rbar[s, k] - mean_r)
+        a0 += first + second
+        a1 += cui
+        a2 += aud[1, s]
+        a3 += aud[2, s]
+        a4 += aud[3, s]
         if want_pp:
             pp[t, s, 0] = ent[s] - h
             pp[t, s, 1] = first
@@ -155,5 +141,8 @@ def audit_step(
             pp[t, s, 4] = aud[1, s]
             pp[t, s, 5] = aud[2, s]
             pp[t, s, 6] = aud[3, s]
-    for i in range(5):
-        out[i] = acc[i] / n if n > 0 else np.nan
+    out[0] = a0 / n if n > 0 else np.nan
+    out[1] = a1 / n if n > 0 else np.nan
+    out[2] = a2 / n if n > 0 else np.nan
+    out[3] = a3 / n if n > 0 else np.nan
+    out[4] = a4 / n if n > 0 else np.nan

@@ -8,8 +8,10 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from simrl.engine.kernels.audit import audit_step
+from simrl.engine.kernels.audit import audit_step, expected_rewards
 from simrl.engine.kernels.codes import (
+    F_FLIP,
+    F_P,
     F_STD_EPS,
     I_ADV,
     I_AUDIT,
@@ -27,6 +29,7 @@ from simrl.engine.kernels.codes import (
     N_UPD,
     O_ADAM,
     R_FROZEN,
+    STEER_PROB_FLOOR,
 )
 from simrl.engine.kernels.metrics import all_finite, entropy_change, eval_row
 from simrl.engine.kernels.pcg64 import next_double
@@ -82,6 +85,7 @@ def step_run(
         tally,
         dh,
         aud,
+        rbar,
     ) = ws
     K = z.shape[1]
     if ip[I_REW] == R_FROZEN:
@@ -108,6 +112,7 @@ def step_run(
         tally[i] = 0.0
     if ip[I_AUDIT] == 1:
         aud[:, :] = 0.0
+    audit = ip[I_AUDIT] == 1
     pos = 0  # token arrays of the whole batch, in batch order, gathered once per step
     for j in range(n_groups):
         s = bprompt[j]
@@ -116,6 +121,8 @@ def step_run(
             tok[1, pos] = badv[j, i]
             tok[2, pos] = ent_old[s]
             tok[3, pos] = bcount[j, i]
+            if audit:  # STEER's importance-weighted advantage A / pi_old(a), pi_old clamped
+                tok[9, pos] = badv[j, i] / min(max(prob_old[s, bans[j, i]], STEER_PROB_FLOOR), 1.0)
             pos += 1
     mb = ip[I_MB]
     first = True
@@ -147,8 +154,7 @@ def step_run(
     upd[8] = dh[1]
     if ip[I_AUDIT] == 1:
         audit_step(
-            fp, ip, z, z0, prob_old, logp_old, ent_old, ent, correct, fmt, label, aud, cdf, upd[9:],
-            pp, t, want_pp,
+            fp, z, z0, prob_old, logp_old, ent_old, ent, aud, rbar, upd[9:], pp, t, want_pp,
         )  # fmt: skip
     else:
         upd[9:] = np.nan
@@ -179,12 +185,13 @@ def workspace(S, K, P, G, N_max):
         np.zeros(max(P, S), dtype=np.int64),  # order
         np.zeros(K),  # cdf
         np.zeros(K, dtype=np.int64),  # counts
-        np.zeros((9, N_max)),  # tok
+        np.zeros((10, N_max)),  # tok
         np.zeros((N_max, 4), dtype=np.int8),  # flags
         np.zeros(2),  # stats
         np.zeros(5),  # tally
         np.zeros(2),  # dh
-        np.zeros((5, S)),  # aud (kernels/audit.py)
+        np.zeros((4, S)),  # aud (kernels/audit.py)
+        np.zeros((S, K)),  # rbar: E[r | a], filled by run_chunk when auditing
     )
 
 
@@ -241,6 +248,10 @@ def run_chunk(
         )
         P, G = ip_r[I_P], ip_r[I_G]
         ws = workspace(S, K, P, G, P * max(G, K))
+        if ip_r[I_AUDIT] == 1:
+            expected_rewards(
+                ip_r[I_REW], correct_r, fmt_r, label_r, fp_r[F_P], fp_r[F_FLIP], ws[-1]
+            )
         logp, prob, ent = np.empty((S, K)), np.empty((S, K)), np.empty(S)
         ref_logp, ref_prob, ref_ent = np.empty((S, K)), np.empty((S, K)), np.empty(S)
         refresh_all(z_r, logp, prob, ent)

@@ -151,7 +151,7 @@ def minibatch_step(
     tally[4] += n4
     if ip[I_AUDIT] == 1:
         audit_minibatch(
-            fp[F_LR], lo, hi, n_entries, bprompt, bans, tlogp, tlogp_old, tadv, tent, tcount,
+            fp[F_LR], lo, hi, n_entries, bprompt, bans, tlogp, tok[9, b0:], tent, tcount,
             work, w_seq, prob, logp, ent, aud,
         )  # fmt: skip
     ent_coef = fp[F_ENT_COEF]
