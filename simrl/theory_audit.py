@@ -14,7 +14,8 @@ exact entropy change and six predictions (theory/NOTES.md):
 
 Per cell and approximation: median and 90% absolute relative error, sign agreement, R^2
 of the prediction as a predictor of the exact change (1 - SSE / SST, negative when worse
-than the mean), and the slope of exact on predicted (1 = calibrated scale).
+than the mean), the slope of exact on predicted (1 = calibrated scale), and the Spearman
+rank correlation (scale-free: all a rank-based token weighting such as STEER's needs).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 
 from simrl import io
 from simrl.config import Config
@@ -132,6 +134,8 @@ def fit_stats(exact: np.ndarray, pred: np.ndarray) -> dict[str, float]:
         "sign_agree": float(np.mean(np.sign(p) == np.sign(e))),
         "r2": float(1.0 - ((e - p) ** 2).sum() / sst) if sst > 0 else np.nan,
         "slope": float(slope),
+        # scale-free: what a rank-based weighting (STEER's min-max map) relies on
+        "rank_corr": float(spearmanr(p, e).statistic) if np.ptp(p) > 0 else np.nan,
     }
 
 
@@ -166,7 +170,9 @@ def report(points: pd.DataFrame, seeds: int, steps: int) -> str:
         "true rewards, GRPO advantages, vanilla PPO clip 0.2, token-mean. Grid: optimiser x 4 step "
         f"sizes {STEP_SIZES} x group size {GROUP_SIZES} x epochs {EPOCHS} x prior strength {PRIORS}; "
         f"{seeds} seeds per cell; every step of every run is a point (means over the states the "
-        "update moved). Relative errors leave out steps whose exact change is below 1e-12.",
+        "update moved). Relative errors leave out steps whose exact change is below 1e-12. The clip "
+        "fraction counts every token evaluation, zero-advantage tokens included, so it falls again at "
+        "the largest step sizes, where most groups have converged.",
         "",
         "## Median absolute relative error by step size (pooled over group size, epochs, prior)",
         "",
@@ -201,10 +207,12 @@ def report(points: pd.DataFrame, seeds: int, steps: int) -> str:
             f"The one-token sum has median relative error {_pct(e.loc[(1, 'token_sum'), 'median_rel_err'])} "
             f"with 1 epoch and {_pct(e.loc[(4, 'token_sum'), 'median_rel_err'])} with 4 epochs "
             "(with sgd and one epoch it is the first-order term of the actual step).",
-            f"STEER's public-code form: sign agreement {_pct(o.loc['steer_code', 'sign_agree'])}, R^2 "
-            f"{o.loc['steer_code', 'r2']:.3f}, slope {o.loc['steer_code', 'slope']:.2f}; its Eq. 14: "
-            f"sign agreement {_pct(o.loc['steer_eq14', 'sign_agree'])}, R^2 {o.loc['steer_eq14', 'r2']:.3f}, "
-            f"slope {o.loc['steer_eq14', 'slope']:.2f}.",
+            f"STEER's public-code form: sign agreement {_pct(o.loc['steer_code', 'sign_agree'])}, rank "
+            f"correlation {o.loc['steer_code', 'rank_corr']:.3f}, R^2 {o.loc['steer_code', 'r2']:.3g}, "
+            f"slope {o.loc['steer_code', 'slope']:.3g}; its Eq. 14: sign agreement "
+            f"{_pct(o.loc['steer_eq14', 'sign_agree'])}, rank correlation {o.loc['steer_eq14', 'rank_corr']:.3f}, "
+            f"R^2 {o.loc['steer_eq14', 'r2']:.3g}, slope {o.loc['steer_eq14', 'slope']:.3g} (for comparison, the "
+            f"first order's rank correlation is {o.loc['first_order', 'rank_corr']:.3f}).",
         ]
         if optim == "adam":
             lines.append(
