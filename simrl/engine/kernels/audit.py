@@ -23,6 +23,7 @@ from simrl.engine.kernels.codes import (
     R_TRUE,
     STEER_PROB_FLOOR,
 )
+from simrl.engine.kernels.metrics import row_moved
 
 
 @njit(cache=True)
@@ -106,12 +107,7 @@ def audit_step(fp, z, z0, prob_old, logp_old, ent_old, ent, aud, rbar, out, pp, 
     n = 0
     a0 = a1 = a2 = a3 = a4 = 0.0
     for s in range(S):
-        moved = False
-        for k in range(K):
-            if z[s, k] != z0[s, k]:
-                moved = True
-                break
-        if not moved:
+        if not row_moved(z, z0, s):
             continue
         n += 1
         h = ent_old[s]

@@ -72,18 +72,22 @@ def quantile_sorted(x, q):
     return x[lo] + (h - lo) * (x[hi] - x[lo])
 
 
+@njit(inline="always", cache=True)
+def row_moved(z, z0, s):
+    """Did the step change any logit of state s? (the states whose entropy change is reported)"""
+    for k in range(z.shape[1]):
+        if z[s, k] != z0[s, k]:
+            return True
+    return False
+
+
 @njit(cache=True)
 def entropy_change(z, z0, prob_old, logp_old, ent_old, ent, out):
     """Mean over moved states of exact dH and of -Cov_pi(log pi, dz); NaN if none moved."""
     S, K = z.shape
     n, dh, fo = 0, 0.0, 0.0
     for s in range(S):
-        moved = False
-        for k in range(K):
-            if z[s, k] != z0[s, k]:
-                moved = True
-                break
-        if not moved:
+        if not row_moved(z, z0, s):
             continue
         n += 1
         dh += ent[s] - ent_old[s]
