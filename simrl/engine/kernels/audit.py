@@ -111,19 +111,27 @@ def audit_step(fp, z, z0, prob_old, logp_old, ent_old, ent, aud, rbar, out, pp, 
             continue
         n += 1
         h = ent_old[s]
-        mean_dz, mean_r = 0.0, 0.0
+        # one pass of pi-weighted sums; with c = l + H, u = dz, r = E[r | a]:
+        #   first  = -sum pi c u
+        #   second = -1/2 sum pi (u - E u)^2 (c + 1)
+        #          = -1/2 [sum pi u^2 (c+1) - 2 E[u] sum pi u (c+1) + E[u]^2 sum pi (c+1)]
+        #   cui    = -eta sum pi c pi (r - E r) = -eta [sum pi^2 c r - E[r] sum pi^2 c]
+        eu = er = puc = pu2c1 = puc1 = pc1 = p2cr = p2c = 0.0
         for k in range(K):
-            mean_dz += prob_old[s, k] * (z[s, k] - z0[s, k])
-            mean_r += prob_old[s, k] * rbar[s, k]
-        first, second, cui = 0.0, 0.0, 0.0
-        eta = fp[F_LR] * aud[0, s]
-        for k in range(K):
-            dz = z[s, k] - z0[s, k]
-            grad = -prob_old[s, k] * (logp_old[s, k] + h)  # dH/dz
-            d = dz - mean_dz
-            first += grad * dz
-            second -= 0.5 * prob_old[s, k] * d * d * (logp_old[s, k] + h + 1.0)
-            cui += grad * eta * prob_old[s, k] * (rbar[s, k] - mean_r)
+            pk = prob_old[s, k]
+            u = z[s, k] - z0[s, k]
+            c = logp_old[s, k] + h
+            eu += pk * u
+            er += pk * rbar[s, k]
+            puc += pk * u * c
+            pu2c1 += pk * u * u * (c + 1.0)
+            puc1 += pk * u * (c + 1.0)
+            pc1 += pk * (c + 1.0)
+            p2cr += pk * pk * c * rbar[s, k]
+            p2c += pk * pk * c
+        first = -puc
+        second = -0.5 * (pu2c1 - 2.0 * eu * puc1 + eu * eu * pc1)
+        cui = -fp[F_LR] * aud[0, s] * (p2cr - er * p2c)
         a0 += first + second
         a1 += cui
         a2 += aud[1, s]

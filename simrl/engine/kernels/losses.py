@@ -67,7 +67,11 @@ def token_losses(fp, ip, N, tlogp, tlogp_old, tadv, tent_old, tkeys, td, flags, 
             td[t] = -tadv[t] * ratio[t]
         return
     if code == L_VANILLA or code == L_STEER:
-        ppo_clip(N, ratio, tadv, cl, ch, fp[F_DUAL], flags, td)
+        if first:  # ratio 1: inside every clip band (clip_low, clip_high >= 0, dual_clip > 1)
+            for t in range(N):
+                td[t] = -tadv[t]
+        else:
+            ppo_clip(N, ratio, tadv, cl, ch, fp[F_DUAL], flags, td)
         if code == L_STEER:
             steer_scale(fp, ip, N, tlogp, tlogp_old, tadv, tent_old, td, work)
         return

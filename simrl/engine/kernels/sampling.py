@@ -34,7 +34,7 @@ from simrl.engine.kernels.codes import (
 )
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def group_rewards(code, s, ans, row, n, correct, fmt, label, u, u_off, bern, winner, out):
     """Rewards of ans[row, :n] to prompt s into out[row, :n] (the reward registry)."""
     if code == R_TRUE:

@@ -158,7 +158,9 @@ def step_run(
         )  # fmt: skip
     else:
         upd[9:] = np.nan
-    if not (all_finite(z) and (ip[I_OPT] != O_ADAM or (all_finite(m) and all_finite(v)))):
+    # a non-finite logit makes its state's cached entropy non-finite (refreshed after every
+    # update), so S values stand for S * K
+    if not (all_finite(ent) and (ip[I_OPT] != O_ADAM or (all_finite(m) and all_finite(v)))):
         z[:, :] = z0
         return False
     return True

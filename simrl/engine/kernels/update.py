@@ -155,6 +155,7 @@ def minibatch_step(
             work, w_seq, prob, logp, ent, aud,
         )  # fmt: skip
     ent_coef = fp[F_ENT_COEF]
+    sgd = ip[I_OPT] == O_SGD
     for s in range(S):
         if not touched[s]:
             continue
@@ -172,7 +173,13 @@ def minibatch_step(
         if ent_coef > 0:  # loss -= coef H, dH/dz = -pi (l + H)
             for k in range(K):
                 g[s, k] += ent_coef * wsum[s] * (prob[s, k] * (logp[s, k] + ent[s]))
-    optimiser_step(fp, ip, z, g, prob, m, v, adam_t, touched)
+        if sgd:  # the step and the reset of g while the row is in cache (same arithmetic)
+            lr = fp[F_LR]
+            for k in range(K):
+                z[s, k] -= lr * g[s, k]
+                g[s, k] = 0.0
+    if not sgd:
+        optimiser_step(fp, ip, z, g, prob, m, v, adam_t, touched)
     n_touched = 0
     for s in range(S):
         n_touched += touched[s]
@@ -180,8 +187,9 @@ def minibatch_step(
     for s in range(S):
         if touched[s]:
             touched[s] = False
-            for k in range(K):
-                g[s, k] = 0.0
+            if not sgd:
+                for k in range(K):
+                    g[s, k] = 0.0
             if not every_row:
                 refresh_row(z, logp, prob, ent, s)
     if every_row:
@@ -190,15 +198,11 @@ def minibatch_step(
 
 @njit(cache=True)
 def optimiser_step(fp, ip, z, g, prob, m, v, adam_t, touched):
+    """npg and adam (simrl/optim.py); sgd is applied row by row in minibatch_step."""
     S, K = z.shape
     lr = fp[F_LR]
     code = ip[I_OPT]
-    if code == O_SGD:
-        for s in range(S):
-            if touched[s]:
-                for k in range(K):
-                    z[s, k] -= lr * g[s, k]
-    elif code == O_NPG:
+    if code == O_NPG:
         for s in range(S):
             if touched[s]:
                 mean = 0.0
