@@ -2,11 +2,13 @@
 
 from simrl._version import __version__
 from simrl.config import AlgoConfig, Config, OptimConfig, RewardConfig, RunConfig, TaskConfig
+from simrl.engine.batch import BatchResult, RunSpec, run_batch
 from simrl.errors import ConfigError, NonFiniteError
 from simrl.simulate import Result, simulate
 
 __all__ = [
     "AlgoConfig",
+    "BatchResult",
     "Config",
     "ConfigError",
     "NonFiniteError",
@@ -14,7 +16,9 @@ __all__ = [
     "Result",
     "RewardConfig",
     "RunConfig",
+    "RunSpec",
     "TaskConfig",
     "__version__",
+    "run_batch",
     "simulate",
 ]

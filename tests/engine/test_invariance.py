@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from simrl import Config
+from simrl import Config, ConfigError
 from simrl.engine import fast
 from simrl.engine.batch import RunSpec, run_batch
 
@@ -82,3 +82,12 @@ def test_replicates_differ():
     cfg = Config.from_dict(SMALL, {"run.seeds": 2})
     res = run_batch([RunSpec(cfg, 0), RunSpec(cfg, 1)])
     assert not np.array_equal(res.logits[0], res.logits[1])
+
+
+def test_runs_of_different_shapes_are_refused_before_any_work():
+    a = RunSpec(Config.from_dict(SMALL))
+    b = RunSpec(Config.from_dict(SMALL, {"task.num_answers": 7}))
+    with pytest.raises(ConfigError, match=r"task\.num_answers"):
+        run_batch([a, b])
+    with pytest.raises(ConfigError, match="engine"):
+        run_batch([a], engine="gpu")
