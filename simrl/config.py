@@ -83,6 +83,11 @@ class TaskConfig(Section):
         "base probability of one designated wrong 'format' answer per prompt (0 = no format answer)",
         Range(0.0, 1.0, hi_open=True),
     )
+    train_prompts: int = param(
+        0,
+        "prompts RL trains on: the first train_prompts (0 = all); the rest are held out and reported as *_heldout (1 = one-shot RLVR, arXiv 2504.20571)",
+        NONNEG_INT,
+    )
     seed: int = param(
         0,
         "seed of the task instance (answer positions, per-prompt strengths), separate from run seeds",
@@ -265,9 +270,14 @@ class Config:
 
     # ---- derived values -------------------------------------------------------------
     @property
+    def train_prompts(self) -> int:
+        """Resolved number of training prompts (the 0 = all convention applied)."""
+        return self.task.train_prompts or self.task.num_prompts
+
+    @property
     def prompts_per_step(self) -> int:
-        """Resolved prompts per step (the 0 = all convention applied)."""
-        return self.algo.prompts_per_step or self.task.num_prompts
+        """Resolved prompts per step (0 = all training prompts)."""
+        return self.algo.prompts_per_step or self.train_prompts
 
     # ---- construction ------------------------------------------------------------------
     @classmethod
@@ -422,10 +432,16 @@ def _check_combinations(c: Config) -> None:
         f"must be < sqrt(m (1 - m)) = {max_spread:.4g} for a Beta with mean m = task.prior_strength",
     )
     require(
-        a.prompts_per_step <= t.num_prompts,
+        a.prompts_per_step <= c.train_prompts,
         "algo.prompts_per_step",
         a.prompts_per_step,
-        f"must be <= task.num_prompts = {t.num_prompts} (sampled without replacement; 0 = all)",
+        f"must be <= the training prompts = {c.train_prompts} (sampled without replacement; 0 = all)",
+    )
+    require(
+        t.train_prompts <= t.num_prompts,
+        "task.train_prompts",
+        t.train_prompts,
+        f"must be <= task.num_prompts = {t.num_prompts} (0 = all)",
     )
     require(
         r.kind != "format" or has_format,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from simrl.tasks import BanditTask
-from theory import log_softmax, pass_at_k_exact
+from theory import log_softmax, pass_at_k_exact, softmax
 
 #: the quantiles of per-prompt entropy that are reported
 ENTROPY_QUANTILES = (0.1, 0.5, 0.9)
@@ -50,16 +50,33 @@ AUDIT_METRICS = UPDATE_METRICS[-5:]
 AUDIT_PROMPT_COLUMNS = ("dH_exact", "dH_first_order", *AUDIT_METRICS)
 
 
-def passk_names(passk: tuple[int, ...]) -> tuple[str, ...]:
-    return tuple(f"pass_at_{k}" for k in passk)
+def passk_names(passk: tuple[int, ...], suffix: str = "") -> tuple[str, ...]:
+    return tuple(f"pass_at_{k}{suffix}" for k in passk)
 
 
 def metric_names(passk: tuple[int, ...]) -> tuple[str, ...]:
-    return ("acc", *passk_names(passk), *EVAL_METRICS[1:], *UPDATE_METRICS)
+    """Every metric column: accuracy and pass@k on the training prompts, then on the held-out
+    prompts (NaN when all prompts are trained), the other eval metrics (training prompts),
+    the update metrics."""
+    return (
+        "acc",
+        *passk_names(passk),
+        "acc_heldout",
+        *passk_names(passk, "_heldout"),
+        *EVAL_METRICS[1:],
+        *UPDATE_METRICS,
+    )
 
 
-def eval_metrics(logits: np.ndarray, task: BanditTask, passk: tuple[int, ...]) -> dict[str, float]:
-    """Exact eval metrics of the policy softmax(logits), logits (S, K)."""
+def eval_metrics(
+    logits: np.ndarray, task: BanditTask, passk: tuple[int, ...], n_train: int | None = None
+) -> dict[str, float]:
+    """Exact eval metrics of the policy softmax(logits), logits (S, K): accuracy and pass@k
+    on the first n_train prompts (the training prompts; all by default) and on the rest,
+    the other metrics on the training prompts."""
+    n_train = logits.shape[0] if n_train is None else n_train
+    held = held_out_accuracy(logits[n_train:], task.correct[n_train:], passk)
+    logits, task = logits[:n_train], task.restricted(n_train)
     logp = log_softmax(logits)
     pi = np.exp(logp)
     rows = np.arange(pi.shape[0])
@@ -68,6 +85,7 @@ def eval_metrics(logits: np.ndarray, task: BanditTask, passk: tuple[int, ...]) -
     out = {"acc": p_correct.mean()}
     for k in passk:  # P(at least one of k independent samples is correct)
         out[f"pass_at_{k}"] = pass_at_k_exact(p_correct, k).mean()
+    out.update(held)
     out["entropy_mean"] = h.mean()
     for q in ENTROPY_QUANTILES:
         out[f"entropy_q{round(q * 100)}"] = np.quantile(h, q)
@@ -77,3 +95,16 @@ def eval_metrics(logits: np.ndarray, task: BanditTask, passk: tuple[int, ...]) -
     out["mass_incorrect_label"] = pi[rows, task.incorrect_label].mean()
     out["mass_base_top"] = pi[rows, task.base_top].mean()
     return {k: float(v) for k, v in out.items()}
+
+
+def held_out_accuracy(
+    logits: np.ndarray, correct: np.ndarray, passk: tuple[int, ...]
+) -> dict[str, float]:
+    """acc_heldout and pass_at_k_heldout of the held-out prompts' rows; NaN when there are none."""
+    if logits.shape[0] == 0:
+        return {"acc_heldout": np.nan, **dict.fromkeys(passk_names(passk, "_heldout"), np.nan)}
+    p_correct = (softmax(logits) * correct).sum(axis=1)
+    out = {"acc_heldout": float(p_correct.mean())}
+    for k in passk:
+        out[f"pass_at_{k}_heldout"] = float(pass_at_k_exact(p_correct, k).mean())
+    return out

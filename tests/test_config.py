@@ -358,3 +358,25 @@ def test_bad_value_in_toml_names_the_field(tmp_path):
     path = write_toml(tmp_path, "[optim]\nlr = -1.0\n")
     with pytest.raises(ConfigError, match=r"optim\.lr = -1\.0"):
         Config.from_toml(path)
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"task.num_prompts": 8, "task.train_prompts": 9}, "task.train_prompts"),
+        (
+            {"task.num_prompts": 8, "task.train_prompts": 2, "algo.prompts_per_step": 3},
+            "algo.prompts_per_step",
+        ),
+        ({"task.train_prompts": -1}, "task.train_prompts"),
+    ],
+)
+def test_bad_train_split_is_refused(overrides, field):
+    with pytest.raises(ConfigError) as e:
+        Config.from_dict({}, overrides)
+    assert e.value.field == field
+
+
+def test_prompts_per_step_defaults_to_the_training_prompts():
+    cfg = Config.from_dict({}, {"task.num_prompts": 8, "task.train_prompts": 3})
+    assert cfg.train_prompts == 3 and cfg.prompts_per_step == 3

@@ -139,7 +139,11 @@ def _run_reference(
         sums, counts = np.zeros(len(upd_idx)), np.zeros(len(upd_idx))
         u = np.empty((1, layouts[r].total))
         row = 0
-        _put(metrics[r, row], names, eval_metrics(state.logits, tasks[r], cfg.run.passk))
+        _put(
+            metrics[r, row],
+            names,
+            eval_metrics(state.logits, tasks[r], cfg.run.passk, cfg.train_prompts),
+        )
         for t in range(steps):
             fill_block(gen, u)
             with np.errstate(over="ignore", invalid="ignore"):  # detected just below
@@ -161,7 +165,11 @@ def _run_reference(
             counts[ok] += 1
             if t + 1 == rows[row + 1]:
                 row += 1
-                _put(metrics[r, row], names, eval_metrics(state.logits, tasks[r], cfg.run.passk))
+                _put(
+                    metrics[r, row],
+                    names,
+                    eval_metrics(state.logits, tasks[r], cfg.run.passk, cfg.train_prompts),
+                )
                 metrics[r, row, upd_idx] = np.where(
                     counts > 0, sums / np.maximum(counts, 1), np.nan
                 )

@@ -67,6 +67,7 @@ INT_FIELDS = (
     "L_cc",
     "L_total",
     "audit",
+    "train_prompts",
 )
 
 #: the codes fast.py hard-codes, by registry
@@ -132,5 +133,6 @@ def _ints(c: Config, lay: StreamLayout) -> list[int]:
         "L_cc": lay.cc,
         "L_total": lay.total,
         "audit": int(c.run.audit),
+        "train_prompts": c.train_prompts,
     }
     return [values[name] for name in INT_FIELDS]

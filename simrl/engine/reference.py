@@ -95,7 +95,8 @@ def initial_state(task: BanditTask) -> RunState:
 
 
 def select_prompts(keys: np.ndarray, num_prompts: int, prompts_per_step: int) -> np.ndarray:
-    """All prompts in order, or the first prompts_per_step of a uniform random order."""
+    """All num_prompts (training) prompts in order, or the first prompts_per_step of a
+    uniform random order."""
     if prompts_per_step == num_prompts:
         return np.arange(num_prompts)
     return np.argsort(keys, kind="stable")[:prompts_per_step]
@@ -113,7 +114,7 @@ def facts(task: BanditTask, s: int) -> PromptFacts:
 
 def sampled_batch(params: RunParams, pi_old: np.ndarray, u: np.ndarray) -> Batch:
     cfg, task, lay = params.config, params.task, params.layout
-    S, P, G = cfg.task.num_prompts, cfg.prompts_per_step, cfg.algo.group_size
+    S, P, G = cfg.train_prompts, cfg.prompts_per_step, cfg.algo.group_size
     reward_fn, mode = REWARDS[cfg.reward.kind].fn, cfg.algo.dynamic_sampling
     kept: list[tuple[int, np.ndarray, np.ndarray]] = []
     for rnd in range(lay.rounds):
@@ -157,7 +158,7 @@ def sampled_batch(params: RunParams, pi_old: np.ndarray, u: np.ndarray) -> Batch
 def exact_batch(params: RunParams, pi_old: np.ndarray, u: np.ndarray) -> Batch:
     """Every answer of each chosen prompt, standing for G pi_old(a) sampled tokens."""
     cfg, task = params.config, params.task
-    S, K, G = cfg.task.num_prompts, cfg.task.num_answers, cfg.algo.group_size
+    S, K, G = cfg.train_prompts, cfg.task.num_answers, cfg.algo.group_size
     prompts = select_prompts(u[: params.layout.sel], S, cfg.prompts_per_step)
     answers = np.tile(np.arange(K), (prompts.size, 1))
     reward_fn = REWARDS[cfg.reward.kind].fn

@@ -10,7 +10,8 @@ same numbers whether it runs alone or in a batch, under either engine, in any ch
 
 Block layout of one step (sections of length 0 are absent):
   for each of `rounds` rounds (1, or algo.max_resample_rounds with DAPO resampling):
-    sel     S      keys whose argsort orders the prompts (only if prompts_per_step < S)
+    sel     S      keys whose argsort orders the training prompts (S of them; only if
+                   prompts_per_step < S)
     sample  P*G    inverse-CDF uniforms of the sampled answers
     reward  P*G    Bernoulli uniforms of 'random' and 'noisy' rewards
     tie     P      tie-break uniforms of 'self_consistency'
@@ -53,7 +54,7 @@ def stream_layout(cfg: Config) -> StreamLayout:
     a = cfg.algo
     if cfg.reward.kind == "frozen":
         return StreamLayout(1, 0, 0, 0, 0, 0)
-    S, P, G = cfg.task.num_prompts, cfg.prompts_per_step, a.group_size
+    S, P, G = cfg.train_prompts, cfg.prompts_per_step, a.group_size
     rounds = a.max_resample_rounds if a.dynamic_sampling == "resample" else 1
     sel = S if P < S else 0
     if a.exact:

@@ -9,7 +9,7 @@ tie-breaks are drawn from `task.seed` alone, so every run of a grid shares the t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -35,6 +35,10 @@ class BanditTask:
     @property
     def base_probs(self) -> np.ndarray:
         return np.exp(self.base_logits)
+
+    def restricted(self, n: int) -> BanditTask:
+        """The task of the first n prompts (the training prompts)."""
+        return BanditTask(*(getattr(self, f.name)[:n] for f in fields(self)))
 
 
 def prior_strengths(cfg: TaskConfig, rng: np.random.Generator) -> np.ndarray:

@@ -142,3 +142,27 @@ def test_first_order_prediction_is_close_for_small_steps():
     m = res.metrics[res.metrics.step > 0]
     rel = ((m["dH_exact"] - m["dH_first_order"]).abs() / m["dH_exact"].abs()).median()
     assert rel < 0.02
+
+
+@pytest.mark.parametrize("engine", ["fast", "reference"])
+@pytest.mark.parametrize("optim", ["sgd", "adam"])
+def test_held_out_prompts_of_the_bandit_never_move(engine, optim):
+    """Independent prompts share no parameters: training on the first 3 prompts leaves the
+    held-out prompts bitwise at the base policy (the sequence task's shared mode state is
+    what can transfer)."""
+    cfg = Config.from_dict(
+        SMALL,
+        {"task.train_prompts": 3, "optim.kind": optim, "optim.lr": 0.1 if optim == "adam" else 4.0},
+    )
+    res = simulate(cfg, engine=engine)
+    np.testing.assert_array_equal(
+        res.logits[:, 3:], np.broadcast_to(res.task.base_logits[3:], res.logits[:, 3:].shape)
+    )
+    assert res.metrics["acc_heldout"].nunique() == 1
+    base_acc = res.metrics.loc[res.metrics.step == 0, "acc"].to_numpy()
+    assert (res.final["acc"].to_numpy() > base_acc + 0.05).all()
+
+
+def test_without_a_split_held_out_metrics_are_nan():
+    res = simulate(Config.from_dict(SMALL, {"run.steps": 3}))
+    assert res.metrics["acc_heldout"].isna().all() and res.metrics["pass_at_1_heldout"].isna().all()

@@ -69,6 +69,13 @@ CASES = {
     "prior-spread": {"task.prior_spread": 0.15, "task.num_correct": 2},
     "ddof0-eps": {"algo.std_ddof": 0, "algo.std_eps": 1e-4},
     "eval_every": {"run.eval_every": 7},
+    "train-split": {
+        "task.train_prompts": 4,
+        "algo.prompts_per_step": 3,
+        "optim.kind": "adam",
+        "optim.lr": 0.1,
+    },
+    "one-shot-exact": {"task.train_prompts": 1, "algo.exact": True},
     "noisy-self-consistency-mix": {
         "reward.kind": "noisy",
         "reward.flip": 0.3,

@@ -28,7 +28,16 @@ I_REW, I_ADV, I_LOSS, I_AGG, I_KLK, I_OPT, I_DS, I_G, I_P, I_EPOCHS, I_MB = (
     10,
 )
 I_DDOF, I_REFRESET, I_EXACT, I_SMODE, I_ROUNDS = 11, 12, 13, 14, 15
-I_LSEL, I_LSAMPLE, I_LREWARD, I_LTIE, I_LCC, I_LTOTAL, I_AUDIT = 16, 17, 18, 19, 20, 21, 22
+I_LSEL, I_LSAMPLE, I_LREWARD, I_LTIE, I_LCC, I_LTOTAL, I_AUDIT, I_NTRAIN = (
+    16,
+    17,
+    18,
+    19,
+    20,
+    21,
+    22,
+    23,
+)
 
 # ---- registry codes (packing.EXPECTED_CODES) -------------------------------------------
 R_TRUE, R_RANDOM, R_INCORRECT, R_FORMAT, R_SELFC, R_NOISY, R_FROZEN = 0, 1, 2, 3, 4, 5, 6
@@ -51,7 +60,7 @@ NPG_PI_FLOOR = np.finfo(np.float64).tiny
 def check_layout() -> None:
     """The constants here agree with packing.py and metrics.py (checked at import)."""
     check_codes()
-    assert len(FLOAT_FIELDS) == 20 and len(INT_FIELDS) == 23 and len(UPDATE_METRICS) == N_UPD
+    assert len(FLOAT_FIELDS) == 20 and len(INT_FIELDS) == 24 and len(UPDATE_METRICS) == N_UPD
 
 
 check_layout()

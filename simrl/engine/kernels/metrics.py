@@ -11,44 +11,49 @@ from simrl.engine.kernels.softmax import row_dot, row_dot_diff
 
 
 @njit(cache=True)
-def eval_row(prob, logp, ent, base_logp, correct, fmt, label, top, passk, out):
-    """Exact eval metrics (metrics.eval_metrics) into out[: 9 + len(passk)]."""
+def eval_row(prob, logp, ent, base_logp, correct, fmt, label, top, passk, n_train, out):
+    """Exact eval metrics (metrics.eval_metrics) into out[: 10 + 2 len(passk)]: accuracy and
+    pass@k on the training prompts 0..n_train-1, then on the held-out rest (NaN if none),
+    then the other metrics on the training prompts."""
     S = prob.shape[0]
     npk = passk.shape[0]
-    acc = 0.0
-    for i in range(npk):
-        out[1 + i] = 0.0
+    for i in range(2 + 2 * npk):
+        out[i] = 0.0
     kl, mf, ml, mt = 0.0, 0.0, 0.0, 0.0
     has_fmt = True
     for s in range(S):
         pc = row_dot(prob, correct, s)
-        d = row_dot_diff(prob, logp, base_logp, s)  # KL(pi_s || base_s)
-        acc += pc
+        held = s >= n_train
+        c0 = 1 + npk if held else 0  # column of this prompt's set
+        out[c0] += pc
         for i in range(npk):
-            out[1 + i] += 1.0 - int_power(1.0 - pc, passk[i])
-        kl += d
+            out[c0 + 1 + i] += 1.0 - int_power(1.0 - pc, passk[i])
+        if held:
+            continue
+        kl += row_dot_diff(prob, logp, base_logp, s)  # KL(pi_s || base_s)
         if fmt[s] >= 0:
             mf += prob[s, fmt[s]]
         else:
             has_fmt = False
         ml += prob[s, label[s]]
         mt += prob[s, top[s]]
-    out[0] = acc / S
-    for i in range(npk):
-        out[1 + i] /= S
-    c = 1 + npk
-    h = np.sort(ent)
+    n_held = S - n_train
+    for i in range(1 + npk):
+        out[i] /= n_train
+        out[1 + npk + i] = out[1 + npk + i] / n_held if n_held > 0 else np.nan
+    c = 2 + 2 * npk
+    h = np.sort(ent[:n_train])
     tot = 0.0
-    for s in range(S):
+    for s in range(n_train):
         tot += ent[s]
-    out[c] = tot / S
+    out[c] = tot / n_train
     out[c + 1] = quantile_sorted(h, 0.1)
     out[c + 2] = quantile_sorted(h, 0.5)
     out[c + 3] = quantile_sorted(h, 0.9)
-    out[c + 4] = kl / S
-    out[c + 5] = mf / S if has_fmt else np.nan
-    out[c + 6] = ml / S
-    out[c + 7] = mt / S
+    out[c + 4] = kl / n_train
+    out[c + 5] = mf / n_train if has_fmt else np.nan
+    out[c + 6] = ml / n_train
+    out[c + 7] = mt / n_train
 
 
 @njit(inline="always", cache=True)

@@ -22,6 +22,7 @@ from simrl.engine.kernels.codes import (
     I_LSAMPLE,
     I_LSEL,
     I_LTIE,
+    I_NTRAIN,
     I_P,
     I_REW,
     I_ROUNDS,
@@ -141,7 +142,8 @@ def collect_batch(
     count advances) or overwritten; bans and brew have P + 1 rows for that.
     stats[0] = reward mean and stats[1] = zero-variance share of the first round.
     """
-    S, K = prob_old.shape
+    K = prob_old.shape[1]
+    S = ip[I_NTRAIN]  # prompts are drawn from the training prompts 0..S-1
     P, G, rounds = ip[I_P], ip[I_G], ip[I_ROUNDS]
     L_sel, L_sample, L_reward, L_tie = ip[I_LSEL], ip[I_LSAMPLE], ip[I_LREWARD], ip[I_LTIE]
     rsize = L_sel + L_sample + L_reward + L_tie
@@ -196,7 +198,8 @@ def collect_batch(
 @njit(cache=True)
 def exact_batch(fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, bcount, badv, stats):
     """Every answer of each chosen prompt, weighted G pi_old(a) (reference.exact_batch)."""
-    S, K = prob_old.shape
+    K = prob_old.shape[1]
+    S = ip[I_NTRAIN]
     P, G = ip[I_P], ip[I_G]
     select_prompts(u, 0, ip[I_LSEL], S, P, bprompt)
     tot, n_zero = 0.0, 0

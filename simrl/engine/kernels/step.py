@@ -21,6 +21,7 @@ from simrl.engine.kernels.codes import (
     I_G,
     I_LTOTAL,
     I_MB,
+    I_NTRAIN,
     I_OPT,
     I_P,
     I_REFRESET,
@@ -231,7 +232,7 @@ def run_chunk(
     (rng[r], numpy's stream; see pcg64.py) into a private buffer.
     """
     R, S, K = z.shape
-    n_eval = 1 + passk.shape[0] + N_EVAL_FIXED  # acc, pass@k, the rest
+    n_eval = 2 + 2 * passk.shape[0] + N_EVAL_FIXED  # acc, pass@k (train, held-out), the rest
     n_cols = metrics.shape[2]
     for r in prange(R):
         if failed[r] >= 0:
@@ -264,7 +265,19 @@ def run_chunk(
         u = np.empty(max(L, 1))
         st = rng[r].copy()
         if t0 == 0:
-            eval_row(prob, logp, ent, base_r, correct_r, fmt_r, label_r, top_r, passk, row_buf)
+            eval_row(
+                prob,
+                logp,
+                ent,
+                base_r,
+                correct_r,
+                fmt_r,
+                label_r,
+                top_r,
+                passk,
+                ip_r[I_NTRAIN],
+                row_buf,
+            )
             for j in range(n_eval):
                 metrics[r, 0, j] = row_buf[j]
         for i in range(n_steps):
@@ -284,7 +297,19 @@ def run_chunk(
                     upd_cnt[r, j] += 1
             row = row_of_step[t + 1]
             if row >= 0:
-                eval_row(prob, logp, ent, base_r, correct_r, fmt_r, label_r, top_r, passk, row_buf)
+                eval_row(
+                    prob,
+                    logp,
+                    ent,
+                    base_r,
+                    correct_r,
+                    fmt_r,
+                    label_r,
+                    top_r,
+                    passk,
+                    ip_r[I_NTRAIN],
+                    row_buf,
+                )
                 for j in range(n_eval):
                     metrics[r, row, j] = row_buf[j]
                 for j in range(N_UPD):
