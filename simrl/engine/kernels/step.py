@@ -198,6 +198,15 @@ def workspace(S, K, P, G, N_max):
     )
 
 
+@njit(cache=True)
+def record_eval(metrics_r, row, n_eval, prob, logp, ent, task_r, passk, n_train, row_buf):
+    """The exact eval metrics of the cached policy into metrics row `row` of one run."""
+    base, correct, fmt, label, top = task_r
+    eval_row(prob, logp, ent, base, correct, fmt, label, top, passk, n_train, row_buf)
+    for j in range(n_eval):
+        metrics_r[row, j] = row_buf[j]
+
+
 @njit(parallel=True, cache=True)
 def run_chunk(
     t0,
@@ -242,13 +251,8 @@ def run_chunk(
         want_pp = pp.shape[1] > 0  # the per-prompt audit: pp (R, steps, S, 7), or (R, 0, S, 7)
         pp_r = pp[r]
         z_r, zref_r, m_r, v_r, at = z[r], zref[r], m[r], v[r], adam_t[r : r + 1]
-        base_r, correct_r, fmt_r, label_r, top_r = (
-            base_logp[ti],
-            correct[ti],
-            fmt[ti],
-            label[ti],
-            top[ti],
-        )
+        correct_r, fmt_r, label_r = correct[ti], fmt[ti], label[ti]
+        task_r = (base_logp[ti], correct_r, fmt_r, label_r, top[ti])
         P, G = ip_r[I_P], ip_r[I_G]
         ws = workspace(S, K, P, G, P * max(G, K))
         if ip_r[I_AUDIT] == 1:
@@ -265,21 +269,9 @@ def run_chunk(
         u = np.empty(max(L, 1))
         st = rng[r].copy()
         if t0 == 0:
-            eval_row(
-                prob,
-                logp,
-                ent,
-                base_r,
-                correct_r,
-                fmt_r,
-                label_r,
-                top_r,
-                passk,
-                ip_r[I_NTRAIN],
-                row_buf,
+            record_eval(
+                metrics[r], 0, n_eval, prob, logp, ent, task_r, passk, ip_r[I_NTRAIN], row_buf
             )
-            for j in range(n_eval):
-                metrics[r, 0, j] = row_buf[j]
         for i in range(n_steps):
             t = t0 + i
             for j in range(L):
@@ -297,21 +289,9 @@ def run_chunk(
                     upd_cnt[r, j] += 1
             row = row_of_step[t + 1]
             if row >= 0:
-                eval_row(
-                    prob,
-                    logp,
-                    ent,
-                    base_r,
-                    correct_r,
-                    fmt_r,
-                    label_r,
-                    top_r,
-                    passk,
-                    ip_r[I_NTRAIN],
-                    row_buf,
+                record_eval(
+                    metrics[r], row, n_eval, prob, logp, ent, task_r, passk, ip_r[I_NTRAIN], row_buf
                 )
-                for j in range(n_eval):
-                    metrics[r, row, j] = row_buf[j]
                 for j in range(N_UPD):
                     metrics[r, row, n_eval + j] = (
                         upd_sum[r, j] / upd_cnt[r, j] if upd_cnt[r, j] > 0 else np.nan
