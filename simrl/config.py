@@ -26,7 +26,7 @@ from simrl.kl import KL_ESTIMATORS
 from simrl.losses import POLICY_LOSSES
 from simrl.optim import OPTIMIZERS
 from simrl.rewards import DETERMINISTIC, REWARDS
-from simrl.validate import Bool, IntList, Range, one_of, require
+from simrl.validate import Bool, FloatList, IntList, Range, one_of, require
 
 POS = Range(0.0, lo_open=True)
 NONNEG = Range(0.0)
@@ -34,7 +34,8 @@ UNIT = Range(0.0, 1.0)
 POS_INT = Range(1, integer=True)
 NONNEG_INT = Range(0, integer=True)
 
-TASK_KINDS = ("bandit",)
+TASK_KINDS = ("bandit", "sequence")
+ANSWER_KINDS = ("env", "policy")
 DYNAMIC_SAMPLING = ("off", "drop", "resample")
 STEER_MODES = ("linear", "exp")
 ON_NONFINITE = ("raise", "record")
@@ -61,16 +62,20 @@ class Section:
 class TaskConfig(Section):
     section: ClassVar[str] = "task"
     kind: str = param(
-        "bandit", "task family: 'bandit' (one answer token per prompt)", one_of(TASK_KINDS)
+        "bandit",
+        "task family: 'bandit' (one answer token per prompt) or 'sequence' (token sequences: mode, reasoning tokens with forks, answer; simrl/tasks/sequence.py)",
+        one_of(TASK_KINDS),
     )
     num_prompts: int = param(64, "number of prompts S", POS_INT)
     num_answers: int = param(
-        16, "answers per prompt K (the bandit's vocabulary)", Range(2, integer=True)
+        16,
+        "answers per prompt K (bandit: its vocabulary; sequence: the final answer values, one correct)",
+        Range(2, integer=True),
     )
     num_correct: int = param(1, "correct answers per prompt", POS_INT)
     prior_strength: float = param(
         0.3,
-        "base policy's total probability on the correct answers of a prompt (mean over prompts if prior_spread > 0)",
+        "bandit: base policy's total probability on the correct answers of a prompt (mean over prompts if prior_spread > 0); sequence: base probability of the most accurate mode, the rest split evenly (unless mode_prior is given)",
         Range(0.0, 1.0, lo_open=True, hi_open=True),
     )
     prior_spread: float = param(
@@ -80,7 +85,7 @@ class TaskConfig(Section):
     )
     format_mass: float = param(
         0.0,
-        "base probability of one designated wrong 'format' answer per prompt (0 = no format answer)",
+        "bandit: base probability of one designated wrong 'format' answer per prompt; sequence: base probability of the format token after the reasoning (0 = none)",
         Range(0.0, 1.0, hi_open=True),
     )
     train_prompts: int = param(
@@ -92,6 +97,64 @@ class TaskConfig(Section):
         0,
         "seed of the task instance (answer positions, per-prompt strengths), separate from run seeds",
         NONNEG_INT,
+    )
+    # ---- the sequence family (task.kind = "sequence"; simrl/tasks/sequence.py) ----------
+    num_modes: int = param(
+        2,
+        "sequence: reasoning modes the first token chooses between (think: code vs prose)",
+        POS_INT,
+    )
+    mode_prior: tuple[float, ...] = param(
+        (),
+        "sequence: base probability of each mode (sums to 1); empty = prior_strength on the most accurate mode, the rest evenly",
+        FloatList(0.0, 1.0),
+    )
+    mode_accuracy: tuple[float, ...] = param(
+        (0.8, 0.3),
+        "sequence: probability that the answer is correct in each mode (one value per mode)",
+        FloatList(0.0, 1.0, empty=False),
+    )
+    share_mode_state: bool = param(
+        True,
+        "sequence: one mode-choice state shared by every prompt (a habit of the whole model); false = one per prompt",
+        Bool(),
+    )
+    vocab: int = param(4, "sequence: tokens at each reasoning state", Range(2, integer=True))
+    steps: int = param(
+        4,
+        "sequence: reasoning tokens after the mode token (max_len = 1 + steps [+ answer] [+ format])",
+        POS_INT,
+    )
+    fork_positions: tuple[int, ...] = param(
+        (1,),
+        "sequence: reasoning positions (0-based) that are high-entropy forks, each with one good token (arXiv 2506.01939)",
+        IntList(0, empty=True),
+    )
+    fork_entropy: float = param(
+        1.0, "sequence: base entropy of a fork state, nats (< ln vocab)", POS
+    )
+    peak_mass: float = param(
+        0.95,
+        "sequence: base probability of the likely token at a non-fork reasoning state (the rest evenly)",
+        Range(0.0, 1.0, lo_open=True, hi_open=True),
+    )
+    fork_effect: float = param(
+        0.0,
+        "sequence: how much the fork choices matter: accuracy = mode_accuracy * (1 - e + e * good forks / forks)",
+        UNIT,
+    )
+    answer: str = param(
+        "env",
+        "sequence: 'env' = the answer is an outcome of the environment given mode and forks (like running the code); 'policy' = an answer token the policy chooses",
+        one_of(ANSWER_KINDS),
+    )
+    end_prob: float = param(
+        0.0,
+        "sequence: base probability of the end token at each reasoning position >= min_steps (0 = fixed length)",
+        Range(0.0, 1.0, hi_open=True),
+    )
+    min_steps: int = param(
+        1, "sequence: reasoning tokens before the end token becomes available", POS_INT
     )
 
 
@@ -173,6 +236,19 @@ class AlgoConfig(Section):
         0.0,
         "STEER exp map: weight exp(-steer_k |Omega|) clamped to [steer_w_min, 1]; 0 = public code's k = -ln(w_min) / max(max |Omega|, 0.02)",
         NONNEG,
+    )
+    forking_top_quantile: float = param(
+        1.0,
+        "only tokens whose state entropy is in the top fraction of the minibatch's tokens get gradient (0.2 = the 80/20 forking-token rule, Wang et al. 2025, arXiv 2506.01939; TRL top_entropy_quantile); 1 = all tokens; sequence tasks",
+        Range(0.0, 1.0, lo_open=True),
+    )
+    overlong_cache: int = param(
+        0,
+        "DAPO soft overlong punishment (arXiv 2503.14476 Eq. 13): responses longer than max_len - overlong_cache get overlong_factor * (max_len - cache - length) / cache added to the reward (0 = off); sequence tasks",
+        NONNEG_INT,
+    )
+    overlong_factor: float = param(
+        1.0, "scale of the DAPO overlong penalty (verl overlong_penalty_factor)", NONNEG
     )
     epochs: int = param(
         1, "inner PPO epochs over each batch (ratios against the sampling policy)", POS_INT
@@ -273,6 +349,16 @@ class Config:
     def train_prompts(self) -> int:
         """Resolved number of training prompts (the 0 = all convention applied)."""
         return self.task.train_prompts or self.task.num_prompts
+
+    @property
+    def max_len(self) -> int:
+        """Longest response in tokens: 1 for the bandit; for the sequence family the mode
+        token, the reasoning tokens, the answer token (answer = 'policy') and the format
+        token (format_mass > 0)."""
+        t = self.task
+        if t.kind == "bandit":
+            return 1
+        return 1 + t.steps + (t.answer == "policy") + (t.format_mass > 0)
 
     @property
     def prompts_per_step(self) -> int:
@@ -379,6 +465,10 @@ def _coerce(key: str, f: dataclasses.Field, value: Any) -> Any:
         return float(value)
     if isinstance(default, tuple):
         if isinstance(value, list | tuple):
+            if isinstance(f.metadata["check"], FloatList):
+                return tuple(
+                    float(x) if isinstance(x, int) and not isinstance(x, bool) else x for x in value
+                )
             return tuple(value)
         if isinstance(value, int) and not isinstance(value, bool):
             return (value,)
@@ -402,8 +492,131 @@ def _toml_value(v: Any) -> str:
     return str(v)
 
 
+#: task fields that only the sequence family reads, and algo fields only its engine has
+SEQUENCE_TASK_FIELDS = (
+    "num_modes", "mode_prior", "mode_accuracy", "share_mode_state", "vocab", "steps",
+    "fork_positions", "fork_entropy", "peak_mass", "fork_effect", "answer", "end_prob",
+    "min_steps",
+)  # fmt: skip
+SEQUENCE_ALGO_FIELDS = ("forking_top_quantile", "overlong_cache", "overlong_factor")
+
+
 def _check_combinations(c: Config) -> None:
-    t, a, r = c.task, c.algo, c.reward
+    if c.task.kind == "sequence":
+        _check_sequence(c)
+    else:
+        _check_bandit(c)
+    _check_common(c)
+
+
+def _check_unused(c: Config, section: str, names: tuple[str, ...], kind: str) -> None:
+    """A field the task kind does not read must stay at its default (never silently ignored)."""
+    obj = getattr(c, section)
+    defaults = type(obj)()
+    for name in names:
+        value = getattr(obj, name)
+        if value != getattr(defaults, name):
+            require(
+                False,
+                f"{section}.{name}",
+                value,
+                f"applies to task.kind = '{kind}' only (this is task.kind = '{c.task.kind}')",
+            )
+
+
+def _check_sequence(c: Config) -> None:
+    t, a = c.task, c.algo
+    _check_unused(c, "task", ("num_correct", "prior_spread"), "bandit")
+    M = t.num_modes
+    require(
+        len(t.mode_accuracy) == M,
+        "task.mode_accuracy",
+        t.mode_accuracy,
+        f"must have one value per mode (task.num_modes = {M})",
+    )
+    if t.mode_prior:
+        require(
+            len(t.mode_prior) == M,
+            "task.mode_prior",
+            t.mode_prior,
+            f"must be empty or have one value per mode (task.num_modes = {M})",
+        )
+        require(
+            abs(sum(t.mode_prior) - 1.0) < 1e-9 and min(t.mode_prior) > 0,
+            "task.mode_prior",
+            t.mode_prior,
+            "must be positive probabilities that sum to 1",
+        )
+    require(
+        M >= 2 or not t.mode_prior,
+        "task.mode_prior",
+        t.mode_prior,
+        "needs task.num_modes >= 2",
+    )
+    require(
+        all(p < t.steps for p in t.fork_positions),
+        "task.fork_positions",
+        t.fork_positions,
+        f"must be reasoning positions 0..{t.steps - 1} (task.steps = {t.steps})",
+    )
+    require(
+        t.fork_entropy < math.log(t.vocab),
+        "task.fork_entropy",
+        t.fork_entropy,
+        f"must be < ln(task.vocab) = {math.log(t.vocab):.4g} nats",
+    )
+    require(
+        t.min_steps <= t.steps,
+        "task.min_steps",
+        t.min_steps,
+        f"must be <= task.steps = {t.steps}",
+    )
+    require(
+        t.answer == "policy" or t.num_answers >= 2,
+        "task.num_answers",
+        t.num_answers,
+        "must be >= 2",
+    )
+    require(
+        a.overlong_cache < c.max_len,
+        "algo.overlong_cache",
+        a.overlong_cache,
+        f"must be < max_len = {c.max_len} (the punished lengths are max_len - cache + 1 .. max_len)",
+    )
+    require(
+        c.reward.kind != "format" or t.format_mass > 0,
+        "reward.kind",
+        c.reward.kind,
+        "'format' needs the format token: set task.format_mass > 0",
+    )
+    if a.exact:
+        variable = t.end_prob > 0
+        require(
+            not variable or a.agg in ("seq-mean-token-sum", "seq-mean-token-sum-norm"),
+            "algo.agg",
+            a.agg,
+            "algo.exact with variable lengths (task.end_prob > 0) needs an aggregation whose "
+            "token weights do not depend on the realised lengths: 'seq-mean-token-sum' or "
+            "'seq-mean-token-sum-norm'",
+        )
+        require(
+            a.overlong_cache == 0,
+            "algo.overlong_cache",
+            a.overlong_cache,
+            "must be 0 with algo.exact (the exact gradient needs rewards in {0, 1})",
+        )
+        require(
+            a.forking_top_quantile == 1.0,
+            "algo.forking_top_quantile",
+            a.forking_top_quantile,
+            "must be 1 with algo.exact (the quantile rule selects among sampled tokens)",
+        )
+
+
+def _check_bandit(c: Config) -> None:
+    t, r = c.task, c.reward
+    _check_unused(c, "task", SEQUENCE_TASK_FIELDS, "sequence")
+    _check_unused(c, "algo", SEQUENCE_ALGO_FIELDS, "sequence")
     has_format = t.format_mass > 0
     n_other_wrong = t.num_answers - t.num_correct - (1 if has_format else 0)
     require(
@@ -432,6 +645,16 @@ def _check_combinations(c: Config) -> None:
         f"must be < sqrt(m (1 - m)) = {max_spread:.4g} for a Beta with mean m = task.prior_strength",
     )
     require(
+        r.kind != "format" or has_format,
+        "reward.kind",
+        r.kind,
+        "'format' needs a format answer: set task.format_mass > 0",
+    )
+
+
+def _check_common(c: Config) -> None:
+    t, a, r = c.task, c.algo, c.reward
+    require(
         a.prompts_per_step <= c.train_prompts,
         "algo.prompts_per_step",
         a.prompts_per_step,
@@ -442,12 +665,6 @@ def _check_combinations(c: Config) -> None:
         "task.train_prompts",
         t.train_prompts,
         f"must be <= task.num_prompts = {t.num_prompts} (0 = all)",
-    )
-    require(
-        r.kind != "format" or has_format,
-        "reward.kind",
-        r.kind,
-        "'format' needs a format answer: set task.format_mass > 0",
     )
     needs_pairs = (a.advantage == "rloo") or (a.advantage == "grpo" and a.std_ddof == 1)
     require(

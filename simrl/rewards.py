@@ -95,3 +95,23 @@ def expected_reward(kind: str, facts: PromptFacts, *, p: float, flip: float) -> 
     if kind == "noisy":
         return (1.0 - flip) * c + flip * (1.0 - c)
     return np.full(K, np.nan)
+
+
+def sequence_rewards(
+    kind: str, answers, formats, facts: PromptFacts, u, u_tie, *, p: float, flip: float
+) -> np.ndarray:
+    """Rewards of a group of sequence responses: the registry's reward of the final
+    answers, except 'format', which pays the format marker of the response itself."""
+    if kind == "format":
+        return np.asarray(formats, dtype=float)
+    return REWARDS[kind].fn(answers, facts, u, u_tie, p=p, flip=flip)
+
+
+def overlong_penalty(lengths, max_len: int, cache: int, factor: float) -> np.ndarray:
+    """DAPO's soft overlong punishment (Yu et al. 2025, arXiv 2503.14476, Eq. 13), added to
+    the reward: 0 up to max_len - cache tokens, then factor * ((max_len - cache) - |y|) /
+    cache, reaching -factor at max_len (responses here never exceed max_len)."""
+    lengths = np.asarray(lengths, dtype=float)
+    if cache == 0:
+        return np.zeros(lengths.shape)
+    return factor * np.minimum(0.0, ((max_len - cache) - lengths) / cache)

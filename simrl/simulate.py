@@ -20,6 +20,7 @@ from simrl.config import Config
 from simrl.engine.batch import BatchResult, Progress, RunSpec, run_batch
 from simrl.metrics import AUDIT_PROMPT_COLUMNS
 from simrl.tasks import BanditTask
+from simrl.tasks.sequence import SequenceTask
 
 
 @dataclass
@@ -27,8 +28,8 @@ class Result:
     config: Config
     metrics: pd.DataFrame  # seed, step, metrics
     final: pd.DataFrame  # seed, failed_step, metrics at the last step
-    logits: np.ndarray  # (seeds, S, K)
-    task: BanditTask
+    logits: np.ndarray  # (seeds, S, K): bandit; (seeds, rows, width): sequence task
+    task: BanditTask | SequenceTask
     #: seed, step, prompt, then AUDIT_PROMPT_COLUMNS: every state each update moved
     #: (simulate(..., audit_prompts=True), which needs run.audit = true)
     audit_prompts: pd.DataFrame | None = None
@@ -73,10 +74,13 @@ def simulate(
     engine: str = "fast",
     progress: Progress | None = None,
     audit_prompts: bool = False,
+    task: SequenceTask | None = None,
 ) -> Result:
     """Run `config.run.seeds` independent replicates of one config. With `audit_prompts`
-    (and run.audit = true), also the audit of every state at every step."""
-    specs = [RunSpec(config, i) for i in range(config.run.seeds)]
+    (and run.audit = true), also the audit of every state (parameter row) at every step.
+    `task`: a custom SequenceTask (simrl.tasks.sequence.GraphBuilder) instead of the
+    config's built-in task (config.task.kind must be 'sequence')."""
+    specs = [RunSpec(config, i, task=task) for i in range(config.run.seeds)]
     batch = run_batch(specs, engine=engine, progress=progress, audit_prompts=audit_prompts)
     metrics = tidy(batch).drop(columns="run")
     final = (

@@ -57,19 +57,47 @@ class OneOf:
 
 @dataclass(frozen=True)
 class IntList:
-    """A non-empty list of distinct integers, each >= lo."""
+    """A list of distinct integers, each >= lo (non-empty unless `empty`)."""
 
     lo: int = 1
+    empty: bool = False
 
     def allowed(self) -> str:
-        return f"must be a non-empty list of distinct integers >= {self.lo}"
+        size = "a list" if self.empty else "a non-empty list"
+        return f"must be {size} of distinct integers >= {self.lo}"
 
     def ok(self, v: object) -> bool:
         return (
             isinstance(v, tuple)
-            and len(v) > 0
+            and (self.empty or len(v) > 0)
             and all(isinstance(k, int) and not isinstance(k, bool) and k >= self.lo for k in v)
             and len(set(v)) == len(v)
+        )
+
+
+@dataclass(frozen=True)
+class FloatList:
+    """A list of numbers in [lo, hi] (possibly empty when `empty` is allowed)."""
+
+    lo: float = 0.0
+    hi: float = 1.0
+    empty: bool = True
+
+    def allowed(self) -> str:
+        size = "a list" if self.empty else "a non-empty list"
+        return f"must be {size} of numbers in [{self.lo:g}, {self.hi:g}]"
+
+    def ok(self, v: object) -> bool:
+        return (
+            isinstance(v, tuple)
+            and (self.empty or len(v) > 0)
+            and all(
+                isinstance(x, int | float)
+                and not isinstance(x, bool)
+                and math.isfinite(x)
+                and self.lo <= x <= self.hi
+                for x in v
+            )
         )
 
 

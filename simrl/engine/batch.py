@@ -14,10 +14,16 @@ import numpy as np
 
 from simrl.config import Config
 from simrl.engine import reference as ref
+from simrl.engine import sequence_ref as seq_ref
 from simrl.engine.streams import StreamLayout, fill_block, run_generator, stream_layout
 from simrl.errors import ConfigError, NonFiniteError
 from simrl.metrics import AUDIT_PROMPT_COLUMNS, UPDATE_METRICS, eval_metrics, metric_names
-from simrl.tasks import BanditTask, build_bandit
+from simrl.metrics_sequence import (
+    SEQUENCE_UPDATE_EXTRA,
+    sequence_eval_metrics,
+    sequence_metric_names,
+)
+from simrl.tasks.sequence import SequenceTask, build_task
 
 ENGINES = ("fast", "reference")
 
@@ -26,9 +32,14 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class RunSpec:
+    """A run: its config, its replicate index (the seed stream), a label for messages, and
+    optionally a task object (a custom SequenceTask) instead of the config's built-in
+    task; its config must then say task.kind = 'sequence'."""
+
     config: Config
     replicate: int = 0
     label: str = ""
+    task: SequenceTask | None = None
 
 
 @dataclass
@@ -39,7 +50,7 @@ class BatchResult:
     metrics: np.ndarray  # (R, n_rows, M)
     logits: np.ndarray  # (R, S, K) final logits (the last finite ones of a failed run)
     failed_step: np.ndarray  # (R,) the step that produced a non-finite value, -1 if none
-    tasks: list[BanditTask]  # (R,) the task of each run (shared objects)
+    tasks: list  # (R,) the task of each run, BanditTask or SequenceTask (shared objects)
     #: (R, steps, S, 7) per-prompt audit (AUDIT_PROMPT_COLUMNS; NaN where a state did not
     #: move), when run_batch(..., audit_prompts=True)
     audit_prompts: np.ndarray | None = None
@@ -50,11 +61,19 @@ def record_steps(steps: int, eval_every: int) -> np.ndarray:
     return np.unique(np.r_[np.arange(0, steps + 1, eval_every), steps])
 
 
-def check_shared_shapes(specs: Sequence[RunSpec]) -> None:
+def check_shared_shapes(specs: Sequence[RunSpec], tasks: Sequence) -> None:
     first = specs[0].config
-    for spec in specs[1:]:
+    for spec, task in zip(specs[1:], tasks[1:], strict=True):
         c = spec.config
+        if isinstance(task, SequenceTask) and isinstance(tasks[0], SequenceTask):
+            if task.shape_key() != tasks[0].shape_key():
+                raise ConfigError(
+                    "task",
+                    task.shape_key(),
+                    f"runs batched together must share the task's shapes (first run: {tasks[0].shape_key()})",
+                )
         for name, mine, theirs in (
+            ("task.kind", c.task.kind, first.task.kind),
             ("task.num_prompts", c.task.num_prompts, first.task.num_prompts),
             ("task.num_answers", c.task.num_answers, first.task.num_answers),
             ("run.steps", c.run.steps, first.run.steps),
@@ -67,13 +86,62 @@ def check_shared_shapes(specs: Sequence[RunSpec]) -> None:
                 )
 
 
-def build_tasks(specs: Sequence[RunSpec]) -> list[BanditTask]:
-    """One task object per distinct task config: runs that share it share the arrays."""
+def build_tasks(specs: Sequence[RunSpec]) -> list:
+    """One task object per distinct task config: runs that share it share the arrays; a
+    spec's own task object is used as it is."""
     cache: dict = {}
+    out = []
     for spec in specs:
+        if spec.task is not None:
+            if spec.config.task.kind != "sequence":
+                raise ConfigError(
+                    "task.kind", spec.config.task.kind, "must be 'sequence' with a custom task"
+                )
+            out.append(spec.task)
+            continue
         if spec.config.task not in cache:
-            cache[spec.config.task] = build_bandit(spec.config.task)
-    return [cache[spec.config.task] for spec in specs]
+            cache[spec.config.task] = build_task(spec.config.task)
+        out.append(cache[spec.config.task])
+    return out
+
+
+def check_task_config(spec: RunSpec, task) -> None:
+    """What only the task object can tell: a custom task's prompts against the config, and
+    the exact gradient's need for length-independent aggregation weights."""
+    c = spec.config
+    if not isinstance(task, SequenceTask):
+        return
+    if task.num_prompts != c.task.num_prompts:
+        raise ConfigError(
+            "task.num_prompts",
+            c.task.num_prompts,
+            f"must equal the custom task's prompts ({task.num_prompts})",
+        )
+    fixed = bool((task.leaf_len == task.max_len).all())
+    if (
+        c.algo.exact
+        and not fixed
+        and c.algo.agg not in ("seq-mean-token-sum", "seq-mean-token-sum-norm")
+    ):
+        raise ConfigError(
+            "algo.agg",
+            c.algo.agg,
+            "algo.exact on a task with variable lengths needs 'seq-mean-token-sum' or "
+            "'seq-mean-token-sum-norm'",
+        )
+    if c.algo.overlong_cache >= task.max_len:
+        raise ConfigError(
+            "algo.overlong_cache",
+            c.algo.overlong_cache,
+            f"must be < the task's max_len = {task.max_len}",
+        )
+
+
+def names_for(config: Config, task) -> tuple[str, ...]:
+    """The metric columns of a run of this config on this task."""
+    if isinstance(task, SequenceTask):
+        return sequence_metric_names(config.run.passk, task.num_modes, task.max_len)
+    return metric_names(config.run.passk)
 
 
 def run_batch(
@@ -89,18 +157,27 @@ def run_batch(
         raise ConfigError("runs", 0, "need at least one run")
     if engine not in ENGINES:
         raise ConfigError("engine", engine, "must be one of " + ", ".join(map(repr, ENGINES)))
-    check_shared_shapes(specs)
     if audit_prompts and not all(s.config.run.audit for s in specs):
         raise ConfigError(
             "run.audit", False, "must be true for every run when audit_prompts is asked for"
         )
     tasks = build_tasks(specs)
-    layouts = [stream_layout(s.config) for s in specs]
+    check_shared_shapes(specs, tasks)
+    for spec, task in zip(specs, tasks, strict=True):
+        check_task_config(spec, task)
+    layouts = [
+        stream_layout(s.config, getattr(t, "max_len", None))
+        for s, t in zip(specs, tasks, strict=True)
+    ]
     run_cfg = specs[0].config.run
     rows = record_steps(run_cfg.steps, run_cfg.eval_every)
-    names = metric_names(run_cfg.passk)
+    names = names_for(specs[0].config, tasks[0])
     if engine == "reference":
         return _run_reference(specs, tasks, layouts, rows, names, progress, audit_prompts)
+    if isinstance(tasks[0], SequenceTask):
+        from simrl.engine.fast_sequence import run_fast_sequence
+
+        return run_fast_sequence(specs, tasks, layouts, rows, names, progress, audit_prompts)
     from simrl.engine.fast import run_fast
 
     return run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts)
@@ -130,24 +207,28 @@ def _run_reference(
     per_prompt = (
         np.full((R, steps, S, len(AUDIT_PROMPT_COLUMNS)), np.nan) if audit_prompts else None
     )
-    upd_idx = [names.index(n) for n in UPDATE_METRICS]
+    sequence = isinstance(tasks[0], SequenceTask)
+    engine = seq_ref if sequence else ref
+    eval_metrics_of = sequence_eval_metrics if sequence else eval_metrics
+    update_names = UPDATE_METRICS + (SEQUENCE_UPDATE_EXTRA if sequence else ())
+    upd_idx = [names.index(n) for n in update_names]
     for r, spec in enumerate(specs):
         cfg = spec.config
-        params = ref.RunParams(cfg, tasks[r], layouts[r])
+        params = (seq_ref.SeqParams if sequence else ref.RunParams)(cfg, tasks[r], layouts[r])
         gen = run_generator(cfg, spec.replicate)
-        state = ref.initial_state(tasks[r])
+        state = engine.initial_state(tasks[r])
         sums, counts = np.zeros(len(upd_idx)), np.zeros(len(upd_idx))
         u = np.empty((1, layouts[r].total))
         row = 0
         _put(
             metrics[r, row],
             names,
-            eval_metrics(state.logits, tasks[r], cfg.run.passk, cfg.train_prompts),
+            eval_metrics_of(state.logits, tasks[r], cfg.run.passk, cfg.train_prompts),
         )
         for t in range(steps):
             fill_block(gen, u)
             with np.errstate(over="ignore", invalid="ignore"):  # detected just below
-                new_state, um = ref.step(state, params, u[0], t)
+                new_state, um = engine.step(state, params, u[0], t)
             if not ref.is_finite(new_state):
                 failed[r] = t + 1
                 if cfg.run.on_nonfinite == "raise":
@@ -159,7 +240,7 @@ def _run_reference(
             per_state = um.pop("audit_per_state", None)
             if per_prompt is not None:
                 per_prompt[r, t] = per_state
-            vals = np.array([um[n] for n in UPDATE_METRICS])
+            vals = np.array([um[n] for n in update_names])
             ok = np.isfinite(vals)
             sums[ok] += vals[ok]
             counts[ok] += 1
@@ -168,7 +249,7 @@ def _run_reference(
                 _put(
                     metrics[r, row],
                     names,
-                    eval_metrics(state.logits, tasks[r], cfg.run.passk, cfg.train_prompts),
+                    eval_metrics_of(state.logits, tasks[r], cfg.run.passk, cfg.train_prompts),
                 )
                 metrics[r, row, upd_idx] = np.where(
                     counts > 0, sums / np.maximum(counts, 1), np.nan

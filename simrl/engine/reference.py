@@ -204,28 +204,75 @@ def minibatch_gradient(
     Returns (grad, per-token counts, LossOut) so the caller can tally clip fractions; adds
     the minibatch's audit terms to `audit` when given.
     """
-    a = params.config.algo
     n = batch.answers.shape[1]
-    s_t = np.repeat(batch.prompt[groups], n)  # (N,) state of each token
-    a_t = batch.answers[groups].ravel()  # (N,)
     count = batch.count[groups].ravel()
-    logp = log_softmax(z)
-    pi = np.exp(logp)
-    tokens = TokenBatch(
-        logp=logp[s_t, a_t],
-        logp_old=logp_old[s_t, a_t],
-        adv=adv[groups].ravel(),
-        entropy_old=h_old[s_t],
-        keys=keys,
-    )
-    out = POLICY_LOSSES[a.loss].fn(tokens, a)
     # aggregation over the minibatch's sampled responses (one token each); an exact entry
     # stands for `count` sampled tokens
     n_seq = len(groups) * params.config.algo.group_size
-    w = AGGREGATIONS[a.agg].fn(np.ones((n_seq, 1)))[0, 0] * count  # (N,)
-    coef = w * out.dlogp  # d loss / d logp_t
+    w = AGGREGATIONS[params.config.algo.agg].fn(np.ones((n_seq, 1)))[0, 0] * count  # (N,)
+    tokens = TokenTable(
+        state=np.repeat(batch.prompt[groups], n),
+        token=batch.answers[groups].ravel(),
+        adv=adv[groups].ravel(),
+        weight=w,
+        keys=keys,
+    )
+    grad, out, _, _ = token_gradient(params.config, z, ref_logits, logp_old, h_old, tokens, audit)
+    return grad, count, out
+
+
+@dataclass(frozen=True)
+class TokenTable:
+    """The tokens of a minibatch: the state (parameter row) each was generated at, the
+    token, its sequence-level advantage, its aggregation weight (times the number of
+    sampled tokens it stands for), and Clip-Cov's keys."""
+
+    state: np.ndarray  # (N,)
+    token: np.ndarray  # (N,)
+    adv: np.ndarray  # (N,)
+    weight: np.ndarray  # (N,)
+    keys: np.ndarray | None
+
+
+def token_gradient(
+    cfg: Config,
+    z: np.ndarray,
+    ref_logits: np.ndarray,
+    logp_old: np.ndarray,
+    h_old: np.ndarray,
+    tokens: TokenTable,
+    audit: AuditSums | None = None,
+) -> tuple[np.ndarray, object, np.ndarray]:
+    """Gradient (S, K) at logits z of the aggregated loss of a minibatch of tokens; one
+    function for bandit answers and sequence tokens alike.
+
+    The policy loss (registry) gives d loss / d logp_t; the forking-token rule keeps only
+    tokens whose current state entropy is in the top `forking_top_quantile` of the
+    minibatch (TRL `get_high_entropy_mask`: threshold torch.quantile(H, 1 - q), keep
+    H >= threshold); d logp_t / dz = e_a - pi chains it to the logits; KL and entropy
+    terms are added per token, weighted like the token. Returns (grad, LossOut, the
+    per-token policy coefficient w_t * keep_t * dlogp_t, the keep mask).
+    """
+    a = cfg.algo
+    s_t, a_t, w = tokens.state, tokens.token, tokens.weight
+    logp = log_softmax(z)
+    pi = np.exp(logp)
+    batch = TokenBatch(
+        logp=logp[s_t, a_t],
+        logp_old=logp_old[s_t, a_t],
+        adv=tokens.adv,
+        entropy_old=h_old[s_t],
+        keys=tokens.keys,
+    )
+    out = POLICY_LOSSES[a.loss].fn(batch, a)
+    keep = np.ones(s_t.shape, dtype=bool)
+    if a.forking_top_quantile < 1.0 and s_t.size:
+        h_tok = entropy(z)[s_t]
+        keep = h_tok >= np.quantile(h_tok, 1.0 - a.forking_top_quantile)
+    policy = w * out.dlogp * keep  # d loss / d logp_t
+    coef = policy
     if a.kl_coef > 0 and a.kl_kind in SAMPLED:
-        _, dk = KL_ESTIMATORS[a.kl_kind].fn(tokens.logp, log_softmax(ref_logits)[s_t, a_t])
+        _, dk = KL_ESTIMATORS[a.kl_kind].fn(batch.logp, log_softmax(ref_logits)[s_t, a_t])
         coef = coef + w * a.kl_coef * dk
     S = z.shape[0]
     grad = np.zeros_like(z)
@@ -238,21 +285,21 @@ def minibatch_gradient(
     if a.entropy_coef > 0:  # loss -= coef * H
         grad -= a.entropy_coef * state_weight * entropy_gradient(z)
     if audit is not None:
-        lr, h = params.config.optim.lr, entropy(z)
+        lr, h = cfg.optim.lr, entropy(z)
         audit.weight += state_weight[:, 0]
         # the token's own sgd step dz = -lr coef_t (e_a - pi), to first order
         np.add.at(audit.token, s_t, sampled_token_entropy_change(z[s_t], a_t, -coef, lr))
         omega = steer_omega_code(
-            tokens.adv,
-            np.exp(tokens.logp_old),
-            np.exp(tokens.logp),
-            tokens.entropy_old,
+            batch.adv,
+            np.exp(batch.logp_old),
+            np.exp(batch.logp),
+            batch.entropy_old,
             signed=True,
         )
-        np.add.at(audit.steer_code, s_t, -lr * w * omega)
-        pi_a = np.exp(tokens.logp)
-        np.add.at(audit.steer_eq14, s_t, -lr * -coef * (1.0 - pi_a) ** 2 * (tokens.logp + h[s_t]))
-    return grad, count, out
+        np.add.at(audit.steer_code, s_t, -lr * w * keep * omega)
+        pi_a = np.exp(batch.logp)
+        np.add.at(audit.steer_eq14, s_t, -lr * -coef * (1.0 - pi_a) ** 2 * (batch.logp + h[s_t]))
+    return grad, out, policy, keep
 
 
 def minibatch_groups(n_groups: int, minibatches: int) -> list[np.ndarray]:
@@ -334,9 +381,16 @@ def audit_per_state(params: RunParams, z0, z, h_old, moved, audit: AuditSums) ->
             for s in np.flatnonzero(moved)
         ]
     )  # (n_moved, K) E[r | a]
+    adv = rbar - (softmax(z0[moved]) * rbar).sum(axis=1, keepdims=True)  # exact expected A
+    return audit_table(cfg.optim.lr, z0, z, h_old, moved, audit, adv)
+
+
+def audit_table(lr: float, z0, z, h_old, moved, audit: AuditSums, adv: np.ndarray) -> np.ndarray:
+    """(S, 7) audit rows of the moved states, given their exact expected advantages
+    adv (n_moved, K) under the sampling policy; NaN rows elsewhere."""
+    out = np.full((z.shape[0], len(AUDIT_PROMPT_COLUMNS)), np.nan)
     zm, dz = z0[moved], (z - z0)[moved]
-    adv = rbar - (softmax(zm) * rbar).sum(axis=1, keepdims=True)  # exact expected advantage
-    eta = cfg.optim.lr * audit.weight[moved][:, None]
+    eta = lr * audit.weight[moved][:, None]
     out[moved] = np.stack(
         [
             entropy(z[moved]) - h_old[moved],

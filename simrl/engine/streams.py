@@ -12,10 +12,13 @@ Block layout of one step (sections of length 0 are absent):
   for each of `rounds` rounds (1, or algo.max_resample_rounds with DAPO resampling):
     sel     S      keys whose argsort orders the training prompts (S of them; only if
                    prompts_per_step < S)
-    sample  P*G    inverse-CDF uniforms of the sampled answers
+    sample  P*G*U  inverse-CDF uniforms of the sampled answers; U = 1 for the bandit, and
+                   for a sequence task U = max_len + 1: one per token position, then one
+                   for the environment's answer (drawn whether or not it is used)
     reward  P*G    Bernoulli uniforms of 'random' and 'noisy' rewards
     tie     P      tie-break uniforms of 'self_consistency'
-  cc        E*P*G  keys of Clip-Cov's random token choice, per epoch and batch position
+  cc        E*P*G*T keys of Clip-Cov's random token choice, per epoch and token slot
+                   (T = max_len token slots per response; 1 for the bandit)
 """
 
 from __future__ import annotations
@@ -50,11 +53,15 @@ class StreamLayout:
         return self.rounds * self.round_size
 
 
-def stream_layout(cfg: Config) -> StreamLayout:
+def stream_layout(cfg: Config, max_len: int | None = None) -> StreamLayout:
+    """The block layout of a run; `max_len` is the task's (a custom sequence task's may
+    differ from the built-in family's cfg.max_len)."""
     a = cfg.algo
     if cfg.reward.kind == "frozen":
         return StreamLayout(1, 0, 0, 0, 0, 0)
     S, P, G = cfg.train_prompts, cfg.prompts_per_step, a.group_size
+    T = cfg.max_len if max_len is None else max_len
+    U = T + 1 if cfg.task.kind == "sequence" else 1
     rounds = a.max_resample_rounds if a.dynamic_sampling == "resample" else 1
     sel = S if P < S else 0
     if a.exact:
@@ -62,10 +69,10 @@ def stream_layout(cfg: Config) -> StreamLayout:
     return StreamLayout(
         rounds=rounds,
         sel=sel,
-        sample=P * G,
+        sample=P * G * U,
         reward=P * G if cfg.reward.kind in NEEDS_UNIFORM else 0,
         tie=P if cfg.reward.kind == "self_consistency" else 0,
-        cc=a.epochs * P * G if a.loss == "clip_cov" else 0,
+        cc=a.epochs * P * G * T if a.loss == "clip_cov" else 0,
     )
 
 

@@ -1,0 +1,339 @@
+"""The numpy reference engine for sequence tasks: one run, one step, written to be read.
+
+    state, metrics = step(state, params, u, t)
+
+The same contract as simrl/engine/reference.py (the bandit's spec), with responses that
+are token sequences over the task's graph (simrl/tasks/sequence.py). One step:
+  1. batch: choose prompts; sample G responses per prompt from pi_old, token by token
+     (inverse CDF, one uniform per position), then the environment's answer (one more
+     uniform); reward the final answers (the reward registry; 'format' pays the format
+     marker), plus DAPO's overlong penalty; dynamic sampling as for the bandit.
+     In exact mode there is no sample: every (state, token) pair of each chosen prompt
+     enters twice, as the part of its expected gradient with A > 0 and the part with
+     A < 0 (see exact_tokens), weighted by its expected count G reach(n) pi_old(v | n).
+  2. advantages per group (the advantage registry), broadcast to the response's tokens.
+  3. epochs x minibatches (whole groups, in order): reference.token_gradient on the
+     minibatch's tokens, each weighted by the verl aggregation mode over the minibatch's
+     (responses x max_len) mask; one optimiser step each.
+  4. ProRL reference reset; update metrics (clip fractions, exact entropy change of every
+     moved row against first order; the audit with run.audit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simrl.advantages import ADVANTAGES
+from simrl.aggregation import AGGREGATIONS
+from simrl.config import Config
+from simrl.engine.reference import (
+    AuditSums,
+    RunState,
+    TokenTable,
+    audit_metrics,
+    audit_table,
+    frozen_update_metrics,
+    minibatch_groups,
+    select_prompts,
+    token_gradient,
+)
+from simrl.engine.streams import StreamLayout
+from simrl.metrics_sequence import SEQUENCE_UPDATE_EXTRA
+from simrl.optim import OPTIMIZERS, init_state
+from simrl.rewards import PromptFacts, overlong_penalty, sequence_rewards
+from simrl.tasks.sequence import SequenceTask, leaf_expected_reward
+from theory import entropy, first_order_entropy_change, log_softmax
+
+
+@dataclass(frozen=True)
+class SeqParams:
+    config: Config
+    task: SequenceTask
+    layout: StreamLayout
+
+
+@dataclass
+class SeqTokens:
+    """Every token of a step's batch, in batch order (group, response, position)."""
+
+    group: np.ndarray  # (N,) group (prompt) index in the batch
+    seq: np.ndarray  # (N,) response index in the batch: group * G + i
+    pos: np.ndarray  # (N,) position in the response
+    row: np.ndarray  # (N,) parameter row of the token's state
+    token: np.ndarray  # (N,)
+    fork: np.ndarray  # (N,) bool: the token's state is a forking state
+    adv: np.ndarray  # (N,)
+    count: np.ndarray  # (N,) sampled tokens the entry stands for (1; exact: expected count)
+    n_groups: int
+    reward_mean: float
+    zero_var_frac: float
+    mean_length: float
+
+
+def initial_state(task: SequenceTask) -> RunState:
+    return RunState(task.base_logits.copy(), task.base_logits.copy(), init_state(task.shape))
+
+
+def inverse_cdf(p: np.ndarray, u: float) -> int:
+    """The first index whose cumulative probability exceeds u, never past the last index
+    with positive probability (rounding of the cumulative sum)."""
+    last = int(np.flatnonzero(p > 0)[-1])
+    return min(int(np.searchsorted(np.cumsum(p), u, side="right")), last)
+
+
+def sample_response(task: SequenceTask, pi: np.ndarray, s: int, u: np.ndarray):
+    """One response of prompt s: (states, tokens, leaf, answer); u holds max_len + 1
+    uniforms (one per position, then the environment's answer)."""
+    T = task.max_len
+    n = int(task.root[s])
+    nodes, tokens = [], []
+    for pos in range(T):
+        row = task.node_row[n]
+        v = inverse_cdf(pi[row, : task.row_width[row]], u[pos])
+        nodes.append(n)
+        tokens.append(v)
+        c = int(task.child[n, v])
+        if c < 0:
+            leaf = -c - 1
+            break
+        n = c
+    dist = task.leaf_answer[leaf]
+    answer = int(np.argmax(dist)) if dist.max() == 1.0 else inverse_cdf(dist, u[T])
+    return nodes, tokens, leaf, answer
+
+
+def prompt_facts(task: SequenceTask, s: int) -> PromptFacts:
+    return PromptFacts(task.correct[s], -1, int(task.incorrect_label[s]))
+
+
+def sampled_tokens(params: SeqParams, pi_old: np.ndarray, u: np.ndarray) -> SeqTokens:
+    cfg, task, lay = params.config, params.task, params.layout
+    S, P, G, T = cfg.train_prompts, cfg.prompts_per_step, cfg.algo.group_size, task.max_len
+    a, U = cfg.algo, T + 1
+    groups: list[tuple[int, list, np.ndarray]] = []
+    kept: list[tuple[int, list, np.ndarray]] = []
+    for rnd in range(lay.rounds):
+        us = u[rnd * lay.round_size : (rnd + 1) * lay.round_size]
+        u_sample = us[lay.sel : lay.sel + lay.sample].reshape(P, G, U)
+        u_reward = us[lay.sel + lay.sample : lay.sel + lay.sample + lay.reward].reshape(-1, G)
+        u_tie = us[lay.sel + lay.sample + lay.reward : lay.round_size]
+        groups = []
+        for i, s in enumerate(select_prompts(us[: lay.sel], S, P)):
+            responses = [sample_response(task, pi_old, int(s), u_sample[i, j]) for j in range(G)]
+            answers = np.array([r[3] for r in responses])
+            formats = task.leaf_format[[r[2] for r in responses]]
+            lengths = np.array([len(r[1]) for r in responses])
+            rew = sequence_rewards(
+                cfg.reward.kind,
+                answers,
+                formats,
+                prompt_facts(task, int(s)),
+                u_reward[i] if lay.reward else None,
+                u_tie[i] if lay.tie else 0.0,
+                p=cfg.reward.p,
+                flip=cfg.reward.flip,
+            ) + overlong_penalty(lengths, T, a.overlong_cache, a.overlong_factor)
+            groups.append((int(s), responses, rew))
+        informative = [g for g in groups if g[2].min() != g[2].max()]
+        if rnd == 0:
+            reward_mean = float(np.mean([g[2] for g in groups]))
+            zero_var_frac = 1.0 - len(informative) / len(groups)
+            mean_length = float(np.mean([len(r[1]) for g in groups for r in g[1]]))
+        if a.dynamic_sampling == "off":
+            kept = groups
+            break
+        kept += informative[: P - len(kept)]
+        if a.dynamic_sampling == "drop" or len(kept) == P:
+            break
+    n = len(kept)
+    rewards = np.array([g[2] for g in kept], dtype=float).reshape(n, G)
+    adv = ADVANTAGES[a.advantage].fn(rewards, std_eps=a.std_eps, std_ddof=a.std_ddof)
+    cols: dict[str, list] = {k: [] for k in ("group", "seq", "pos", "node", "token", "adv")}
+    for j, (_, responses, _) in enumerate(kept):
+        for i, (nodes, tokens, _, _) in enumerate(responses):
+            L = len(tokens)
+            cols["group"] += [j] * L
+            cols["seq"] += [j * G + i] * L
+            cols["pos"] += list(range(L))
+            cols["node"] += nodes
+            cols["token"] += tokens
+            cols["adv"] += [adv[j, i]] * L
+    node = np.array(cols["node"], dtype=np.int64)
+    return SeqTokens(
+        group=np.array(cols["group"], dtype=np.int64),
+        seq=np.array(cols["seq"], dtype=np.int64),
+        pos=np.array(cols["pos"], dtype=np.int64),
+        row=task.node_row[node],
+        token=np.array(cols["token"], dtype=np.int64),
+        fork=task.node_fork[node],
+        adv=np.array(cols["adv"], dtype=float),
+        count=np.ones(node.size),
+        n_groups=n,
+        reward_mean=reward_mean,
+        zero_var_frac=zero_var_frac,
+        mean_length=mean_length,
+    )
+
+
+def exact_tokens(params: SeqParams, pi_old: np.ndarray, u: np.ndarray) -> SeqTokens:
+    """The exact expected gradient as a weighted token table (theory/NOTES.md, "Exact
+    sequence gradient"). With a reward in {0, 1}, baseline b = E_pi_old[r] of the prompt
+    and A = r - b, the expected loss gradient of token v at state n is
+        G reach(n) pi_old(v|n) [Q(n,v) f(ratio, 1 - b) + (1 - Q(n,v)) f(ratio, -b)],
+    f(ratio, A) the loss's d/dlogp at advantage A, Q(n,v) = P(r = 1 | n, v): A's sign is
+    the reward's, so clipping (which depends on A's sign only) splits the expectation
+    into these two entries."""
+    cfg, task = params.config, params.task
+    G = cfg.algo.group_size
+    prompts = select_prompts(u[: params.layout.sel], cfg.train_prompts, cfg.prompts_per_step)
+    r_leaf = leaf_expected_reward(task, cfg.reward.kind, p=cfg.reward.p, flip=cfg.reward.flip)
+    reach = task.node_reach(pi_old)
+    q = task.q_values(pi_old, r_leaf)  # (N, V)
+    b = q[task.root, :] * pi_old[task.node_row[task.root]]
+    baseline = b.sum(axis=1)  # (S,) E_pi_old[r] per prompt
+    leaf_p = task.leaf_reach(pi_old, reach)
+    cols: dict[str, list] = {k: [] for k in ("group", "node", "token", "adv", "count")}
+    for j, s in enumerate(prompts):
+        nodes = np.flatnonzero(task.node_prompt == s)
+        for n in nodes:
+            row = task.node_row[n]
+            for v in range(task.row_width[row]):
+                expected = G * reach[n] * pi_old[row, v]
+                for adv, share in ((1.0 - baseline[s], q[n, v]), (-baseline[s], 1.0 - q[n, v])):
+                    cols["group"].append(j)
+                    cols["node"].append(n)
+                    cols["token"].append(v)
+                    cols["adv"].append(adv)
+                    cols["count"].append(expected * share)
+    node = np.array(cols["node"], dtype=np.int64)
+    chosen = np.isin(task.leaf_prompt, prompts)
+    return SeqTokens(
+        group=np.array(cols["group"], dtype=np.int64),
+        seq=np.zeros(node.size, dtype=np.int64),
+        pos=task.node_depth[node],
+        row=task.node_row[node],
+        token=np.array(cols["token"], dtype=np.int64),
+        fork=task.node_fork[node],
+        adv=np.array(cols["adv"], dtype=float),
+        count=np.array(cols["count"], dtype=float),
+        n_groups=len(prompts),
+        reward_mean=float(baseline[prompts].mean()),
+        zero_var_frac=float(np.mean([baseline[s] in (0.0, 1.0) for s in prompts])),
+        mean_length=float((leaf_p * task.leaf_len)[chosen].sum() / len(prompts)),
+    )
+
+
+def aggregation_weights(cfg: Config, tok: SeqTokens, sel: np.ndarray, n_groups: int, T: int):
+    """Per-token weights of the minibatch tokens `sel` (verl agg_loss over the minibatch's
+    responses x T mask); exact entries get the mode's constant weight times their count."""
+    G = cfg.algo.group_size
+    B = n_groups * G
+    agg = AGGREGATIONS[cfg.algo.agg].fn
+    if cfg.algo.exact:
+        return agg(np.ones((B, T)))[0, 0] * tok.count[sel]
+    first_seq = tok.group[sel][0] * G if sel.size else 0
+    seq = tok.seq[sel] - first_seq
+    mask = np.zeros((B, T))
+    mask[seq, tok.pos[sel]] = 1.0
+    return agg(mask)[seq, tok.pos[sel]] * tok.count[sel]
+
+
+def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[RunState, dict]:
+    """Step t (0-based) of one run. Returns the new state and the step's update metrics."""
+    cfg, lay, task = params.config, params.layout, params.task
+    a = cfg.algo
+    if cfg.reward.kind == "frozen":
+        return state, {**frozen_update_metrics(), **dict.fromkeys(SEQUENCE_UPDATE_EXTRA, np.nan)}
+    z0 = state.logits
+    logp_old = log_softmax(z0)
+    pi_old = np.exp(logp_old)
+    h_old = entropy(z0)
+    tok = (exact_tokens if a.exact else sampled_tokens)(params, pi_old, u)
+
+    z, opt = state.logits, state.opt
+    tally = np.zeros(8)  # counted, low, high, dual, selected, kept, |policy| fork, |policy|
+    audit = AuditSums.zeros(z.shape[0]) if cfg.run.audit else None
+    optimise = OPTIMIZERS[cfg.optim.kind].fn
+    T = task.max_len
+    u_cc = u[lay.cc_offset : lay.cc_offset + lay.cc].reshape(a.epochs, -1) if lay.cc else None
+    for epoch in range(a.epochs):
+        for groups in minibatch_groups(tok.n_groups, a.minibatches):
+            sel = np.flatnonzero((tok.group >= groups[0]) & (tok.group <= groups[-1]))
+            keys = u_cc[epoch, tok.seq[sel] * T + tok.pos[sel]] if lay.cc else None
+            table = TokenTable(
+                state=tok.row[sel],
+                token=tok.token[sel],
+                adv=tok.adv[sel],
+                weight=aggregation_weights(cfg, tok, sel, len(groups), T),
+                keys=keys,
+            )
+            grad, out, policy, keep = token_gradient(
+                cfg, z, state.ref_logits, logp_old, h_old, table, audit
+            )
+            count = tok.count[sel]
+            mag = np.abs(policy)
+            tally += [
+                count.sum(),
+                *(count @ m for m in (out.clip_low, out.clip_high, out.clip_dual, out.selected)),
+                count @ keep,
+                mag[tok.fork[sel]].sum(),
+                mag.sum(),
+            ]
+            z, opt = optimise(z, grad, opt, cfg.optim)
+
+    ref = state.ref_logits
+    if a.ref_reset_every and (t + 1) % a.ref_reset_every == 0:
+        ref, opt = z.copy(), init_state(z.shape)
+
+    moved = np.any(z != z0, axis=1)
+    dz = z - z0
+    frac = (lambda x: x / tally[0]) if tally[0] else (lambda x: 0.0)
+    metrics = {
+        "reward_mean": tok.reward_mean,
+        "zero_var_frac": tok.zero_var_frac,
+        "groups_used": float(tok.n_groups),
+        "clip_low_frac": frac(tally[1]),
+        "clip_high_frac": frac(tally[2]),
+        "clip_dual_frac": frac(tally[3]),
+        "cov_selected_frac": frac(tally[4]),
+        "dH_exact": float((entropy(z) - h_old)[moved].mean()) if moved.any() else np.nan,
+        "dH_first_order": float(first_order_entropy_change(z0, dz)[moved].mean())
+        if moved.any()
+        else np.nan,
+    }
+    if audit is not None:
+        per_row = audit_table(
+            cfg.optim.lr, z0, z, h_old, moved, audit, row_advantages(params, pi_old)[moved]
+        )
+        metrics.update(audit_metrics(per_row, moved))
+        metrics["audit_per_state"] = per_row
+    else:
+        metrics.update(audit_metrics(None, moved))
+    metrics["fork_grad_share"] = tally[6] / tally[7] if tally[7] > 0 else np.nan
+    metrics["forking_kept_frac"] = frac(tally[5])
+    metrics["tokens_per_response"] = tok.mean_length
+    return RunState(z, ref, opt), metrics
+
+
+def row_advantages(params: SeqParams, pi_old: np.ndarray) -> np.ndarray:
+    """(M, V) the exact expected advantage of each token at each parameter row under the
+    sampling policy, on the training prompts: A(row, v) = Q_row(v) - sum_v pi Q_row, with
+    Q_row the visit-weighted mean of Q(n, v) over the row's states (Cui et al.'s Theorem 1
+    for a state shared by several prompts). NaN where the reward has no expectation per
+    response (self_consistency)."""
+    cfg, task = params.config, params.task
+    r_leaf = leaf_expected_reward(task, cfg.reward.kind, p=cfg.reward.p, flip=cfg.reward.flip)
+    r_leaf = r_leaf + overlong_penalty(
+        task.leaf_len, task.max_len, cfg.algo.overlong_cache, cfg.algo.overlong_factor
+    )
+    reach = task.node_reach(pi_old)
+    reach = np.where(task.node_prompt < cfg.train_prompts, reach, 0.0)
+    q = task.q_values(pi_old, r_leaf)
+    M = task.shape[0]
+    qrow = np.zeros(task.shape)
+    wrow = np.bincount(task.node_row, weights=reach, minlength=M)
+    np.add.at(qrow, task.node_row, reach[:, None] * q)
+    qrow /= np.maximum(wrow, 1e-300)[:, None]
+    return qrow - (pi_old * qrow).sum(axis=1, keepdims=True)
