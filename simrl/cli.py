@@ -1,6 +1,7 @@
 """The `simrl` command line.
 
     simrl run CONFIG.toml [--set section.field=value ...] [--out DIR] [--engine fast|reference]
+              [--task FILE.py:FUNCTION]
     simrl bench [--runs R] [--steps T] [--baseline-runs N]
     simrl theory check [--cases N] [--seed S]
     simrl theory audit [--out DIR] [--seeds N] [--steps T]
@@ -70,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="numba fast path (default) or the numpy reference",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
+    run.add_argument(
+        "--task",
+        default=None,
+        metavar="FILE.py:FUNCTION",
+        help="a custom sequence task: FUNCTION(config) returns a SequenceTask "
+        "(see simrl/examples/custom_sequence.py); the config needs task.kind = 'sequence'",
+    )
 
     bench = sub.add_parser("bench", help="measure sampled answers per second on workload W1")
     bench.add_argument("--runs", type=int, default=256, help="runs in the batch (W1: 256)")
@@ -142,13 +150,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = dict(parse_override(o) for o in args.overrides)
     config = Config.from_toml(args.config, overrides)
     out = args.out or Path("runs") / args.config.stem
+    task = load_task(args.task, config) if args.task else None
     with LazyProgress(f"simrl run {args.config.name}", enabled=not args.quiet) as progress:
-        result = simulate(config, engine=args.engine, progress=progress)
+        result = simulate(config, engine=args.engine, progress=progress, task=task)
     result.save(out)
     if args.quiet:
         return 0
     passk = [f"pass_at_{k}" for k in config.run.passk if k > 1]
-    stats = result.summary([SUMMARY[0], *passk, *SUMMARY[1:]])
+    extra = []
+    if config.task.kind == "sequence":
+        modes = [c for c in result.final.columns if c.startswith("mode_usage_")]
+        extra = [*modes, "entropy_mode_state", "length_mean", "fork_grad_share"]
+        if config.train_prompts < config.task.num_prompts:
+            extra = ["acc_heldout", *extra]
+    stats = result.summary([SUMMARY[0], *passk, *extra, *SUMMARY[1:]])
     table = Table(
         title=f"{args.config.name}: final metrics over {config.run.seeds} seeds, step {config.run.steps}"
     )
@@ -160,6 +175,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     console.print(table)
     console.print(f"wrote {out}/metrics.parquet, final.parquet, config.toml")
     return 0
+
+
+def load_task(spec: str, config):
+    """FILE.py:FUNCTION -> FUNCTION(config), a SequenceTask; ConfigError if anything fails."""
+    import importlib.util
+
+    from simrl.tasks.sequence import SequenceTask
+
+    path, _, name = spec.rpartition(":")
+    if not path or not name or not Path(path).is_file():
+        raise ConfigError("--task", spec, "must be FILE.py:FUNCTION with an existing file")
+    module_spec = importlib.util.spec_from_file_location("simrl_custom_task", path)
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as e:  # the user's file: report its error in one line
+        raise ConfigError("--task", spec, f"must import cleanly ({type(e).__name__}: {e})") from None
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        raise ConfigError("--task", spec, f"{name} must be a function of the config")
+    task = fn(config)
+    if not isinstance(task, SequenceTask):
+        raise ConfigError("--task", spec, f"{name}(config) must return a SequenceTask")
+    return task
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

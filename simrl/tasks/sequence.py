@@ -412,6 +412,83 @@ class GraphBuilder:
         return with_base_facts(task.validate())
 
 
+#: cap on the states graph_from_functions enumerates (a guard against an exploding prefix tree)
+MAX_STATES = 200_000
+
+
+def graph_from_functions(
+    num_prompts: int,
+    num_answers: int,
+    next_probs,
+    verify,
+    correct,
+    *,
+    state_key=None,
+    row_key=None,
+    is_fork=None,
+    has_format=None,
+    mode_of=None,
+    num_modes: int = 0,
+    name: str = "custom",
+) -> SequenceTask:
+    """A sequence task from Python functions of (prompt, prefix), prefix a tuple of tokens:
+
+      next_probs(s, prefix) -> base probabilities of the next token, or None: the
+                               response has ended;
+      verify(s, prefix)     -> the final answer of a finished response: a value, or a
+                               {value: probability} distribution (an environment);
+      correct[s]            -> the correct answer value(s) of prompt s;
+      state_key(s, prefix)  -> the state the prefix is in (default: the prefix itself, a
+                               tree); prefixes with equal keys share one state, so
+                               next_probs, verify, is_fork, has_format and mode_of must
+                               depend on the prefix only through its key;
+      row_key(s, prefix)    -> a parameter row shared across states and prompts, or None
+                               for the state's own row (e.g. the mode choice of every
+                               prompt: lambda s, p: "mode" if not p else None);
+      is_fork, has_format, mode_of -> the metrics' forking states, format marker, mode.
+
+    The graph is enumerated breadth-first from the empty prefix of every prompt (at most
+    MAX_STATES states). Example: simrl/examples/custom_sequence.py.
+    """
+    key_of = state_key or (lambda s, prefix: prefix)
+    g = GraphBuilder(num_prompts, num_answers, num_modes=num_modes)
+    for s in range(num_prompts):
+        nodes: dict = {}
+        queue: list[tuple] = []
+
+        def node_of(prefix: tuple, s: int = s, nodes: dict = nodes, queue: list = queue) -> int:
+            key = key_of(s, prefix)
+            if key not in nodes:
+                if len(g._probs) >= MAX_STATES:
+                    raise ConfigError("states", len(g._probs), f"must be <= {MAX_STATES}")
+                probs = next_probs(s, prefix)
+                row = row_key(s, prefix) if row_key else None
+                fork = bool(is_fork(s, prefix)) if is_fork else False
+                nodes[key] = g.state(s, probs, row=row, fork=fork)
+                queue.append(prefix)
+            return nodes[key]
+
+        if next_probs(s, ()) is None:
+            raise ConfigError("next_probs", "(prompt, ())", "a response needs at least one token")
+        g.root(s, node_of(()))
+        while queue:
+            prefix = queue.pop(0)
+            n = nodes[key_of(s, prefix)]
+            for v in range(len(next_probs(s, prefix))):
+                nxt = (*prefix, v)
+                if next_probs(s, nxt) is None:
+                    leaf = g.leaf(
+                        s,
+                        verify(s, nxt),
+                        format=bool(has_format(s, nxt)) if has_format else False,
+                        mode=int(mode_of(s, nxt)) if mode_of else -1,
+                    )
+                    g.connect_leaf(n, v, leaf)
+                else:
+                    g.connect(n, v, node_of(nxt))
+    return g.build(correct, name=name)
+
+
 def with_base_facts(task: SequenceTask) -> SequenceTask:
     """Fill incorrect_label (the base policy's most likely wrong answer; ties to the lowest
     value) and base_top_mode (the base policy's most likely mode) by exact DP."""
