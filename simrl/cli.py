@@ -191,7 +191,9 @@ def load_task(spec: str, config):
     try:
         module_spec.loader.exec_module(module)
     except Exception as e:  # the user's file: report its error in one line
-        raise ConfigError("--task", spec, f"must import cleanly ({type(e).__name__}: {e})") from None
+        raise ConfigError(
+            "--task", spec, f"must import cleanly ({type(e).__name__}: {e})"
+        ) from None
     fn = getattr(module, name, None)
     if not callable(fn):
         raise ConfigError("--task", spec, f"{name} must be a function of the config")
