@@ -290,3 +290,32 @@ def test_leaf_expected_reward_matches_the_reward_definitions():
     )
     assert np.array_equal(leaf_expected_reward(task, "format", p=0.5, flip=0.1), task.leaf_format)
     assert np.isnan(leaf_expected_reward(task, "self_consistency", p=0.5, flip=0.1)).all()
+
+
+def test_transfer_to_held_out_prompts_only_through_the_shared_mode_state():
+    over = {"run.steps": 30, "run.seeds": 2, "optim.lr": 2.0}
+    task = {"num_prompts": 4, "train_prompts": 2, "prior_strength": 0.4}
+    shared = run_batch([RunSpec(small_config(task, **over), i) for i in range(2)], "reference")
+    own_cfg = small_config({**task, "share_mode_state": False}, **over)
+    own = run_batch([RunSpec(own_cfg, i) for i in range(2)], "reference")
+    col = shared.names.index("acc_heldout")
+    assert np.all(shared.metrics[:, -1, col] > shared.metrics[:, 0, col] + 0.05)
+    # per-prompt states: the held-out prompts' rows never move, their accuracy is the base's
+    assert np.all(own.metrics[:, :, col] == own.metrics[:, :1, col])
+    assert np.all(own.metrics[:, -1, own.names.index("acc")] > own.metrics[:, 0, 0])
+
+
+def test_custom_example_task_and_cli(tmp_path):
+    from simrl.cli import main
+    from simrl.examples_path import EXAMPLES
+
+    spec = f"{EXAMPLES / 'custom_sequence.py'}:build"
+    out = tmp_path / "run"
+    rc = main(
+        ["run", str(EXAMPLES / "custom_sequence.toml"), "--task", spec, "--engine", "reference",
+         "--set", "run.steps=10", "--set", "run.seeds=2", "--out", str(out), "--quiet"]
+    )  # fmt: skip
+    assert rc == 0 and (out / "final.parquet").is_file()
+    assert main(["run", str(EXAMPLES / "custom_sequence.toml"), "--task", "x.py:build"]) == 2
+    bandit = EXAMPLES / "quickstart.toml"
+    assert main(["run", str(bandit), "--task", spec, "--engine", "reference", "--quiet"]) == 2
