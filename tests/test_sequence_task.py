@@ -319,3 +319,11 @@ def test_custom_example_task_and_cli(tmp_path):
     assert main(["run", str(EXAMPLES / "custom_sequence.toml"), "--task", "x.py:build"]) == 2
     bandit = EXAMPLES / "quickstart.toml"
     assert main(["run", str(bandit), "--task", spec, "--engine", "reference", "--quiet"]) == 2
+
+
+@pytest.mark.parametrize("name", ["sequence.toml", "custom_sequence.toml"])
+def test_example_configs_load(name):
+    from simrl.examples_path import EXAMPLES
+
+    cfg = Config.from_toml(EXAMPLES / name)
+    assert cfg.task.kind == "sequence"
