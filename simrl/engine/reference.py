@@ -340,16 +340,26 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
             ]
             z, opt = optimise(z, grad, opt, cfg.optim)
 
+    batch_stats = (batch.reward_mean, batch.zero_var_frac, len(batch.prompt))
+    return finish_step(cfg, state, z, opt, z0, h_old, t, tally, batch_stats, audit, params)
+
+
+def finish_step(cfg, state, z, opt, z0, h_old, t, tally, batch_stats, audit, params):
+    """The end of a step, bandit or sequence: ProRL reset, then the update metrics (batch
+    statistics, clip fractions from the tally, exact entropy change vs first order over
+    the moved states, the audit). `params.audit_advantages` (or the bandit's expected
+    rewards) gives the audit's exact expected advantages."""
+    a = cfg.algo
     ref = state.ref_logits
     if a.ref_reset_every and (t + 1) % a.ref_reset_every == 0:
         ref, opt = z.copy(), init_state(z.shape)
-
     moved = np.any(z != z0, axis=1)
     dz = z - z0
+    reward_mean, zero_var_frac, n_groups = batch_stats
     metrics = {
-        "reward_mean": batch.reward_mean,
-        "zero_var_frac": batch.zero_var_frac,
-        "groups_used": float(len(batch.prompt)),
+        "reward_mean": reward_mean,
+        "zero_var_frac": zero_var_frac,
+        "groups_used": float(n_groups),
         "clip_low_frac": tally[1] / tally[0] if tally[0] else 0.0,
         "clip_high_frac": tally[2] / tally[0] if tally[0] else 0.0,
         "clip_dual_frac": tally[3] / tally[0] if tally[0] else 0.0,
@@ -375,6 +385,9 @@ def audit_per_state(params: RunParams, z0, z, h_old, moved, audit: AuditSums) ->
     out = np.full((z.shape[0], len(AUDIT_PROMPT_COLUMNS)), np.nan)
     if not moved.any():
         return out
+    if hasattr(params, "audit_advantages"):  # a sequence task: per parameter row
+        adv = params.audit_advantages(np.exp(log_softmax(z0)))[moved]
+        return audit_table(cfg.optim.lr, z0, z, h_old, moved, audit, adv)
     rbar = np.array(
         [
             expected_reward(cfg.reward.kind, facts(task, s), p=cfg.reward.p, flip=cfg.reward.flip)

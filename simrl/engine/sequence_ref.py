@@ -32,8 +32,7 @@ from simrl.engine.reference import (
     AuditSums,
     RunState,
     TokenTable,
-    audit_metrics,
-    audit_table,
+    finish_step,
     frozen_update_metrics,
     minibatch_groups,
     select_prompts,
@@ -44,7 +43,7 @@ from simrl.metrics_sequence import SEQUENCE_UPDATE_EXTRA
 from simrl.optim import OPTIMIZERS, init_state
 from simrl.rewards import PromptFacts, overlong_penalty, sequence_rewards
 from simrl.tasks.sequence import SequenceTask, leaf_expected_reward
-from theory import entropy, first_order_entropy_change, log_softmax
+from theory import entropy, log_softmax
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,10 @@ class SeqParams:
     config: Config
     task: SequenceTask
     layout: StreamLayout
+
+    def audit_advantages(self, pi_old: np.ndarray) -> np.ndarray:
+        """(M, V) exact expected advantages per parameter row (row_advantages)."""
+        return row_advantages(self, pi_old)
 
 
 @dataclass
@@ -283,38 +286,14 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
             ]
             z, opt = optimise(z, grad, opt, cfg.optim)
 
-    ref = state.ref_logits
-    if a.ref_reset_every and (t + 1) % a.ref_reset_every == 0:
-        ref, opt = z.copy(), init_state(z.shape)
-
-    moved = np.any(z != z0, axis=1)
-    dz = z - z0
-    frac = (lambda x: x / tally[0]) if tally[0] else (lambda x: 0.0)
-    metrics = {
-        "reward_mean": tok.reward_mean,
-        "zero_var_frac": tok.zero_var_frac,
-        "groups_used": float(tok.n_groups),
-        "clip_low_frac": frac(tally[1]),
-        "clip_high_frac": frac(tally[2]),
-        "clip_dual_frac": frac(tally[3]),
-        "cov_selected_frac": frac(tally[4]),
-        "dH_exact": float((entropy(z) - h_old)[moved].mean()) if moved.any() else np.nan,
-        "dH_first_order": float(first_order_entropy_change(z0, dz)[moved].mean())
-        if moved.any()
-        else np.nan,
-    }
-    if audit is not None:
-        per_row = audit_table(
-            cfg.optim.lr, z0, z, h_old, moved, audit, row_advantages(params, pi_old)[moved]
-        )
-        metrics.update(audit_metrics(per_row, moved))
-        metrics["audit_per_state"] = per_row
-    else:
-        metrics.update(audit_metrics(None, moved))
+    batch_stats = (tok.reward_mean, tok.zero_var_frac, tok.n_groups)
+    new_state, metrics = finish_step(
+        cfg, state, z, opt, z0, h_old, t, tally, batch_stats, audit, params
+    )
     metrics["fork_grad_share"] = tally[6] / tally[7] if tally[7] > 0 else np.nan
-    metrics["forking_kept_frac"] = frac(tally[5])
+    metrics["forking_kept_frac"] = tally[5] / tally[0] if tally[0] else 0.0
     metrics["tokens_per_response"] = tok.mean_length
-    return RunState(z, ref, opt), metrics
+    return new_state, metrics
 
 
 def row_advantages(params: SeqParams, pi_old: np.ndarray) -> np.ndarray:
