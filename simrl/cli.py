@@ -5,6 +5,9 @@
     simrl bench [--runs R] [--steps T] [--baseline-runs N]
     simrl theory check [--cases N] [--seed S]
     simrl theory audit [--out DIR] [--seeds N] [--steps T]
+    simrl prereg register STUDY [--amend REASON]
+    simrl prereg run STUDY [--dry-run] [--workers N] [--executor local|ray] [--address A]
+    simrl prereg analyze STUDY
     simrl --version
 
 Bad input prints one line (the field, the value, what is allowed) and exits with code 2;
@@ -110,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--out", type=Path, default=Path("runs/theory-audit"), help="output folder")
     audit.add_argument("--seeds", type=int, default=8, help="runs per grid cell")
     audit.add_argument("--steps", type=int, default=25, help="steps per run")
+
+    from simrl.prereg.cli import add_parser as add_prereg
+
+    add_prereg(sub, OneLineParser)
     return parser
 
 
@@ -215,10 +222,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prereg(args: argparse.Namespace) -> int:
+    from simrl.prereg.cli import cmd
+
+    return cmd(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"run": cmd_run, "bench": cmd_bench, "theory": cmd_theory}[args.command](args)
+        return {"run": cmd_run, "bench": cmd_bench, "theory": cmd_theory, "prereg": cmd_prereg}[
+            args.command
+        ](args)
     except ConfigError as e:
         sys.stderr.write(f"simrl: config error: {e}\n")
         return EXIT_BAD_INPUT

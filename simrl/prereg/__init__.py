@@ -1,0 +1,8 @@
+"""Pre-registered factorial studies: spec, lock, grid, store, executors, analysis, report.
+
+    simrl prereg register STUDY [--amend "reason"]      write (or amend) the lock
+    simrl prereg run STUDY [--dry-run] [--workers N] [--executor local|ray] [--address A]
+    simrl prereg analyze STUDY                           report.md, results.parquet, figures
+
+A study is a folder experiments/<study>/ with prereg.toml (spec.py documents its format).
+"""

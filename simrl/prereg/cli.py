@@ -1,0 +1,93 @@
+"""The `simrl prereg` subcommands: register, run, analyze."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def add_parser(sub, parser_class) -> None:
+    prereg = sub.add_parser(
+        "prereg", help="pre-registered factorial studies: register, run, analyze"
+    )
+    psub = prereg.add_subparsers(dest="prereg_command", required=True, parser_class=parser_class)
+    reg = psub.add_parser(
+        "register", help="lock a study's prereg.toml (sha256, version, commit, time)"
+    )
+    reg.add_argument("study", help="a folder with prereg.toml, or a name under experiments/")
+    reg.add_argument(
+        "--amend",
+        metavar="REASON",
+        default=None,
+        help="record a change to a registered spec as a deviation (reason, time, diff)",
+    )
+    run = psub.add_parser("run", help="run the missing cells of a registered study")
+    run.add_argument("study", help="a folder with prereg.toml, or a name under experiments/")
+    run.add_argument(
+        "--dry-run", action="store_true", help="print cells, runs and a measured time estimate"
+    )
+    run.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    run.add_argument(
+        "--executor", choices=("local", "ray"), default="local", help="where units run"
+    )
+    run.add_argument(
+        "--address", default=None, help="Ray cluster address (default: a local instance)"
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    ana = psub.add_parser("analyze", help="run the registered analysis; write report.md")
+    ana.add_argument("study", help="a folder with prereg.toml, or a name under experiments/")
+
+
+def cmd(args: argparse.Namespace) -> int:
+    if args.prereg_command == "register":
+        from simrl.prereg.lock import amend, register
+
+        if args.amend is not None:
+            lock = amend(args.study, args.amend)
+            am = lock["amendments"][-1]
+            print(
+                f"amended {lock['study']}: sha256 {am['previous_sha256'][:12]} -> "
+                f"{am['spec_sha256'][:12]} ({am['reason']})"
+            )
+        else:
+            lock = register(args.study)
+            print(
+                f"registered {lock['study']}: sha256 {lock['spec_sha256'][:12]}, "
+                f"simrl {lock['simrl_version']}, commit {lock['git_commit'][:12]}, {lock['registered_utc']}"
+            )
+        return 0
+    if args.prereg_command == "run":
+        from simrl.prereg.runner import dry_run, run_study
+
+        if args.workers < 1:
+            from simrl.errors import ConfigError
+
+            raise ConfigError("--workers", args.workers, "must be an integer >= 1")
+        if args.dry_run:
+            d = dry_run(args.study, args.workers)
+            print(
+                f"{d.cells} cells, {d.runs} runs; stored {d.stored} cells; to run {d.missing_cells} "
+                f"cells = {d.missing_runs} runs ({d.run_steps} run-steps) in {d.units} engine calls; "
+                f"estimated {d.estimate_s:.1f} s with {args.workers} worker(s) (timed probe)"
+            )
+            return 0
+        from simrl.progress import LazyProgress
+
+        with LazyProgress(f"simrl prereg run {args.study}", enabled=not args.quiet) as progress:
+            rep = run_study(args.study, args.workers, args.executor, args.address, progress)
+        print(
+            f"{rep.cells} cells ({rep.runs} runs): {rep.stored_before} already stored, ran "
+            f"{rep.ran_cells} cells ({rep.ran_runs} runs) in {rep.units} engine calls, {rep.wall_s:.1f} s"
+        )
+        return 0
+    from simrl.prereg.analysis import analyze
+    from simrl.prereg.report import write
+
+    t0 = time.perf_counter()
+    a = analyze(args.study)
+    path = write(a)
+    for hr in a.hypotheses:
+        r = hr.result
+        print(f"{hr.hypothesis.id}: {r.verdict} (estimate {r.estimate:.4g}, p adj {r.p_adj:.3g})")
+    print(f"wrote {path} ({time.perf_counter() - t0:.1f} s)")
+    return 0

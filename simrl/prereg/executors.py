@@ -1,0 +1,127 @@
+"""Executors: where units run. Local processes by default; Ray for clusters.
+
+Both take the same units and yield (unit, {cell key: DataFrame}) as units finish; the
+driver (runner.py) writes every cell to the store. Workers only compute, so a Ray
+cluster needs no shared filesystem, only simrl installed on its nodes.
+
+    local  --workers 1     in this process (the engine already runs runs in parallel
+                           threads, numba prange)
+    local  --workers N     N processes (concurrent.futures, spawn), numba threads split
+    ray    --address A     ray.init(address=A) (None: a local instance); one task per unit
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from simrl.config import Config
+from simrl.engine.batch import RunSpec, run_batch
+from simrl.errors import ConfigError
+from simrl.prereg.grid import Unit
+
+EXECUTORS = ("local", "ray")
+
+Done = tuple[Unit, dict[str, pd.DataFrame]]
+
+
+def run_unit(unit: Unit, threads: int = 0) -> dict[str, pd.DataFrame]:
+    """Run every cell of a unit in one batched engine call; one tidy frame per cell:
+    seed, step, failed_step, then the metric columns (unit.metrics, or all)."""
+    if threads > 0:
+        import numba
+
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    configs = [(key, Config.from_dict(d)) for key, d in unit.cells]
+    specs = [RunSpec(cfg, i, label=key) for key, cfg in configs for i in range(unit.seeds)]
+    batch = run_batch(specs, engine=unit.engine)
+    names = list(batch.names)
+    keep = [names.index(m) for m in unit.metrics] if unit.metrics else list(range(len(names)))
+    n_rows = batch.row_steps.size
+    out = {}
+    for c, (key, _) in enumerate(configs):
+        runs = slice(c * unit.seeds, (c + 1) * unit.seeds)
+        values = batch.metrics[runs][:, :, keep].reshape(unit.seeds * n_rows, len(keep))
+        df = pd.DataFrame(values, columns=[names[k] for k in keep])
+        df.insert(0, "failed_step", np.repeat(batch.failed_step[runs], n_rows).astype(np.int64))
+        df.insert(0, "step", np.tile(batch.row_steps, unit.seeds).astype(np.int64))
+        df.insert(0, "seed", np.repeat(np.arange(unit.seeds), n_rows).astype(np.int64))
+        out[key] = df
+    return out
+
+
+def _worker_init(threads: int) -> None:
+    import numba
+
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+
+
+def local(
+    units: list[Unit], workers: int, on_start: Callable[[Unit], None] | None = None
+) -> Iterator[Done]:
+    """In this process (workers = 1) or in `workers` spawned processes."""
+    if workers <= 1 or len(units) <= 1:
+        for unit in units:
+            if on_start:
+                on_start(unit)
+            yield unit, run_unit(unit)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=mp.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(threads,),
+    ) as pool:
+        pending = {pool.submit(run_unit, u): u for u in units}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                unit = pending.pop(fut)
+                yield unit, fut.result()
+
+
+def _ray():
+    try:
+        import ray as ray_mod
+    except ImportError:
+        raise ConfigError(
+            "--executor", "ray", 'needs ray: pip install "simrl[dist]" (or "ray>=2.9")'
+        ) from None
+    return ray_mod
+
+
+def ray_init(address: str | None) -> int:
+    """Connect to the cluster at `address` (None: start a local instance); its CPU count."""
+    ray_mod = _ray()
+    if not ray_mod.is_initialized():
+        ray_mod.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    return int(ray_mod.cluster_resources().get("CPU", 1))
+
+
+def ray(units: list[Unit], address: str | None, cpus_per_task: int = 1) -> Iterator[Done]:
+    """One Ray task per unit on the cluster at `address` (None: start a local instance)."""
+    ray_mod = _ray()
+    started = not ray_mod.is_initialized()
+    ray_init(address)
+    try:
+        task = ray_mod.remote(num_cpus=cpus_per_task)(run_unit)
+        pending = {task.remote(u, cpus_per_task): u for u in units}
+        while pending:
+            done, _ = ray_mod.wait(list(pending), num_returns=1)
+            ref = done[0]
+            yield pending.pop(ref), ray_mod.get(ref)
+    finally:
+        if started:
+            ray_mod.shutdown()

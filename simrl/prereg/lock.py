@@ -1,0 +1,158 @@
+"""The lock: what was registered, when, by which simrl and which commit; and amendments.
+
+`register` writes `prereg.lock.json` beside `prereg.toml`: the sha256 of the spec's bytes,
+the spec text itself (so that an amendment can show its diff), the simrl version, the
+git commit of the project and whether the spec was committed unchanged, and the UTC time.
+Registering twice is refused. `amend` records a deviation (reason, time, the previous and
+new hashes, the unified diff of the spec) instead of overwriting anything. `check`
+refuses a spec whose bytes differ from the registered (or last amended) ones, naming both
+hashes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from simrl import io
+from simrl._version import __version__
+from simrl.errors import ConfigError
+from simrl.prereg.spec import SPEC_FILE, load_study, resolve
+
+LOCK_FILE = "prereg.lock.json"
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def git_state(path: Path) -> dict[str, Any]:
+    """The project's commit and whether `path` is committed unchanged ('unknown' outside git)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", *args], cwd=path.parent, capture_output=True, text=True, timeout=20
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"git_commit": "unknown", "spec_committed": False}
+    status = git("status", "--porcelain", "--", path.name)
+    return {"git_commit": commit, "spec_committed": status == ""}
+
+
+def read_lock(study_dir: Path) -> dict[str, Any] | None:
+    path = study_dir / LOCK_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+def registered_hash(lock: dict[str, Any]) -> str:
+    """The hash the spec must have now: the last amendment's, else the registration's."""
+    if lock["amendments"]:
+        return lock["amendments"][-1]["spec_sha256"]
+    return lock["spec_sha256"]
+
+
+def register(study: str | Path) -> dict[str, Any]:
+    """Write the lock of a study that has none; the spec is validated first."""
+    study_dir = resolve(study)
+    load_study(study_dir)  # a spec that does not validate is never registered
+    if read_lock(study_dir) is not None:
+        raise ConfigError(
+            "study",
+            study_dir.name,
+            f"is already registered ({study_dir / LOCK_FILE}); a change to the spec is an "
+            'amendment: simrl prereg register STUDY --amend "reason"',
+        )
+    spec = study_dir / SPEC_FILE
+    lock = {
+        "study": study_dir.name,
+        "spec_sha256": sha256_file(spec),
+        "spec_text": spec.read_text(),
+        "simrl_version": __version__,
+        **git_state(spec),
+        "registered_utc": utc_now(),
+        "amendments": [],
+    }
+    io.write_text(study_dir / LOCK_FILE, json.dumps(lock, indent=2) + "\n")
+    return lock
+
+
+def amend(study: str | Path, reason: str) -> dict[str, Any]:
+    """Record a deviation: the changed spec becomes the registered one, and the lock keeps
+    the reason, the time, both hashes and the diff."""
+    study_dir = resolve(study)
+    if not reason.strip():
+        raise ConfigError("--amend", reason, "needs a reason (a non-empty string)")
+    lock = read_lock(study_dir)
+    if lock is None:
+        raise ConfigError(
+            "study", study_dir.name, "is not registered yet: register it before amending"
+        )
+    load_study(study_dir)
+    spec = study_dir / SPEC_FILE
+    new_hash, old_hash = sha256_file(spec), registered_hash(lock)
+    if new_hash == old_hash:
+        raise ConfigError(
+            "--amend", reason, f"the spec is unchanged (sha256 {new_hash[:12]}); nothing to amend"
+        )
+    old_text = lock["amendments"][-1]["spec_text"] if lock["amendments"] else lock["spec_text"]
+    new_text = spec.read_text()
+    diff = "".join(
+        difflib.unified_diff(
+            old_text.splitlines(keepends=True),
+            new_text.splitlines(keepends=True),
+            fromfile=f"{SPEC_FILE} (sha256 {old_hash[:12]})",
+            tofile=f"{SPEC_FILE} (sha256 {new_hash[:12]})",
+        )
+    )
+    lock["amendments"].append(
+        {
+            "reason": reason.strip(),
+            "time_utc": utc_now(),
+            "previous_sha256": old_hash,
+            "spec_sha256": new_hash,
+            "spec_text": new_text,
+            "diff": diff,
+            "simrl_version": __version__,
+            **git_state(spec),
+        }
+    )
+    io.write_text(study_dir / LOCK_FILE, json.dumps(lock, indent=2) + "\n")
+    return lock
+
+
+def check(study_dir: Path) -> dict[str, Any]:
+    """The lock of a registered, unchanged spec; ConfigError naming the hashes otherwise."""
+    lock = read_lock(study_dir)
+    if lock is None:
+        raise ConfigError(
+            "study",
+            study_dir.name,
+            f"is not registered: run `simrl prereg register {study_dir}` before running it",
+        )
+    now, registered = sha256_file(study_dir / SPEC_FILE), registered_hash(lock)
+    if now != registered:
+        which = "last amendment" if lock["amendments"] else "registration"
+        raise ConfigError(
+            f"{study_dir / SPEC_FILE} sha256",
+            now,
+            f"differs from the {which}'s sha256 {registered}: the spec changed after it was "
+            f'registered; record it with `simrl prereg register {study_dir} --amend "reason"`',
+        )
+    return lock

@@ -1,0 +1,122 @@
+"""Per-run outcomes from the stored cells, and per-seed decomposition terms.
+
+Outcomes of a run: a metric at the last step (`acc`), at a registered step (`acc@50`),
+and derived ones:
+
+    acc_all   accuracy over all prompts, trained and held out:
+              (n_train acc + n_heldout acc_heldout) / num_prompts  (= acc without a split)
+
+Exclusion (registered in [exclusions]): a run that hit a non-finite value
+(failed_step >= 0) is marked `excluded`; tests on paired data drop the seed from every
+condition they compare (inference.py), so pairs stay pairs.
+
+Decomposition terms (theory/decomposition.py; theory/NOTES.md, "Reward-gain
+decomposition"): within each stratum (a combination of the levels of the other
+factors), seed i of every reward condition is a pair, and each term is a difference of
+two conditions' values for that seed, DIFFERENCES[term] = (minuend, subtrahend).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from simrl.errors import ConfigError
+from simrl.prereg.grid import Cell
+from simrl.prereg.spec import DERIVED_OUTCOMES, Study, metric_of, model_outcome, step_of
+from simrl.prereg.store import Store
+from theory.decomposition import DIFFERENCES
+
+
+def needed_outcomes(study: Study) -> tuple[str, ...]:
+    names = [*list(study.outcomes), model_outcome(study.model)]
+    names += [h.outcome for h in study.hypotheses if not h.outcome.startswith("decomposition.")]
+    if study.decomposition is not None:
+        names.append(study.decomposition.outcome)
+    if study.additive is not None:
+        names.append(study.additive.outcome)
+    return tuple(dict.fromkeys(names))
+
+
+def cell_outcomes(
+    study: Study, cell: Cell, df: pd.DataFrame, names: tuple[str, ...]
+) -> pd.DataFrame:
+    """One row per seed of a cell: its levels, failed_step, excluded, and the outcomes."""
+    by_step = {step: g.set_index("seed") for step, g in df.groupby("step")}
+    last = by_step[study.steps]
+    out = pd.DataFrame({"seed": last.index.to_numpy()})
+    out.insert(0, "cell", cell.key)
+    for i, (factor, label) in enumerate(cell.labels.items()):
+        out.insert(1 + i, factor, label)
+    out["failed_step"] = last["failed_step"].to_numpy()
+    out["excluded"] = (out["failed_step"] >= 0) & study.exclude_nonfinite
+    for name in names:
+        metric, step = metric_of(name), step_of(name)
+        rows = by_step[study.steps if step is None else step]
+        if metric in DERIVED_OUTCOMES:
+            out[name] = _derived(metric, rows, cell).to_numpy()
+        else:
+            out[name] = rows[metric].to_numpy()
+    return out
+
+
+def _derived(metric: str, rows: pd.DataFrame, cell: Cell) -> pd.Series:
+    if metric == "acc_all":
+        cfg = cell.config
+        n, n_train = cfg.task.num_prompts, cfg.train_prompts
+        if n_train == n:
+            return rows["acc"]
+        return (n_train * rows["acc"] + (n - n_train) * rows["acc_heldout"]) / n
+    raise AssertionError(metric)
+
+
+def collect(study: Study, cells: list[Cell], store: Store) -> pd.DataFrame:
+    """results.parquet: every run's outcomes, in grid order; refuses missing cells."""
+    missing = store.missing(cells)
+    if missing:
+        raise ConfigError(
+            "study",
+            study.name,
+            f"{len(missing)} of {len(cells)} cells have no results yet: run `simrl prereg run {study.path}`",
+        )
+    names = needed_outcomes(study)
+    frames = [cell_outcomes(study, c, store.read(c.key), names) for c in cells]
+    out = pd.concat(frames, ignore_index=True)
+    for f in study.factors:
+        out[f.name] = pd.Categorical(out[f.name], categories=list(f.labels))
+    return out
+
+
+def decomposition_terms(study: Study, results: pd.DataFrame) -> pd.DataFrame:
+    """Per stratum and seed, every term of the decomposition (seeds excluded in any of
+    the stratum's conditions are dropped from it)."""
+    d = study.decomposition
+    roles = {**d.conditions, "anchor": d.anchor}
+    others = [f for f in study.factor_names if f != d.factor]
+    rows = []
+    groups = results.groupby(others, observed=True) if others else [((), results)]
+    for key, g in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        bad = set(g.loc[g["excluded"], "seed"])
+        wide = g[~g["seed"].isin(bad)].pivot(index="seed", columns=d.factor, values=d.outcome)
+        frame = pd.DataFrame({"seed": wide.index.to_numpy()})
+        for name, value in zip(others, key, strict=True):
+            frame[name] = value
+        for term, (hi, lo) in DIFFERENCES.items():
+            frame[term] = (wide[roles[hi]] - wide[roles[lo]]).to_numpy()
+        for role, label in roles.items():
+            frame[f"value_{role}"] = wide[label].to_numpy()
+        rows.append(frame)
+    out = pd.concat(rows, ignore_index=True)
+    for f in study.factors:
+        if f.name in out:
+            out[f.name] = pd.Categorical(out[f.name], categories=list(f.labels))
+    return out
+
+
+def numeric_levels(study: Study, factor: str) -> dict[str, float]:
+    return {lv.label: float(lv.value) for lv in study.factor(factor).levels}
+
+
+def finite(x: np.ndarray) -> bool:
+    return bool(np.all(np.isfinite(x)))

@@ -1,0 +1,123 @@
+"""Figures of a study's report: pure functions of the analysed tables, `plot_x(...) -> fig`.
+
+They never save and never compute results; report.py saves them as PNG (matplotlib Agg).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+
+#: Okabe-Ito, colour-blind safe
+COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+#: decomposition terms drawn, with their meaning
+TERMS = {
+    "null": "null: random - frozen",
+    "elicitation": "elicitation: anchor - random",
+    "reward_design": "reward design: true - anchor",
+    "naive": "naive: true - random",
+}
+
+
+def _grid(n: int, width: float = 3.6, height: float = 2.8):
+    cols = min(n, 4)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(width * cols, height * rows), squeeze=False, sharey=True
+    )
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+def _panels(df: pd.DataFrame, by: list[str]):
+    if not by:
+        return [("all", df)]
+    out = []
+    for key, g in df.groupby(by, observed=True, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        out.append((", ".join(f"{b}={k}" for b, k in zip(by, key, strict=True)), g))
+    return out
+
+
+def _x(values: pd.Series, numeric: dict[str, float] | None):
+    if numeric:
+        return values.astype(str).map(numeric).astype(float)
+    return values.astype(str)
+
+
+def plot_cell_means(
+    means: pd.DataFrame,
+    outcome: str,
+    x: str,
+    hue: str,
+    panels: list[str],
+    numeric: dict[str, float] | None,
+):
+    """Cell means of `outcome` with 95% intervals: x on the axis, a line per hue level."""
+    groups = _panels(means, panels)
+    fig, axes = _grid(len(groups))
+    for ax, (title, g) in zip(axes, groups, strict=True):
+        for colour, (level, h) in zip(
+            itertools.cycle(COLOURS), g.groupby(hue, observed=True, sort=False), strict=False
+        ):
+            xs = _x(h[x], numeric)
+            ax.errorbar(
+                xs, h[outcome], yerr=[h[outcome] - h[f"{outcome}_lo"], h[f"{outcome}_hi"] - h[outcome]],
+                marker="o", ms=3, capsize=2, color=colour, label=str(level),
+            )  # fmt: skip
+        ax.set_title(title, fontsize=8)
+        ax.set_xlabel(x)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel(outcome)
+    axes[0].legend(fontsize=7, title=hue, title_fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_decomposition(
+    table: pd.DataFrame, x: str, panels: list[str], numeric: dict[str, float] | None
+):
+    """Decomposition terms (paired-bootstrap 95% intervals) against x, a panel per stratum."""
+    groups = _panels(table, panels)
+    fig, axes = _grid(len(groups))
+    for ax, (title, g) in zip(axes, groups, strict=True):
+        g = g.sort_values(x, key=lambda s: _x(s, numeric) if numeric else s)
+        xs = _x(g[x], numeric)
+        for colour, (term, label) in zip(COLOURS, TERMS.items(), strict=False):
+            ax.errorbar(
+                xs, g[term], yerr=[g[term] - g[f"{term}_lo"], g[f"{term}_hi"] - g[term]],
+                marker="o", ms=3, capsize=2, color=colour, label=label,
+            )  # fmt: skip
+        ax.axhline(0, color="grey", lw=0.6)
+        ax.set_title(title, fontsize=8)
+        ax.set_xlabel(x)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("accuracy difference")
+    axes[0].legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def plot_trajectories(traj: pd.DataFrame, metric: str, hue: str, panels: list[str]):
+    """Mean metric over steps, a line per hue level, a panel per combination of `panels`."""
+    groups = _panels(traj, panels)
+    fig, axes = _grid(len(groups), width=3.0, height=2.3)
+    for ax, (title, g) in zip(axes, groups, strict=True):
+        for colour, (level, h) in zip(
+            itertools.cycle(COLOURS), g.groupby(hue, observed=True, sort=False), strict=False
+        ):
+            m = h.groupby("step")[metric].mean()
+            ax.plot(m.index, m.to_numpy(), color=colour, label=str(level), lw=1.2)
+        ax.set_title(title, fontsize=7)
+        ax.tick_params(labelsize=6)
+    axes[0].set_ylabel(metric)
+    axes[0].legend(fontsize=6, title=hue, title_fontsize=6)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,152 @@
+"""`simrl prereg run`: check the lock, expand the grid, run the missing cells, store them.
+
+The estimate of `--dry-run` is measured, not guessed: a short probe (a few replicates of
+a few cells of each shape group, a few steps, after one warm-up call) gives seconds per
+run-step, scaled to the grid's run-steps and divided by the workers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from simrl.engine.batch import RunSpec, run_batch
+from simrl.errors import ConfigError
+from simrl.prereg import executors
+from simrl.prereg.grid import Cell, expand, shape_key, units
+from simrl.prereg.lock import check, utc_now
+from simrl.prereg.spec import Study, load_study
+from simrl.prereg.store import Store
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class RunReport:
+    cells: int
+    runs: int
+    stored_before: int
+    ran_cells: int
+    ran_runs: int
+    wall_s: float
+    units: int
+
+
+@dataclass
+class DryRun:
+    cells: int
+    runs: int
+    stored: int
+    missing_cells: int
+    missing_runs: int
+    units: int
+    run_steps: int
+    estimate_s: float
+
+
+def prepare(study_path) -> tuple[Study, dict, list[Cell], Store]:
+    study = load_study(study_path)
+    lock = check(study.path)
+    cells = expand(study)
+    return study, lock, cells, Store(study.path)
+
+
+def run_study(
+    study_path,
+    workers: int = 1,
+    executor: str = "local",
+    address: str | None = None,
+    progress: Progress | None = None,
+    runs_per_unit: int | None = None,
+) -> RunReport:
+    """Run the missing cells of a registered study and store each as it finishes."""
+    if executor not in executors.EXECUTORS:
+        raise ConfigError(
+            "--executor", executor, "must be one of " + ", ".join(executors.EXECUTORS)
+        )
+    if workers < 1:
+        raise ConfigError("--workers", workers, "must be an integer >= 1")
+    study, lock, cells, store = prepare(study_path)
+    missing = store.missing(cells)
+    kwargs = {} if runs_per_unit is None else {"runs_per_unit": runs_per_unit}
+    parallel = workers
+    if executor == "ray" and missing:
+        parallel = max(workers, executors.ray_init(address))  # a unit per cluster CPU at least
+    todo = units(study, missing, parallel, **kwargs)
+    total = sum(c.runs for c in cells)
+    done = total - sum(c.runs for c in missing)
+    spec_sha = lock["amendments"][-1]["spec_sha256"] if lock["amendments"] else lock["spec_sha256"]
+    start = time.perf_counter()
+    if progress:
+        progress(done, total)
+    if executor == "ray":
+        stream = executors.ray(todo, address)
+    else:
+        stream = executors.local(todo, workers)
+    last = start
+    for unit, frames in stream:
+        now = time.perf_counter()
+        finished = utc_now()
+        for key, df in frames.items():
+            store.write(key, df)
+        per_cell = (now - last) / max(1, len(frames))
+        timings = {
+            key: {"finished_utc": finished, "wall_s_share": round(per_cell, 4)} for key in frames
+        }
+        store.update_manifest(cells, spec_sha, timings)
+        last = now
+        done += unit.runs
+        if progress:
+            progress(done, total)
+    store.update_manifest(cells, spec_sha, {})
+    return RunReport(
+        cells=len(cells),
+        runs=total,
+        stored_before=len(cells) - len(missing),
+        ran_cells=len(missing),
+        ran_runs=sum(c.runs for c in missing),
+        wall_s=time.perf_counter() - start,
+        units=len(todo),
+    )
+
+
+def dry_run(study_path, workers: int = 1, probe: bool = True) -> DryRun:
+    """Cells, runs, what is stored, and a measured estimate of the time left."""
+    study, _, cells, store = prepare(study_path)
+    missing = store.missing(cells)
+    todo = units(study, missing, workers)
+    estimate = _estimate(study, missing, workers) if (probe and missing) else 0.0
+    return DryRun(
+        cells=len(cells),
+        runs=sum(c.runs for c in cells),
+        stored=len(cells) - len(missing),
+        missing_cells=len(missing),
+        missing_runs=sum(c.runs for c in missing),
+        units=len(todo),
+        run_steps=sum(c.runs for c in missing) * study.steps,
+        estimate_s=estimate,
+    )
+
+
+#: the probe: replicates per probed cell, cells per shape group, steps
+PROBE_SEEDS, PROBE_CELLS, PROBE_STEPS = 4, 6, 20
+
+
+def _estimate(study: Study, missing: list[Cell], workers: int) -> float:
+    groups: dict[tuple, list[Cell]] = {}
+    cache: dict = {}
+    for cell in missing:
+        groups.setdefault(shape_key(cell.config, cache), []).append(cell)
+    total = 0.0
+    for group in groups.values():
+        pick = group[:: max(1, len(group) // PROBE_CELLS)][:PROBE_CELLS]
+        steps = min(PROBE_STEPS, study.steps)
+        cfgs = [c.config.replace(**{"run.steps": steps, "run.eval_every": steps}) for c in pick]
+        specs = [RunSpec(cfg, i) for cfg in cfgs for i in range(PROBE_SEEDS)]
+        run_batch(specs[:1], engine=study.engine)  # warm-up: compile or load the kernels
+        t0 = time.perf_counter()
+        run_batch(specs, engine=study.engine)
+        per_run_step = (time.perf_counter() - t0) / (len(specs) * steps)
+        total += per_run_step * sum(c.runs for c in group) * study.steps
+    return total / min(workers, max(1, len(missing)))
