@@ -33,6 +33,12 @@ def add_parser(sub, parser_class) -> None:
     run.add_argument(
         "--address", default=None, help="Ray cluster address (default: a local instance)"
     )
+    run.add_argument(
+        "--runs-per-unit",
+        type=int,
+        default=None,
+        help="most runs per engine call (default 2048; smaller units resume finer)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     ana = psub.add_parser("analyze", help="run the registered analysis; write report.md")
     ana.add_argument("study", help="a folder with prereg.toml, or a name under experiments/")
@@ -57,12 +63,13 @@ def cmd(args: argparse.Namespace) -> int:
             )
         return 0
     if args.prereg_command == "run":
+        from simrl.errors import ConfigError
         from simrl.prereg.runner import dry_run, run_study
 
         if args.workers < 1:
-            from simrl.errors import ConfigError
-
             raise ConfigError("--workers", args.workers, "must be an integer >= 1")
+        if args.runs_per_unit is not None and args.runs_per_unit < 1:
+            raise ConfigError("--runs-per-unit", args.runs_per_unit, "must be an integer >= 1")
         if args.dry_run:
             d = dry_run(args.study, args.workers)
             print(
@@ -74,7 +81,9 @@ def cmd(args: argparse.Namespace) -> int:
         from simrl.progress import LazyProgress
 
         with LazyProgress(f"simrl prereg run {args.study}", enabled=not args.quiet) as progress:
-            rep = run_study(args.study, args.workers, args.executor, args.address, progress)
+            rep = run_study(
+                args.study, args.workers, args.executor, args.address, progress, args.runs_per_unit
+            )
         print(
             f"{rep.cells} cells ({rep.runs} runs): {rep.stored_before} already stored, ran "
             f"{rep.ran_cells} cells ({rep.ran_runs} runs) in {rep.units} engine calls, {rep.wall_s:.1f} s"

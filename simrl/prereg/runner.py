@@ -68,6 +68,7 @@ def run_study(
     if workers < 1:
         raise ConfigError("--workers", workers, "must be an integer >= 1")
     study, lock, cells, store = prepare(study_path)
+    store.clean()
     missing = store.missing(cells)
     kwargs = {} if runs_per_unit is None else {"runs_per_unit": runs_per_unit}
     parallel = workers

@@ -46,6 +46,12 @@ class Store:
     def read(self, key: str) -> pd.DataFrame:
         return pd.read_parquet(self.path(key))
 
+    def clean(self) -> None:
+        """Remove temporary files a killed run left behind (never a complete cell)."""
+        if self.cells_dir.is_dir():
+            for tmp in self.cells_dir.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+
     def missing(self, cells: list[Cell]) -> list[Cell]:
         return [c for c in cells if not self.has(c.key)]
 

@@ -1,0 +1,163 @@
+"""Analyses whose verdicts are known by construction, and the verdict rules themselves."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simrl.prereg import inference as inf
+from simrl.prereg.analysis import analyze
+from simrl.prereg.lock import register
+from simrl.prereg.report import write
+from simrl.prereg.runner import run_study
+from theory.decomposition import decompose
+
+
+@pytest.fixture(scope="module")
+def tiny_analysis(tmp_path_factory):
+    from tests.prereg.conftest import write_study
+
+    study = write_study(tmp_path_factory.mktemp("known"))
+    register(study)
+    run_study(study)
+    return analyze(study)
+
+
+def verdicts(a):
+    return {h.hypothesis.id: h.result for h in a.hypotheses}
+
+
+def test_planted_effect_is_supported_and_absent_one_is_not(tiny_analysis):
+    v = verdicts(tiny_analysis)
+    assert v["planted"].verdict == inf.SUPPORTED, v["planted"]
+    assert v["planted"].estimate > 0.02
+    # the task instance only permutes the answers: no effect, and the data say so
+    assert v["absent"].verdict == inf.NOT_SUPPORTED, v["absent"]
+    assert v["absent_equivalent"].verdict == inf.SUPPORTED, v["absent_equivalent"]
+    # Holm over three p-values: each adjusted p is at least the raw one
+    assert all(r.p_adj >= r.p for r in v.values())
+
+
+def test_paired_estimate_is_the_mean_of_per_seed_differences(tiny_analysis):
+    res = tiny_analysis.results
+    true = res[res["reward"] == "true"]
+    hi = true[true["lr"] == "1.0"].groupby("seed")["acc"].mean()
+    lo = true[true["lr"] == "0.25"].groupby("seed")["acc"].mean()
+    assert verdicts(tiny_analysis)["planted"].estimate == pytest.approx((hi - lo).mean(), abs=1e-15)
+
+
+def test_decomposition_rows_telescope_and_match_theory(tiny_analysis):
+    t = tiny_analysis.decomposition
+    assert len(t) == 4  # lr x instance strata
+    np.testing.assert_allclose(
+        t["total"], t["null"] + t["elicitation"] + t["reward_design"], atol=1e-12
+    )
+    res = tiny_analysis.results
+    row = t.iloc[0]
+    stratum = res[(res["lr"] == row["lr"]) & (res["instance"] == row["instance"])]
+    acc = {
+        k: stratum[stratum["reward"] == k].sort_values("seed")["acc"].to_numpy()
+        for k in ("true", "random", "frozen", "self_consistency")
+    }
+    ref = decompose(acc)
+    assert row["reward_design"] == pytest.approx(ref.reward_design, abs=1e-15)
+    assert row["null"] == pytest.approx(ref.null, abs=1e-15)
+
+
+def test_the_registered_model_has_residual_degrees_of_freedom(tiny_analysis):
+    (fit,) = tiny_analysis.models
+    assert fit.nobs == 16 * 12 and fit.resid_df == 16 * 12 - 16
+    assert "C(reward, Sum):C(lr, Sum)" in fit.anova.index
+
+
+def test_report_is_written(tiny_analysis):
+    path = write(tiny_analysis)
+    text = path.read_text()
+    assert "| planted |" in text and "**supported**" in text and "**not supported**" in text
+    assert pd.read_parquet(path.parent / "decomposition.parquet").shape[0] == 4 * 12
+
+
+# ---- the statistics on synthetic numbers --------------------------------------------------
+
+
+def result(m, lo, hi, p_adj):
+    r = inf.TestResult(m, (lo, hi), p_adj, 10, "")
+    r.p_adj = p_adj
+    return r
+
+
+@pytest.mark.parametrize(
+    ("direction", "m", "lo", "hi", "p", "expected"),
+    [
+        ("greater", 0.10, 0.05, 0.15, 0.001, inf.SUPPORTED),
+        ("greater", 0.01, 0.005, 0.015, 0.001, inf.NOT_SUPPORTED),  # real but below the SESOI
+        ("greater", -0.10, -0.15, -0.05, 1.0, inf.NOT_SUPPORTED),
+        ("greater", 0.03, -0.02, 0.08, 0.2, inf.INCONCLUSIVE),
+        ("less", -0.10, -0.15, -0.05, 0.001, inf.SUPPORTED),
+        ("less", 0.0, -0.01, 0.01, 0.5, inf.NOT_SUPPORTED),
+        ("two-sided", -0.10, -0.15, -0.05, 0.001, inf.SUPPORTED),
+        ("two-sided", 0.0, -0.01, 0.01, 0.9, inf.NOT_SUPPORTED),
+        ("two-sided", 0.0, -0.05, 0.05, 0.9, inf.INCONCLUSIVE),
+        ("equivalent", 0.0, -0.01, 0.01, 0.001, inf.SUPPORTED),
+        ("equivalent", 0.10, 0.05, 0.15, 1.0, inf.NOT_SUPPORTED),
+        ("equivalent", 0.02, -0.01, 0.05, 0.3, inf.INCONCLUSIVE),
+    ],
+)
+def test_verdict_rules(direction, m, lo, hi, p, expected):
+    assert inf.verdict(result(m, lo, hi, p), direction, 0.05, 0.02) == expected
+
+
+def test_t_tests_find_a_planted_mean_and_not_an_absent_one():
+    rng = np.random.default_rng(0)
+    planted = 0.1 + 0.05 * rng.standard_normal(200)
+    absent = 0.05 * rng.standard_normal(200)
+    _, (lo, hi), p = inf.t_test(planted, "greater", 0.05, 0.0)
+    assert p < 1e-10 and lo < 0.1 < hi
+    _, _, p = inf.t_test(absent, "equivalent", 0.05, 0.02)
+    assert p < 0.05
+    _, _, p = inf.t_test(absent, "two-sided", 0.05, 0.0)
+    assert p > 0.01
+    # the t interval covers the true mean at about its level
+    cover = np.mean([
+        (lambda r: r[1][0] < 0.1 < r[1][1])(inf.t_test(0.1 + rng.standard_normal(10), "two-sided", 0.1, 0))
+        for _ in range(2000)
+    ])  # fmt: skip
+    assert 0.87 < cover < 0.93
+
+
+def test_trend_and_sign_change_on_known_data():
+    rng = np.random.default_rng(1)
+    x = np.array([0.2, 0.4, 0.6, 0.8])
+    num = 1.0 - x[None, :] + 0.05 * rng.standard_normal((64, 4))  # slope -1
+    r = inf.trend(num, None, x, "less", 0.05, 0.0, 2000, 0, "y")
+    assert r.ci[0] < -1 < r.ci[1] and r.p < 0.01
+    flat = 0.05 * rng.standard_normal((64, 4))
+    assert inf.trend(flat, None, x, "less", 0.05, 0.0, 2000, 0, "y").p > 0.05
+    below, above = -0.1 + 0.02 * rng.standard_normal(32), 0.1 + 0.02 * rng.standard_normal(32)
+    r = inf.sign_change(below, above, "greater", 0.05, 1000, 0, ("a", "b"))
+    assert r.p < 1e-6 and r.estimate == pytest.approx(min(-below.mean(), above.mean()))
+    r = inf.sign_change(above, below, "greater", 0.05, 1000, 0, ("a", "b"))
+    assert r.p > 0.5 and r.ci[1] < 0
+
+
+def test_anova_contrast_is_two_to_the_k_times_the_sum_coefficient():
+    rng = np.random.default_rng(2)
+    rows = []
+    for a in ("hi", "lo"):
+        for b in ("x", "y"):
+            mean = 1.0 + (0.3 if a == "hi" else 0) + (0.2 if (a, b) == ("hi", "x") else 0)
+            for s in range(50):
+                rows.append({"a": a, "b": b, "seed": s, "y": mean + 0.01 * rng.standard_normal()})
+    df = pd.DataFrame(rows)
+    df["a"] = pd.Categorical(df["a"], ["hi", "lo"])
+    df["b"] = pd.Categorical(df["b"], ["x", "y"])
+    inter = inf.anova_term(df, "y ~ C(a, Sum) * C(b, Sum)", "C(a, Sum):C(b, Sum)", "greater", 0.05)
+    assert inter.estimate == pytest.approx(0.2, abs=0.01)  # (hi,x - hi,y) - (lo,x - lo,y)
+    main = inf.anova_term(df, "y ~ C(a, Sum) * C(b, Sum)", "C(a, Sum)", "two-sided", 0.05)
+    assert main.estimate == pytest.approx(0.4, abs=0.01)  # hi - lo, averaged over b
+    assert main.detail["resid_df"] == 200 - 4
+
+
+def test_holm_adjusts_and_leaves_nan_out():
+    adj = inf.correct([0.01, 0.04, float("nan"), 0.03], "holm")
+    assert adj[0] == pytest.approx(0.03) and np.isnan(adj[2])
+    assert adj[1] == pytest.approx(0.06) and adj[3] == pytest.approx(0.06)
