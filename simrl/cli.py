@@ -5,6 +5,9 @@
     simrl bench [--runs R] [--steps T] [--baseline-runs N]
     simrl theory check [--cases N] [--seed S]
     simrl theory audit [--out DIR] [--seeds N] [--steps T]
+    simrl bridge pretrain [--prior-mix X] [--config CONFIG.toml] [--force]
+    simrl bridge run CONFIG.toml [--set section.field=value ...] [--model PATH]
+              [--device auto|cpu|cuda] [--out DIR] [--threads N]
     simrl prereg register STUDY [--amend REASON]
     simrl prereg run STUDY [--dry-run] [--workers N] [--executor local|ray] [--address A]
     simrl prereg analyze STUDY
@@ -117,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     from simrl.prereg.cli import add_parser as add_prereg
 
     add_prereg(sub, OneLineParser)
+    from simrl.bridge.cli import add_parser as add_bridge
+
+    add_bridge(sub, OneLineParser)
     return parser
 
 
@@ -228,12 +234,23 @@ def cmd_prereg(args: argparse.Namespace) -> int:
     return cmd(args)
 
 
+def cmd_bridge(args: argparse.Namespace) -> int:
+    from simrl.bridge.cli import cmd
+
+    return cmd(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"run": cmd_run, "bench": cmd_bench, "theory": cmd_theory, "prereg": cmd_prereg}[
-            args.command
-        ](args)
+        commands = {
+            "run": cmd_run,
+            "bench": cmd_bench,
+            "theory": cmd_theory,
+            "prereg": cmd_prereg,
+            "bridge": cmd_bridge,
+        }
+        return commands[args.command](args)
     except ConfigError as e:
         sys.stderr.write(f"simrl: config error: {e}\n")
         return EXIT_BAD_INPUT

@@ -1,0 +1,166 @@
+"""Rollouts with a KV cache, and teacher-forced scoring of (prompt, completion) batches.
+
+`sample(...)` generates up to T = max_new_tokens tokens for a batch of prompts: one
+forward over the left-padded prompts fills the cache, then one token per forward. A
+token is drawn from softmax(logits / temperature) by inverse CDF with a uniform from the
+run's numpy Generator (drawn up front, one per (sequence, position), so a sequence's
+sample does not depend on its batch-mates' lengths), or greedily (argmax). After the end
+token a sequence emits padding, masked out.
+
+`score(...)` runs the model once over prompt + completion and returns the logits that
+predicted each completion token, divided by the temperature: the policy the loss
+trains and the metrics measure (verl divides by the rollout temperature the same way).
+"""
+
+from __future__ import annotations
+
+import inspect
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+def _cache_arg(model) -> str:
+    """The forward's KV-cache argument: `cache` in transformers >= 5.2x, `past_key_values`
+    before (the old name still works there, with a deprecation warning)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _cache_of(out):
+    return out.cache if "cache" in out else out.past_key_values
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA; full precision on CPU."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+@dataclass
+class Completions:
+    """G completions per prompt, in (prompt, sample) order."""
+
+    prompts: list[list[int]]  # (B,) prompt token ids
+    tokens: torch.Tensor  # (B, T) completion ids, pad after the end token; T = max_new_tokens
+    mask: torch.Tensor  # (B, T) float: 1 for generated tokens (the end token included)
+    finished: np.ndarray  # (B,) bool: the end token was generated within T
+
+
+def left_pad(prompts: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    P = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), P), pad_id, dtype=torch.long)
+    attn = torch.zeros((len(prompts), P), dtype=torch.long)
+    for i, p in enumerate(prompts):
+        ids[i, P - len(p) :] = torch.tensor(p, dtype=torch.long)
+        attn[i, P - len(p) :] = 1
+    return ids.to(device), attn.to(device)
+
+
+@torch.no_grad()
+def sample(
+    model,
+    prompts: list[list[int]],
+    max_new_tokens: int,
+    temperature: float,
+    eos_id: int,
+    pad_id: int,
+    uniforms: np.ndarray | None,
+    device: torch.device,
+    chunk: int = 256,
+) -> Completions:
+    """Completions of `prompts`; uniforms (B, T) for sampling, None for greedy decoding."""
+    parts = []
+    for lo in range(0, len(prompts), chunk):
+        hi = min(lo + chunk, len(prompts))
+        u = None if uniforms is None else uniforms[lo:hi]
+        parts.append(
+            _sample_chunk(
+                model, prompts[lo:hi], max_new_tokens, temperature, eos_id, pad_id, u, device
+            )
+        )
+    return Completions(
+        prompts=list(prompts),
+        tokens=torch.cat([p[0] for p in parts]),
+        mask=torch.cat([p[1] for p in parts]),
+        finished=np.concatenate([p[2] for p in parts]),
+    )
+
+
+def _sample_chunk(model, prompts, T, temperature, eos_id, pad_id, uniforms, device):
+    B = len(prompts)
+    ids, attn = left_pad(prompts, pad_id, device)
+    pos = (attn.cumsum(-1) - 1).clamp(min=0)
+    out_tok = torch.full((B, T), pad_id, dtype=torch.long, device=device)
+    out_mask = torch.zeros((B, T), device=device)
+    done = torch.zeros(B, dtype=torch.bool, device=device)
+    u = None if uniforms is None else torch.as_tensor(uniforms, dtype=torch.float64, device=device)
+    with autocast(device):
+        out = model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True)
+    cache_arg = _cache_arg(model)
+    past, logits = _cache_of(out), out.logits[:, -1].float()
+    pos = pos[:, -1:]
+    for t in range(T):
+        if u is None:
+            tok = logits.argmax(-1)
+        else:
+            probs = torch.softmax(logits.double() / temperature, dim=-1)
+            cdf = probs.cumsum(-1)
+            tok = torch.searchsorted(cdf, u[:, t : t + 1].contiguous(), right=True)[:, 0]
+            tok = tok.clamp(max=probs.shape[-1] - 1)
+        tok = torch.where(done, torch.full_like(tok, pad_id), tok)
+        out_tok[:, t] = tok
+        out_mask[:, t] = (~done).float()
+        done = done | (tok == eos_id)
+        if bool(done.all()) or t == T - 1:
+            break
+        attn = torch.cat([attn, torch.ones((B, 1), dtype=attn.dtype, device=device)], dim=1)
+        pos = pos + 1
+        with autocast(device):
+            out = model(
+                input_ids=tok[:, None],
+                attention_mask=attn,
+                position_ids=pos,
+                use_cache=True,
+                **{cache_arg: past},
+            )
+        past, logits = _cache_of(out), out.logits[:, -1].float()
+    return out_tok.cpu(), out_mask.cpu(), done.cpu().numpy()
+
+
+@dataclass
+class Scored:
+    """A teacher-forcing batch: prompt + completion, ready for forward passes."""
+
+    input_ids: torch.Tensor  # (B, P + T')
+    attention_mask: torch.Tensor  # (B, P + T')
+    position_ids: torch.Tensor  # (B, P + T')
+    P: int  # padded prompt length
+    T: int  # completion positions kept (T' <= T: trailing all-pad columns dropped)
+
+
+def scoring_batch(c: Completions, pad_id: int, device) -> Scored:
+    ids, attn = left_pad(c.prompts, pad_id, "cpu")
+    used = int(c.mask.sum(0).nonzero().max()) + 1 if c.mask.any() else 1
+    comp, cmask = c.tokens[:, :used], c.mask[:, :used].long()
+    full_ids = torch.cat([ids, comp], dim=1)
+    full_attn = torch.cat([attn, cmask], dim=1)
+    pos = (full_attn.cumsum(-1) - 1).clamp(min=0)
+    return Scored(full_ids.to(device), full_attn.to(device), pos.to(device), ids.shape[1], used)
+
+
+def score(model, s: Scored, idx: torch.Tensor | None, temperature: float, device) -> torch.Tensor:
+    """Tempered logits (b, T', V), float32, predicting the completion tokens of rows idx."""
+    sl = slice(None) if idx is None else idx
+    with autocast(device):
+        # logits_to_keep: only the last T' + 1 positions (saves the vocabulary projection
+        # of the prompt); the last one predicts past the batch and is dropped
+        logits = model(
+            input_ids=s.input_ids[sl],
+            attention_mask=s.attention_mask[sl],
+            position_ids=s.position_ids[sl],
+            logits_to_keep=s.T + 1,
+        ).logits
+    return logits[:, : s.T].float() / temperature
