@@ -94,7 +94,7 @@ class BridgeConfig(Section):
     d_model: int = param(128, "tiny model: hidden size", Range(8, integer=True))
     layers: int = param(4, "tiny model: transformer layers", POS_INT)
     heads: int = param(4, "tiny model: attention heads (d_model must divide)", POS_INT)
-    pretrain_steps: int = param(1500, "tiny model: pretraining steps", POS_INT)
+    pretrain_steps: int = param(1000, "tiny model: pretraining steps", POS_INT)
     pretrain_batch: int = param(64, "tiny model: demonstrations per pretraining step", POS_INT)
     pretrain_lr: float = param(3e-3, "tiny model: peak AdamW learning rate (cosine decay)", POS)
     pretrain_seed: int = param(

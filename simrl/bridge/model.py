@@ -79,14 +79,20 @@ def smollm2_folder() -> Path:
     folder = Path(next(iter(spec.submodule_search_locations)))
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(
-        folder, gguf_file=SMOLLM2_GGUF, dtype=torch.float32
-    )
+    gguf = AutoModelForCausalLM.from_pretrained(folder, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)
-    tmp = out.with_name(out.name + ".tmp")
+    # a model loaded from GGUF is marked quantised and refuses save_pretrained: copy its
+    # de-quantised float32 weights into a plain model of the same config
+    config = gguf.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(gguf.state_dict())
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    tmp.rename(out)
+    if not (out / "config.json").is_file():
+        tmp.rename(out)
     return out
 
 

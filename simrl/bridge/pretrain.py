@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from simrl.bridge.config import PRETRAIN_FIELDS
 from simrl.bridge.formats import TinyFormat
 from simrl.bridge.model import cache_root, tiny_model
 from simrl.bridge.task import demonstration, split_problems
@@ -104,7 +105,7 @@ def pretrain(cfg, progress=None):
     model.eval()
     meta = {
         "key": cfg.pretrain_key(),
-        "bridge": {k: getattr(b, k) for k in type(cfg.bridge).__dataclass_fields__},
+        "bridge": {k: getattr(b, k) for k in PRETRAIN_FIELDS},
         "parameters": sum(p.numel() for p in model.parameters()),
         "seconds": time.perf_counter() - start,
         "final_loss": float(np.mean(losses[-max(1, len(losses) // 20) :])),

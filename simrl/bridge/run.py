@@ -394,7 +394,7 @@ def rl_step(ctx: Context, policy, ref, opt, params, labels, t, rng, audit_rng):
     audit = None
     if ctx.probes:
         audit = audit_rows(z0, z1, sums if cfg.run.audit else None, probe_adv, cfg.optim.lr)
-        means = np.nanmean(audit, axis=0) if np.isfinite(audit).any() else audit[0]
+        means = [np.nanmean(c) if np.isfinite(c).any() else np.nan for c in audit.T]
         out.update(dict(zip(AUDIT_COLUMNS, means, strict=True)))
         if not cfg.run.audit:
             audit = None

