@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -90,9 +90,7 @@ def analyze(study_path) -> Analysis:
     for h, p in zip(hyps, adj, strict=True):
         h.result.p_adj = p
         h.result.decision = bool(np.isfinite(p) and p < h.hypothesis.alpha)
-        h.result.verdict = inf.verdict(
-            h.result, h.hypothesis.direction, h.hypothesis.alpha, h.hypothesis.sesoi
-        )
+        h.result.verdict = _verdict(h)
     interactions, additive = additive_rule(study, results)
     return Analysis(
         study=study,
@@ -113,6 +111,24 @@ def analyze(study_path) -> Analysis:
     )
 
 
+def _verdict(hr: HypothesisResult) -> str:
+    """The verdict rule (inference.verdict); with `each`, supported only if every level is,
+    under the intersection-union p, and not supported as soon as one level is."""
+    h, r = hr.hypothesis, hr.result
+    if not h.each:
+        return inf.verdict(r, h.direction, h.alpha, h.sesoi)
+    levels = r.detail["levels"].values()
+    own = []
+    for lv in levels:
+        lv.p_adj = r.p_adj  # the combined test's decision applies to every level
+        own.append(inf.verdict(lv, h.direction, h.alpha, h.sesoi))
+    if all(v == inf.SUPPORTED for v in own):
+        return inf.SUPPORTED
+    if any(v == inf.NOT_SUPPORTED for v in own):
+        return inf.NOT_SUPPORTED
+    return inf.INCONCLUSIVE
+
+
 # ---- hypotheses ---------------------------------------------------------------------------
 
 
@@ -125,6 +141,35 @@ def _data(
 
 
 def run_hypothesis(
+    study: Study,
+    h: Hypothesis,
+    results: pd.DataFrame,
+    decomp: pd.DataFrame | None,
+    cells: list[Cell],
+) -> inf.TestResult:
+    """The registered test; with `each`, at every level of that factor, combined by the
+    intersection-union test: p = max of the levels' p (Berger 1982), and the reported
+    estimate and interval are those of the level with the largest p."""
+    if not h.each:
+        return _one_hypothesis(study, h, results, decomp, cells)
+    per_level = {}
+    for label in study.factor(h.each).labels:
+        sub = replace(h, each="", where={**h.where, h.each: (label,)})
+        per_level[label] = _one_hypothesis(study, sub, results, decomp, cells)
+    worst = max(per_level, key=lambda k: per_level[k].p)
+    r = per_level[worst]
+    return inf.TestResult(
+        r.estimate,
+        r.ci,
+        r.p,
+        r.n,
+        f"at every level of {h.each} (intersection-union, p = max over levels; shown: "
+        f"{h.each}={worst}): {r.method}",
+        {"levels": per_level},
+    )
+
+
+def _one_hypothesis(
     study: Study,
     h: Hypothesis,
     results: pd.DataFrame,

@@ -185,14 +185,7 @@ def render(a: Analysis, figures: dict[str, str]) -> str:
             f"- estimate {fmt(r.estimate)}, {round((1 - h.alpha) * 100)}% CI [{fmt(r.ci[0])}, {fmt(r.ci[1])}], "
             f"p = {_p(r.p)}, adjusted p = {_p(r.p_adj)} (alpha {h.alpha}, SESOI {h.sesoi}): **{r.verdict}**.",
         ]
-        if r.detail:
-            L.append(
-                "- "
-                + ", ".join(
-                    f"{k} = {fmt(v) if not isinstance(v, list) else '[' + ', '.join(fmt(x) for x in v) + ']'}"
-                    for k, v in r.detail.items()
-                )
-            )
+        L += _detail(r.detail)
         L.append("")
     L += _models(a)
     L += _decomposition(a, figures)
@@ -202,6 +195,25 @@ def render(a: Analysis, figures: dict[str, str]) -> str:
     L += _deviations(a)
     L += _provenance(a)
     return "\n".join(L).rstrip() + "\n"
+
+
+def _detail(detail: dict) -> list[str]:
+    plain = {k: v for k, v in detail.items() if not isinstance(v, dict)}
+    out = []
+    if plain:
+        out.append(
+            "- "
+            + ", ".join(
+                f"{k} = "
+                + ("[" + ", ".join(fmt(x) for x in v) + "]" if isinstance(v, list) else fmt(v))
+                for k, v in plain.items()
+            )
+        )
+    for level, r in detail.get("levels", {}).items():
+        out.append(
+            f"  - at {level}: estimate {fmt(r.estimate)} [{fmt(r.ci[0])}, {fmt(r.ci[1])}], p = {_p(r.p)}"
+        )
+    return out
 
 
 def _where(where: dict) -> str:

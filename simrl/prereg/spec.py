@@ -113,6 +113,7 @@ HYPOTHESIS_KEYS = (
     "alpha",
     "sesoi",
     "crossing",
+    "each",
 )
 
 
@@ -159,6 +160,8 @@ class Hypothesis:
     term: str = ""  # anova: a term of the registered model, e.g. "C(a, Sum):C(b, Sum)"
     where: dict[str, tuple[str, ...]] = field(default_factory=dict)  # factor -> labels
     crossing: str = ""  # sign_change: "plurality" or a number on the factor's scale
+    #: test at every level of this factor; the claim holds at all of them (intersection-union)
+    each: str = ""
 
 
 @dataclass(frozen=True)
@@ -691,6 +694,7 @@ def _hypotheses(raw: Any, study: Study) -> tuple[Hypothesis, ...]:
             term=str(h.get("term", "")),
             where=_where(h.get("where"), study.factors, f"{where}.where"),
             crossing=_label(h.get("crossing", "")),
+            each=str(h.get("each", "")),
         )
         _check_hypothesis(hyp, study, where)
         out.append(hyp)
@@ -699,6 +703,22 @@ def _hypotheses(raw: Any, study: Study) -> tuple[Hypothesis, ...]:
 
 def _check_hypothesis(h: Hypothesis, study: Study, where: str) -> None:
     decomp = h.outcome.startswith(DECOMP_PREFIX)
+    if h.each:
+        if h.each not in study.factor_names:
+            raise ConfigError(
+                f"{where}.each", h.each, "must be a factor: " + ", ".join(study.factor_names)
+            )
+        if h.test not in ("paired", "mean"):
+            raise ConfigError(f"{where}.each", h.each, "applies to the 'paired' and 'mean' tests")
+        taken = {h.factor, *h.where} | (
+            {study.decomposition.factor} if decomp and study.decomposition else set()
+        )
+        if h.each in taken:
+            raise ConfigError(
+                f"{where}.each",
+                h.each,
+                "must differ from the tested, restricted and reward factors",
+            )
     if decomp:
         if study.decomposition is None:
             raise ConfigError(f"{where}.outcome", h.outcome, "needs a [decomposition] table")

@@ -86,6 +86,18 @@ contrast = ["1", "0"]
 where = {{ reward = "true" }}
 direction = "equivalent"
 sesoi = {absent_sesoi}
+
+[[hypothesis]]
+id = "absent_each"
+statement = "the task instance leaves accuracy unchanged at every step size"
+outcome = "acc"
+test = "paired"
+factor = "instance"
+contrast = ["1", "0"]
+where = {{ reward = "true" }}
+each = "lr"
+direction = "equivalent"
+sesoi = {absent_sesoi}
 """
 
 

@@ -33,7 +33,11 @@ def test_planted_effect_is_supported_and_absent_one_is_not(tiny_analysis):
     # the task instance only permutes the answers: no effect, and the data say so
     assert v["absent"].verdict == inf.NOT_SUPPORTED, v["absent"]
     assert v["absent_equivalent"].verdict == inf.SUPPORTED, v["absent_equivalent"]
-    # Holm over three p-values: each adjusted p is at least the raw one
+    # at every level of lr: the intersection-union p is the largest of the levels' p
+    each = v["absent_each"]
+    assert each.verdict == inf.SUPPORTED
+    assert each.p == max(r.p for r in each.detail["levels"].values())
+    # Holm over four p-values: each adjusted p is at least the raw one
     assert all(r.p_adj >= r.p for r in v.values())
 
 
