@@ -7,8 +7,17 @@ export HF_HUB_OFFLINE := 1
 install:
 	$(PYTHON) -m pip install -q -e ".[dev]"
 
+# A small pre-registered study end to end: the demo spec is copied to $(DEMO) (afresh when
+# it changed), registered there if it is not yet, run (resuming) and analysed.
+DEMO ?= runs/demo
+DEMO_SPEC := experiments/decomposition/demo.toml
+
 demo: install
-	$(PYTHON) -m simrl run simrl/examples/quickstart.toml --out runs/quickstart
+	@mkdir -p $(DEMO)
+	@cmp -s $(DEMO_SPEC) $(DEMO)/prereg.toml || { rm -rf $(DEMO) && mkdir -p $(DEMO) && cp $(DEMO_SPEC) $(DEMO)/prereg.toml; }
+	@test -f $(DEMO)/prereg.lock.json || $(PYTHON) -m simrl prereg register $(DEMO)
+	$(PYTHON) -m simrl prereg run $(DEMO)
+	$(PYTHON) -m simrl prereg analyze $(DEMO)
 
 test: install
 	$(PYTHON) -m pytest -q

@@ -117,7 +117,7 @@ def _verdict(hr: HypothesisResult) -> str:
     h, r = hr.hypothesis, hr.result
     if not h.each:
         return inf.verdict(r, h.direction, h.alpha, h.sesoi)
-    levels = r.detail["levels"].values()
+    levels = r.detail["per_level"].values()
     own = []
     for lv in levels:
         lv.p_adj = r.p_adj  # the combined test's decision applies to every level
@@ -165,7 +165,7 @@ def run_hypothesis(
         r.n,
         f"at every level of {h.each} (intersection-union, p = max over levels; shown: "
         f"{h.each}={worst}): {r.method}",
-        {"levels": per_level},
+        {"per_level": per_level},
     )
 
 

@@ -209,7 +209,7 @@ def _detail(detail: dict) -> list[str]:
                 for k, v in plain.items()
             )
         )
-    for level, r in detail.get("levels", {}).items():
+    for level, r in detail.get("per_level", {}).items():
         out.append(
             f"  - at {level}: estimate {fmt(r.estimate)} [{fmt(r.ci[0])}, {fmt(r.ci[1])}], p = {_p(r.p)}"
         )

@@ -45,9 +45,9 @@ class DryRun:
     estimate_s: float
 
 
-def prepare(study_path) -> tuple[Study, dict, list[Cell], Store]:
+def prepare(study_path, require_lock: bool = True) -> tuple[Study, dict | None, list[Cell], Store]:
     study = load_study(study_path)
-    lock = check(study.path)
+    lock = check(study.path) if require_lock else None
     cells = expand(study)
     return study, lock, cells, Store(study.path)
 
@@ -113,8 +113,9 @@ def run_study(
 
 
 def dry_run(study_path, workers: int = 1, probe: bool = True) -> DryRun:
-    """Cells, runs, what is stored, and a measured estimate of the time left."""
-    study, _, cells, store = prepare(study_path)
+    """Cells, runs, what is stored, and a measured estimate of the time left (needs no
+    lock: it stores nothing, so a study can be sized before it is registered)."""
+    study, _, cells, store = prepare(study_path, require_lock=False)
     missing = store.missing(cells)
     todo = units(study, missing, workers)
     estimate = _estimate(study, missing, workers) if (probe and missing) else 0.0

@@ -36,7 +36,7 @@ def test_planted_effect_is_supported_and_absent_one_is_not(tiny_analysis):
     # at every level of lr: the intersection-union p is the largest of the levels' p
     each = v["absent_each"]
     assert each.verdict == inf.SUPPORTED
-    assert each.p == max(r.p for r in each.detail["levels"].values())
+    assert each.p == max(r.p for r in each.detail["per_level"].values())
     # Holm over four p-values: each adjusted p is at least the raw one
     assert all(r.p_adj >= r.p for r in v.values())
 

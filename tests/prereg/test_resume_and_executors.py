@@ -120,11 +120,11 @@ def test_cli_run_refuses_bad_options_in_one_line(tiny):
 
 
 def test_cli_dry_run_counts_and_estimates(tiny):
-    register(tiny)
     out = simrl("prereg", "run", str(tiny), "--dry-run")
     assert out.returncode == 0, out.stderr
     assert "16 cells, 192 runs" in out.stdout and "estimated" in out.stdout
     assert not (tiny / "results" / "cells").exists()  # a dry run stores nothing
+    assert not (tiny / "prereg.lock.json").exists()  # and sizes a study before registration
 
 
 def test_cli_register_run_analyze_end_to_end(tiny):
