@@ -6,15 +6,15 @@ Grid (issue 6): bridge.prior_mix in {0.2, 0.8} x reward in {random, self_consist
 true} x clipping {on: vanilla PPO clip 0.2, off: the unclipped 'pg' surrogate}, a few
 seeds, everything else as simrl/examples/bridge.toml with algo.epochs = 4 (the clipping
 bias needs later epochs: theory/NOTES.md, "Clipping bias") and run.audit = true. Writes
-outcomes.parquet (one row per seed and cell: `bridge_outcomes`), audit.parquet and a
-summary.csv of seed means. It is a stand-alone driver until experiments/ can name
+outcomes.parquet (one row per seed and cell, `BridgeResult.final` with the base row's
+metrics as *_base), audit.parquet and a summary.csv of seed means; cells are stored as
+they finish under cells/, so an interrupted replay resumes. It is a stand-alone driver until experiments/ can name
 `backend = "bridge"` (simrl/prereg); a study cell calls `bridge_outcomes` the same way.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 from pathlib import Path
 
 import pandas as pd
@@ -25,15 +25,21 @@ from simrl.bridge.run import run_bridge
 from simrl.examples_path import EXAMPLES
 
 PRIOR_MIXES = (0.2, 0.8)
-REWARDS = ("random", "self_consistency", "true")
+REWARDS = ("random", "true", "self_consistency")
 CLIPPING = {"on": {"algo.loss": "vanilla"}, "off": {"algo.loss": "pg"}}
 
 
-def replay(seeds: int = 2, steps: int = 20, progress=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def replay(
+    out: Path, seeds: int = 2, steps: int = 20, progress=None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run the grid's missing cells (one parquet per cell under out/cells/, so an
+    interrupted replay resumes); return (outcomes, audit) of every finished cell."""
     base = BridgeRunConfig.from_toml(EXAMPLES / "bridge.toml")
-    outcomes, audits = [], []
-    cells = list(itertools.product(PRIOR_MIXES, REWARDS, CLIPPING))
+    cells = [(m, r, c) for r in REWARDS for m in PRIOR_MIXES for c in CLIPPING]
     for i, (mix, reward, clip) in enumerate(cells):
+        name = out / "cells" / f"{reward}-{mix}-{clip}"
+        if (name / "outcomes.parquet").is_file():
+            continue
         cfg = base.replace(
             **{
                 "bridge.prior_mix": mix,
@@ -51,12 +57,14 @@ def replay(seeds: int = 2, steps: int = 20, progress=None) -> tuple[pd.DataFrame
         base_row = res.metrics[res.metrics.step == 0].drop(columns="step").add_suffix("_base")
         final = res.final.assign(**cell)
         final = final.merge(base_row.rename(columns={"seed_base": "seed"}), on="seed")
-        outcomes.append(final)
-        if res.audit is not None:
-            audits.append(res.audit.assign(**cell))
+        io.write_parquet(name / "audit.parquet", res.audit.assign(**cell))
+        io.write_parquet(name / "outcomes.parquet", final)
         if progress:
             progress(i + 1, len(cells))
-    return pd.concat(outcomes, ignore_index=True), pd.concat(audits, ignore_index=True)
+    done = sorted((out / "cells").glob("*/outcomes.parquet"))
+    outcomes = pd.concat([pd.read_parquet(f) for f in done], ignore_index=True)
+    audit = pd.concat([pd.read_parquet(f.with_name("audit.parquet")) for f in done])
+    return outcomes, audit.reset_index(drop=True)
 
 
 def summary(outcomes: pd.DataFrame) -> pd.DataFrame:
@@ -79,7 +87,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
-    outcomes, audit = replay(args.seeds, args.steps, lambda i, n: print(f"cell {i}/{n}"))
+    outcomes, audit = replay(
+        args.out, args.seeds, args.steps, lambda i, n: print(f"cell {i}/{n}", flush=True)
+    )
     io.write_parquet(args.out / "outcomes.parquet", outcomes)
     io.write_parquet(args.out / "audit.parquet", audit)
     s = summary(outcomes)
