@@ -50,7 +50,7 @@ def git_state(path: Path) -> dict[str, Any]:
     commit = git("rev-parse", "HEAD")
     if commit is None:
         return {"git_commit": "unknown", "spec_committed": False}
-    status = git("status", "--porcelain", "--", path.name)
+    status = git("status", "--porcelain", "--untracked-files=all", "--", path.name)
     return {"git_commit": commit, "spec_committed": status == ""}
 
 

@@ -192,6 +192,7 @@ def render(a: Analysis, figures: dict[str, str]) -> str:
     L += _additive(a)
     L += _exploratory(a, figures)
     L += _exclusions(a)
+    L += _discussion(a)
     L += _deviations(a)
     L += _provenance(a)
     return "\n".join(L).rstrip() + "\n"
@@ -362,6 +363,19 @@ def _exclusions(a: Analysis) -> list[str]:
     return L
 
 
+def _discussion(a: Analysis) -> list[str]:
+    """The study folder's discussion.md, if any: interpretation written after the results."""
+    path = a.study.path / "discussion.md"
+    if not path.is_file():
+        return []
+    return [
+        "## Discussion (written after the results; not registered)",
+        "",
+        path.read_text().strip(),
+        "",
+    ]
+
+
 def _deviations(a: Analysis) -> list[str]:
     L = ["## Deviations from the registration", ""]
     if not a.lock["amendments"]:
@@ -402,6 +416,15 @@ def _provenance(a: Analysis) -> list[str]:
         ["first / last result (UTC)", f"{first} / {man.get('last_result_utc')}"],
         ["registered before the first result", before],
         ["cells stored", f"{man.get('cells_stored')} of {man.get('cells_total')}"],
+        *(
+            [
+                f"run {i} ({r['finished_utc']})",
+                f"{r['cells']} cells in {r['wall_s']} s, executor {r['executor']} x {r['workers']}, "
+                f"commit {r['git_commit'][:12]}, simrl/ committed unchanged: "
+                + ("yes" if r["simrl_source_committed"] else "**no**"),
+            ]
+            for i, r in enumerate(man.get("runs", []), 1)
+        ),
         ["analysed (UTC)", dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")],
         [
             "python / numpy / scipy / statsmodels / pandas",

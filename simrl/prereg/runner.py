@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from simrl.engine.batch import RunSpec, run_batch
 from simrl.errors import ConfigError
@@ -100,16 +101,36 @@ def run_study(
         done += unit.runs
         if progress:
             progress(done, total)
-    store.update_manifest(cells, spec_sha, {})
+    wall = time.perf_counter() - start
+    if missing:
+        store.update_manifest(cells, spec_sha, {}, _run_info(executor, workers, len(missing), wall))
     return RunReport(
         cells=len(cells),
         runs=total,
         stored_before=len(cells) - len(missing),
         ran_cells=len(missing),
         ran_runs=sum(c.runs for c in missing),
-        wall_s=time.perf_counter() - start,
+        wall_s=wall,
         units=len(todo),
     )
+
+
+def _run_info(executor: str, workers: int, n_cells: int, wall: float) -> dict:
+    """Provenance of one run: time, executor, and the state of the simrl source it ran."""
+    import simrl
+    from simrl.prereg.lock import git_state
+
+    package = Path(simrl.__file__).parent
+    state = git_state(package)  # is simrl/ committed unchanged, at which commit
+    return {
+        "finished_utc": utc_now(),
+        "executor": executor,
+        "workers": workers,
+        "cells": n_cells,
+        "wall_s": round(wall, 2),
+        "git_commit": state["git_commit"],
+        "simrl_source_committed": state["spec_committed"],
+    }
 
 
 def dry_run(study_path, workers: int = 1, probe: bool = True) -> DryRun:

@@ -60,7 +60,11 @@ class Store:
         return json.loads(path.read_text()) if path.is_file() else {"cells": {}}
 
     def update_manifest(
-        self, cells: list[Cell], spec_sha256: str, timings: dict[str, dict[str, Any]]
+        self,
+        cells: list[Cell],
+        spec_sha256: str,
+        timings: dict[str, dict[str, Any]],
+        run_info: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Rewrite the manifest from the cell files present; keep earlier timings."""
         old = self.manifest().get("cells", {})
@@ -79,7 +83,11 @@ class Store:
                 entry["timing"] = timing
             entries[cell.key] = entry
         finished = [e["timing"]["finished_utc"] for e in entries.values() if "timing" in e]
+        runs = self.manifest().get("runs", [])
+        if run_info is not None:
+            runs = [*runs, run_info]
         manifest = {
+            "runs": runs,  # every `simrl prereg run` that stored cells: when, where, how long
             "spec_sha256": spec_sha256,
             "simrl_version": __version__,
             "cells_total": len(cells),
