@@ -74,6 +74,19 @@ def token_covariance(adv: np.ndarray, logp: np.ndarray) -> np.ndarray:
     return (adv - adv.mean()) * (logp - logp.mean())
 
 
+#: KL-Cov ranks covariances on this grid, so that equal ones tie exactly (broken by token
+#: order): a zero-variance group's tokens have A = 0 but A - mean A = +-1e-17 (GRPO's
+#: advantages sum to 0 up to rounding), and identical states of different prompts give
+#: covariances that differ in the last bits; rounding must not pick the top k
+#: (tests/engine/test_sequence_parity.py holds the numba engine to this ranking)
+COV_RANK_GRID = 1e-9
+
+
+def covariance_rank(cov: np.ndarray) -> np.ndarray:
+    """The covariance rounded to COV_RANK_GRID (half up), as a rank key."""
+    return np.floor(cov * (1.0 / COV_RANK_GRID) + 0.5)
+
+
 @POLICY_LOSSES.register("vanilla", "PPO clip with clip_low/clip_high (clip-higher) and dual_clip")
 def vanilla(b: TokenBatch, p) -> LossOut:
     return ppo_clip(np.exp(b.logp - b.logp_old), b.adv, p.clip_low, p.clip_high, p.dual_clip)
@@ -116,7 +129,7 @@ def kl_cov(b: TokenBatch, p) -> LossOut:
     ratio = np.exp(b.logp - b.logp_old)
     cov = token_covariance(b.adv, b.logp)
     k = max(int(b.logp.size * p.kl_cov_ratio), 1)
-    top = np.argsort(-cov, kind="stable")[:k]  # ties: lower index first
+    top = np.argsort(-covariance_rank(cov), kind="stable")[:k]  # ties: lower index first
     selected = np.zeros(b.logp.shape, dtype=bool)
     selected[top] = True
     diff = b.logp - b.logp_old

@@ -18,6 +18,12 @@ from theory import pass_at_k_exact
 
 #: token-entropy thresholds of the "share of tokens above" metrics, nats
 ENTROPY_THRESHOLDS = (0.5, 1.0)
+#: ties within this (absolute on entropies, relative on cumulative weights) count as ties:
+#: a state built with entropy exactly 1.0 nats (fork_entropy) computes to 1.0 +- 1 ulp, and
+#: with fixed-length responses each position carries exactly 1 / max_len of the tokens, so
+#: a quantile's cumulative weight lands exactly on a boundary; rounding must not decide
+#: which side (the numba engine sums in another order; tests/engine/test_sequence_parity.py)
+TIE_TOL = 1e-12
 
 #: sequence eval metrics beyond the bandit's (EVAL_METRICS)
 SEQUENCE_EVAL_EXTRA = (
@@ -54,10 +60,10 @@ def sequence_metric_names(passk: tuple[int, ...], num_modes: int, max_len: int) 
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    """The smallest value whose cumulative weight reaches q of the total."""
+    """The smallest value whose cumulative weight reaches q of the total (within TIE_TOL)."""
     order = np.argsort(values, kind="stable")
     cum = np.cumsum(weights[order])
-    i = int(np.searchsorted(cum, q * cum[-1], side="left"))
+    i = int(np.searchsorted(cum, q * cum[-1] * (1.0 - TIE_TOL), side="left"))
     return float(values[order][min(i, values.size - 1)])
 
 
@@ -110,7 +116,7 @@ def sequence_eval_metrics(
     else:
         out["mass_base_top"] = np.nan
     for thr, name in zip(ENTROPY_THRESHOLDS, SEQUENCE_EVAL_EXTRA[:2], strict=True):
-        out[name] = (w * (h > thr)).sum() / w.sum()
+        out[name] = (w * (h > thr + TIE_TOL)).sum() / w.sum()
     out["entropy_mode_state"] = h_row[task.node_row[task.root[train]]].mean()
     out["length_mean"] = (leaf_p * task.leaf_len)[leaves].sum() / n_train
     for m in range(task.num_modes):

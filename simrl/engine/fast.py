@@ -7,11 +7,17 @@ in a fixed order, without fastmath, so its numbers do not depend on which other 
 the batch. The kernels keep a cache of log pi, pi and H per state, refreshed after every
 optimiser step, so a softmax is computed once per state per update.
 
+The batch arrays and the loop over blocks of runs and chunks of steps are shared with the
+sequence tasks' fast path (simrl/engine/fast_sequence.py).
+
 tests/engine/test_parity.py holds this path to the reference within 1e-9 after 50 steps
 for every registry entry.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,23 +30,27 @@ from simrl.metrics import AUDIT_PROMPT_COLUMNS
 BLOCK_RUN_STEPS = 20_000
 
 
-def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
-    """Run a batch on the numba kernels; the same contract as batch._run_reference.
+@dataclass
+class BatchArrays:
+    """What the kernels advance, one leading run axis each (R, ...)."""
 
-    Runs go in blocks (a multiple of the thread count) that each do all their steps, or
-    chunks of BLOCK_RUN_STEPS steps for long runs, in one kernel call, so a run's state
-    stays in cache; progress is reported between calls. Neither size changes any number.
-    """
-    from numba import get_num_threads
+    rng: np.ndarray  # (R, 4) PCG64 states
+    z: np.ndarray  # (R, S, K) logits
+    zref: np.ndarray  # (R, S, K) reference logits of the KL penalty
+    m: np.ndarray  # (R, S, K) adam moments
+    v: np.ndarray
+    adam_t: np.ndarray  # (R,)
+    metrics: np.ndarray  # (R, n_rows, n_names)
+    upd_sum: np.ndarray  # (R, n_upd) update metrics summed since the last recorded row
+    upd_cnt: np.ndarray
+    failed: np.ndarray  # (R,) the failing step, -1
+    row_of_step: np.ndarray  # (steps + 1,) metric row of each step, -1 if not recorded
+    pp: np.ndarray  # (R, steps, S, 7) the per-state audit, or (R, 0, S, 7)
 
-    from simrl.engine.batch import BatchResult, raise_first_failure
-    from simrl.engine.packing import pack
-    from simrl.engine.streams import run_generator
 
-    R = len(specs)
-    steps = specs[0].config.run.steps
-    passk = np.array(specs[0].config.run.passk, dtype=np.int64)
-    unique, task_of_run = [], np.empty(R, dtype=np.int64)
+def distinct_tasks(tasks) -> tuple[list, np.ndarray]:
+    """The batch's distinct task objects (by identity) and each run's index into them."""
+    unique, task_of_run = [], np.empty(len(tasks), dtype=np.int64)
     for r, task in enumerate(tasks):
         for i, other in enumerate(unique):
             if other is task:
@@ -49,29 +59,58 @@ def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
         else:
             task_of_run[r] = len(unique)
             unique.append(task)
-    base_logp = np.stack([t.base_logits for t in unique])
-    correct = np.stack([t.correct for t in unique])
-    fmt = np.stack([t.format_answer for t in unique])
-    label = np.stack([t.incorrect_label for t in unique])
-    top = np.stack([t.base_top for t in unique])
-    fp, ip = pack([s.config for s in specs], layouts)
-    rng = np.stack([state_of(run_generator(s.config, s.replicate)) for s in specs])
+    return unique, task_of_run
 
-    z = base_logp[task_of_run].copy()
-    zref = z.copy()
-    m, v = np.zeros_like(z), np.zeros_like(z)
-    adam_t = np.zeros(R, dtype=np.int64)
-    metrics = np.full((R, rows.size, len(names)), np.nan)
-    upd_sum, upd_cnt = np.zeros((R, N_UPD)), np.zeros((R, N_UPD), dtype=np.int64)
-    failed = np.full(R, -1, dtype=np.int64)
+
+def batch_arrays(specs, tasks, rows, names, z0: np.ndarray, n_upd: int, audit_prompts: bool):
+    """The batch's arrays, every run starting from logits z0 (R, S, K), and the BatchResult
+    that views them."""
+    from simrl.engine.batch import BatchResult
+    from simrl.engine.streams import run_generator
+
+    R = len(specs)
+    steps = specs[0].config.run.steps
     row_of_step = np.full(steps + 1, -1, dtype=np.int64)
     row_of_step[rows] = np.arange(rows.size)
-    S = z.shape[1]
-    pp = np.full((R, steps if audit_prompts else 0, S, len(AUDIT_PROMPT_COLUMNS)), np.nan)
-    result = BatchResult(
-        list(specs), rows, names, metrics, z, failed, list(tasks), pp if audit_prompts else None
+    arrays = BatchArrays(
+        rng=np.stack([state_of(run_generator(s.config, s.replicate)) for s in specs]),
+        z=z0,
+        zref=z0.copy(),
+        m=np.zeros_like(z0),
+        v=np.zeros_like(z0),
+        adam_t=np.zeros(R, dtype=np.int64),
+        metrics=np.full((R, rows.size, len(names)), np.nan),
+        upd_sum=np.zeros((R, n_upd)),
+        upd_cnt=np.zeros((R, n_upd), dtype=np.int64),
+        failed=np.full(R, -1, dtype=np.int64),
+        row_of_step=row_of_step,
+        pp=np.full(
+            (R, steps if audit_prompts else 0, z0.shape[1], len(AUDIT_PROMPT_COLUMNS)), np.nan
+        ),
     )
+    result = BatchResult(
+        list(specs),
+        rows,
+        names,
+        arrays.metrics,
+        arrays.z,
+        arrays.failed,
+        list(tasks),
+        arrays.pp if audit_prompts else None,
+    )
+    return arrays, result
 
+
+def run_blocks(result, steps: int, progress, advance: Callable[[slice, int, int], None]) -> None:
+    """Call advance(runs, t0, n) over blocks of runs (a multiple of the thread count) that
+    each do all their steps, or chunks of BLOCK_RUN_STEPS steps for long runs, so a run's
+    state stays in cache; raise a run's failure and report progress between calls. Neither
+    size changes any number."""
+    from numba import get_num_threads
+
+    from simrl.engine.batch import raise_first_failure
+
+    R = len(result.specs)
     threads = get_num_threads()
     block = max(1, BLOCK_RUN_STEPS // steps)
     block = min(R, -(-block // threads) * threads)
@@ -81,14 +120,38 @@ def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
         runs = slice(b0, min(R, b0 + block))
         for t0 in range(0, steps, chunk):
             n = min(chunk, steps - t0)
-            run_chunk(
-                t0, n, row_of_step, rng[runs], z[runs], zref[runs], m[runs], v[runs],
-                adam_t[runs], base_logp, correct, fmt, label, top, task_of_run[runs], fp[runs],
-                ip[runs], passk, metrics[runs], upd_sum[runs], upd_cnt[runs], failed[runs],
-                pp[runs],
-            )  # fmt: skip
+            advance(runs, t0, n)
             raise_first_failure(result)
             done += (runs.stop - runs.start) * n
             if progress:
                 progress(done, R * steps)
+
+
+def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
+    """Run a batch of bandit runs on the numba kernels; the same contract as
+    batch._run_reference."""
+    from simrl.engine.packing import pack
+
+    steps = specs[0].config.run.steps
+    passk = np.array(specs[0].config.run.passk, dtype=np.int64)
+    unique, task_of_run = distinct_tasks(tasks)
+    base_logp = np.stack([t.base_logits for t in unique])
+    correct = np.stack([t.correct for t in unique])
+    fmt = np.stack([t.format_answer for t in unique])
+    label = np.stack([t.incorrect_label for t in unique])
+    top = np.stack([t.base_top for t in unique])
+    fp, ip = pack([s.config for s in specs], layouts)
+    a, result = batch_arrays(
+        specs, tasks, rows, names, base_logp[task_of_run].copy(), N_UPD, audit_prompts
+    )
+
+    def advance(runs: slice, t0: int, n: int) -> None:
+        run_chunk(
+            t0, n, a.row_of_step, a.rng[runs], a.z[runs], a.zref[runs], a.m[runs], a.v[runs],
+            a.adam_t[runs], base_logp, correct, fmt, label, top, task_of_run[runs], fp[runs],
+            ip[runs], passk, a.metrics[runs], a.upd_sum[runs], a.upd_cnt[runs], a.failed[runs],
+            a.pp[runs],
+        )  # fmt: skip
+
+    run_blocks(result, steps, progress, advance)
     return result

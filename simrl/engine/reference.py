@@ -49,6 +49,11 @@ from theory import (
     steer_omega_code,
 )
 
+#: the forking-token rule keeps entropies within this of its threshold: identical states of
+#: different prompts have entropies equal up to rounding, and the threshold is often one of
+#: them; rounding must not decide which are kept (tests/engine/test_sequence_parity.py)
+FORK_TIE_TOL = 1e-12
+
 
 @dataclass(frozen=True)
 class RunState:
@@ -249,7 +254,7 @@ def token_gradient(
     The policy loss (registry) gives d loss / d logp_t; the forking-token rule keeps only
     tokens whose current state entropy is in the top `forking_top_quantile` of the
     minibatch (TRL `get_high_entropy_mask`: threshold torch.quantile(H, 1 - q), keep
-    H >= threshold); d logp_t / dz = e_a - pi chains it to the logits; KL and entropy
+    H >= threshold - FORK_TIE_TOL); d logp_t / dz = e_a - pi chains it to the logits; KL and entropy
     terms are added per token, weighted like the token. Returns (grad, LossOut, the
     per-token policy coefficient w_t * keep_t * dlogp_t, the keep mask).
     """
@@ -268,7 +273,7 @@ def token_gradient(
     keep = np.ones(s_t.shape, dtype=bool)
     if a.forking_top_quantile < 1.0 and s_t.size:
         h_tok = entropy(z)[s_t]
-        keep = h_tok >= np.quantile(h_tok, 1.0 - a.forking_top_quantile)
+        keep = h_tok >= np.quantile(h_tok, 1.0 - a.forking_top_quantile) - FORK_TIE_TOL
     policy = w * out.dlogp * keep  # d loss / d logp_t
     coef = policy
     if a.kl_coef > 0 and a.kl_kind in SAMPLED:

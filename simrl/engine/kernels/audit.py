@@ -26,6 +26,33 @@ from simrl.engine.kernels.codes import (
 from simrl.engine.kernels.metrics import row_moved
 
 
+@njit(inline="always", cache=True)
+def row_spread(prob, logp, h, s):
+    """sum_k pi_k^2 (l_k + H) of state s: the part of a one-token entropy change that does
+    not depend on the token (theory.entropy.sampled_token_entropy_change)."""
+    spread = 0.0
+    for k in range(prob.shape[1]):
+        spread += prob[s, k] * prob[s, k] * (logp[s, k] + h)
+    return spread
+
+
+@njit(inline="always", cache=True)
+def token_terms(c, w, pa, la, h, spread, steer_adv, h_old):
+    """One token evaluation's audit terms at the current policy, before the factor lr:
+    its one-token first-order entropy change c (pi_a (l_a + H) - spread) (theory.entropy),
+    STEER's public-code Omega (signed) times -w, and STEER Eq. 14's c (1 - pi_a)^2 (l_a + H).
+    c is the token's loss coefficient, w its aggregation weight, pa and la its current
+    probability and log-probability, steer_adv = A / pi_old(a) (pi_old clamped)."""
+    # STEER clamps pi into [1e-8, 1 - 1e-8]; log of the clamped pi is l_a unless clamped
+    pc = min(max(pa, STEER_PROB_FLOOR), 1.0 - STEER_PROB_FLOOR)
+    lc = la if pc == pa else math.log(pc)
+    return (
+        c * (pa * (la + h) - spread),
+        -(w * steer_adv * pc * (1.0 - pc) * (lc + h_old)),
+        c * (1.0 - pa) * (1.0 - pa) * (la + h),
+    )
+
+
 @njit(cache=True)
 def audit_minibatch(
     lr,
@@ -49,27 +76,21 @@ def audit_minibatch(
 
     tsteer holds A / pi_old(a) per token (gathered once per step). A group's tokens share
     their state, so each group sums into locals and adds once."""
-    K = prob.shape[1]
     t = 0
     for j in range(lo, hi):
         s = bprompt[j]
         h = ent[s]
-        spread = 0.0  # sum_k pi_k^2 (l_k + H)
-        for k in range(K):
-            spread += prob[s, k] * prob[s, k] * (logp[s, k] + h)
+        spread = row_spread(prob, logp, h, s)
         weight = token = steer_code = steer_eq14 = 0.0
         for i in range(n_entries):
-            c = coef[t]
             w = w_seq * tcount[t]
-            pa = prob[s, bans[j, i]]
-            la = tlogp[t]
             weight += w
-            token += c * (pa * (la + h) - spread)  # one token, theory.entropy
-            # STEER clamps pi into [1e-8, 1 - 1e-8]; log of the clamped pi is l_a unless clamped
-            pc = min(max(pa, STEER_PROB_FLOOR), 1.0 - STEER_PROB_FLOOR)
-            lc = la if pc == pa else math.log(pc)
-            steer_code -= w * tsteer[t] * pc * (1.0 - pc) * (lc + tent_old[t])  # signed Omega
-            steer_eq14 += c * (1.0 - pa) * (1.0 - pa) * (la + h)  # STEER Eq. 14
+            d_token, d_code, d_eq14 = token_terms(
+                coef[t], w, prob[s, bans[j, i]], tlogp[t], h, spread, tsteer[t], tent_old[t]
+            )
+            token += d_token
+            steer_code += d_code
+            steer_eq14 += d_eq14
             t += 1
         aud[0, s] += weight
         aud[1, s] += lr * token
@@ -100,13 +121,17 @@ def expected_rewards(code, correct, fmt, label, p, flip, out):
 
 
 @njit(cache=True)
-def audit_step(fp, z, z0, prob_old, logp_old, ent_old, ent, aud, rbar, out, pp, t, want_pp):
+def audit_step(
+    fp, z, z0, prob_old, logp_old, ent_old, ent, aud, rbar, rows, n_rows, out, pp, t, want_pp
+):
     """Means over moved states of: second order, Theorem 1, token sum, STEER code, Eq. 14;
-    with want_pp, every moved state's record into pp[t, s] (AUDIT_PROMPT_COLUMNS)."""
-    S, K = z.shape
+    with want_pp, every moved state's record into pp[t, s] (AUDIT_PROMPT_COLUMNS).
+    rows[:n_rows] are the states the step may have moved."""
+    K = z.shape[1]
     n = 0
     a0 = a1 = a2 = a3 = a4 = 0.0
-    for s in range(S):
+    for i in range(n_rows):
+        s = rows[i]
         if not row_moved(z, z0, s):
             continue
         n += 1
@@ -119,6 +144,8 @@ def audit_step(fp, z, z0, prob_old, logp_old, ent_old, ent, aud, rbar, out, pp, 
         eu = er = puc = pu2c1 = puc1 = pc1 = p2cr = p2c = 0.0
         for k in range(K):
             pk = prob_old[s, k]
+            if not pk > 0.0:  # theory.entropy's np.where(pi > 0, ...)
+                continue
             u = z[s, k] - z0[s, k]
             c = logp_old[s, k] + h
             eu += pk * u

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from simrl import losses
+from simrl.engine import reference
 from simrl.engine.packing import FLOAT_FIELDS, INT_FIELDS, check_codes
 from simrl.metrics import UPDATE_METRICS
 
@@ -43,7 +45,7 @@ I_LSEL, I_LSAMPLE, I_LREWARD, I_LTIE, I_LCC, I_LTOTAL, I_AUDIT, I_NTRAIN = (
 R_TRUE, R_RANDOM, R_INCORRECT, R_FORMAT, R_SELFC, R_NOISY, R_FROZEN = 0, 1, 2, 3, 4, 5, 6
 A_GRPO, A_DRGRPO, A_RLOO, A_REINFORCE = 0, 1, 2, 3
 L_VANILLA, L_PG, L_CLIPCOV, L_KLCOV, L_STEER = 0, 1, 2, 3, 4
-G_SUM_NORM = 3
+G_TOKEN_MEAN, G_SEQ_MEAN_TOKEN_MEAN, G_SEQ_MEAN_TOKEN_SUM, G_SUM_NORM = 0, 1, 2, 3
 K_K1, K_K2, K_K3, K_REVERSE, K_FORWARD = 0, 1, 2, 3, 4
 O_SGD, O_ADAM, O_NPG = 0, 1, 2
 DS_OFF, DS_DROP, DS_RESAMPLE = 0, 1, 2
@@ -53,6 +55,8 @@ SM_LINEAR = 0
 N_UPD = 14  # reward_mean .. dH_first_order (9), then the 5 audit metrics
 N_EVAL_FIXED = 8  # entropy mean/q10/q50/q90, kl_base, mass format/incorrect_label/base_top
 STEER_PROB_FLOOR = 1e-8
+COV_RANK_GRID = 1e-9  # losses.COV_RANK_GRID
+FORK_TIE_TOL = 1e-12  # reference.FORK_TIE_TOL
 STEER_K_FLOOR = 0.02
 NPG_PI_FLOOR = np.finfo(np.float64).tiny
 
@@ -61,6 +65,7 @@ def check_layout() -> None:
     """The constants here agree with packing.py and metrics.py (checked at import)."""
     check_codes()
     assert len(FLOAT_FIELDS) == 20 and len(INT_FIELDS) == 24 and len(UPDATE_METRICS) == N_UPD
+    assert COV_RANK_GRID == losses.COV_RANK_GRID and FORK_TIE_TOL == reference.FORK_TIE_TOL
 
 
 check_layout()

@@ -8,6 +8,7 @@ import numpy as np
 from numba import njit
 
 from simrl.engine.kernels.codes import (
+    COV_RANK_GRID,
     F_CC_LB,
     F_CC_RATIO,
     F_CC_UB,
@@ -107,8 +108,8 @@ def token_losses(fp, ip, N, tlogp, tlogp_old, tadv, tent_old, tkeys, td, flags, 
     for t in range(N):
         td[t] = -tadv[t] * ratio[t]
     k = max(int(N * fp[F_KC_RATIO]), 1)
-    for t in range(N):
-        work[t] = -work[t]
+    for t in range(N):  # rank on the grid of losses.covariance_rank (ties by token order)
+        work[t] = -np.floor(work[t] * (1.0 / COV_RANK_GRID) + 0.5)
     order = np.argsort(work[:N], kind="mergesort")
     for i in range(k):
         t = order[i]

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from numba import njit
 
-from simrl.engine.kernels.softmax import row_dot, row_dot_diff
+from simrl.engine.kernels.softmax import row_dot, row_dot_diff, weighted
 
 
 @njit(cache=True)
@@ -70,11 +70,18 @@ def int_power(x, n):
 
 @njit(cache=True)
 def quantile_sorted(x, q):
-    """numpy's default ('linear') quantile of sorted x."""
-    h = q * (x.shape[0] - 1)
+    """numpy's default ('linear') quantile of sorted x, with numpy's own interpolation
+    arithmetic (numpy.lib._function_base_impl._lerp: from the upper neighbour when the
+    fraction is >= 1/2), so that a quantile used as a threshold (the forking-token rule)
+    compares with the values exactly as the reference's does."""
+    n = x.shape[0]
+    h = (n - 1) * q
+    if h >= n - 1:
+        return x[n - 1]
     lo = math.floor(h)
-    hi = min(lo + 1, x.shape[0] - 1)
-    return x[lo] + (h - lo) * (x[hi] - x[lo])
+    t = h - lo
+    d = x[lo + 1] - x[lo]
+    return x[lo + 1] - d * (1.0 - t) if t >= 0.5 else x[lo] + d * t
 
 
 @njit(inline="always", cache=True)
@@ -87,35 +94,42 @@ def row_moved(z, z0, s):
 
 
 @njit(cache=True)
-def entropy_change(z, z0, prob_old, logp_old, ent_old, ent, out):
-    """Mean over moved states of exact dH and of -Cov_pi(log pi, dz); NaN if none moved."""
-    S, K = z.shape
+def entropy_change(z, z0, prob_old, logp_old, ent_old, ent, rows, n_rows, out):
+    """Mean over the moved states of exact dH and of -Cov_pi(log pi, dz); NaN if none moved.
+    rows[:n_rows] are the states the step may have moved (the others are unchanged)."""
+    K = z.shape[1]
     n, dh, fo = 0, 0.0, 0.0
-    for s in range(S):
+    for i in range(n_rows):
+        s = rows[i]
         if not row_moved(z, z0, s):
             continue
         n += 1
         dh += ent[s] - ent_old[s]
         a0 = a1 = 0.0  # two partial sums: shorter dependency chains
         k = 0
-        while k + 2 <= K:
-            a0 += prob_old[s, k] * (logp_old[s, k] + ent_old[s]) * (z[s, k] - z0[s, k])
-            a1 += (
-                prob_old[s, k + 1]
-                * (logp_old[s, k + 1] + ent_old[s])
-                * (z[s, k + 1] - z0[s, k + 1])
+        while k + 2 <= K:  # the gradient pi (l + H) first, then times dz, as theory.entropy
+            a0 += weighted(prob_old[s, k], logp_old[s, k] + ent_old[s]) * (z[s, k] - z0[s, k])
+            a1 += weighted(prob_old[s, k + 1], logp_old[s, k + 1] + ent_old[s]) * (
+                z[s, k + 1] - z0[s, k + 1]
             )
             k += 2
         if k < K:
-            a0 += prob_old[s, k] * (logp_old[s, k] + ent_old[s]) * (z[s, k] - z0[s, k])
+            a0 += weighted(prob_old[s, k], logp_old[s, k] + ent_old[s]) * (z[s, k] - z0[s, k])
         fo -= a0 + a1
     out[0] = dh / n if n > 0 else np.nan
     out[1] = fo / n if n > 0 else np.nan
 
 
+#: the exponent field of a float64: all ones exactly for inf and NaN
+EXPONENT_BITS = 0x7FF0000000000000
+
+
 @njit(cache=True)
 def all_finite(a):
-    for x in a.ravel():
-        if not math.isfinite(x):
-            return False
-    return True
+    """No inf or NaN in the contiguous float64 array a (reference.is_finite): the largest
+    exponent field is not all ones. An integer max, which vectorises (a float reduction may
+    not be reordered without fastmath)."""
+    top = 0
+    for b in a.ravel().view(np.int64):
+        top = max(top, b & EXPONENT_BITS)
+    return top != EXPONENT_BITS

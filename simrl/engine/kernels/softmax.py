@@ -47,64 +47,84 @@ def row_dot(x, y, s):
 
 
 @njit(inline="always", cache=True)
+def weighted(p, y):
+    """p * y, and 0 where p = 0 (theory.entropy's np.where(pi > 0, ...)): a probability
+    that underflowed has log pi = -inf when the logits span more than the float range."""
+    return p * y if p > 0.0 else 0.0
+
+
+@njit(inline="always", cache=True)
 def row_dot_diff(x, y, w, s):
-    """sum_k x[s, k] * (y[s, k] - w[s, k]) with four partial sums."""
+    """sum_k x[s, k] * (y[s, k] - w[s, k]) over x[s, k] > 0, with four partial sums (a
+    pi-weighted sum: KL(pi || base))."""
     K = x.shape[1]
     a0 = a1 = a2 = a3 = 0.0
     k = 0
     while k + 4 <= K:
-        a0 += x[s, k] * (y[s, k] - w[s, k])
-        a1 += x[s, k + 1] * (y[s, k + 1] - w[s, k + 1])
-        a2 += x[s, k + 2] * (y[s, k + 2] - w[s, k + 2])
-        a3 += x[s, k + 3] * (y[s, k + 3] - w[s, k + 3])
+        a0 += weighted(x[s, k], y[s, k] - w[s, k])
+        a1 += weighted(x[s, k + 1], y[s, k + 1] - w[s, k + 1])
+        a2 += weighted(x[s, k + 2], y[s, k + 2] - w[s, k + 2])
+        a3 += weighted(x[s, k + 3], y[s, k + 3] - w[s, k + 3])
         k += 4
     while k < K:
-        a0 += x[s, k] * (y[s, k] - w[s, k])
+        a0 += weighted(x[s, k], y[s, k] - w[s, k])
         k += 1
     return (a0 + a1) + (a2 + a3)
 
 
+@njit(inline="always", cache=True)
+def row_entropy(prob, logp, s):
+    """-sum_k pi log pi over pi > 0, with four partial sums."""
+    K = prob.shape[1]
+    a0 = a1 = a2 = a3 = 0.0
+    k = 0
+    while k + 4 <= K:
+        a0 += weighted(prob[s, k], logp[s, k])
+        a1 += weighted(prob[s, k + 1], logp[s, k + 1])
+        a2 += weighted(prob[s, k + 2], logp[s, k + 2])
+        a3 += weighted(prob[s, k + 3], logp[s, k + 3])
+        k += 4
+    while k < K:
+        a0 += weighted(prob[s, k], logp[s, k])
+        k += 1
+    return -((a0 + a1) + (a2 + a3))
+
+
 @njit(cache=True)
-def refresh_row(z, logp, prob, ent, s):
-    """log pi, pi and H of state s from its logits (one exp per entry)."""
+def refresh_rows(z, logp, prob, ent, rows, n_rows):
+    """log pi, pi and H of the states rows[:n_rows] from their logits (one exp per entry),
+    in phases over the rows (max, exp, normaliser, log pi, H): the states are independent,
+    so each phase's work overlaps across states where one state's chain could not."""
     K = z.shape[1]
-    m = z[s, 0]
-    for k in range(1, K):
-        if z[s, k] > m:
-            m = z[s, k]
-    for k in range(K):  # vectorised
-        prob[s, k] = fast_exp(z[s, k] - m)
-    tot = row_sum(prob, s)
-    lse = math.log(tot)
-    inv = 1.0 / tot
-    for k in range(K):  # vectorised
-        logp[s, k] = z[s, k] - m - lse
-        prob[s, k] *= inv
-    ent[s] = -row_dot(prob, logp, s)  # pi = 0 has a finite log pi here, so 0 * l = 0
-
-
-@njit(cache=True)
-def refresh_all(z, logp, prob, ent):
-    """refresh_row for every state (the same arithmetic), as flat loops that vectorise."""
-    S, K = z.shape
-    mx, lse = np.empty(S), np.empty(S)
-    for s in range(S):
+    mx, lse = np.empty(n_rows), np.empty(n_rows)
+    for i in range(n_rows):
+        s = rows[i]
         m = z[s, 0]
         for k in range(1, K):
             if z[s, k] > m:
                 m = z[s, k]
-        mx[s] = m
-    for s in range(S):
-        for k in range(K):
-            prob[s, k] = fast_exp(z[s, k] - mx[s])
-    for s in range(S):
+        mx[i] = m
+    for i in range(n_rows):
+        s = rows[i]
+        for k in range(K):  # vectorised
+            prob[s, k] = fast_exp(z[s, k] - mx[i])
+    for i in range(n_rows):
+        s = rows[i]
         tot = row_sum(prob, s)
-        lse[s] = math.log(tot)
+        lse[i] = math.log(tot)
         inv = 1.0 / tot
         for k in range(K):
             prob[s, k] *= inv
-    for s in range(S):
+    for i in range(n_rows):
+        s = rows[i]
         for k in range(K):
-            logp[s, k] = z[s, k] - mx[s] - lse[s]
-    for s in range(S):
-        ent[s] = -row_dot(prob, logp, s)
+            logp[s, k] = z[s, k] - mx[i] - lse[i]
+    for i in range(n_rows):
+        s = rows[i]
+        ent[s] = row_entropy(prob, logp, s)
+
+
+@njit(cache=True)
+def refresh_all(z, logp, prob, ent):
+    """refresh_rows for every state."""
+    refresh_rows(z, logp, prob, ent, np.arange(z.shape[0]), z.shape[0])

@@ -53,7 +53,7 @@ def step_run(
     logp,
     prob,
     ent,
-    ref_logp,
+    ref,
     correct,
     fmt,
     label,
@@ -72,6 +72,8 @@ def step_run(
         csum,
         wsum,
         touched,
+        rows,
+        all_rows,
         bprompt,
         bans,
         brew,
@@ -90,13 +92,9 @@ def step_run(
     ) = ws
     K = z.shape[1]
     if ip[I_REW] == R_FROZEN:
-        upd[:] = np.nan  # nothing sampled, nothing moved
-        upd[2] = upd[3] = upd[4] = upd[5] = upd[6] = 0.0
+        frozen_update(upd)
         return True
-    z0[:, :] = z
-    logp_old[:, :] = logp
-    prob_old[:, :] = prob
-    ent_old[:] = ent
+    snapshot(z, logp, prob, ent, (z0, logp_old, prob_old, ent_old))
     exact = ip[I_EXACT] == 1
     if exact:
         n_groups = exact_batch(
@@ -134,18 +132,61 @@ def step_run(
             if hi > lo:
                 minibatch_step(
                     fp, ip, epoch, first, lo, hi, n_entries, bprompt, bans, badv, bcount, u, z,
-                    logp, prob, ent, logp_old, ent_old, ref_logp, m, v, adam_t, g, csum, wsum,
-                    touched, tok, flags, tally, aud,
+                    logp, prob, ent, logp_old, ent_old, ref, m, v, adam_t, g, csum, wsum,
+                    touched, rows, tok, flags, tally, aud,
                 )  # fmt: skip
                 first = False
+    S = z.shape[0]
+    step_metrics(
+        ip, t, n_groups, z, zref, m, v, adam_t, logp, prob, ent, ref, (z0, logp_old, prob_old, ent_old),
+        all_rows, S, stats, tally, dh, upd,
+    )  # fmt: skip
+    if ip[I_AUDIT] == 1:
+        audit_step(
+            fp, z, z0, prob_old, logp_old, ent_old, ent, aud, rbar, all_rows, S, upd[9:], pp, t,
+            want_pp,
+        )  # fmt: skip
+    else:
+        upd[9:] = np.nan
+    return kept_finite(ip, z, z0, m, v, all_rows, S)
+
+
+@njit(cache=True)
+def frozen_update(upd):
+    """The frozen anchor samples nothing and moves nothing (reference.frozen_update_metrics)."""
+    upd[:] = np.nan
+    upd[2] = upd[3] = upd[4] = upd[5] = upd[6] = 0.0
+
+
+@njit(cache=True)
+def snapshot(z, logp, prob, ent, old):
+    """old = (z0, logp_old, prob_old, ent_old): the logits and cache at the step's start."""
+    z0, logp_old, prob_old, ent_old = old
+    z0[:, :] = z
+    logp_old[:, :] = logp
+    prob_old[:, :] = prob
+    ent_old[:] = ent
+
+
+@njit(cache=True)
+def step_metrics(
+    ip, t, n_groups, z, zref, m, v, adam_t, logp, prob, ent, ref, old, rows, n_rows, stats,
+    tally, dh, upd,
+):  # fmt: skip
+    """After the epochs (bandit and sequence steps alike): the ProRL reference reset, then
+    update metrics 0..8: reward mean, zero-variance share, groups, the clip and selection
+    fractions of tally (counted, low, high, dual, selected, ...), exact dH and first order
+    over the moved states (among rows[:n_rows])."""
+    z0, logp_old, prob_old, ent_old = old
     every = ip[I_REFRESET]
     if every > 0 and (t + 1) % every == 0:
         zref[:, :] = z
         m[:, :] = 0.0
         v[:, :] = 0.0
         adam_t[0] = 0
-        ref_logp[:, :] = logp  # the cache holds log softmax(z)
-    entropy_change(z, z0, prob_old, logp_old, ent_old, ent, dh)
+        ref[0][:, :] = logp  # the cache holds log softmax(z) and softmax(z)
+        ref[1][:, :] = prob
+    entropy_change(z, z0, prob_old, logp_old, ent_old, ent, rows, n_rows, dh)
     upd[0] = stats[0]
     upd[1] = stats[1]
     upd[2] = n_groups
@@ -153,18 +194,37 @@ def step_run(
         upd[3 + i] = tally[1 + i] / tally[0] if tally[0] > 0 else 0.0
     upd[7] = dh[0]
     upd[8] = dh[1]
-    if ip[I_AUDIT] == 1:
-        audit_step(
-            fp, z, z0, prob_old, logp_old, ent_old, ent, aud, rbar, upd[9:], pp, t, want_pp,
-        )  # fmt: skip
-    else:
-        upd[9:] = np.nan
-    # a non-finite logit makes its state's cached entropy non-finite (refreshed after every
-    # update), so S values stand for S * K
-    if not (all_finite(ent) and (ip[I_OPT] != O_ADAM or (all_finite(m) and all_finite(v)))):
-        z[:, :] = z0
-        return False
-    return True
+
+
+@njit(cache=True)
+def kept_finite(ip, z, z0, m, v, rows, n_rows):
+    """reference.is_finite of the new state; if not, restore the step's starting logits
+    (the last finite ones; rows[:n_rows] are the states it may have changed) and return
+    False."""
+    if all_finite(z) and (ip[I_OPT] != O_ADAM or (all_finite(m) and all_finite(v))):
+        return True
+    for i in range(n_rows):
+        z[rows[i]] = z0[rows[i]]
+    return False
+
+
+@njit(cache=True)
+def add_update(upd, upd_sum, upd_cnt):
+    """Sum the step's finite update metrics until the next recorded row."""
+    for j in range(upd.shape[0]):
+        if math.isfinite(upd[j]):
+            upd_sum[j] += upd[j]
+            upd_cnt[j] += 1
+
+
+@njit(cache=True)
+def record_update(metrics_r, row, first_col, upd_sum, upd_cnt):
+    """Means of the update metrics since the last recorded row into metrics row `row`
+    (NaN where none was finite), then reset the sums."""
+    for j in range(upd_sum.shape[0]):
+        metrics_r[row, first_col + j] = upd_sum[j] / upd_cnt[j] if upd_cnt[j] > 0 else np.nan
+        upd_sum[j] = 0.0
+        upd_cnt[j] = 0
 
 
 @njit(cache=True)
@@ -180,6 +240,8 @@ def workspace(S, K, P, G, N_max):
         np.zeros(S),  # csum
         np.zeros(S),  # wsum
         np.zeros(S, dtype=np.bool_),  # touched
+        np.zeros(S, dtype=np.int64),  # rows: the touched states of a minibatch, in order
+        np.arange(S),  # all_rows: the states a step may move (the bandit saves them all)
         np.zeros(P + 1, dtype=np.int64),  # bprompt
         np.zeros((P + 1, n), dtype=np.int64),  # bans
         np.zeros((P + 1, n)),  # brew
@@ -263,11 +325,13 @@ def run_chunk(
         ref_logp, ref_prob, ref_ent = np.empty((S, K)), np.empty((S, K)), np.empty(S)
         refresh_all(z_r, logp, prob, ent)
         refresh_all(zref_r, ref_logp, ref_prob, ref_ent)
+        ref = (ref_logp, ref_prob)
         upd = np.zeros(N_UPD)
         row_buf = np.empty(n_cols)
         L = ip_r[I_LTOTAL]
         u = np.empty(max(L, 1))
         st = rng[r].copy()
+        upd_sum_r, upd_cnt_r = upd_sum[r], upd_cnt[r]
         if t0 == 0:
             record_eval(
                 metrics[r], 0, n_eval, prob, logp, ent, task_r, passk, ip_r[I_NTRAIN], row_buf
@@ -277,25 +341,17 @@ def run_chunk(
             for j in range(L):
                 u[j] = next_double(st)
             ok = step_run(
-                fp_r, ip_r, t, u, z_r, zref_r, m_r, v_r, at, logp, prob, ent, ref_logp,
+                fp_r, ip_r, t, u, z_r, zref_r, m_r, v_r, at, logp, prob, ent, ref,
                 correct_r, fmt_r, label_r, ws, upd, pp_r, want_pp,
             )  # fmt: skip
             if not ok:
                 failed[r] = t + 1
                 break
-            for j in range(N_UPD):
-                if math.isfinite(upd[j]):
-                    upd_sum[r, j] += upd[j]
-                    upd_cnt[r, j] += 1
+            add_update(upd, upd_sum_r, upd_cnt_r)
             row = row_of_step[t + 1]
             if row >= 0:
                 record_eval(
                     metrics[r], row, n_eval, prob, logp, ent, task_r, passk, ip_r[I_NTRAIN], row_buf
                 )
-                for j in range(N_UPD):
-                    metrics[r, row, n_eval + j] = (
-                        upd_sum[r, j] / upd_cnt[r, j] if upd_cnt[r, j] > 0 else np.nan
-                    )
-                    upd_sum[r, j] = 0.0
-                    upd_cnt[r, j] = 0
+                record_update(metrics[r], row, n_eval, upd_sum_r, upd_cnt_r)
         rng[r, :] = st

@@ -40,7 +40,7 @@ from simrl.engine.kernels.codes import (
 )
 from simrl.engine.kernels.fastmath import fast_exp
 from simrl.engine.kernels.losses import token_losses
-from simrl.engine.kernels.softmax import refresh_all, refresh_row
+from simrl.engine.kernels.softmax import refresh_all, refresh_rows
 
 
 @njit(inline="always", cache=True)
@@ -73,7 +73,7 @@ def minibatch_step(
     ent,
     logp_old,
     ent_old,
-    ref_logp,
+    ref,
     m,
     v,
     adam_t,
@@ -81,14 +81,15 @@ def minibatch_step(
     csum,
     wsum,
     touched,
+    rows,
     tok,
     flags,
     tally,
     aud,
 ):
     """One optimiser step on groups lo..hi-1 (reference.minibatch_gradient + optimiser)."""
-    S, K = z.shape
     G = ip[I_G]
+    ref_logp = ref[0]
     N = (hi - lo) * n_entries
     # per-step token arrays (batch order), gathered once per step by step_run
     b0 = lo * n_entries
@@ -114,10 +115,13 @@ def minibatch_step(
     kl_coef = fp[F_KL_COEF]
     kind = ip[I_KLK]
     sampled_kl = kl_coef > 0 and kind <= K_K3
+    n_rows = 0
     for j in range(lo, hi):
         s = bprompt[j]
         if not touched[s]:
             touched[s] = True
+            rows[n_rows] = s
+            n_rows += 1
             csum[s] = 0.0
             wsum[s] = 0.0
     t = 0
@@ -154,11 +158,40 @@ def minibatch_step(
             fp[F_LR], lo, hi, n_entries, bprompt, bans, tlogp, tok[9, b0:], tent, tcount,
             work, w_seq, prob, logp, ent, aud,
         )  # fmt: skip
+    apply_gradient(
+        fp, ip, z, g, csum, wsum, touched, rows, n_rows, logp, prob, ent, ref, m, v, adam_t, None
+    )
+
+
+@njit(cache=True)
+def apply_gradient(
+    fp, ip, z, g, csum, wsum, touched, rows, n_rows, logp, prob, ent, ref, m, v, adam_t, saves
+):
+    """Finish the gradient of the touched states rows[:n_rows] and take the optimiser step
+    (reference.token_gradient's state terms, then simrl/optim.py); shared by the bandit and
+    the sequence kernels.
+
+    On entry g[s] holds sum_t coef_t e_{a_t}, csum[s] = sum_t coef_t and wsum[s] = sum_t w_t
+    over the tokens at state s; the chain rule d logp_a / dz = e_a - pi subtracts csum pi,
+    and the exact KL (kl.py) and entropy-bonus terms are weighted by wsum. ref = (log pi_ref,
+    pi_ref), the reference's cache (the same arithmetic as the policy's, so that the KL
+    gradient is exactly 0 where pi = pi_ref, as the reference's). Leaves g zero, the
+    touched flags clear, and the cache of every state that moved refreshed. With saves
+    (see save_rows), each state's logits and cache are saved before its first change in
+    the step; saves = None when the step saved them all at its start.
+    """
+    S, K = z.shape
+    ref_logp, ref_prob = ref
+    kl_coef = fp[F_KL_COEF]
+    kind = ip[I_KLK]
     ent_coef = fp[F_ENT_COEF]
     sgd = ip[I_OPT] == O_SGD
-    for s in range(S):
-        if not touched[s]:
-            continue
+    every_row = ip[I_OPT] == O_ADAM or n_rows == S
+    if saves is not None:  # adam moves every entry
+        save_rows(z, logp, prob, ent, rows, n_rows, ip[I_OPT] == O_ADAM, saves)
+    lr = fp[F_LR]
+    for i in range(n_rows):
+        s = rows[i]
         for k in range(K):
             g[s, k] -= csum[s] * prob[s, k]
         if kl_coef > 0 and kind == K_REVERSE:
@@ -169,48 +202,69 @@ def minibatch_step(
                 g[s, k] += kl_coef * wsum[s] * prob[s, k] * ((logp[s, k] - ref_logp[s, k]) - kl)
         elif kl_coef > 0 and kind == K_FORWARD:
             for k in range(K):
-                g[s, k] += kl_coef * wsum[s] * (prob[s, k] - fast_exp(ref_logp[s, k]))
+                g[s, k] += kl_coef * wsum[s] * (prob[s, k] - ref_prob[s, k])
         if ent_coef > 0:  # loss -= coef H, dH/dz = -pi (l + H)
             for k in range(K):
                 g[s, k] += ent_coef * wsum[s] * (prob[s, k] * (logp[s, k] + ent[s]))
         if sgd:  # the step and the reset of g while the row is in cache (same arithmetic)
-            lr = fp[F_LR]
             for k in range(K):
                 z[s, k] -= lr * g[s, k]
                 g[s, k] = 0.0
     if not sgd:
-        optimiser_step(fp, ip, z, g, prob, m, v, adam_t, touched)
-    n_touched = 0
-    for s in range(S):
-        n_touched += touched[s]
-    every_row = ip[I_OPT] == O_ADAM or n_touched == S
-    for s in range(S):
-        if touched[s]:
-            touched[s] = False
-            if not sgd:
-                for k in range(K):
-                    g[s, k] = 0.0
-            if not every_row:
-                refresh_row(z, logp, prob, ent, s)
+        optimiser_step(fp, ip, z, g, prob, m, v, adam_t, rows, n_rows)
+    for i in range(n_rows):
+        s = rows[i]
+        touched[s] = False
+        if not sgd:
+            for k in range(K):
+                g[s, k] = 0.0
     if every_row:
         refresh_all(z, logp, prob, ent)
+    else:
+        refresh_rows(z, logp, prob, ent, rows, n_rows)
 
 
 @njit(cache=True)
-def optimiser_step(fp, ip, z, g, prob, m, v, adam_t, touched):
-    """npg and adam (simrl/optim.py); sgd is applied row by row in minibatch_step."""
+def save_rows(z, logp, prob, ent, rows, n_rows, every, saves):
+    """Save the logits and cache of the states rows[:n_rows] (every state with every) that
+    this step has not saved yet: saves = ((z0, logp_old, prob_old, ent_old), saved (S,)
+    flags, saved_rows (S,), n_saved (1,)), the step's starting values of the states it
+    changes (copy on write: a sequence task's step touches a fraction of its rows)."""
+    old, saved, saved_rows, n_saved = saves
+    z0, logp_old, prob_old, ent_old = old
+    S, K = z.shape
+    n = n_saved[0]
+    for i in range(S if every else n_rows):
+        s = i if every else rows[i]
+        if saved[s]:
+            continue
+        saved[s] = True
+        saved_rows[n] = s
+        n += 1
+        for k in range(K):
+            z0[s, k] = z[s, k]
+            logp_old[s, k] = logp[s, k]
+            prob_old[s, k] = prob[s, k]
+        ent_old[s] = ent[s]
+    n_saved[0] = n
+
+
+@njit(cache=True)
+def optimiser_step(fp, ip, z, g, prob, m, v, adam_t, rows, n_rows):
+    """npg (on the touched states rows[:n_rows]) and adam (every entry) (simrl/optim.py);
+    sgd is applied row by row in apply_gradient."""
     S, K = z.shape
     lr = fp[F_LR]
     code = ip[I_OPT]
     if code == O_NPG:
-        for s in range(S):
-            if touched[s]:
-                mean = 0.0
-                for k in range(K):
-                    mean += g[s, k] / max(prob[s, k], NPG_PI_FLOOR)
-                mean /= K
-                for k in range(K):
-                    z[s, k] -= lr * (g[s, k] / max(prob[s, k], NPG_PI_FLOOR) - mean)
+        for i in range(n_rows):
+            s = rows[i]
+            mean = 0.0
+            for k in range(K):
+                mean += g[s, k] / max(prob[s, k], NPG_PI_FLOOR)
+            mean /= K
+            for k in range(K):
+                z[s, k] -= lr * (g[s, k] / max(prob[s, k], NPG_PI_FLOOR) - mean)
     else:  # adam: every entry, with bias correction
         b1, b2, eps = fp[F_B1], fp[F_B2], fp[F_EPS]
         adam_t[0] += 1

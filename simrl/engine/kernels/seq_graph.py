@@ -1,0 +1,128 @@
+"""Dynamic programming over a sequence task's graph (simrl/tasks/sequence.py) inside the
+kernels: visit probabilities, Q values, expected leaf rewards, per-row visit-weighted Q.
+
+Nodes are numbered in a topological order (every child has a larger index than its
+parent), so a forward pass in index order sees a node's every parent before the node, and
+a backward pass in reverse index order sees its every child first. A node's parents all
+lie one position above it, so the contributions to reach(n) arrive in the order the
+reference's depth-by-depth np.add.at adds them (ascending parent, then token): the same
+sums, in the same order.
+
+`graph` is the per-task tuple (node_row, node_width, node_prompt, node_depth, node_fork,
+root, pn_ptr, pn_idx, slot) that simrl/engine/fast_sequence.py packs (int32): slot[n, v]
+is where token v of node n leads: its child node (< N), N + its leaf, or N + L beyond the
+row's width (SequenceTask.child's NO_TOKEN).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from simrl.engine.kernels.codes import R_FORMAT, R_INCORRECT, R_NOISY, R_RANDOM, R_TRUE
+
+
+@njit(cache=True)
+def forward_reach(prob, graph, reach_ext):
+    """reach_ext[:N]: the probability that a response of the node's prompt visits the
+    node, and reach_ext[N : N + L]: the probability of each complete response (leaf),
+    under the policy prob (M, V) (SequenceTask.node_reach and leaf_reach). Token v of node
+    n flows into reach_ext[slot[n, v]], the sink N + L beyond the row's width, where pi = 0
+    (so the loop has no branch)."""
+    node_row, _, _, _, _, root, _, _, slot = graph
+    start_reach(reach_ext, root)
+    for n in range(slot.shape[0]):
+        flow(reach_ext, slot, prob, n, node_row[n], reach_ext[n])
+
+
+@njit(inline="always", cache=True)
+def start_reach(reach_ext, root):
+    """Every response starts at its prompt's root."""
+    reach_ext[:] = 0.0
+    for s in range(root.shape[0]):
+        reach_ext[root[s]] = 1.0
+
+
+@njit(inline="always", cache=True)
+def flow(reach_ext, slot, prob, n, row, r):
+    """Node n (reached with probability r, parameter row `row`) passes r pi(v | n) on
+    through each token v."""
+    for v in range(slot.shape[1]):
+        reach_ext[slot[n, v]] += r * prob[row, v]
+
+
+@njit(cache=True)
+def q_values(prob, r_leaf, graph, q, value):
+    """q (N, V): Q(n, v) = E[r | the response passes token v at node n] under prob, with
+    r_leaf (L,) the expected reward of each leaf, 0 beyond a row's width; value (N,):
+    V(n) = sum_v pi(v | n) Q(n, v) (SequenceTask.q_values, backward over the graph)."""
+    node_row, _, _, _, _, _, _, _, slot = graph
+    N, V = q.shape
+    L = r_leaf.shape[0]
+    for n in range(N - 1, -1, -1):
+        row = node_row[n]
+        val = 0.0
+        for v in range(V):
+            c = slot[n, v]
+            if c < N:
+                qv = value[c]
+            elif c < N + L:
+                qv = r_leaf[c - N]
+            else:
+                qv = 0.0
+            q[n, v] = qv
+            val += prob[row, v] * qv
+        value[n] = val
+
+
+@njit(cache=True)
+def leaf_rewards(code, p, flip, leaves, max_len, cache, factor, out):
+    """E[r | leaf] (L,) of the rewards that are a function of the response
+    (tasks.sequence.leaf_expected_reward; NaN for self_consistency), plus DAPO's overlong
+    penalty factor * min(0, ((max_len - cache) - |y|) / cache) when cache > 0
+    (rewards.overlong_penalty; Yu et al. 2025, arXiv 2503.14476, Eq. 13)."""
+    _, leaf_len, leaf_format, _, _, _, leaf_correct, leaf_label = leaves
+    for l in range(out.shape[0]):
+        c = leaf_correct[l]
+        if code == R_TRUE:
+            r = c
+        elif code == R_RANDOM:
+            r = p
+        elif code == R_INCORRECT:
+            r = leaf_label[l]
+        elif code == R_FORMAT:
+            r = 1.0 if leaf_format[l] else 0.0
+        elif code == R_NOISY:
+            r = (1.0 - flip) * c + flip * (1.0 - c)
+        else:
+            r = np.nan
+        if cache > 0:
+            r = r + overlong(leaf_len[l], max_len, cache, factor)
+        out[l] = r
+
+
+@njit(inline="always", cache=True)
+def overlong(length, max_len, cache, factor):
+    """DAPO's soft overlong penalty of a response of `length` tokens (cache > 0)."""
+    return factor * min(0.0, ((max_len - cache) - length) / cache)
+
+
+@njit(cache=True)
+def row_q(q, reach, graph, n_train, qrow, wrow):
+    """qrow (M, V): the visit-weighted mean of Q(n, v) over each parameter row's nodes on
+    the training prompts (sequence_ref.row_advantages before centring; Cui et al.'s
+    Theorem 1 for a state shared by several prompts); wrow (M,) the visit weights."""
+    node_row, _, node_prompt, _, _, _, _, _, _ = graph
+    N, V = q.shape
+    qrow[:, :] = 0.0
+    wrow[:] = 0.0
+    for n in range(N):
+        w = reach[n] if node_prompt[n] < n_train else 0.0
+        row = node_row[n]
+        wrow[row] += w
+        for v in range(V):
+            qrow[row, v] += w * q[n, v]
+    for row in range(qrow.shape[0]):
+        d = max(wrow[row], 1e-300)
+        for v in range(V):
+            qrow[row, v] /= d

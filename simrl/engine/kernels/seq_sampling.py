@@ -1,0 +1,250 @@
+"""One step's token table on a sequence task (sequence_ref.sampled_tokens / exact_tokens).
+
+Tokens are written in batch order (group, response, position) into the step's token
+arrays: `tf` (floats, rows TF_*) and `ti` (ints, rows TI_*); group j's tokens are
+tf[:, gstart[j] : gstart[j + 1]]. `graph`, `leaves` and `facts` are the per-task tuples
+packed by simrl/engine/fast_sequence.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from simrl.engine.kernels.codes import (
+    DS_OFF,
+    DS_RESAMPLE,
+    F_FLIP,
+    F_P,
+    I_DS,
+    I_G,
+    I_LREWARD,
+    I_LSAMPLE,
+    I_LSEL,
+    I_LTIE,
+    I_NTRAIN,
+    I_P,
+    I_REW,
+    I_ROUNDS,
+    R_FORMAT,
+    R_RANDOM,
+    R_SELFC,
+)
+from simrl.engine.kernels.sampling import group_rewards, plurality, select_prompts
+from simrl.engine.kernels.seq_graph import forward_reach, leaf_rewards, overlong, q_values
+
+# rows of the float token array tf (N_cap columns)
+TF_LOGP_OLD, TF_ADV, TF_ENT_OLD, TF_COUNT, TF_LOGP, TF_KEYS, TF_DLOGP = 0, 1, 2, 3, 4, 5, 6
+TF_COEF, TF_RATIO, TF_STEER, TF_WEIGHT, TF_KEEP, TF_SORT = 7, 8, 9, 10, 11, 12
+N_TF = 13
+# rows of the int token array ti: parameter row, token, response in the batch, position,
+# forking state (0/1), length of the token's response
+TI_ROW, TI_TOK, TI_SEQ, TI_POS, TI_FORK, TI_LEN = 0, 1, 2, 3, 4, 5
+N_TI = 6
+# seq parameters beyond packing.py's (fast_sequence.pack_sequence): floats
+SP_FORK_Q, SP_OVER_FACTOR, SP_OVER_CACHE = 0, 1, 2
+
+
+@njit(inline="always", cache=True)
+def inverse_cdf(p, r, width, uu):
+    """sequence_ref.inverse_cdf on p[r, :width]: the first index whose cumulative
+    probability exceeds uu, never past the last index with positive probability. Counted
+    without branches: #{k < last : cdf[k] <= uu} (the cdf is non-decreasing)."""
+    last = width - 1
+    while last > 0 and not p[r, last] > 0.0:
+        last -= 1
+    c = 0.0
+    a = 0
+    for k in range(last):
+        c += p[r, k]
+        a += c <= uu
+    return a
+
+
+@njit(inline="always", cache=True)
+def sample_group(prob_old, graph, s, u, off, U, G, seq0, walk, ti, cur):
+    """Walk the G responses of prompt s from pi_old (sequence_ref.sample_response), response
+    j with one uniform u[off + j U + pos] per position, and append their tokens to ti from
+    column cur in (response, position) order. The responses are walked in lockstep, one
+    position of each in turn: each token's step depends on the previous one's (a child
+    lookup), and independent walks let those latencies overlap. walk (5, G, max_len) holds
+    the walks' rows, tokens and forking flags, then (walk[3, j, 0]) each one's leaf and
+    (walk[4, j, 0]) its length. Returns the new cur."""
+    node_row, node_width, _, _, node_fork, root, _, _, slot = graph
+    N = slot.shape[0]
+    max_len = walk.shape[2]
+    for j in range(G):
+        walk[3, j, 0] = -1
+        walk[4, j, 0] = root[s]  # the current node while walking
+    for pos in range(max_len):
+        for j in range(G):
+            if walk[3, j, 0] >= 0:
+                continue
+            n = walk[4, j, 0]
+            row = node_row[n]
+            a = inverse_cdf(prob_old, row, node_width[n], u[off + j * U + pos])
+            walk[0, j, pos] = row
+            walk[1, j, pos] = a
+            walk[2, j, pos] = node_fork[n]
+            c = slot[n, a]
+            if c >= N:
+                walk[3, j, 0] = c - N
+                walk[4, j, 0] = pos + 1
+            else:
+                walk[4, j, 0] = c
+    for j in range(G):
+        length = walk[4, j, 0]
+        for pos in range(length):
+            ti[TI_ROW, cur] = walk[0, j, pos]
+            ti[TI_TOK, cur] = walk[1, j, pos]
+            ti[TI_SEQ, cur] = seq0 + j
+            ti[TI_POS, cur] = pos
+            ti[TI_FORK, cur] = walk[2, j, pos]
+            ti[TI_LEN, cur] = length
+            cur += 1
+    return cur
+
+
+@njit(cache=True)
+def sampled_tokens(
+    fp, ip, sp, u, prob_old, graph, leaves, facts, max_len, bprompt, bresp, brew, gstart,
+    order, counts, ti, stats,
+):  # fmt: skip
+    """Sample, reward and filter one step's groups (sequence_ref.sampled_tokens). Returns
+    n_groups. Each group is written after the kept ones and kept (the count advances) or
+    overwritten; the batch arrays have P + 1 rows for that. bresp[0|1|2][j, i]: answer,
+    length and format marker of response i of group j. stats: reward mean, zero-variance
+    share and mean length of the first round."""
+    _, leaf_len, leaf_format, _, leaf_det, leaf_answer, _, _ = leaves
+    correct, label = facts[0], facts[1]
+    S = ip[I_NTRAIN]
+    P, G, rounds = ip[I_P], ip[I_G], ip[I_ROUNDS]
+    L_sel, L_sample, L_reward, L_tie = ip[I_LSEL], ip[I_LSAMPLE], ip[I_LREWARD], ip[I_LTIE]
+    rsize = L_sel + L_sample + L_reward + L_tie
+    U = max_len + 1
+    code, mode = ip[I_REW], ip[I_DS]
+    bern = fp[F_P] if code == R_RANDOM else fp[F_FLIP]
+    cache = int(sp[SP_OVER_CACHE])
+    factor = sp[SP_OVER_FACTOR]
+    A = correct.shape[1]
+    bans = bresp[0]
+    walk = np.empty((5, G, max_len), dtype=np.int64)
+    n_kept = 0
+    cur = 0
+    for rnd in range(rounds):
+        base = rnd * rsize
+        select_prompts(u, base, L_sel, S, P, order)
+        n_inf = 0
+        rsum = 0.0
+        lsum = 0
+        for i in range(P):
+            s = order[i]
+            row = n_kept
+            gstart[row] = cur
+            off = base + L_sel + i * G * U
+            cur = sample_group(prob_old, graph, s, u, off, U, G, row * G, walk, ti, cur)
+            for j in range(G):
+                leaf = walk[3, j, 0]
+                a = leaf_det[leaf]
+                if a < 0:  # the environment's answer, inverse CDF of the leaf's distribution
+                    a = inverse_cdf(leaf_answer, leaf, A, u[off + j * U + max_len])
+                bans[row, j] = a
+                bresp[1, row, j] = leaf_len[leaf]
+                bresp[2, row, j] = leaf_format[leaf]
+                lsum += leaf_len[leaf]
+            if code == R_FORMAT:  # rewards.sequence_rewards: the response's format marker
+                for j in range(G):
+                    brew[row, j] = 1.0 if bresp[2, row, j] else 0.0
+            else:
+                winner = -1
+                if code == R_SELFC:
+                    winner = plurality(
+                        bans, row, G, A, counts, u[base + L_sel + L_sample + L_reward + i]
+                    )
+                roff = base + L_sel + L_sample + i * G
+                # the format answer (fmt) is the bandit's; 'format' is handled above
+                group_rewards(
+                    code, s, bans, row, G, correct, label, label, u, roff, bern, winner, brew
+                )
+            if cache > 0:
+                for j in range(G):
+                    brew[row, j] = brew[row, j] + overlong(bresp[1, row, j], max_len, cache, factor)
+            n_same = 0
+            for j in range(G):
+                rsum += brew[row, j]
+                n_same += brew[row, j] == brew[row, 0]
+            informative = n_same != G
+            n_inf += informative
+            if mode == DS_OFF or (informative and n_kept < P):
+                bprompt[row] = s
+                n_kept += 1
+            else:
+                cur = gstart[row]  # drop the group's tokens
+        if rnd == 0:
+            stats[0] = rsum / (P * G)
+            stats[1] = 1.0 - n_inf / P
+            stats[2] = lsum / (P * G)
+        if mode != DS_RESAMPLE or n_kept == P:
+            break
+    gstart[n_kept] = cur
+    return n_kept
+
+
+@njit(cache=True)
+def exact_tokens(
+    fp, ip, u, prob_old, graph, leaves, max_len, bprompt, gstart, tf, ti, dp, chosen, stats
+):
+    """Every (state, token) pair of each chosen prompt, twice: the parts of its expected
+    gradient with A = 1 - b and with A = -b, counting G reach(n) pi_old(v|n) Q(n,v) and
+    G reach(n) pi_old(v|n) (1 - Q(n,v)) sampled tokens (sequence_ref.exact_tokens;
+    theory/NOTES.md, "Exact sequence gradient"). Returns n_groups (= P)."""
+    node_row, node_width, _, node_depth, node_fork, root, pn_ptr, pn_idx, _ = graph
+    leaf_prompt, leaf_len = leaves[0], leaves[1]
+    reach, leaf_p, q, value, r_leaf, reach_ext = dp
+    S = ip[I_NTRAIN]
+    P, G = ip[I_P], ip[I_G]
+    V = q.shape[1]
+    select_prompts(u, 0, ip[I_LSEL], S, P, bprompt)
+    leaf_rewards(ip[I_REW], fp[F_P], fp[F_FLIP], leaves, max_len, 0, 0.0, r_leaf)
+    forward_reach(prob_old, graph, reach_ext)
+    q_values(prob_old, r_leaf, graph, q, value)
+    chosen[:] = False
+    cur = 0
+    tot, n_zero = 0.0, 0
+    for j in range(P):
+        s = bprompt[j]
+        chosen[s] = True
+        r0 = root[s]
+        b = 0.0  # E_pi_old[r] of the prompt: V(root)
+        for v in range(V):
+            b += q[r0, v] * prob_old[node_row[r0], v]
+        tot += b
+        n_zero += b == 0.0 or b == 1.0
+        gstart[j] = cur
+        for idx in range(pn_ptr[s], pn_ptr[s + 1]):
+            n = pn_idx[idx]
+            row = node_row[n]
+            for v in range(node_width[n]):
+                expected = G * reach[n] * prob_old[row, v]
+                for half in range(2):
+                    ti[TI_ROW, cur] = row
+                    ti[TI_TOK, cur] = v
+                    ti[TI_SEQ, cur] = 0
+                    ti[TI_POS, cur] = node_depth[n]
+                    ti[TI_FORK, cur] = node_fork[n]
+                    if half == 0:
+                        tf[TF_ADV, cur] = 1.0 - b
+                        tf[TF_COUNT, cur] = expected * q[n, v]
+                    else:
+                        tf[TF_ADV, cur] = -b
+                        tf[TF_COUNT, cur] = expected * (1.0 - q[n, v])
+                    cur += 1
+    gstart[P] = cur
+    length = 0.0
+    for leaf in range(leaf_p.shape[0]):
+        if chosen[leaf_prompt[leaf]]:
+            length += leaf_p[leaf] * leaf_len[leaf]
+    stats[0] = tot / P
+    stats[1] = n_zero / P
+    stats[2] = length / P
+    return P

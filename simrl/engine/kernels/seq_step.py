@@ -1,0 +1,294 @@
+"""One step of one run on a sequence task (sequence_ref.step), and `run_chunk_seq`: a chunk
+of steps for every run of a batch, in parallel over runs (the design of step.run_chunk)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from simrl.engine.kernels.audit import audit_step
+from simrl.engine.kernels.codes import (
+    F_FLIP,
+    F_P,
+    F_STD_EPS,
+    I_ADV,
+    I_AUDIT,
+    I_DDOF,
+    I_EPOCHS,
+    I_EXACT,
+    I_G,
+    I_LTOTAL,
+    I_MB,
+    I_NTRAIN,
+    I_P,
+    I_REW,
+    R_FROZEN,
+    STEER_PROB_FLOOR,
+)
+from simrl.engine.kernels.pcg64 import next_double
+from simrl.engine.kernels.sampling import group_advantages
+from simrl.engine.kernels.seq_graph import forward_reach, leaf_rewards, q_values, row_q
+from simrl.engine.kernels.seq_metrics import N_BUCKETS, N_EVAL_SEQ_FIXED, base_kl, eval_row_seq
+from simrl.engine.kernels.seq_sampling import (
+    N_TF,
+    N_TI,
+    SP_OVER_CACHE,
+    SP_OVER_FACTOR,
+    TF_ADV,
+    TF_COUNT,
+    TF_ENT_OLD,
+    TF_LOGP_OLD,
+    TF_STEER,
+    TI_ROW,
+    TI_SEQ,
+    TI_TOK,
+    exact_tokens,
+    sampled_tokens,
+)
+from simrl.engine.kernels.seq_update import seq_minibatch_step
+from simrl.engine.kernels.softmax import refresh_all
+from simrl.engine.kernels.step import (
+    add_update,
+    frozen_update,
+    kept_finite,
+    record_update,
+    step_metrics,
+)
+
+#: update metrics of a sequence task: the bandit's 14, then fork_grad_share,
+#: forking_kept_frac, tokens_per_response (metrics_sequence.SEQUENCE_UPDATE_EXTRA)
+N_UPD_SEQ = 17
+
+
+@njit(cache=True)
+def step_run_seq(
+    fp, ip, sp, t, u, z, zref, m, v, adam_t, logp, prob, ent, ref, task, ws, upd, pp,
+    want_pp,
+):  # fmt: skip
+    """Step t of one run (sequence_ref.step). Returns False if a value became non-finite."""
+    graph, leaves, facts, max_len, _, _ = task
+    old, grad, tf, ti, flags, batch, dp, _, misc = ws
+    z0, logp_old, prob_old, ent_old = old
+    bprompt, bresp, brew, badv, gstart, order, counts, chosen = batch
+    stats, tally, dh, aud, qrow, wrow, saved, saved_rows, n_saved, kl_row = misc
+    if ip[I_REW] == R_FROZEN:
+        frozen_update(upd)
+        return True
+    # the cache holds pi_old until the first update; each row is saved (old) before it
+    # changes (update.save_rows), and only the saved rows can have moved
+    saves = (old, saved, saved_rows, n_saved)
+    n_saved[0] = 0
+    G = ip[I_G]
+    if ip[I_EXACT] == 1:
+        n_groups = exact_tokens(
+            fp, ip, u, prob, graph, leaves, max_len, bprompt, gstart, tf, ti, dp, chosen, stats
+        )
+    else:
+        n_groups = sampled_tokens(
+            fp, ip, sp, u, prob, graph, leaves, facts, max_len, bprompt, bresp, brew, gstart,
+            order, counts, ti, stats,
+        )  # fmt: skip
+        group_advantages(ip[I_ADV], brew, badv, n_groups, G, fp[F_STD_EPS], ip[I_DDOF])
+        for j in range(n_groups):  # the sequence's advantage, broadcast to its tokens
+            for k in range(gstart[j], gstart[j + 1]):
+                tf[TF_ADV, k] = badv[j, ti[TI_SEQ, k] - j * G]
+                tf[TF_COUNT, k] = 1.0
+    audit = ip[I_AUDIT] == 1
+    for k in range(gstart[n_groups]):  # token arrays of the whole batch, gathered once
+        row, a = ti[TI_ROW, k], ti[TI_TOK, k]
+        tf[TF_LOGP_OLD, k] = logp[row, a]
+        tf[TF_ENT_OLD, k] = ent[row]
+        if audit:  # STEER's importance-weighted advantage A / pi_old(a), pi_old clamped
+            tf[TF_STEER, k] = tf[TF_ADV, k] / min(max(prob[row, a], STEER_PROB_FLOOR), 1.0)
+    tally[:] = 0.0
+    if audit:  # Theorem 1 needs each row's exact expected advantage under pi_old
+        aud[:, :] = 0.0
+        reach, _, q, value, r_leaf, reach_ext = dp
+        leaf_rewards(
+            ip[I_REW], fp[F_P], fp[F_FLIP], leaves, max_len, int(sp[SP_OVER_CACHE]),
+            sp[SP_OVER_FACTOR], r_leaf,
+        )  # fmt: skip
+        forward_reach(prob, graph, reach_ext)
+        q_values(prob, r_leaf, graph, q, value)
+        row_q(q, reach, graph, ip[I_NTRAIN], qrow, wrow)
+    mb = ip[I_MB]
+    first = True
+    for epoch in range(ip[I_EPOCHS]):
+        for b in range(mb):
+            lo = (b * n_groups) // mb
+            hi = ((b + 1) * n_groups) // mb
+            if hi > lo:
+                seq_minibatch_step(
+                    fp, ip, sp, epoch, first, lo, hi, gstart, max_len, u, z, logp, prob, ent,
+                    ref, m, v, adam_t, grad, tf, ti, flags, tally, aud, saves,
+                )  # fmt: skip
+                first = False
+    n = n_saved[0]
+    step_metrics(
+        ip, t, n_groups, z, zref, m, v, adam_t, logp, prob, ent, ref, old, saved_rows, n, stats,
+        tally, dh, upd,
+    )  # fmt: skip
+    if audit:
+        audit_step(
+            fp, z, z0, prob_old, logp_old, ent_old, ent, aud, qrow, saved_rows, n, upd[9:14], pp,
+            t, want_pp,
+        )  # fmt: skip
+    else:
+        upd[9:14] = np.nan
+    upd[14] = tally[6] / tally[7] if tally[7] > 0 else np.nan
+    upd[15] = tally[5] / tally[0] if tally[0] > 0 else 0.0
+    upd[16] = stats[2]
+    ok = kept_finite(ip, z, z0, m, v, saved_rows, n)
+    base_kl(prob, logp, facts[3], saved_rows, n, False, kl_row)  # the rows that changed
+    for i in range(n):
+        saved[saved_rows[i]] = False
+    return ok
+
+
+@njit(cache=True)
+def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
+    """A run's scratch arrays (see step_run_seq and eval_row_seq for their names)."""
+    n_cap = 2 * V * N if exact else (P + 1) * G * max_len
+    old = (np.empty((M, V)), np.empty((M, V)), np.empty((M, V)), np.empty(M))
+    grad = (
+        np.zeros((M, V)),  # g
+        np.zeros(M),  # csum
+        np.zeros(M),  # wsum
+        np.zeros(M, dtype=np.bool_),  # touched
+        np.zeros(M, dtype=np.int64),  # rows: the touched rows of a minibatch, in order
+    )
+    batch = (
+        np.zeros(P + 1, dtype=np.int64),  # bprompt
+        np.zeros((3, P + 1, G), dtype=np.int64),  # bresp: answer, length, format marker
+        np.zeros((P + 1, G)),  # brew
+        np.zeros((P + 1, G)),  # badv
+        np.zeros(P + 2, dtype=np.int64),  # gstart
+        np.zeros(max(P, S), dtype=np.int64),  # order
+        np.zeros(A, dtype=np.int64),  # counts
+        np.zeros(S, dtype=np.bool_),  # chosen
+    )
+    ext = np.zeros(N + L + 1)  # reach, then leaf probabilities, then a sink (forward_reach)
+    dp = (ext[:N], ext[N : N + L], np.zeros((N, V)), np.zeros(N), np.zeros(L), ext)
+    ev = (
+        np.zeros(S),  # p_acc
+        np.zeros(S),  # p_label
+        np.zeros((S, max(num_modes, 1))),  # usage
+        np.zeros(N),  # hv
+        np.zeros(N),  # wv
+        np.zeros(max_len),  # depth_w
+        np.zeros(max_len),  # depth_wh
+        np.zeros(N, dtype=np.int64),  # bucket
+        np.zeros(N_BUCKETS),  # bucket_w
+        np.zeros((2, N)),  # work
+        np.zeros(N, dtype=np.int64),  # sub: refine's buckets
+        np.zeros(N_BUCKETS),  # sub_w
+    )
+    misc = (
+        np.zeros(3),  # stats: reward mean, zero-variance share, mean length
+        np.zeros(8),  # tally
+        np.zeros(2),  # dh
+        np.zeros((4, M)),  # aud (kernels/audit.py)
+        np.zeros((M, V)),  # qrow
+        np.zeros(M),  # wrow
+        np.zeros(M, dtype=np.bool_),  # saved: rows saved in old this step
+        np.zeros(M, dtype=np.int64),  # saved_rows
+        np.zeros(1, dtype=np.int64),  # n_saved
+        np.zeros(M),  # kl_row: KL(pi_row || base_row), kept with the cache
+    )
+    return (
+        old,
+        grad,
+        np.zeros((N_TF, n_cap)),
+        np.zeros((N_TI, n_cap), dtype=np.int64),
+        np.zeros((n_cap, 4), dtype=np.int8),
+        batch,
+        dp,
+        ev,
+        misc,
+    )
+
+
+@njit(cache=True)
+def record_eval_seq(metrics_r, row, n_eval, prob, logp, ent, task, passk, n_train, ws, row_buf):
+    """The exact eval metrics of the cached policy into metrics row `row` of one run."""
+    graph, leaves, facts, _, num_modes, has_format = task
+    eval_row_seq(
+        prob, ent, ws[8][9], graph, leaves, facts, passk, n_train, num_modes, has_format, ws[6],
+        ws[7], row_buf,
+    )  # fmt: skip
+    for j in range(n_eval):
+        metrics_r[row, j] = row_buf[j]
+
+
+@njit(parallel=True, cache=True)
+def run_chunk_seq(
+    t0, n_steps, row_of_step, rng, z, zref, m, v, adam_t, graphs, leaves, facts, task_of_run,
+    max_len, num_modes, fp, ip, sp, passk, metrics, upd_sum, upd_cnt, failed, pp,
+):  # fmt: skip
+    """Advance runs by n_steps from step t0; write eval/update rows where row_of_step >= 0.
+
+    The same structure as step.run_chunk: views of the shared arrays once per run, each
+    run's uniforms from its own PCG64 state into a private buffer. `graphs`, `leaves` and
+    `facts` hold the per-task arrays stacked over the batch's distinct tasks."""
+    R, M, V = z.shape
+    N = graphs[0].shape[1]
+    L = leaves[0].shape[1]
+    S, A = facts[0].shape[1], facts[0].shape[2]
+    n_eval = 2 + 2 * passk.shape[0] + N_EVAL_SEQ_FIXED + num_modes + max_len
+    n_cols = metrics.shape[2]
+    for r in prange(R):
+        if failed[r] >= 0:
+            continue
+        ti = task_of_run[r]
+        fp_r, ip_r, sp_r = fp[r].copy(), ip[r].copy(), sp[r].copy()
+        want_pp = pp.shape[1] > 0  # the per-row audit: pp (R, steps, M, 7), or (R, 0, M, 7)
+        pp_r = pp[r]
+        z_r, zref_r, m_r, v_r, at = z[r], zref[r], m[r], v[r], adam_t[r : r + 1]
+        graph_r = (
+            graphs[0][ti], graphs[1][ti], graphs[2][ti], graphs[3][ti], graphs[4][ti],
+            graphs[5][ti], graphs[6][ti], graphs[7][ti], graphs[8][ti],
+        )  # fmt: skip
+        leaves_r = (
+            leaves[0][ti], leaves[1][ti], leaves[2][ti], leaves[3][ti], leaves[4][ti],
+            leaves[5][ti], leaves[6][ti], leaves[7][ti],
+        )  # fmt: skip
+        facts_r = (facts[0][ti], facts[1][ti], facts[2][ti], facts[3][ti])
+        task_r = (graph_r, leaves_r, facts_r, max_len, num_modes, leaves_r[2].any())
+        P, G = ip_r[I_P], ip_r[I_G]
+        ws = seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, ip_r[I_EXACT] == 1)
+        logp, prob, ent = np.empty((M, V)), np.empty((M, V)), np.empty(M)
+        ref_logp, ref_prob, ref_ent = np.empty((M, V)), np.empty((M, V)), np.empty(M)
+        refresh_all(z_r, logp, prob, ent)
+        refresh_all(zref_r, ref_logp, ref_prob, ref_ent)
+        ref = (ref_logp, ref_prob)
+        base_kl(prob, logp, facts_r[3], ws[1][4], 0, True, ws[8][9])
+        upd = np.zeros(N_UPD_SEQ)
+        row_buf = np.empty(n_cols)
+        L_u = ip_r[I_LTOTAL]
+        u = np.empty(max(L_u, 1))
+        st = rng[r].copy()
+        upd_sum_r, upd_cnt_r = upd_sum[r], upd_cnt[r]
+        n_train = ip_r[I_NTRAIN]
+        if t0 == 0:
+            record_eval_seq(
+                metrics[r], 0, n_eval, prob, logp, ent, task_r, passk, n_train, ws, row_buf
+            )
+        for i in range(n_steps):
+            t = t0 + i
+            for j in range(L_u):
+                u[j] = next_double(st)
+            ok = step_run_seq(
+                fp_r, ip_r, sp_r, t, u, z_r, zref_r, m_r, v_r, at, logp, prob, ent, ref,
+                task_r, ws, upd, pp_r, want_pp,
+            )  # fmt: skip
+            if not ok:
+                failed[r] = t + 1
+                break
+            add_update(upd, upd_sum_r, upd_cnt_r)
+            row = row_of_step[t + 1]
+            if row >= 0:
+                record_eval_seq(
+                    metrics[r], row, n_eval, prob, logp, ent, task_r, passk, n_train, ws, row_buf
+                )
+                record_update(metrics[r], row, n_eval, upd_sum_r, upd_cnt_r)
+        rng[r, :] = st

@@ -1,0 +1,193 @@
+"""One minibatch update on a sequence task: reference.token_gradient on the minibatch's
+tokens with sequence_ref.aggregation_weights, then the shared optimiser step
+(update.apply_gradient)."""
+
+from __future__ import annotations
+
+from numba import njit
+
+from simrl.engine.kernels.audit import row_spread, token_terms
+from simrl.engine.kernels.codes import (
+    F_KL_COEF,
+    F_LR,
+    FORK_TIE_TOL,
+    G_SEQ_MEAN_TOKEN_MEAN,
+    G_SEQ_MEAN_TOKEN_SUM,
+    G_TOKEN_MEAN,
+    I_AGG,
+    I_AUDIT,
+    I_EXACT,
+    I_G,
+    I_KLK,
+    I_LCC,
+    I_LREWARD,
+    I_LSAMPLE,
+    I_LSEL,
+    I_LTIE,
+    I_P,
+    I_ROUNDS,
+    K_K3,
+)
+from simrl.engine.kernels.losses import token_losses
+from simrl.engine.kernels.metrics import quantile_sorted
+from simrl.engine.kernels.seq_sampling import (
+    SP_FORK_Q,
+    TF_ADV,
+    TF_COEF,
+    TF_COUNT,
+    TF_DLOGP,
+    TF_ENT_OLD,
+    TF_KEEP,
+    TF_KEYS,
+    TF_LOGP,
+    TF_LOGP_OLD,
+    TF_RATIO,
+    TF_SORT,
+    TF_STEER,
+    TF_WEIGHT,
+    TI_FORK,
+    TI_LEN,
+    TI_POS,
+    TI_ROW,
+    TI_SEQ,
+    TI_TOK,
+)
+from simrl.engine.kernels.update import apply_gradient, sampled_kl_grad
+
+
+@njit(inline="always", cache=True)
+def aggregation_weight(agg, exact, n_tokens, n_seq, max_len, length):
+    """A token's weight under verl's agg_loss over the minibatch's (n_seq x max_len) mask
+    (simrl/aggregation.py; sequence_ref.aggregation_weights), before its count. Exact
+    entries get the mode's weight of a full mask (every response max_len tokens)."""
+    if agg == G_TOKEN_MEAN:
+        return 1.0 / (n_seq * max_len) if exact else 1.0 / n_tokens
+    if agg == G_SEQ_MEAN_TOKEN_MEAN:
+        return 1.0 / (max_len if exact else length) / n_seq
+    if agg == G_SEQ_MEAN_TOKEN_SUM:
+        return 1.0 / n_seq
+    return 1.0 / max_len  # seq-mean-token-sum-norm
+
+
+@njit(cache=True)
+def forking_keep(sp, n, trow, ent, tsort, tkeep):
+    """The forking-token rule (reference.token_gradient; TRL get_high_entropy_mask): keep
+    the tokens whose state's current entropy is >= the (1 - forking_top_quantile) quantile
+    (numpy 'linear') of the n tokens' entropies, less reference.FORK_TIE_TOL (a fraction
+    < 1: with 1 every token is kept)."""
+    q = sp[SP_FORK_Q]
+    if n == 0:
+        return
+    for t in range(n):
+        tsort[t] = ent[trow[t]]
+    h = tsort[:n]
+    h.sort()
+    threshold = quantile_sorted(h, 1.0 - q) - FORK_TIE_TOL
+    for t in range(n):
+        tkeep[t] = 1.0 if ent[trow[t]] >= threshold else 0.0
+
+
+@njit(cache=True)
+def seq_minibatch_step(
+    fp, ip, sp, epoch, first, lo, hi, gstart, max_len, u, z, logp, prob, ent, ref, m, v,
+    adam_t, grad, tf, ti, flags, tally, aud, saves,
+):  # fmt: skip
+    """One optimiser step on groups lo..hi-1 of the step's token table.
+
+    tally (8,): counted tokens, clip low, clip high, dual clip, cov-selected, kept by the
+    forking rule (each weighted by the tokens' counts), then sum |d loss / d logp| of the
+    tokens at forking states and of all tokens (sequence_ref.step's tally). Rows are saved
+    in `saves` before they change (update.save_rows)."""
+    g, csum, wsum, touched, rows = grad
+    ref_logp = ref[0]
+    G = ip[I_G]
+    b0 = gstart[lo]
+    N = gstart[hi] - b0
+    # per-step token arrays (batch order)
+    tlogp_old, tadv, tent, tcount = tf[TF_LOGP_OLD, b0:], tf[TF_ADV, b0:], tf[TF_ENT_OLD, b0:], tf[TF_COUNT, b0:]  # fmt: skip
+    tsteer = tf[TF_STEER, b0:]
+    trow, ttok, tfork = ti[TI_ROW, b0:], ti[TI_TOK, b0:], ti[TI_FORK, b0:]
+    # per-minibatch arrays
+    tlogp, tkeys, td, work, ratio = (
+        tf[TF_LOGP],
+        tf[TF_KEYS],
+        tf[TF_DLOGP],
+        tf[TF_COEF],
+        tf[TF_RATIO],
+    )
+    tw, tkeep = tf[TF_WEIGHT], tf[TF_KEEP]
+    for t in range(N):
+        tlogp[t] = logp[trow[t], ttok[t]]
+    if ip[I_LCC] > 0:  # Clip-Cov's keys: per epoch and token slot (streams.py)
+        cc_base = (
+            ip[I_ROUNDS] * (ip[I_LSEL] + ip[I_LSAMPLE] + ip[I_LREWARD] + ip[I_LTIE])
+            + epoch * ip[I_P] * G * max_len
+        )
+        tseq, tpos = ti[TI_SEQ, b0:], ti[TI_POS, b0:]
+        for t in range(N):
+            tkeys[t] = u[cc_base + tseq[t] * max_len + tpos[t]]
+    token_losses(fp, ip, N, tlogp, tlogp_old, tadv, tent, tkeys, td, flags, work, ratio, first)
+    agg, exact, n_seq = ip[I_AGG], ip[I_EXACT] == 1, (hi - lo) * G
+    tlen = ti[TI_LEN, b0:]
+    forking = sp[SP_FORK_Q] < 1.0
+    if forking:
+        forking_keep(sp, N, trow, ent, tf[TF_SORT], tkeep)
+    kl_coef = fp[F_KL_COEF]
+    kind = ip[I_KLK]
+    sampled_kl = kl_coef > 0 and kind <= K_K3
+    n_rows = 0
+    n0 = n1 = n2 = n3 = n4 = n5 = fork_mag = all_mag = 0.0
+    for t in range(N):
+        row, a = trow[t], ttok[t]
+        w = aggregation_weight(agg, exact, N, n_seq, max_len, tlen[t]) * tcount[t]
+        tw[t] = w
+        keep = tkeep[t] if forking else 1.0
+        policy = w * td[t] * keep  # d loss / d logp_t
+        c = policy
+        if sampled_kl:
+            c += w * kl_coef * sampled_kl_grad(kind, tlogp[t], ref_logp[row, a])
+        if not touched[row]:
+            touched[row] = True
+            rows[n_rows] = row
+            n_rows += 1
+            csum[row] = 0.0
+            wsum[row] = 0.0
+        g[row, a] += c
+        csum[row] += c
+        wsum[row] += w
+        work[t] = c  # kept for the audit
+        tc = tcount[t]
+        n0 += tc
+        n1 += tc * flags[t, 0]
+        n2 += tc * flags[t, 1]
+        n3 += tc * flags[t, 2]
+        n4 += tc * flags[t, 3]
+        n5 += tc * keep
+        mag = abs(policy)
+        all_mag += mag
+        if tfork[t]:
+            fork_mag += mag
+    tally[0] += n0
+    tally[1] += n1
+    tally[2] += n2
+    tally[3] += n3
+    tally[4] += n4
+    tally[5] += n5
+    tally[6] += fork_mag
+    tally[7] += all_mag
+    if ip[I_AUDIT] == 1:
+        lr = fp[F_LR]
+        for t in range(N):
+            row, w = trow[t], tw[t]
+            h = ent[row]
+            d_token, d_code, d_eq14 = token_terms(
+                work[t], w * (tkeep[t] if forking else 1.0), prob[row, ttok[t]], tlogp[t], h,
+                row_spread(prob, logp, h, row), tsteer[t], tent[t],
+            )  # fmt: skip
+            aud[0, row] += w
+            aud[1, row] += lr * d_token
+            aud[2, row] += lr * d_code
+            aud[3, row] += lr * d_eq14
+    apply_gradient(
+        fp, ip, z, g, csum, wsum, touched, rows, n_rows, logp, prob, ent, ref, m, v, adam_t, saves
+    )
