@@ -49,6 +49,13 @@ secondary = ["entropy_mean", "acc@20"]
 
 [analysis]
 model = "acc ~ C(reward, Sum) * C(lr, Sum) * C(instance, Sum)"
+mixed = true
+
+[analysis.additive]
+outcome = "acc"
+factors = ["lr", "instance"]
+where = {{ reward = "true" }}
+sesoi = 0.02
 
 [decomposition]
 factor = "reward"

@@ -73,10 +73,30 @@ def test_the_registered_model_has_residual_degrees_of_freedom(tiny_analysis):
     assert "C(reward, Sum):C(lr, Sum)" in fit.anova.index
 
 
+def test_additive_rule_reports_points_without_interaction(tiny_analysis):
+    # the instance only permutes answers, so lr x instance is absent: both factors are points
+    rows = {r.factor: r for r in tiny_analysis.additive}
+    assert rows["lr"].report_as == "point" and rows["instance"].report_as == "point"
+    # effects are first level minus second, as the Sum coding: lr 0.25 - lr 1.0 < 0
+    assert rows["lr"].point < -0.02 and abs(rows["instance"].point) < 0.01
+    lo, hi = rows["lr"].bounds
+    assert lo <= rows["lr"].point <= hi
+    (inter,) = tiny_analysis.interactions.itertuples()
+    assert inter.term == "C(lr, Sum):C(instance, Sum)" and not inter.blocks
+    assert inter.resid_df == 4 * 12 - 4
+
+
+def test_mixed_model_is_fitted_on_request(tiny_analysis):
+    (fit,) = tiny_analysis.models
+    assert fit.mixed is not None and "Intercept" in fit.mixed.index
+    assert "random intercept per seed" in fit.mixed_note
+
+
 def test_report_is_written(tiny_analysis):
     path = write(tiny_analysis)
     text = path.read_text()
     assert "| planted |" in text and "**supported**" in text and "**not supported**" in text
+    assert "points or bounds" in text and "Mixed model" in text
     assert pd.read_parquet(path.parent / "decomposition.parquet").shape[0] == 4 * 12
 
 
