@@ -182,7 +182,8 @@ def _one_hypothesis(
         raise ConfigError(f"hypothesis {h.id}.where", h.where, "selects no runs")
     if h.test == "paired":
         a, b = h.contrast
-        return inf.paired(data, outcome, h.factor, a, b, h.direction, h.alpha, h.sesoi)
+        by = (h.factor2, *h.contrast2) if h.factor2 else None
+        return inf.paired(data, outcome, h.factor, a, b, h.direction, h.alpha, h.sesoi, by)
     if h.test == "mean":
         return inf.one_sample(inf.seed_means(data, outcome), h.direction, h.alpha, h.sesoi, outcome)
     if h.test == "anova":

@@ -125,15 +125,29 @@ def paired(
     direction: str,
     alpha: float,
     sesoi: float,
+    by: tuple[str, str, str] | None = None,
 ) -> TestResult:
+    """Paired t-test of (a - b) per seed; with by = (factor2, c, d) of the difference of
+    differences (a - b at c) - (a - b at d), the paired interaction contrast."""
     df = drop_excluded_seeds(df)
+    if by is not None:
+        f2, c, d2 = by
+        at_c = paired(df[df[f2].astype(str) == c], outcome, factor, a, b, direction, alpha, sesoi)
+        at_d = paired(df[df[f2].astype(str) == d2], outcome, factor, a, b, direction, alpha, sesoi)
+        diff = (at_c.detail["per_seed"] - at_d.detail["per_seed"]).dropna()
+        m, ci, p = t_test(diff.to_numpy(), direction, alpha, sesoi)
+        return TestResult(
+            m, ci, p, int(diff.size),
+            f"paired t-test over {diff.size} seeds: mean of ({a} - {b} at {f2}={c}) - ({a} - {b} at {f2}={d2})",
+            {f"{a} - {b} at {c}": at_c.estimate, f"{a} - {b} at {d2}": at_d.estimate},
+        )  # fmt: skip
     ya = seed_means(df[df[factor].astype(str) == a], outcome)
     yb = seed_means(df[df[factor].astype(str) == b], outcome)
     d = (ya - yb).dropna()
     m, ci, p = t_test(d.to_numpy(), direction, alpha, sesoi)
     return TestResult(
         m, ci, p, int(d.size), f"paired t-test over {d.size} seeds: mean of ({a} - {b})",
-        {"mean_a": float(ya.mean()), "mean_b": float(yb.mean())},
+        {"mean_a": float(ya.mean()), "mean_b": float(yb.mean()), "per_seed": d},
     )  # fmt: skip
 
 

@@ -199,7 +199,7 @@ def render(a: Analysis, figures: dict[str, str]) -> str:
 
 
 def _detail(detail: dict) -> list[str]:
-    plain = {k: v for k, v in detail.items() if not isinstance(v, dict)}
+    plain = {k: v for k, v in detail.items() if isinstance(v, int | float | str | list)}
     out = []
     if plain:
         out.append(

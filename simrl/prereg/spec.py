@@ -114,6 +114,8 @@ HYPOTHESIS_KEYS = (
     "sesoi",
     "crossing",
     "each",
+    "factor2",
+    "contrast2",
 )
 
 
@@ -162,6 +164,10 @@ class Hypothesis:
     crossing: str = ""  # sign_change: "plurality" or a number on the factor's scale
     #: test at every level of this factor; the claim holds at all of them (intersection-union)
     each: str = ""
+    #: paired: a second contrast; the estimate is the difference of differences
+    #: (a - b at c) - (a - b at d) with contrast2 = (c, d)
+    factor2: str = ""
+    contrast2: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -695,6 +701,8 @@ def _hypotheses(raw: Any, study: Study) -> tuple[Hypothesis, ...]:
             where=_where(h.get("where"), study.factors, f"{where}.where"),
             crossing=_label(h.get("crossing", "")),
             each=str(h.get("each", "")),
+            factor2=str(h.get("factor2", "")),
+            contrast2=tuple(_label(x) for x in h.get("contrast2", ())),
         )
         _check_hypothesis(hyp, study, where)
         out.append(hyp)
@@ -763,6 +771,27 @@ def _check_hypothesis(h: Hypothesis, study: Study, where: str) -> None:
             raise ConfigError(
                 f"{where}.where", h.factor, "the contrasted factor cannot also be restricted"
             )
+        if h.factor2 or h.contrast2:
+            if h.factor2 not in study.factor_names or h.factor2 == h.factor or h.factor2 in h.where:
+                raise ConfigError(
+                    f"{where}.factor2",
+                    h.factor2,
+                    "must be another factor, not restricted by where: "
+                    + ", ".join(study.factor_names),
+                )
+            labels2 = study.factor(h.factor2).labels
+            if (
+                len(h.contrast2) != 2
+                or any(c not in labels2 for c in h.contrast2)
+                or h.contrast2[0] == h.contrast2[1]
+            ):
+                raise ConfigError(
+                    f"{where}.contrast2",
+                    list(h.contrast2),
+                    f"must be two different levels of {h.factor2}: " + ", ".join(labels2),
+                )
+    elif h.factor2 or h.contrast2:
+        raise ConfigError(f"{where}.factor2", h.factor2, "applies to the 'paired' test")
     if h.test in ("trend", "sign_change"):
         if not study.factor(h.factor).numeric:
             raise ConfigError(

@@ -55,7 +55,7 @@ mixed = true
 outcome = "acc"
 factors = ["lr", "instance"]
 where = {{ reward = "true" }}
-sesoi = 0.02
+sesoi = 0.03
 
 [decomposition]
 factor = "reward"
@@ -92,6 +92,19 @@ factor = "instance"
 contrast = ["1", "0"]
 where = {{ reward = "true" }}
 direction = "equivalent"
+sesoi = {absent_sesoi}
+
+[[hypothesis]]
+id = "no_interaction"
+statement = "the step size's effect does not depend on the task instance"
+outcome = "acc"
+test = "paired"
+factor = "lr"
+contrast = ["1.0", "0.25"]
+factor2 = "instance"
+contrast2 = ["1", "0"]
+where = {{ reward = "true" }}
+direction = "two-sided"
 sesoi = {absent_sesoi}
 
 [[hypothesis]]

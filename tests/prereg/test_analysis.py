@@ -37,7 +37,14 @@ def test_planted_effect_is_supported_and_absent_one_is_not(tiny_analysis):
     each = v["absent_each"]
     assert each.verdict == inf.SUPPORTED
     assert each.p == max(r.p for r in each.detail["per_level"].values())
-    # Holm over four p-values: each adjusted p is at least the raw one
+    # a difference of differences of paired per-seed values, known to be absent
+    inter = v["no_interaction"]
+    assert inter.verdict == inf.NOT_SUPPORTED, inter
+    res = tiny_analysis.results
+    m = res[res["reward"] == "true"].groupby(["lr", "instance"], observed=True)["acc"].mean()
+    dod = (m[("1.0", "1")] - m[("0.25", "1")]) - (m[("1.0", "0")] - m[("0.25", "0")])
+    assert inter.estimate == pytest.approx(dod, abs=1e-12)
+    # Holm over five p-values: each adjusted p is at least the raw one
     assert all(r.p_adj >= r.p for r in v.values())
 
 

@@ -60,6 +60,8 @@ def test_a_cell_key_changes_with_its_config(tmp_path):
         ("sesoi = 0.02", "alpha = 0.05", "hypothesis planted.sesoi"),
         ('anchor = "self_consistency"', 'anchor = "majority"', "decomposition.conditions.anchor"),
         ("sesoi = 0.02", 'sesoi = 0.02\neach = "lr"', "hypothesis planted.each"),
+        ("sesoi = 0.02", 'sesoi = 0.02\nfactor2 = "lr"', "hypothesis planted.factor2"),
+        ("sesoi = 0.02", 'sesoi = 0.02\nfactor2 = "instance"', "hypothesis planted.contrast2"),
         ('C(instance, Sum)"', 'C(instanse, Sum)"', "analysis.model"),
         ('kind = "bandit"', 'kind = "bandit", steps = 3', "task.steps"),
     ],
