@@ -23,9 +23,16 @@ from simrl.errors import ConfigError
 from simrl.prereg import inference as inf
 from simrl.prereg.grid import Cell, expand
 from simrl.prereg.lock import check
-from simrl.prereg.outcomes import collect, decomposition_terms, numeric_levels
+from simrl.prereg.outcomes import collect, decomposition_terms, derived, numeric_levels
 from simrl.prereg.plurality import plurality_correct_share
-from simrl.prereg.spec import DECOMP_PREFIX, Hypothesis, Study, load_study, metric_of
+from simrl.prereg.spec import (
+    DECOMP_PREFIX,
+    DERIVED_OUTCOMES,
+    Hypothesis,
+    Study,
+    load_study,
+    metric_of,
+)
 from simrl.prereg.store import Store
 from theory.decomposition import decompose_with_ci
 
@@ -419,6 +426,8 @@ def trajectories(study: Study, cells: list[Cell], store: Store, metric: str) -> 
         df = store.read(c.key)
         if study.exclude_nonfinite:
             df = df[df["failed_step"] < 0]
+        if metric in DERIVED_OUTCOMES:
+            df = df.assign(**{metric: derived(metric, df, c)})
         m = df.groupby("step")[metric].mean()
         rows.append(pd.DataFrame({**c.labels, "step": m.index, metric: m.to_numpy()}))
     return pd.concat(rows, ignore_index=True)

@@ -54,13 +54,13 @@ def cell_outcomes(
         metric, step = metric_of(name), step_of(name)
         rows = by_step[study.steps if step is None else step]
         if metric in DERIVED_OUTCOMES:
-            out[name] = _derived(metric, rows, cell).to_numpy()
+            out[name] = derived(metric, rows, cell).to_numpy()
         else:
             out[name] = rows[metric].to_numpy()
     return out
 
 
-def _derived(metric: str, rows: pd.DataFrame, cell: Cell) -> pd.Series:
+def derived(metric: str, rows: pd.DataFrame, cell: Cell) -> pd.Series:
     if metric == "acc_all":
         cfg = cell.config
         n, n_train = cfg.task.num_prompts, cfg.train_prompts
