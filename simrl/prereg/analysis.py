@@ -28,6 +28,8 @@ from simrl.prereg.plurality import plurality_correct_share
 from simrl.prereg.spec import (
     DECOMP_PREFIX,
     DERIVED_OUTCOMES,
+    DIFFERENCE,
+    RUN_OUTCOMES,
     Hypothesis,
     Study,
     load_study,
@@ -114,7 +116,7 @@ def analyze(study_path) -> Analysis:
         additive=additive,
         cell_means=cell_means(study, results),
         plurality=plurality_table(study, cells),
-        trajectories=trajectories(study, cells, store, metric_of(study.primary[0])),
+        trajectories=trajectories(study, cells, store, _trajectory_metric(study)),
     )
 
 
@@ -417,6 +419,12 @@ def cell_means(study: Study, results: pd.DataFrame) -> pd.DataFrame:
             row[o], row[f"{o}_lo"], row[f"{o}_hi"] = m, m - half, m + half
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _trajectory_metric(study: Study) -> str:
+    """The primary outcome's metric when it is one per step, else accuracy."""
+    metric = metric_of(study.primary[0])
+    return "acc" if (DIFFERENCE in metric or metric in RUN_OUTCOMES) else metric
 
 
 def trajectories(study: Study, cells: list[Cell], store: Store, metric: str) -> pd.DataFrame:

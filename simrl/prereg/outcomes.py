@@ -5,6 +5,10 @@ and derived ones:
 
     acc_all   accuracy over all prompts, trained and held out:
               (n_train acc + n_heldout acc_heldout) / num_prompts  (= acc without a split)
+    law_a, law_b, law_r2
+              R = -a exp(H) + b fitted to one run's recorded (entropy_mean, acc) points
+              (theory/laws.py; Cui et al. 2025); NaN if the entropy never moved
+    x - y     the per-run difference of two outcomes, e.g. "pass_at_1 - pass_at_64"
 
 Exclusion (registered in [exclusions]): a run that hit a non-finite value
 (failed_step >= 0) is marked `excluded`; tests on paired data drop the seed from every
@@ -23,9 +27,18 @@ import pandas as pd
 
 from simrl.errors import ConfigError
 from simrl.prereg.grid import Cell
-from simrl.prereg.spec import DERIVED_OUTCOMES, Study, metric_of, model_outcome, step_of
+from simrl.prereg.spec import (
+    DERIVED_OUTCOMES,
+    DIFFERENCE,
+    RUN_OUTCOMES,
+    Study,
+    metric_of,
+    model_outcome,
+    step_of,
+)
 from simrl.prereg.store import Store
 from theory.decomposition import DIFFERENCES
+from theory.laws import fit_entropy_law
 
 
 def needed_outcomes(study: Study) -> tuple[str, ...]:
@@ -51,13 +64,38 @@ def cell_outcomes(
     out["failed_step"] = last["failed_step"].to_numpy()
     out["excluded"] = (out["failed_step"] >= 0) & study.exclude_nonfinite
     for name in names:
-        metric, step = metric_of(name), step_of(name)
-        rows = by_step[study.steps if step is None else step]
-        if metric in DERIVED_OUTCOMES:
-            out[name] = derived(metric, rows, cell).to_numpy()
-        else:
-            out[name] = rows[metric].to_numpy()
+        out[name] = _outcome(study, cell, df, by_step, name)
     return out
+
+
+def _outcome(study: Study, cell: Cell, df: pd.DataFrame, by_step: dict, name: str) -> np.ndarray:
+    """(seeds,) values of one outcome: 'x - y' is the per-run difference of two outcomes."""
+    if DIFFERENCE in name:
+        left, right = name.split(DIFFERENCE, 1)
+        return _outcome(study, cell, df, by_step, left.strip()) - _outcome(
+            study, cell, df, by_step, right.strip()
+        )
+    if name in RUN_OUTCOMES:
+        return _law(df, name)
+    metric, step = metric_of(name), step_of(name)
+    rows = by_step[study.steps if step is None else step]
+    if metric in DERIVED_OUTCOMES:
+        return derived(metric, rows, cell).to_numpy()
+    return rows[metric].to_numpy()
+
+
+def _law(df: pd.DataFrame, name: str) -> np.ndarray:
+    """Per run: R = -a exp(H) + b fitted to the run's recorded (entropy_mean, acc) points
+    (Cui et al. 2025, arXiv 2505.22617; theory/laws.py, theory/NOTES.md 'Entropy-performance
+    law'); NaN where the entropy never moved (no slope to fit)."""
+    out = []
+    for _, run in df.groupby("seed", sort=True):
+        try:
+            fit = fit_entropy_law(run["entropy_mean"].to_numpy(), run["acc"].to_numpy())
+            out.append({"law_a": fit.a, "law_b": fit.b, "law_r2": fit.r2}[name])
+        except ValueError:
+            out.append(np.nan)
+    return np.asarray(out)
 
 
 def derived(metric: str, rows: pd.DataFrame, cell: Cell) -> pd.Series:

@@ -75,6 +75,10 @@ DIRECTIONS = ("greater", "less", "two-sided", "equivalent")
 CORRECTIONS = ("holm", "bonferroni", "fdr_bh", "none")
 #: per-run outcomes derived from the metrics (simrl/prereg/outcomes.py)
 DERIVED_OUTCOMES = ("acc_all",)
+#: per-run outcomes of the whole trajectory: the entropy-performance law's fit
+RUN_OUTCOMES = ("law_a", "law_b", "law_r2")
+#: "x - y": the per-run difference of two outcomes
+DIFFERENCE = " - "
 #: decomposition outcomes: per-seed terms, and shares (ratios of means; trend tests only)
 DECOMP_PREFIX = "decomposition."
 TOP_KEYS = (
@@ -241,10 +245,6 @@ class Study:
     @property
     def outcomes(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(self.primary + self.secondary + self.exploratory))
-
-    @property
-    def registered_steps(self) -> tuple[int, ...]:
-        return tuple(sorted({step_of(o) for o in self.outcomes if step_of(o) is not None}))
 
     def cell_count(self) -> int:
         return math.prod(len(f.levels) for f in self.factors)
@@ -838,6 +838,15 @@ def _check_factor_names(study: Study, names: tuple[str, ...], where: str) -> Non
 
 def _check_outcome_name(study: Study, outcome: str, where: str) -> None:
     """The metric exists for every cell's task kind, and a registered step is recorded."""
+    if DIFFERENCE in outcome:
+        for side in outcome.split(DIFFERENCE, 1):
+            _check_outcome_name(study, side.strip(), where)
+        return
+    if outcome in RUN_OUTCOMES:
+        for needed in ("acc", "entropy_mean"):
+            if study.metrics and needed not in study.metrics:
+                raise ConfigError(where, outcome, f"needs {needed!r} among design.metrics")
+        return
     metric, sep, step = outcome.partition("@")
     if sep:
         if not step.isdigit():

@@ -45,7 +45,7 @@ levels = [0, 1]
 
 [outcomes]
 primary = ["acc"]
-secondary = ["entropy_mean", "acc@20"]
+secondary = ["entropy_mean", "acc@20", "acc - acc@20", "law_a"]
 
 [analysis]
 model = "acc ~ C(reward, Sum) * C(lr, Sum) * C(instance, Sum)"

@@ -99,6 +99,22 @@ def test_mixed_model_is_fitted_on_request(tiny_analysis):
     assert "random intercept per seed" in fit.mixed_note
 
 
+def test_difference_and_law_outcomes(tiny_analysis):
+    from simrl.prereg.grid import expand
+    from simrl.prereg.store import Store
+    from theory.laws import fit_entropy_law
+
+    res = tiny_analysis.results
+    np.testing.assert_array_equal(res["acc - acc@20"], res["acc"] - res["acc@20"])
+    assert res.loc[res["reward"] == "frozen", "law_a"].isna().all()  # entropy never moved
+    study = tiny_analysis.study
+    cell = next(c for c in expand(study) if c.labels["reward"] == "true")
+    run = Store(study.path).read(cell.key).query("seed == 3")
+    fit = fit_entropy_law(run["entropy_mean"], run["acc"])
+    got = res[(res["cell"] == cell.key) & (res["seed"] == 3)]["law_a"].item()
+    assert got == pytest.approx(fit.a, rel=1e-12)
+
+
 def test_report_is_written(tiny_analysis):
     path = write(tiny_analysis)
     text = path.read_text()
