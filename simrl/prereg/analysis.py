@@ -428,7 +428,8 @@ def _trajectory_metric(study: Study) -> str:
 
 
 def trajectories(study: Study, cells: list[Cell], store: Store, metric: str) -> pd.DataFrame:
-    """Exploratory: the mean over included seeds of a metric at every recorded step, per cell."""
+    """Exploratory: the mean over included seeds of a metric (and of acc and entropy_mean,
+    when stored) at every recorded step, per cell."""
     rows = []
     for c in cells:
         df = store.read(c.key)
@@ -436,6 +437,9 @@ def trajectories(study: Study, cells: list[Cell], store: Store, metric: str) -> 
             df = df[df["failed_step"] < 0]
         if metric in DERIVED_OUTCOMES:
             df = df.assign(**{metric: derived(metric, df, c)})
-        m = df.groupby("step")[metric].mean()
-        rows.append(pd.DataFrame({**c.labels, "step": m.index, metric: m.to_numpy()}))
+        cols = list(dict.fromkeys(m for m in (metric, "acc", "entropy_mean") if m in df))
+        m = df.groupby("step")[cols].mean()
+        rows.append(
+            pd.DataFrame({**c.labels, "step": m.index, **{k: m[k].to_numpy() for k in cols}})
+        )
     return pd.concat(rows, ignore_index=True)

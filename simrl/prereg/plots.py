@@ -108,7 +108,8 @@ def plot_decomposition(
 def plot_trajectories(traj: pd.DataFrame, metric: str, hue: str, panels: list[str]):
     """Mean metric over steps, a line per hue level, a panel per combination of `panels`."""
     groups = _panels(traj, panels)
-    fig, axes = _grid(len(groups), width=3.0, height=2.3)
+    one = len(groups) == 1
+    fig, axes = _grid(len(groups), width=5.0 if one else 3.0, height=3.4 if one else 2.3)
     for ax, (title, g) in zip(axes, groups, strict=True):
         for colour, (level, h) in zip(
             itertools.cycle(COLOURS), g.groupby(hue, observed=True, sort=False), strict=False
@@ -119,5 +120,40 @@ def plot_trajectories(traj: pd.DataFrame, metric: str, hue: str, panels: list[st
         ax.tick_params(labelsize=6)
     axes[0].set_ylabel(metric)
     axes[0].legend(fontsize=6, title=hue, title_fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def plot_passk(means: pd.DataFrame, ks: list[int], label: list[str]):
+    """Exact pass@k against k (log scale), a line per cell."""
+    fig, ax = plt.subplots(figsize=(5.0, 3.4))
+    cols = [("acc" if k == 1 else f"pass_at_{k}") for k in ks]
+    for colour, (_, row) in zip(itertools.cycle(COLOURS), means.iterrows(), strict=False):
+        name = ", ".join(str(row[c]) for c in label)
+        ax.plot(ks, [row[c] for c in cols], marker="o", ms=3, color=colour, label=name, lw=1.2)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("k")
+    ax.set_ylabel("pass@k (exact)")
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def plot_law(traj: pd.DataFrame, label: list[str]):
+    """Accuracy against exp(entropy) along the mean trajectory of each cell: the
+    entropy-performance law R = -a exp(H) + b is a straight line here (Cui et al. 2025)."""
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(5.0, 3.4))
+    groups = traj.groupby(label, observed=True, sort=False)
+    for colour, (key, g) in zip(itertools.cycle(COLOURS), groups, strict=False):
+        key = key if isinstance(key, tuple) else (key,)
+        if g["entropy_mean"].nunique() < 2:
+            continue
+        ax.plot(np.exp(g["entropy_mean"]), g["acc"], marker=".", ms=3, lw=1, color=colour,
+                label=", ".join(map(str, key)))  # fmt: skip
+    ax.set_xlabel("exp(mean entropy)")
+    ax.set_ylabel("accuracy")
+    ax.legend(fontsize=6)
     fig.tight_layout()
     return fig

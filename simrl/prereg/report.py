@@ -86,11 +86,24 @@ def write_figures(a: Analysis) -> dict[str, str]:
         )
         paths["decomposition"] = _save(fig, out / "decomposition.png")
     if a.trajectories is not None:
-        metric = next(c for c in a.trajectories.columns if c not in (*study.factor_names, "step"))
-        fig = plots.plot_trajectories(
-            a.trajectories, metric, hue, [f for f in study.factor_names if f != hue]
-        )
-        paths["trajectories"] = _save(fig, out / "trajectories.png")
+        metrics = [c for c in a.trajectories.columns if c not in (*study.factor_names, "step")]
+        for metric in metrics[:2]:  # the primary metric, and accuracy
+            fig = plots.plot_trajectories(
+                a.trajectories, metric, hue, [f for f in study.factor_names if f != hue]
+            )
+            key = "trajectories" if metric == metrics[0] else f"trajectories_{metric}"
+            paths[key] = _save(fig, out / f"{key}.png")
+    ks = sorted(
+        int(o.rpartition("_")[2])
+        for o in study.outcomes
+        if o.startswith("pass_at_") and "@" not in o
+    )
+    if ks and len(a.cell_means) <= 12:
+        fig = plots.plot_passk(a.cell_means, [1, *ks], list(study.factor_names))
+        paths["passk"] = _save(fig, out / "passk.png")
+    if a.trajectories is not None and {"law_a", "law_b"} & set(study.outcomes):
+        fig = plots.plot_law(a.trajectories, list(study.factor_names))
+        paths["law"] = _save(fig, out / "entropy_law.png")
     return {k: f"{FIGURES}/{Path(v).name}" for k, v in paths.items()}
 
 
@@ -339,12 +352,17 @@ def _exploratory(a: Analysis, figures: dict[str, str]) -> list[str]:
             )
         ]
     L += [table(t), ""]
-    for key, caption in (
-        ("cells", "cell means of the primary outcome"),
-        ("trajectories", "trajectories of the primary metric"),
-    ):
-        if key in figures:
-            L += [f"![{caption}]({figures[key]})", ""]
+    captions = {
+        "cells": "cell means of the primary outcome",
+        "trajectories": "trajectories of the primary metric",
+        "passk": "exact pass@k against k",
+        "law": "accuracy against exp(entropy) along the mean trajectories",
+    }
+    for key in figures:
+        if key == "decomposition":
+            continue
+        caption = captions.get(key, key.replace("trajectories_", "") + " trajectories")
+        L += [f"![{caption}]({figures[key]})", ""]
     return L
 
 
