@@ -30,12 +30,19 @@ CLIPPING = {"on": {"algo.loss": "vanilla"}, "off": {"algo.loss": "pg"}}
 
 
 def replay(
-    out: Path, seeds: int = 2, steps: int = 20, progress=None
+    out: Path,
+    seeds: int = 2,
+    steps: int = 20,
+    progress=None,
+    lr: float | None = None,
+    rewards: tuple[str, ...] = REWARDS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run the grid's missing cells (one parquet per cell under out/cells/, so an
     interrupted replay resumes); return (outcomes, audit) of every finished cell."""
     base = BridgeRunConfig.from_toml(EXAMPLES / "bridge.toml")
-    cells = [(m, r, c) for r in REWARDS for m in PRIOR_MIXES for c in CLIPPING]
+    if lr is not None:
+        base = base.replace(**{"optim.lr": lr})
+    cells = [(m, r, c) for r in rewards for m in PRIOR_MIXES for c in CLIPPING]
     for i, (mix, reward, clip) in enumerate(cells):
         name = out / "cells" / f"{reward}-{mix}-{clip}"
         if (name / "outcomes.parquet").is_file():
@@ -86,9 +93,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/bridge-replay"))
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--lr", type=float, default=None, help="optim.lr (default: the example's)")
+    parser.add_argument("--rewards", nargs="+", default=list(REWARDS), choices=REWARDS)
     args = parser.parse_args()
     outcomes, audit = replay(
-        args.out, args.seeds, args.steps, lambda i, n: print(f"cell {i}/{n}", flush=True)
+        args.out,
+        args.seeds,
+        args.steps,
+        lambda i, n: print(f"cell {i}/{n}", flush=True),
+        args.lr,
+        tuple(args.rewards),
     )
     io.write_parquet(args.out / "outcomes.parquet", outcomes)
     io.write_parquet(args.out / "audit.parquet", audit)
