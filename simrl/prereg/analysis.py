@@ -26,6 +26,7 @@ from simrl.prereg.lock import check
 from simrl.prereg.outcomes import collect, decomposition_terms, derived, numeric_levels
 from simrl.prereg.plurality import plurality_correct_share
 from simrl.prereg.spec import (
+    AUDIT_OUTCOME,
     DECOMP_PREFIX,
     DERIVED_OUTCOMES,
     DIFFERENCE,
@@ -194,11 +195,15 @@ def _one_hypothesis(
         by = (h.factor2, *h.contrast2) if h.factor2 else None
         return inf.paired(data, outcome, h.factor, a, b, h.direction, h.alpha, h.sesoi, by)
     if h.test == "mean":
-        return inf.one_sample(inf.seed_means(data, outcome), h.direction, h.alpha, h.sesoi, outcome)
+        what = outcome if h.against == 0 else f"{outcome} - {h.against:g}"
+        x = inf.seed_means(data, outcome) - h.against
+        return inf.one_sample(x, h.direction, h.alpha, h.sesoi, what)
     if h.test == "anova":
         formula = re.sub(r"^[^~]*~", f"{_lhs(outcome)} ~", study.model)
         return inf.anova_term(data, formula, h.term, h.direction, h.alpha)
     values = numeric_levels(study, h.factor)
+    if h.factor in h.where:  # a trend over a registered subset of the levels
+        values = {k: v for k, v in values.items() if k in h.where[h.factor]}
     labels = sorted(values, key=values.get)
     if h.test == "trend":
         share = outcome.startswith("share_")
@@ -424,7 +429,8 @@ def cell_means(study: Study, results: pd.DataFrame) -> pd.DataFrame:
 def _trajectory_metric(study: Study) -> str:
     """The primary outcome's metric when it is one per step, else accuracy."""
     metric = metric_of(study.primary[0])
-    return "acc" if (DIFFERENCE in metric or metric in RUN_OUTCOMES) else metric
+    per_run = DIFFERENCE in metric or metric in RUN_OUTCOMES or AUDIT_OUTCOME.fullmatch(metric)
+    return "acc" if per_run else metric
 
 
 def trajectories(study: Study, cells: list[Cell], store: Store, metric: str) -> pd.DataFrame:

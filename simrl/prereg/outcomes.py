@@ -9,6 +9,9 @@ and derived ones:
               R = -a exp(H) + b fitted to one run's recorded (entropy_mean, acc) points
               (theory/laws.py; Cui et al. 2025); NaN if the entropy never moved
     x - y     the per-run difference of two outcomes, e.g. "pass_at_1 - pass_at_64"
+    stat(dH_x)  an entropy-change approximation against the exact change over the run's
+              steps: median_rel_err, q90_rel_err, sign_agree, r2, slope, rank_corr
+              (simrl/theory_audit.py fit_stats; needs run.audit and eval_every = 1)
 
 Exclusion (registered in [exclusions]): a run that hit a non-finite value
 (failed_step >= 0) is marked `excluded`; tests on paired data drop the seed from every
@@ -28,6 +31,7 @@ import pandas as pd
 from simrl.errors import ConfigError
 from simrl.prereg.grid import Cell
 from simrl.prereg.spec import (
+    AUDIT_OUTCOME,
     DERIVED_OUTCOMES,
     DIFFERENCE,
     RUN_OUTCOMES,
@@ -77,11 +81,25 @@ def _outcome(study: Study, cell: Cell, df: pd.DataFrame, by_step: dict, name: st
         )
     if name in RUN_OUTCOMES:
         return _law(df, name)
+    audit = AUDIT_OUTCOME.fullmatch(name)
+    if audit:
+        return _audit(df, *audit.groups())
     metric, step = metric_of(name), step_of(name)
     rows = by_step[study.steps if step is None else step]
     if metric in DERIVED_OUTCOMES:
         return derived(metric, rows, cell).to_numpy()
     return rows[metric].to_numpy()
+
+
+def _audit(df: pd.DataFrame, stat: str, approximation: str) -> np.ndarray:
+    """Per run: an approximation of the entropy change against the exact one over the run's
+    steps (step 0, the base policy, has no update), by simrl.theory_audit.fit_stats."""
+    from simrl.theory_audit import fit_stats
+
+    out = []
+    for _, run in df[df["step"] > 0].groupby("seed", sort=True):
+        out.append(fit_stats(run["dH_exact"].to_numpy(), run[approximation].to_numpy())[stat])
+    return np.asarray(out, dtype=float)
 
 
 def _law(df: pd.DataFrame, name: str) -> np.ndarray:

@@ -79,6 +79,10 @@ DERIVED_OUTCOMES = ("acc_all",)
 RUN_OUTCOMES = ("law_a", "law_b", "law_r2")
 #: "x - y": the per-run difference of two outcomes
 DIFFERENCE = " - "
+#: per-run statistics of an approximation against the exact entropy change over a run's
+#: steps (simrl/theory_audit.py fit_stats), e.g. "median_rel_err(dH_first_order)"
+AUDIT_STATS = ("median_rel_err", "q90_rel_err", "sign_agree", "r2", "slope", "rank_corr")
+AUDIT_OUTCOME = re.compile(r"(" + "|".join(AUDIT_STATS) + r")\((dH_[a-z0-9_]+)\)")
 #: decomposition outcomes: per-seed terms, and shares (ratios of means; trend tests only)
 DECOMP_PREFIX = "decomposition."
 TOP_KEYS = (
@@ -120,6 +124,7 @@ HYPOTHESIS_KEYS = (
     "each",
     "factor2",
     "contrast2",
+    "against",
 )
 
 
@@ -172,6 +177,7 @@ class Hypothesis:
     #: (a - b at c) - (a - b at d) with contrast2 = (c, d)
     factor2: str = ""
     contrast2: tuple[str, ...] = ()
+    against: float = 0.0  # mean: the value the mean is tested against
 
 
 @dataclass(frozen=True)
@@ -703,6 +709,7 @@ def _hypotheses(raw: Any, study: Study) -> tuple[Hypothesis, ...]:
             each=str(h.get("each", "")),
             factor2=str(h.get("factor2", "")),
             contrast2=tuple(_label(x) for x in h.get("contrast2", ())),
+            against=float(h.get("against", 0.0)),
         )
         _check_hypothesis(hyp, study, where)
         out.append(hyp)
@@ -790,6 +797,8 @@ def _check_hypothesis(h: Hypothesis, study: Study, where: str) -> None:
                     list(h.contrast2),
                     f"must be two different levels of {h.factor2}: " + ", ".join(labels2),
                 )
+    if h.against != 0.0 and h.test != "mean":
+        raise ConfigError(f"{where}.against", h.against, "applies to the 'mean' test")
     elif h.factor2 or h.contrast2:
         raise ConfigError(f"{where}.factor2", h.factor2, "applies to the 'paired' test")
     if h.test in ("trend", "sign_change"):
@@ -799,9 +808,9 @@ def _check_hypothesis(h: Hypothesis, study: Study, where: str) -> None:
                 h.factor,
                 "needs numeric levels (a list of numbers, or value = ... on each level)",
             )
-        if h.factor in h.where:
+        if h.factor in h.where and len(h.where[h.factor]) < 2:
             raise ConfigError(
-                f"{where}.where", h.factor, "the trend factor cannot also be restricted"
+                f"{where}.where", h.factor, "a trend needs at least two levels of its factor"
             )
     if h.test == "sign_change":
         if h.crossing != "plurality":
@@ -841,6 +850,15 @@ def _check_outcome_name(study: Study, outcome: str, where: str) -> None:
     if DIFFERENCE in outcome:
         for side in outcome.split(DIFFERENCE, 1):
             _check_outcome_name(study, side.strip(), where)
+        return
+    audit = AUDIT_OUTCOME.fullmatch(outcome)
+    if audit:
+        if study.eval_every != 1:
+            raise ConfigError(
+                where, outcome, "an audit statistic needs every step: design.eval_every = 1"
+            )
+        for needed in ("dH_exact", audit.group(2)):
+            _check_outcome_name(study, needed, where)
         return
     if outcome in RUN_OUTCOMES:
         for needed in ("acc", "entropy_mean"):

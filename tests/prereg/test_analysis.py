@@ -208,3 +208,61 @@ def test_holm_adjusts_and_leaves_nan_out():
     adj = inf.correct([0.01, 0.04, float("nan"), 0.03], "holm")
     assert adj[0] == pytest.approx(0.03) and np.isnan(adj[2])
     assert adj[1] == pytest.approx(0.06) and adj[3] == pytest.approx(0.06)
+
+
+AUDIT = """
+title = "audit"
+question = "first order vs exact"
+[design]
+seeds = 6
+steps = 12
+eval_every = 1
+passk = [1]
+stopping_rule = "fixed"
+[config]
+task = { kind = "bandit", num_prompts = 8, num_answers = 8 }
+algo = { epochs = 2 }
+run = { audit = true }
+[[factor]]
+name = "lr"
+field = "optim.lr"
+levels = [0.1, 2.0]
+[outcomes]
+primary = ["sign_agree(dH_first_order)"]
+secondary = ["median_rel_err(dH_first_order) - median_rel_err(dH_second_order)"]
+[analysis]
+model = 'Q("sign_agree(dH_first_order)") ~ C(lr, Sum)'
+[[hypothesis]]
+id = "signs"
+statement = "the first order's sign agrees in more than half of the steps"
+outcome = "sign_agree(dH_first_order)"
+test = "mean"
+against = 0.5
+where = { lr = "0.1" }
+direction = "greater"
+sesoi = 0.0
+"""
+
+
+def test_audit_outcomes_and_a_mean_against_a_value(tmp_path):
+    from simrl.prereg.grid import expand
+    from simrl.prereg.spec import load_study
+    from simrl.prereg.store import Store
+    from simrl.theory_audit import fit_stats
+    from tests.prereg.conftest import write_study
+
+    study_dir = write_study(tmp_path, "audit", AUDIT)
+    register(study_dir)
+    run_study(study_dir)
+    a = analyze(study_dir)
+    (h,) = a.hypotheses
+    res = a.results
+    sign = res.loc[res["lr"] == "0.1", "sign_agree(dH_first_order)"]
+    assert h.result.estimate == pytest.approx(sign.mean() - 0.5, abs=1e-12)
+    assert h.result.verdict == inf.SUPPORTED
+    cell = expand(load_study(study_dir))[1]
+    run = Store(study_dir).read(cell.key).query("seed == 2 and step > 0")
+    ref = fit_stats(run["dH_exact"].to_numpy(), run["dH_first_order"].to_numpy())
+    got = res[(res["cell"] == cell.key) & (res["seed"] == 2)]
+    assert got["sign_agree(dH_first_order)"].item() == pytest.approx(ref["sign_agree"])
+    write(a)  # the report renders a per-run outcome model without a trajectory metric
