@@ -9,6 +9,7 @@ exclusions, the deviation log (amendments with reasons and diffs) and the proven
 from __future__ import annotations
 
 import datetime as dt
+import json
 import platform
 from pathlib import Path
 
@@ -123,8 +124,38 @@ def write(a: Analysis) -> Path:
     if a.decomposition_seeds is not None:
         io.write_parquet(study.path / "decomposition.parquet", _plain(a.decomposition_seeds))
     figures = write_figures(a)
+    io.write_text(study.path / "verdicts.json", json.dumps(verdicts(a), indent=2) + "\n")
     io.write_text(study.path / "report.md", render(a, figures))
     return study.path / "report.md"
+
+
+def verdicts(a: Analysis) -> dict:
+    """The confirmatory results, machine-readable (simrl reaudit reads them)."""
+
+    def num(v: float) -> float | None:
+        return None if v is None or not np.isfinite(v) else float(v)
+
+    return {
+        "study": a.study.name,
+        "spec_sha256": a.lock["amendments"][-1]["spec_sha256"]
+        if a.lock["amendments"]
+        else a.lock["spec_sha256"],
+        "correction": a.study.correction,
+        "hypotheses": {
+            hr.hypothesis.id: {
+                "statement": hr.hypothesis.statement,
+                "outcome": hr.hypothesis.outcome,
+                "direction": hr.hypothesis.direction,
+                "sesoi": hr.hypothesis.sesoi,
+                "estimate": num(hr.result.estimate),
+                "ci": [num(hr.result.ci[0]), num(hr.result.ci[1])],
+                "p": num(hr.result.p),
+                "p_adj": num(hr.result.p_adj),
+                "verdict": hr.result.verdict,
+            }
+            for hr in a.hypotheses
+        },
+    }
 
 
 def _plain(df: pd.DataFrame) -> pd.DataFrame:

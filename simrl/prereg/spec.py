@@ -762,6 +762,8 @@ def _check_hypothesis(h: Hypothesis, study: Study, where: str) -> None:
             raise ConfigError(
                 f"{where}.factor", h.factor, "must be a factor: " + ", ".join(study.factor_names)
             )
+    if h.against != 0.0 and h.test != "mean":
+        raise ConfigError(f"{where}.against", h.against, "applies to the 'mean' test")
     if h.test == "paired":
         labels = study.factor(h.factor).labels
         if (
@@ -797,8 +799,6 @@ def _check_hypothesis(h: Hypothesis, study: Study, where: str) -> None:
                     list(h.contrast2),
                     f"must be two different levels of {h.factor2}: " + ", ".join(labels2),
                 )
-    if h.against != 0.0 and h.test != "mean":
-        raise ConfigError(f"{where}.against", h.against, "applies to the 'mean' test")
     elif h.factor2 or h.contrast2:
         raise ConfigError(f"{where}.factor2", h.factor2, "applies to the 'paired' test")
     if h.test in ("trend", "sign_change"):

@@ -24,7 +24,7 @@ SLOW = (
     TINY.format(absent_sesoi=0.05)
     .replace("steps = 40", "steps = 1500")
     .replace("eval_every = 20", "eval_every = 500")
-    .replace('"acc@20"', '"acc@500"')
+    .replace("acc@20", "acc@500")
     .replace("num_prompts = 8, num_answers = 4", "num_prompts = 64, num_answers = 16")
 )
 
