@@ -11,6 +11,7 @@
     simrl prereg register STUDY [--amend REASON]
     simrl prereg run STUDY [--dry-run] [--workers N] [--executor local|ray] [--address A]
     simrl prereg analyze STUDY
+    simrl reaudit [--dir experiments/reaudits]
     simrl --version
 
 Bad input prints one line (the field, the value, what is allowed) and exits with code 2;
@@ -120,6 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
     from simrl.prereg.cli import add_parser as add_prereg
 
     add_prereg(sub, OneLineParser)
+    reaudit = sub.add_parser(
+        "reaudit", help="decompose published results and hold published claims against the studies"
+    )
+    reaudit.add_argument(
+        "--dir",
+        type=Path,
+        default=Path("experiments/reaudits"),
+        help="folder with published.csv and claims.csv (studies are read from its parent)",
+    )
     from simrl.bridge.cli import add_parser as add_bridge
 
     add_bridge(sub, OneLineParser)
@@ -228,6 +238,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reaudit(args: argparse.Namespace) -> int:
+    from simrl.reaudit import run
+
+    print(f"wrote {run(args.dir)}")
+    return 0
+
+
 def cmd_prereg(args: argparse.Namespace) -> int:
     from simrl.prereg.cli import cmd
 
@@ -248,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             "bench": cmd_bench,
             "theory": cmd_theory,
             "prereg": cmd_prereg,
+            "reaudit": cmd_reaudit,
             "bridge": cmd_bridge,
         }
         return commands[args.command](args)
