@@ -5,7 +5,6 @@ import json
 import pytest
 
 from simrl.reaudit import run
-from tests.prereg.conftest import simrl
 
 PUBLISHED = """paper,arxiv,version,location,model,benchmark,condition,value,unit,verified,source,note
 P,2506.10947,v2,abstract,M,MATH-500,ground_truth,29.1,points,yes,u,
@@ -63,9 +62,11 @@ def test_reaudit_decomposes_and_checks_claims(tmp_path):
     assert "2506.10947" in text  # the arXiv id kept as text
 
 
-def test_reaudit_cli_refuses_a_missing_folder(tmp_path):
-    out = simrl("reaudit", "--dir", str(tmp_path / "none"))
-    assert out.returncode == 2 and "published.csv" in out.stderr
+def test_reaudit_cli_refuses_a_missing_folder(tmp_path, capsys):
+    from simrl.cli import main
+
+    assert main(["reaudit", "--dir", str(tmp_path / "none")]) == 2
+    assert "published.csv" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["published.csv", "claims.csv"])
