@@ -1,8 +1,18 @@
-"""`simrl bench`: sampled answers per second on workload W1, against a per-run numpy baseline.
+"""`simrl bench`: sampled answers per second on workload W1, against a per-run numpy baseline,
+then sampled tokens per second on the sequence workload W2.
 
 W1: bandit, 64 prompts x 16 answers, 1 correct, prior_strength 0.3, group_size 8, all
 64 prompts every step, vanilla loss with clip 0.2, 2 epochs, sgd lr 0.5, 256 runs x 200
 steps, accuracy and entropy every step.
+
+W2: sequence task (the built-in reasoning family), 64 prompts, 6 modes (a shared mode
+row), vocab 8, 6 reasoning tokens with a fork at position 1, an answer token over 8
+values (answer = 'policy'; max_len 8, every row 8 wide), group_size 8, vanilla loss with
+clip 0.2, 2 epochs, sgd lr 0.5, 256 runs x 200 steps, exact accuracy, entropy and every
+other sequence metric every step (eval_every = 1, dynamic programming over the task's
+4672 states). Its rate counts the tokens actually sampled (each once, however many
+epochs reuse them). Building the task (Python, once per batch) is timed apart, like
+numba's compile.
 
 The baseline is what one would write without simrl: a plain numpy implementation of the
 same math, one run at a time, vectorised over (prompts, answers). It draws the same
@@ -13,6 +23,7 @@ measured separately and excluded from the rates.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -20,9 +31,10 @@ from rich.console import Console
 from rich.table import Table
 
 from simrl.config import Config
-from simrl.engine.batch import RunSpec, run_batch
+from simrl.engine.batch import BatchResult, RunSpec, run_batch
 from simrl.engine.streams import run_generator
 from simrl.tasks import BanditTask, build_bandit
+from simrl.tasks.sequence import build_task
 from theory import log_softmax
 
 W1 = {
@@ -42,8 +54,48 @@ W1 = {
 }
 
 
+W2 = {
+    "task": {
+        "kind": "sequence",
+        "num_prompts": 64,
+        "num_modes": 6,
+        "mode_accuracy": [0.8, 0.65, 0.5, 0.4, 0.3, 0.2],
+        "vocab": 8,
+        "steps": 6,
+        "answer": "policy",
+        "num_answers": 8,
+    },
+    "reward": {"kind": "true"},
+    "algo": {
+        "group_size": 8,
+        "loss": "vanilla",
+        "clip_low": 0.2,
+        "clip_high": 0.2,
+        "epochs": 2,
+        "advantage": "grpo",
+    },
+    "optim": {"kind": "sgd", "lr": 0.5},
+    "run": {"eval_every": 1, "passk": [1]},
+}
+
+
 def w1_config(runs: int, steps: int) -> Config:
     return Config.from_dict(W1, {"run.seeds": runs, "run.steps": steps})
+
+
+def w2_config(runs: int, steps: int) -> Config:
+    return Config.from_dict(W2, {"run.seeds": runs, "run.steps": steps})
+
+
+def sampled_tokens(result: BatchResult) -> float:
+    """Tokens a batch of sequence runs sampled: each row's mean tokens per response times
+    the responses per step and the steps the row covers (recorded rows only; with
+    eval_every = 1 every step is a row)."""
+    cfg = result.specs[0].config
+    per_step = cfg.prompts_per_step * cfg.algo.group_size
+    col = result.names.index("tokens_per_response")
+    steps = np.diff(result.row_steps)  # (rows - 1,) steps each row averages
+    return float((np.nan_to_num(result.metrics[:, 1:, col]) * steps).sum() * per_step)
 
 
 def numpy_baseline(
@@ -142,7 +194,49 @@ def run_bench(
         f"numba compile or cache load (excluded above): {compile_s:.2f} s; "
         f"best of {repeats} timed repeats for simrl and the baseline; the audit costs {audit_s / fast_s:.2f}x"
     )
-    return {"compile_s": compile_s, **{k: v[3] for k, v in rates.items()}}
+    w2 = run_bench_w2(runs, steps, repeats, console)
+    return {"compile_s": compile_s, **{k: v[3] for k, v in rates.items()}, "w2": w2}
+
+
+def run_bench_w2(runs: int, steps: int, repeats: int, console: Console) -> dict:
+    """Workload W2 on the numba engine (best of `repeats`), and the numpy reference on a
+    few steps for scale. Returns its rates in sampled tokens per second."""
+    config = w2_config(runs, steps)
+    t = time.perf_counter()
+    task = build_task(config.task)
+    build_s = time.perf_counter() - t
+    specs = [RunSpec(config, i, task=task) for i in range(runs)]
+    t = time.perf_counter()
+    run_batch([RunSpec(w2_config(2, 2), i, task=task) for i in range(2)])
+    compile_s = time.perf_counter() - t
+    fast_s, result = math.inf, None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        result = run_batch(specs)
+        fast_s = min(fast_s, time.perf_counter() - t)
+    tokens = sampled_tokens(result)
+    ref_steps = min(steps, 2)
+    t = time.perf_counter()
+    ref = run_batch([RunSpec(w2_config(1, ref_steps), 0, task=task)], engine="reference")
+    ref_s = time.perf_counter() - t
+    rates = {
+        "simrl (numba, all cores)": (runs, steps, fast_s, tokens / fast_s),
+        "simrl numpy reference": (1, ref_steps, ref_s, sampled_tokens(ref) / ref_s),
+    }
+    table = Table(
+        title=f"W2: sequence 64 prompts, 6 modes, vocab 8, max_len 8, G=8, vanilla, 2 epochs, "
+        f"sgd, exact metrics every step; {runs} runs x {steps} steps"
+    )
+    for col in ("engine", "runs", "steps", "seconds", "sampled tokens/s"):
+        table.add_column(col, justify="left" if col == "engine" else "right")
+    for name, (n, st, secs, rate) in rates.items():
+        table.add_row(name, str(n), str(st), f"{secs:.3f}", f"{rate:.3g}")
+    console.print(table)
+    console.print(
+        f"{tokens:.4g} tokens sampled; task construction {build_s:.2f} s and numba compile or "
+        f"cache load {compile_s:.2f} s (excluded above); best of {repeats} timed repeats"
+    )
+    return {"build_s": build_s, "compile_s": compile_s, **{k: v[3] for k, v in rates.items()}}
 
 
 def _timed(fn) -> float:

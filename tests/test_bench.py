@@ -3,9 +3,10 @@ baseline), so the speed-up it reports compares like with like."""
 
 import numpy as np
 
-from simrl.bench import numpy_baseline, w1_config
+from simrl.bench import numpy_baseline, sampled_tokens, w1_config, w2_config
 from simrl.engine.batch import RunSpec, run_batch
 from simrl.tasks import build_bandit
+from simrl.tasks.sequence import build_task
 
 
 def test_baseline_matches_engine_on_w1():
@@ -17,3 +18,12 @@ def test_baseline_matches_engine_on_w1():
         z, trace = numpy_baseline(cfg, task, i)
         np.testing.assert_allclose(z, res.logits[i], atol=1e-9, rtol=0)
         np.testing.assert_allclose(trace[:, 0], res.metrics[i, 1:, acc_col], atol=1e-9, rtol=0)
+
+
+def test_w2_counts_the_tokens_it_samples():
+    """W2's rate counts each sampled token once: max_len 8 fixed, 64 prompts x 8 responses."""
+    cfg = w2_config(runs=2, steps=3)
+    task = build_task(cfg.task)
+    assert (task.max_len, task.shape[1], (task.leaf_len == 8).all()) == (8, 8, True)
+    res = run_batch([RunSpec(cfg, i, task=task) for i in range(2)])
+    assert sampled_tokens(res) == 2 * 3 * 64 * 8 * 8

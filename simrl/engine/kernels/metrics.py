@@ -133,3 +133,15 @@ def all_finite(a):
     for b in a.ravel().view(np.int64):
         top = max(top, b & EXPONENT_BITS)
     return top != EXPONENT_BITS
+
+
+@njit(cache=True)
+def rows_finite(a, rows, n_rows):
+    """all_finite over the rows rows[:n_rows] of a (the only ones a step changed)."""
+    bits = a.view(np.int64)
+    top = 0
+    for i in range(n_rows):
+        s = rows[i]
+        for k in range(a.shape[1]):
+            top = max(top, bits[s, k] & EXPONENT_BITS)
+    return top != EXPONENT_BITS

@@ -17,11 +17,13 @@ from simrl.engine.kernels.codes import (
     I_EPOCHS,
     I_EXACT,
     I_G,
+    I_LOSS,
     I_LTOTAL,
     I_MB,
     I_NTRAIN,
     I_P,
     I_REW,
+    L_STEER,
     R_FROZEN,
     STEER_PROB_FLOOR,
 )
@@ -35,7 +37,6 @@ from simrl.engine.kernels.seq_sampling import (
     SP_OVER_CACHE,
     SP_OVER_FACTOR,
     TF_ADV,
-    TF_COUNT,
     TF_ENT_OLD,
     TF_LOGP_OLD,
     TF_STEER,
@@ -92,12 +93,13 @@ def step_run_seq(
         for j in range(n_groups):  # the sequence's advantage, broadcast to its tokens
             for k in range(gstart[j], gstart[j + 1]):
                 tf[TF_ADV, k] = badv[j, ti[TI_SEQ, k] - j * G]
-                tf[TF_COUNT, k] = 1.0
     audit = ip[I_AUDIT] == 1
+    need_ent = audit or ip[I_LOSS] == L_STEER  # H_old per token: STEER and the audit
     for k in range(gstart[n_groups]):  # token arrays of the whole batch, gathered once
         row, a = ti[TI_ROW, k], ti[TI_TOK, k]
         tf[TF_LOGP_OLD, k] = logp[row, a]
-        tf[TF_ENT_OLD, k] = ent[row]
+        if need_ent:
+            tf[TF_ENT_OLD, k] = ent[row]
         if audit:  # STEER's importance-weighted advantage A / pi_old(a), pi_old clamped
             tf[TF_STEER, k] = tf[TF_ADV, k] / min(max(prob[row, a], STEER_PROB_FLOOR), 1.0)
     tally[:] = 0.0
@@ -199,7 +201,7 @@ def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
         old,
         grad,
         np.zeros((N_TF, n_cap)),
-        np.zeros((N_TI, n_cap), dtype=np.int64),
+        np.zeros((N_TI, n_cap), dtype=np.int32),
         np.zeros((n_cap, 4), dtype=np.int8),
         batch,
         dp,

@@ -8,6 +8,7 @@ from numba import njit
 
 from simrl.engine.kernels.audit import row_spread, token_terms
 from simrl.engine.kernels.codes import (
+    F_ENT_COEF,
     F_KL_COEF,
     F_LR,
     FORK_TIE_TOL,
@@ -135,12 +136,19 @@ def seq_minibatch_step(
     kl_coef = fp[F_KL_COEF]
     kind = ip[I_KLK]
     sampled_kl = kl_coef > 0 and kind <= K_K3
+    audit = ip[I_AUDIT] == 1  # the audit reads each token's weight and coefficient
     n_rows = 0
     n0 = n1 = n2 = n3 = n4 = n5 = fork_mag = all_mag = 0.0
+    per_length = agg == G_SEQ_MEAN_TOKEN_MEAN and not exact  # else one weight for all
+    w_all = aggregation_weight(agg, exact, N, n_seq, max_len, 1)
+    state_terms = (kl_coef > 0 and kind > K_K3) or fp[F_ENT_COEF] > 0  # they read wsum
     for t in range(N):
         row, a = trow[t], ttok[t]
-        w = aggregation_weight(agg, exact, N, n_seq, max_len, tlen[t]) * tcount[t]
-        tw[t] = w
+        w_agg = aggregation_weight(agg, exact, N, n_seq, max_len, tlen[t]) if per_length else w_all
+        tc = tcount[t] if exact else 1.0  # an exact entry's expected count; 1 sampled
+        w = w_agg * tc
+        if audit:
+            tw[t] = w
         keep = tkeep[t] if forking else 1.0
         policy = w * td[t] * keep  # d loss / d logp_t
         c = policy
@@ -154,9 +162,10 @@ def seq_minibatch_step(
             wsum[row] = 0.0
         g[row, a] += c
         csum[row] += c
-        wsum[row] += w
-        work[t] = c  # kept for the audit
-        tc = tcount[t]
+        if state_terms:
+            wsum[row] += w
+        if audit:
+            work[t] = c
         n0 += tc
         n1 += tc * flags[t, 0]
         n2 += tc * flags[t, 1]
@@ -175,7 +184,7 @@ def seq_minibatch_step(
     tally[5] += n5
     tally[6] += fork_mag
     tally[7] += all_mag
-    if ip[I_AUDIT] == 1:
+    if audit:
         lr = fp[F_LR]
         for t in range(N):
             row, w = trow[t], tw[t]

@@ -32,7 +32,7 @@ from simrl.engine.kernels.codes import (
     R_FROZEN,
     STEER_PROB_FLOOR,
 )
-from simrl.engine.kernels.metrics import all_finite, entropy_change, eval_row
+from simrl.engine.kernels.metrics import all_finite, entropy_change, eval_row, rows_finite
 from simrl.engine.kernels.pcg64 import next_double
 from simrl.engine.kernels.sampling import collect_batch, exact_batch, group_advantages
 from simrl.engine.kernels.softmax import refresh_all
@@ -201,7 +201,7 @@ def kept_finite(ip, z, z0, m, v, rows, n_rows):
     """reference.is_finite of the new state; if not, restore the step's starting logits
     (the last finite ones; rows[:n_rows] are the states it may have changed) and return
     False."""
-    if all_finite(z) and (ip[I_OPT] != O_ADAM or (all_finite(m) and all_finite(v))):
+    if rows_finite(z, rows, n_rows) and (ip[I_OPT] != O_ADAM or (all_finite(m) and all_finite(v))):
         return True
     for i in range(n_rows):
         z[rows[i]] = z0[rows[i]]
