@@ -765,17 +765,7 @@ def _check_hypothesis(h: Hypothesis, study: Study, where: str) -> None:
     if h.against != 0.0 and h.test != "mean":
         raise ConfigError(f"{where}.against", h.against, "applies to the 'mean' test")
     if h.test == "paired":
-        labels = study.factor(h.factor).labels
-        if (
-            len(h.contrast) != 2
-            or any(c not in labels for c in h.contrast)
-            or h.contrast[0] == h.contrast[1]
-        ):
-            raise ConfigError(
-                f"{where}.contrast",
-                list(h.contrast),
-                f"must be two different levels of {h.factor}: " + ", ".join(labels),
-            )
+        _check_contrast(study, h.factor, h.contrast, f"{where}.contrast")
         if h.factor in h.where:
             raise ConfigError(
                 f"{where}.where", h.factor, "the contrasted factor cannot also be restricted"
@@ -788,17 +778,7 @@ def _check_hypothesis(h: Hypothesis, study: Study, where: str) -> None:
                     "must be another factor, not restricted by where: "
                     + ", ".join(study.factor_names),
                 )
-            labels2 = study.factor(h.factor2).labels
-            if (
-                len(h.contrast2) != 2
-                or any(c not in labels2 for c in h.contrast2)
-                or h.contrast2[0] == h.contrast2[1]
-            ):
-                raise ConfigError(
-                    f"{where}.contrast2",
-                    list(h.contrast2),
-                    f"must be two different levels of {h.factor2}: " + ", ".join(labels2),
-                )
+            _check_contrast(study, h.factor2, h.contrast2, f"{where}.contrast2")
     elif h.factor2 or h.contrast2:
         raise ConfigError(f"{where}.factor2", h.factor2, "applies to the 'paired' test")
     if h.test in ("trend", "sign_change"):
@@ -837,6 +817,14 @@ def _check_hypothesis(h: Hypothesis, study: Study, where: str) -> None:
             )
     if not decomp:
         _check_outcome_name(study, h.outcome, f"{where}.outcome")
+
+
+def _check_contrast(study: Study, factor: str, contrast: tuple[str, ...], where: str) -> None:
+    labels = study.factor(factor).labels
+    if len(contrast) != 2 or any(c not in labels for c in contrast) or contrast[0] == contrast[1]:
+        raise ConfigError(
+            where, list(contrast), f"must be two different levels of {factor}: " + ", ".join(labels)
+        )
 
 
 def _check_factor_names(study: Study, names: tuple[str, ...], where: str) -> None:
