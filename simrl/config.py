@@ -652,20 +652,8 @@ def _check_bandit(c: Config) -> None:
     )
 
 
-def _check_common(c: Config) -> None:
-    t, a, r = c.task, c.algo, c.reward
-    require(
-        a.prompts_per_step <= c.train_prompts,
-        "algo.prompts_per_step",
-        a.prompts_per_step,
-        f"must be <= the training prompts = {c.train_prompts} (sampled without replacement; 0 = all)",
-    )
-    require(
-        t.train_prompts <= t.num_prompts,
-        "task.train_prompts",
-        t.train_prompts,
-        f"must be <= task.num_prompts = {t.num_prompts} (0 = all)",
-    )
+def check_algo(a: AlgoConfig) -> None:
+    """The combinations within the algo section, shared by the simulator and the bridge."""
     needs_pairs = (a.advantage == "rloo") or (a.advantage == "grpo" and a.std_ddof == 1)
     require(
         a.exact or not needs_pairs or a.group_size >= 2,
@@ -701,6 +689,23 @@ def _check_common(c: Config) -> None:
         a.steer_w_min,
         "must be <= 1 with algo.steer_mode = 'exp' (it is the lower clamp of exp(-k |Omega|))",
     )
+
+
+def _check_common(c: Config) -> None:
+    t, a, r = c.task, c.algo, c.reward
+    require(
+        a.prompts_per_step <= c.train_prompts,
+        "algo.prompts_per_step",
+        a.prompts_per_step,
+        f"must be <= the training prompts = {c.train_prompts} (sampled without replacement; 0 = all)",
+    )
+    require(
+        t.train_prompts <= t.num_prompts,
+        "task.train_prompts",
+        t.train_prompts,
+        f"must be <= task.num_prompts = {t.num_prompts} (0 = all)",
+    )
+    check_algo(a)
     require(
         a.minibatches <= c.prompts_per_step,
         "algo.minibatches",

@@ -36,10 +36,7 @@ class Result:
 
     def summary(self, columns: list[str] | None = None) -> pd.DataFrame:
         """Mean, std and standard error over seeds of the final metrics."""
-        cols = columns or [c for c in self.final.columns if c not in ("seed", "failed_step")]
-        stats = self.final[cols].agg(["mean", "std"]).T
-        stats["se"] = stats["std"] / np.sqrt(len(self.final))
-        return stats
+        return summarize_final(self.final, columns)
 
     def save(self, out: str | Path) -> None:
         """metrics.parquet, final.parquet and the resolved config.toml, each written atomically."""
@@ -47,6 +44,14 @@ class Result:
         io.write_parquet(out / "metrics.parquet", self.metrics)
         io.write_parquet(out / "final.parquet", self.final)
         io.write_text(out / "config.toml", self.config.to_toml())
+
+
+def summarize_final(final: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """Mean, std and standard error over seeds (rows) of final metrics."""
+    cols = columns or [c for c in final.columns if c not in ("seed", "failed_step")]
+    stats = final[cols].agg(["mean", "std"]).T
+    stats["se"] = stats["std"] / np.sqrt(len(final))
+    return stats
 
 
 def tidy(batch: BatchResult) -> pd.DataFrame:

@@ -39,6 +39,7 @@ from simrl.config import (
     _build_section,
     _suggest,
     _toml_value,
+    check_algo,
     param,
 )
 from simrl.errors import ConfigError
@@ -282,40 +283,7 @@ def _check(c: BridgeRunConfig) -> None:
         o.kind,
         "must be 'sgd' or 'adam' (AdamW) on the bridge; 'npg' needs a per-state Fisher",
     )
-    needs_pairs = (a.advantage == "rloo") or (a.advantage == "grpo" and a.std_ddof == 1)
-    require(
-        not needs_pairs or a.group_size >= 2,
-        "algo.group_size",
-        a.group_size,
-        f"must be >= 2 for advantage '{a.advantage}'",
-    )
-    require(
-        a.dual_clip == 0 or a.dual_clip > 1, "algo.dual_clip", a.dual_clip, "must be 0 (off) or > 1"
-    )
-    require(
-        a.dual_clip == 0 or a.loss in ("vanilla", "steer"),
-        "algo.dual_clip",
-        a.dual_clip,
-        f"dual clip applies to the 'vanilla' and 'steer' losses only, not '{a.loss}' (as in verl)",
-    )
-    require(
-        a.clip_cov_lb < a.clip_cov_ub,
-        "algo.clip_cov_lb",
-        a.clip_cov_lb,
-        f"must be < algo.clip_cov_ub = {a.clip_cov_ub}",
-    )
-    require(
-        a.steer_w_min <= a.steer_w_max,
-        "algo.steer_w_min",
-        a.steer_w_min,
-        f"must be <= algo.steer_w_max = {a.steer_w_max}",
-    )
-    require(
-        a.steer_mode != "exp" or a.steer_w_min <= 1.0,
-        "algo.steer_w_min",
-        a.steer_w_min,
-        "must be <= 1 with algo.steer_mode = 'exp'",
-    )
+    check_algo(a)  # the same combinations as the simulator (simrl/config.py)
     require(
         a.overlong_cache < b.max_new_tokens,
         "algo.overlong_cache",

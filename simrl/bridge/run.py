@@ -46,6 +46,7 @@ from simrl.bridge.update import TALLY, ProbeSums, UpdateBatch, ppo_update
 from simrl.errors import NonFiniteError
 from simrl.kl import SAMPLED
 from simrl.rewards import NEEDS_UNIFORM, overlong_penalty
+from simrl.simulate import summarize_final
 
 #: update metrics: the simulator's names (simrl/metrics.py, metrics_sequence.py), then the
 #: bridge's own (KL to the reference, throughput)
@@ -82,10 +83,7 @@ class BridgeResult:
     meta: dict = field(default_factory=dict)
 
     def summary(self, columns: list[str] | None = None) -> pd.DataFrame:
-        cols = columns or [c for c in self.final.columns if c not in ("seed", "failed_step")]
-        stats = self.final[cols].agg(["mean", "std"]).T
-        stats["se"] = stats["std"] / np.sqrt(len(self.final))
-        return stats
+        return summarize_final(self.final, columns)
 
     def save(self, out: str | Path) -> None:
         """metrics.parquet, final.parquet, config.toml (+ audit.parquet), each atomic."""

@@ -33,7 +33,9 @@ from simrl.engine.kernels.codes import (
 from simrl.engine.kernels.sampling import group_rewards, plurality, select_prompts
 from simrl.engine.kernels.seq_graph import forward_reach, leaf_rewards, overlong, q_values
 
-# rows of the float token array tf (N_cap columns)
+# rows of the float token array tf (N_cap columns); rows only some configs read are filled
+# only then: H_old (STEER, the audit), the count (exact mode; a sampled token counts 1),
+# the weight and coefficient (the audit), the keep mask (the forking rule)
 TF_LOGP_OLD, TF_ADV, TF_ENT_OLD, TF_COUNT, TF_LOGP, TF_KEYS, TF_DLOGP = 0, 1, 2, 3, 4, 5, 6
 TF_COEF, TF_RATIO, TF_STEER, TF_WEIGHT, TF_KEEP, TF_SORT = 7, 8, 9, 10, 11, 12
 N_TF = 13
