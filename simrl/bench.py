@@ -33,8 +33,7 @@ from rich.table import Table
 from simrl.config import Config
 from simrl.engine.batch import BatchResult, RunSpec, run_batch
 from simrl.engine.streams import run_generator
-from simrl.tasks import BanditTask, build_bandit
-from simrl.tasks.sequence import build_task
+from simrl.tasks import BanditTask, build_bandit, build_task
 from theory import log_softmax
 
 W1 = {

@@ -63,7 +63,7 @@ class TaskConfig(Section):
     section: ClassVar[str] = "task"
     kind: str = param(
         "bandit",
-        "task family: 'bandit' (one answer token per prompt) or 'sequence' (token sequences: mode, reasoning tokens with forks, answer; simrl/tasks/sequence.py)",
+        "task family: 'bandit' (one answer token per prompt) or 'sequence' (token sequences: mode, reasoning tokens with forks, answer; simrl/tasks/reasoning.py)",
         one_of(TASK_KINDS),
     )
     num_prompts: int = param(64, "number of prompts S", POS_INT)
@@ -98,7 +98,7 @@ class TaskConfig(Section):
         "seed of the task instance (answer positions, per-prompt strengths), separate from run seeds",
         NONNEG_INT,
     )
-    # ---- the sequence family (task.kind = "sequence"; simrl/tasks/sequence.py) ----------
+    # ---- the sequence family (task.kind = "sequence"; simrl/tasks/reasoning.py) ----------
     num_modes: int = param(
         2,
         "sequence: reasoning modes the first token chooses between (think: code vs prose)",

@@ -5,8 +5,7 @@ import numpy as np
 
 from simrl.bench import numpy_baseline, sampled_tokens, w1_config, w2_config
 from simrl.engine.batch import RunSpec, run_batch
-from simrl.tasks import build_bandit
-from simrl.tasks.sequence import build_task
+from simrl.tasks import build_bandit, build_task
 
 
 def test_baseline_matches_engine_on_w1():

@@ -14,14 +14,13 @@ from simrl.engine.batch import RunSpec, run_batch
 from simrl.engine.streams import fill_block, run_generator, stream_layout
 from simrl.errors import ConfigError
 from simrl.metrics_sequence import sequence_eval_metrics, weighted_quantile
+from simrl.tasks.reasoning import build_sequence, top_mass_for_entropy
 from simrl.tasks.sequence import (
     NO_TOKEN,
     PAD_LOGIT,
     GraphBuilder,
     SequenceTask,
-    build_sequence,
     leaf_expected_reward,
-    top_mass_for_entropy,
 )
 
 SMALL = {"kind": "sequence", "num_prompts": 3, "num_answers": 3, "vocab": 3, "steps": 3}

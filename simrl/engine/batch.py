@@ -23,7 +23,7 @@ from simrl.metrics_sequence import (
     sequence_eval_metrics,
     sequence_metric_names,
 )
-from simrl.tasks.sequence import SequenceTask, build_task
+from simrl.tasks import SequenceTask, build_task
 
 ENGINES = ("fast", "reference")
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from simrl._version import __version__
 from simrl.config import Config
 from simrl.prereg.spec import Study
-from simrl.tasks.sequence import build_task
+from simrl.tasks import build_task
 
 #: a unit holds at most this many runs (cells are never split); smaller units resume finer
 RUNS_PER_UNIT = 2048

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from simrl.config import Config
-from simrl.tasks.sequence import SequenceTask, build_task
+from simrl.tasks import SequenceTask, build_task
 
 
 def answer_distribution(cfg: Config) -> tuple[np.ndarray, np.ndarray]:

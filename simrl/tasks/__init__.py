@@ -1,5 +1,13 @@
 """Task families. A task is shared by every run of a grid that has the same task config."""
 
+from simrl.config import TaskConfig
 from simrl.tasks.bandit import BanditTask, build_bandit
+from simrl.tasks.reasoning import build_sequence
+from simrl.tasks.sequence import SequenceTask
 
-__all__ = ["BanditTask", "build_bandit"]
+__all__ = ["BanditTask", "SequenceTask", "build_bandit", "build_sequence", "build_task"]
+
+
+def build_task(cfg: TaskConfig) -> BanditTask | SequenceTask:
+    """The task of a task config: the bandit or the built-in sequence family."""
+    return build_sequence(cfg) if cfg.kind == "sequence" else build_bandit(cfg)
