@@ -4,8 +4,11 @@ export HF_HUB_OFFLINE := 1
 
 .PHONY: install demo test test-all bench lint
 
+# torch first, pinned: a local CPU wheel here (a plain torch requirement pulls a CUDA build);
+# it satisfies the llm extra's range, so the second install pulls no other torch
 install:
-	$(PYTHON) -m pip install -q -e ".[dev]"
+	$(PYTHON) -m pip install -q torch==2.13.0
+	$(PYTHON) -m pip install -q -e ".[dev,llm]"
 
 # A small pre-registered study end to end: the demo spec is copied to $(DEMO) (afresh when
 # it changed), registered there if it is not yet, run (resuming) and analysed.

@@ -99,4 +99,7 @@ def cmd(args: argparse.Namespace) -> int:
         r = hr.result
         print(f"{hr.hypothesis.id}: {r.verdict} (estimate {r.estimate:.4g}, p adj {r.p_adj:.3g})")
     print(f"wrote {path} ({time.perf_counter() - t0:.1f} s)")
+    figures = sorted((path.parent / "figures").glob("*.png"))
+    if figures:
+        print(f"figures: {len(figures)} in {path.parent / 'figures'}")
     return 0
