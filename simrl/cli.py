@@ -12,6 +12,7 @@
     simrl prereg run STUDY [--dry-run] [--workers N] [--executor local|ray] [--address A]
     simrl prereg analyze STUDY
     simrl reaudit [--dir experiments/reaudits]
+    simrl figs [--only NAME] [--compute]
     simrl --version
 
 Bad input prints one line (the field, the value, what is allowed) and exits with code 2;
@@ -133,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     from simrl.bridge.cli import add_parser as add_bridge
 
     add_bridge(sub, OneLineParser)
+    from simrl.figs.cli import add_parser as add_figs
+
+    add_figs(sub, OneLineParser)
     return parser
 
 
@@ -257,6 +261,12 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     return cmd(args)
 
 
+def cmd_figs(args: argparse.Namespace) -> int:
+    from simrl.figs.cli import cmd
+
+    return cmd(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -267,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             "prereg": cmd_prereg,
             "reaudit": cmd_reaudit,
             "bridge": cmd_bridge,
+            "figs": cmd_figs,
         }
         return commands[args.command](args)
     except ConfigError as e:

@@ -24,6 +24,8 @@ APPROX_LABELS = {
     "dH_steer_code": "STEER (public code)",
     "dH_steer_eq14": "STEER Eq. 14",
 }
+#: one colour per approximation (Okabe-Ito, in APPROX_LABELS order)
+APPROX_COLORS = ("#000000", "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00")
 
 
 def mean_ci(df: pd.DataFrame, by: list[str], value: str, level: float = 0.95) -> pd.DataFrame:
@@ -37,8 +39,8 @@ def mean_ci(df: pd.DataFrame, by: list[str], value: str, level: float = 0.95) ->
     return out
 
 
-def _band(ax, x, mean, lo, hi, c, label):
-    ax.plot(x, mean, color=c, label=label)
+def _band(ax, x, mean, lo, hi, c, label, linestyle="-"):
+    ax.plot(x, mean, linestyle, color=c, label=label)
     ax.fill_between(x, lo, hi, color=c, alpha=0.2, linewidth=0)
 
 
@@ -71,130 +73,197 @@ def plot_entropy_collapse(traj: pd.DataFrame):
     return fig, axes
 
 
-def plot_dh_scatter(points: pd.DataFrame):
-    """Fig. 2a. points: approximation, dH_exact, predicted, lr. One panel per approximation,
-    predicted against exact entropy change, coloured by step size (log scale), y = x."""
+def plot_dh_scatter(points: pd.DataFrame, fig=None):
+    """Fig. 2a. points: approximation, dH_exact, predicted, optimizer, lr, level (the
+    step-size rank within its optimiser). One panel per approximation: the predicted
+    against the exact entropy change of every update (symlog axes), coloured by step-size
+    level, with y = x. Exact changes are computed, not estimated, so no interval applies."""
     approxes = [a for a in APPROX_LABELS if a in set(points["approximation"])]
     ncol = 3
     nrow = int(np.ceil(len(approxes) / ncol))
-    fig, axes = plt.subplots(
-        nrow, ncol, figsize=(FULL, 2.1 * nrow), constrained_layout=True, squeeze=False
-    )
-    norm = plt.matplotlib.colors.LogNorm(points["lr"].min(), points["lr"].max())
+    fig = fig or plt.figure(figsize=(FULL, 2.0 * nrow), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(nrow, ncol, squeeze=False))
+    levels = sorted(set(points["level"]))
+    cmap = plt.get_cmap("viridis", len(levels))
+    lin = float(np.nanquantile(np.abs(points["dH_exact"]), 0.05)) or 1e-6
     for ax, name in zip(axes.flat, approxes, strict=False):
         p = points[points["approximation"] == name]
-        sc = ax.scatter(p["dH_exact"], p["predicted"], c=p["lr"], norm=norm, s=3, cmap="viridis")
-        lim = np.nanmax(np.abs(p[["dH_exact", "predicted"]].to_numpy()))
+        for i, lev in enumerate(levels):
+            q = p[p["level"] == lev]
+            ax.scatter(q["dH_exact"], q["predicted"], s=1, color=cmap(i), rasterized=True,
+                       linewidths=0, alpha=0.5)  # fmt: skip
+        both = p[["dH_exact", "predicted"]].to_numpy()
+        lim = float(np.nanquantile(np.abs(both), 0.9995))
         ax.plot([-lim, lim], [-lim, lim], color="#999999", linewidth=0.6, linestyle="--")
-        ax.set(xlabel="exact ΔH (nats)", ylabel="predicted ΔH (nats)", title=APPROX_LABELS[name])
+        ax.set_title(APPROX_LABELS[name])
+        ax.set_xscale("symlog", linthresh=lin)
+        ax.set_yscale("symlog", linthresh=lin)
+        _symlog_axis(ax.set_xlim, ax.set_xticks, p["dH_exact"].to_numpy(), lin)
+        _symlog_axis(ax.set_ylim, ax.set_yticks, p["predicted"].to_numpy(), lin)
+        ax.minorticks_off()
+    for ax in axes[-1]:
+        ax.set_xlabel("exact ΔH (nats)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("predicted ΔH (nats)")
     for ax in list(axes.flat)[len(approxes) :]:
         ax.set_visible(False)
-    fig.colorbar(sc, ax=axes, label="step size (lr)", shrink=0.8)
+    lrs = points.groupby(["level", "optimizer"])["lr"].first().unstack()
+    handles = [
+        plt.matplotlib.lines.Line2D([], [], marker="o", linestyle="none", color=cmap(i),
+            label=", ".join(f"{o} {lrs.loc[lev, o]:g}" for o in lrs.columns))
+        for i, lev in enumerate(levels)
+    ]  # fmt: skip
+    fig.legend(handles=handles, title="step size (lr)", loc="outside right center")
     return fig, axes
 
 
-def plot_dh_residual(summary: pd.DataFrame):
-    """Fig. 2b. summary: optimizer, lr, approximation, median_rel_err, q90_rel_err. The
-    median relative error of each approximation against step size, sgd and adam."""
+def _symlog_axis(set_lim, set_ticks, values: np.ndarray, lin: float) -> None:
+    """Limits from the bulk of the values (0.05% to 99.95%, so a few outliers do not
+    squash the rest) and ticks 0 and +-10^k, at most two decades per side, 3 apart."""
+    lo, hi = np.nanquantile(values, [0.0005, 0.9995])
+    lo, hi = min(lo, -lin), max(hi, lin)
+    ticks = [0.0]
+    labels = ["0"]
+    for sign, end in ((-1, -lo), (1, hi)):
+        top = int(np.floor(np.log10(end)))
+        for k in (top, top - 3):
+            if 10.0**k > lin:
+                ticks.append(sign * 10.0**k)
+                labels.append(("−" if sign < 0 else "") + f"$10^{{{k}}}$")
+    order = np.argsort(ticks)
+    set_lim(lo * 1.3, hi * 1.3)
+    set_ticks([ticks[i] for i in order], [labels[i] for i in order])
+
+
+def plot_dh_residual(summary: pd.DataFrame, fig=None):
+    """Fig. 2b. summary: optimizer, lr, approximation, mean, lo, hi (the mean over runs of
+    each run's median relative error |pred - exact| / |exact|, with a 95% interval). One
+    panel per optimiser, error against step size."""
     opts = [o for o in ("sgd", "adam") if o in set(summary["optimizer"])]
-    fig, axes = plt.subplots(1, len(opts), figsize=(FULL, 2.3), constrained_layout=True)
-    axes = np.atleast_1d(axes)
+    fig = fig or plt.figure(figsize=(FULL, 2.3), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(opts), squeeze=False, sharey=True)[0])
+    palette = {k: c for k, c in zip(APPROX_LABELS, APPROX_COLORS, strict=True)}
     for ax, opt in zip(axes, opts, strict=True):
         s = summary[summary["optimizer"] == opt]
         for name, label in APPROX_LABELS.items():
             p = s[s["approximation"] == name].sort_values("lr")
             if p.empty:
                 continue
-            c = color(name, {k: f"C{i}" for i, k in enumerate(APPROX_LABELS)})
-            ax.plot(p["lr"], p["median_rel_err"], marker="o", color=c, label=label)
-            if "q90_rel_err" in p:
-                ax.fill_between(p["lr"], p["median_rel_err"], p["q90_rel_err"], color=c, alpha=0.1)
-        ax.set(xscale="log", yscale="log", xlabel="step size (lr)", title=opt)
-        ax.set_ylabel("relative error |pred - exact| / |exact|\n(median; band to 90%)")
-    axes[-1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+            ax.plot(p["lr"], p["mean"], marker="o", color=palette[name], label=label)
+            ax.fill_between(p["lr"], p["lo"], p["hi"], color=palette[name], alpha=0.2,
+                            linewidth=0)  # fmt: skip
+        ax.set(xscale="log", yscale="log", xlabel=f"step size ({opt} lr)", title=opt)
+    axes[0].set_ylabel("relative error of ΔH\n(median per run; mean, 95% CI)")
+    axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
     return fig, axes
+
+
+def plot_first_order(points: pd.DataFrame, summary: pd.DataFrame):
+    """Fig. 2: the scatter (2a) above the residuals against step size (2b)."""
+    fig = plt.figure(figsize=(FULL, 6.2), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[2.1, 1.0])
+    plot_dh_scatter(points, top)
+    plot_dh_residual(summary, bottom)
+    return fig, fig.axes
 
 
 def plot_clipping_bias(traj: pd.DataFrame):
-    """Fig. 3. traj: seed, step, mass_base_top, clipping ('clipped' / 'unclipped'), states
-    ('shared' / 'independent'). Mass on the base policy's most likely answer or mode under
-    random rewards, one panel per state sharing."""
+    """Fig. 3. traj: states ('shared' / 'independent'), prior, clipping ('clipped' /
+    'unclipped'), seed, step, mass_change (mass on the base policy's most likely mode or
+    answer, minus its value at step 0) under the random reward. One panel per state
+    sharing; colour = clipping, line style = prior."""
     panels = [s for s in ("shared", "independent") if s in set(traj["states"])]
-    fig, axes = plt.subplots(
-        1, len(panels), figsize=(COLUMN * 2, 2.2), sharey=True, constrained_layout=True
-    )
-    axes = np.atleast_1d(axes)
+    fig, axes = plt.subplots(1, len(panels), figsize=(FULL, 2.3), layout="constrained",
+                             squeeze=False)  # fmt: skip
+    axes = axes[0]
+    styles = {"strong": "-", "weak": "--"}
+    titles = {"shared": "shared mode state (sequence task)",
+              "independent": "independent states (bandit; note the y scale)"}  # fmt: skip
     for ax, states in zip(axes, panels, strict=True):
-        for clip, key in (("clipped", "vanilla"), ("unclipped", "pg")):
-            d = traj[(traj["states"] == states) & (traj["clipping"] == clip)]
-            if d.empty:
-                continue
-            m = mean_ci(d, ["step"], "mass_base_top")
-            _band(ax, m["step"], m["mean"], m["lo"], m["hi"], color(key), clip)
-        ax.set(xlabel="step", title=f"{states} states")
-    axes[0].set_ylabel("mass on the base policy's top\nanswer / mode")
-    axes[0].legend(loc="best")
+        for clip, key in (("clipped", "clipped"), ("unclipped", "unclipped")):
+            for prior in styles:
+                d = traj[(traj["states"] == states) & (traj["clipping"] == clip)
+                         & (traj["prior"] == prior)]  # fmt: skip
+                if d.empty:
+                    continue
+                m = mean_ci(d, ["step"], "mass_change")
+                ax.plot(m["step"], m["mean"], styles[prior], color=color(key),
+                        label=f"{clip}, {prior} prior")  # fmt: skip
+                ax.fill_between(m["step"], m["lo"], m["hi"], color=color(key), alpha=0.2,
+                                linewidth=0)  # fmt: skip
+        ax.axhline(0, color="black", linewidth=0.5)
+        ax.set(xlabel="step", title=titles.get(states, states))
+    axes[0].set_ylabel("Δ mass on the base policy's\ntop mode / answer (prob.)")
+    axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
     return fig, axes
 
 
-def plot_decomposition(terms: pd.DataFrame, shares: pd.DataFrame):
-    """Fig. 4. terms: prior_strength, term (null, elicitation, reward_design, total),
-    estimate, lo, hi; shares: prior_strength, estimate, lo, hi (reward-design share of
-    the naive estimate). Left: the terms stacked per prior (positive up, negative down),
-    each with its CI, and the total; right: the reward-design share."""
-    fig, (ax, ax2) = plt.subplots(
-        1, 2, figsize=(FULL, 2.4), constrained_layout=True, gridspec_kw={"width_ratios": [3, 2]}
-    )
-    priors = sorted(set(terms["prior_strength"]))
+def _stacked_terms(ax, terms: pd.DataFrame, priors: list[float]) -> None:
     x = np.arange(len(priors))
     up, down = np.zeros(len(priors)), np.zeros(len(priors))
-    width = 0.6
     for term in ("null", "elicitation", "reward_design"):
         d = terms[terms["term"] == term].set_index("prior_strength").reindex(priors)
         v = d["estimate"].to_numpy()
         base = np.where(v >= 0, up, down)
-        ax.bar(x, v, width, bottom=base, color=TERM_COLORS[term], label=term.replace("_", " "))
-        top = base + v
-        ax.errorbar(
-            x + 0.18,
-            top,
-            yerr=[v - d["lo"].to_numpy(), d["hi"].to_numpy() - v],
-            fmt="none",
-            ecolor=TERM_COLORS[term],
-            elinewidth=0.8,
-            capsize=1.5,
-        )
+        ax.bar(x, v, 0.6, bottom=base, color=TERM_COLORS[term], label=term.replace("_", " "))
+        ax.errorbar(x + 0.12 * (1 + list(TERM_COLORS).index(term)) - 0.24, base + v,
+                    yerr=[v - d["lo"].to_numpy(), d["hi"].to_numpy() - v], fmt="none",
+                    ecolor="black", elinewidth=0.6, capsize=1.2)  # fmt: skip
         up, down = np.where(v >= 0, up + v, up), np.where(v < 0, down + v, down)
     tot = terms[terms["term"] == "total"].set_index("prior_strength").reindex(priors)
-    if not tot.empty and tot["estimate"].notna().any():
-        ax.errorbar(
-            x - 0.18,
-            tot["estimate"],
-            yerr=[tot["estimate"] - tot["lo"], tot["hi"] - tot["estimate"]],
-            fmt="o",
-            color="black",
-            markersize=3,
-            capsize=1.5,
-            label="total (true − frozen)",
-        )
+    if tot["estimate"].notna().any():
+        ax.errorbar(x, tot["estimate"], yerr=[tot["estimate"] - tot["lo"],
+                    tot["hi"] - tot["estimate"]], fmt="D", color="black", markersize=2.5,
+                    mfc="white", capsize=1.2, elinewidth=0.6,
+                    label="total (true − frozen)")  # fmt: skip
     ax.axhline(0, color="black", linewidth=0.5)
     ax.set_xticks(x, [f"{p:g}" for p in priors])
-    ax.set(xlabel="prior strength", ylabel="accuracy gain (Δ pass@1)")
-    ax.legend(loc="upper left", ncol=2)
-    s = shares.sort_values("prior_strength")
-    ax2.errorbar(
-        s["prior_strength"],
-        s["estimate"],
-        yerr=[s["estimate"] - s["lo"], s["hi"] - s["estimate"]],
-        fmt="o-",
-        color=TERM_COLORS["reward_design"],
-        capsize=1.5,
-    )
-    ax2.set(
-        xlabel="prior strength",
-        ylabel="reward-design share\nof true − random",
-    )
-    return fig, (ax, ax2)
+
+
+def plot_decomposition(terms: pd.DataFrame, shares: pd.DataFrame):
+    """Fig. 4. terms: task, regime, prior_strength, term (null, elicitation, reward_design,
+    total), estimate, lo, hi; shares: task, regime, prior_strength, estimate, lo, hi (the
+    reward-design share of the naive estimate true − random). One panel of stacked terms
+    per task x regime (positive up, negative down; each term's 95% interval at its bar's
+    top, the total as a diamond), and the shares in the last panel."""
+    strata = list(dict.fromkeys(zip(terms["task"], terms["regime"], strict=True)))
+    fig = plt.figure(figsize=(FULL, 4.2), layout="constrained")
+    grid = fig.add_gridspec(2, 3)
+    axes = []
+    for i, (task, regime) in enumerate(strata[:4]):
+        ax = fig.add_subplot(grid[i // 2, i % 2], sharey=axes[0] if axes else None)
+        d = terms[(terms["task"] == task) & (terms["regime"] == regime)]
+        _stacked_terms(ax, d, sorted(set(d["prior_strength"])))
+        ax.set_title(f"{task}, {regime.replace('_', '-')}")
+        if i // 2 == 1 or len(strata) <= 2:
+            ax.set_xlabel("prior strength (base accuracy)")
+        if i % 2 == 0:
+            ax.set_ylabel("Δ accuracy (pass@1)")
+        axes.append(ax)
+    handles, labels = axes[0].get_legend_handles_labels()
+    share_ax = fig.add_subplot(grid[:, 2])
+    styles = {"on_policy": "--", "clipped": "-"}
+    markers = {"bandit": "o", "sequence": "s"}
+    for task, regime in strata:
+        s = shares[(shares["task"] == task) & (shares["regime"] == regime)]
+        s = s.sort_values("prior_strength")
+        share_ax.errorbar(s["prior_strength"], s["estimate"],
+                          yerr=[s["estimate"] - s["lo"], s["hi"] - s["estimate"]],
+                          fmt=markers.get(task, "o") + styles.get(regime, "-"),
+                          color=color(regime), capsize=1.2, markersize=3,
+                          label=f"{task}, {regime.replace('_', '-')}")  # fmt: skip
+    share_ax.axhline(1, color="#999999", linewidth=0.5, linestyle=":")
+    share_ax.axhline(0, color="black", linewidth=0.5)
+    share_ax.set(xlabel="prior strength (base accuracy)",
+                 ylabel="reward design / (true − random)",
+                 title="reward-design share of the naive estimate")  # fmt: skip
+    share_ax.legend(loc="best")
+    fig.legend(handles, labels, loc="outside lower center", ncol=4)
+    return fig, [*axes, share_ax]
+
+
+def _words(level) -> str:
+    return str(level).replace("_", "-")
 
 
 def plot_factorial(cells: pd.DataFrame, x: str, trace: str, panel: str, outcome: str):
@@ -217,10 +286,10 @@ def plot_factorial(cells: pd.DataFrame, x: str, trace: str, panel: str, outcome:
                 fmt="o-",
                 color=color(str(tr)),
                 capsize=1.5,
-                label=f"{trace} = {tr}",
+                label=f"{trace}: {_words(tr)}",
             )
-        ax.set_xticks(np.arange(len(xs)), [str(v) for v in xs])
-        ax.set(xlabel=x, title=f"{panel} = {lev}")
+        ax.set_xticks(np.arange(len(xs)), [_words(v) for v in xs])
+        ax.set(xlabel=x, title=f"{panel}: {_words(lev)}")
     axes[0].set_ylabel(outcome)
     axes[0].legend(loc="best")
     return fig, axes
@@ -233,8 +302,10 @@ def plot_spurious(gains: pd.DataFrame, published: pd.DataFrame | None = None):
     ncol = 2 if published is not None else 1
     fig, axes = plt.subplots(1, ncol, figsize=(FULL, 2.4), constrained_layout=True, squeeze=False)
     ax = axes[0, 0]
-    rewards = list(dict.fromkeys(gains["reward"]))
-    combos = list(dict.fromkeys(zip(gains["prior"], gains["clipping"], strict=True)))
+    order = ("true", "self_consistency", "one_shot", "random", "incorrect", "format")
+    rewards = [r for r in order if r in set(gains["reward"])]
+    rewards += [r for r in dict.fromkeys(gains["reward"]) if r not in rewards]
+    combos = sorted(set(zip(gains["prior"], gains["clipping"], strict=True)))
     offsets = np.linspace(-0.3, 0.3, len(combos))
     markers = {"strong": "o", "weak": "s"}
     for off, (prior, clip) in zip(offsets, combos, strict=True):
@@ -252,19 +323,19 @@ def plot_spurious(gains: pd.DataFrame, published: pd.DataFrame | None = None):
         )
     ax.axhline(0, color="black", linewidth=0.5)
     ax.set_xticks(np.arange(len(rewards)), [r.replace("_", "\n") for r in rewards])
-    ax.set(ylabel="accuracy gain (simulator)", title="simulator")
+    ax.set(ylabel="accuracy gain over frozen\n(percentage points)", title="simulator")
     ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.25), ncol=2)
     if published is not None:
         ax2 = axes[0, 1]
         pub = published.set_index("reward")
         order = [r for r in rewards if r in pub.index] + [r for r in pub.index if r not in rewards]
-        ax2.bar(
-            np.arange(len(order)),
-            pub.loc[order, "gain"],
-            color=[color(r) for r in order],
-        )
+        ax2.bar(np.arange(len(order)), pub.loc[order, "gain"], 0.6, color="white",
+                edgecolor="black", linewidth=0.6)  # fmt: skip
+        for i, v in enumerate(pub.loc[order, "gain"]):
+            ax2.text(i, v, f"{v:g}", ha="center", va="bottom", fontsize=6)
         ax2.set_xticks(np.arange(len(order)), [r.replace("_", "\n") for r in order])
-        ax2.set(ylabel="MATH-500 gain (points)", title="published (Qwen2.5-Math-7B)")
+        ax2.set(ylabel="MATH-500 gain (percentage points)",
+                title="published: Qwen2.5-Math-7B (Shao et al. 2025)")  # fmt: skip
     return fig, axes
 
 
@@ -276,7 +347,8 @@ def plot_interventions(traj: pd.DataFrame, passk: pd.DataFrame):
         d = traj[traj["method"] == method]
         for ax, col in zip(axes[:2], ("entropy_mean", "acc"), strict=True):
             m = mean_ci(d, ["step"], col)
-            _band(ax, m["step"], m["mean"], m["lo"], m["hi"], color(method), method)
+            ls = "--" if method == "base" else "-"
+            _band(ax, m["step"], m["mean"], m["lo"], m["hi"], color(method), method, ls)
     axes[0].set(xlabel="step", ylabel="token entropy (nats)")
     axes[1].set(xlabel="step", ylabel="accuracy (pass@1)")
     for method in dict.fromkeys(passk["method"]):
@@ -284,43 +356,63 @@ def plot_interventions(traj: pd.DataFrame, passk: pd.DataFrame):
         ls = "--" if method == "base" else "-"
         axes[2].plot(d["k"], d["mean"], ls, color=color(method), marker="o", label=method)
         axes[2].fill_between(d["k"], d["lo"], d["hi"], color=color(method), alpha=0.15)
-    axes[2].set(xscale="log", xlabel="k", ylabel="pass@k")
+    ks = sorted(set(passk["k"]))
+    axes[2].set(xscale="log", xlabel="k (samples per prompt)", ylabel="pass@k (at the last step)")
+    axes[2].set_xticks(ks, [str(k) for k in ks])
+    axes[2].minorticks_off()
     axes[2].legend(loc="lower right")
     return fig, axes
 
 
-def plot_token_entropy(tokens: pd.DataFrame, profile: pd.DataFrame):
-    """Fig. 8. tokens: entropy, weight (expected visits), fork (bool); profile: position,
-    mean, lo, hi. Left: the distribution of token entropies (weighted), thresholds 0.5 and
-    1 nats, the forking tokens' share; right: mean entropy by position."""
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(FULL, 2.2), constrained_layout=True)
-    bins = np.linspace(0.0, max(tokens["entropy"].max(), 1.05), 31)
-    w = tokens["weight"] / tokens["weight"].sum()
-    for fork, label, c in ((False, "other tokens", "#999999"), (True, "forking tokens", None)):
-        sel = tokens["fork"] == fork
-        ax.hist(
-            tokens.loc[sel, "entropy"],
-            bins=bins,
-            weights=w[sel],
-            color=c or color("forking"),
-            alpha=0.8,
-            label=f"{label} ({w[sel].sum():.0%} of tokens)",
-        )
-    for thr in (0.5, 1.0):
-        ax.axvline(thr, color="black", linewidth=0.5, linestyle=":")
-    ax.set(xlabel="state entropy of the token (nats)", ylabel="share of generated tokens")
-    ax.legend(loc="upper right")
-    p = profile.sort_values("position")
-    ax2.errorbar(
-        p["position"],
-        p["mean"],
-        yerr=[p["mean"] - p["lo"], p["hi"] - p["mean"]],
-        fmt="o-",
-        color=color("vanilla"),
-        capsize=1.5,
+def plot_token_entropy(cells: pd.DataFrame, forks: tuple[int, ...] = ()):
+    """Fig. 8. cells: method, seed, step, entropy_gt05, entropy_gt10, entropy_pos_<d>,
+    fork_grad_share (exact per-step metrics of a sequence task; fork_grad_share is of the
+    step's sampled update). Left: the share of generated tokens above 0.5 and 1 nats over
+    steps; middle: mean token entropy by position at the base policy and after training,
+    the forking positions `forks` shaded; right: the forking tokens' share of the
+    gradient. Bands and bars: 95% t-intervals over seeds."""
+    fig, axes = plt.subplots(1, 3, figsize=(FULL, 2.3), layout="constrained")
+    methods = list(dict.fromkeys(cells["method"]))
+    last = cells["step"].max()
+    for method in methods:
+        d = cells[cells["method"] == method]
+        for col, ls in (("entropy_gt05", "-"), ("entropy_gt10", ":")):
+            m = mean_ci(d, ["step"], col)
+            _band(axes[0], m["step"], m["mean"], m["lo"], m["hi"], color(method), None, ls)
+    axes[0].set(xlabel="step", ylabel="share of generated tokens", ylim=(0, None))
+    axes[0].legend(handles=[
+        plt.matplotlib.lines.Line2D([], [], color="black", linestyle=ls, label=lab)
+        for ls, lab in (("-", "above 0.5 nats"), (":", "above 1 nat"))], loc="upper right")  # fmt: skip
+    pos = sorted(int(c.rsplit("_", 1)[1]) for c in cells if c.startswith("entropy_pos_"))
+    for f in forks:
+        axes[1].axvspan(f - 0.4, f + 0.4, color="#999999", alpha=0.15, linewidth=0)
+    long = cells.melt(id_vars=["method", "seed", "step"],
+                      value_vars=[f"entropy_pos_{d}" for d in pos], var_name="position",
+                      value_name="entropy")  # fmt: skip
+    long["position"] = long["position"].str.rsplit("_", n=1).str[1].astype(int)
+    offsets = np.linspace(-0.2, 0.2, len(methods))
+    for off, method in zip(offsets, methods, strict=True):
+        step = 0 if method == "base" else last
+        d = long[(long["method"] == method) & (long["step"] == step)]
+        m = mean_ci(d, ["position"], "entropy")
+        label = f"{method} (step {step})"
+        axes[1].errorbar(m["position"] + off, m["mean"], yerr=[m["mean"] - m["lo"],
+                         m["hi"] - m["mean"]], fmt="o-", color=color(method), capsize=1.2,
+                         markersize=3, label=label)  # fmt: skip
+    axes[1].set_xticks(pos)
+    axes[1].set(xlabel="position in the response (0 = mode choice;\nshaded = forking)",
+                ylabel="mean token entropy (nats)")  # fmt: skip
+    for method in methods:
+        d = cells[(cells["method"] == method) & (cells["step"] > 0)]
+        if d["fork_grad_share"].notna().any():
+            m = mean_ci(d.dropna(subset=["fork_grad_share"]), ["step"], "fork_grad_share")
+            _band(axes[2], m["step"], m["mean"], m["lo"], m["hi"], color(method), method)
+    axes[2].set(
+        xlabel="step", ylabel="forking tokens' share\nof |d loss / d log p|", ylim=(0, 1.02)
     )
-    ax2.set(xlabel="position in the response", ylabel="mean token entropy (nats)")
-    return fig, (ax, ax2)
+    handles, labels = axes[1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(methods))
+    return fig, axes
 
 
 def plot_bridge_vs_sim(contrasts: pd.DataFrame):

@@ -31,6 +31,7 @@ METHOD_COLORS = {
     "vanilla": OKABE_ITO["black"],
     "grpo": OKABE_ITO["black"],
     "clip-higher": OKABE_ITO["orange"],
+    "clip_higher": OKABE_ITO["orange"],
     "clip_cov": OKABE_ITO["sky"],
     "kl_cov": OKABE_ITO["blue"],
     "steer": OKABE_ITO["purple"],
@@ -38,6 +39,12 @@ METHOD_COLORS = {
     "entropy_bonus": OKABE_ITO["vermillion"],
     "pg": OKABE_ITO["vermillion"],
     "base": "#999999",
+    # update regimes: clipped PPO/GRPO as vanilla, unclipped / on-policy as the pg surrogate
+    "clipped": OKABE_ITO["black"],
+    "on": OKABE_ITO["black"],
+    "unclipped": OKABE_ITO["vermillion"],
+    "on_policy": OKABE_ITO["vermillion"],
+    "off": OKABE_ITO["vermillion"],
 }
 
 #: one colour per reward, in every figure
@@ -59,6 +66,7 @@ TERM_COLORS = {
     "reward_design": OKABE_ITO["vermillion"],
 }
 
+PNG_DPI = 200
 COLUMN = 3.4  # inches: one column of a two-column paper
 FULL = 7.0  # inches: the full text width
 
@@ -104,6 +112,7 @@ def save(fig, out_dir: str | Path, name: str) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.pdf", out_dir / f"{name}.png"]
     for p in paths:
-        fig.savefig(p)
+        # the PNG is the README's preview (committed, so kept small); the PDF is for print
+        fig.savefig(p, dpi=PNG_DPI if p.suffix == ".png" else None)
     plt.close(fig)
     return paths

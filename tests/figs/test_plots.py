@@ -28,53 +28,59 @@ def ci(df, value="estimate"):
 
 CASES = {
     "entropy_collapse": lambda: plots.plot_entropy_collapse(traj()),
-    "dh_scatter": lambda: plots.plot_dh_scatter(
+    "first_order": lambda: plots.plot_first_order(
         pd.DataFrame(
             [
-                (a, x, x * (1 + 0.1 * RNG.normal()), lr)
+                (a, x, x * (1 + 0.1 * RNG.normal()), o, lr, lev)
                 for a in plots.APPROX_LABELS
-                for lr in (0.1, 1.0)
+                for o, lrs in (("sgd", (1.0, 8.0)), ("adam", (0.01, 0.05)))
+                for lev, lr in enumerate(lrs)
                 for x in RNG.normal(0, 0.01, 20)
             ],
-            columns=["approximation", "dH_exact", "predicted", "lr"],
-        )
-    ),
-    "dh_residual": lambda: plots.plot_dh_residual(
-        pd.DataFrame(
-            [
-                (o, lr, a, 0.01 * lr, 0.03 * lr)
-                for o in ("sgd", "adam")
-                for lr in (0.1, 0.3, 1.0)
-                for a in plots.APPROX_LABELS
-            ],
-            columns=["optimizer", "lr", "approximation", "median_rel_err", "q90_rel_err"],
-        )
+            columns=["approximation", "dH_exact", "predicted", "optimizer", "lr", "level"],
+        ),
+        ci(
+            pd.DataFrame(
+                [
+                    (o, lr, a, 0.01 * lr)
+                    for o in ("sgd", "adam")
+                    for lr in (0.1, 0.3, 1.0)
+                    for a in plots.APPROX_LABELS
+                ],
+                columns=["optimizer", "lr", "approximation", "mean"],
+            ),
+            "mean",
+        ),
     ),
     "clipping_bias": lambda: plots.plot_clipping_bias(
         pd.DataFrame(
             [
-                (s, t, 0.25 + (0.002 * t if c == "clipped" else 0) + 0.01 * RNG.normal(), c, st)
+                (s, t, (0.002 * t if c == "clipped" else 0) + 0.01 * RNG.normal(), c, st, p)
                 for s in range(4)
                 for t in range(10)
                 for c in ("clipped", "unclipped")
                 for st in ("shared", "independent")
+                for p in ("strong", "weak")
             ],
-            columns=["seed", "step", "mass_base_top", "clipping", "states"],
+            columns=["seed", "step", "mass_change", "clipping", "states", "prior"],
         )
     ),
     "decomposition": lambda: plots.plot_decomposition(
         ci(
             pd.DataFrame(
                 [
-                    (p, t, v * (p - 0.4))
+                    (task, regime, p, t, v * (p - 0.4))
+                    for task in ("bandit", "sequence")
+                    for regime in ("clipped", "on_policy")
                     for p in (0.2, 0.5, 0.8)
                     for t, v in (("null", 0.1), ("elicitation", 0.5), ("reward_design", 0.3),
                                  ("total", 0.9))
                 ],
-                columns=["prior_strength", "term", "estimate"],
+                columns=["task", "regime", "prior_strength", "term", "estimate"],
             )
         ),
-        ci(pd.DataFrame({"prior_strength": [0.2, 0.5, 0.8], "estimate": [0.9, 0.6, 0.3]})),
+        ci(pd.DataFrame({"task": "bandit", "regime": "clipped", "prior_strength": [0.2, 0.5, 0.8],
+                         "estimate": [0.9, 0.6, 0.3]})),
     ),
     "factorial": lambda: plots.plot_factorial(
         ci(
@@ -122,13 +128,17 @@ CASES = {
     ),
     "token_entropy": lambda: plots.plot_token_entropy(
         pd.DataFrame(
-            {
-                "entropy": np.r_[RNG.uniform(0, 0.3, 40), RNG.uniform(0.8, 1.2, 10)],
-                "weight": np.ones(50),
-                "fork": np.r_[np.zeros(40, bool), np.ones(10, bool)],
-            }
+            [
+                (m, seed, t, *RNG.uniform(0, 1, 2), *RNG.uniform(0, 1, 5),
+                 np.nan if m == "base" or t == 0 else RNG.uniform())
+                for m in ("base", "vanilla", "forking")
+                for seed in range(4)
+                for t in (0, 10, 20)
+            ],
+            columns=["method", "seed", "step", "entropy_gt05", "entropy_gt10",
+                     *(f"entropy_pos_{d}" for d in range(5)), "fork_grad_share"],
         ),
-        ci(pd.DataFrame({"position": range(6), "mean": [0.6, 0.2, 1.0, 0.2, 0.1, 0.3]}), "mean"),
+        forks=(2, 4),
     ),
     "bridge_vs_sim": lambda: plots.plot_bridge_vs_sim(
         ci(

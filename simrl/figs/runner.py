@@ -1,0 +1,169 @@
+"""`simrl figs`: run every paper_figs/figNN_*.py, report what is missing, write the README.
+
+Each figure script holds `FIGURE` (name, studies, caption) and `main(out, root)`, which
+loads stored results (simrl.figs.data), plots (simrl.figs.plots) and saves. A script whose
+study has no stored results raises data.MissingResults; this runner prints which study
+and the command that produces it, and goes on with the other figures. With
+`compute=True` it first runs the missing study at its registered size through the
+pre-registration runner (`simrl prereg run` then `analyze`), with progress.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+from simrl.errors import ConfigError
+from simrl.figs import data
+from simrl.figs.style import save, style
+
+PAPER_FIGS = Path("paper_figs")
+OUT = "out"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure's identity, for the log and the generated README."""
+
+    name: str
+    """file stem of the script and of its outputs, e.g. fig01_entropy_collapse"""
+    studies: tuple[str, ...]
+    """the experiments/<study> folders it reads"""
+    caption: str
+    """what the reader sees, and where each number comes from"""
+
+
+@dataclass
+class Outcome:
+    figure: Figure
+    status: str  # "ok" | "missing"
+    seconds: float = 0.0
+    paths: list[Path] = field(default_factory=list)
+    missing: data.MissingResults | None = None
+
+
+def render(figure: Figure, plot: Callable, *args, out: Path | None = None, **kwargs) -> list[Path]:
+    """Plot inside the shared style and save `figure.name`.pdf/.png into out."""
+    with style():
+        fig, _ = plot(*args, **kwargs)
+        return save(fig, out or PAPER_FIGS / OUT, figure.name)
+
+
+def discover(paper_dir: Path = PAPER_FIGS) -> dict[str, ModuleType]:
+    """Short name (entropy_collapse) -> the imported script, in figure order."""
+    scripts = {}
+    for path in sorted(paper_dir.glob("fig[0-9][0-9]_*.py")):
+        spec = importlib.util.spec_from_file_location(f"paper_figs_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        scripts[path.stem.split("_", 1)[1]] = module
+    return scripts
+
+
+def select(scripts: dict[str, ModuleType], only: str | None) -> dict[str, ModuleType]:
+    """--only accepts the short name (entropy_collapse), the stem (fig01_entropy_collapse)
+    or the number (fig01, 1)."""
+    if only is None:
+        return scripts
+    for short, module in scripts.items():
+        stem = module.FIGURE.name
+        if only in (short, stem, stem[:5], stem[3:5], stem[3:5].lstrip("0")):
+            return {short: module}
+    raise ConfigError("--only", only, "must be one of " + ", ".join(scripts))
+
+
+def compute_study(study: str, root: Path | None, log: Callable[[str], None]) -> None:
+    """Run a study's missing cells at their registered size, then its registered analysis."""
+    from simrl.prereg.analysis import analyze
+    from simrl.prereg.report import write
+    from simrl.prereg.runner import run_study
+    from simrl.progress import LazyProgress
+
+    path = data.study_dir(study, root)
+    if not (path / "prereg.toml").is_file():
+        raise data.MissingResults(study, "no registered study (prereg.toml) to run", "")
+    log(f"computing {study}: simrl prereg run {path} (its registered size)")
+    with LazyProgress(f"simrl prereg run {study}") as progress:
+        rep = run_study(path, progress=progress)
+    log(f"  ran {rep.ran_cells} cells ({rep.ran_runs} runs) in {rep.wall_s:.1f} s; analysing")
+    write(analyze(path))
+
+
+def run(
+    only: str | None = None,
+    compute: bool = False,
+    paper_dir: Path = PAPER_FIGS,
+    root: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> list[Outcome]:
+    """Regenerate the selected figures into paper_dir/out; returns one Outcome each."""
+    scripts = select(discover(paper_dir), only)
+    out = paper_dir / OUT
+    outcomes = []
+    for module in scripts.values():
+        fig = module.FIGURE
+        t0 = time.perf_counter()
+        for attempt in (0, 1):
+            try:
+                paths = module.main(out=out, root=root)
+                outcomes.append(Outcome(fig, "ok", time.perf_counter() - t0, paths))
+                log(f"{fig.name}: wrote {', '.join(p.name for p in paths)} "
+                    f"({time.perf_counter() - t0:.1f} s)")  # fmt: skip
+                break
+            except data.MissingResults as e:
+                registered = (data.study_dir(e.study, root) / "prereg.toml").is_file()
+                if compute and attempt == 0 and registered:
+                    compute_study(e.study, root, log)
+                    continue
+                outcomes.append(Outcome(fig, "missing", time.perf_counter() - t0, missing=e))
+                log(f"{fig.name}: not drawn: {e}")
+                break
+    if only is None:
+        write_readme(outcomes, paper_dir)
+        log(f"wrote {paper_dir / 'README.md'}")
+    return outcomes
+
+
+HEADER = """# paper_figs/
+
+Every figure of the paper, regenerated from the stored study results in `experiments/` by
+one command (nothing is re-simulated):
+
+```bash
+simrl figs                    # all figures into paper_figs/out/ (PDF + PNG) and this README
+simrl figs --only fig03       # one figure (number, stem or short name)
+simrl figs --compute          # first run any study with no stored results, at its registered size
+python paper_figs/fig01_entropy_collapse.py   # one script on its own
+```
+
+Each `figNN_<topic>.py` loads stored results (`simrl/figs/data.py`), calls the pure
+`plot_<topic>(data) -> (fig, ax)` of `simrl/figs/plots.py` and saves with the shared
+style (`simrl/figs/style.py`: Okabe-Ito colours, one colour per method and per reward in
+every figure). Bands and error bars are 95% intervals: t-intervals over seeds, or the
+paired bootstrap of `theory/decomposition.py`. This file is generated by `simrl figs`.
+"""
+
+
+def write_readme(outcomes: list[Outcome], paper_dir: Path = PAPER_FIGS) -> Path:
+    lines = [HEADER]
+    for o in outcomes:
+        f = o.figure
+        studies = ", ".join(f"[{s}](../experiments/{s}/)" for s in f.studies)
+        lines.append(f"## {f.name}\n")
+        if o.status == "ok":
+            lines.append(f"[![{f.name}]({OUT}/{f.name}.png)]({OUT}/{f.name}.pdf)\n")
+        else:
+            lines.append(
+                f"*Not drawn yet: {o.missing.what} for study `{o.missing.study}`. "
+                f"Produce them with `{o.missing.command}`, then `simrl figs --only {f.name[:5]}`.*\n"
+            )
+        lines.append(f"{f.caption}\n")
+        lines.append(f"Study: {studies}. Command: `simrl figs --only {f.name[:5]}` "
+                     f"(or `python paper_figs/{f.name}.py`).\n")  # fmt: skip
+    path = paper_dir / "README.md"
+    path.write_text("\n".join(lines))
+    return path
