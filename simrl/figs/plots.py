@@ -149,7 +149,11 @@ def plot_dh_residual(summary: pd.DataFrame, fig=None):
             p = s[s["approximation"] == name].sort_values("lr")
             if p.empty:
                 continue
-            ax.plot(p["lr"], p["mean"], marker="o", color=palette[name], label=label)
+            # distinct markers: curves can coincide (Adam: Cui Theorem 1 and the token sum
+            # both near a relative error of 1), and must stay distinguishable
+            i = list(APPROX_LABELS).index(name)
+            ax.plot(p["lr"], p["mean"], marker="osv^DP"[i], mfc="white" if i % 2 else None,
+                    color=palette[name], label=label, markersize=4 - i % 2)  # fmt: skip
             ax.fill_between(p["lr"], p["lo"], p["hi"], color=palette[name], alpha=0.2,
                             linewidth=0)  # fmt: skip
         ax.set(xscale="log", yscale="log", xlabel=f"step size ({opt} lr)", title=opt)
