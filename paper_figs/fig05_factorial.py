@@ -11,7 +11,7 @@ FIGURE = Figure(
     caption=(
         "Final accuracy of the 2x2x2 factorial (reward true / self-consistency x regime "
         "clipped / on-policy x prior 0.2 / 0.8; bandit, 64 seeds x 300 steps), cell means with "
-        "95% t-intervals over seeds. Non-parallel lines are the interactions tested in "
+        "95% t-intervals over seeds (narrower than the markers here). Non-parallel lines are the interactions tested in "
         "experiments/factorial/report.md."
     ),
 )

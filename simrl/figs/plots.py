@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib import pyplot as plt
 from scipy import stats
 
-from simrl.figs.style import COLUMN, FULL, TERM_COLORS, color
+from simrl.figs.style import COLUMN, FULL, TERM_COLORS, color, method_label
 from theory.laws import fit_entropy_law
 
 APPROX_LABELS = {
@@ -358,13 +358,15 @@ def plot_interventions(traj: pd.DataFrame, passk: pd.DataFrame):
     for method in dict.fromkeys(passk["method"]):
         d = passk[passk["method"] == method].sort_values("k")
         ls = "--" if method == "base" else "-"
-        axes[2].plot(d["k"], d["mean"], ls, color=color(method), marker="o", label=method)
+        axes[2].plot(
+            d["k"], d["mean"], ls, color=color(method), marker="o", label=method_label(method)
+        )
         axes[2].fill_between(d["k"], d["lo"], d["hi"], color=color(method), alpha=0.15)
     ks = sorted(set(passk["k"]))
     axes[2].set(xscale="log", xlabel="k (samples per prompt)", ylabel="pass@k (at the last step)")
     axes[2].set_xticks(ks, [str(k) for k in ks])
     axes[2].minorticks_off()
-    axes[2].legend(loc="lower right")
+    axes[2].legend(loc="center left", bbox_to_anchor=(1.02, 0.5))  # beside: no data covered
     return fig, axes
 
 
@@ -399,10 +401,10 @@ def plot_token_entropy(cells: pd.DataFrame, forks: tuple[int, ...] = ()):
         step = 0 if method == "base" else last
         d = long[(long["method"] == method) & (long["step"] == step)]
         m = mean_ci(d, ["position"], "entropy")
-        label = f"{method} (step {step})"
+        name = f"{method_label(method)} (step {step})"
         axes[1].errorbar(m["position"] + off, m["mean"], yerr=[m["mean"] - m["lo"],
                          m["hi"] - m["mean"]], fmt="o-", color=color(method), capsize=1.2,
-                         markersize=3, label=label)  # fmt: skip
+                         markersize=3, label=name)  # fmt: skip
     axes[1].set_xticks(pos)
     axes[1].set(xlabel="position in the response (0 = mode choice;\nshaded = forking)",
                 ylabel="mean token entropy (nats)")  # fmt: skip

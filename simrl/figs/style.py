@@ -90,6 +90,24 @@ RC = {
 }
 
 
+#: how a method's level name reads in a legend (the papers' names)
+METHOD_LABELS = {
+    "vanilla": "vanilla GRPO",
+    "clip_higher": "clip-higher",
+    "clip_cov": "Clip-Cov",
+    "kl_cov": "KL-Cov",
+    "steer": "STEER",
+    "forking": "forking tokens (top 20%)",
+    "entropy_bonus": "entropy bonus",
+    "base": "base policy",
+}
+
+
+def method_label(name: str) -> str:
+    """A method's legend label (METHOD_LABELS), else the name with spaces for underscores."""
+    return METHOD_LABELS.get(name, str(name).replace("_", " "))
+
+
 def color(name: str, palette: dict[str, str] | None = None) -> str:
     """The fixed colour of a method or reward; a stable fallback for unknown names."""
     for table in (palette, METHOD_COLORS, REWARD_COLORS, TERM_COLORS):
