@@ -4,14 +4,9 @@ for a parametrised set of configs that covers every registry entry."""
 import numpy as np
 import pytest
 
-from simrl.advantages import ADVANTAGES
-from simrl.aggregation import AGGREGATIONS
 from simrl.config import Config
 from simrl.engine.batch import RunSpec, run_batch
-from simrl.kl import KL_ESTIMATORS
-from simrl.losses import POLICY_LOSSES
-from simrl.optim import OPTIMIZERS
-from simrl.rewards import REWARDS
+from tests.engine.cases import LOSS_OPTION_CASES, registry_cases, uncovered
 
 TOL = 1e-9
 SMALL = {
@@ -22,33 +17,8 @@ SMALL = {
 }
 
 CASES = {
-    **{f"reward={n}": {"reward.kind": n} for n in REWARDS.names},
-    **{f"advantage={n}": {"algo.advantage": n} for n in ADVANTAGES.names},
-    **{f"loss={n}": {"algo.loss": n} for n in POLICY_LOSSES.names},
-    **{f"agg={n}": {"algo.agg": n} for n in AGGREGATIONS.names},
-    **{
-        f"kl={n}": {"algo.kl_kind": n, "algo.kl_coef": 0.5, "algo.ref_reset_every": 7}
-        for n in KL_ESTIMATORS.names
-    },
-    **{
-        f"optim={n}": {"optim.kind": n, "optim.lr": 0.1 if n == "adam" else 0.5}
-        for n in OPTIMIZERS.names
-    },
-    "clip-higher+dual": {
-        "algo.clip_high": 0.28,
-        "algo.dual_clip": 3.0,
-        "algo.epochs": 4,
-        "optim.lr": 4.0,
-    },
-    "clip_cov-active": {
-        "algo.loss": "clip_cov",
-        "algo.clip_cov_lb": 0.05,
-        "algo.clip_cov_ub": 5.0,
-        "algo.clip_cov_ratio": 0.2,
-    },
-    "kl_cov-many": {"algo.loss": "kl_cov", "algo.kl_cov_ratio": 0.3, "algo.epochs": 3},
-    "steer-exp": {"algo.loss": "steer", "algo.steer_mode": "exp"},
-    "steer-exp-k": {"algo.loss": "steer", "algo.steer_mode": "exp", "algo.steer_k": 2.0},
+    **registry_cases(),
+    **LOSS_OPTION_CASES,
     "entropy-bonus": {"algo.entropy_coef": 0.05},
     "minibatches": {"algo.minibatches": 3, "algo.epochs": 2},
     "subset-prompts": {"algo.prompts_per_step": 4, "algo.minibatches": 2},
@@ -115,16 +85,7 @@ def test_fast_matches_reference(overrides):
 
 
 def test_cases_cover_every_registry_entry():
-    seen = {(k, v) for case in CASES.values() for k, v in case.items()}
-    for field, registry in (
-        ("reward.kind", REWARDS),
-        ("algo.advantage", ADVANTAGES),
-        ("algo.loss", POLICY_LOSSES),
-        ("algo.agg", AGGREGATIONS),
-        ("algo.kl_kind", KL_ESTIMATORS),
-        ("optim.kind", OPTIMIZERS),
-    ):
-        assert {n for n in registry.names if (field, n) in seen} == set(registry.names), field
+    assert uncovered(CASES) == {}
 
 
 def test_covariance_losses_do_select_tokens():

@@ -8,18 +8,13 @@ import numpy as np
 import pytest
 
 from simrl import Config, NonFiniteError
-from simrl.advantages import ADVANTAGES
-from simrl.aggregation import AGGREGATIONS
 from simrl.engine import fast
 from simrl.engine.batch import RunSpec, run_batch
 from simrl.engine.kernels.seq_metrics import N_BUCKETS, weighted_quantiles
 from simrl.examples.custom_sequence import build as build_custom
-from simrl.kl import KL_ESTIMATORS
-from simrl.losses import POLICY_LOSSES
 from simrl.metrics import ENTROPY_QUANTILES
 from simrl.metrics_sequence import weighted_quantile
-from simrl.optim import OPTIMIZERS
-from simrl.rewards import REWARDS
+from tests.engine.cases import LOSS_OPTION_CASES, registry_cases, uncovered
 
 TOL = 1e-9
 #: 4 prompts, 2 modes (shared mode row), 3 reasoning tokens of vocab 3 with a fork at
@@ -45,21 +40,7 @@ FORMAT = {"task.format_mass": 0.3}
 VARIABLE = {"task.end_prob": 0.3, "task.min_steps": 1}
 
 CASES = {
-    **{
-        f"reward={n}": {"reward.kind": n, **(FORMAT if n == "format" else {})}
-        for n in REWARDS.names
-    },
-    **{f"advantage={n}": {"algo.advantage": n} for n in ADVANTAGES.names},
-    **{f"loss={n}": {"algo.loss": n} for n in POLICY_LOSSES.names},
-    **{f"agg={n}": {"algo.agg": n, **VARIABLE} for n in AGGREGATIONS.names},
-    **{
-        f"kl={n}": {"algo.kl_kind": n, "algo.kl_coef": 0.5, "algo.ref_reset_every": 7}
-        for n in KL_ESTIMATORS.names
-    },
-    **{
-        f"optim={n}": {"optim.kind": n, "optim.lr": 0.1 if n == "adam" else 0.5}
-        for n in OPTIMIZERS.names
-    },
+    **registry_cases(reward_extra={"format": FORMAT}, agg_extra=VARIABLE),
     # the task family
     "answer=policy": POLICY,
     "format-token": {**FORMAT, **POLICY, "reward.kind": "noisy", "reward.flip": 0.2},
@@ -72,21 +53,7 @@ CASES = {
         "task.fork_positions": [0, 2],
     },
     # losses and their options
-    "clip-higher+dual": {
-        "algo.clip_high": 0.28,
-        "algo.dual_clip": 3.0,
-        "algo.epochs": 4,
-        "optim.lr": 4.0,
-    },
-    "clip_cov-active": {
-        "algo.loss": "clip_cov",
-        "algo.clip_cov_lb": 0.05,
-        "algo.clip_cov_ub": 5.0,
-        "algo.clip_cov_ratio": 0.2,
-    },
-    "kl_cov-many": {"algo.loss": "kl_cov", "algo.kl_cov_ratio": 0.3, "algo.epochs": 3},
-    "steer-exp": {"algo.loss": "steer", "algo.steer_mode": "exp"},
-    "steer-exp-k": {"algo.loss": "steer", "algo.steer_mode": "exp", "algo.steer_k": 2.0},
+    **LOSS_OPTION_CASES,
     "entropy-bonus": {"algo.entropy_coef": 0.05, **POLICY},
     "forking-0.2": {"algo.forking_top_quantile": 0.2},
     "forking-0.5-policy-variable": {"algo.forking_top_quantile": 0.5, **POLICY, **VARIABLE},
@@ -192,16 +159,7 @@ def test_fast_matches_reference(overrides):
 
 
 def test_cases_cover_every_registry_entry():
-    seen = {(k, v) for case in CASES.values() for k, v in case.items() if isinstance(v, str)}
-    for field, registry in (
-        ("reward.kind", REWARDS),
-        ("algo.advantage", ADVANTAGES),
-        ("algo.loss", POLICY_LOSSES),
-        ("algo.agg", AGGREGATIONS),
-        ("algo.kl_kind", KL_ESTIMATORS),
-        ("optim.kind", OPTIMIZERS),
-    ):
-        assert {n for n in registry.names if (field, n) in seen} == set(registry.names), field
+    assert uncovered(CASES) == {}
 
 
 def test_cases_exercise_their_features():

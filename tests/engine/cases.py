@@ -1,0 +1,71 @@
+"""Config cases shared by the parity suites (test_parity.py for the bandit,
+test_sequence_parity.py for sequence tasks): one case per registry entry, and the loss
+options that make each loss's extra branches run."""
+
+from __future__ import annotations
+
+from simrl.advantages import ADVANTAGES
+from simrl.aggregation import AGGREGATIONS
+from simrl.kl import KL_ESTIMATORS
+from simrl.losses import POLICY_LOSSES
+from simrl.optim import OPTIMIZERS
+from simrl.rewards import REWARDS
+
+
+def registry_cases(reward_extra: dict | None = None, agg_extra: dict | None = None) -> dict:
+    """A case per reward, advantage, loss, aggregation, KL estimator and optimiser;
+    reward_extra[name] and agg_extra are added to those cases (a task feature they need)."""
+    reward_extra = reward_extra or {}
+    return {
+        **{f"reward={n}": {"reward.kind": n, **reward_extra.get(n, {})} for n in REWARDS.names},
+        **{f"advantage={n}": {"algo.advantage": n} for n in ADVANTAGES.names},
+        **{f"loss={n}": {"algo.loss": n} for n in POLICY_LOSSES.names},
+        **{f"agg={n}": {"algo.agg": n, **(agg_extra or {})} for n in AGGREGATIONS.names},
+        **{
+            f"kl={n}": {"algo.kl_kind": n, "algo.kl_coef": 0.5, "algo.ref_reset_every": 7}
+            for n in KL_ESTIMATORS.names
+        },
+        **{
+            f"optim={n}": {"optim.kind": n, "optim.lr": 0.1 if n == "adam" else 0.5}
+            for n in OPTIMIZERS.names
+        },
+    }
+
+
+#: the registries a parity suite must cover, by config field
+REGISTRIES = (
+    ("reward.kind", REWARDS),
+    ("algo.advantage", ADVANTAGES),
+    ("algo.loss", POLICY_LOSSES),
+    ("algo.agg", AGGREGATIONS),
+    ("algo.kl_kind", KL_ESTIMATORS),
+    ("optim.kind", OPTIMIZERS),
+)
+
+
+def uncovered(cases: dict) -> dict[str, set[str]]:
+    """Per config field, the registry entries no case names (empty when all are covered)."""
+    seen = {(k, v) for case in cases.values() for k, v in case.items() if isinstance(v, str)}
+    missing = {f: {n for n in r.names if (f, n) not in seen} for f, r in REGISTRIES}
+    return {f: m for f, m in missing.items() if m}
+
+
+#: the options of the losses: clip-higher with dual clip (binding at lr 4 over 4 epochs),
+#: Clip-Cov with a wide band, KL-Cov on many tokens, STEER's exp mode with and without k
+LOSS_OPTION_CASES = {
+    "clip-higher+dual": {
+        "algo.clip_high": 0.28,
+        "algo.dual_clip": 3.0,
+        "algo.epochs": 4,
+        "optim.lr": 4.0,
+    },
+    "clip_cov-active": {
+        "algo.loss": "clip_cov",
+        "algo.clip_cov_lb": 0.05,
+        "algo.clip_cov_ub": 5.0,
+        "algo.clip_cov_ratio": 0.2,
+    },
+    "kl_cov-many": {"algo.loss": "kl_cov", "algo.kl_cov_ratio": 0.3, "algo.epochs": 3},
+    "steer-exp": {"algo.loss": "steer", "algo.steer_mode": "exp"},
+    "steer-exp-k": {"algo.loss": "steer", "algo.steer_mode": "exp", "algo.steer_k": 2.0},
+}
