@@ -66,6 +66,9 @@ UPDATE_NAMES = (
     "rollout_tokens_per_s",
     "update_tokens_per_s",
 )
+#: wall-clock throughput: measured, so not reproducible bit for bit (a prereg cell leaves
+#: them out: simrl/prereg/executors.py)
+TIMING_NAMES = ("rollout_tokens_per_s", "update_tokens_per_s")
 #: forward passes are chunked to this many sequences when nothing needs gradient
 SCORE_CHUNK = 64
 

@@ -13,6 +13,8 @@ clip_low_frac, ..., dH_exact, dH_first_order), plus the bridge's own (acc_greedy
 acc_heldout_greedy, mode_prob_code, kl_ref, throughput). A study's grid names the
 bridge's knobs as `bridge.<field>` (e.g. bridge.prior_mix = [0.2, 0.8]); a tabular step
 size means nothing to a transformer, so a study sets optim.lr for the bridge explicitly.
+With `trajectory=True` it returns every recorded step instead (the layout of a prereg cell
+file), which is what the prereg runner stores (simrl/prereg/executors.py).
 """
 
 from __future__ import annotations
@@ -43,9 +45,29 @@ def bridge_outcomes(
     bridge: dict[str, Any] | None = None,
     device: str | None = None,
     progress=None,
+    trajectory: bool = False,
     **sections: dict,
 ) -> pd.DataFrame:
-    """Run every seed of the cell on the bridge; one row per seed (BridgeResult.final)."""
+    """Run every seed of the cell on the bridge; one row per seed (BridgeResult.final), or
+    with `trajectory` the rows of a prereg cell file (see `trajectory_rows`)."""
     from simrl.bridge.run import run_bridge
 
-    return run_bridge(bridge_config(config, bridge, **sections), device, progress).final
+    res = run_bridge(bridge_config(config, bridge, **sections), device, progress)
+    return trajectory_rows(res) if trajectory else res.final
+
+
+def trajectory_rows(res) -> pd.DataFrame:
+    """A BridgeResult as simrl/prereg/store.py stores a simulator cell: seed, step,
+    failed_step, metrics; one row per seed at every recorded step (0, each eval_every,
+    the last; simrl.engine.batch.record_steps), NaN after a run that stopped on a
+    non-finite value, so every seed has the same rows."""
+    from simrl.engine.batch import record_steps
+
+    r = res.config.run
+    grid = pd.MultiIndex.from_product(
+        [range(r.seeds), record_steps(r.steps, r.eval_every)], names=["seed", "step"]
+    )
+    rows = res.metrics.set_index(["seed", "step"]).reindex(grid).reset_index()
+    failed = res.final.set_index("seed")["failed_step"]
+    rows.insert(2, "failed_step", rows["seed"].map(failed).to_numpy())
+    return rows.astype({"seed": "int64", "step": "int64", "failed_step": "int64"})

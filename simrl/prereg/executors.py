@@ -8,6 +8,9 @@ cluster needs no shared filesystem, only simrl installed on its nodes.
                            threads, numba prange)
     local  --workers N     N processes (concurrent.futures, spawn), numba threads split
     ray    --address A     ray.init(address=A) (None: a local instance); one task per unit
+
+A bridge study's unit is one cell run by simrl.bridge.study.bridge_outcomes (one torch
+thread: BRIDGE_THREADS); --workers N runs N cells at once.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from simrl.config import Config
 from simrl.engine.batch import RunSpec, run_batch
 from simrl.errors import ConfigError
 from simrl.prereg.grid import Unit
+from simrl.prereg.spec import BRIDGE_ENGINE
 
 EXECUTORS = ("local", "ray")
 
@@ -31,6 +35,8 @@ Done = tuple[Unit, dict[str, pd.DataFrame]]
 def run_unit(unit: Unit, threads: int = 0) -> dict[str, pd.DataFrame]:
     """Run every cell of a unit in one batched engine call; one tidy frame per cell:
     seed, step, failed_step, then the metric columns (unit.metrics, or all)."""
+    if unit.engine == BRIDGE_ENGINE:
+        return run_bridge_unit(unit)
     if threads > 0:
         import numba
 
@@ -50,6 +56,31 @@ def run_unit(unit: Unit, threads: int = 0) -> dict[str, pd.DataFrame]:
         df.insert(0, "step", np.tile(batch.row_steps, unit.seeds).astype(np.int64))
         df.insert(0, "seed", np.repeat(np.arange(unit.seeds), n_rows).astype(np.int64))
         out[key] = df
+    return out
+
+
+#: torch CPU threads of a bridge cell: one, whatever the workers, because a float32 matmul's
+#: summation order (so its last bits) may depend on the thread count, and a cell's numbers
+#: must not depend on how the grid was run
+BRIDGE_THREADS = 1
+
+
+def run_bridge_unit(unit: Unit) -> dict[str, pd.DataFrame]:
+    """Each cell of a bridge unit through simrl.bridge.study.bridge_outcomes: the same
+    frame layout as run_unit (seed, step, failed_step, metrics)."""
+    import torch
+
+    from simrl.bridge.config import BridgeRunConfig
+    from simrl.bridge.run import TIMING_NAMES
+    from simrl.bridge.study import bridge_outcomes
+
+    torch.set_num_threads(BRIDGE_THREADS)
+    out = {}
+    for key, d in unit.cells:
+        df = bridge_outcomes(BridgeRunConfig.from_dict(d), trajectory=True)
+        # throughput is wall-clock, not a result: left out so that a cell is reproducible
+        keep = list(unit.metrics) or [c for c in df.columns[3:] if c not in TIMING_NAMES]
+        out[key] = df[["seed", "step", "failed_step", *keep]].reset_index(drop=True)
     return out
 
 

@@ -6,6 +6,8 @@ task config is shared: a paired design across the levels of every factor. Runs o
 that share shapes (task kind and shape, steps, eval_every, passk) are batched into single
 `run_batch` calls (units); a run's numbers do not depend on its batch-mates
 (simrl/engine/batch.py), so how cells are grouped into units never changes a result.
+A bridge study's cell (design.backend = "bridge") is a unit of its own: its seeds run one
+after another on the transformer (simrl/bridge/run.py), from the same base model.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 
 from simrl._version import __version__
 from simrl.config import Config
-from simrl.prereg.spec import Study
+from simrl.prereg.spec import BRIDGE_ENGINE, Study
 from simrl.tasks import build_task
 
 #: a unit holds at most this many runs (cells are never split); smaller units resume finer
@@ -27,7 +29,7 @@ RUNS_PER_UNIT = 2048
 class Cell:
     index: int  # position in grid order
     labels: dict[str, str]  # factor -> level label
-    config: Config
+    config: Config  # a BridgeRunConfig in a bridge study
     key: str  # hash of the resolved config, replicates, engine and simrl version
 
     @property
@@ -41,7 +43,7 @@ class Unit:
 
     cells: tuple[tuple[str, dict], ...]  # (key, config as nested dict)
     seeds: int
-    engine: str
+    engine: str  # an engine of simrl.engine.batch, or "bridge"
     metrics: tuple[str, ...]  # columns kept (empty = all)
 
     @property
@@ -72,8 +74,11 @@ def expand(study: Study) -> list[Cell]:
 
 
 def shape_key(config: Config, cache: dict) -> tuple:
-    """What runs batched together must share (simrl.engine.batch.check_shared_shapes)."""
+    """What runs batched together must share (simrl.engine.batch.check_shared_shapes).
+    A bridge cell (no task section) runs alone: its own key."""
     r = config.run
+    if not isinstance(config, Config):
+        return (BRIDGE_ENGINE, config.to_toml())
     common = (config.task.kind, r.steps, r.eval_every, tuple(r.passk))
     if config.task.kind == "sequence":
         if config.task not in cache:

@@ -4,7 +4,8 @@ Outcomes of a run: a metric at the last step (`acc`), at a registered step (`acc
 and derived ones:
 
     acc_all   accuracy over all prompts, trained and held out:
-              (n_train acc + n_heldout acc_heldout) / num_prompts  (= acc without a split)
+              (n_train acc + n_heldout acc_heldout) / num_prompts  (= acc without a split;
+              on the bridge n_train = bridge.train_prompts, n_heldout = bridge.eval_prompts)
     law_a, law_b, law_r2
               R = -a exp(H) + b fitted to one run's recorded (entropy_mean, acc) points
               (theory/laws.py; Cui et al. 2025); NaN if the entropy never moved
@@ -28,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from simrl.config import Config
 from simrl.errors import ConfigError
 from simrl.prereg.grid import Cell
 from simrl.prereg.spec import (
@@ -119,6 +121,9 @@ def _law(df: pd.DataFrame, name: str) -> np.ndarray:
 def derived(metric: str, rows: pd.DataFrame, cell: Cell) -> pd.Series:
     if metric == "acc_all":
         cfg = cell.config
+        if not isinstance(cfg, Config):  # bridge: RL problems and held-out problems
+            n_train, n_held = cfg.bridge.train_prompts, cfg.bridge.eval_prompts
+            return (n_train * rows["acc"] + n_held * rows["acc_heldout"]) / (n_train + n_held)
         n, n_train = cfg.task.num_prompts, cfg.train_prompts
         if n_train == n:
             return rows["acc"]

@@ -157,6 +157,8 @@ PROBE_SEEDS, PROBE_CELLS, PROBE_STEPS = 4, 6, 20
 
 
 def _estimate(study: Study, missing: list[Cell], workers: int) -> float:
+    if study.backend == "bridge":
+        return _estimate_bridge(study, missing, workers)
     groups: dict[tuple, list[Cell]] = {}
     cache: dict = {}
     for cell in missing:
@@ -173,3 +175,39 @@ def _estimate(study: Study, missing: list[Cell], workers: int) -> float:
         per_run_step = (time.perf_counter() - t0) / (len(specs) * steps)
         total += per_run_step * sum(c.runs for c in group) * study.steps
     return total / min(workers, max(1, len(missing)))
+
+
+#: the bridge probe: cells probed (spread over the grid order)
+PROBE_BRIDGE_CELLS = 4
+
+
+def _estimate_bridge(study: Study, missing: list[Cell], workers: int) -> float:
+    """Per probed cell, one seed for one step (E evals + one update U) and the same with the
+    frozen reward (two evals, no update): E = frozen / 2, U = cell - frozen; a cell costs
+    seeds x (rows x E + steps x U). Unprobed cells cost the probed cells' mean. The tiny
+    model is pretrained (and cached) first when it is not, outside the timing, after which
+    one untimed warm-up call."""
+    import torch
+
+    from simrl.bridge.model import load_policy
+    from simrl.bridge.run import run_bridge
+    from simrl.engine.batch import record_steps
+
+    torch.set_num_threads(executors.BRIDGE_THREADS)
+    pick = missing[:: max(1, len(missing) // PROBE_BRIDGE_CELLS)][:PROBE_BRIDGE_CELLS]
+    rows = len(record_steps(study.steps, study.eval_every))
+    costs = []
+    for i, cell in enumerate(pick):
+        one = cell.config.replace(**{"run.seeds": 1, "run.steps": 1, "run.eval_every": 1})
+        load_policy(one)  # pretrains the tiny model once (cached) when it is not yet
+        if i == 0:  # warm-up: torch's first forward passes are slower
+            run_bridge(one.replace(**{"reward.kind": "frozen"}))
+        t0 = time.perf_counter()
+        run_bridge(one.replace(**{"reward.kind": "frozen"}))
+        t1 = time.perf_counter()
+        run_bridge(one)
+        t2 = time.perf_counter()
+        evals, update = (t1 - t0) / 2, max(0.0, (t2 - t1) - (t1 - t0))
+        costs.append(study.seeds * (rows * evals + study.steps * update))
+    mean = sum(costs) / len(costs)
+    return mean * len(missing) / min(workers, max(1, len(missing)))

@@ -15,6 +15,7 @@ before any work starts; every cell's config is built (and so checked by simrl.co
     steps = 300
     eval_every = 25              # metric rows; registered steps must be among them
     stopping_rule = "fixed: every cell x every seed; no interim analysis"
+    backend = "simulator"        # or "bridge": every cell runs on a transformer (below)
 
     [config]                     # the fixed config, nested sections as in simrl run
     task = { kind = "bandit", num_prompts = 32 }
@@ -49,6 +50,13 @@ before any work starts; every cell's config is built (and so checked by simrl.co
     direction = "greater"
     alpha = 0.05
     sesoi = 0.02
+
+With `backend = "bridge"` every cell runs as token-level GRPO on a causal LM
+(simrl/bridge; `simrl.bridge.study.bridge_outcomes`) instead of the simulator: [config]
+and the factors set the bridge's sections (`bridge.*`, reward, algo, optim, run; no
+task: the bridge's task lives in [bridge]), every cell is a BridgeRunConfig checked
+before any work, and the outcomes are the bridge's metrics under the simulator's names
+(simrl/bridge/run.py `metric_names`). `design.engine` does not apply.
 """
 
 from __future__ import annotations
@@ -69,6 +77,8 @@ from simrl.metrics_sequence import sequence_metric_names
 from theory.decomposition import SHARES, TERMS
 
 SPEC_FILE = "prereg.toml"
+#: the engine name a bridge study's cells are keyed and reported under
+BRIDGE_ENGINE = "bridge"
 #: the hypothesis tests; each is defined in simrl/prereg/inference.py
 HYPOTHESIS_TESTS = ("paired", "mean", "anova", "trend", "sign_change")
 DIRECTIONS = ("greater", "less", "two-sided", "equivalent")
@@ -98,7 +108,12 @@ TOP_KEYS = (
     "hypothesis",
     "exploratory",
 )
+#: where a study's cells run: the tabular simulator, or the transformer bridge
+BACKENDS = ("simulator", "bridge")
+#: the config sections a bridge study sets (simrl/bridge/config.py)
+BRIDGE_SECTIONS = ("bridge", "reward", "algo", "optim", "run")
 DESIGN_KEYS = (
+    "backend",
     "seeds",
     "seed",
     "steps",
@@ -231,7 +246,9 @@ class Study:
     exploratory: tuple[str, ...]  # outcomes summarised (not tested) in the exploratory part
     n_boot: int = 2000
     #: every cell: its levels (factor -> label) and its resolved config, in grid order
-    cells: tuple[tuple[dict[str, str], Config], ...] = ()
+    #: (a simrl Config; a BridgeRunConfig with backend = "bridge")
+    cells: tuple[tuple[dict[str, str], Any], ...] = ()
+    backend: str = "simulator"  # one of BACKENDS
 
     @property
     def name(self) -> str:
@@ -310,16 +327,30 @@ def parse(data: dict[str, Any], path: Path) -> Study:
     passk = design.get("passk")
     if passk is not None:
         passk = tuple(passk) if isinstance(passk, list) else passk
-    engine = design.get("engine", "fast")
-    if engine not in ENGINES:
+    backend = design.get("backend", "simulator")
+    if backend not in BACKENDS:
+        raise ConfigError("design.backend", backend, "must be one of " + ", ".join(BACKENDS))
+    sections: tuple[str, ...] = tuple(SECTIONS)
+    if backend == "bridge":
+        _bridge_available()
+        sections = BRIDGE_SECTIONS
+        if "engine" in design:
+            raise ConfigError(
+                "design.engine", design["engine"], "applies to backend 'simulator' only"
+            )
+    engine = design.get("engine", "fast") if backend == "simulator" else BRIDGE_ENGINE
+    if backend == "simulator" and engine not in ENGINES:
         raise ConfigError("design.engine", engine, "must be one of " + ", ".join(ENGINES))
     stopping_rule = _text(design, "stopping_rule", where="design.")
     metrics = tuple(design.get("metrics", ()))
 
     base = _table(data, "config")
     for section, values in base.items():
-        if section not in SECTIONS:
-            raise ConfigError(f"config.{section}", values, "sections are " + ", ".join(SECTIONS))
+        if section not in sections:
+            hint = " (a [bridge] section needs design.backend = 'bridge')" * (section == "bridge")
+            raise ConfigError(
+                f"config.{section}", values, "sections are " + ", ".join(sections) + hint
+            )
         if not isinstance(values, dict):
             raise ConfigError(f"config.{section}", values, "must be a table of fields")
     if "run" in base:
@@ -328,7 +359,7 @@ def parse(data: dict[str, Any], path: Path) -> Study:
                 raise ConfigError(
                     f"config.run.{name}", base["run"][name], f"is set by [design] ({name})"
                 )
-    factors = _factors(data.get("factor", []))
+    factors = _factors(data.get("factor", []), sections)
     outcomes = _table(data, "outcomes")
     _keys("outcomes.", outcomes, ("primary", "secondary"))
     primary = _names(outcomes, "outcomes.primary", "primary", required=True)
@@ -379,8 +410,11 @@ def parse(data: dict[str, Any], path: Path) -> Study:
         additive=None,
         exploratory=exploratory,
         n_boot=n_boot,
+        backend=backend,
     )
     study = _with(study, cells=tuple(cell_configs(study)))  # builds and checks every config
+    if backend == "bridge":
+        _check_bridge_cells(study)
     study = _with(study, additive=_additive(analysis.get("additive"), study))
     study = _with(study, hypotheses=_hypotheses(data.get("hypothesis", []), study))
     _check_factor_names(study, by, "analysis.by")
@@ -419,7 +453,12 @@ def cell_configs(study: Study) -> list[tuple[dict[str, str], Config]]:
         if study.passk is not None:
             overrides["run.passk"] = list(study.passk)
         try:
-            cfg = Config.from_dict(study.base, overrides)
+            if study.backend == "bridge":
+                from simrl.bridge.config import BridgeRunConfig
+
+                cfg = BridgeRunConfig.from_dict(study.base, overrides)
+            else:
+                cfg = Config.from_dict(study.base, overrides)
         except ConfigError as e:
             cell = ", ".join(f"{k}={v}" for k, v in labels.items())
             raise ConfigError(e.field, e.value, f"{e.allowed} (in cell {cell})") from None
@@ -427,7 +466,13 @@ def cell_configs(study: Study) -> list[tuple[dict[str, str], Config]]:
     return out
 
 
-def available_metrics(cfg: Config) -> tuple[str, ...]:
+def available_metrics(cfg: Any) -> tuple[str, ...]:
+    if not isinstance(cfg, Config):  # a bridge cell (BridgeRunConfig)
+        from simrl.bridge.run import TIMING_NAMES
+        from simrl.bridge.run import metric_names as bridge_metric_names
+
+        # wall-clock throughput is not a result: a cell must be bitwise reproducible
+        return tuple(m for m in bridge_metric_names(cfg.run.passk) if m not in TIMING_NAMES)
     if cfg.task.kind == "sequence":
         names = sequence_metric_names(cfg.run.passk, cfg.task.num_modes, cfg.max_len)
     else:
@@ -495,7 +540,33 @@ def _label(value: Any) -> str:
     return str(value)
 
 
-def _factors(raw: Any) -> tuple[Factor, ...]:
+def _check_bridge_cells(study: Study) -> None:
+    """A bridge cell's numbers depend on the device (CPU float32 vs CUDA bf16 autocast), so
+    a study names it: 'auto' would store CPU and GPU results under one cell key."""
+    for labels, cfg in study.cells:
+        if cfg.bridge.device == "auto":
+            cell = ", ".join(f"{k}={v}" for k, v in labels.items())
+            raise ConfigError(
+                "bridge.device",
+                "auto",
+                f"must be 'cpu' or 'cuda' in a study (a cell's numbers depend on it; in cell {cell})",
+            )
+
+
+def _bridge_available() -> None:
+    """A bridge study needs torch and transformers: say so before anything else."""
+    import importlib.util
+
+    missing = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(
+            "design.backend",
+            "bridge",
+            f"needs {' and '.join(missing)}: pip install torch==2.13.0 && pip install -e '.[llm]'",
+        )
+
+
+def _factors(raw: Any, sections: tuple[str, ...] = tuple(SECTIONS)) -> tuple[Factor, ...]:
     if not isinstance(raw, list) or not raw:
         raise ConfigError("factor", raw, "needs at least one [[factor]] table")
     factors, set_by = [], {}
@@ -511,7 +582,7 @@ def _factors(raw: Any) -> tuple[Factor, ...]:
         levels: list[Level] = []
         if "field" in f:
             fld = f["field"]
-            _check_field(f"factor.{name}.field", fld)
+            _check_field(f"factor.{name}.field", fld, sections)
             if not isinstance(levels_raw, list) or len(levels_raw) < 2:
                 raise ConfigError(f"factor.{name}.levels", levels_raw, "must list >= 2 values")
             for v in levels_raw:
@@ -542,7 +613,7 @@ def _factors(raw: Any) -> tuple[Factor, ...]:
                 settings: dict[str, Any] = {}
                 _flatten("", table, settings)
                 for fld in settings:
-                    _check_field(f"factor.{name}.levels.{label}", fld)
+                    _check_field(f"factor.{name}.levels.{label}", fld, sections)
                 fields_set |= set(settings)
                 levels.append(Level(str(label), settings, None if value is None else float(value)))
         labels = [lv.label for lv in levels]
@@ -562,13 +633,13 @@ def _factors(raw: Any) -> tuple[Factor, ...]:
     return tuple(factors)
 
 
-def _check_field(where: str, fld: Any) -> None:
+def _check_field(where: str, fld: Any, sections: tuple[str, ...] = tuple(SECTIONS)) -> None:
     section, _, name = str(fld).partition(".")
-    if section not in SECTIONS or not name:
+    if section not in sections or not name:
         raise ConfigError(
             where,
             fld,
-            "config fields are dotted: section.field, section one of " + ", ".join(SECTIONS),
+            "config fields are dotted: section.field, section one of " + ", ".join(sections),
         )
     if section == "run" and name in (
         "steps",
@@ -793,6 +864,12 @@ def _check_hypothesis(h: Hypothesis, study: Study, where: str) -> None:
                 f"{where}.where", h.factor, "a trend needs at least two levels of its factor"
             )
     if h.test == "sign_change":
+        if h.crossing == "plurality" and study.backend == "bridge":
+            raise ConfigError(
+                f"{where}.crossing",
+                h.crossing,
+                "'plurality' needs the simulator's exact task; on the bridge give a number",
+            )
         if h.crossing != "plurality":
             try:
                 float(h.crossing)
