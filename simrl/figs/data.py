@@ -314,6 +314,8 @@ CONTRASTS = (
     ("random: clipped − unclipped", "random", "on", "random", "off"),
 )
 PRIORS = {"strong": ("strong", 0.8), "weak": ("weak", 0.2)}
+#: a study's update regime as clipping on / off (clipped multi-epoch vs on-policy pg)
+REGIME_CLIPPING = {"clipped": "on", "on_policy": "off", "unclipped": "off"}
 
 
 def _contrasts(res: pd.DataFrame, value: str, prior_col: str, scale: float) -> pd.DataFrame:
@@ -337,6 +339,8 @@ def bridge_vs_sim(root: Path | None = None) -> pd.DataFrame:
     """Fig. 9: the same paired contrasts of final accuracy (points) on the simulator
     (spurious_rewards, acc_all) and on the transformer (bridge_replay, acc)."""
     bridge = results("bridge_replay", root)
+    if "clipping" not in bridge and "regime" in bridge:  # the replay names the update regime
+        bridge = bridge.assign(clipping=bridge["regime"].astype(str).map(REGIME_CLIPPING))
     prior_col = next(c for c in ("prior", "prior_mix") if c in bridge)
     value = "acc" if "acc" in bridge else "acc_all"
     tr = _contrasts(bridge, value, prior_col, 100.0).assign(source="transformer")

@@ -443,6 +443,6 @@ def plot_bridge_vs_sim(contrasts: pd.DataFrame):
         )
     ax.axvline(0, color="black", linewidth=0.5)
     ax.set_yticks(np.arange(len(names)), names)
-    ax.set(xlabel="effect (accuracy points, or nats for entropy)")
+    ax.set(xlabel="paired difference in final accuracy (percentage points)")
     ax.legend(loc="best")
     return fig, ax
