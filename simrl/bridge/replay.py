@@ -8,8 +8,9 @@ seeds, everything else as simrl/examples/bridge.toml with algo.epochs = 4 (the c
 bias needs later epochs: theory/NOTES.md, "Clipping bias") and run.audit = true. Writes
 outcomes.parquet (one row per seed and cell, `BridgeResult.final` with the base row's
 metrics as *_base), audit.parquet and a summary.csv of seed means; cells are stored as
-they finish under cells/, so an interrupted replay resumes. It is a stand-alone driver until experiments/ can name
-`backend = "bridge"` (simrl/prereg); a study cell calls `bridge_outcomes` the same way.
+they finish under cells/, so an interrupted replay resumes. An exploratory driver: the
+registered replay is the study experiments/bridge_replay (`design.backend = "bridge"`,
+simrl/prereg), whose cells call `bridge_outcomes`.
 """
 
 from __future__ import annotations
