@@ -1,4 +1,6 @@
-"""Each entry point, smoke-tested with a tiny budget in a subprocess (as a user runs it)."""
+"""Each entry point, smoke-tested with a tiny budget in a subprocess (as a user runs it);
+the error paths in-process through simrl.cli.main (the same code without the ~4 s of a new
+interpreter's imports), with one of them also through a subprocess."""
 
 import os
 import subprocess
@@ -24,6 +26,18 @@ def simrl(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
         env=env,
         timeout=600,
     )
+
+
+def cli(capsys, *args: str) -> tuple[int, str, str]:
+    """simrl.cli.main in-process: (exit code, stdout, stderr); argparse's exits included."""
+    from simrl.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
 def test_version():
@@ -81,26 +95,32 @@ def test_rerun_same_config_is_bitwise_identical(tmp_path):
         (["--set", "run.passk=[0]"], "run.passk"),
     ],
 )
-def test_bad_config_is_one_line_exit_2_no_traceback(args, field):
-    out = simrl("run", str(EXAMPLES / "quickstart.toml"), *args)
-    assert out.returncode == 2
-    assert "Traceback" not in out.stderr
+def test_bad_config_is_one_line_exit_2_no_traceback(capsys, args, field):
+    code, _, err = cli(capsys, "run", str(EXAMPLES / "quickstart.toml"), *args)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and field in lines[0], err
+
+
+def test_bad_config_through_the_entry_point_is_one_line():
+    out = simrl("run", str(EXAMPLES / "quickstart.toml"), "--set", "algo.loss=clipcov")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and field in lines[0], out.stderr
+    assert len(lines) == 1 and "algo.loss" in lines[0], out.stderr
 
 
-def test_missing_config_file_and_bad_toml(tmp_path):
-    out = simrl("run", str(tmp_path / "nope.toml"))
-    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+def test_missing_config_file_and_bad_toml(capsys, tmp_path):
+    code, _, err = cli(capsys, "run", str(tmp_path / "nope.toml"))
+    assert code == 2 and len(err.strip().splitlines()) == 1
     bad = tmp_path / "bad.toml"
     bad.write_text("[algo\nlr = ")
-    out = simrl("run", str(bad))
-    assert out.returncode == 2 and "valid TOML" in out.stderr and "Traceback" not in out.stderr
+    code, _, err = cli(capsys, "run", str(bad))
+    assert code == 2 and "valid TOML" in err and len(err.strip().splitlines()) == 1
 
 
-def test_usage_errors_are_one_line():
-    out = simrl("frobnicate")
-    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+def test_usage_errors_are_one_line(capsys):
+    code, _, err = cli(capsys, "frobnicate")
+    assert code == 2 and len(err.strip().splitlines()) == 1
 
 
 def test_non_finite_run_is_one_line_exit_3(tmp_path):
@@ -121,10 +141,10 @@ def test_non_finite_run_is_one_line_exit_3(tmp_path):
     assert "non-finite" in out.stderr and "step" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_help_everywhere():
-    for args in (["--help"], ["run", "--help"], ["bench", "--help"]):
-        out = simrl(*args)
-        assert out.returncode == 0 and "usage" in out.stdout
+def test_help_everywhere(capsys):
+    for args in (["--help"], ["run", "--help"], ["bench", "--help"], ["figs", "--help"]):
+        code, out, _ = cli(capsys, *args)
+        assert code == 0 and "usage" in out
 
 
 def test_bench_smoke():
