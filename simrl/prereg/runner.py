@@ -7,6 +7,7 @@ run-step, scaled to the grid's run-steps and divided by the workers.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -190,6 +191,7 @@ def _estimate_bridge(study: Study, missing: list[Cell], workers: int) -> float:
     import torch
 
     from simrl.bridge.model import load_policy
+    from simrl.bridge.pretrain import pretrain_folder
     from simrl.bridge.run import run_bridge
     from simrl.engine.batch import record_steps
 
@@ -199,6 +201,13 @@ def _estimate_bridge(study: Study, missing: list[Cell], workers: int) -> float:
     costs = []
     for i, cell in enumerate(pick):
         one = cell.config.replace(**{"run.seeds": 1, "run.steps": 1, "run.eval_every": 1})
+        if one.bridge.model == "" and not (pretrain_folder(one) / "meta.json").is_file():
+            print(
+                f"pretraining the tiny model for bridge.prior_mix = {one.bridge.prior_mix} "
+                "first (minutes on CPU; cached, not counted in the estimate)",
+                file=sys.stderr,
+                flush=True,
+            )
         load_policy(one)  # pretrains the tiny model once (cached) when it is not yet
         if i == 0:  # warm-up: torch's first forward passes are slower
             run_bridge(one.replace(**{"reward.kind": "frozen"}))
