@@ -369,36 +369,11 @@ class Config:
     @classmethod
     def from_dict(cls, data: dict[str, Any], overrides: dict[str, Any] | None = None) -> Config:
         """Build from nested sections (as TOML gives), then apply dotted overrides."""
-        data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
-        data.pop("simrl_version", None)
-        for key, value in (overrides or {}).items():
-            section, _, name = key.partition(".")
-            if not name or section not in SECTIONS:
-                raise ConfigError(
-                    key,
-                    value,
-                    "overrides are 'section.field' with section one of " + ", ".join(SECTIONS),
-                )
-            data.setdefault(section, {})[name] = value
-        kwargs = {}
-        for section, values in data.items():
-            if section not in SECTIONS:
-                raise ConfigError(section, values, _suggest("section", section, SECTIONS))
-            if not isinstance(values, dict):
-                raise ConfigError(section, values, "must be a table of fields")
-            kwargs[section] = _build_section(SECTIONS[section], values)
-        return cls(**kwargs)
+        return cls(**build_sections(with_overrides(data, overrides, SECTIONS), SECTIONS))
 
     @classmethod
     def from_toml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError("config", str(path), "must be an existing TOML file")
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError("config", str(path), f"must be valid TOML ({e})") from None
-        return cls.from_dict(data, overrides)
+        return cls.from_dict(read_toml(path), overrides)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
@@ -414,6 +389,46 @@ class Config:
     def replace(self, **overrides: Any) -> Config:
         """A copy with dotted overrides, e.g. cfg.replace(**{"optim.lr": 0.1})."""
         return Config.from_dict(self.to_dict(), overrides)
+
+
+def with_overrides(data: dict[str, Any], overrides: dict[str, Any] | None, sections) -> dict:
+    """A copy of nested config data (less its simrl_version stamp) with dotted overrides
+    'section.field' applied; a key whose section is not one of `sections` is refused."""
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    data.pop("simrl_version", None)
+    for key, value in (overrides or {}).items():
+        section, _, name = key.partition(".")
+        if not name or section not in sections:
+            raise ConfigError(
+                key,
+                value,
+                "overrides are 'section.field' with section one of " + ", ".join(sections),
+            )
+        data.setdefault(section, {})[name] = value
+    return data
+
+
+def build_sections(data: dict[str, Any], sections: dict[str, type]) -> dict[str, Any]:
+    """Each section of `data` built as its dataclass in `sections` (checked field by field)."""
+    kwargs = {}
+    for section, values in data.items():
+        if section not in sections:
+            raise ConfigError(section, values, _suggest("section", section, sections))
+        if not isinstance(values, dict):
+            raise ConfigError(section, values, "must be a table of fields")
+        kwargs[section] = _build_section(sections[section], values)
+    return kwargs
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A config file's data; a missing file or bad TOML is a ConfigError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("config", str(path), "must be an existing TOML file")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError("config", str(path), f"must be valid TOML ({e})") from None
 
 
 def parse_override(text: str) -> tuple[str, Any]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,11 +35,12 @@ from simrl.config import (
     RewardConfig,
     RunConfig,
     Section,
-    _build_section,
-    _suggest,
     _toml_value,
+    build_sections,
     check_algo,
     param,
+    read_toml,
+    with_overrides,
 )
 from simrl.errors import ConfigError
 from simrl.validate import Range, one_of, require
@@ -178,18 +178,8 @@ class BridgeRunConfig:
     # ---- construction -------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict[str, Any], overrides: dict[str, Any] | None = None):
-        data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
-        data.pop("simrl_version", None)
         sections = {"bridge": BridgeConfig, **RUN_SECTIONS}
-        for key, value in (overrides or {}).items():
-            section, _, name = key.partition(".")
-            if not name or section not in sections:
-                raise ConfigError(
-                    key,
-                    value,
-                    "overrides are 'section.field' with section one of " + ", ".join(sections),
-                )
-            data.setdefault(section, {})[name] = value
+        data = with_overrides(data, overrides, sections)
         if "task" in data:
             raise ConfigError(
                 "task",
@@ -197,25 +187,11 @@ class BridgeRunConfig:
                 "a bridge config has no [task] section: the arithmetic task is set in [bridge] "
                 "(prior_mix, prose_error, max_operand, train_prompts, eval_prompts)",
             )
-        kwargs = {}
-        for section, values in data.items():
-            if section not in sections:
-                raise ConfigError(section, values, _suggest("section", section, sections))
-            if not isinstance(values, dict):
-                raise ConfigError(section, values, "must be a table of fields")
-            kwargs[section] = _build_section(sections[section], values)
-        return cls(**kwargs)
+        return cls(**build_sections(data, sections))
 
     @classmethod
     def from_toml(cls, path: str | Path, overrides: dict[str, Any] | None = None):
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError("config", str(path), "must be an existing TOML file")
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError("config", str(path), f"must be valid TOML ({e})") from None
-        return cls.from_dict(data, overrides)
+        return cls.from_dict(read_toml(path), overrides)
 
     @classmethod
     def from_sim(cls, config: Config, bridge: dict[str, Any] | None = None, **sections: dict):
