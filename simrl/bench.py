@@ -36,12 +36,11 @@ from simrl.engine.streams import run_generator
 from simrl.tasks import BanditTask, build_bandit, build_task
 from theory import log_softmax
 
-W1 = {
-    "task": {"num_prompts": 64, "num_answers": 16, "num_correct": 1, "prior_strength": 0.3},
+#: the update both workloads time: GRPO, vanilla clip 0.2, 2 epochs, sgd, metrics every step
+UPDATE = {
     "reward": {"kind": "true"},
     "algo": {
         "group_size": 8,
-        "prompts_per_step": 0,
         "loss": "vanilla",
         "clip_low": 0.2,
         "clip_high": 0.2,
@@ -50,6 +49,12 @@ W1 = {
     },
     "optim": {"kind": "sgd", "lr": 0.5},
     "run": {"eval_every": 1, "passk": [1]},
+}
+
+W1 = {
+    "task": {"num_prompts": 64, "num_answers": 16, "num_correct": 1, "prior_strength": 0.3},
+    **UPDATE,
+    "algo": {**UPDATE["algo"], "prompts_per_step": 0},
 }
 
 
@@ -64,17 +69,7 @@ W2 = {
         "answer": "policy",
         "num_answers": 8,
     },
-    "reward": {"kind": "true"},
-    "algo": {
-        "group_size": 8,
-        "loss": "vanilla",
-        "clip_low": 0.2,
-        "clip_high": 0.2,
-        "epochs": 2,
-        "advantage": "grpo",
-    },
-    "optim": {"kind": "sgd", "lr": 0.5},
-    "run": {"eval_every": 1, "passk": [1]},
+    **UPDATE,
 }
 
 
