@@ -69,3 +69,11 @@ LOSS_OPTION_CASES = {
     "steer-exp": {"algo.loss": "steer", "algo.steer_mode": "exp"},
     "steer-exp-k": {"algo.loss": "steer", "algo.steer_mode": "exp", "algo.steer_k": 2.0},
 }
+
+
+#: the exact expected gradient (algo.exact) with the clipped loss over epochs, and with pg
+#: under the natural gradient
+EXACT_CASES = {
+    "exact-vanilla": {"algo.exact": True, "optim.lr": 2.0, "algo.epochs": 3},
+    "exact-pg-npg": {"algo.exact": True, "algo.loss": "pg", "optim.kind": "npg", "optim.lr": 0.2},
+}

@@ -6,7 +6,7 @@ import pytest
 
 from simrl.config import Config
 from simrl.engine.batch import RunSpec, run_batch
-from tests.engine.cases import LOSS_OPTION_CASES, registry_cases, uncovered
+from tests.engine.cases import EXACT_CASES, LOSS_OPTION_CASES, registry_cases, uncovered
 
 TOL = 1e-9
 SMALL = {
@@ -28,8 +28,7 @@ CASES = {
         "algo.prompts_per_step": 3,
         "algo.max_resample_rounds": 4,
     },
-    "exact-vanilla": {"algo.exact": True, "optim.lr": 2.0, "algo.epochs": 3},
-    "exact-pg-npg": {"algo.exact": True, "algo.loss": "pg", "optim.kind": "npg", "optim.lr": 0.2},
+    **EXACT_CASES,
     "exact-incorrect-kl": {
         "algo.exact": True,
         "reward.kind": "incorrect",

@@ -14,7 +14,7 @@ from simrl.engine.kernels.seq_metrics import N_BUCKETS, weighted_quantiles
 from simrl.examples.custom_sequence import build as build_custom
 from simrl.metrics import ENTROPY_QUANTILES
 from simrl.metrics_sequence import weighted_quantile
-from tests.engine.cases import LOSS_OPTION_CASES, registry_cases, uncovered
+from tests.engine.cases import EXACT_CASES, LOSS_OPTION_CASES, registry_cases, uncovered
 
 TOL = 1e-9
 #: 4 prompts, 2 modes (shared mode row), 3 reasoning tokens of vocab 3 with a fork at
@@ -82,8 +82,7 @@ CASES = {
         "optim.lr": 0.1,
     },
     # the exact expected gradient
-    "exact-vanilla": {"algo.exact": True, "optim.lr": 2.0, "algo.epochs": 3},
-    "exact-pg-npg": {"algo.exact": True, "algo.loss": "pg", "optim.kind": "npg", "optim.lr": 0.2},
+    **EXACT_CASES,
     "exact-incorrect-kl": {
         "algo.exact": True,
         "reward.kind": "incorrect",
