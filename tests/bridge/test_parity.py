@@ -61,7 +61,11 @@ def torch_step(cfg: Config, task, z0: np.ndarray, batch: ref.Batch, adv: np.ndar
     n_groups, G = batch.answers.shape
     z = torch.nn.Parameter(torch.tensor(z0, dtype=torch.float64))
     state = torch.as_tensor(np.repeat(batch.prompt, G))
-    logp0 = torch.as_tensor(log_softmax(z0))
+    # pi_old from torch, as the bridge's scoring pass gives it: KL-Cov's |logp - logp_old|
+    # has gradient sign(diff), so on an epoch's first pass the two must agree bitwise (as
+    # the reference's do), not within rounding (numpy's and torch's log_softmax may differ
+    # in the last bit, depending on the CPU's vector unit)
+    logp0 = torch.log_softmax(torch.tensor(z0, dtype=torch.float64), -1)
     tokens = torch.as_tensor(batch.answers.reshape(-1, 1))
     ref_z = torch.tensor(task.base_logits)  # the reference: the base policy (no reset here)
     ub = UpdateBatch(
