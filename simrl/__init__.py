@@ -1,10 +1,18 @@
 """simrl: an exact, batched tabular simulator of RL from verifiable rewards (GRPO and kin)."""
 
+from simrl._lazy import make_lazy
 from simrl._version import __version__
-from simrl.config import AlgoConfig, Config, OptimConfig, RewardConfig, RunConfig, TaskConfig
-from simrl.engine.batch import BatchResult, RunSpec, run_batch
-from simrl.errors import ConfigError, NonFiniteError
-from simrl.simulate import Result, simulate
+
+_EXPORTS = {
+    **dict.fromkeys(
+        ("AlgoConfig", "Config", "OptimConfig", "RewardConfig", "RunConfig", "TaskConfig"),
+        "simrl.config",
+    ),
+    **dict.fromkeys(("BatchResult", "RunSpec", "run_batch"), "simrl.engine.batch"),
+    **dict.fromkeys(("ConfigError", "NonFiniteError"), "simrl.errors"),
+    **dict.fromkeys(("Result", "simulate"), "simrl.simulate"),
+}
+make_lazy(__name__)
 
 __all__ = [
     "AlgoConfig",

@@ -172,10 +172,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from simrl.config import Config, parse_override
     from simrl.progress import LazyProgress
-    from simrl.simulate import simulate
 
     overrides = dict(parse_override(o) for o in args.overrides)
     config = Config.from_toml(args.config, overrides)
+    from simrl.simulate import simulate  # numba and pandas: after the checks
+
     out = args.out or Path("runs") / args.config.stem
     task = load_task(args.task, config) if args.task else None
     with LazyProgress(f"simrl run {args.config.name}", enabled=not args.quiet) as progress:

@@ -1,6 +1,6 @@
 """Each entry point, smoke-tested with a tiny budget in a subprocess (as a user runs it);
-the error paths in-process through simrl.cli.main (the same code without the ~4 s of a new
-interpreter's imports), with one of them also through a subprocess."""
+the error paths in-process through simrl.cli.main (the same code without a new
+interpreter), with one of them also through a subprocess."""
 
 import os
 import subprocess
@@ -43,6 +43,36 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
 def test_version():
     out = simrl("--version")
     assert out.returncode == 0 and out.stdout.startswith("simrl ")
+
+
+HEAVY = ("numba", "pandas", "scipy", "torch")
+IMPORTS_AFTER = """
+import sys
+from simrl.cli import main
+try:
+    code = main({args!r})
+except SystemExit as e:  # argparse's --version
+    code = e.code
+print(code, [m for m in {heavy!r} if m in sys.modules])
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--version"],
+        ["run", str(EXAMPLES / "quickstart.toml"), "--set", "algo.group_size=1"],
+        ["bridge", "run", str(EXAMPLES / "bridge.toml"), "--set", "bridge.d_model=-1"],
+    ],
+    ids=["version", "bad-run-config", "bad-bridge-config"],
+)
+def test_cli_answers_before_loading_numba_or_torch(args):
+    """--version and a bad config answer at once: the heavy libraries (seconds of imports)
+    load only after the checks (simrl/_lazy.py)."""
+    script = IMPORTS_AFTER.format(args=args, heavy=HEAVY)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    code, loaded = out.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert code in ("0", "2") and loaded == "[]", (out.stdout, out.stderr)
 
 
 def test_run_writes_outputs_and_summary(tmp_path):

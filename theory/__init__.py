@@ -3,14 +3,8 @@
 Each function names its source (paper and equation) or its derivation in NOTES.md.
 """
 
-from theory.clipping import (
-    clip_bias_direction,
-    expected_clipped_gradient,
-    expected_clipped_gradient_closed_form,
-    mean_positive_advantage,
-    monte_carlo_clipped_gradient,
-    never_clipped_high,
-)
+import importlib
+
 from theory.decomposition import Decomposition, DecompositionCI, decompose, decompose_with_ci
 from theory.entropy import (
     cui_theorem1,
@@ -27,8 +21,43 @@ from theory.entropy import (
     steer_eq14,
     steer_omega_code,
 )
-from theory.laws import EntropyLawFit, ExtrapolationScore, extrapolation_score, fit_entropy_law
 from theory.passk import pass_at_k_exact, pass_at_k_unbiased
+
+#: the forms that need scipy, imported on first use (PEP 562): simrl's CLI answers
+#: --version and bad input without loading scipy (simrl/_lazy.py, the same mechanism;
+#: theory never imports simrl). The numpy-only modules load at once: `entropy` is both a
+#: module and a function here, and the function must win.
+_EXPORTS = {
+    **dict.fromkeys(
+        (
+            "clip_bias_direction",
+            "expected_clipped_gradient",
+            "expected_clipped_gradient_closed_form",
+            "mean_positive_advantage",
+            "monte_carlo_clipped_gradient",
+            "never_clipped_high",
+        ),
+        "theory.clipping",
+    ),
+    **dict.fromkeys(
+        ("EntropyLawFit", "ExtrapolationScore", "extrapolation_score", "fit_entropy_law"),
+        "theory.laws",
+    ),
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'theory' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __all__ = [
     "Decomposition",

@@ -12,9 +12,14 @@ minibatches), audit (probe-set entropy change), metrics, run (the loop), study (
 study-runner entry point), bench (tokens/s, TRL comparison). Needs the [llm] extra.
 """
 
-from simrl.bridge.config import BridgeConfig, BridgeRunConfig
-from simrl.bridge.run import BridgeResult, run_bridge
-from simrl.bridge.study import bridge_config, bridge_outcomes
+from simrl._lazy import make_lazy
+
+_EXPORTS = {
+    **dict.fromkeys(("BridgeConfig", "BridgeRunConfig"), "simrl.bridge.config"),
+    **dict.fromkeys(("BridgeResult", "run_bridge"), "simrl.bridge.run"),
+    **dict.fromkeys(("bridge_config", "bridge_outcomes"), "simrl.bridge.study"),
+}
+make_lazy(__name__)
 
 __all__ = [
     "BridgeConfig",

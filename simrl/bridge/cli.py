@@ -93,7 +93,6 @@ def pretrain_cmd(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from simrl.bridge.config import BridgeRunConfig
-    from simrl.bridge.pretrain import pretrain_folder, pretrained
     from simrl.progress import LazyProgress
 
     overrides = _overrides(args.overrides)
@@ -104,6 +103,8 @@ def pretrain_cmd(args: argparse.Namespace) -> int:
         if args.config
         else BridgeRunConfig.from_dict({}, overrides)
     )
+    from simrl.bridge.pretrain import pretrain_folder, pretrained  # torch: after the checks
+
     with LazyProgress("simrl bridge pretrain") as progress:
         _, _, meta = pretrained(cfg, progress=lambda t, n, loss: progress(t, n), force=args.force)
     Console().print(
@@ -119,7 +120,6 @@ def run_cmd(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from simrl.bridge.config import BridgeRunConfig
-    from simrl.bridge.run import run_bridge
     from simrl.progress import LazyProgress
 
     overrides = _overrides(args.overrides)
@@ -128,6 +128,8 @@ def run_cmd(args: argparse.Namespace) -> int:
     if args.device is not None:
         overrides["bridge.device"] = args.device
     cfg = BridgeRunConfig.from_toml(args.config, overrides)
+    from simrl.bridge.run import run_bridge  # torch: after the checks
+
     out = args.out or Path("runs") / args.config.stem
     with LazyProgress(f"simrl bridge run {args.config.name}", enabled=not args.quiet) as progress:
         result = run_bridge(cfg, progress=progress)
