@@ -54,13 +54,20 @@ def render(figure: Figure, plot: Callable, *args, out: Path | None = None, **kwa
 
 
 def discover(paper_dir: Path = PAPER_FIGS) -> dict[str, ModuleType]:
-    """Short name (entropy_collapse) -> the imported script, in figure order."""
+    """Short name (entropy_collapse) -> the imported script, in figure order. A folder
+    without figure scripts is an error (simrl figs runs from the repository root)."""
     scripts = {}
     for path in sorted(paper_dir.glob("fig[0-9][0-9]_*.py")):
         spec = importlib.util.spec_from_file_location(f"paper_figs_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         scripts[path.stem.split("_", 1)[1]] = module
+    if not scripts:
+        raise ConfigError(
+            "paper_figs",
+            str(paper_dir),
+            "must hold the figure scripts figNN_*.py: run simrl figs from the repository root",
+        )
     return scripts
 
 

@@ -109,6 +109,13 @@ def test_cli_rejects_unknown_figure_in_one_line(capsys):
     assert "--only = 'no_such_figure'" in err and "entropy_collapse" in err
 
 
+def test_cli_outside_the_repository_root_is_one_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no paper_figs/ here
+    assert main(["figs"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "paper_figs" in err and "repository root" in err
+
+
 SCRIPT = """
 from simrl.figs import data
 from simrl.figs.runner import Figure
