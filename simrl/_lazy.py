@@ -1,6 +1,7 @@
-"""Lazy package exports (PEP 562): `from simrl import Config` works as before, while
-`import simrl.cli` loads only what a command needs (numba, scipy, pandas and torch take
-seconds to import; `simrl --version` and a bad-input error should not wait for them)."""
+"""Lazy package exports: the package's module becomes a ModuleType subclass whose
+__getattr__ imports an export on first use. `from simrl import Config` works as before,
+while `import simrl.cli` loads only what a command needs (numba, scipy, pandas and torch
+take seconds to import; `simrl --version` and a bad-input error should not wait for them)."""
 
 from __future__ import annotations
 

@@ -24,8 +24,8 @@ from theory.entropy import (
 from theory.passk import pass_at_k_exact, pass_at_k_unbiased
 
 #: the forms that need scipy, imported on first use (PEP 562): simrl's CLI answers
-#: --version and bad input without loading scipy (simrl/_lazy.py, the same mechanism;
-#: theory never imports simrl). The numpy-only modules load at once: `entropy` is both a
+#: --version and bad input without loading scipy (simrl/_lazy.py does the same for simrl's
+#: packages; theory never imports simrl). The numpy-only modules load at once: `entropy` is a
 #: module and a function here, and the function must win.
 _EXPORTS = {
     **dict.fromkeys(
