@@ -63,8 +63,9 @@ print(code, [m for m in {heavy!r} if m in sys.modules])
         ["--version"],
         ["run", str(EXAMPLES / "quickstart.toml"), "--set", "algo.group_size=1"],
         ["bridge", "run", str(EXAMPLES / "bridge.toml"), "--set", "bridge.d_model=-1"],
+        ["prereg", "analyze", "no/such/study"],
     ],
-    ids=["version", "bad-run-config", "bad-bridge-config"],
+    ids=["version", "bad-run-config", "bad-bridge-config", "no-such-study"],
 )
 def test_cli_answers_before_loading_numba_or_torch(args):
     """--version and a bad config answer at once: the heavy libraries (seconds of imports)

@@ -45,6 +45,9 @@ def add_parser(sub, parser_class) -> None:
 
 
 def cmd(args: argparse.Namespace) -> int:
+    from simrl.prereg.spec import resolve
+
+    resolve(args.study)  # a wrong path answers before numba, statsmodels and matplotlib load
     if args.prereg_command == "register":
         from simrl.prereg.lock import amend, register
 
