@@ -126,16 +126,17 @@ def audit_step(
 ):
     """Means over moved states of: second order, Theorem 1, token sum, STEER code, Eq. 14;
     with want_pp, every moved state's record into pp[t, s] (AUDIT_PROMPT_COLUMNS).
-    rows[:n_rows] are the states the step may have moved."""
+    rows[:n_rows] are the states the step may have moved, state rows[i] saved in slot i
+    of the old arrays (update.save_rows)."""
     K = z.shape[1]
     n = 0
     a0 = a1 = a2 = a3 = a4 = 0.0
     for i in range(n_rows):
         s = rows[i]
-        if not row_moved(z, z0, s):
+        if not row_moved(z, z0, s, i):
             continue
         n += 1
-        h = ent_old[s]
+        h = ent_old[i]
         # one pass of pi-weighted sums; with c = l + H, u = dz, r = E[r | a]:
         #   first  = -sum pi c u
         #   second = -1/2 sum pi (u - E u)^2 (c + 1)
@@ -143,11 +144,11 @@ def audit_step(
         #   cui    = -eta sum pi c pi (r - E r) = -eta [sum pi^2 c r - E[r] sum pi^2 c]
         eu = er = puc = pu2c1 = puc1 = pc1 = p2cr = p2c = 0.0
         for k in range(K):
-            pk = prob_old[s, k]
+            pk = prob_old[i, k]
             if not pk > 0.0:  # theory.entropy's np.where(pi > 0, ...)
                 continue
-            u = z[s, k] - z0[s, k]
-            c = logp_old[s, k] + h
+            u = z[s, k] - z0[i, k]
+            c = logp_old[i, k] + h
             eu += pk * u
             er += pk * rbar[s, k]
             puc += pk * u * c

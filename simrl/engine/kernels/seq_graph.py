@@ -46,9 +46,21 @@ def start_reach(reach_ext, root):
 @njit(inline="always", cache=True)
 def flow(reach_ext, slot, prob, n, row, r):
     """Node n (reached with probability r, parameter row `row`) passes r pi(v | n) on
-    through each token v."""
-    for v in range(slot.shape[1]):
-        reach_ext[slot[n, v]] += r * prob[row, v]
+    through each token v. Consecutive tokens that lead to the same place (a state that
+    does not fork) are summed in a register and stored once: the same additions in the
+    same order as one read-modify-write per token, without a chain through memory."""
+    c = slot[n, 0]
+    acc = reach_ext[c] + r * prob[row, 0]
+    for v in range(1, slot.shape[1]):
+        cv = slot[n, v]
+        x = r * prob[row, v]
+        if cv == c:
+            acc += x
+        else:
+            reach_ext[c] = acc
+            c = cv
+            acc = reach_ext[c] + x
+    reach_ext[c] = acc
 
 
 @njit(cache=True)

@@ -57,6 +57,11 @@ def eval_row_seq(
     sw = swh = above_lo = above_hi = kl = 0.0
     h_min, h_max = np.inf, -np.inf
     n_tr = 0
+    # the running sums of the current depth live in registers (nodes come depth by depth
+    # in the built-in family), and are stored when the depth changes: the same additions
+    # in the same order as depth_w[d] += w for every node
+    d_cur = 0
+    dw, dwh = depth_w[0], depth_wh[0]
     for n in range(reach.shape[0]):
         w = reach_ext[n]
         row = node_row[n]
@@ -71,14 +76,19 @@ def eval_row_seq(
         h_max = max(h_max, h)
         sw += w
         swh += w * h
-        if h > THRESHOLD_LO + TIE_TOL:
-            above_lo += w
-        if h > THRESHOLD_HI + TIE_TOL:
-            above_hi += w
+        above_lo += w if h > THRESHOLD_LO + TIE_TOL else 0.0  # w >= 0: adding +0 is exact
+        above_hi += w if h > THRESHOLD_HI + TIE_TOL else 0.0
         kl += w * kl_row[row]
         d = node_depth[n]
-        depth_w[d] += w
-        depth_wh[d] += w * h
+        if d != d_cur:
+            depth_w[d_cur] = dw
+            depth_wh[d_cur] = dwh
+            d_cur = d
+            dw, dwh = depth_w[d], depth_wh[d]
+        dw += w
+        dwh += w * h
+    depth_w[d_cur] = dw
+    depth_wh[d_cur] = dwh
     p_acc[:] = 0.0
     p_label[:] = 0.0
     usage[:, :] = 0.0

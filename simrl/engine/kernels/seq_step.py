@@ -27,6 +27,13 @@ from simrl.engine.kernels.codes import (
     R_FROZEN,
     STEER_PROB_FLOOR,
 )
+from simrl.engine.kernels.metrics import (
+    EXPONENT_BITS,
+    entropy_change_means,
+    row_first_order,
+    row_moved,
+    row_top_exponent,
+)
 from simrl.engine.kernels.pcg64 import next_double
 from simrl.engine.kernels.sampling import group_advantages
 from simrl.engine.kernels.seq_graph import forward_reach, leaf_rewards, q_values, row_q
@@ -46,8 +53,8 @@ from simrl.engine.kernels.seq_sampling import (
     exact_tokens,
     sampled_tokens,
 )
-from simrl.engine.kernels.seq_update import seq_minibatch_step
-from simrl.engine.kernels.softmax import refresh_all
+from simrl.engine.kernels.seq_update import reads_entropy, seq_minibatch_step
+from simrl.engine.kernels.softmax import refresh_all, row_dot_diff, row_entropy
 from simrl.engine.kernels.step import (
     add_update,
     frozen_update,
@@ -126,10 +133,11 @@ def step_run_seq(
                 )  # fmt: skip
                 first = False
     n = n_saved[0]
-    step_metrics(
-        ip, t, n_groups, z, zref, m, v, adam_t, logp, prob, ent, ref, old, saved_rows, n, stats,
-        tally, dh, upd,
+    rows_ok = moved_rows(
+        z, old, prob, logp, ent, facts[3], saved_rows, n, not reads_entropy(fp, ip, sp), dh,
+        kl_row,
     )  # fmt: skip
+    step_metrics(ip, t, n_groups, z, zref, m, v, adam_t, logp, prob, stats, ref, tally, dh, upd)
     if audit:
         audit_step(
             fp, z, z0, prob_old, logp_old, ent_old, ent, aud, qrow, saved_rows, n, upd[9:14], pp,
@@ -140,11 +148,35 @@ def step_run_seq(
     upd[14] = tally[6] / tally[7] if tally[7] > 0 else np.nan
     upd[15] = tally[5] / tally[0] if tally[0] > 0 else 0.0
     upd[16] = stats[2]
-    ok = kept_finite(ip, z, z0, m, v, saved_rows, n)
-    base_kl(prob, logp, facts[3], saved_rows, n, False, kl_row)  # the rows that changed
+    ok = kept_finite(ip, z, z0, m, v, saved_rows, n, rows_ok)
     for i in range(n):
         saved[saved_rows[i]] = False
     return ok
+
+
+@njit(cache=True)
+def moved_rows(z, old, prob, logp, ent, base_logp, rows, n_rows, with_ent, dh, kl_row):
+    """One pass over the states the step saved, rows[:n_rows] (state rows[i] in slot i of
+    old; the only ones it can have moved), each row read once for: its H when the step's
+    refreshes skipped it (with_ent; softmax.entropies), exact dH and first order into dh
+    (metrics.entropy_change), KL(pi || base) into kl_row (base_kl) and the finiteness of
+    its logits (metrics.rows_finite), which it returns. The arithmetic of each is theirs."""
+    z0, logp_old, prob_old, ent_old = old
+    bits = z.view(np.int64)
+    top = 0
+    n, dh_sum, fo = 0, 0.0, 0.0
+    for i in range(n_rows):
+        s = rows[i]
+        if with_ent:
+            ent[s] = row_entropy(prob, logp, s)
+        kl_row[s] = row_dot_diff(prob, logp, base_logp, s)
+        top = max(top, row_top_exponent(bits, s))
+        if row_moved(z, z0, s, i):
+            n += 1
+            dh_sum += ent[s] - ent_old[i]
+            fo -= row_first_order(z, z0, prob_old, logp_old, ent_old, s, i)
+    entropy_change_means(n, dh_sum, fo, dh)
+    return top != EXPONENT_BITS
 
 
 @njit(cache=True)

@@ -70,6 +70,15 @@ def aggregation_weight(agg, exact, n_tokens, n_seq, max_len, length):
     return 1.0 / max_len  # seq-mean-token-sum-norm
 
 
+@njit(inline="always", cache=True)
+def reads_entropy(fp, ip, sp):
+    """Does a step read a state's current H before its end? The forking rule (its
+    threshold), the entropy bonus (its gradient) and the audit (row_spread) do. Otherwise
+    the step's refreshes skip H, and the step computes it once per moved state at its end
+    (seq_step.step_run_seq)."""
+    return sp[SP_FORK_Q] < 1.0 or fp[F_ENT_COEF] > 0 or ip[I_AUDIT] == 1
+
+
 @njit(cache=True)
 def forking_keep(sp, n, trow, ent, tsort, tkeep):
     """The forking-token rule (reference.token_gradient; TRL get_high_entropy_mask): keep
@@ -198,5 +207,6 @@ def seq_minibatch_step(
             aud[2, row] += lr * d_code
             aud[3, row] += lr * d_eq14
     apply_gradient(
-        fp, ip, z, g, csum, wsum, touched, rows, n_rows, logp, prob, ent, ref, m, v, adam_t, saves
-    )
+        fp, ip, z, g, csum, wsum, touched, rows, n_rows, logp, prob, ent, ref, m, v, adam_t, saves,
+        reads_entropy(fp, ip, sp),
+    )  # fmt: skip

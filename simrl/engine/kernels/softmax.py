@@ -91,12 +91,16 @@ def row_entropy(prob, logp, s):
 
 
 @njit(cache=True)
-def refresh_rows(z, logp, prob, ent, rows, n_rows):
-    """log pi, pi and H of the states rows[:n_rows] from their logits (one exp per entry),
-    in phases over the rows (max, exp, normaliser, log pi, H): the states are independent,
-    so each phase's work overlaps across states where one state's chain could not."""
+def refresh_rows(z, logp, prob, ent, rows, n_rows, with_ent):
+    """log pi and pi of the states rows[:n_rows] from their logits (one exp per entry), and
+    their H with with_ent (else `entropies` later: a step that reads no entropy before its
+    end computes each moved state's once), in phases over the rows (max, exp, normaliser,
+    log pi, H): the states are independent, so each phase's work overlaps across states
+    where one state's chain could not. The exps run over one contiguous buffer (a loop
+    that vectorises without per-row overhead); each entry's arithmetic is the same."""
     K = z.shape[1]
-    mx, lse = np.empty(n_rows), np.empty(n_rows)
+    buf = np.empty(n_rows * (K + 2))
+    mx, lse, e = buf[:n_rows], buf[n_rows : 2 * n_rows], buf[2 * n_rows :]
     for i in range(n_rows):
         s = rows[i]
         m = z[s, 0]
@@ -106,19 +110,29 @@ def refresh_rows(z, logp, prob, ent, rows, n_rows):
         mx[i] = m
     for i in range(n_rows):
         s = rows[i]
-        for k in range(K):  # vectorised
-            prob[s, k] = fast_exp(z[s, k] - mx[i])
+        for k in range(K):
+            e[i * K + k] = z[s, k] - mx[i]
+    for j in range(n_rows * K):  # vectorised
+        e[j] = fast_exp(e[j])
+    e_rows = e.reshape(n_rows, K)
     for i in range(n_rows):
         s = rows[i]
-        tot = row_sum(prob, s)
+        tot = row_sum(e_rows, i)
         lse[i] = math.log(tot)
         inv = 1.0 / tot
         for k in range(K):
-            prob[s, k] *= inv
+            prob[s, k] = e_rows[i, k] * inv
     for i in range(n_rows):
         s = rows[i]
         for k in range(K):
             logp[s, k] = z[s, k] - mx[i] - lse[i]
+    if with_ent:
+        entropies(prob, logp, ent, rows, n_rows)
+
+
+@njit(cache=True)
+def entropies(prob, logp, ent, rows, n_rows):
+    """H of the states rows[:n_rows] from their cached log pi and pi."""
     for i in range(n_rows):
         s = rows[i]
         ent[s] = row_entropy(prob, logp, s)
@@ -126,5 +140,5 @@ def refresh_rows(z, logp, prob, ent, rows, n_rows):
 
 @njit(cache=True)
 def refresh_all(z, logp, prob, ent):
-    """refresh_rows for every state."""
-    refresh_rows(z, logp, prob, ent, np.arange(z.shape[0]), z.shape[0])
+    """refresh_rows for every state, with H."""
+    refresh_rows(z, logp, prob, ent, np.arange(z.shape[0]), z.shape[0], True)

@@ -137,10 +137,8 @@ def step_run(
                 )  # fmt: skip
                 first = False
     S = z.shape[0]
-    step_metrics(
-        ip, t, n_groups, z, zref, m, v, adam_t, logp, prob, ent, ref, (z0, logp_old, prob_old, ent_old),
-        all_rows, S, stats, tally, dh, upd,
-    )  # fmt: skip
+    entropy_change(z, z0, prob_old, logp_old, ent_old, ent, all_rows, S, dh)
+    step_metrics(ip, t, n_groups, z, zref, m, v, adam_t, logp, prob, stats, ref, tally, dh, upd)
     if ip[I_AUDIT] == 1:
         audit_step(
             fp, z, z0, prob_old, logp_old, ent_old, ent, aud, rbar, all_rows, S, upd[9:], pp, t,
@@ -148,7 +146,7 @@ def step_run(
         )  # fmt: skip
     else:
         upd[9:] = np.nan
-    return kept_finite(ip, z, z0, m, v, all_rows, S)
+    return kept_finite(ip, z, z0, m, v, all_rows, S, rows_finite(z, all_rows, S))
 
 
 @njit(cache=True)
@@ -170,14 +168,13 @@ def snapshot(z, logp, prob, ent, old):
 
 @njit(cache=True)
 def step_metrics(
-    ip, t, n_groups, z, zref, m, v, adam_t, logp, prob, ent, ref, old, rows, n_rows, stats,
-    tally, dh, upd,
+    ip, t, n_groups, z, zref, m, v, adam_t, logp, prob, stats, ref, tally, dh, upd
 ):  # fmt: skip
     """After the epochs (bandit and sequence steps alike): the ProRL reference reset, then
     update metrics 0..8: reward mean, zero-variance share, groups, the clip and selection
-    fractions of tally (counted, low, high, dual, selected, ...), exact dH and first order
-    over the moved states (among rows[:n_rows])."""
-    z0, logp_old, prob_old, ent_old = old
+    fractions of tally (counted, low, high, dual, selected, ...), and dh: exact dH and
+    first order over the moved states (metrics.entropy_change, or the sequence step's
+    pass over its moved states)."""
     every = ip[I_REFRESET]
     if every > 0 and (t + 1) % every == 0:
         zref[:, :] = z
@@ -186,7 +183,6 @@ def step_metrics(
         adam_t[0] = 0
         ref[0][:, :] = logp  # the cache holds log softmax(z) and softmax(z)
         ref[1][:, :] = prob
-    entropy_change(z, z0, prob_old, logp_old, ent_old, ent, rows, n_rows, dh)
     upd[0] = stats[0]
     upd[1] = stats[1]
     upd[2] = n_groups
@@ -197,14 +193,15 @@ def step_metrics(
 
 
 @njit(cache=True)
-def kept_finite(ip, z, z0, m, v, rows, n_rows):
-    """reference.is_finite of the new state; if not, restore the step's starting logits
-    (the last finite ones; rows[:n_rows] are the states it may have changed) and return
-    False."""
-    if rows_finite(z, rows, n_rows) and (ip[I_OPT] != O_ADAM or (all_finite(m) and all_finite(v))):
+def kept_finite(ip, z, z0, m, v, rows, n_rows, rows_ok):
+    """reference.is_finite of the new state, given rows_ok: are the logits of the states
+    it may have changed (rows[:n_rows]) finite (metrics.rows_finite)? If not, restore the
+    step's starting logits (the last finite ones; state rows[i] is saved in slot i of z0)
+    and return False."""
+    if rows_ok and (ip[I_OPT] != O_ADAM or (all_finite(m) and all_finite(v))):
         return True
     for i in range(n_rows):
-        z[rows[i]] = z0[rows[i]]
+        z[rows[i]] = z0[i]
     return False
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 from simrl.engine.kernels.audit import audit_minibatch
@@ -40,7 +41,7 @@ from simrl.engine.kernels.codes import (
 )
 from simrl.engine.kernels.fastmath import fast_exp
 from simrl.engine.kernels.losses import token_losses
-from simrl.engine.kernels.softmax import refresh_all, refresh_rows
+from simrl.engine.kernels.softmax import refresh_rows
 
 
 @njit(inline="always", cache=True)
@@ -159,14 +160,16 @@ def minibatch_step(
             work, w_seq, prob, logp, ent, aud,
         )  # fmt: skip
     apply_gradient(
-        fp, ip, z, g, csum, wsum, touched, rows, n_rows, logp, prob, ent, ref, m, v, adam_t, None
-    )
+        fp, ip, z, g, csum, wsum, touched, rows, n_rows, logp, prob, ent, ref, m, v, adam_t, None,
+        True,
+    )  # fmt: skip
 
 
 @njit(cache=True)
 def apply_gradient(
-    fp, ip, z, g, csum, wsum, touched, rows, n_rows, logp, prob, ent, ref, m, v, adam_t, saves
-):
+    fp, ip, z, g, csum, wsum, touched, rows, n_rows, logp, prob, ent, ref, m, v, adam_t, saves,
+    with_ent,
+):  # fmt: skip
     """Finish the gradient of the touched states rows[:n_rows] and take the optimiser step
     (reference.token_gradient's state terms, then simrl/optim.py); shared by the bandit and
     the sequence kernels.
@@ -176,7 +179,8 @@ def apply_gradient(
     and the exact KL (kl.py) and entropy-bonus terms are weighted by wsum. ref = (log pi_ref,
     pi_ref), the reference's cache (the same arithmetic as the policy's, so that the KL
     gradient is exactly 0 where pi = pi_ref, as the reference's). Leaves g zero, the
-    touched flags clear, and the cache of every state that moved refreshed. With saves
+    touched flags clear, and the cache of every state that moved refreshed (H too with
+    with_ent; without, the caller computes it before it is read: softmax.entropies). With saves
     (see save_rows), each state's logits and cache are saved before its first change in
     the step; saves = None when the step saved them all at its start.
     """
@@ -219,9 +223,9 @@ def apply_gradient(
             for k in range(K):
                 g[s, k] = 0.0
     if every_row:
-        refresh_all(z, logp, prob, ent)
+        refresh_rows(z, logp, prob, ent, np.arange(S), S, with_ent)
     else:
-        refresh_rows(z, logp, prob, ent, rows, n_rows)
+        refresh_rows(z, logp, prob, ent, rows, n_rows, with_ent)
 
 
 @njit(cache=True)
@@ -229,7 +233,13 @@ def save_rows(z, logp, prob, ent, rows, n_rows, every, saves):
     """Save the logits and cache of the states rows[:n_rows] (every state with every) that
     this step has not saved yet: saves = ((z0, logp_old, prob_old, ent_old), saved (S,)
     flags, saved_rows (S,), n_saved (1,)), the step's starting values of the states it
-    changes (copy on write: a sequence task's step touches a fraction of its rows)."""
+    changes (copy on write: a sequence task's step touches a fraction of its rows).
+
+    The old arrays are indexed by slot, not by state: slot i holds state saved_rows[i], so
+    the saved rows lie together at the front of the arrays in the order they were saved
+    (a small working set that later passes read in order). The bandit's snapshot saves
+    every state s in slot s (step.snapshot), which is the same layout with
+    saved_rows = 0..S-1."""
     old, saved, saved_rows, n_saved = saves
     z0, logp_old, prob_old, ent_old = old
     S, K = z.shape
@@ -240,12 +250,12 @@ def save_rows(z, logp, prob, ent, rows, n_rows, every, saves):
             continue
         saved[s] = True
         saved_rows[n] = s
-        n += 1
         for k in range(K):
-            z0[s, k] = z[s, k]
-            logp_old[s, k] = logp[s, k]
-            prob_old[s, k] = prob[s, k]
-        ent_old[s] = ent[s]
+            z0[n, k] = z[s, k]
+            logp_old[n, k] = logp[s, k]
+            prob_old[n, k] = prob[s, k]
+        ent_old[n] = ent[s]
+        n += 1
     n_saved[0] = n
 
 
