@@ -93,16 +93,34 @@ def eval_row_seq(
     p_label[:] = 0.0
     usage[:, :] = 0.0
     length = fmt = 0.0
+    # as the depth sums above: the running sums of the current prompt (and of the current
+    # prompt and mode) live in registers while consecutive leaves share them (leaves come
+    # prompt by prompt), the same additions in the same order
+    s_cur, s_use, m_use = 0, 0, 0
+    acc, lab, use = p_acc[0], p_label[0], usage[0, 0]
     for leaf in range(leaf_p.shape[0]):
         p = leaf_p[leaf]
         s = leaf_prompt[leaf]
-        p_acc[s] += p * leaf_correct[leaf]  # (S,) sum_a P(answer a) correct(a)
-        p_label[s] += p * leaf_label[leaf]  # P(answer = the incorrect label)
-        if leaf_mode[leaf] >= 0:
-            usage[s, leaf_mode[leaf]] += p
+        if s != s_cur:
+            p_acc[s_cur] = acc
+            p_label[s_cur] = lab
+            s_cur = s
+            acc, lab = p_acc[s], p_label[s]
+        acc += p * leaf_correct[leaf]  # (S,) sum_a P(answer a) correct(a)
+        lab += p * leaf_label[leaf]  # P(answer = the incorrect label)
+        mode = leaf_mode[leaf]
+        if mode >= 0:
+            if s != s_use or mode != m_use:
+                usage[s_use, m_use] = use
+                s_use, m_use = s, mode
+                use = usage[s, mode]
+            use += p
         if s < n_train:
             length += p * leaf_len[leaf]
             fmt += p * leaf_format[leaf]
+    p_acc[s_cur] = acc
+    p_label[s_cur] = lab
+    usage[s_use, m_use] = use
     npk = passk.shape[0]
     for i in range(2 + 2 * npk):
         out[i] = 0.0

@@ -98,6 +98,44 @@ def forking_keep(sp, n, trow, ent, tsort, tkeep):
 
 
 @njit(cache=True)
+def token_tally(N, exact, forking, tcount, flags, tkeep, tally):
+    """tally[0:6] += the N tokens' counts: all, clip low, clip high, dual clip,
+    cov-selected, kept by the forking rule. An exact entry counts its expected count;
+    a sampled token 1, so its sums are integers, counted as such (the same values as
+    sums of 1.0, in a loop that vectorises)."""
+    if exact:
+        n0 = n1 = n2 = n3 = n4 = n5 = 0.0
+        for t in range(N):
+            tc = tcount[t]
+            n0 += tc
+            n1 += tc * flags[t, 0]
+            n2 += tc * flags[t, 1]
+            n3 += tc * flags[t, 2]
+            n4 += tc * flags[t, 3]
+            n5 += tc * (tkeep[t] if forking else 1.0)
+    else:
+        k1 = k2 = k3 = k4 = 0
+        for t in range(N):
+            k1 += flags[t, 0]
+            k2 += flags[t, 1]
+            k3 += flags[t, 2]
+            k4 += flags[t, 3]
+        n5 = 0.0
+        if forking:
+            for t in range(N):
+                n5 += tkeep[t]  # 0 or 1: exact
+        else:
+            n5 = float(N)
+        n0, n1, n2, n3, n4 = float(N), float(k1), float(k2), float(k3), float(k4)
+    tally[0] += n0
+    tally[1] += n1
+    tally[2] += n2
+    tally[3] += n3
+    tally[4] += n4
+    tally[5] += n5
+
+
+@njit(cache=True)
 def seq_minibatch_step(
     fp, ip, sp, epoch, first, lo, hi, gstart, max_len, u, z, logp, prob, ent, ref, m, v,
     adam_t, grad, tf, ti, flags, tally, aud, saves,
@@ -147,7 +185,7 @@ def seq_minibatch_step(
     sampled_kl = kl_coef > 0 and kind <= K_K3
     audit = ip[I_AUDIT] == 1  # the audit reads each token's weight and coefficient
     n_rows = 0
-    n0 = n1 = n2 = n3 = n4 = n5 = fork_mag = all_mag = 0.0
+    fork_mag = all_mag = 0.0
     per_length = agg == G_SEQ_MEAN_TOKEN_MEAN and not exact  # else one weight for all
     w_all = aggregation_weight(agg, exact, N, n_seq, max_len, 1)
     state_terms = (kl_coef > 0 and kind > K_K3) or fp[F_ENT_COEF] > 0  # they read wsum
@@ -175,22 +213,10 @@ def seq_minibatch_step(
             wsum[row] += w
         if audit:
             work[t] = c
-        n0 += tc
-        n1 += tc * flags[t, 0]
-        n2 += tc * flags[t, 1]
-        n3 += tc * flags[t, 2]
-        n4 += tc * flags[t, 3]
-        n5 += tc * keep
         mag = abs(policy)
         all_mag += mag
-        if tfork[t]:
-            fork_mag += mag
-    tally[0] += n0
-    tally[1] += n1
-    tally[2] += n2
-    tally[3] += n3
-    tally[4] += n4
-    tally[5] += n5
+        fork_mag += mag if tfork[t] else 0.0  # the sums are >= 0: adding +0 is exact
+    token_tally(N, exact, forking, tcount, flags, tkeep, tally)
     tally[6] += fork_mag
     tally[7] += all_mag
     if audit:
