@@ -1,10 +1,11 @@
-"""The kernels' PCG64 draws numpy's stream bitwise, and fast_exp is exp to an ulp."""
+"""The kernels' PCG64 draws numpy's stream bitwise, fast_exp is exp to an ulp, and
+fast_exp_nonpos is fast_exp bitwise on x <= 0."""
 
 import numpy as np
 import pytest
 from numba import njit
 
-from simrl.engine.kernels.fastmath import fast_exp
+from simrl.engine.kernels.fastmath import fast_exp, fast_exp_nonpos
 from simrl.engine.kernels.pcg64 import next_double, state_of
 
 
@@ -18,6 +19,12 @@ def _draw(st, out):
 def _exp(x, out):
     for i in range(x.size):
         out[i] = fast_exp(x[i])
+
+
+@njit
+def _exp_nonpos(x, out):
+    for i in range(x.size):
+        out[i] = fast_exp_nonpos(x[i])
 
 
 @pytest.mark.parametrize("seed, key", [(0, (0,)), (1, (7,)), (2**63, (123456,)), (42, ())])
@@ -53,3 +60,14 @@ def test_fast_exp_edges():
     assert out[3] == 0.0 and 0 <= out[4] < 2.3e-308  # below the normal range: 0
     assert out[5] == np.exp(709.78) and out[6] == np.inf and out[7] == np.inf and out[8] == 0.0
     assert np.isnan(out[9])
+
+
+def test_fast_exp_nonpos_is_fast_exp_bitwise_on_nonpositive_x():
+    rng = np.random.default_rng(1)
+    scale = rng.choice([1e-300, 1e-8, 1.0, 30.0, 300.0, 710.0], size=400_000)
+    edges = [0.0, -0.0, -5e-324, -708.0, -708.3964185322641, -708.4, -709.0, -745.2, -746.0]
+    x = np.concatenate([-np.abs(rng.normal(size=scale.size)) * scale, edges, [-np.inf, np.nan]])
+    ours, ref = np.empty_like(x), np.empty_like(x)
+    _exp_nonpos(x, ours)
+    _exp(x, ref)
+    np.testing.assert_array_equal(ours.view(np.int64), ref.view(np.int64))

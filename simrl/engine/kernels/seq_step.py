@@ -189,7 +189,7 @@ def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
         np.zeros(M),  # csum
         np.zeros(M),  # wsum
         np.zeros(M, dtype=np.bool_),  # touched
-        np.zeros(M, dtype=np.int64),  # rows: the touched rows of a minibatch, in order
+        np.zeros(M + 1, dtype=np.int64),  # rows: the touched rows of a minibatch, in order
     )
     batch = (
         np.zeros(P + 1, dtype=np.int64),  # bprompt

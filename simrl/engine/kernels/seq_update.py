@@ -189,6 +189,10 @@ def seq_minibatch_step(
     per_length = agg == G_SEQ_MEAN_TOKEN_MEAN and not exact  # else one weight for all
     w_all = aggregation_weight(agg, exact, N, n_seq, max_len, 1)
     state_terms = (kl_coef > 0 and kind > K_K3) or fp[F_ENT_COEF] > 0  # they read wsum
+    for t in range(N):  # each touched state's sums start at 0
+        csum[trow[t]] = 0.0
+        if state_terms:
+            wsum[trow[t]] = 0.0
     for t in range(N):
         row, a = trow[t], ttok[t]
         w_agg = aggregation_weight(agg, exact, N, n_seq, max_len, tlen[t]) if per_length else w_all
@@ -201,12 +205,13 @@ def seq_minibatch_step(
         c = policy
         if sampled_kl:
             c += w * kl_coef * sampled_kl_grad(kind, tlogp[t], ref_logp[row, a])
-        if not touched[row]:
-            touched[row] = True
-            rows[n_rows] = row
-            n_rows += 1
-            csum[row] = 0.0
-            wsum[row] = 0.0
+        # the touched states in order of first touch, without a branch: every token
+        # writes its state at the end of the list, which only a new state keeps (rows has
+        # room for one more than every state)
+        new = not touched[row]
+        touched[row] = True
+        rows[n_rows] = row
+        n_rows += new
         g[row, a] += c
         csum[row] += c
         if state_terms:

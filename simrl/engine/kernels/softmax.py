@@ -7,7 +7,7 @@ import math
 import numpy as np
 from numba import njit
 
-from simrl.engine.kernels.fastmath import fast_exp
+from simrl.engine.kernels.fastmath import fast_exp_nonpos
 
 
 @njit(inline="always", cache=True)
@@ -112,8 +112,8 @@ def refresh_rows(z, logp, prob, ent, rows, n_rows, with_ent):
         s = rows[i]
         for k in range(K):
             e[i * K + k] = z[s, k] - mx[i]
-    for j in range(n_rows * K):  # vectorised
-        e[j] = fast_exp(e[j])
+    for j in range(n_rows * K):  # vectorised; z - max z <= 0
+        e[j] = fast_exp_nonpos(e[j])
     e_rows = e.reshape(n_rows, K)
     for i in range(n_rows):
         s = rows[i]
