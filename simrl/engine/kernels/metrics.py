@@ -95,10 +95,11 @@ def row_moved(z, z0, s, i):
 
 
 @njit(cache=True)
-def entropy_change(z, z0, prob_old, logp_old, ent_old, ent, rows, n_rows, out):
+def entropy_change(z, z0, gh_old, ent_old, ent, rows, n_rows, out):
     """Mean over the moved states of exact dH and of -Cov_pi(log pi, dz); NaN if none moved.
     rows[:n_rows] are the states the step may have moved (the others are unchanged), state
-    rows[i] saved in slot i of the old arrays (update.save_rows)."""
+    rows[i] saved in slot i of the old arrays (update.save_rows); gh_old holds their
+    entropy_grad at the step's start."""
     n, dh, fo = 0, 0.0, 0.0
     for i in range(n_rows):
         s = rows[i]
@@ -106,17 +107,25 @@ def entropy_change(z, z0, prob_old, logp_old, ent_old, ent, rows, n_rows, out):
             continue
         n += 1
         dh += ent[s] - ent_old[i]
-        fo -= row_first_order(z, z0, prob_old, logp_old, ent_old, s, i)
+        fo -= row_first_order(z, z0, gh_old, s, i)
     entropy_change_means(n, dh, fo, out)
 
 
 @njit(inline="always", cache=True)
-def row_first_order(z, z0, prob_old, logp_old, ent_old, s, i):
-    """sum_k pi_old (log pi_old + H_old) dz of state s (saved in slot i): minus its first-order
-    entropy change (theory.entropy: the gradient pi (l + H) first, then times dz)."""
+def entropy_grad(p, logp, h):
+    """pi (log pi + H) of one entry (0 where pi = 0), minus the entropy's gradient in the
+    logits (theory.entropy); saved per entry at a step's start for row_first_order."""
+    return weighted(p, logp + h)
+
+
+@njit(inline="always", cache=True)
+def row_first_order(z, z0, gh_old, s, i):
+    """sum_k pi_old (log pi_old + H_old) dz of state s (saved in slot i; gh_old: its
+    entropy_grad): minus its first-order entropy change (theory.entropy: the gradient
+    first, then times dz)."""
     a0 = a1 = 0.0  # two partial sums (even and odd k): shorter dependency chains
     for k in range(z.shape[1]):  # a for loop: LLVM unrolls it (a while loop ran ~7x slower)
-        x = weighted(prob_old[i, k], logp_old[i, k] + ent_old[i]) * (z[s, k] - z0[i, k])
+        x = gh_old[i, k] * (z[s, k] - z0[i, k])
         if k % 2 == 0:
             a0 += x
         else:

@@ -76,7 +76,7 @@ def step_run_seq(
     """Step t of one run (sequence_ref.step). Returns False if a value became non-finite."""
     graph, leaves, facts, max_len, _, _ = task
     old, grad, tf, ti, flags, batch, dp, _, misc = ws
-    z0, logp_old, prob_old, ent_old = old
+    z0, logp_old, prob_old, ent_old, _ = old
     bprompt, bresp, brew, badv, gstart, order, counts, chosen = batch
     stats, tally, dh, aud, qrow, wrow, saved, saved_rows, n_saved, kl_row = misc
     if ip[I_REW] == R_FROZEN:
@@ -161,7 +161,7 @@ def moved_rows(z, old, prob, logp, ent, base_logp, rows, n_rows, with_ent, dh, k
     refreshes skipped it (with_ent; softmax.entropies), exact dH and first order into dh
     (metrics.entropy_change), KL(pi || base) into kl_row (base_kl) and the finiteness of
     its logits (metrics.rows_finite), which it returns. The arithmetic of each is theirs."""
-    z0, logp_old, prob_old, ent_old = old
+    z0, _, _, ent_old, gh_old = old
     bits = z.view(np.int64)
     top = 0
     n, dh_sum, fo = 0, 0.0, 0.0
@@ -174,7 +174,7 @@ def moved_rows(z, old, prob, logp, ent, base_logp, rows, n_rows, with_ent, dh, k
         if row_moved(z, z0, s, i):
             n += 1
             dh_sum += ent[s] - ent_old[i]
-            fo -= row_first_order(z, z0, prob_old, logp_old, ent_old, s, i)
+            fo -= row_first_order(z, z0, gh_old, s, i)
     entropy_change_means(n, dh_sum, fo, dh)
     return top != EXPONENT_BITS
 
@@ -183,7 +183,7 @@ def moved_rows(z, old, prob, logp, ent, base_logp, rows, n_rows, with_ent, dh, k
 def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
     """A run's scratch arrays (see step_run_seq and eval_row_seq for their names)."""
     n_cap = 2 * V * N if exact else (P + 1) * G * max_len
-    old = (np.empty((M, V)), np.empty((M, V)), np.empty((M, V)), np.empty(M))
+    old = (np.empty((M, V)), np.empty((M, V)), np.empty((M, V)), np.empty(M), np.empty((M, V)))
     grad = (
         np.zeros((M, V)),  # g
         np.zeros(M),  # csum

@@ -32,7 +32,13 @@ from simrl.engine.kernels.codes import (
     R_FROZEN,
     STEER_PROB_FLOOR,
 )
-from simrl.engine.kernels.metrics import all_finite, entropy_change, eval_row, rows_finite
+from simrl.engine.kernels.metrics import (
+    all_finite,
+    entropy_change,
+    entropy_grad,
+    eval_row,
+    rows_finite,
+)
 from simrl.engine.kernels.pcg64 import next_double
 from simrl.engine.kernels.sampling import collect_batch, exact_batch, group_advantages
 from simrl.engine.kernels.softmax import refresh_all
@@ -68,6 +74,7 @@ def step_run(
         logp_old,
         prob_old,
         ent_old,
+        gh_old,
         g,
         csum,
         wsum,
@@ -94,7 +101,7 @@ def step_run(
     if ip[I_REW] == R_FROZEN:
         frozen_update(upd)
         return True
-    snapshot(z, logp, prob, ent, (z0, logp_old, prob_old, ent_old))
+    snapshot(z, logp, prob, ent, (z0, logp_old, prob_old, ent_old, gh_old))
     exact = ip[I_EXACT] == 1
     if exact:
         n_groups = exact_batch(
@@ -137,7 +144,7 @@ def step_run(
                 )  # fmt: skip
                 first = False
     S = z.shape[0]
-    entropy_change(z, z0, prob_old, logp_old, ent_old, ent, all_rows, S, dh)
+    entropy_change(z, z0, gh_old, ent_old, ent, all_rows, S, dh)
     step_metrics(ip, t, n_groups, z, zref, m, v, adam_t, logp, prob, stats, ref, tally, dh, upd)
     if ip[I_AUDIT] == 1:
         audit_step(
@@ -158,12 +165,16 @@ def frozen_update(upd):
 
 @njit(cache=True)
 def snapshot(z, logp, prob, ent, old):
-    """old = (z0, logp_old, prob_old, ent_old): the logits and cache at the step's start."""
-    z0, logp_old, prob_old, ent_old = old
+    """old = (z0, logp_old, prob_old, ent_old, gh_old): the logits and cache at the step's
+    start, and each entry's metrics.entropy_grad (update.save_rows, every state)."""
+    z0, logp_old, prob_old, ent_old, gh_old = old
     z0[:, :] = z
     logp_old[:, :] = logp
     prob_old[:, :] = prob
     ent_old[:] = ent
+    for s in range(z.shape[0]):
+        for k in range(z.shape[1]):
+            gh_old[s, k] = entropy_grad(prob[s, k], logp[s, k], ent[s])
 
 
 @njit(cache=True)
@@ -233,6 +244,7 @@ def workspace(S, K, P, G, N_max):
         np.empty((S, K)),  # logp_old
         np.empty((S, K)),  # prob_old
         np.empty(S),  # ent_old
+        np.empty((S, K)),  # gh_old
         np.zeros((S, K)),  # g
         np.zeros(S),  # csum
         np.zeros(S),  # wsum

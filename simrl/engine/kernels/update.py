@@ -41,6 +41,7 @@ from simrl.engine.kernels.codes import (
 )
 from simrl.engine.kernels.fastmath import fast_exp
 from simrl.engine.kernels.losses import token_losses
+from simrl.engine.kernels.metrics import entropy_grad
 from simrl.engine.kernels.softmax import refresh_rows
 
 
@@ -192,7 +193,7 @@ def apply_gradient(
     sgd = ip[I_OPT] == O_SGD
     every_row = ip[I_OPT] == O_ADAM or n_rows == S
     if saves is not None:  # adam moves every entry
-        save_rows(z, logp, prob, ent, rows, n_rows, ip[I_OPT] == O_ADAM, saves)
+        save_rows(z, logp, prob, ent, rows, n_rows, ip[I_OPT] == O_ADAM, ip[I_AUDIT] == 1, saves)
     lr = fp[F_LR]
     for i in range(n_rows):
         s = rows[i]
@@ -229,11 +230,13 @@ def apply_gradient(
 
 
 @njit(cache=True)
-def save_rows(z, logp, prob, ent, rows, n_rows, every, saves):
+def save_rows(z, logp, prob, ent, rows, n_rows, every, full, saves):
     """Save the logits and cache of the states rows[:n_rows] (every state with every) that
-    this step has not saved yet: saves = ((z0, logp_old, prob_old, ent_old), saved (S,)
-    flags, saved_rows (S,), n_saved (1,)), the step's starting values of the states it
-    changes (copy on write: a sequence task's step touches a fraction of its rows).
+    this step has not saved yet: saves = ((z0, logp_old, prob_old, ent_old, gh_old), saved
+    (S,) flags, saved_rows (S,), n_saved (1,)), the step's starting values of the states
+    it changes (copy on write: a sequence task's step touches a fraction of its rows).
+    gh_old is each entry's metrics.entropy_grad (what the first-order entropy change
+    reads); log pi and pi themselves only with full (the audit reads them).
 
     The old arrays are indexed by slot, not by state: slot i holds state saved_rows[i], so
     the saved rows lie together at the front of the arrays in the order they were saved
@@ -241,7 +244,7 @@ def save_rows(z, logp, prob, ent, rows, n_rows, every, saves):
     every state s in slot s (step.snapshot), which is the same layout with
     saved_rows = 0..S-1."""
     old, saved, saved_rows, n_saved = saves
-    z0, logp_old, prob_old, ent_old = old
+    z0, logp_old, prob_old, ent_old, gh_old = old
     S, K = z.shape
     n = n_saved[0]
     for i in range(S if every else n_rows):
@@ -250,11 +253,15 @@ def save_rows(z, logp, prob, ent, rows, n_rows, every, saves):
             continue
         saved[s] = True
         saved_rows[n] = s
+        h = ent[s]
         for k in range(K):
             z0[n, k] = z[s, k]
-            logp_old[n, k] = logp[s, k]
-            prob_old[n, k] = prob[s, k]
-        ent_old[n] = ent[s]
+            gh_old[n, k] = entropy_grad(prob[s, k], logp[s, k], h)
+        if full:
+            for k in range(K):
+                logp_old[n, k] = logp[s, k]
+                prob_old[n, k] = prob[s, k]
+        ent_old[n] = h
         n += 1
     n_saved[0] = n
 
