@@ -34,7 +34,7 @@ def pack_sequence(configs) -> np.ndarray:
 def task_tuples(task: SequenceTask) -> tuple[tuple, tuple, tuple]:
     """One task's arrays as the kernels read them (seq_graph, seq_sampling, seq_metrics),
     indices as int32 (a smaller working set): graph (node_row, node_width, node_prompt,
-    node_depth, node_fork, root, pn_ptr, pn_idx, slot), leaves (leaf_prompt, leaf_len,
+    node_depth, node_fork, root, pn_ptr, pn_idx, slot, node_next), leaves (leaf_prompt, leaf_len,
     leaf_format, leaf_mode, leaf_det, leaf_answer, leaf_correct, leaf_label) and facts
     (correct, incorrect_label, base_top_mode, base_logp).
 
@@ -43,7 +43,8 @@ def task_tuples(task: SequenceTask) -> tuple[tuple, tuple, tuple]:
     leaf, or N + L beyond the row's width; leaf_det is a leaf's answer when it is certain
     (sequence_ref.sample_response), else -1; leaf_correct and leaf_label are
     E[correct | leaf] and P(incorrect label | leaf), with the expressions of
-    tasks.sequence.leaf_expected_reward."""
+    tasks.sequence.leaf_expected_reward; node_next[n] is the one slot entry every token of
+    node n (within its width) leads to, or -1 if they lead to several."""
     i32 = np.int32
     S, N, L = task.num_prompts, task.num_nodes, task.leaf_prompt.shape[0]
     pn_idx = np.argsort(task.node_prompt, kind="stable")
@@ -51,11 +52,15 @@ def task_tuples(task: SequenceTask) -> tuple[tuple, tuple, tuple]:
     ends = (task.child < 0) & (task.child != NO_TOKEN)
     slot = np.where(task.child >= 0, task.child, N + L)
     slot[ends] = N - task.child[ends] - 1
+    width = task.row_width[task.node_row]
+    within = np.arange(slot.shape[1])[None, :] < width[:, None]
+    one_place = ((slot == slot[:, :1]) | ~within).all(axis=1) & (width > 0)
+    node_next = np.where(one_place, slot[:, 0], -1)
     graph = tuple(
         a.astype(i32)
         for a in (
             task.node_row,
-            task.row_width[task.node_row],
+            width,
             task.node_prompt,
             task.node_depth,
             task.node_fork,
@@ -63,6 +68,7 @@ def task_tuples(task: SequenceTask) -> tuple[tuple, tuple, tuple]:
             pn_ptr,
             pn_idx,
             slot,
+            node_next,
         )
     )
     answer = task.leaf_answer

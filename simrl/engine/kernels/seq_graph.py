@@ -9,9 +9,10 @@ reference's depth-by-depth np.add.at adds them (ascending parent, then token): t
 sums, in the same order.
 
 `graph` is the per-task tuple (node_row, node_width, node_prompt, node_depth, node_fork,
-root, pn_ptr, pn_idx, slot) that simrl/engine/fast_sequence.py packs (int32): slot[n, v]
-is where token v of node n leads: its child node (< N), N + its leaf, or N + L beyond the
-row's width (SequenceTask.child's NO_TOKEN).
+root, pn_ptr, pn_idx, slot, node_next) that simrl/engine/fast_sequence.py packs (int32):
+slot[n, v] is where token v of node n leads: its child node (< N), N + its leaf, or
+N + L beyond the row's width (SequenceTask.child's NO_TOKEN); node_next[n] is the one
+place every token of node n leads to (a state that does not fork), else -1.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def forward_reach(prob, graph, reach_ext):
     under the policy prob (M, V) (SequenceTask.node_reach and leaf_reach). Token v of node
     n flows into reach_ext[slot[n, v]], the sink N + L beyond the row's width, where pi = 0
     (so the loop has no branch)."""
-    node_row, _, _, _, _, root, _, _, slot = graph
+    node_row, _, _, _, _, root, _, _, slot, _ = graph
     start_reach(reach_ext, root)
     for n in range(slot.shape[0]):
         flow(reach_ext, slot, prob, n, node_row[n], reach_ext[n])
@@ -68,7 +69,7 @@ def q_values(prob, r_leaf, graph, q, value):
     """q (N, V): Q(n, v) = E[r | the response passes token v at node n] under prob, with
     r_leaf (L,) the expected reward of each leaf, 0 beyond a row's width; value (N,):
     V(n) = sum_v pi(v | n) Q(n, v) (SequenceTask.q_values, backward over the graph)."""
-    node_row, _, _, _, _, _, _, _, slot = graph
+    node_row, _, _, _, _, _, _, _, slot, _ = graph
     N, V = q.shape
     L = r_leaf.shape[0]
     for n in range(N - 1, -1, -1):
@@ -124,7 +125,7 @@ def row_q(q, reach, graph, n_train, qrow, wrow):
     """qrow (M, V): the visit-weighted mean of Q(n, v) over each parameter row's nodes on
     the training prompts (sequence_ref.row_advantages before centring; Cui et al.'s
     Theorem 1 for a state shared by several prompts); wrow (M,) the visit weights."""
-    node_row, _, node_prompt, _, _, _, _, _, _ = graph
+    node_row, _, node_prompt, _, _, _, _, _, _, _ = graph
     N, V = q.shape
     qrow[:, :] = 0.0
     wrow[:] = 0.0

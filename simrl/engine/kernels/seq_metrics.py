@@ -33,7 +33,7 @@ def eval_row_seq(
     the training prompts. A token of the entropy distribution comes from node n with weight
     reach(n) (metrics_sequence's module docstring). kl_row (M,) holds KL(pi_row || base_row)
     (base_kl, kept with the cache)."""
-    node_row, _, node_prompt, node_depth, _, root, _, _, slot = graph
+    node_row, node_width, node_prompt, node_depth, _, root, _, _, slot, node_next = graph
     leaf_prompt, leaf_len, leaf_format, leaf_mode, _, _, leaf_correct, leaf_label = leaves
     base_top = facts[2]
     reach, leaf_p = dp[0], dp[1]
@@ -65,7 +65,14 @@ def eval_row_seq(
     for n in range(reach.shape[0]):
         w = reach_ext[n]
         row = node_row[n]
-        flow(reach_ext, slot, prob, n, row, w)
+        c = node_next[n]
+        if c >= 0:  # every token leads to c: seq_graph.flow's additions, no lookups
+            acc = reach_ext[c]
+            for v in range(node_width[n]):
+                acc += w * prob[row, v]
+            reach_ext[c] = acc
+        else:
+            flow(reach_ext, slot, prob, n, row, w)
         if node_prompt[n] >= n_train:
             continue
         h = ent[row]

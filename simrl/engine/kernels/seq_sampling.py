@@ -72,7 +72,7 @@ def sample_group(prob_old, graph, s, u, off, U, G, seq0, walk, ti, cur):
     lookup), and independent walks let those latencies overlap. walk (5, G, max_len) holds
     the walks' rows, tokens and forking flags, then (walk[3, j, 0]) each one's leaf and
     (walk[4, j, 0]) its length. Returns the new cur."""
-    node_row, node_width, _, _, node_fork, root, _, _, slot = graph
+    node_row, node_width, _, _, node_fork, root, _, _, slot, _ = graph
     N = slot.shape[0]
     max_len = walk.shape[2]
     for j in range(G):
@@ -200,7 +200,7 @@ def exact_tokens(
     gradient with A = 1 - b and with A = -b, counting G reach(n) pi_old(v|n) Q(n,v) and
     G reach(n) pi_old(v|n) (1 - Q(n,v)) sampled tokens (sequence_ref.exact_tokens;
     theory/NOTES.md, "Exact sequence gradient"). Returns n_groups (= P)."""
-    node_row, node_width, _, node_depth, node_fork, root, pn_ptr, pn_idx, _ = graph
+    node_row, node_width, _, node_depth, node_fork, root, pn_ptr, pn_idx, _, _ = graph
     leaf_prompt, leaf_len = leaves[0], leaves[1]
     reach, leaf_p, q, value, r_leaf, reach_ext = dp
     S = ip[I_NTRAIN]

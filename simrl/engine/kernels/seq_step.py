@@ -280,7 +280,7 @@ def run_chunk_seq(
         z_r, zref_r, m_r, v_r, at = z[r], zref[r], m[r], v[r], adam_t[r : r + 1]
         graph_r = (
             graphs[0][ti], graphs[1][ti], graphs[2][ti], graphs[3][ti], graphs[4][ti],
-            graphs[5][ti], graphs[6][ti], graphs[7][ti], graphs[8][ti],
+            graphs[5][ti], graphs[6][ti], graphs[7][ti], graphs[8][ti], graphs[9][ti],
         )  # fmt: skip
         leaves_r = (
             leaves[0][ti], leaves[1][ti], leaves[2][ti], leaves[3][ti], leaves[4][ti],
