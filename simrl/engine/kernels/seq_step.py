@@ -47,8 +47,8 @@ from simrl.engine.kernels.seq_sampling import (
     TF_ENT_OLD,
     TF_LOGP_OLD,
     TF_STEER,
+    TI_LEN,
     TI_ROW,
-    TI_SEQ,
     TI_TOK,
     exact_tokens,
     sampled_tokens,
@@ -98,8 +98,11 @@ def step_run_seq(
         )  # fmt: skip
         group_advantages(ip[I_ADV], brew, badv, n_groups, G, fp[F_STD_EPS], ip[I_DDOF])
         for j in range(n_groups):  # the sequence's advantage, broadcast to its tokens
-            for k in range(gstart[j], gstart[j + 1]):
-                tf[TF_ADV, k] = badv[j, ti[TI_SEQ, k] - j * G]
+            k = gstart[j]
+            for i in range(G):  # response i's tokens follow response i - 1's
+                length = ti[TI_LEN, k]
+                tf[TF_ADV, k : k + length] = badv[j, i]
+                k += length
     audit = ip[I_AUDIT] == 1
     need_ent = audit or ip[I_LOSS] == L_STEER  # H_old per token: STEER and the audit
     for k in range(gstart[n_groups]):  # token arrays of the whole batch, gathered once

@@ -164,8 +164,11 @@ def seq_minibatch_step(
         tf[TF_RATIO],
     )
     tw, tkeep = tf[TF_WEIGHT], tf[TF_KEEP]
-    for t in range(N):
-        tlogp[t] = logp[trow[t], ttok[t]]
+    if first:  # the cache still holds pi_old: log pi is log pi_old, gathered at the step's start
+        tlogp[:N] = tlogp_old[:N]
+    else:
+        for t in range(N):
+            tlogp[t] = logp[trow[t], ttok[t]]
     if ip[I_LCC] > 0:  # Clip-Cov's keys: per epoch and token slot (streams.py)
         cc_base = (
             ip[I_ROUNDS] * (ip[I_LSEL] + ip[I_LSAMPLE] + ip[I_LREWARD] + ip[I_LTIE])
