@@ -216,11 +216,19 @@ def bucket_pass(values, weights, n, lo, hi, bucket, bucket_w):
     scale = N_BUCKETS / (hi - lo) if hi > lo else 0.0
     bucket_w[:] = 0.0
     total = 0.0
+    # consecutive values mostly share a bucket (neighbouring states): its running total
+    # lives in a register until the bucket changes, the same additions in the same order
+    b_cur, acc = 0, 0.0
     for i in range(n):
         b = min(max(int((values[i] - lo) * scale), 0), N_BUCKETS - 1)
         bucket[i] = b
-        bucket_w[b] += weights[i]
+        if b != b_cur:
+            bucket_w[b_cur] = acc
+            b_cur = b
+            acc = bucket_w[b]
+        acc += weights[i]
         total += weights[i]
+    bucket_w[b_cur] = acc
     return total
 
 
