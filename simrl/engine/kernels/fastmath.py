@@ -68,11 +68,10 @@ C2, C3, C4, C5, C6, C7, C8, C9, C10, C11, C12, C13 = INV_FACT[2:]
 
 
 @njit(inline="always", cache=True)
-def fast_exp(x):
-    xc = min(max(x, EXP_LO), EXP_HI)
-    k = (xc * LOG2E + ROUND_MAGIC) - ROUND_MAGIC  # round to nearest (ties to even)
-    r = fma(-k, LN2_LO, fma(-k, LN2_HI, xc))
-    p = fma(C13, r, C12)  # Horner with fused multiply-adds
+def exp_poly(r):
+    """exp(r) for |r| <= ln 2 / 2: its Taylor polynomial of degree 13, by Horner with
+    fused multiply-adds."""
+    p = fma(C13, r, C12)
     p = fma(p, r, C11)
     p = fma(p, r, C10)
     p = fma(p, r, C9)
@@ -84,7 +83,15 @@ def fast_exp(x):
     p = fma(p, r, C3)
     p = fma(p, r, C2)
     p = fma(p, r, 1.0)
-    p = fma(p, r, 1.0)
+    return fma(p, r, 1.0)
+
+
+@njit(inline="always", cache=True)
+def fast_exp(x):
+    xc = min(max(x, EXP_LO), EXP_HI)
+    k = (xc * LOG2E + ROUND_MAGIC) - ROUND_MAGIC  # round to nearest (ties to even)
+    r = fma(-k, LN2_LO, fma(-k, LN2_HI, xc))
+    p = exp_poly(r)
     ki = int(k)
     # 2^k for k in [-1022, 1023]; split in two factors so k = 1024 (x near EXP_HI) works
     half = ki >> 1
@@ -100,19 +107,7 @@ def fast_exp_nonpos(x):
     xc = max(x, EXP_LO)
     k = (xc * LOG2E + ROUND_MAGIC) - ROUND_MAGIC
     r = fma(-k, LN2_LO, fma(-k, LN2_HI, xc))
-    p = fma(C13, r, C12)
-    p = fma(p, r, C11)
-    p = fma(p, r, C10)
-    p = fma(p, r, C9)
-    p = fma(p, r, C8)
-    p = fma(p, r, C7)
-    p = fma(p, r, C6)
-    p = fma(p, r, C5)
-    p = fma(p, r, C4)
-    p = fma(p, r, C3)
-    p = fma(p, r, C2)
-    p = fma(p, r, 1.0)
-    p = fma(p, r, 1.0)
+    p = exp_poly(r)
     y = p * _int_bits_as_float((int(k) + 1023) << 52)
     y = 0.0 if x < EXP_LO else y
     return x if x != x else y

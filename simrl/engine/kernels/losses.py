@@ -122,6 +122,36 @@ def token_losses(fp, ip, N, tlogp, tlogp_old, tadv, tent_old, tkeys, td, flags, 
 
 
 @njit(cache=True)
+def clip_tally(N, weighted, tcount, flags, tally):
+    """tally[0:5] += the N tokens' counts: all, clip low, clip high, dual clip, selected
+    (flags, set by token_losses). With weighted, token t counts tcount[t] (an exact
+    entry's expected count); else 1, so the sums are integers, counted as such (the same
+    values as sums of 1.0, in a loop that vectorises)."""
+    if weighted:
+        n0 = n1 = n2 = n3 = n4 = 0.0
+        for t in range(N):
+            tc = tcount[t]
+            n0 += tc
+            n1 += tc * flags[t, 0]
+            n2 += tc * flags[t, 1]
+            n3 += tc * flags[t, 2]
+            n4 += tc * flags[t, 3]
+    else:
+        k1 = k2 = k3 = k4 = 0
+        for t in range(N):
+            k1 += flags[t, 0]
+            k2 += flags[t, 1]
+            k3 += flags[t, 2]
+            k4 += flags[t, 3]
+        n0, n1, n2, n3, n4 = float(N), float(k1), float(k2), float(k3), float(k4)
+    tally[0] += n0
+    tally[1] += n1
+    tally[2] += n2
+    tally[3] += n3
+    tally[4] += n4
+
+
+@njit(cache=True)
 def steer_scale(fp, ip, N, tlogp, tlogp_old, tadv, tent_old, td, omega):
     """Multiply td by STEER's weights of |Omega| (losses.steer_omega / steer_weights)."""
     lo, hi = math.inf, -math.inf

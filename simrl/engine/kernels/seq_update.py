@@ -29,7 +29,7 @@ from simrl.engine.kernels.codes import (
     I_ROUNDS,
     K_K3,
 )
-from simrl.engine.kernels.losses import token_losses
+from simrl.engine.kernels.losses import clip_tally, token_losses
 from simrl.engine.kernels.metrics import quantile_sorted
 from simrl.engine.kernels.seq_sampling import (
     SP_FORK_Q,
@@ -98,41 +98,20 @@ def forking_keep(sp, n, trow, ent, tsort, tkeep):
 
 
 @njit(cache=True)
-def token_tally(N, exact, forking, tcount, flags, tkeep, tally):
-    """tally[0:6] += the N tokens' counts: all, clip low, clip high, dual clip,
-    cov-selected, kept by the forking rule. An exact entry counts its expected count;
-    a sampled token 1, so its sums are integers, counted as such (the same values as
-    sums of 1.0, in a loop that vectorises)."""
+def kept_count(N, exact, forking, tcount, tkeep):
+    """The N tokens' count kept by the forking rule (all without it), weighted as in
+    losses.clip_tally: an exact entry's expected count, or 1 (integer sums)."""
     if exact:
-        n0 = n1 = n2 = n3 = n4 = n5 = 0.0
+        n = 0.0
         for t in range(N):
-            tc = tcount[t]
-            n0 += tc
-            n1 += tc * flags[t, 0]
-            n2 += tc * flags[t, 1]
-            n3 += tc * flags[t, 2]
-            n4 += tc * flags[t, 3]
-            n5 += tc * (tkeep[t] if forking else 1.0)
-    else:
-        k1 = k2 = k3 = k4 = 0
-        for t in range(N):
-            k1 += flags[t, 0]
-            k2 += flags[t, 1]
-            k3 += flags[t, 2]
-            k4 += flags[t, 3]
-        n5 = 0.0
-        if forking:
-            for t in range(N):
-                n5 += tkeep[t]  # 0 or 1: exact
-        else:
-            n5 = float(N)
-        n0, n1, n2, n3, n4 = float(N), float(k1), float(k2), float(k3), float(k4)
-    tally[0] += n0
-    tally[1] += n1
-    tally[2] += n2
-    tally[3] += n3
-    tally[4] += n4
-    tally[5] += n5
+            n += tcount[t] * (tkeep[t] if forking else 1.0)
+        return n
+    if not forking:
+        return float(N)
+    n = 0.0
+    for t in range(N):
+        n += tkeep[t]  # 0 or 1: exact
+    return n
 
 
 @njit(cache=True)
@@ -224,7 +203,8 @@ def seq_minibatch_step(
         mag = abs(policy)
         all_mag += mag
         fork_mag += mag if tfork[t] else 0.0  # the sums are >= 0: adding +0 is exact
-    token_tally(N, exact, forking, tcount, flags, tkeep, tally)
+    clip_tally(N, exact, tcount, flags, tally)
+    tally[5] += kept_count(N, exact, forking, tcount, tkeep)
     tally[6] += fork_mag
     tally[7] += all_mag
     if audit:

@@ -40,7 +40,7 @@ from simrl.engine.kernels.codes import (
     O_SGD,
 )
 from simrl.engine.kernels.fastmath import fast_exp
-from simrl.engine.kernels.losses import token_losses
+from simrl.engine.kernels.losses import clip_tally, token_losses
 from simrl.engine.kernels.metrics import entropy_grad
 from simrl.engine.kernels.softmax import refresh_rows
 
@@ -142,19 +142,7 @@ def minibatch_step(
             t += 1
         csum[s] += cs
         wsum[s] += wt
-    n0 = n1 = n2 = n3 = n4 = 0.0
-    for t in range(N):
-        tc = tcount[t]
-        n0 += tc
-        n1 += tc * flags[t, 0]
-        n2 += tc * flags[t, 1]
-        n3 += tc * flags[t, 2]
-        n4 += tc * flags[t, 3]
-    tally[0] += n0
-    tally[1] += n1
-    tally[2] += n2
-    tally[3] += n3
-    tally[4] += n4
+    clip_tally(N, True, tcount, flags, tally)
     if ip[I_AUDIT] == 1:
         audit_minibatch(
             fp[F_LR], lo, hi, n_entries, bprompt, bans, tlogp, tok[9, b0:], tent, tcount,
