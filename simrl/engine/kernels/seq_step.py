@@ -186,13 +186,16 @@ def moved_rows(z, old, prob, logp, ent, base_logp, rows, n_rows, with_ent, dh, k
 def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
     """A run's scratch arrays (see step_run_seq and eval_row_seq for their names)."""
     n_cap = 2 * V * N if exact else (P + 1) * G * max_len
+    # z0, logp_old, prob_old, ent_old, gh_old: the moved states' starting values by slot
+    # (update.save_rows; logp_old and prob_old are filled only for the audit)
     old = (np.empty((M, V)), np.empty((M, V)), np.empty((M, V)), np.empty(M), np.empty((M, V)))
     grad = (
         np.zeros((M, V)),  # g
         np.zeros(M),  # csum
         np.zeros(M),  # wsum
         np.zeros(M, dtype=np.bool_),  # touched
-        np.zeros(M + 1, dtype=np.int64),  # rows: the touched rows of a minibatch, in order
+        # rows: the touched rows of a minibatch, in order (+1: seq_update's branch-free append)
+        np.zeros(M + 1, dtype=np.int64),
     )
     batch = (
         np.zeros(P + 1, dtype=np.int64),  # bprompt
