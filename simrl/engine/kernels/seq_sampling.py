@@ -69,9 +69,11 @@ def sample_group(prob_old, graph, s, u, off, U, G, seq0, walk, ti, cur):
     j with one uniform u[off + j U + pos] per position, and append their tokens to ti from
     column cur in (response, position) order. The responses are walked in lockstep, one
     position of each in turn: each token's step depends on the previous one's (a child
-    lookup), and independent walks let those latencies overlap. walk (5, G, max_len) holds
-    the walks' rows, tokens and forking flags, then (walk[3, j, 0]) each one's leaf and
-    (walk[4, j, 0]) its length. Returns the new cur."""
+    lookup), and independent walks let those latencies overlap. Response j's tokens are
+    written where they would be if every response were max_len long, then moved up over
+    the gaps of shorter ones (ti has room for a full group after the kept ones). walk
+    (5, G, max_len) holds (walk[3, j, 0]) each response's leaf and (walk[4, j, 0]) its
+    current node, then its length. Returns the new cur."""
     node_row, node_width, _, _, node_fork, root, _, _, slot, _ = graph
     N = slot.shape[0]
     max_len = walk.shape[2]
@@ -85,26 +87,30 @@ def sample_group(prob_old, graph, s, u, off, U, G, seq0, walk, ti, cur):
             n = walk[4, j, 0]
             row = node_row[n]
             a = inverse_cdf(prob_old, row, node_width[n], u[off + j * U + pos])
-            walk[0, j, pos] = row
-            walk[1, j, pos] = a
-            walk[2, j, pos] = node_fork[n]
+            t = cur + j * max_len + pos
+            ti[TI_ROW, t] = row
+            ti[TI_TOK, t] = a
+            ti[TI_SEQ, t] = seq0 + j
+            ti[TI_POS, t] = pos
+            ti[TI_FORK, t] = node_fork[n]
             c = slot[n, a]
             if c >= N:
                 walk[3, j, 0] = c - N
                 walk[4, j, 0] = pos + 1
             else:
                 walk[4, j, 0] = c
+    dst = cur
     for j in range(G):
         length = walk[4, j, 0]
+        src = cur + j * max_len
+        if src != dst:  # close the gap a shorter response left
+            for r in (TI_ROW, TI_TOK, TI_SEQ, TI_POS, TI_FORK):
+                for pos in range(length):
+                    ti[r, dst + pos] = ti[r, src + pos]
         for pos in range(length):
-            ti[TI_ROW, cur] = walk[0, j, pos]
-            ti[TI_TOK, cur] = walk[1, j, pos]
-            ti[TI_SEQ, cur] = seq0 + j
-            ti[TI_POS, cur] = pos
-            ti[TI_FORK, cur] = walk[2, j, pos]
-            ti[TI_LEN, cur] = length
-            cur += 1
-    return cur
+            ti[TI_LEN, dst + pos] = length
+        dst += length
+    return dst
 
 
 @njit(cache=True)
