@@ -13,6 +13,8 @@ from scipy.stats import spearmanr
 
 #: exact changes smaller than this are left out of relative errors (nothing moved)
 TINY = 1e-12
+#: the keys of fit_stats' result
+STATS = ("n", "median_rel_err", "q90_rel_err", "sign_agree", "r2", "slope", "rank_corr")
 
 
 def fit_stats(exact: np.ndarray, pred: np.ndarray) -> dict[str, float]:
@@ -29,9 +31,7 @@ def fit_stats(exact: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     ok = np.isfinite(exact) & np.isfinite(pred) & (np.abs(exact) > TINY)
     e, p = exact[ok], pred[ok]
     if e.size < 3:
-        return dict.fromkeys(
-            ("n", "median_rel_err", "q90_rel_err", "sign_agree", "r2", "slope"), np.nan
-        )
+        return dict.fromkeys(STATS, np.nan)
     rel = np.abs(p - e) / np.abs(e)
     sst = ((e - e.mean()) ** 2).sum()
     slope = np.polyfit(p, e, 1)[0] if np.ptp(p) > 0 else np.nan

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from simrl.residual_stats import fit_stats
+from simrl.residual_stats import STATS, fit_stats
 
 
 def test_fit_stats_of_a_perfect_and_of_a_scaled_prediction():
@@ -21,3 +21,11 @@ def test_fit_stats_leaves_out_non_finite_and_zero_changes():
     exact = np.array([1.0, 2.0, np.nan, 0.0, 3.0, 4.0])
     pred = np.array([1.0, 2.0, 5.0, 7.0, np.nan, 4.0])
     assert fit_stats(exact, pred)["n"] == 3
+
+
+def test_fit_stats_has_the_same_keys_with_too_few_points():
+    # a run with < 3 usable updates must still answer every statistic a prereg outcome asks
+    # for (rank_corr included), as NaN
+    few = fit_stats(np.array([1.0, 0.0, 2.0]), np.array([1.0, 1.0, np.nan]))
+    assert tuple(few) == STATS and all(np.isnan(v) for v in few.values())
+    assert tuple(fit_stats(np.arange(1.0, 5.0), np.arange(1.0, 5.0))) == STATS
