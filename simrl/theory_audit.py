@@ -12,10 +12,11 @@ exact entropy change and six predictions (theory/NOTES.md):
     steer_code     STEER's public-code Omega, signed                 (Hao et al. 2025, code)
     steer_eq14     STEER's Eq. 14 over the sampled tokens            (Hao et al. 2025, Eq. 14)
 
-Per cell and approximation: median and 90% absolute relative error, sign agreement, R^2
-of the prediction as a predictor of the exact change (1 - SSE / SST, negative when worse
-than the mean), the slope of exact on predicted (1 = calibrated scale), and the Spearman
-rank correlation (scale-free: all a rank-based token weighting such as STEER's needs).
+Per cell and approximation (simrl/residual_stats.py `fit_stats`): median and 90% absolute
+relative error, sign agreement, R^2 of the prediction as a predictor of the exact change
+(1 - SSE / SST, negative when worse than the mean), the slope of exact on predicted
+(1 = calibrated scale), and the Spearman rank correlation (scale-free: all a rank-based
+token weighting such as STEER's needs).
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 
 from simrl import io
 from simrl.config import Config
 from simrl.engine.batch import RunSpec, run_batch
+from simrl.residual_stats import fit_stats
 
 #: optimiser -> 4 step sizes, from 'clipping never binds' to 'binds often' (epochs = 4)
 STEP_SIZES = {"sgd": (1.0, 8.0, 32.0, 128.0), "adam": (0.01, 0.05, 0.2, 0.6)}
@@ -52,8 +53,6 @@ APPROXIMATIONS = {
     "steer_eq14": "dH_steer_eq14",
 }
 CELL = ["optim", "lr_level", "lr", "group_size", "epochs", "prior_strength"]
-#: exact changes smaller than this are left out of relative errors (nothing moved)
-TINY = 1e-12
 
 
 def audit_cells() -> list[dict]:
@@ -114,29 +113,6 @@ def run_audit(seeds: int = 8, steps: int = 25, progress: Callable | None = None)
         np.repeat(np.arange(len(specs)), n_rows - 1)
     ]
     return pd.concat([meta.reset_index(drop=True), points], axis=1)
-
-
-def fit_stats(exact: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    """Residual statistics of one approximation against the exact change."""
-    ok = np.isfinite(exact) & np.isfinite(pred) & (np.abs(exact) > TINY)
-    e, p = exact[ok], pred[ok]
-    if e.size < 3:
-        return dict.fromkeys(
-            ("n", "median_rel_err", "q90_rel_err", "sign_agree", "r2", "slope"), np.nan
-        )
-    rel = np.abs(p - e) / np.abs(e)
-    sst = ((e - e.mean()) ** 2).sum()
-    slope = np.polyfit(p, e, 1)[0] if np.ptp(p) > 0 else np.nan
-    return {
-        "n": float(e.size),
-        "median_rel_err": float(np.median(rel)),
-        "q90_rel_err": float(np.quantile(rel, 0.9)),
-        "sign_agree": float(np.mean(np.sign(p) == np.sign(e))),
-        "r2": float(1.0 - ((e - p) ** 2).sum() / sst) if sst > 0 else np.nan,
-        "slope": float(slope),
-        # scale-free: what a rank-based weighting (STEER's min-max map) relies on
-        "rank_corr": float(spearmanr(p, e).statistic) if np.ptp(p) > 0 else np.nan,
-    }
 
 
 def summarize(points: pd.DataFrame, by: list[str] = CELL) -> pd.DataFrame:

@@ -12,7 +12,7 @@ and derived ones:
     x - y     the per-run difference of two outcomes, e.g. "pass_at_1 - pass_at_64"
     stat(dH_x)  an entropy-change approximation against the exact change over the run's
               steps: median_rel_err, q90_rel_err, sign_agree, r2, slope, rank_corr
-              (simrl/theory_audit.py fit_stats; needs run.audit and eval_every = 1)
+              (simrl/residual_stats.py fit_stats; needs run.audit and eval_every = 1)
 
 Exclusion (registered in [exclusions]): a run that hit a non-finite value
 (failed_step >= 0) is marked `excluded`; tests on paired data drop the seed from every
@@ -43,6 +43,7 @@ from simrl.prereg.spec import (
     step_of,
 )
 from simrl.prereg.store import Store
+from simrl.residual_stats import fit_stats
 from theory.decomposition import DIFFERENCES
 from theory.laws import fit_entropy_law
 
@@ -95,9 +96,7 @@ def _outcome(study: Study, cell: Cell, df: pd.DataFrame, by_step: dict, name: st
 
 def _audit(df: pd.DataFrame, stat: str, approximation: str) -> np.ndarray:
     """Per run: an approximation of the entropy change against the exact one over the run's
-    steps (step 0, the base policy, has no update), by simrl.theory_audit.fit_stats."""
-    from simrl.theory_audit import fit_stats
-
+    steps (step 0, the base policy, has no update), by simrl.residual_stats.fit_stats."""
     out = []
     for _, run in df[df["step"] > 0].groupby("seed", sort=True):
         out.append(fit_stats(run["dH_exact"].to_numpy(), run[approximation].to_numpy())[stat])

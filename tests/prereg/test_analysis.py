@@ -248,7 +248,7 @@ def test_audit_outcomes_and_a_mean_against_a_value(tmp_path):
     from simrl.prereg.grid import expand
     from simrl.prereg.spec import load_study
     from simrl.prereg.store import Store
-    from simrl.theory_audit import fit_stats
+    from simrl.residual_stats import fit_stats
     from tests.prereg.conftest import write_study
 
     study_dir = write_study(tmp_path, "audit", AUDIT)
