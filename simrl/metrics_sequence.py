@@ -67,13 +67,6 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     return float(values[order][min(i, values.size - 1)])
 
 
-def state_entropies(task: SequenceTask, logits: np.ndarray) -> np.ndarray:
-    """(M,) entropy of each parameter row's softmax over its own tokens."""
-    logp = task.log_probs(logits)
-    pi = np.exp(logp)
-    return -(pi * np.where(pi > 0, logp, 0.0)).sum(axis=1)
-
-
 def sequence_eval_metrics(
     logits: np.ndarray, task: SequenceTask, passk: tuple[int, ...], n_train: int | None = None
 ) -> dict[str, float]:

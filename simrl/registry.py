@@ -1,8 +1,10 @@
 """One registry per concept (advantage estimators, policy losses, aggregations, ...).
 
-Each entry has a name (the one the field already uses), a small integer code (what the
-numba kernels switch on), a numpy reference implementation, and a one-line doc citing
-its source. An unknown name raises and lists the valid ones.
+Each entry has a name (the one the field already uses), a small integer code (its
+registration index), a numpy reference implementation (`fn`), and a one-line doc citing
+its source. A concept whose entries carry more (the policy losses: every engine's form,
+fields and capability flags; simrl/algorithms/policy_loss.py) stores its own entry type
+with `put`. An unknown name raises and lists the valid ones.
 """
 
 from __future__ import annotations
@@ -40,6 +42,22 @@ class Registry:
         entry = Entry(name, len(self._entries), fn, doc)
         self._entries[name] = entry
         return entry
+
+    def put(self, entry: Any) -> Any:
+        """Store an entry object of the concept's own type; it must have `name`, `code`
+        (equal to the registration index), `fn` and `doc`."""
+        if entry.name in self._entries:
+            raise ValueError(f"{self.concept} {entry.name!r} is already registered")
+        if entry.code != len(self._entries):
+            raise ValueError(f"{self.concept} {entry.name!r}: code must be {len(self._entries)}")
+        self._entries[entry.name] = entry
+        return entry
+
+    def remove(self, name: str) -> None:
+        """Remove the last-registered entry (tests register a toy entry and remove it)."""
+        if name not in self._entries or list(self._entries)[-1] != name:
+            raise ValueError(f"{self.concept} {name!r} is not the last registered entry")
+        del self._entries[name]
 
     def __getitem__(self, name: str) -> Entry:
         try:

@@ -78,23 +78,48 @@ def frozen(answers, facts: PromptFacts, u, u_tie, *, p, flip):
     return np.zeros(answers.shape, dtype=float)
 
 
+#: Every reward that is a function of the response alone is affine in what the response
+#: tells: E[r | y] = w_c P(correct | y) + w_nc (1 - P(correct | y)) + w_l P(y's answer is
+#: the incorrect label) + w_f [y is the format answer] + w_1. One definition per reward,
+#: read by the reference (expected_reward, tasks.sequence.leaf_expected_reward) and the
+#: kernels (packed per run: engine/packing.py). self_consistency depends on the group and
+#: frozen does not update: NaN. The zero terms add exact zeros, so true's E[r] is
+#: P(correct) bit for bit.
+EXPECTATION_WEIGHTS = {
+    "true": lambda p, flip: (1.0, 0.0, 0.0, 0.0, 0.0),
+    "random": lambda p, flip: (0.0, 0.0, 0.0, 0.0, p),
+    "incorrect": lambda p, flip: (0.0, 0.0, 1.0, 0.0, 0.0),
+    "format": lambda p, flip: (0.0, 0.0, 0.0, 1.0, 0.0),
+    "noisy": lambda p, flip: (1.0 - flip, flip, 0.0, 0.0, 0.0),
+}
+
+
+def expectation_weights(kind: str, *, p: float, flip: float) -> tuple[float, ...]:
+    """(w_c, w_nc, w_l, w_f, w_1) of the reward (EXPECTATION_WEIGHTS); NaNs where E[r | y]
+    is not a function of the response."""
+    if kind not in EXPECTATION_WEIGHTS:
+        return (np.nan,) * 5
+    return tuple(float(w) for w in EXPECTATION_WEIGHTS[kind](p, flip))
+
+
+def affine_expectation(w, correct, label, fmt):
+    """w_c c + w_nc (1 - c) + w_l l + w_f f + w_1, summed in that order (the kernels'
+    audit.expected_rewards and seq_graph.leaf_rewards sum the same terms in the same order)."""
+    return w[0] * correct + w[1] * (1.0 - correct) + w[2] * label + w[3] * fmt + w[4]
+
+
 def expected_reward(kind: str, facts: PromptFacts, *, p: float, flip: float) -> np.ndarray:
     """E[r | a] for every answer a (K,): what Cui et al.'s Theorem 1 calls the reward of an
     action. NaN where it is not a function of the answer alone (self_consistency) or where
     there is no update (frozen)."""
-    c = facts.correct.astype(float)
-    K = c.shape[0]
-    if kind == "true":
-        return c
-    if kind == "random":
-        return np.full(K, p)
-    if kind == "incorrect":
-        return (np.arange(K) == facts.incorrect_label).astype(float)
-    if kind == "format":
-        return (np.arange(K) == facts.format_answer).astype(float)
-    if kind == "noisy":
-        return (1.0 - flip) * c + flip * (1.0 - c)
-    return np.full(K, np.nan)
+    K = facts.correct.shape[0]
+    a = np.arange(K)
+    return affine_expectation(
+        expectation_weights(kind, p=p, flip=flip),
+        facts.correct.astype(float),
+        (a == facts.incorrect_label).astype(float),
+        (a == facts.format_answer).astype(float),
+    )
 
 
 def sequence_rewards(

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from simrl.errors import ConfigError
+
+
+def param(default: Any, doc: str, check: Any) -> Any:
+    """A config field: its default, a one-line doc, and the check of its values."""
+    return field(default=default, metadata={"doc": doc, "check": check})
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,13 @@ class Range:
         above = v > self.lo if self.lo_open else v >= self.lo
         below = v < self.hi if self.hi_open else v <= self.hi
         return above and below
+
+
+POS = Range(0.0, lo_open=True)
+NONNEG = Range(0.0)
+UNIT = Range(0.0, 1.0)
+POS_INT = Range(1, integer=True)
+NONNEG_INT = Range(0, integer=True)
 
 
 @dataclass(frozen=True)
@@ -108,6 +121,20 @@ class Bool:
 
     def ok(self, v: object) -> bool:
         return isinstance(v, bool)
+
+
+@dataclass(frozen=True)
+class InRegistry:
+    """A name registered in a registry, read when checked (so an entry registered after
+    the config module loaded, such as a loss defined in a test, is allowed)."""
+
+    registry: Any
+
+    def allowed(self) -> str:
+        return "must be one of " + ", ".join(repr(n) for n in self.registry.names)
+
+    def ok(self, v: object) -> bool:
+        return isinstance(v, str) and v in self.registry
 
 
 def one_of(names: Iterable[str]) -> OneOf:

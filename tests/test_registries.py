@@ -11,6 +11,7 @@ import pytest
 
 from simrl.advantages import ADVANTAGES
 from simrl.aggregation import AGGREGATIONS
+from simrl.algorithms.tokens import bandit_positions
 from simrl.config import AlgoConfig, OptimConfig
 from simrl.kl import KL_ESTIMATORS
 from simrl.losses import POLICY_LOSSES, TokenBatch, steer_omega, steer_weights
@@ -238,7 +239,7 @@ def make_batch(logp=None, ratio=RATIO, adv=ADV, pi_old=PI_OLD, keys=None) -> Tok
     entropy_old = np.linspace(0.5, 2.0, logp.size)
     if keys is None:
         keys = np.random.default_rng(0).random(logp.size)
-    return TokenBatch(logp, logp_old, adv, entropy_old, keys)
+    return TokenBatch(logp, logp_old, adv, entropy_old, keys, *bandit_positions(0, logp.size))
 
 
 BATCH = make_batch()
@@ -273,6 +274,12 @@ def test_dlogp_matches_finite_differences(name):
         # STEER's weights are detached in the public code: d loss / d logp = w * d vanilla
         w = steer_weights(steer_omega(BATCH), PARAMS)
         expected = w * fd_dlogp("vanilla", BATCH)
+    elif name in ("cispo", "cispo_trl"):
+        # CISPO's clipped weight is detached (sg): d loss / d logp = -w A, w the clamped ratio
+        lower, upper = (1 - PARAMS.clip_low, 1 + PARAMS.clip_high)
+        if name == "cispo_trl":
+            lower, upper = -np.inf, PARAMS.clip_high
+        expected = -np.clip(RATIO, lower, upper) * ADV
     else:
         expected = fd_dlogp(name, BATCH)
     np.testing.assert_allclose(out.dlogp, expected, rtol=1e-6, atol=1e-8)
@@ -312,6 +319,29 @@ def test_vanilla_without_dual_clip_keeps_the_unclipped_branch():
     assert not out.clip_dual.any()
     np.testing.assert_allclose(out.loss[DUAL_IDX], (-ADV * RATIO)[DUAL_IDX])
     np.testing.assert_allclose(out.dlogp[DUAL_IDX], (-ADV * RATIO)[DUAL_IDX])
+
+
+def test_cispo_verl_clamps_the_weight_on_both_sides_and_keeps_every_gradient():
+    # verl compute_policy_loss_cispo: w = clamp(r, 1 - clip_low, 1 + clip_high), detached
+    out = loss_of("cispo", BATCH)
+    low, high = RATIO < 0.8, RATIO > 1.28  # clip_low 0.2, clip_high 0.28 (PARAMS)
+    np.testing.assert_array_equal(out.clip_low, low)
+    np.testing.assert_array_equal(out.clip_high, high)
+    w = np.where(low, 0.8, np.where(high, 1.28, RATIO))
+    np.testing.assert_allclose(out.dlogp, -w * ADV, rtol=1e-12)
+    np.testing.assert_allclose(out.loss, -w * ADV * BATCH.logp, rtol=1e-12)
+    assert np.all(out.dlogp != 0.0)  # unlike PPO, a clamped token keeps its gradient
+    assert not (out.clip_dual | out.selected).any()
+
+
+def test_cispo_trl_clamps_only_from_above_at_epsilon_high_itself():
+    # TRL loss_type="cispo": torch.clamp(coef_1, max=epsilon_high), no lower clamp, and the
+    # cap is epsilon_high, not 1 + epsilon_high
+    p = AlgoConfig(clip_low=0.2, clip_high=1.5)
+    out = loss_of("cispo_trl", BATCH, p)
+    np.testing.assert_array_equal(out.clip_high, RATIO > 1.5)
+    assert not out.clip_low.any()
+    np.testing.assert_allclose(out.dlogp, -np.minimum(RATIO, 1.5) * ADV, rtol=1e-12)
 
 
 def test_pg_is_unclipped():

@@ -8,13 +8,13 @@ the engine's chunking of steps.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from simrl.config import Config
 from simrl.engine import reference as ref
 from simrl.engine import sequence_ref as seq_ref
+from simrl.engine.result import BatchResult, RunSpec, raise_first_failure
 from simrl.engine.streams import StreamLayout, fill_block, run_generator, stream_layout
 from simrl.errors import ConfigError, NonFiniteError
 from simrl.metrics import AUDIT_PROMPT_COLUMNS, UPDATE_METRICS, eval_metrics, metric_names
@@ -25,35 +25,11 @@ from simrl.metrics_sequence import (
 )
 from simrl.tasks import SequenceTask, build_task
 
+__all__ = ["ENGINES", "BatchResult", "RunSpec", "raise_first_failure", "run_batch"]
+
 ENGINES = ("fast", "reference")
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """A run: its config, its replicate index (the seed stream), a label for messages, and
-    optionally a task object (a custom SequenceTask) instead of the config's built-in
-    task; its config must then say task.kind = 'sequence'."""
-
-    config: Config
-    replicate: int = 0
-    label: str = ""
-    task: SequenceTask | None = None
-
-
-@dataclass
-class BatchResult:
-    specs: list[RunSpec]
-    row_steps: np.ndarray  # (n_rows,) the step of each metric row (0 = base policy)
-    names: tuple[str, ...]  # metric names, the last axis of `metrics`
-    metrics: np.ndarray  # (R, n_rows, M)
-    logits: np.ndarray  # (R, S, K) final logits (the last finite ones of a failed run)
-    failed_step: np.ndarray  # (R,) the step that produced a non-finite value, -1 if none
-    tasks: list  # (R,) the task of each run, BanditTask or SequenceTask (shared objects)
-    #: (R, steps, S, 7) per-prompt audit (AUDIT_PROMPT_COLUMNS; NaN where a state did not
-    #: move), when run_batch(..., audit_prompts=True)
-    audit_prompts: np.ndarray | None = None
 
 
 def record_steps(steps: int, eval_every: int) -> np.ndarray:
@@ -175,25 +151,52 @@ def run_batch(
     if engine == "reference":
         return _run_reference(specs, tasks, layouts, rows, names, progress, audit_prompts)
     if isinstance(tasks[0], SequenceTask):
-        from simrl.engine.fast_sequence import run_fast_sequence
+        from simrl.engine.fast_sequence import run_fast_sequence as run_fast
+    else:
+        from simrl.engine.fast import run_fast
+    groups: dict[str, list[int]] = {}
+    for r, spec in enumerate(specs):
+        groups.setdefault(spec.config.algo.loss, []).append(r)
+    if len(groups) == 1:
+        return run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts)
+    return _run_by_loss(
+        run_fast, groups, specs, tasks, layouts, rows, names, progress, audit_prompts
+    )
 
-        return run_fast_sequence(specs, tasks, layouts, rows, names, progress, audit_prompts)
-    from simrl.engine.fast import run_fast
 
-    return run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts)
-
-
-def raise_first_failure(result: BatchResult) -> None:
-    """Raise NonFiniteError for the earliest failure of a run whose config says 'raise'."""
-    bad = [
-        (int(step), r)
-        for r, (step, spec) in enumerate(zip(result.failed_step, result.specs, strict=True))
-        if step >= 0 and spec.config.run.on_nonfinite == "raise"
-    ]
-    if bad:
-        step, r = min(bad)
-        spec = result.specs[r]
-        raise NonFiniteError(r, step, "logits", spec.label or f"replicate {spec.replicate}")
+def _run_by_loss(run_fast, groups, specs, tasks, layouts, rows, names, progress, audit_prompts):
+    """A batch that mixes policy losses: one kernel call per loss (the kernels take the
+    run's compiled loss as a function; each call is parallel over its runs), then the
+    results in the batch's order. A run's numbers do not depend on its batch-mates, so
+    this changes none."""
+    R, steps = len(specs), specs[0].config.run.steps
+    parts, done = [], 0
+    for idx in groups.values():
+        part_progress = None
+        if progress:
+            part_progress = lambda d, _t, off=done: progress(off + d, R * steps)  # noqa: E731
+        try:
+            part = run_fast(
+                [specs[r] for r in idx], [tasks[r] for r in idx], [layouts[r] for r in idx],
+                rows, names, part_progress, audit_prompts,
+            )  # fmt: skip
+        except NonFiniteError as err:  # name the run by its place in the whole batch
+            spec = specs[idx[err.run]]
+            raise NonFiniteError(
+                idx[err.run], err.step, err.what, spec.label or f"replicate {spec.replicate}"
+            ) from None
+        parts.append((idx, part))
+        done += len(idx) * steps
+    first = parts[0][1]
+    metrics = np.empty((R, *first.metrics.shape[1:]))
+    logits = np.empty((R, *first.logits.shape[1:]))
+    failed = np.empty(R, dtype=first.failed_step.dtype)
+    audit = None if first.audit_prompts is None else np.empty((R, *first.audit_prompts.shape[1:]))
+    for idx, part in parts:
+        metrics[idx], logits[idx], failed[idx] = part.metrics, part.logits, part.failed_step
+        if audit is not None:
+            audit[idx] = part.audit_prompts
+    return BatchResult(specs, first.row_steps, names, metrics, logits, failed, list(tasks), audit)
 
 
 def _run_reference(

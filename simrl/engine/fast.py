@@ -24,6 +24,7 @@ import numpy as np
 from simrl.engine.kernels.codes import N_UPD
 from simrl.engine.kernels.pcg64 import state_of
 from simrl.engine.kernels.step import run_chunk
+from simrl.engine.result import BatchResult, raise_first_failure
 from simrl.metrics import AUDIT_PROMPT_COLUMNS
 
 #: progress is reported after each block of runs; blocks are at most this many run-steps
@@ -65,7 +66,6 @@ def distinct_tasks(tasks) -> tuple[list, np.ndarray]:
 def batch_arrays(specs, tasks, rows, names, z0: np.ndarray, n_upd: int, audit_prompts: bool):
     """The batch's arrays, every run starting from logits z0 (R, S, K), and the BatchResult
     that views them."""
-    from simrl.engine.batch import BatchResult
     from simrl.engine.streams import run_generator
 
     R = len(specs)
@@ -108,8 +108,6 @@ def run_blocks(result, steps: int, progress, advance: Callable[[slice, int, int]
     size changes any number."""
     from numba import get_num_threads
 
-    from simrl.engine.batch import raise_first_failure
-
     R = len(result.specs)
     threads = get_num_threads()
     block = max(1, BLOCK_RUN_STEPS // steps)
@@ -127,9 +125,19 @@ def run_blocks(result, steps: int, progress, advance: Callable[[slice, int, int]
                 progress(done, R * steps)
 
 
+def loss_function(specs):
+    """The compiled numba form of the batch's one policy loss (policy_loss.compiled)."""
+    from simrl.algorithms.policy_loss import compiled
+
+    names = {s.config.algo.loss for s in specs}
+    if len(names) != 1:
+        raise ValueError(f"a kernel call runs one policy loss, got {sorted(names)}")
+    return compiled(names.pop())
+
+
 def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
-    """Run a batch of bandit runs on the numba kernels; the same contract as
-    batch._run_reference."""
+    """Run a batch of bandit runs that share a policy loss on the numba kernels; the same
+    contract as batch._run_reference (batch.run_batch splits a batch by loss)."""
     from simrl.engine.packing import pack
 
     steps = specs[0].config.run.steps
@@ -140,7 +148,8 @@ def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
     fmt = np.stack([t.format_answer for t in unique])
     label = np.stack([t.incorrect_label for t in unique])
     top = np.stack([t.base_top for t in unique])
-    fp, ip = pack([s.config for s in specs], layouts)
+    fp, ip, lp = pack([s.config for s in specs], layouts)
+    loss_fn = loss_function(specs)
     a, result = batch_arrays(
         specs, tasks, rows, names, base_logp[task_of_run].copy(), N_UPD, audit_prompts
     )
@@ -149,8 +158,8 @@ def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
         run_chunk(
             t0, n, a.row_of_step, a.rng[runs], a.z[runs], a.zref[runs], a.m[runs], a.v[runs],
             a.adam_t[runs], base_logp, correct, fmt, label, top, task_of_run[runs], fp[runs],
-            ip[runs], passk, a.metrics[runs], a.upd_sum[runs], a.upd_cnt[runs], a.failed[runs],
-            a.pp[runs],
+            ip[runs], lp[runs], loss_fn, passk, a.metrics[runs], a.upd_sum[runs],
+            a.upd_cnt[runs], a.failed[runs], a.pp[runs],
         )  # fmt: skip
 
     run_blocks(result, steps, progress, advance)

@@ -1,8 +1,11 @@
-"""Per-run parameters packed into arrays for the numba kernels: floats (R, NF), ints (R, NI).
+"""Per-run parameters packed into arrays for the numba kernels: floats (R, NF), ints
+(R, NI), and the policy loss's own parameters (R, LP) in the order its module declares
+(PolicyLoss.params).
 
-Column indices are literal constants here and in fast.py (numba freezes them at compile
-time, and a change to this file must invalidate the kernel cache); `check_codes` ties the
-registry codes the kernels switch on to the registries themselves.
+Column indices are literal constants here and in kernels/codes.py (numba freezes them at
+compile time, and a change to this file must invalidate the kernel cache); `check_codes`
+ties the registry codes the kernels switch on to the registries themselves. The policy
+loss has no code: the kernels call the run's compiled loss (policy_loss.compiled).
 """
 
 from __future__ import annotations
@@ -13,35 +16,29 @@ import numpy as np
 
 from simrl.advantages import ADVANTAGES
 from simrl.aggregation import AGGREGATIONS
-from simrl.config import DYNAMIC_SAMPLING, STEER_MODES, Config
+from simrl.algorithms.losses import POLICY_LOSSES
+from simrl.algorithms.policy_loss import params_width
+from simrl.config import DYNAMIC_SAMPLING, Config
 from simrl.engine.streams import StreamLayout
 from simrl.kl import KL_ESTIMATORS
-from simrl.losses import POLICY_LOSSES
 from simrl.optim import OPTIMIZERS
-from simrl.rewards import REWARDS
+from simrl.rewards import REWARDS, expectation_weights
 
 FLOAT_FIELDS = (
     ("optim", "lr"),
     ("reward", "p"),
     ("reward", "flip"),
     ("algo", "std_eps"),
-    ("algo", "clip_low"),
-    ("algo", "clip_high"),
-    ("algo", "dual_clip"),
-    ("algo", "clip_cov_ratio"),
-    ("algo", "clip_cov_lb"),
-    ("algo", "clip_cov_ub"),
-    ("algo", "kl_cov_ratio"),
-    ("algo", "kl_cov_coef"),
-    ("algo", "steer_w_min"),
-    ("algo", "steer_w_max"),
-    ("algo", "steer_k"),
     ("algo", "kl_coef"),
     ("algo", "entropy_coef"),
     ("optim", "beta1"),
     ("optim", "beta2"),
     ("optim", "eps"),
 )
+
+#: float columns after FLOAT_FIELDS that are derived from the config, not fields of it:
+#: the reward's expectation weights (rewards.EXPECTATION_WEIGHTS)
+DERIVED_FLOATS = ("expect_w_c", "expect_w_nc", "expect_w_l", "expect_w_f", "expect_w_1")
 
 INT_FIELDS = (
     "reward",
@@ -58,7 +55,7 @@ INT_FIELDS = (
     "std_ddof",
     "ref_reset_every",
     "exact",
-    "steer_mode",
+    "loss_reads_entropy",
     "rounds",
     "L_sel",
     "L_sample",
@@ -77,7 +74,6 @@ EXPECTED_CODES = {
         ("true", "random", "incorrect", "format", "self_consistency", "noisy", "frozen"),
     ),
     "advantage": (ADVANTAGES, ("grpo", "dr_grpo", "rloo", "reinforce")),
-    "loss": (POLICY_LOSSES, ("vanilla", "pg", "clip_cov", "kl_cov", "steer")),
     "agg": (
         AGGREGATIONS,
         ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"),
@@ -98,13 +94,22 @@ def check_codes() -> None:
 
 def pack(
     configs: Sequence[Config], layouts: Sequence[StreamLayout]
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fp, ip, lp): FLOAT_FIELDS, INT_FIELDS and each run's loss parameters, per run."""
     fp = np.array(
-        [[float(getattr(getattr(c, sec), name)) for sec, name in FLOAT_FIELDS] for c in configs],
+        [
+            [float(getattr(getattr(c, sec), name)) for sec, name in FLOAT_FIELDS]
+            + list(expectation_weights(c.reward.kind, p=c.reward.p, flip=c.reward.flip))
+            for c in configs
+        ],
         dtype=np.float64,
-    ).reshape(len(configs), len(FLOAT_FIELDS))
+    ).reshape(len(configs), len(FLOAT_FIELDS) + len(DERIVED_FLOATS))
     ip = np.array([_ints(c, lay) for c, lay in zip(configs, layouts, strict=True)], dtype=np.int64)
-    return fp, ip.reshape(len(configs), len(INT_FIELDS))
+    lp = np.zeros((len(configs), params_width()))
+    for r, c in enumerate(configs):
+        row = POLICY_LOSSES[c.algo.loss].pack(c.algo)
+        lp[r, : len(row)] = row
+    return fp, ip.reshape(len(configs), len(INT_FIELDS)), lp
 
 
 def _ints(c: Config, lay: StreamLayout) -> list[int]:
@@ -124,7 +129,7 @@ def _ints(c: Config, lay: StreamLayout) -> list[int]:
         "std_ddof": a.std_ddof,
         "ref_reset_every": a.ref_reset_every,
         "exact": int(a.exact),
-        "steer_mode": STEER_MODES.index(a.steer_mode),
+        "loss_reads_entropy": int(POLICY_LOSSES[a.loss].reads_entropy_old),
         "rounds": lay.rounds,
         "L_sel": lay.sel,
         "L_sample": lay.sample,

@@ -29,10 +29,12 @@ import numpy as np
 
 from simrl.advantages import ADVANTAGES
 from simrl.aggregation import AGGREGATIONS
+from simrl.algorithms.losses import POLICY_LOSSES
+from simrl.algorithms.tokens import LossOut, TokenBatch, bandit_positions
 from simrl.config import Config
+from simrl.dynamic_sampling import dynamic_sampling
 from simrl.engine.streams import StreamLayout
 from simrl.kl import KL_ESTIMATORS, SAMPLED
-from simrl.losses import POLICY_LOSSES, TokenBatch
 from simrl.metrics import AUDIT_METRICS, AUDIT_PROMPT_COLUMNS
 from simrl.optim import OPTIMIZERS, OptState, init_state
 from simrl.rewards import REWARDS, PromptFacts, expected_reward
@@ -120,9 +122,9 @@ def facts(task: BanditTask, s: int) -> PromptFacts:
 def sampled_batch(params: RunParams, pi_old: np.ndarray, u: np.ndarray) -> Batch:
     cfg, task, lay = params.config, params.task, params.layout
     S, P, G = cfg.train_prompts, cfg.prompts_per_step, cfg.algo.group_size
-    reward_fn, mode = REWARDS[cfg.reward.kind].fn, cfg.algo.dynamic_sampling
-    kept: list[tuple[int, np.ndarray, np.ndarray]] = []
-    for rnd in range(lay.rounds):
+    reward_fn = REWARDS[cfg.reward.kind].fn
+
+    def draw_round(rnd: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
         us = u[rnd * lay.round_size : (rnd + 1) * lay.round_size]
         u_sample = us[lay.sel : lay.sel + lay.sample].reshape(P, G)
         u_reward = us[lay.sel + lay.sample : lay.sel + lay.sample + lay.reward].reshape(-1, G)
@@ -139,16 +141,12 @@ def sampled_batch(params: RunParams, pi_old: np.ndarray, u: np.ndarray) -> Batch
                 flip=cfg.reward.flip,
             )
             groups.append((int(s), answers, r))
-        informative = [g for g in groups if g[2].min() != g[2].max()]
-        if rnd == 0:
-            reward_mean = float(np.mean([g[2] for g in groups]))
-            zero_var_frac = 1.0 - len(informative) / len(groups)
-        if mode == "off":
-            kept = groups
-            break
-        kept += informative[: P - len(kept)]
-        if mode == "drop" or len(kept) == P:
-            break
+        return groups
+
+    kept, first, zero_var_frac = dynamic_sampling(
+        draw_round, cfg.algo.dynamic_sampling, lay.rounds, P
+    )
+    reward_mean = float(np.mean([g[2] for g in first]))
     n = len(kept)
     return Batch(
         prompt=np.array([g[0] for g in kept], dtype=np.int64),
@@ -215,12 +213,16 @@ def minibatch_gradient(
     # stands for `count` sampled tokens
     n_seq = len(groups) * params.config.algo.group_size
     w = AGGREGATIONS[params.config.algo.agg].fn(np.ones((n_seq, 1)))[0, 0] * count  # (N,)
+    seq, pos, length = bandit_positions(groups[0] * n, groups.size * n)
     tokens = TokenTable(
         state=np.repeat(batch.prompt[groups], n),
         token=batch.answers[groups].ravel(),
         adv=adv[groups].ravel(),
         weight=w,
         keys=keys,
+        seq=seq,
+        pos=pos,
+        length=length,
     )
     grad, out, _, _ = token_gradient(params.config, z, ref_logits, logp_old, h_old, tokens, audit)
     return grad, count, out
@@ -230,13 +232,17 @@ def minibatch_gradient(
 class TokenTable:
     """The tokens of a minibatch: the state (parameter row) each was generated at, the
     token, its sequence-level advantage, its aggregation weight (times the number of
-    sampled tokens it stands for), and Clip-Cov's keys."""
+    sampled tokens it stands for), Clip-Cov's keys, and its place in its response
+    (simrl/algorithms/tokens.py: response in the batch, position, response length)."""
 
     state: np.ndarray  # (N,)
     token: np.ndarray  # (N,)
     adv: np.ndarray  # (N,)
     weight: np.ndarray  # (N,)
     keys: np.ndarray | None
+    seq: np.ndarray  # (N,)
+    pos: np.ndarray  # (N,)
+    length: np.ndarray  # (N,)
 
 
 def token_gradient(
@@ -247,7 +253,7 @@ def token_gradient(
     h_old: np.ndarray,
     tokens: TokenTable,
     audit: AuditSums | None = None,
-) -> tuple[np.ndarray, object, np.ndarray]:
+) -> tuple[np.ndarray, LossOut, np.ndarray, np.ndarray]:
     """Gradient (S, K) at logits z of the aggregated loss of a minibatch of tokens; one
     function for bandit answers and sequence tokens alike.
 
@@ -268,6 +274,9 @@ def token_gradient(
         adv=tokens.adv,
         entropy_old=h_old[s_t],
         keys=tokens.keys,
+        seq=tokens.seq,
+        pos=tokens.pos,
+        length=tokens.length,
     )
     out = POLICY_LOSSES[a.loss].fn(batch, a)
     keep = np.ones(s_t.shape, dtype=bool)

@@ -28,6 +28,7 @@ import numpy as np
 from simrl.advantages import ADVANTAGES
 from simrl.aggregation import AGGREGATIONS
 from simrl.config import Config
+from simrl.dynamic_sampling import dynamic_sampling
 from simrl.engine.reference import (
     AuditSums,
     RunState,
@@ -64,6 +65,7 @@ class SeqTokens:
     group: np.ndarray  # (N,) group (prompt) index in the batch
     seq: np.ndarray  # (N,) response index in the batch: group * G + i
     pos: np.ndarray  # (N,) position in the response
+    length: np.ndarray  # (N,) its response's length (0 in exact mode: no responses)
     row: np.ndarray  # (N,) parameter row of the token's state
     token: np.ndarray  # (N,)
     fork: np.ndarray  # (N,) bool: the token's state is a forking state
@@ -115,9 +117,8 @@ def sampled_tokens(params: SeqParams, pi_old: np.ndarray, u: np.ndarray) -> SeqT
     cfg, task, lay = params.config, params.task, params.layout
     S, P, G, T = cfg.train_prompts, cfg.prompts_per_step, cfg.algo.group_size, task.max_len
     a, U = cfg.algo, T + 1
-    groups: list[tuple[int, list, np.ndarray]] = []
-    kept: list[tuple[int, list, np.ndarray]] = []
-    for rnd in range(lay.rounds):
+
+    def draw_round(rnd: int) -> list[tuple[int, list, np.ndarray]]:
         us = u[rnd * lay.round_size : (rnd + 1) * lay.round_size]
         u_sample = us[lay.sel : lay.sel + lay.sample].reshape(P, G, U)
         u_reward = us[lay.sel + lay.sample : lay.sel + lay.sample + lay.reward].reshape(-1, G)
@@ -139,27 +140,24 @@ def sampled_tokens(params: SeqParams, pi_old: np.ndarray, u: np.ndarray) -> SeqT
                 flip=cfg.reward.flip,
             ) + overlong_penalty(lengths, T, a.overlong_cache, a.overlong_factor)
             groups.append((int(s), responses, rew))
-        informative = [g for g in groups if g[2].min() != g[2].max()]
-        if rnd == 0:
-            reward_mean = float(np.mean([g[2] for g in groups]))
-            zero_var_frac = 1.0 - len(informative) / len(groups)
-            mean_length = float(np.mean([len(r[1]) for g in groups for r in g[1]]))
-        if a.dynamic_sampling == "off":
-            kept = groups
-            break
-        kept += informative[: P - len(kept)]
-        if a.dynamic_sampling == "drop" or len(kept) == P:
-            break
+        return groups
+
+    kept, first, zero_var_frac = dynamic_sampling(draw_round, a.dynamic_sampling, lay.rounds, P)
+    reward_mean = float(np.mean([g[2] for g in first]))
+    mean_length = float(np.mean([len(r[1]) for g in first for r in g[1]]))
     n = len(kept)
     rewards = np.array([g[2] for g in kept], dtype=float).reshape(n, G)
     adv = ADVANTAGES[a.advantage].fn(rewards, std_eps=a.std_eps, std_ddof=a.std_ddof)
-    cols: dict[str, list] = {k: [] for k in ("group", "seq", "pos", "node", "token", "adv")}
+    cols: dict[str, list] = {
+        k: [] for k in ("group", "seq", "pos", "length", "node", "token", "adv")
+    }
     for j, (_, responses, _) in enumerate(kept):
         for i, (nodes, tokens, _, _) in enumerate(responses):
             L = len(tokens)
             cols["group"] += [j] * L
             cols["seq"] += [j * G + i] * L
             cols["pos"] += list(range(L))
+            cols["length"] += [L] * L
             cols["node"] += nodes
             cols["token"] += tokens
             cols["adv"] += [adv[j, i]] * L
@@ -168,6 +166,7 @@ def sampled_tokens(params: SeqParams, pi_old: np.ndarray, u: np.ndarray) -> SeqT
         group=np.array(cols["group"], dtype=np.int64),
         seq=np.array(cols["seq"], dtype=np.int64),
         pos=np.array(cols["pos"], dtype=np.int64),
+        length=np.array(cols["length"], dtype=np.int64),
         row=task.node_row[node],
         token=np.array(cols["token"], dtype=np.int64),
         fork=task.node_fork[node],
@@ -216,6 +215,7 @@ def exact_tokens(params: SeqParams, pi_old: np.ndarray, u: np.ndarray) -> SeqTok
         group=np.array(cols["group"], dtype=np.int64),
         seq=np.zeros(node.size, dtype=np.int64),
         pos=task.node_depth[node],
+        length=np.zeros(node.size, dtype=np.int64),
         row=task.node_row[node],
         token=np.array(cols["token"], dtype=np.int64),
         fork=task.node_fork[node],
@@ -271,6 +271,9 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
                 adv=tok.adv[sel],
                 weight=aggregation_weights(cfg, tok, sel, len(groups), T),
                 keys=keys,
+                seq=tok.seq[sel],
+                pos=tok.pos[sel],
+                length=tok.length[sel],
             )
             grad, out, policy, keep = token_gradient(
                 cfg, z, state.ref_logits, logp_old, h_old, table, audit

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simrl.algorithms.losses import POLICY_LOSSES
 from simrl.config import Config
 from simrl.rewards import NEEDS_UNIFORM
 
@@ -72,7 +73,7 @@ def stream_layout(cfg: Config, max_len: int | None = None) -> StreamLayout:
         sample=P * G * U,
         reward=P * G if cfg.reward.kind in NEEDS_UNIFORM else 0,
         tie=P if cfg.reward.kind == "self_consistency" else 0,
-        cc=a.epochs * P * G * T if a.loss == "clip_cov" else 0,
+        cc=a.epochs * P * G * T if POLICY_LOSSES[a.loss].uses_keys else 0,
     )
 
 

@@ -23,11 +23,12 @@ examples/custom_sequence.py); the built-in reasoning family (simrl/tasks/reasoni
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from simrl.errors import ConfigError
+from simrl.rewards import affine_expectation, expectation_weights
 from theory import log_softmax
 
 #: `child` entry of a token a state does not have (beyond its row's width)
@@ -195,20 +196,16 @@ class SequenceTask:
 
 def leaf_expected_reward(task: SequenceTask, kind: str, *, p: float, flip: float) -> np.ndarray:
     """(L,) E[r | leaf] for the rewards that are a function of the response: true,
-    random, incorrect, format, noisy (simrl/rewards.py); NaN for self_consistency (it
-    depends on the group) and frozen (no update)."""
+    random, incorrect, format, noisy (rewards.EXPECTATION_WEIGHTS); NaN for
+    self_consistency (it depends on the group) and frozen (no update)."""
     correct = (task.leaf_answer * task.correct[task.leaf_prompt]).sum(axis=1)
-    if kind == "true":
-        return correct
-    if kind == "random":
-        return np.full(correct.shape, p)
-    if kind == "incorrect":
-        return task.leaf_answer[np.arange(correct.size), task.incorrect_label[task.leaf_prompt]]
-    if kind == "format":
-        return task.leaf_format.astype(float)
-    if kind == "noisy":
-        return (1.0 - flip) * correct + flip * (1.0 - correct)
-    return np.full(correct.shape, np.nan)
+    label = task.leaf_answer[np.arange(correct.size), task.incorrect_label[task.leaf_prompt]]
+    return affine_expectation(
+        expectation_weights(kind, p=p, flip=flip),
+        correct,
+        label,
+        task.leaf_format.astype(float),
+    )
 
 
 class GraphBuilder:
@@ -488,7 +485,3 @@ def mode_usage(task: SequenceTask, leaf_p: np.ndarray) -> np.ndarray:
     tagged = task.leaf_mode >= 0
     np.add.at(out, (task.leaf_prompt[tagged], task.leaf_mode[tagged]), leaf_p[tagged])
     return out[:, : task.num_modes]
-
-
-def task_arrays(task: SequenceTask) -> dict[str, np.ndarray]:
-    return {f.name: getattr(task, f.name) for f in fields(task)}

@@ -32,6 +32,8 @@ BASE = {
 }
 CASES = {
     **{f"loss={n}": {"algo.loss": n} for n in POLICY_LOSSES.names},
+    "cispo-clamps": {"algo.loss": "cispo", "optim.lr": 6.0},
+    "cispo_trl-clamps": {"algo.loss": "cispo_trl", "algo.clip_high": 1.2, "optim.lr": 6.0},
     **{f"agg={n}": {"algo.agg": n, "algo.minibatches": 2} for n in AGGREGATIONS.names},
     **{f"kl={n}": {"algo.kl_kind": n, "algo.kl_coef": 0.3} for n in KL_ESTIMATORS.names},
     "adam": {"optim.kind": "adam", "optim.lr": 0.3},
@@ -101,7 +103,12 @@ def torch_step(cfg: Config, task, z0: np.ndarray, batch: ref.Batch, adv: np.ndar
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_one_token_model_matches_the_tabular_step(case):
-    cfg = Config.from_dict(BASE, CASES[case])
+    compare_with_tabular(CASES[case])
+
+
+def compare_with_tabular(overrides: dict) -> None:
+    """The bridge's update of a one-token model against reference.step, step by step."""
+    cfg = Config.from_dict(BASE, overrides)
     task = build_bandit(cfg.task)
     params = ref.RunParams(cfg, task, stream_layout(cfg))
     gen = run_generator(cfg, 0)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from simrl.advantages import ADVANTAGES
 from simrl.aggregation import AGGREGATIONS
+from simrl.algorithms.losses import POLICY_LOSSES
 from simrl.kl import KL_ESTIMATORS
-from simrl.losses import POLICY_LOSSES
 from simrl.optim import OPTIMIZERS
 from simrl.rewards import REWARDS
 
@@ -68,6 +68,14 @@ LOSS_OPTION_CASES = {
     "kl_cov-many": {"algo.loss": "kl_cov", "algo.kl_cov_ratio": 0.3, "algo.epochs": 3},
     "steer-exp": {"algo.loss": "steer", "algo.steer_mode": "exp"},
     "steer-exp-k": {"algo.loss": "steer", "algo.steer_mode": "exp", "algo.steer_k": 2.0},
+    # CISPO's weight clamps (both sides in verl's rule, from above in TRL's) over 4 epochs
+    "cispo-clamps": {"algo.loss": "cispo", "algo.epochs": 4, "optim.lr": 4.0},
+    "cispo_trl-clamps": {
+        "algo.loss": "cispo_trl",
+        "algo.clip_high": 1.2,
+        "algo.epochs": 4,
+        "optim.lr": 4.0,
+    },
 }
 
 

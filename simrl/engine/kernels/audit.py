@@ -14,15 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
-from simrl.engine.kernels.codes import (
-    F_LR,
-    R_FORMAT,
-    R_INCORRECT,
-    R_NOISY,
-    R_RANDOM,
-    R_TRUE,
-    STEER_PROB_FLOOR,
-)
+from simrl.engine.kernels.codes import F_EW, F_LR, STEER_PROB_FLOOR
 from simrl.engine.kernels.metrics import row_moved
 
 
@@ -99,25 +91,18 @@ def audit_minibatch(
 
 
 @njit(cache=True)
-def expected_rewards(code, correct, fmt, label, p, flip, out):
-    """E[r | a] for every state and answer into out (S, K) (rewards.expected_reward); NaN
+def expected_rewards(fp, correct, fmt, label, out):
+    """E[r | a] for every state and answer into out (S, K) (rewards.expected_reward: the
+    reward's expectation weights fp[F_EW:F_EW + 5], the same terms in the same order); NaN
     where it is not a function of a alone."""
     S, K = out.shape
+    wc, wnc, wl, wf, w1 = fp[F_EW], fp[F_EW + 1], fp[F_EW + 2], fp[F_EW + 3], fp[F_EW + 4]
     for s in range(S):
         for a in range(K):
             c = 1.0 if correct[s, a] else 0.0
-            if code == R_TRUE:
-                out[s, a] = c
-            elif code == R_RANDOM:
-                out[s, a] = p
-            elif code == R_INCORRECT:
-                out[s, a] = 1.0 if a == label[s] else 0.0
-            elif code == R_FORMAT:
-                out[s, a] = 1.0 if a == fmt[s] else 0.0
-            elif code == R_NOISY:
-                out[s, a] = (1.0 - flip) * c + flip * (1.0 - c)
-            else:
-                out[s, a] = np.nan
+            lab = 1.0 if a == label[s] else 0.0
+            f = 1.0 if a == fmt[s] else 0.0
+            out[s, a] = wc * c + wnc * (1.0 - c) + wl * lab + wf * f + w1
 
 
 @njit(cache=True)

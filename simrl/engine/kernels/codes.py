@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from simrl import losses
 from simrl.engine import reference
-from simrl.engine.packing import FLOAT_FIELDS, INT_FIELDS, check_codes
+from simrl.engine.packing import DERIVED_FLOATS, FLOAT_FIELDS, INT_FIELDS, check_codes
 from simrl.metrics import UPDATE_METRICS
+from theory.entropy import STEER_PROB_FLOOR as THEORY_STEER_PROB_FLOOR
 
-F_LR, F_P, F_FLIP, F_STD_EPS, F_CLIP_LOW, F_CLIP_HIGH, F_DUAL = 0, 1, 2, 3, 4, 5, 6
-F_CC_RATIO, F_CC_LB, F_CC_UB, F_KC_RATIO, F_KC_COEF = 7, 8, 9, 10, 11
-F_SW_MIN, F_SW_MAX, F_SK, F_KL_COEF, F_ENT_COEF, F_B1, F_B2, F_EPS = 12, 13, 14, 15, 16, 17, 18, 19
+F_LR, F_P, F_FLIP, F_STD_EPS, F_KL_COEF, F_ENT_COEF, F_B1, F_B2, F_EPS = 0, 1, 2, 3, 4, 5, 6, 7, 8
+# the reward's expectation weights w_c, w_nc, w_l, w_f, w_1 (packing.DERIVED_FLOATS)
+F_EW = 9
 I_REW, I_ADV, I_LOSS, I_AGG, I_KLK, I_OPT, I_DS, I_G, I_P, I_EPOCHS, I_MB = (
     0,
     1,
@@ -29,7 +29,7 @@ I_REW, I_ADV, I_LOSS, I_AGG, I_KLK, I_OPT, I_DS, I_G, I_P, I_EPOCHS, I_MB = (
     9,
     10,
 )
-I_DDOF, I_REFRESET, I_EXACT, I_SMODE, I_ROUNDS = 11, 12, 13, 14, 15
+I_DDOF, I_REFRESET, I_EXACT, I_LOSS_ENT, I_ROUNDS = 11, 12, 13, 14, 15
 I_LSEL, I_LSAMPLE, I_LREWARD, I_LTIE, I_LCC, I_LTOTAL, I_AUDIT, I_NTRAIN = (
     16,
     17,
@@ -44,28 +44,29 @@ I_LSEL, I_LSAMPLE, I_LREWARD, I_LTIE, I_LCC, I_LTOTAL, I_AUDIT, I_NTRAIN = (
 # ---- registry codes (packing.EXPECTED_CODES) -------------------------------------------
 R_TRUE, R_RANDOM, R_INCORRECT, R_FORMAT, R_SELFC, R_NOISY, R_FROZEN = 0, 1, 2, 3, 4, 5, 6
 A_GRPO, A_DRGRPO, A_RLOO, A_REINFORCE = 0, 1, 2, 3
-L_VANILLA, L_PG, L_CLIPCOV, L_KLCOV, L_STEER = 0, 1, 2, 3, 4
 G_TOKEN_MEAN, G_SEQ_MEAN_TOKEN_MEAN, G_SEQ_MEAN_TOKEN_SUM, G_SUM_NORM = 0, 1, 2, 3
 K_K1, K_K2, K_K3, K_REVERSE, K_FORWARD = 0, 1, 2, 3, 4
 O_SGD, O_ADAM, O_NPG = 0, 1, 2
 DS_OFF, DS_DROP, DS_RESAMPLE = 0, 1, 2
-SM_LINEAR = 0
 
 # ---- metric columns ------------------------------------------------------------------
 N_UPD = 14  # reward_mean .. dH_first_order (9), then the 5 audit metrics
 N_EVAL_FIXED = 8  # entropy mean/q10/q50/q90, kl_base, mass format/incorrect_label/base_top
-STEER_PROB_FLOOR = 1e-8
-COV_RANK_GRID = 1e-9  # losses.COV_RANK_GRID
+STEER_PROB_FLOOR = 1e-8  # theory.entropy.STEER_PROB_FLOOR
 FORK_TIE_TOL = 1e-12  # reference.FORK_TIE_TOL
-STEER_K_FLOOR = 0.02
 NPG_PI_FLOOR = np.finfo(np.float64).tiny
 
 
 def check_layout() -> None:
     """The constants here agree with packing.py and metrics.py (checked at import)."""
     check_codes()
-    assert len(FLOAT_FIELDS) == 20 and len(INT_FIELDS) == 24 and len(UPDATE_METRICS) == N_UPD
-    assert COV_RANK_GRID == losses.COV_RANK_GRID and FORK_TIE_TOL == reference.FORK_TIE_TOL
+    assert (
+        len(FLOAT_FIELDS) == F_EW
+        and len(DERIVED_FLOATS) == 5
+        and len(INT_FIELDS) == 24
+        and len(UPDATE_METRICS) == N_UPD
+    )
+    assert FORK_TIE_TOL == reference.FORK_TIE_TOL and STEER_PROB_FLOOR == THEORY_STEER_PROB_FLOOR
 
 
 check_layout()

@@ -2,7 +2,7 @@
 
 numba's math.exp is a libm call (~23 ns here, and it blocks loop vectorisation);
 `fast_exp` is plain arithmetic that LLVM can inline and vectorise. It is accurate to a
-couple of ulp, which `tests/engine/test_fastmath.py` checks against numpy over the
+couple of ulp, which `tests/engine/test_pcg64.py` checks against numpy over the
 whole range; its results do not depend on vectorisation (no fastmath flags, so no
 reassociation or contraction: the same IEEE operations per element either way).
 

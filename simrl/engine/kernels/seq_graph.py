@@ -17,10 +17,9 @@ place every token of node n leads to (a state that does not fork), else -1.
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
-from simrl.engine.kernels.codes import R_FORMAT, R_INCORRECT, R_NOISY, R_RANDOM, R_TRUE
+from simrl.engine.kernels.codes import F_EW
 
 
 @njit(cache=True)
@@ -94,26 +93,18 @@ def q_values(prob, r_leaf, graph, q, value):
 
 
 @njit(cache=True)
-def leaf_rewards(code, p, flip, leaves, max_len, cache, factor, out):
+def leaf_rewards(fp, leaves, max_len, cache, factor, out):
     """E[r | leaf] (L,) of the rewards that are a function of the response
-    (tasks.sequence.leaf_expected_reward; NaN for self_consistency), plus DAPO's overlong
-    penalty factor * min(0, ((max_len - cache) - |y|) / cache) when cache > 0
-    (rewards.overlong_penalty; Yu et al. 2025, arXiv 2503.14476, Eq. 13)."""
+    (tasks.sequence.leaf_expected_reward: the reward's expectation weights
+    fp[F_EW:F_EW + 5], the same terms in the same order; NaN for self_consistency), plus
+    DAPO's overlong penalty factor * min(0, ((max_len - cache) - |y|) / cache) when
+    cache > 0 (rewards.overlong_penalty; Yu et al. 2025, arXiv 2503.14476, Eq. 13)."""
     _, leaf_len, leaf_format, _, _, _, leaf_correct, leaf_label = leaves
+    wc, wnc, wl, wf, w1 = fp[F_EW], fp[F_EW + 1], fp[F_EW + 2], fp[F_EW + 3], fp[F_EW + 4]
     for l in range(out.shape[0]):
         c = leaf_correct[l]
-        if code == R_TRUE:
-            r = c
-        elif code == R_RANDOM:
-            r = p
-        elif code == R_INCORRECT:
-            r = leaf_label[l]
-        elif code == R_FORMAT:
-            r = 1.0 if leaf_format[l] else 0.0
-        elif code == R_NOISY:
-            r = (1.0 - flip) * c + flip * (1.0 - c)
-        else:
-            r = np.nan
+        f = 1.0 if leaf_format[l] else 0.0
+        r = wc * c + wnc * (1.0 - c) + wl * leaf_label[l] + wf * f + w1
         if cache > 0:
             r = r + overlong(leaf_len[l], max_len, cache, factor)
         out[l] = r

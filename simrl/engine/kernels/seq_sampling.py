@@ -11,6 +11,30 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+# the token tables' rows (simrl/algorithms/tokens.py)
+from simrl.algorithms.tokens import (  # noqa: F401  (the kernels' names for them)
+    N_TF,
+    N_TI,
+    TF_ADV,
+    TF_COEF,
+    TF_COUNT,
+    TF_DLOGP,
+    TF_ENT_OLD,
+    TF_KEEP,
+    TF_KEYS,
+    TF_LOGP,
+    TF_LOGP_OLD,
+    TF_RATIO,
+    TF_SORT,
+    TF_STEER,
+    TF_WEIGHT,
+    TI_FORK,
+    TI_LEN,
+    TI_POS,
+    TI_ROW,
+    TI_SEQ,
+    TI_TOK,
+)
 from simrl.engine.kernels.codes import (
     DS_OFF,
     DS_RESAMPLE,
@@ -33,16 +57,6 @@ from simrl.engine.kernels.codes import (
 from simrl.engine.kernels.sampling import group_rewards, plurality, select_prompts
 from simrl.engine.kernels.seq_graph import forward_reach, leaf_rewards, overlong, q_values
 
-# rows of the float token array tf (N_cap columns); rows only some configs read are filled
-# only then: H_old (STEER, the audit), the count (exact mode; a sampled token counts 1),
-# the weight and coefficient (the audit), the keep mask (the forking rule)
-TF_LOGP_OLD, TF_ADV, TF_ENT_OLD, TF_COUNT, TF_LOGP, TF_KEYS, TF_DLOGP = 0, 1, 2, 3, 4, 5, 6
-TF_COEF, TF_RATIO, TF_STEER, TF_WEIGHT, TF_KEEP, TF_SORT = 7, 8, 9, 10, 11, 12
-N_TF = 13
-# rows of the int token array ti: parameter row, token, response in the batch, position,
-# forking state (0/1), length of the token's response
-TI_ROW, TI_TOK, TI_SEQ, TI_POS, TI_FORK, TI_LEN = 0, 1, 2, 3, 4, 5
-N_TI = 6
 # seq parameters beyond packing.py's (fast_sequence.pack_sequence): floats
 SP_FORK_Q, SP_OVER_FACTOR, SP_OVER_CACHE = 0, 1, 2
 
@@ -213,7 +227,7 @@ def exact_tokens(
     P, G = ip[I_P], ip[I_G]
     V = q.shape[1]
     select_prompts(u, 0, ip[I_LSEL], S, P, bprompt)
-    leaf_rewards(ip[I_REW], fp[F_P], fp[F_FLIP], leaves, max_len, 0, 0.0, r_leaf)
+    leaf_rewards(fp, leaves, max_len, 0, 0.0, r_leaf)
     forward_reach(prob_old, graph, reach_ext)
     q_values(prob_old, r_leaf, graph, q, value)
     chosen[:] = False

@@ -8,8 +8,6 @@ from numba import njit, prange
 
 from simrl.engine.kernels.audit import audit_step
 from simrl.engine.kernels.codes import (
-    F_FLIP,
-    F_P,
     F_STD_EPS,
     I_ADV,
     I_AUDIT,
@@ -17,13 +15,12 @@ from simrl.engine.kernels.codes import (
     I_EPOCHS,
     I_EXACT,
     I_G,
-    I_LOSS,
+    I_LOSS_ENT,
     I_LTOTAL,
     I_MB,
     I_NTRAIN,
     I_P,
     I_REW,
-    L_STEER,
     R_FROZEN,
     STEER_PROB_FLOOR,
 )
@@ -70,10 +67,11 @@ N_UPD_SEQ = 17
 
 @njit(cache=True)
 def step_run_seq(
-    fp, ip, sp, t, u, z, zref, m, v, adam_t, logp, prob, ent, ref, task, ws, upd, pp,
+    fp, ip, sp, lp, loss_fn, t, u, z, zref, m, v, adam_t, logp, prob, ent, ref, task, ws, upd, pp,
     want_pp,
 ):  # fmt: skip
-    """Step t of one run (sequence_ref.step). Returns False if a value became non-finite."""
+    """Step t of one run (sequence_ref.step). Returns False if a value became non-finite.
+    lp and loss_fn are the run's policy loss (its parameters and compiled form)."""
     graph, leaves, facts, max_len, _, _ = task
     old, grad, tf, ti, flags, batch, dp, _, misc = ws
     z0, logp_old, prob_old, ent_old, _ = old
@@ -104,7 +102,7 @@ def step_run_seq(
                 tf[TF_ADV, k : k + length] = badv[j, i]
                 k += length
     audit = ip[I_AUDIT] == 1
-    need_ent = audit or ip[I_LOSS] == L_STEER  # H_old per token: STEER and the audit
+    need_ent = audit or ip[I_LOSS_ENT] == 1  # H_old per token: a loss that reads it, the audit
     for k in range(gstart[n_groups]):  # token arrays of the whole batch, gathered once
         row, a = ti[TI_ROW, k], ti[TI_TOK, k]
         tf[TF_LOGP_OLD, k] = logp[row, a]
@@ -116,10 +114,7 @@ def step_run_seq(
     if audit:  # Theorem 1 needs each row's exact expected advantage under pi_old
         aud[:, :] = 0.0
         reach, _, q, value, r_leaf, reach_ext = dp
-        leaf_rewards(
-            ip[I_REW], fp[F_P], fp[F_FLIP], leaves, max_len, int(sp[SP_OVER_CACHE]),
-            sp[SP_OVER_FACTOR], r_leaf,
-        )  # fmt: skip
+        leaf_rewards(fp, leaves, max_len, int(sp[SP_OVER_CACHE]), sp[SP_OVER_FACTOR], r_leaf)
         forward_reach(prob, graph, reach_ext)
         q_values(prob, r_leaf, graph, q, value)
         row_q(q, reach, graph, ip[I_NTRAIN], qrow, wrow)
@@ -131,7 +126,7 @@ def step_run_seq(
             hi = ((b + 1) * n_groups) // mb
             if hi > lo:
                 seq_minibatch_step(
-                    fp, ip, sp, epoch, first, lo, hi, gstart, max_len, u, z, logp, prob, ent,
+                    fp, ip, sp, lp, loss_fn, epoch, first, lo, hi, gstart, max_len, u, z, logp, prob, ent,
                     ref, m, v, adam_t, grad, tf, ti, flags, tally, aud, saves,
                 )  # fmt: skip
                 first = False
@@ -263,7 +258,7 @@ def record_eval_seq(metrics_r, row, n_eval, prob, logp, ent, task, passk, n_trai
 @njit(parallel=True, cache=True)
 def run_chunk_seq(
     t0, n_steps, row_of_step, rng, z, zref, m, v, adam_t, graphs, leaves, facts, task_of_run,
-    max_len, num_modes, fp, ip, sp, passk, metrics, upd_sum, upd_cnt, failed, pp,
+    max_len, num_modes, fp, ip, sp, lp, loss_fn, passk, metrics, upd_sum, upd_cnt, failed, pp,
 ):  # fmt: skip
     """Advance runs by n_steps from step t0; write eval/update rows where row_of_step >= 0.
 
@@ -280,7 +275,7 @@ def run_chunk_seq(
         if failed[r] >= 0:
             continue
         ti = task_of_run[r]
-        fp_r, ip_r, sp_r = fp[r].copy(), ip[r].copy(), sp[r].copy()
+        fp_r, ip_r, sp_r, lp_r = fp[r].copy(), ip[r].copy(), sp[r].copy(), lp[r].copy()
         want_pp = pp.shape[1] > 0  # the per-row audit: pp (R, steps, M, 7), or (R, 0, M, 7)
         pp_r = pp[r]
         z_r, zref_r, m_r, v_r, at = z[r], zref[r], m[r], v[r], adam_t[r : r + 1]
@@ -318,7 +313,7 @@ def run_chunk_seq(
             for j in range(L_u):
                 u[j] = next_double(st)
             ok = step_run_seq(
-                fp_r, ip_r, sp_r, t, u, z_r, zref_r, m_r, v_r, at, logp, prob, ent, ref,
+                fp_r, ip_r, sp_r, lp_r, loss_fn, t, u, z_r, zref_r, m_r, v_r, at, logp, prob, ent, ref,
                 task_r, ws, upd, pp_r, want_pp,
             )  # fmt: skip
             if not ok:

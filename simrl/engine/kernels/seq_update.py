@@ -33,7 +33,6 @@ from simrl.engine.kernels.losses import clip_tally, token_losses
 from simrl.engine.kernels.metrics import quantile_sorted
 from simrl.engine.kernels.seq_sampling import (
     SP_FORK_Q,
-    TF_ADV,
     TF_COEF,
     TF_COUNT,
     TF_DLOGP,
@@ -42,7 +41,6 @@ from simrl.engine.kernels.seq_sampling import (
     TF_KEYS,
     TF_LOGP,
     TF_LOGP_OLD,
-    TF_RATIO,
     TF_SORT,
     TF_STEER,
     TF_WEIGHT,
@@ -116,7 +114,7 @@ def kept_count(N, exact, forking, tcount, tkeep):
 
 @njit(cache=True)
 def seq_minibatch_step(
-    fp, ip, sp, epoch, first, lo, hi, gstart, max_len, u, z, logp, prob, ent, ref, m, v,
+    fp, ip, sp, lp, loss_fn, epoch, first, lo, hi, gstart, max_len, u, z, logp, prob, ent, ref, m, v,
     adam_t, grad, tf, ti, flags, tally, aud, saves,
 ):  # fmt: skip
     """One optimiser step on groups lo..hi-1 of the step's token table.
@@ -131,17 +129,11 @@ def seq_minibatch_step(
     b0 = gstart[lo]
     N = gstart[hi] - b0
     # per-step token arrays (batch order)
-    tlogp_old, tadv, tent, tcount = tf[TF_LOGP_OLD, b0:], tf[TF_ADV, b0:], tf[TF_ENT_OLD, b0:], tf[TF_COUNT, b0:]  # fmt: skip
+    tlogp_old, tent, tcount = tf[TF_LOGP_OLD, b0:], tf[TF_ENT_OLD, b0:], tf[TF_COUNT, b0:]
     tsteer = tf[TF_STEER, b0:]
     trow, ttok, tfork = ti[TI_ROW, b0:], ti[TI_TOK, b0:], ti[TI_FORK, b0:]
-    # per-minibatch arrays
-    tlogp, tkeys, td, work, ratio = (
-        tf[TF_LOGP],
-        tf[TF_KEYS],
-        tf[TF_DLOGP],
-        tf[TF_COEF],
-        tf[TF_RATIO],
-    )
+    # per-minibatch arrays: the loss's rows at the same columns, the rest from column 0
+    tlogp, tkeys, td, work = tf[TF_LOGP, b0:], tf[TF_KEYS, b0:], tf[TF_DLOGP, b0:], tf[TF_COEF, b0:]
     tw, tkeep = tf[TF_WEIGHT], tf[TF_KEEP]
     if first:  # the cache still holds pi_old: log pi is log pi_old, gathered at the step's start
         tlogp[:N] = tlogp_old[:N]
@@ -156,7 +148,7 @@ def seq_minibatch_step(
         tseq, tpos = ti[TI_SEQ, b0:], ti[TI_POS, b0:]
         for t in range(N):
             tkeys[t] = u[cc_base + tseq[t] * max_len + tpos[t]]
-    token_losses(fp, ip, N, tlogp, tlogp_old, tadv, tent, tkeys, td, flags, work, ratio, first)
+    token_losses(loss_fn, lp, tf, ti, b0, N, flags, first)
     agg, exact, n_seq = ip[I_AGG], ip[I_EXACT] == 1, (hi - lo) * G
     tlen = ti[TI_LEN, b0:]
     forking = sp[SP_FORK_Q] < 1.0
@@ -203,7 +195,7 @@ def seq_minibatch_step(
         mag = abs(policy)
         all_mag += mag
         fork_mag += mag if tfork[t] else 0.0  # the sums are >= 0: adding +0 is exact
-    clip_tally(N, exact, tcount, flags, tally)
+    clip_tally(N, exact, tcount, flags[b0:], tally)
     tally[5] += kept_count(N, exact, forking, tcount, tkeep)
     tally[6] += fork_mag
     tally[7] += all_mag

@@ -8,10 +8,19 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from simrl.algorithms.tokens import (
+    N_TF,
+    N_TI,
+    TF_ADV,
+    TF_COUNT,
+    TF_ENT_OLD,
+    TF_LOGP_OLD,
+    TF_STEER,
+    TI_LEN,
+    TI_SEQ,
+)
 from simrl.engine.kernels.audit import audit_step, expected_rewards
 from simrl.engine.kernels.codes import (
-    F_FLIP,
-    F_P,
     F_STD_EPS,
     I_ADV,
     I_AUDIT,
@@ -49,6 +58,8 @@ from simrl.engine.kernels.update import minibatch_step
 def step_run(
     fp,
     ip,
+    lp,
+    loss_fn,
     t,
     u,
     z,
@@ -68,7 +79,8 @@ def step_run(
     pp,
     want_pp,
 ):
-    """Step t of one run (reference.step). Returns False if a value became non-finite."""
+    """Step t of one run (reference.step). Returns False if a value became non-finite.
+    lp and loss_fn are the run's policy loss (its parameters and compiled form)."""
     (
         z0,
         logp_old,
@@ -90,6 +102,7 @@ def step_run(
         cdf,
         counts,
         tok,
+        ti,
         flags,
         stats,
         tally,
@@ -123,12 +136,14 @@ def step_run(
     for j in range(n_groups):
         s = bprompt[j]
         for i in range(n_entries):
-            tok[0, pos] = logp_old[s, bans[j, i]]
-            tok[1, pos] = badv[j, i]
-            tok[2, pos] = ent_old[s]
-            tok[3, pos] = bcount[j, i]
+            tok[TF_LOGP_OLD, pos] = logp_old[s, bans[j, i]]
+            tok[TF_ADV, pos] = badv[j, i]
+            tok[TF_ENT_OLD, pos] = ent_old[s]
+            tok[TF_COUNT, pos] = bcount[j, i]
             if audit:  # STEER's importance-weighted advantage A / pi_old(a), pi_old clamped
-                tok[9, pos] = badv[j, i] / min(max(prob_old[s, bans[j, i]], STEER_PROB_FLOOR), 1.0)
+                tok[TF_STEER, pos] = badv[j, i] / min(
+                    max(prob_old[s, bans[j, i]], STEER_PROB_FLOOR), 1.0
+                )
             pos += 1
     mb = ip[I_MB]
     first = True
@@ -138,9 +153,9 @@ def step_run(
             hi = ((b + 1) * n_groups) // mb
             if hi > lo:
                 minibatch_step(
-                    fp, ip, epoch, first, lo, hi, n_entries, bprompt, bans, badv, bcount, u, z,
-                    logp, prob, ent, logp_old, ent_old, ref, m, v, adam_t, g, csum, wsum,
-                    touched, rows, tok, flags, tally, aud,
+                    fp, ip, lp, loss_fn, epoch, first, lo, hi, n_entries, bprompt, bans, badv,
+                    bcount, u, z, logp, prob, ent, logp_old, ent_old, ref, m, v, adam_t, g, csum,
+                    wsum, touched, rows, tok, ti, flags, tally, aud,
                 )  # fmt: skip
                 first = False
     S = z.shape[0]
@@ -259,7 +274,8 @@ def workspace(S, K, P, G, N_max):
         np.zeros(max(P, S), dtype=np.int64),  # order
         np.zeros(K),  # cdf
         np.zeros(K, dtype=np.int64),  # counts
-        np.zeros((10, N_max)),  # tok
+        np.zeros((N_TF, N_max)),  # tok: the float token table (algorithms/tokens.py)
+        bandit_token_index(N_max),  # ti: token t is its own response, position 0, length 1
         np.zeros((N_max, 4), dtype=np.int8),  # flags
         np.zeros(2),  # stats
         np.zeros(5),  # tally
@@ -267,6 +283,18 @@ def workspace(S, K, P, G, N_max):
         np.zeros((4, S)),  # aud (kernels/audit.py)
         np.zeros((S, K)),  # rbar: E[r | a], filled by run_chunk when auditing
     )
+
+
+@njit(cache=True)
+def bandit_token_index(n):
+    """The int token table of a bandit batch (algorithms/tokens.py): an answer is a
+    length-1 response, so token t has response index t, position 0 and length 1 (the
+    parameter row and token rows are not read by the bandit kernels)."""
+    ti = np.zeros((N_TI, n), dtype=np.int32)
+    for t in range(n):
+        ti[TI_SEQ, t] = t
+        ti[TI_LEN, t] = 1
+    return ti
 
 
 @njit(cache=True)
@@ -297,6 +325,8 @@ def run_chunk(
     task_of_run,
     fp,
     ip,
+    lp,
+    loss_fn,
     passk,
     metrics,
     upd_sum,
@@ -305,6 +335,7 @@ def run_chunk(
     pp,
 ):
     """Advance runs by n_steps from step t0; write eval/update rows where row_of_step >= 0.
+    Every run of the call has the policy loss loss_fn (its parameters: lp[r]).
 
     Views of the shared arrays are taken once per run here, never per step: every view
     touches its parent's reference count, and threads contending for one count cost more
@@ -318,7 +349,7 @@ def run_chunk(
         if failed[r] >= 0:
             continue
         ti = task_of_run[r]
-        fp_r, ip_r = fp[r].copy(), ip[r].copy()
+        fp_r, ip_r, lp_r = fp[r].copy(), ip[r].copy(), lp[r].copy()
         want_pp = pp.shape[1] > 0  # the per-prompt audit: pp (R, steps, S, 7), or (R, 0, S, 7)
         pp_r = pp[r]
         z_r, zref_r, m_r, v_r, at = z[r], zref[r], m[r], v[r], adam_t[r : r + 1]
@@ -327,9 +358,7 @@ def run_chunk(
         P, G = ip_r[I_P], ip_r[I_G]
         ws = workspace(S, K, P, G, P * max(G, K))
         if ip_r[I_AUDIT] == 1:
-            expected_rewards(
-                ip_r[I_REW], correct_r, fmt_r, label_r, fp_r[F_P], fp_r[F_FLIP], ws[-1]
-            )
+            expected_rewards(fp_r, correct_r, fmt_r, label_r, ws[-1])
         logp, prob, ent = np.empty((S, K)), np.empty((S, K)), np.empty(S)
         ref_logp, ref_prob, ref_ent = np.empty((S, K)), np.empty((S, K)), np.empty(S)
         refresh_all(z_r, logp, prob, ent)
@@ -350,7 +379,7 @@ def run_chunk(
             for j in range(L):
                 u[j] = next_double(st)
             ok = step_run(
-                fp_r, ip_r, t, u, z_r, zref_r, m_r, v_r, at, logp, prob, ent, ref,
+                fp_r, ip_r, lp_r, loss_fn, t, u, z_r, zref_r, m_r, v_r, at, logp, prob, ent, ref,
                 correct_r, fmt_r, label_r, ws, upd, pp_r, want_pp,
             )  # fmt: skip
             if not ok:

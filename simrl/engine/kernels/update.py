@@ -8,6 +8,15 @@ import math
 import numpy as np
 from numba import njit
 
+from simrl.algorithms.tokens import (
+    TF_COEF,
+    TF_COUNT,
+    TF_DLOGP,
+    TF_ENT_OLD,
+    TF_KEYS,
+    TF_LOGP,
+    TF_STEER,
+)
 from simrl.engine.kernels.audit import audit_minibatch
 from simrl.engine.kernels.codes import (
     F_B1,
@@ -59,6 +68,8 @@ def sampled_kl_grad(kind, logp, logp_ref):
 def minibatch_step(
     fp,
     ip,
+    lp,
+    loss_fn,
     epoch,
     first,
     lo,
@@ -85,19 +96,27 @@ def minibatch_step(
     touched,
     rows,
     tok,
+    ti,
     flags,
     tally,
     aud,
 ):
-    """One optimiser step on groups lo..hi-1 (reference.minibatch_gradient + optimiser)."""
+    """One optimiser step on groups lo..hi-1 (reference.minibatch_gradient + optimiser).
+    The minibatch is columns b0 .. b0 + N - 1 of the token tables tok and ti
+    (simrl/algorithms/tokens.py's rows); lp and loss_fn are the run's policy loss."""
     G = ip[I_G]
     ref_logp = ref[0]
     N = (hi - lo) * n_entries
     # per-step token arrays (batch order), gathered once per step by step_run
     b0 = lo * n_entries
-    tlogp_old, tadv, tent, tcount = tok[0, b0:], tok[1, b0:], tok[2, b0:], tok[3, b0:]
-    # per-minibatch arrays
-    tlogp, tkeys, td, work, ratio = tok[4], tok[5], tok[6], tok[7], tok[8]
+    tent, tcount = tok[TF_ENT_OLD, b0:], tok[TF_COUNT, b0:]
+    # per-minibatch arrays, at the same columns
+    tlogp, tkeys, td, work = (
+        tok[TF_LOGP, b0:],
+        tok[TF_KEYS, b0:],
+        tok[TF_DLOGP, b0:],
+        tok[TF_COEF, b0:],
+    )
     has_keys = ip[I_LCC] > 0
     cc_base = (
         ip[I_ROUNDS] * (ip[I_LSEL] + ip[I_LSAMPLE] + ip[I_LREWARD] + ip[I_LTIE])
@@ -112,7 +131,7 @@ def minibatch_step(
     if has_keys:
         for t in range(N):
             tkeys[t] = u[cc_base + b0 + t]
-    token_losses(fp, ip, N, tlogp, tlogp_old, tadv, tent, tkeys, td, flags, work, ratio, first)
+    token_losses(loss_fn, lp, tok, ti, b0, N, flags, first)
     w_seq = 1.0 if ip[I_AGG] == G_SUM_NORM else 1.0 / ((hi - lo) * G)
     kl_coef = fp[F_KL_COEF]
     kind = ip[I_KLK]
@@ -142,10 +161,10 @@ def minibatch_step(
             t += 1
         csum[s] += cs
         wsum[s] += wt
-    clip_tally(N, True, tcount, flags, tally)
+    clip_tally(N, True, tcount, flags[b0:], tally)
     if ip[I_AUDIT] == 1:
         audit_minibatch(
-            fp[F_LR], lo, hi, n_entries, bprompt, bans, tlogp, tok[9, b0:], tent, tcount,
+            fp[F_LR], lo, hi, n_entries, bprompt, bans, tlogp, tok[TF_STEER, b0:], tent, tcount,
             work, w_seq, prob, logp, ent, aud,
         )  # fmt: skip
     apply_gradient(

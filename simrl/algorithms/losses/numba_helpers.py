@@ -1,0 +1,62 @@
+"""numba forms of the rules several losses share (their numpy and torch forms are in
+ppo_clip.py and covariance.py beside this file). Loss modules reach them through
+simrl.algorithms.nb."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from simrl.algorithms.losses.covariance import COV_RANK_GRID
+from simrl.engine.kernels.fastmath import fast_exp  # noqa: F401  (nb.fast_exp)
+
+
+@njit(cache=True)
+def ppo_clip(N, ratio, adv, clip_low, clip_high, dual, flags, td):
+    """td = d loss / d logp of max(-A r, -A clip(r)), then the dual clip (ppo_clip.ppo_clip);
+    sets flags (low, high, dual). Written without branches: the signs and clip events are
+    data, not predictable."""
+    for t in range(N):
+        r, A = ratio[t], adv[t]
+        high = (A > 0) & (r > 1.0 + clip_high)
+        low = (A < 0) & (r < 1.0 - clip_low)
+        du = (dual > 0) & (A < 0) & (r > dual)
+        flags[t, 0] = low
+        flags[t, 1] = high
+        flags[t, 2] = du
+        td[t] = 0.0 if (high | low | du) else -A * r
+
+
+@njit(cache=True)
+def token_covariance(N, adv, logp, cov):
+    """cov = (A - mean A)(logp - mean logp) over the N tokens (covariance.token_covariance)."""
+    ma, ml = 0.0, 0.0
+    for t in range(N):
+        ma += adv[t]
+        ml += logp[t]
+    ma /= N
+    ml /= N
+    for t in range(N):
+        cov[t] = (adv[t] - ma) * (logp[t] - ml)
+
+
+@njit(cache=True)
+def covariance_rank_order(N, cov):
+    """Token indices by descending covariance on the COV_RANK_GRID (ties by token order),
+    as covariance.covariance_rank; overwrites cov with the negated rank keys."""
+    for t in range(N):
+        cov[t] = -np.floor(cov[t] * (1.0 / COV_RANK_GRID) + 0.5)
+    return np.argsort(cov[:N], kind="mergesort")
+
+
+@njit(cache=True)
+def clamped_weight(N, lower, upper, adv, ratio, flags, td):
+    """CISPO (cispo.py): td = -clip(r, lower, upper) A, flags = (r < lower, r > upper)."""
+    for t in range(N):
+        r = ratio[t]
+        low = r < lower
+        high = r > upper
+        flags[t, 0] = low
+        flags[t, 1] = high
+        w = lower if low else (upper if high else r)
+        td[t] = -w * adv[t]

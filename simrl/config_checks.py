@@ -1,0 +1,233 @@
+"""The combination checks of a Config: what no single field can say (the task family's
+fields, the algorithm's combinations, the sequence and bandit specifics). Each failure is
+one ConfigError naming the field, its value and what is allowed."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from simrl.algorithms.policy_loss import check_losses, exact_losses, names_phrase
+from simrl.rewards import DETERMINISTIC
+from simrl.validate import require
+
+if TYPE_CHECKING:
+    from simrl.config import AlgoConfig, Config
+
+
+#: task fields that only the sequence family reads, and algo fields only its engine has
+SEQUENCE_TASK_FIELDS = (
+    "num_modes", "mode_prior", "mode_accuracy", "share_mode_state", "vocab", "steps",
+    "fork_positions", "fork_entropy", "peak_mass", "fork_effect", "answer", "end_prob",
+    "min_steps",
+)  # fmt: skip
+SEQUENCE_ALGO_FIELDS = ("forking_top_quantile", "overlong_cache", "overlong_factor")
+
+
+def check_combinations(c: Config) -> None:
+    """Every combination check of the config (Config.__post_init__ calls it)."""
+    if c.task.kind == "sequence":
+        _check_sequence(c)
+    else:
+        _check_bandit(c)
+    _check_common(c)
+
+
+def _check_unused(c: Config, section: str, names: tuple[str, ...], kind: str) -> None:
+    """A field the task kind does not read must stay at its default (never silently ignored)."""
+    obj = getattr(c, section)
+    defaults = type(obj)()
+    for name in names:
+        value = getattr(obj, name)
+        if value != getattr(defaults, name):
+            require(
+                False,
+                f"{section}.{name}",
+                value,
+                f"applies to task.kind = '{kind}' only (this is task.kind = '{c.task.kind}')",
+            )
+
+
+def _check_sequence(c: Config) -> None:
+    t, a = c.task, c.algo
+    _check_unused(c, "task", ("num_correct", "prior_spread"), "bandit")
+    M = t.num_modes
+    require(
+        len(t.mode_accuracy) == M,
+        "task.mode_accuracy",
+        t.mode_accuracy,
+        f"must have one value per mode (task.num_modes = {M})",
+    )
+    if t.mode_prior:
+        require(
+            len(t.mode_prior) == M,
+            "task.mode_prior",
+            t.mode_prior,
+            f"must be empty or have one value per mode (task.num_modes = {M})",
+        )
+        require(
+            abs(sum(t.mode_prior) - 1.0) < 1e-9 and min(t.mode_prior) > 0,
+            "task.mode_prior",
+            t.mode_prior,
+            "must be positive probabilities that sum to 1",
+        )
+    require(
+        M >= 2 or not t.mode_prior,
+        "task.mode_prior",
+        t.mode_prior,
+        "needs task.num_modes >= 2",
+    )
+    require(
+        all(p < t.steps for p in t.fork_positions),
+        "task.fork_positions",
+        t.fork_positions,
+        f"must be reasoning positions 0..{t.steps - 1} (task.steps = {t.steps})",
+    )
+    require(
+        t.fork_entropy < math.log(t.vocab),
+        "task.fork_entropy",
+        t.fork_entropy,
+        f"must be < ln(task.vocab) = {math.log(t.vocab):.4g} nats",
+    )
+    require(
+        t.min_steps <= t.steps,
+        "task.min_steps",
+        t.min_steps,
+        f"must be <= task.steps = {t.steps}",
+    )
+    require(
+        t.answer == "policy" or t.num_answers >= 2,
+        "task.num_answers",
+        t.num_answers,
+        "must be >= 2",
+    )
+    require(
+        a.overlong_cache < c.max_len,
+        "algo.overlong_cache",
+        a.overlong_cache,
+        f"must be < max_len = {c.max_len} (the punished lengths are max_len - cache + 1 .. max_len)",
+    )
+    require(
+        c.reward.kind != "format" or t.format_mass > 0,
+        "reward.kind",
+        c.reward.kind,
+        "'format' needs the format token: set task.format_mass > 0",
+    )
+    if a.exact:
+        variable = t.end_prob > 0
+        require(
+            not variable or a.agg in ("seq-mean-token-sum", "seq-mean-token-sum-norm"),
+            "algo.agg",
+            a.agg,
+            "algo.exact with variable lengths (task.end_prob > 0) needs an aggregation whose "
+            "token weights do not depend on the realised lengths: 'seq-mean-token-sum' or "
+            "'seq-mean-token-sum-norm'",
+        )
+        require(
+            a.overlong_cache == 0,
+            "algo.overlong_cache",
+            a.overlong_cache,
+            "must be 0 with algo.exact (the exact gradient needs rewards in {0, 1})",
+        )
+        require(
+            a.forking_top_quantile == 1.0,
+            "algo.forking_top_quantile",
+            a.forking_top_quantile,
+            "must be 1 with algo.exact (the quantile rule selects among sampled tokens)",
+        )
+
+
+def _check_bandit(c: Config) -> None:
+    t, r = c.task, c.reward
+    _check_unused(c, "task", SEQUENCE_TASK_FIELDS, "sequence")
+    _check_unused(c, "algo", SEQUENCE_ALGO_FIELDS, "sequence")
+    has_format = t.format_mass > 0
+    n_other_wrong = t.num_answers - t.num_correct - (1 if has_format else 0)
+    require(
+        t.num_correct < t.num_answers,
+        "task.num_correct",
+        t.num_correct,
+        f"must be < task.num_answers = {t.num_answers} (a prompt needs a wrong answer)",
+    )
+    require(
+        n_other_wrong >= 1,
+        "task.num_answers",
+        t.num_answers,
+        f"must leave a wrong answer besides the format answer (num_correct = {t.num_correct}, format answer: {has_format})",
+    )
+    require(
+        t.prior_strength + t.format_mass < 1.0,
+        "task.format_mass",
+        t.format_mass,
+        f"must be < 1 - task.prior_strength = {1 - t.prior_strength:g} (the other wrong answers need mass)",
+    )
+    max_spread = math.sqrt(t.prior_strength * (1 - t.prior_strength))
+    require(
+        t.prior_spread < max_spread,
+        "task.prior_spread",
+        t.prior_spread,
+        f"must be < sqrt(m (1 - m)) = {max_spread:.4g} for a Beta with mean m = task.prior_strength",
+    )
+    require(
+        r.kind != "format" or has_format,
+        "reward.kind",
+        r.kind,
+        "'format' needs a format answer: set task.format_mass > 0",
+    )
+
+
+def check_algo(a: AlgoConfig) -> None:
+    """The combinations within the algo section, shared by the simulator and the bridge."""
+    needs_pairs = (a.advantage == "rloo") or (a.advantage == "grpo" and a.std_ddof == 1)
+    require(
+        a.exact or not needs_pairs or a.group_size >= 2,
+        "algo.group_size",
+        a.group_size,
+        f"must be >= 2 for advantage '{a.advantage}'"
+        + (" with std_ddof = 1" if a.advantage == "grpo" else ""),
+    )
+    check_losses(a)  # each loss's own checks (simrl/algorithms/losses/), then dual clip
+
+
+def _check_common(c: Config) -> None:
+    t, a, r = c.task, c.algo, c.reward
+    require(
+        a.prompts_per_step <= c.train_prompts,
+        "algo.prompts_per_step",
+        a.prompts_per_step,
+        f"must be <= the training prompts = {c.train_prompts} (sampled without replacement; 0 = all)",
+    )
+    require(
+        t.train_prompts <= t.num_prompts,
+        "task.train_prompts",
+        t.train_prompts,
+        f"must be <= task.num_prompts = {t.num_prompts} (0 = all)",
+    )
+    check_algo(a)
+    require(
+        a.minibatches <= c.prompts_per_step,
+        "algo.minibatches",
+        a.minibatches,
+        f"must be <= prompts per step = {c.prompts_per_step} (minibatches split whole groups)",
+    )
+    if a.exact:
+        require(
+            r.kind in DETERMINISTIC,
+            "reward.kind",
+            r.kind,
+            "algo.exact needs a deterministic reward: one of " + ", ".join(DETERMINISTIC),
+        )
+        require(
+            a.loss in exact_losses(),
+            "algo.loss",
+            a.loss,
+            f"algo.exact supports the {names_phrase(exact_losses())} losses (sample-based "
+            "token selection has no exact form)",
+        )
+        require(
+            a.dynamic_sampling == "off",
+            "algo.dynamic_sampling",
+            a.dynamic_sampling,
+            "must be 'off' with algo.exact (there are no sampled groups)",
+        )
+    require(max(c.run.passk) <= 1_000_000, "run.passk", c.run.passk, "k values must be <= 1e6")
