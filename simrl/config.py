@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from simrl._version import __version__
-from simrl.advantages import ADVANTAGES
 from simrl.aggregation import AGGREGATIONS
+from simrl.algorithms.advantage import declared_fields as advantage_fields
+from simrl.algorithms.advantages import ADVANTAGES
 from simrl.algorithms.losses import POLICY_LOSSES
-from simrl.algorithms.policy_loss import declared_fields
+from simrl.algorithms.policy_loss import declared_fields as loss_fields
 from simrl.config_checks import (  # noqa: F401  (check_algo: the bridge's config checks too)
     SEQUENCE_ALGO_FIELDS,
     SEQUENCE_TASK_FIELDS,
@@ -180,7 +181,7 @@ class RewardConfig(Section):
 
 @dataclass(frozen=True)
 class _AlgoHead(Section):
-    """The algo fields before the policy loss's (AlgoConfig)."""
+    """The algo fields before the advantage estimator's (AlgoConfig)."""
 
     section: ClassVar[str] = "algo"
     group_size: int = param(8, "responses sampled per prompt G", POS_INT)
@@ -188,16 +189,27 @@ class _AlgoHead(Section):
         0, "prompts per step, sampled without replacement (0 = all prompts)", NONNEG_INT
     )
     advantage: str = param(
-        "grpo", "advantage estimator: " + ", ".join(ADVANTAGES.names), one_of(ADVANTAGES.names)
+        "grpo",
+        "advantage estimator (simrl/algorithms/advantages/): " + ", ".join(ADVANTAGES.names),
+        InRegistry(ADVANTAGES),
     )
-    std_eps: float = param(
-        1e-6, "epsilon added to the group std in grpo (verl 1e-6; TRL uses 1e-4)", NONNEG
-    )
-    std_ddof: int = param(
-        1,
-        "ddof of the group std in grpo (1 = torch.std, as TRL and verl)",
-        Range(0, 1, integer=True),
-    )
+
+
+#: the advantage estimators' own fields (std_eps, std_ddof), declared in their modules
+#: (simrl/algorithms/advantages/), in registration order
+_AlgoAdvantageFields = dataclasses.make_dataclass(
+    "_AlgoAdvantageFields",
+    advantage_fields(),
+    bases=(_AlgoHead,),
+    frozen=True,
+)
+_AlgoAdvantageFields.__module__ = __name__  # pickles by name (make_dataclass's module= is 3.12+)
+
+
+@dataclass(frozen=True)
+class _AlgoLoss(_AlgoAdvantageFields):
+    """The policy loss's name (AlgoConfig)."""
+
     loss: str = param(
         "vanilla",
         "policy loss (simrl/algorithms/losses/): " + ", ".join(POLICY_LOSSES.names),
@@ -209,8 +221,8 @@ class _AlgoHead(Section):
 #: (simrl/algorithms/losses/), in registration order
 _AlgoLossFields = dataclasses.make_dataclass(
     "_AlgoLossFields",
-    declared_fields(),
-    bases=(_AlgoHead,),
+    loss_fields(),
+    bases=(_AlgoLoss,),
     frozen=True,
 )
 _AlgoLossFields.__module__ = __name__  # pickles by name (make_dataclass's module= is 3.12+)

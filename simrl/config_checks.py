@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from simrl.algorithms.advantage import check_advantage
 from simrl.algorithms.policy_loss import check_losses, exact_losses, names_phrase
 from simrl.rewards import DETERMINISTIC
 from simrl.validate import require
@@ -178,14 +179,7 @@ def _check_bandit(c: Config) -> None:
 
 def check_algo(a: AlgoConfig) -> None:
     """The combinations within the algo section, shared by the simulator and the bridge."""
-    needs_pairs = (a.advantage == "rloo") or (a.advantage == "grpo" and a.std_ddof == 1)
-    require(
-        a.exact or not needs_pairs or a.group_size >= 2,
-        "algo.group_size",
-        a.group_size,
-        f"must be >= 2 for advantage '{a.advantage}'"
-        + (" with std_ddof = 1" if a.advantage == "grpo" else ""),
-    )
+    check_advantage(a)  # the chosen estimator's checks (simrl/algorithms/advantages/)
     check_losses(a)  # each loss's own checks (simrl/algorithms/losses/), then dual clip
 
 

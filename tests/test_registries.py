@@ -94,18 +94,18 @@ def test_grpo_by_hand():
             [0.0, 0.0, 0.0, 0.0],
         ]
     )
-    got = ADVANTAGES["grpo"].fn(REWARDS_MATRIX, std_eps=eps, std_ddof=1)
+    got = ADVANTAGES["grpo"].fn(REWARDS_MATRIX, AlgoConfig(std_eps=eps, std_ddof=1))
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
 
 
 def test_grpo_ddof0_uses_population_std():
-    got = ADVANTAGES["grpo"].fn(REWARDS_MATRIX[:1], std_eps=0.0, std_ddof=0)
+    got = ADVANTAGES["grpo"].fn(REWARDS_MATRIX[:1], AlgoConfig(std_eps=0.0, std_ddof=0))
     np.testing.assert_allclose(got, [[1.0, -1.0, -1.0, 1.0]])  # population std 1/2
 
 
 def test_dr_grpo_by_hand():
     expected = [[0.5, -0.5, -0.5, 0.5], [0.75, -0.25, -0.25, -0.25], [0.0, 0.0, 0.0, 0.0]]
-    np.testing.assert_allclose(ADVANTAGES["dr_grpo"].fn(REWARDS_MATRIX), expected)
+    np.testing.assert_allclose(ADVANTAGES["dr_grpo"].fn(REWARDS_MATRIX, AlgoConfig()), expected)
 
 
 def test_rloo_by_hand_and_as_scaled_dr_grpo():
@@ -115,7 +115,7 @@ def test_rloo_by_hand_and_as_scaled_dr_grpo():
         [1.0, -1 / 3, -1 / 3, -1 / 3],
         [0.0, 0.0, 0.0, 0.0],
     ]
-    got = ADVANTAGES["rloo"].fn(REWARDS_MATRIX)
+    got = ADVANTAGES["rloo"].fn(REWARDS_MATRIX, AlgoConfig())
     np.testing.assert_allclose(got, expected, atol=1e-15)
     g = REWARDS_MATRIX.shape[1]
     centred = REWARDS_MATRIX - REWARDS_MATRIX.mean(axis=1, keepdims=True)
@@ -125,21 +125,23 @@ def test_rloo_by_hand_and_as_scaled_dr_grpo():
 def test_reinforce_uses_the_batch_mean():
     batch_mean = 7 / 12
     np.testing.assert_allclose(
-        ADVANTAGES["reinforce"].fn(REWARDS_MATRIX), REWARDS_MATRIX - batch_mean
+        ADVANTAGES["reinforce"].fn(REWARDS_MATRIX, AlgoConfig()), REWARDS_MATRIX - batch_mean
     )
     # a zero-variance group is not zeroed: its baseline is the batch's, not the group's
-    assert np.all(ADVANTAGES["reinforce"].fn(REWARDS_MATRIX)[2] > 0)
+    assert np.all(ADVANTAGES["reinforce"].fn(REWARDS_MATRIX, AlgoConfig())[2] > 0)
 
 
 @pytest.mark.parametrize("name", ["grpo", "dr_grpo", "rloo"])
 @pytest.mark.parametrize("value", [0.0, 1.0], ids=["all-0", "all-1"])
 def test_zero_variance_group_gives_zero_advantage(name, value):
     rewards = np.full((2, 5), value)
-    np.testing.assert_array_equal(ADVANTAGES[name].fn(rewards, std_eps=1e-6, std_ddof=1), 0.0)
+    np.testing.assert_array_equal(
+        ADVANTAGES[name].fn(rewards, AlgoConfig(std_eps=1e-6, std_ddof=1)), 0.0
+    )
 
 
 def test_reinforce_zero_when_the_whole_batch_is_constant():
-    np.testing.assert_array_equal(ADVANTAGES["reinforce"].fn(np.ones((3, 4))), 0.0)
+    np.testing.assert_array_equal(ADVANTAGES["reinforce"].fn(np.ones((3, 4)), AlgoConfig()), 0.0)
 
 
 # ---- rewards ----------------------------------------------------------------------------
@@ -631,3 +633,11 @@ def test_npg_step_solves_the_per_state_fisher_system():
         fisher = np.diag(pi[s]) - np.outer(pi[s], pi[s])
         np.testing.assert_allclose(fisher @ x[s], g[s], rtol=1e-9, atol=1e-12)
         assert abs(x[s].mean()) < 1e-12  # the minimum-norm solution
+
+
+def test_grpo_with_std_eps_0_gives_a_zero_variance_group_advantage_0():
+    # 0 / 0 would be NaN in numpy and a ZeroDivisionError in numba: every engine gives 0
+    rewards = np.array([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+    got = ADVANTAGES["grpo"].fn(rewards, AlgoConfig(std_eps=0.0, std_ddof=1))
+    np.testing.assert_array_equal(got[0], 0.0)
+    assert np.all(np.isfinite(got[1])) and np.all(got[1] != 0)

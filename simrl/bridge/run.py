@@ -341,7 +341,7 @@ def rl_step(ctx: Context, policy, ref, opt, params, labels, t, rng, audit_rng):
         )
     if comp is None:  # dynamic sampling dropped every group: nothing to train on
         return out, None
-    adv = ADVANTAGES[a.advantage].fn(rewards, std_eps=a.std_eps, std_ddof=a.std_ddof)
+    adv = ADVANTAGES[a.advantage].fn(rewards, a)
     s = scoring_batch(comp, ctx.fmt.pad_id, dev)
     logp_old, h_old, logp_ref, kl_ref = old_policy_stats(
         policy, ref, s, cfg, comp.tokens, comp.mask, dev

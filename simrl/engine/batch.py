@@ -154,9 +154,9 @@ def run_batch(
         from simrl.engine.fast_sequence import run_fast_sequence as run_fast
     else:
         from simrl.engine.fast import run_fast
-    groups: dict[str, list[int]] = {}
+    groups: dict[tuple[str, str], list[int]] = {}
     for r, spec in enumerate(specs):
-        groups.setdefault(spec.config.algo.loss, []).append(r)
+        groups.setdefault((spec.config.algo.loss, spec.config.algo.advantage), []).append(r)
     if len(groups) == 1:
         return run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts)
     return _run_by_loss(

@@ -125,19 +125,21 @@ def run_blocks(result, steps: int, progress, advance: Callable[[slice, int, int]
                 progress(done, R * steps)
 
 
-def loss_function(specs):
-    """The compiled numba form of the batch's one policy loss (policy_loss.compiled)."""
-    from simrl.algorithms.policy_loss import compiled
+def algorithms(specs):
+    """The compiled numba forms of the batch's one policy loss and one advantage estimator
+    (simrl.algorithms.compiled)."""
+    from simrl.algorithms import compiled
 
-    names = {s.config.algo.loss for s in specs}
-    if len(names) != 1:
-        raise ValueError(f"a kernel call runs one policy loss, got {sorted(names)}")
-    return compiled(names.pop())
+    pairs = {(s.config.algo.loss, s.config.algo.advantage) for s in specs}
+    if len(pairs) != 1:
+        raise ValueError(f"a kernel call runs one loss and advantage, got {sorted(pairs)}")
+    return compiled(*pairs.pop())
 
 
 def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
-    """Run a batch of bandit runs that share a policy loss on the numba kernels; the same
-    contract as batch._run_reference (batch.run_batch splits a batch by loss)."""
+    """Run a batch of bandit runs that share a policy loss and an advantage estimator on
+    the numba kernels; the same contract as batch._run_reference (batch.run_batch splits
+    a batch by them)."""
     from simrl.engine.packing import pack
 
     steps = specs[0].config.run.steps
@@ -148,8 +150,8 @@ def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
     fmt = np.stack([t.format_answer for t in unique])
     label = np.stack([t.incorrect_label for t in unique])
     top = np.stack([t.base_top for t in unique])
-    fp, ip, lp = pack([s.config for s in specs], layouts)
-    loss_fn = loss_function(specs)
+    fp, ip, lp, ap = pack([s.config for s in specs], layouts)
+    algos = algorithms(specs)
     a, result = batch_arrays(
         specs, tasks, rows, names, base_logp[task_of_run].copy(), N_UPD, audit_prompts
     )
@@ -158,7 +160,7 @@ def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
         run_chunk(
             t0, n, a.row_of_step, a.rng[runs], a.z[runs], a.zref[runs], a.m[runs], a.v[runs],
             a.adam_t[runs], base_logp, correct, fmt, label, top, task_of_run[runs], fp[runs],
-            ip[runs], lp[runs], loss_fn, passk, a.metrics[runs], a.upd_sum[runs],
+            ip[runs], lp[runs], ap[runs], algos, passk, a.metrics[runs], a.upd_sum[runs],
             a.upd_cnt[runs], a.failed[runs], a.pp[runs],
         )  # fmt: skip
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simrl.engine.fast import batch_arrays, distinct_tasks, loss_function, run_blocks
+from simrl.engine.fast import algorithms, batch_arrays, distinct_tasks, run_blocks
 from simrl.engine.kernels.seq_step import N_UPD_SEQ, run_chunk_seq
 from simrl.tasks.sequence import NO_TOKEN, SequenceTask
 
@@ -102,8 +102,9 @@ def pack_tasks(tasks: list[SequenceTask]) -> tuple[tuple, tuple, tuple]:
 
 
 def run_fast_sequence(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
-    """Run a batch of sequence-task runs that share a policy loss on the numba kernels; the
-    same contract as batch._run_reference (batch.run_batch splits a batch by loss)."""
+    """Run a batch of sequence-task runs that share a policy loss and an advantage
+    estimator on the numba kernels; the same contract as batch._run_reference
+    (batch.run_batch splits a batch by them)."""
     from simrl.engine.packing import pack
 
     steps = specs[0].config.run.steps
@@ -111,8 +112,8 @@ def run_fast_sequence(specs, tasks, layouts, rows, names, progress, audit_prompt
     unique, task_of_run = distinct_tasks(tasks)
     graphs, leaves, facts = pack_tasks(unique)
     configs = [s.config for s in specs]
-    fp, ip, lp = pack(configs, layouts)
-    loss_fn = loss_function(specs)
+    fp, ip, lp, ap = pack(configs, layouts)
+    algos = algorithms(specs)
     sp = pack_sequence(configs)
     z0 = np.stack([t.base_logits for t in unique])[task_of_run]
     a, result = batch_arrays(specs, tasks, rows, names, z0, N_UPD_SEQ, audit_prompts)
@@ -122,7 +123,7 @@ def run_fast_sequence(specs, tasks, layouts, rows, names, progress, audit_prompt
         run_chunk_seq(
             t0, n, a.row_of_step, a.rng[runs], a.z[runs], a.zref[runs], a.m[runs], a.v[runs],
             a.adam_t[runs], graphs, leaves, facts, task_of_run[runs], max_len, num_modes,
-            fp[runs], ip[runs], sp[runs], lp[runs], loss_fn, passk, a.metrics[runs], a.upd_sum[runs],
+            fp[runs], ip[runs], sp[runs], lp[runs], ap[runs], algos, passk, a.metrics[runs], a.upd_sum[runs],
             a.upd_cnt[runs], a.failed[runs], a.pp[runs],
         )  # fmt: skip
 

@@ -1,11 +1,12 @@
 """Per-run parameters packed into arrays for the numba kernels: floats (R, NF), ints
-(R, NI), and the policy loss's own parameters (R, LP) in the order its module declares
-(PolicyLoss.params).
+(R, NI), and the policy loss's and the advantage estimator's own parameters, (R, LP) and
+(R, AP), in the order their modules declare (`params`).
 
-Column indices are literal constants here and in kernels/codes.py (numba freezes them at
-compile time, and a change to this file must invalidate the kernel cache); `check_codes`
-ties the registry codes the kernels switch on to the registries themselves. The policy
-loss has no code: the kernels call the run's compiled loss (policy_loss.compiled).
+Column indices are literal constants in kernels/codes.py, in this file's order (numba
+freezes them at compile time; kernels/__init__.py fingerprints both files, so a change
+drops the kernel cache); `check_codes` ties the registry codes the kernels switch on to
+the registries themselves. The policy loss and the advantage estimator have no code: the
+kernels call the run's compiled forms (policy_loss.compiled, advantage.compiled).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from simrl.advantages import ADVANTAGES
 from simrl.aggregation import AGGREGATIONS
+from simrl.algorithms.advantage import params_width as advantage_params_width
+from simrl.algorithms.advantages import ADVANTAGES
 from simrl.algorithms.losses import POLICY_LOSSES
 from simrl.algorithms.policy_loss import params_width
 from simrl.config import DYNAMIC_SAMPLING, Config
@@ -28,7 +30,6 @@ FLOAT_FIELDS = (
     ("optim", "lr"),
     ("reward", "p"),
     ("reward", "flip"),
-    ("algo", "std_eps"),
     ("algo", "kl_coef"),
     ("algo", "entropy_coef"),
     ("optim", "beta1"),
@@ -42,8 +43,6 @@ DERIVED_FLOATS = ("expect_w_c", "expect_w_nc", "expect_w_l", "expect_w_f", "expe
 
 INT_FIELDS = (
     "reward",
-    "advantage",
-    "loss",
     "agg",
     "kl_kind",
     "optim",
@@ -52,7 +51,6 @@ INT_FIELDS = (
     "prompts_per_step",
     "epochs",
     "minibatches",
-    "std_ddof",
     "ref_reset_every",
     "exact",
     "loss_reads_entropy",
@@ -73,7 +71,6 @@ EXPECTED_CODES = {
         REWARDS,
         ("true", "random", "incorrect", "format", "self_consistency", "noisy", "frozen"),
     ),
-    "advantage": (ADVANTAGES, ("grpo", "dr_grpo", "rloo", "reinforce")),
     "agg": (
         AGGREGATIONS,
         ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"),
@@ -94,8 +91,9 @@ def check_codes() -> None:
 
 def pack(
     configs: Sequence[Config], layouts: Sequence[StreamLayout]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(fp, ip, lp): FLOAT_FIELDS, INT_FIELDS and each run's loss parameters, per run."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(fp, ip, lp, ap): FLOAT_FIELDS (and DERIVED_FLOATS), INT_FIELDS, and each run's
+    policy-loss and advantage-estimator parameters, per run."""
     fp = np.array(
         [
             [float(getattr(getattr(c, sec), name)) for sec, name in FLOAT_FIELDS]
@@ -109,15 +107,17 @@ def pack(
     for r, c in enumerate(configs):
         row = POLICY_LOSSES[c.algo.loss].pack(c.algo)
         lp[r, : len(row)] = row
-    return fp, ip.reshape(len(configs), len(INT_FIELDS)), lp
+    ap = np.zeros((len(configs), advantage_params_width()))
+    for r, c in enumerate(configs):
+        row = ADVANTAGES[c.algo.advantage].pack(c.algo)
+        ap[r, : len(row)] = row
+    return fp, ip.reshape(len(configs), len(INT_FIELDS)), lp, ap
 
 
 def _ints(c: Config, lay: StreamLayout) -> list[int]:
     a = c.algo
     values = {
         "reward": REWARDS.code(c.reward.kind),
-        "advantage": ADVANTAGES.code(a.advantage),
-        "loss": POLICY_LOSSES.code(a.loss),
         "agg": AGGREGATIONS.code(a.agg),
         "kl_kind": KL_ESTIMATORS.code(a.kl_kind),
         "optim": OPTIMIZERS.code(c.optim.kind),
@@ -126,7 +126,6 @@ def _ints(c: Config, lay: StreamLayout) -> list[int]:
         "prompts_per_step": c.prompts_per_step,
         "epochs": a.epochs,
         "minibatches": a.minibatches,
-        "std_ddof": a.std_ddof,
         "ref_reset_every": a.ref_reset_every,
         "exact": int(a.exact),
         "loss_reads_entropy": int(POLICY_LOSSES[a.loss].reads_entropy_old),

@@ -187,7 +187,7 @@ def advantages(params: RunParams, batch: Batch, pi_old: np.ndarray) -> np.ndarra
     if a.exact:  # A(a) = r(a) - E_{pi_old} r
         expected = (pi_old[batch.prompt] * batch.rewards).sum(axis=1, keepdims=True)
         return batch.rewards - expected
-    return ADVANTAGES[a.advantage].fn(batch.rewards, std_eps=a.std_eps, std_ddof=a.std_ddof)
+    return ADVANTAGES[a.advantage].fn(batch.rewards, a)
 
 
 def minibatch_gradient(

@@ -147,7 +147,7 @@ def sampled_tokens(params: SeqParams, pi_old: np.ndarray, u: np.ndarray) -> SeqT
     mean_length = float(np.mean([len(r[1]) for g in first for r in g[1]]))
     n = len(kept)
     rewards = np.array([g[2] for g in kept], dtype=float).reshape(n, G)
-    adv = ADVANTAGES[a.advantage].fn(rewards, std_eps=a.std_eps, std_ddof=a.std_ddof)
+    adv = ADVANTAGES[a.advantage].fn(rewards, a)
     cols: dict[str, list] = {
         k: [] for k in ("group", "seq", "pos", "length", "node", "token", "adv")
     }

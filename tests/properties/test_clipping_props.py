@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from simrl.advantages import ADVANTAGES
+from simrl.config import AlgoConfig
 from simrl.losses import ppo_clip
 from theory.clipping import (
     MAX_ENUMERATION_TERMS,
@@ -253,11 +254,13 @@ def test_never_clipped_high_against_the_definition(z_old, eps_high, deltas):
 def test_group_advantages_match_simrl(rewards, ddof):
     np.testing.assert_allclose(
         group_advantages(rewards, "grpo", 1e-6, ddof),
-        ADVANTAGES["grpo"].fn(rewards, std_eps=1e-6, std_ddof=ddof),
+        ADVANTAGES["grpo"].fn(rewards, AlgoConfig(std_eps=1e-6, std_ddof=ddof)),
         atol=1e-15,
     )
     np.testing.assert_allclose(
-        group_advantages(rewards, "dr_grpo"), ADVANTAGES["dr_grpo"].fn(rewards), atol=1e-15
+        group_advantages(rewards, "dr_grpo"),
+        ADVANTAGES["dr_grpo"].fn(rewards, AlgoConfig()),
+        atol=1e-15,
     )
 
 

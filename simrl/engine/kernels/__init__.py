@@ -51,6 +51,13 @@ def drop_stale_cache(sources: list[Path], stamp: Path) -> bool:
 _HERE = Path(__file__).parent
 _ALGORITHMS = _HERE.parents[1] / "algorithms"
 drop_stale_cache(
-    [_HERE, _ALGORITHMS / "losses", _ALGORITHMS / "tokens.py", _ALGORITHMS / "nb.py"],
+    [
+        _HERE,
+        _HERE.parent / "packing.py",
+        _ALGORITHMS / "losses",
+        _ALGORITHMS / "advantages",
+        _ALGORITHMS / "tokens.py",
+        _ALGORITHMS / "nb.py",
+    ],
     _HERE / "__pycache__" / "kernels.sha256",
 )

@@ -1,4 +1,6 @@
-"""Column indices of the packed per-run parameters and the registry codes the kernels switch on.
+"""Column indices of the packed per-run parameters and the registry codes the kernels switch
+on (the policy losses and advantage estimators have none: the kernels call their
+compiled forms, simrl/algorithms/).
 
 Literal constants: numba freezes them at compile time. `packing.check_codes` ties the
 registry codes to the registries, and `check_layout` the columns to packing.py.
@@ -13,37 +15,17 @@ from simrl.engine.packing import DERIVED_FLOATS, FLOAT_FIELDS, INT_FIELDS, check
 from simrl.metrics import UPDATE_METRICS
 from theory.entropy import STEER_PROB_FLOOR as THEORY_STEER_PROB_FLOOR
 
-F_LR, F_P, F_FLIP, F_STD_EPS, F_KL_COEF, F_ENT_COEF, F_B1, F_B2, F_EPS = 0, 1, 2, 3, 4, 5, 6, 7, 8
+F_LR, F_P, F_FLIP, F_KL_COEF, F_ENT_COEF, F_B1, F_B2, F_EPS = 0, 1, 2, 3, 4, 5, 6, 7
 # the reward's expectation weights w_c, w_nc, w_l, w_f, w_1 (packing.DERIVED_FLOATS)
-F_EW = 9
-I_REW, I_ADV, I_LOSS, I_AGG, I_KLK, I_OPT, I_DS, I_G, I_P, I_EPOCHS, I_MB = (
-    0,
-    1,
-    2,
-    3,
-    4,
-    5,
-    6,
-    7,
-    8,
-    9,
-    10,
-)
-I_DDOF, I_REFRESET, I_EXACT, I_LOSS_ENT, I_ROUNDS = 11, 12, 13, 14, 15
+F_EW = 8
+I_REW, I_AGG, I_KLK, I_OPT, I_DS, I_G, I_P, I_EPOCHS, I_MB = 0, 1, 2, 3, 4, 5, 6, 7, 8
+I_REFRESET, I_EXACT, I_LOSS_ENT, I_ROUNDS = 9, 10, 11, 12
 I_LSEL, I_LSAMPLE, I_LREWARD, I_LTIE, I_LCC, I_LTOTAL, I_AUDIT, I_NTRAIN = (
-    16,
-    17,
-    18,
-    19,
-    20,
-    21,
-    22,
-    23,
-)
+    13, 14, 15, 16, 17, 18, 19, 20,
+)  # fmt: skip
 
 # ---- registry codes (packing.EXPECTED_CODES) -------------------------------------------
 R_TRUE, R_RANDOM, R_INCORRECT, R_FORMAT, R_SELFC, R_NOISY, R_FROZEN = 0, 1, 2, 3, 4, 5, 6
-A_GRPO, A_DRGRPO, A_RLOO, A_REINFORCE = 0, 1, 2, 3
 G_TOKEN_MEAN, G_SEQ_MEAN_TOKEN_MEAN, G_SEQ_MEAN_TOKEN_SUM, G_SUM_NORM = 0, 1, 2, 3
 K_K1, K_K2, K_K3, K_REVERSE, K_FORWARD = 0, 1, 2, 3, 4
 O_SGD, O_ADAM, O_NPG = 0, 1, 2
@@ -63,7 +45,7 @@ def check_layout() -> None:
     assert (
         len(FLOAT_FIELDS) == F_EW
         and len(DERIVED_FLOATS) == 5
-        and len(INT_FIELDS) == 24
+        and len(INT_FIELDS) == I_NTRAIN + 1
         and len(UPDATE_METRICS) == N_UPD
     )
     assert FORK_TIE_TOL == reference.FORK_TIE_TOL and STEER_PROB_FLOOR == THEORY_STEER_PROB_FLOOR

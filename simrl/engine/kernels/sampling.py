@@ -3,15 +3,10 @@ advantages (reference.sampled_batch / exact_batch / advantages)."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
 from simrl.engine.kernels.codes import (
-    A_DRGRPO,
-    A_GRPO,
-    A_REINFORCE,
     DS_OFF,
     DS_RESAMPLE,
     F_FLIP,
@@ -84,40 +79,6 @@ def plurality(ans, row, n, K, counts, u_tie):
                 return k
             pick -= 1
     return -1
-
-
-@njit(cache=True)
-def group_advantages(code, rew, adv, n_groups, G, std_eps, ddof):
-    """Advantages of rew[:n_groups, :G] into adv (the advantage registry)."""
-    if code == A_REINFORCE:
-        tot = 0.0
-        for j in range(n_groups):
-            for i in range(G):
-                tot += rew[j, i]
-        mean = tot / (n_groups * G) if n_groups > 0 else 0.0
-        for j in range(n_groups):
-            for i in range(G):
-                adv[j, i] = rew[j, i] - mean
-        return
-    for j in range(n_groups):
-        tot = 0.0
-        for i in range(G):
-            tot += rew[j, i]
-        mean = tot / G
-        if code == A_GRPO:
-            ss = 0.0
-            for i in range(G):
-                d = rew[j, i] - mean
-                ss += d * d
-            std = math.sqrt(ss / (G - ddof))
-            for i in range(G):
-                adv[j, i] = (rew[j, i] - mean) / (std + std_eps)
-        elif code == A_DRGRPO:
-            for i in range(G):
-                adv[j, i] = rew[j, i] - mean
-        else:  # rloo
-            for i in range(G):
-                adv[j, i] = rew[j, i] - (tot - rew[j, i]) / (G - 1)
 
 
 @njit(cache=True)

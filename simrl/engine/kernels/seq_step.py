@@ -8,10 +8,7 @@ from numba import njit, prange
 
 from simrl.engine.kernels.audit import audit_step
 from simrl.engine.kernels.codes import (
-    F_STD_EPS,
-    I_ADV,
     I_AUDIT,
-    I_DDOF,
     I_EPOCHS,
     I_EXACT,
     I_G,
@@ -32,7 +29,6 @@ from simrl.engine.kernels.metrics import (
     row_top_exponent,
 )
 from simrl.engine.kernels.pcg64 import next_double
-from simrl.engine.kernels.sampling import group_advantages
 from simrl.engine.kernels.seq_graph import forward_reach, leaf_rewards, q_values, row_q
 from simrl.engine.kernels.seq_metrics import N_BUCKETS, N_EVAL_SEQ_FIXED, base_kl, eval_row_seq
 from simrl.engine.kernels.seq_sampling import (
@@ -67,11 +63,12 @@ N_UPD_SEQ = 17
 
 @njit(cache=True)
 def step_run_seq(
-    fp, ip, sp, lp, loss_fn, t, u, z, zref, m, v, adam_t, logp, prob, ent, ref, task, ws, upd, pp,
+    fp, ip, sp, lp, ap, algos, t, u, z, zref, m, v, adam_t, logp, prob, ent, ref, task, ws, upd, pp,
     want_pp,
 ):  # fmt: skip
     """Step t of one run (sequence_ref.step). Returns False if a value became non-finite.
-    lp and loss_fn are the run's policy loss (its parameters and compiled form)."""
+    algos holds the run's compiled policy loss and advantage estimator (simrl.algorithms.
+    Algorithms), lp and ap their parameters."""
     graph, leaves, facts, max_len, _, _ = task
     old, grad, tf, ti, flags, batch, dp, _, misc = ws
     z0, logp_old, prob_old, ent_old, _ = old
@@ -94,7 +91,7 @@ def step_run_seq(
             fp, ip, sp, u, prob, graph, leaves, facts, max_len, bprompt, bresp, brew, gstart,
             order, counts, ti, stats,
         )  # fmt: skip
-        group_advantages(ip[I_ADV], brew, badv, n_groups, G, fp[F_STD_EPS], ip[I_DDOF])
+        algos.advantage(ap, brew, badv, n_groups, G)
         for j in range(n_groups):  # the sequence's advantage, broadcast to its tokens
             k = gstart[j]
             for i in range(G):  # response i's tokens follow response i - 1's
@@ -126,7 +123,7 @@ def step_run_seq(
             hi = ((b + 1) * n_groups) // mb
             if hi > lo:
                 seq_minibatch_step(
-                    fp, ip, sp, lp, loss_fn, epoch, first, lo, hi, gstart, max_len, u, z, logp, prob, ent,
+                    fp, ip, sp, lp, algos.loss, epoch, first, lo, hi, gstart, max_len, u, z, logp, prob, ent,
                     ref, m, v, adam_t, grad, tf, ti, flags, tally, aud, saves,
                 )  # fmt: skip
                 first = False
@@ -258,7 +255,7 @@ def record_eval_seq(metrics_r, row, n_eval, prob, logp, ent, task, passk, n_trai
 @njit(parallel=True, cache=True)
 def run_chunk_seq(
     t0, n_steps, row_of_step, rng, z, zref, m, v, adam_t, graphs, leaves, facts, task_of_run,
-    max_len, num_modes, fp, ip, sp, lp, loss_fn, passk, metrics, upd_sum, upd_cnt, failed, pp,
+    max_len, num_modes, fp, ip, sp, lp, ap, algos, passk, metrics, upd_sum, upd_cnt, failed, pp,
 ):  # fmt: skip
     """Advance runs by n_steps from step t0; write eval/update rows where row_of_step >= 0.
 
@@ -275,7 +272,8 @@ def run_chunk_seq(
         if failed[r] >= 0:
             continue
         ti = task_of_run[r]
-        fp_r, ip_r, sp_r, lp_r = fp[r].copy(), ip[r].copy(), sp[r].copy(), lp[r].copy()
+        fp_r, ip_r, sp_r = fp[r].copy(), ip[r].copy(), sp[r].copy()
+        lp_r, ap_r = lp[r].copy(), ap[r].copy()
         want_pp = pp.shape[1] > 0  # the per-row audit: pp (R, steps, M, 7), or (R, 0, M, 7)
         pp_r = pp[r]
         z_r, zref_r, m_r, v_r, at = z[r], zref[r], m[r], v[r], adam_t[r : r + 1]
@@ -313,7 +311,7 @@ def run_chunk_seq(
             for j in range(L_u):
                 u[j] = next_double(st)
             ok = step_run_seq(
-                fp_r, ip_r, sp_r, lp_r, loss_fn, t, u, z_r, zref_r, m_r, v_r, at, logp, prob, ent, ref,
+                fp_r, ip_r, sp_r, lp_r, ap_r, algos, t, u, z_r, zref_r, m_r, v_r, at, logp, prob, ent, ref,
                 task_r, ws, upd, pp_r, want_pp,
             )  # fmt: skip
             if not ok:

@@ -21,10 +21,7 @@ from simrl.algorithms.tokens import (
 )
 from simrl.engine.kernels.audit import audit_step, expected_rewards
 from simrl.engine.kernels.codes import (
-    F_STD_EPS,
-    I_ADV,
     I_AUDIT,
-    I_DDOF,
     I_EPOCHS,
     I_EXACT,
     I_G,
@@ -49,7 +46,7 @@ from simrl.engine.kernels.metrics import (
     rows_finite,
 )
 from simrl.engine.kernels.pcg64 import next_double
-from simrl.engine.kernels.sampling import collect_batch, exact_batch, group_advantages
+from simrl.engine.kernels.sampling import collect_batch, exact_batch
 from simrl.engine.kernels.softmax import refresh_all
 from simrl.engine.kernels.update import minibatch_step
 
@@ -59,7 +56,8 @@ def step_run(
     fp,
     ip,
     lp,
-    loss_fn,
+    ap,
+    algos,
     t,
     u,
     z,
@@ -80,7 +78,8 @@ def step_run(
     want_pp,
 ):
     """Step t of one run (reference.step). Returns False if a value became non-finite.
-    lp and loss_fn are the run's policy loss (its parameters and compiled form)."""
+    algos holds the run's compiled policy loss and advantage estimator (simrl.algorithms.
+    Algorithms), lp and ap their parameters."""
     (
         z0,
         logp_old,
@@ -126,7 +125,7 @@ def step_run(
             fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, order, cdf, counts, stats
         )
         n_entries = ip[I_G]
-        group_advantages(ip[I_ADV], brew, badv, n_groups, ip[I_G], fp[F_STD_EPS], ip[I_DDOF])
+        algos.advantage(ap, brew, badv, n_groups, ip[I_G])
     for i in range(5):
         tally[i] = 0.0
     if ip[I_AUDIT] == 1:
@@ -153,7 +152,7 @@ def step_run(
             hi = ((b + 1) * n_groups) // mb
             if hi > lo:
                 minibatch_step(
-                    fp, ip, lp, loss_fn, epoch, first, lo, hi, n_entries, bprompt, bans, badv,
+                    fp, ip, lp, algos.loss, epoch, first, lo, hi, n_entries, bprompt, bans, badv,
                     bcount, u, z, logp, prob, ent, logp_old, ent_old, ref, m, v, adam_t, g, csum,
                     wsum, touched, rows, tok, ti, flags, tally, aud,
                 )  # fmt: skip
@@ -326,7 +325,8 @@ def run_chunk(
     fp,
     ip,
     lp,
-    loss_fn,
+    ap,
+    algos,
     passk,
     metrics,
     upd_sum,
@@ -335,7 +335,8 @@ def run_chunk(
     pp,
 ):
     """Advance runs by n_steps from step t0; write eval/update rows where row_of_step >= 0.
-    Every run of the call has the policy loss loss_fn (its parameters: lp[r]).
+    Every run of the call has the policy loss and advantage estimator of algos (their
+    parameters: lp[r], ap[r]).
 
     Views of the shared arrays are taken once per run here, never per step: every view
     touches its parent's reference count, and threads contending for one count cost more
@@ -349,7 +350,7 @@ def run_chunk(
         if failed[r] >= 0:
             continue
         ti = task_of_run[r]
-        fp_r, ip_r, lp_r = fp[r].copy(), ip[r].copy(), lp[r].copy()
+        fp_r, ip_r, lp_r, ap_r = fp[r].copy(), ip[r].copy(), lp[r].copy(), ap[r].copy()
         want_pp = pp.shape[1] > 0  # the per-prompt audit: pp (R, steps, S, 7), or (R, 0, S, 7)
         pp_r = pp[r]
         z_r, zref_r, m_r, v_r, at = z[r], zref[r], m[r], v[r], adam_t[r : r + 1]
@@ -379,7 +380,7 @@ def run_chunk(
             for j in range(L):
                 u[j] = next_double(st)
             ok = step_run(
-                fp_r, ip_r, lp_r, loss_fn, t, u, z_r, zref_r, m_r, v_r, at, logp, prob, ent, ref,
+                fp_r, ip_r, lp_r, ap_r, algos, t, u, z_r, zref_r, m_r, v_r, at, logp, prob, ent, ref,
                 correct_r, fmt_r, label_r, ws, upd, pp_r, want_pp,
             )  # fmt: skip
             if not ok:

@@ -1,0 +1,106 @@
+"""What an advantage estimator is: one registry entry holding every engine's form of it
+(the shape of policy_loss.py, for the rewards-to-advantages step).
+
+A module in simrl/algorithms/advantages/ calls `register(AdvantageEstimator(...))` with
+its name, citation, config fields, checks and two forms:
+
+- `numpy(rewards, p) -> adv`: the specification, rewards (n_groups, G) of a step's groups
+  to advantages (n_groups, G); p is the algo config. The bridge computes advantages with
+  it too (they are a function of the rewards, not of the model);
+- `numba(ap, rew, adv, n_groups, G)`: a plain module-level function the kernels compile
+  as a cfunc of `numba_signature()`: rew[:n_groups, :G] -> adv[:n_groups, :G]; `ap` holds
+  the run's values of the estimator's `params`, in that order.
+
+The kernels take the run's compiled estimator as a first-class function (with its loss:
+simrl.algorithms.Algorithms), so one compiled kernel serves every estimator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from simrl.registry import Registry
+
+
+@dataclass(frozen=True)
+class AdvantageEstimator:
+    name: str
+    doc: str  # one line: what the estimator does
+    source: str  # paper and equation, or the library file and function it follows
+    numpy: Callable[..., Any]
+    numba: Callable[..., Any]
+    #: config fields the numba form reads, in the order of its `ap` row
+    params: tuple[str, ...] = ()
+    #: the algo-config fields this module declares: name -> (type, param(default, doc, check))
+    fields: dict[str, tuple[type, Any]] = field(default_factory=dict)
+    #: checks on the algo config when this estimator is chosen (raise ConfigError)
+    check: Callable[[Any], None] | None = None
+    code: int = -1  # the registration index (set by register)
+
+    @property
+    def fn(self) -> Callable[..., Any]:
+        """The numpy reference form (the registries' common `fn`)."""
+        return self.numpy
+
+    def pack(self, algo: Any) -> list[float]:
+        """This estimator's `ap` row for one run's algo config."""
+        return [float(getattr(algo, n)) for n in self.params]
+
+
+ADVANTAGES = Registry("advantage estimator")
+
+
+def register(entry: AdvantageEstimator) -> AdvantageEstimator:
+    """Add an estimator to ADVANTAGES (its code is its registration index)."""
+    declared = {name for e in ADVANTAGES for name in e.fields}
+    for name in entry.fields:
+        if name in declared:
+            raise ValueError(f"advantage {entry.name!r}: field {name!r} is already declared")
+    return ADVANTAGES.put(dataclasses.replace(entry, code=len(ADVANTAGES)))
+
+
+def unregister(name: str) -> None:
+    ADVANTAGES.remove(name)
+    _COMPILED.pop(name, None)
+
+
+def declared_fields() -> list[tuple[str, type, Any]]:
+    """Every estimator's config fields, in registration order (AlgoConfig)."""
+    return [(n, t, f) for e in ADVANTAGES for n, (t, f) in e.fields.items()]
+
+
+def check_advantage(algo: Any) -> None:
+    chosen = ADVANTAGES[algo.advantage]
+    if chosen.check is not None:
+        chosen.check(algo)
+
+
+def params_width() -> int:
+    return max([1, *(len(e.params) for e in ADVANTAGES)])
+
+
+_COMPILED: dict[str, Any] = {}
+
+
+def numba_signature():
+    """void(ap f8[::1], rew f8[:, ::1], adv f8[:, ::1], n_groups i8, G i8)."""
+    from numba import types
+
+    return types.void(
+        types.float64[::1], types.float64[:, ::1], types.float64[:, ::1], types.int64, types.int64
+    )
+
+
+def compiled(name: str):
+    """The estimator's numba form compiled as a cfunc (cached on disk for simrl's own
+    modules, in memory for one defined elsewhere)."""
+    if name not in _COMPILED:
+        from numba import cfunc
+
+        e = ADVANTAGES[name]
+        cache = (getattr(e.numba, "__module__", "") or "").startswith("simrl.")
+        _COMPILED[name] = cfunc(numba_signature(), cache=cache)(e.numba)
+    return _COMPILED[name]

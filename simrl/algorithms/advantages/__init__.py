@@ -1,0 +1,13 @@
+"""The advantage estimators, one module each. Importing this package registers the
+built-in ones in simrl.algorithms.advantage.ADVANTAGES, in the order of BUILTIN: their
+codes, and the order of their fields in the algo config (and a saved config.toml)."""
+
+from importlib import import_module
+
+from simrl.algorithms.advantage import ADVANTAGES
+
+BUILTIN = ("grpo", "dr_grpo", "rloo", "reinforce")
+for _name in BUILTIN:
+    import_module(f"{__name__}.{_name}")
+
+__all__ = ["ADVANTAGES", "BUILTIN"]
