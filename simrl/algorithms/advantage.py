@@ -55,6 +55,12 @@ ADVANTAGES = Registry("advantage estimator")
 
 def register(entry: AdvantageEstimator) -> AdvantageEstimator:
     """Add an estimator to ADVANTAGES (its code is its registration index)."""
+    if entry.fields and _FIELDS_FROZEN:
+        raise ValueError(
+            f"advantage {entry.name!r} declares config fields {sorted(entry.fields)}, but the "
+            "algo config was built when simrl.config was imported: an algorithm with new fields must "
+            "be a built-in module (BUILTIN); one registered later can read existing fields only"
+        )
     declared = {name for e in ADVANTAGES for name in e.fields}
     for name in entry.fields:
         if name in declared:
@@ -67,8 +73,14 @@ def unregister(name: str) -> None:
     _COMPILED.pop(name, None)
 
 
+_FIELDS_FROZEN = False
+
+
 def declared_fields() -> list[tuple[str, type, Any]]:
-    """Every estimator's config fields, in registration order (AlgoConfig)."""
+    """Every estimator's config fields, in registration order (AlgoConfig); from then on
+    an estimator that declares fields can no longer be registered."""
+    global _FIELDS_FROZEN
+    _FIELDS_FROZEN = True
     return [(n, t, f) for e in ADVANTAGES for n, (t, f) in e.fields.items()]
 
 

@@ -75,6 +75,12 @@ POLICY_LOSSES = Registry("policy loss")
 
 def register(entry: PolicyLoss) -> PolicyLoss:
     """Add a loss to POLICY_LOSSES (its code is its registration index)."""
+    if entry.fields and _FIELDS_FROZEN:
+        raise ValueError(
+            f"policy loss {entry.name!r} declares config fields {sorted(entry.fields)}, but the "
+            "algo config was built when simrl.config was imported: an algorithm with new fields must "
+            "be a built-in module (BUILTIN); one registered later can read existing fields only"
+        )
     declared = {name for e in POLICY_LOSSES for name in e.fields}
     for name in entry.fields:
         if name in declared:
@@ -89,8 +95,14 @@ def unregister(name: str) -> None:
     _COMPILED.pop(name, None)
 
 
+_FIELDS_FROZEN = False
+
+
 def declared_fields() -> list[tuple[str, type, Any]]:
-    """Every loss's config fields, in registration order (simrl/config.py's AlgoConfig)."""
+    """Every loss's config fields, in registration order (simrl/config.py's AlgoConfig);
+    from then on a loss that declares fields can no longer be registered."""
+    global _FIELDS_FROZEN
+    _FIELDS_FROZEN = True
     return [(n, t, f) for e in POLICY_LOSSES for n, (t, f) in e.fields.items()]
 
 

@@ -142,3 +142,21 @@ def test_toy_loss_in_the_bridge(toy):
     from tests.bridge.test_parity import compare_with_tabular
 
     compare_with_tabular({"algo.loss": TOY, "algo.clip_high": 0.1, "optim.lr": 6.0})
+
+
+def test_a_loss_registered_late_cannot_declare_config_fields():
+    from simrl.algorithms.policy_loss import PolicyLoss, register
+    from simrl.validate import Range, param
+
+    late = PolicyLoss(
+        name="late",
+        doc="",
+        source="",
+        numpy=None,
+        numba=None,
+        torch=None,
+        fields={"late_coef": (float, param(1.0, "a late field", Range()))},
+    )
+    with pytest.raises(ValueError, match="built-in module"):
+        register(late)
+    assert "late" not in POLICY_LOSSES
