@@ -25,7 +25,7 @@ from simrl.config import Config
 from simrl.engine.batch import RunSpec, run_batch
 from simrl.errors import ConfigError
 from simrl.prereg.grid import Unit
-from simrl.prereg.spec import BRIDGE_ENGINE
+from simrl.prereg.study import BRIDGE_ENGINE
 
 EXECUTORS = ("local", "ray")
 

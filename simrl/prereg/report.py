@@ -20,7 +20,7 @@ from simrl import io
 from simrl._version import __version__
 from simrl.prereg import plots
 from simrl.prereg.analysis import Analysis
-from simrl.prereg.spec import Study
+from simrl.prereg.study import Study
 
 FIGURES = "figures"
 
@@ -257,6 +257,14 @@ def _detail(detail: dict) -> list[str]:
     for level, r in detail.get("per_level", {}).items():
         out.append(
             f"  - at {level}: estimate {fmt(r.estimate)} [{fmt(r.ci[0])}, {fmt(r.ci[1])}], p = {_p(r.p)}"
+        )
+    sweep = detail.get("sensitivity", {})
+    if sweep:
+        out.append("- sensitivity sweep (registered; uncorrected p, does not change the verdict):")
+    for level, r in sweep.items():
+        out.append(
+            f"  - at {level}: estimate {fmt(r.estimate)} [{fmt(r.ci[0])}, {fmt(r.ci[1])}], "
+            f"p = {_p(r.p)}: {r.verdict}"
         )
     return out
 
