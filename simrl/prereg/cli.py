@@ -40,6 +40,18 @@ def add_parser(sub, parser_class) -> None:
         help="most runs per engine call (default 2048; smaller units resume finer)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    ver = psub.add_parser(
+        "verify", help="check a whole study: spec, lock (against git), every cell, the report"
+    )
+    ver.add_argument("study", help="a folder with prereg.toml, or a name under experiments/")
+    ver.add_argument(
+        "--recompute",
+        action="store_true",
+        help="recompute stored cells with the code now and compare them bitwise",
+    )
+    ver.add_argument(
+        "--sample", type=int, default=None, metavar="N", help="with --recompute: N cells only"
+    )
     ana = psub.add_parser("analyze", help="run the registered analysis; write report.md")
     ana.add_argument("study", help="a folder with prereg.toml, or a name under experiments/")
 
@@ -65,6 +77,13 @@ def cmd(args: argparse.Namespace) -> int:
                 f"simrl {lock['simrl_version']}, commit {lock['git_commit'][:12]}, {lock['registered_utc']}"
             )
         return 0
+    if args.prereg_command == "verify":
+        from simrl.prereg.lock_checks import FAILED
+        from simrl.prereg.verify import summary, verify
+
+        checks = verify(args.study, args.recompute, args.sample)
+        print(f"{args.study}: {summary(checks)}")
+        return 1 if any(c.status == FAILED for c in checks) else 0
     if args.prereg_command == "run":
         from simrl.errors import ConfigError
         from simrl.prereg.runner import dry_run, run_study

@@ -10,16 +10,20 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import pandas as pd
 
 from simrl.engine.batch import RunSpec, run_batch
 from simrl.errors import ConfigError
 from simrl.prereg import executors
+from simrl.prereg.fingerprint import code_fingerprint
 from simrl.prereg.grid import Cell, expand, shape_key, units
 from simrl.prereg.lock import check, utc_now
-from simrl.prereg.spec import Study, load_study
+from simrl.prereg.spec import load_study
 from simrl.prereg.store import Store
+from simrl.prereg.study import Study
 
 Progress = Callable[[int, int], None]
 
@@ -33,6 +37,8 @@ class RunReport:
     ran_runs: int
     wall_s: float
     units: int
+    set_aside: int = 0  # stored cells that failed a check or came from other code
+    differ: list[str] = field(default_factory=list)  # recomputed cells unlike the set-aside ones
 
 
 @dataclass
@@ -51,7 +57,48 @@ def prepare(study_path, require_lock: bool = True) -> tuple[Study, dict | None, 
     study = load_study(study_path)
     lock = check(study.path) if require_lock else None
     cells = expand(study)
-    return study, lock, cells, Store(study.path)
+    store = Store(study.path)
+    if require_lock:
+        require_manifest(study, store, lock)
+    return study, lock, cells, store
+
+
+def require_manifest(study: Study, store: Store, lock: dict) -> None:
+    """Cell files without a manifest have lost what vouched for them: refuse until the
+    loss is recorded as a deviation (then `run` sets the files aside and recomputes)."""
+    if store.has_manifest() or not store.cell_files():
+        return
+    if any(am.get("acknowledges") == "manifest lost" for am in lock.get("amendments", [])):
+        return
+    raise ConfigError(
+        str(store.root / "manifest.json"),
+        "missing",
+        f"{len(store.cell_files())} cell files exist without the manifest that vouches for "
+        f'them; record the loss first: simrl prereg register {study.path} --amend "reason"',
+    )
+
+
+def set_aside_bad(
+    cells: list[Cell], store: Store, code: str, log: Callable[[str], None]
+) -> dict[str, tuple[str, Path]]:
+    """Move aside every stored cell that fails verification or was computed by other code;
+    each is named on one line. Returns key -> (why, where it went)."""
+    why = store.check_cells(cells)
+    for key, reason in store.stale(cells, code).items():
+        why.setdefault(key, reason)
+    by_key = {c.key: c for c in cells}
+    moved = {}
+    for key, reason in why.items():
+        dest = store.set_aside(key, reason)
+        moved[key] = (reason, dest)
+        labels = ", ".join(f"{k}={v}" for k, v in by_key[key].labels.items())
+        log(f"cell {key} ({labels}): {reason}; moved to {dest} and recomputed")
+    store.record_set_aside(moved)
+    return moved
+
+
+def _warn(msg: str) -> None:
+    print(f"simrl: {msg}", file=sys.stderr, flush=True)
 
 
 def run_study(
@@ -61,8 +108,10 @@ def run_study(
     address: str | None = None,
     progress: Progress | None = None,
     runs_per_unit: int | None = None,
+    log: Callable[[str], None] = _warn,
 ) -> RunReport:
-    """Run the missing cells of a registered study and store each as it finishes."""
+    """Run the missing cells of a registered study and store each as it finishes. Stored
+    cells that fail verification or came from other code are set aside first and run."""
     if executor not in executors.EXECUTORS:
         raise ConfigError(
             "--executor", executor, "must be one of " + ", ".join(executors.EXECUTORS)
@@ -71,6 +120,8 @@ def run_study(
         raise ConfigError("--workers", workers, "must be an integer >= 1")
     study, lock, cells, store = prepare(study_path)
     store.clean()
+    code = code_fingerprint(study.backend)
+    moved = set_aside_bad(cells, store, code, log)
     missing = store.missing(cells)
     kwargs = {} if runs_per_unit is None else {"runs_per_unit": runs_per_unit}
     parallel = workers
@@ -88,16 +139,19 @@ def run_study(
     else:
         stream = executors.local(todo, workers)
     last = start
+    differ = []
     for unit, frames in stream:
         now = time.perf_counter()
         finished = utc_now()
-        for key, df in frames.items():
-            store.write(key, df)
         per_cell = (now - last) / max(1, len(frames))
-        timings = {
-            key: {"finished_utc": finished, "wall_s_share": round(per_cell, 4)} for key in frames
-        }
-        store.update_manifest(cells, spec_sha, timings)
+        timing = {"finished_utc": finished, "wall_s_share": round(per_cell, 4)}
+
+        def record(hashes: dict[str, str], timing: dict = timing) -> None:
+            written = {k: {"sha256": h, "code": code, "timing": timing} for k, h in hashes.items()}
+            store.update_manifest(cells, spec_sha, written)
+
+        store.write_cells(frames, record)
+        differ += [k for k, df in frames.items() if k in moved and not same_frames(df, moved[k][1])]
         last = now
         done += unit.runs
         if progress:
@@ -113,6 +167,27 @@ def run_study(
         ran_runs=sum(c.runs for c in missing),
         wall_s=wall,
         units=len(todo),
+        set_aside=len(moved),
+        differ=differ,
+    )
+
+
+def same_frames(df: pd.DataFrame, path: Path) -> bool:
+    """Bitwise: the same columns, dtypes and bytes as the cell file at path (False when
+    that file cannot be read)."""
+    try:
+        old = pd.read_parquet(path)
+    except Exception:  # the set-aside file may be the garbage that was set aside
+        return False
+    return same_table(df, old)
+
+
+def same_table(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    if list(a.columns) != list(b.columns) or len(a) != len(b):
+        return False
+    return all(
+        a[c].dtype == b[c].dtype and a[c].to_numpy().tobytes() == b[c].to_numpy().tobytes()
+        for c in a.columns
     )
 
 
