@@ -110,6 +110,11 @@ def cmd(args: argparse.Namespace) -> int:
             f"{rep.cells} cells ({rep.runs} runs): {rep.stored_before} already stored, ran "
             f"{rep.ran_cells} cells ({rep.ran_runs} runs) in {rep.units} engine calls, {rep.wall_s:.1f} s"
         )
+        if rep.set_aside:
+            print(
+                f"set aside {rep.set_aside} stored cells (named above) and recomputed them; "
+                f"{len(rep.differ)} differ bitwise from the set-aside files"
+            )
         return 0
     from simrl.prereg.analysis import analyze
     from simrl.prereg.report import write

@@ -105,12 +105,13 @@ def history_checks(
         return [Check("lock committed", NOT_CHECKABLE, "the lock file has never been committed")]
     commit, when = first
     out.append(Check("lock committed", VERIFIED, f"first in commit {commit[:12]} at {when}"))
-    spec_then = _git(cwd, "show", f"{commit}:./{spec_file}")
-    if spec_then is None:
+    blob = subprocess.run(
+        ["git", "show", f"{commit}:./{spec_file}"], cwd=cwd, capture_output=True, timeout=30
+    )
+    if blob.returncode != 0:
         out.append(Check("spec in the lock's first commit", FAILED, "that commit holds no spec"))
     else:
-        # git show strips the final newline; the registered hash covers the file's bytes
-        ok = lock.get("spec_sha256") in (_sha(spec_then), _sha(spec_then + "\n"))
+        ok = lock.get("spec_sha256") == hashlib.sha256(blob.stdout).hexdigest()
         out.append(
             Check(
                 "spec in the lock's first commit hashes to the lock's hash",
@@ -120,7 +121,7 @@ def history_checks(
         )
     reg = lock.get("registered_utc")
     try:
-        stated = _utc(reg)
+        stated = _utc(reg).replace(microsecond=0)  # git's commit times are whole seconds
         ok = stated <= _utc(when)
         out.append(
             Check(
@@ -139,7 +140,11 @@ def history_checks(
             ["git", "merge-base", "--is-ancestor", named, commit], cwd=cwd, capture_output=True
         ).returncode
         named_time = _git(cwd, "show", "-s", "--format=%cI", named)
-        ok = anc == 0 and named_time is not None and _utc(named_time) <= _utc(reg)
+        ok = (
+            anc == 0
+            and named_time is not None
+            and _utc(named_time) <= _utc(reg).replace(microsecond=0)
+        )
         out.append(
             Check(
                 "commit named by the lock precedes the registration",

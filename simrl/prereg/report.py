@@ -454,9 +454,20 @@ def _provenance(a: Analysis) -> list[str]:
     import scipy
     import statsmodels
 
+    from simrl.prereg.lock import LOCK_FILE
+    from simrl.prereg.lock_checks import history_checks, text_checks
+    from simrl.prereg.spec import SPEC_FILE
+
     lock, man = a.lock, a.manifest
     first = man.get("first_result_utc")
-    before = "n/a" if not first else ("yes" if lock["registered_utc"] < first else "**no**")
+    if lock.get("registered_after_results"):
+        before = "**no**: the lock was re-created after results existed (see Deviations)"
+    elif not first:
+        before = "n/a (no result has a recorded time)"
+    else:
+        stated = "yes" if lock["registered_utc"] < first else "**no**"
+        before = f"{stated} by the times the lock and manifest state (checked against git below)"
+    checks = [*text_checks(lock), *history_checks(a.study.path, lock, LOCK_FILE, SPEC_FILE)]
     rows = [
         ["spec sha256 (registered)", lock["spec_sha256"]],
         [
@@ -465,7 +476,11 @@ def _provenance(a: Analysis) -> list[str]:
         ],
         ["registered (UTC)", lock["registered_utc"]],
         ["git commit at registration", lock["git_commit"]],
-        ["spec committed unchanged at registration", "yes" if lock.get("spec_committed") else "no"],
+        [
+            "spec committed unchanged at registration (as the lock states it)",
+            lock.get("git_state", "yes" if lock.get("spec_committed") else "no"),
+        ],
+        *([f"check: {c.name}", f"{c.status}: {c.detail}"] for c in checks),
         [
             "simrl at registration / results / analysis",
             f"{lock['simrl_version']} / {man.get('simrl_version')} / {__version__}",
@@ -477,8 +492,13 @@ def _provenance(a: Analysis) -> list[str]:
             [
                 f"run {i} ({r['finished_utc']})",
                 f"{r['cells']} cells in {r['wall_s']} s, executor {r['executor']} x {r['workers']}, "
-                f"commit {r['git_commit'][:12]}, simrl/ committed unchanged: "
-                + ("yes" if r["simrl_source_committed"] else "**no**"),
+                f"commit {r['git_commit'][:12]}, simrl/: "
+                + r.get(
+                    "simrl_source_state",
+                    "committed unchanged"
+                    if r["simrl_source_committed"]
+                    else "**not committed unchanged**",
+                ),
             ]
             for i, r in enumerate(man.get("runs", []), 1)
         ),

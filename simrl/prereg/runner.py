@@ -206,6 +206,7 @@ def _run_info(executor: str, workers: int, n_cells: int, wall: float) -> dict:
         "wall_s": round(wall, 2),
         "git_commit": state["git_commit"],
         "simrl_source_committed": state["spec_committed"],
+        "simrl_source_state": state["git_state"],
     }
 
 
