@@ -4,6 +4,7 @@ checking every cell's config, the metrics each cell can store."""
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from typing import Any
 
@@ -128,10 +129,12 @@ def _factors(raw: Any, sections: tuple[str, ...] = tuple(SECTIONS)) -> tuple[Fac
                 table = dict(table)
                 value = table.pop("value", None)
                 if value is not None and (
-                    isinstance(value, bool) or not isinstance(value, int | float)
+                    isinstance(value, bool)
+                    or not isinstance(value, int | float)
+                    or not math.isfinite(value)
                 ):
                     raise ConfigError(
-                        f"factor.{name}.levels.{label}.value", value, "must be a number"
+                        f"factor.{name}.levels.{label}.value", value, "must be a finite number"
                     )
                 settings: dict[str, Any] = {}
                 _flatten("", table, settings)

@@ -82,6 +82,8 @@ def _nonneg(name: str, v: Any) -> None:
 
 #: a field with no default: it must be given
 REQUIRED = object()
+#: the most bootstrap replicates a spec may ask for (each is a pass over the seeds)
+MAX_BOOT = 100_000
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,62 @@ class Labels:
                 isinstance(x, str | bool | int) or (isinstance(x, float) and math.isfinite(x))
                 for x in v
             )
+        )
+
+
+@dataclass(frozen=True)
+class Optional:
+    """A check, or the field's unset value (None, or `empty`)."""
+
+    check: Any
+    empty: Any = None
+
+    def allowed(self) -> str:
+        return self.check.allowed()
+
+    def ok(self, v: object) -> bool:
+        return v is None or (self.empty is not None and v == self.empty) or self.check.ok(v)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A TOML table."""
+
+    def allowed(self) -> str:
+        return "must be a table"
+
+    def ok(self, v: object) -> bool:
+        return isinstance(v, dict)
+
+
+@dataclass(frozen=True)
+class Strings:
+    """A list of strings (outcome, metric or factor names)."""
+
+    what: str = "names"
+
+    def allowed(self) -> str:
+        return f"must be a list of {self.what} (strings)"
+
+    def ok(self, v: object) -> bool:
+        return isinstance(v, list) and all(isinstance(x, str) and x for x in v)
+
+
+@dataclass(frozen=True)
+class Ints:
+    """A non-empty list of distinct integers >= lo."""
+
+    lo: int = 1
+
+    def allowed(self) -> str:
+        return f"must be a non-empty list of distinct integers >= {self.lo}"
+
+    def ok(self, v: object) -> bool:
+        return (
+            isinstance(v, list)
+            and len(v) > 0
+            and all(isinstance(k, int) and not isinstance(k, bool) and k >= self.lo for k in v)
+            and len(set(v)) == len(v)
         )
 
 

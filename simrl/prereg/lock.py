@@ -22,6 +22,7 @@ from typing import Any
 from simrl import io
 from simrl._version import __version__
 from simrl.errors import ConfigError
+from simrl.prereg.rehearsal import rehearse
 from simrl.prereg.spec import SPEC_FILE, load_study, resolve
 
 LOCK_FILE = "prereg.lock.json"
@@ -129,7 +130,7 @@ def registered_hash(lock: dict[str, Any]) -> str:
 def register(study: str | Path) -> dict[str, Any]:
     """Write the lock of a study that has none; the spec is validated first."""
     study_dir = resolve(study)
-    load_study(study_dir)  # a spec that does not validate is never registered
+    rehearse(load_study(study_dir))  # a spec that does not validate is never registered
     if read_lock(study_dir) is not None:
         raise ConfigError(
             "study",
@@ -175,7 +176,7 @@ def amend(study: str | Path, reason: str) -> dict[str, Any]:
     if not reason.strip():
         raise ConfigError("--amend", reason, "needs a reason (a non-empty string)")
     lock = read_lock(study_dir)
-    load_study(study_dir)
+    rehearse(load_study(study_dir))
     acknowledges = None
     if lock is None:
         if not results_exist(study_dir):

@@ -75,7 +75,21 @@ from simrl.prereg.factors import (
     _where,
     cell_configs,
 )
-from simrl.prereg.fields import _int, _keys, _names, _nonneg, _prob, _table, _text
+from simrl.prereg.fields import (
+    MAX_BOOT,
+    REQUIRED,
+    Ints,
+    Optional,
+    Param,
+    Strings,
+    Table,
+    Text,
+    _keys,
+    _names,
+    _table,
+    _text,
+    read,
+)
 from simrl.prereg.hypotheses import _check_factor_names, _hypotheses
 from simrl.prereg.outcome_names import _check_model, _check_outcomes
 from simrl.prereg.study import (
@@ -83,7 +97,6 @@ from simrl.prereg.study import (
     BRIDGE_ENGINE,
     BRIDGE_SECTIONS,
     CORRECTIONS,
-    DESIGN_KEYS,
     SPEC_FILE,
     TOP_KEYS,
     Additive,
@@ -91,6 +104,46 @@ from simrl.prereg.study import (
     Factor,
     Study,
 )
+from simrl.validate import Bool, Range, one_of
+
+#: [design], [analysis], [exclusions], [exploratory]: every field with its default, doc, check
+DESIGN = {
+    "backend": Param("simulator", "where cells run", one_of(BACKENDS)),
+    "seeds": Param(REQUIRED, "replicates per cell (paired)", Range(2, integer=True)),
+    "seed": Param(0, "the root seed", Range(0, integer=True)),
+    "steps": Param(REQUIRED, "steps per run", Range(1, integer=True)),
+    "eval_every": Param(
+        None, "steps between metric rows (default: steps)", Optional(Range(1, integer=True))
+    ),
+    "passk": Param(None, "the k of pass@k", Optional(Ints(1))),
+    "engine": Param(None, "the simulator engine (fast)", Optional(one_of(ENGINES))),
+    "stopping_rule": Param(REQUIRED, "when data collection stops", Text()),
+    "metrics": Param([], "metric columns stored per cell (empty: all)", Strings("metric names")),
+}
+ANALYSIS = {
+    "model": Param(REQUIRED, "the registered model (simrl/prereg/formula.py)", Text()),
+    "by": Param([], "fit the model within each level of these factors", Strings("factor names")),
+    "mixed": Param(False, "also fit a random intercept per seed", Bool()),
+    "correction": Param("holm", "the multiple-comparison correction", one_of(CORRECTIONS)),
+    "n_boot": Param(2000, "bootstrap replicates", Range(100, MAX_BOOT, integer=True)),
+}
+EXCLUSIONS = {
+    "nonfinite": Param(True, "exclude seeds with a non-finite value", Bool()),
+    "note": Param("", "the exclusion rule, in words", Optional(Text(), empty="")),
+}
+DECOMPOSITION = {
+    "factor": Param(REQUIRED, "the reward factor", Text()),
+    "outcome": Param("acc", "the decomposed outcome", Text()),
+    "anchor": Param("self_consistency", "the correctness-free anchor level", Text()),
+    "conditions": Param({}, "role (true, random, frozen) -> level label", Table()),
+}
+ADDITIVE = {
+    "outcome": Param("", "the outcome (default: the first primary)", Text()),
+    "factors": Param([], "two-level factors of the additive rule", Strings("factor names")),
+    "alpha": Param(0.05, "the interaction tests' level", Range(0.0, 1.0, True, True)),
+    "sesoi": Param(0.0, "smallest interaction of interest", Range(0.0)),
+}
+EXPLORATORY = {"outcomes": Param([], "outcomes summarised, not tested", Strings("outcome names"))}
 
 
 def resolve(study: str | Path) -> Path:
@@ -109,42 +162,49 @@ def resolve(study: str | Path) -> Path:
 def load_study(study: str | Path) -> Study:
     """Parse and validate a study's prereg.toml; build every cell's config once."""
     path = resolve(study)
+    return parse(read_toml(path / SPEC_FILE), path)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's tables; unreadable, non-UTF-8, invalid or absurdly nested TOML is one
+    ConfigError naming the file."""
     try:
-        data = tomllib.loads((path / SPEC_FILE).read_text())
+        text = path.read_bytes().decode("utf-8")
+        return tomllib.loads(text)
+    except OSError as e:
+        raise ConfigError(
+            str(path), type(e).__name__, f"must be a readable file ({e.strerror})"
+        ) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(str(path), f"byte {e.start}", "must be UTF-8 text") from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(SPEC_FILE, str(path / SPEC_FILE), f"must be valid TOML ({e})") from None
-    return parse(data, path)
+        raise ConfigError(str(path), "?", f"must be valid TOML ({e})") from None
+    except RecursionError:
+        raise ConfigError(str(path), "?", "must be TOML nested to a sane depth") from None
 
 
 def parse(data: dict[str, Any], path: Path) -> Study:
     _keys("", data, TOP_KEYS)
     title = _text(data, "title")
     question = _text(data, "question")
-    design = _table(data, "design")
-    _keys("design.", design, DESIGN_KEYS)
-    seeds = _int(design, "design.seeds", "seeds", lo=2)
-    seed = _int(design, "design.seed", "seed", lo=0, default=0)
-    steps = _int(design, "design.steps", "steps", lo=1)
-    eval_every = _int(design, "design.eval_every", "eval_every", lo=1, default=steps)
-    passk = design.get("passk")
-    if passk is not None:
-        passk = tuple(passk) if isinstance(passk, list) else passk
-    backend = design.get("backend", "simulator")
-    if backend not in BACKENDS:
-        raise ConfigError("design.backend", backend, "must be one of " + ", ".join(BACKENDS))
+    design = read(_table(data, "design"), "design.", DESIGN)
+    seeds, seed, steps = design["seeds"], design["seed"], design["steps"]
+    eval_every = design["eval_every"] or steps
+    passk = None if design["passk"] is None else tuple(design["passk"])
+    backend = design["backend"]
     sections: tuple[str, ...] = tuple(SECTIONS)
     if backend == "bridge":
         _bridge_available()
         sections = BRIDGE_SECTIONS
-        if "engine" in design:
+        if design["engine"] is not None:
             raise ConfigError(
                 "design.engine", design["engine"], "applies to backend 'simulator' only"
             )
-    engine = design.get("engine", "fast") if backend == "simulator" else BRIDGE_ENGINE
-    if backend == "simulator" and engine not in ENGINES:
-        raise ConfigError("design.engine", engine, "must be one of " + ", ".join(ENGINES))
-    stopping_rule = _text(design, "stopping_rule", where="design.")
-    metrics = tuple(design.get("metrics", ()))
+        engine = BRIDGE_ENGINE
+    else:
+        engine = design["engine"] or "fast"
+    stopping_rule = design["stopping_rule"].strip()
+    metrics = tuple(design["metrics"])
 
     base = _table(data, "config")
     for section, values in base.items():
@@ -166,24 +226,13 @@ def parse(data: dict[str, Any], path: Path) -> Study:
     _keys("outcomes.", outcomes, ("primary", "secondary"))
     primary = _names(outcomes, "outcomes.primary", "primary", required=True)
     secondary = _names(outcomes, "outcomes.secondary", "secondary")
-    exploratory = tuple(data.get("exploratory", {}).get("outcomes", ()))
 
-    analysis = _table(data, "analysis")
-    _keys("analysis.", analysis, ("model", "by", "mixed", "correction", "n_boot", "additive"))
-    model = _text(analysis, "model", where="analysis.")
-    by = tuple(analysis.get("by", ()))
-    mixed = bool(analysis.get("mixed", False))
-    correction = analysis.get("correction", "holm")
-    if correction not in CORRECTIONS:
-        raise ConfigError(
-            "analysis.correction", correction, "must be one of " + ", ".join(CORRECTIONS)
-        )
-    n_boot = _int(analysis, "analysis.n_boot", "n_boot", lo=100, default=2000)
-
-    excl = data.get("exclusions", {})
-    _keys("exclusions.", excl, ("nonfinite", "note"))
-    exclude_nonfinite = bool(excl.get("nonfinite", True))
-    exclusion_note = str(excl.get("note", ""))
+    analysis = read(_table(data, "analysis"), "analysis.", ANALYSIS, skip=("additive",))
+    model, by, mixed = analysis["model"], tuple(analysis["by"]), analysis["mixed"]
+    correction, n_boot = analysis["correction"], analysis["n_boot"]
+    excl = read(data.get("exclusions", {}), "exclusions.", EXCLUSIONS)
+    exclude_nonfinite, exclusion_note = excl["nonfinite"], excl["note"]
+    exploratory = tuple(read(data.get("exploratory", {}), "exploratory.", EXPLORATORY)["outcomes"])
 
     study = Study(
         path=path,
@@ -217,7 +266,7 @@ def parse(data: dict[str, Any], path: Path) -> Study:
     study = _with(study, cells=tuple(cell_configs(study)))  # builds and checks every config
     if backend == "bridge":
         _check_bridge_cells(study)
-    study = _with(study, additive=_additive(analysis.get("additive"), study))
+    study = _with(study, additive=_additive(data["analysis"].get("additive"), study))
     study = _with(study, hypotheses=_hypotheses(data.get("hypothesis", []), study))
     _check_factor_names(study, by, "analysis.by")
     _check_outcomes(study)
@@ -234,15 +283,22 @@ def _with(study: Study, **changes: Any) -> Study:
 def _decomposition(raw: Any, factors: tuple[Factor, ...], n_boot: int) -> Decomposition | None:
     if raw is None:
         return None
-    _keys("decomposition.", raw, ("factor", "outcome", "anchor", "conditions"))
+    d = read(raw, "decomposition.", DECOMPOSITION)
     by_name = {f.name: f for f in factors}
-    fname = raw.get("factor")
+    fname = d["factor"]
     if fname not in by_name:
         raise ConfigError("decomposition.factor", fname, "must be a factor: " + ", ".join(by_name))
     labels = by_name[fname].labels
     conditions = {"true": "true", "random": "random", "frozen": "frozen"}
-    conditions.update(raw.get("conditions", {}))
-    anchor = raw.get("anchor", "self_consistency")
+    for role, lab in d["conditions"].items():
+        if role not in conditions or not isinstance(lab, str):
+            raise ConfigError(
+                f"decomposition.conditions.{role}",
+                lab,
+                "roles are true, random, frozen -> a level label",
+            )
+    conditions.update(d["conditions"])
+    anchor = d["anchor"]
     for role, lab in [*conditions.items(), ("anchor", anchor)]:
         if lab not in labels:
             raise ConfigError(
@@ -250,29 +306,24 @@ def _decomposition(raw: Any, factors: tuple[Factor, ...], n_boot: int) -> Decomp
                 lab,
                 f"must be a level of {fname}: " + ", ".join(labels),
             )
-    outcome = raw.get("outcome", "acc")
-    return Decomposition(fname, outcome, anchor, conditions, n_boot)
+    return Decomposition(fname, d["outcome"], anchor, conditions, n_boot)
 
 
 def _additive(raw: Any, study: Study) -> Additive | None:
     if raw is None:
         return None
-    _keys("analysis.additive.", raw, ("outcome", "factors", "alpha", "sesoi", "where"))
-    factors = tuple(raw.get("factors", ()))
+    a = read(raw, "analysis.additive.", ADDITIVE, skip=("where",))
+    factors = tuple(a["factors"])
     _check_factor_names(study, factors, "analysis.additive.factors")
     for f in factors:
         if len(study.factor(f).levels) != 2:
             raise ConfigError(
                 "analysis.additive.factors", f, "the additive rule needs two-level factors"
             )
-    alpha = raw.get("alpha", 0.05)
-    sesoi = raw.get("sesoi", 0.0)
-    _prob("analysis.additive.alpha", alpha)
-    _nonneg("analysis.additive.sesoi", sesoi)
     return Additive(
-        str(raw.get("outcome", study.primary[0])),
+        a["outcome"] or study.primary[0],
         factors,
-        float(alpha),
-        float(sesoi),
+        float(a["alpha"]),
+        float(a["sesoi"]),
         _where(raw.get("where"), study.factors, "analysis.additive.where"),
     )

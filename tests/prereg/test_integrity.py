@@ -318,3 +318,40 @@ def test_hypothesis_values_of_the_wrong_kind_are_refused(tmp_path, old, new, fie
     spec = TINY.format(absent_sesoi=0.05).replace(old, new, 1)
     with pytest.raises(ConfigError, match=f"hypothesis planted.{field}"):
         load_study(write_study(tmp_path, "bad", spec))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("mixed = true", 'mixed = "false"', "analysis.mixed"),
+        ("mixed = true", "mixed = true\nn_boot = 1000000000000", "analysis.n_boot"),
+        ("mixed = true", "mixed = true\nby = 5", "analysis.by"),
+        ("passk = [1]", "passk = [1]\nmetrics = 5", "design.metrics"),
+        ("passk = [1]", 'passk = "1"', "design.passk"),
+        (
+            "[decomposition]",
+            '[exclusions]\nnonfinite = "false"\n\n[decomposition]',
+            "exclusions.nonfinite",
+        ),
+    ],
+)
+def test_spec_values_of_the_wrong_kind_are_refused(tmp_path, old, new, field):
+    spec = TINY.format(absent_sesoi=0.05).replace(old, new, 1)
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        load_study(write_study(tmp_path, "bad", spec))
+
+
+def test_an_anova_term_the_model_lacks_fails_at_registration(tmp_path):
+    extra = """
+[[hypothesis]]
+id = "term"
+statement = "a term the model does not have"
+test = "anova"
+term = "C(nosuch, Sum)"
+sesoi = 0.0
+"""
+    study = write_study(tmp_path, "t", TINY.format(absent_sesoi=0.05) + extra)
+    load_study(study)  # the spec parses; only the rehearsal can know the model's terms
+    with pytest.raises(ConfigError, match=r"hypothesis term.*synthetic table"):
+        register(study)
+    assert not (study / LOCK_FILE).exists()
