@@ -177,7 +177,7 @@ class AlgoConfig(Section):
         "grpo", "advantage estimator: " + ", ".join(ADVANTAGES.names), one_of(ADVANTAGES.names)
     )
     std_eps: float = param(
-        1e-6, "epsilon added to the group std in grpo (verl 1e-6; TRL uses 1e-4)", NONNEG
+        1e-6, "epsilon added to the group std in grpo (verl 1e-6; TRL uses 1e-4)", POS
     )
     std_ddof: int = param(
         1,

@@ -82,6 +82,12 @@ def discover(
     importing a script runs it. A caller that passes its own paper_dir (a test, a fork)
     chooses its scripts: `names`, or every figNN_*.py there."""
     if paper_dir is None:
+        if PAPER_FIGS.resolve() != project_figs():  # outputs and studies are read from here
+            raise ConfigError(
+                "paper_figs",
+                str(PAPER_FIGS.resolve()),
+                "must be the project's own figure folder: run simrl figs from the repository root",
+            )
         paper_dir, names = project_figs(), REGISTERED
     paths = (
         [paper_dir / f"{n}.py" for n in names]

@@ -67,11 +67,12 @@ def _numeric_map(study: Study, name: str | None) -> dict[str, float] | None:
     return {lv.label: float(lv.value) for lv in study.factor(name).levels}
 
 
-def write_figures(a: Analysis) -> dict[str, str]:
-    """Save the figures; returns name -> relative path."""
+def write_figures(a: Analysis, out: Path | None = None) -> dict[str, str]:
+    """Save the figures (into out, default the study's figures/); returns name -> path
+    relative to the study."""
     study = a.study
-    out = study.path / FIGURES
-    out.mkdir(exist_ok=True)
+    out = out or study.path / FIGURES
+    out.mkdir(parents=True, exist_ok=True)
     paths = {}
     primary = study.primary[0]
     hue = study.decomposition.factor if study.decomposition else study.factor_names[0]
@@ -119,13 +120,17 @@ def _save(fig, path: Path) -> str:
 
 
 def write(a: Analysis) -> Path:
+    """The report bundle (results, figures, verdicts, report.md), staged in a temporary
+    folder and renamed into the study only once all of it is written, report.md last: a
+    killed analyze leaves the previous bundle as it was."""
     study = a.study
-    io.write_parquet(study.path / "results.parquet", _plain(a.results))
-    if a.decomposition_seeds is not None:
-        io.write_parquet(study.path / "decomposition.parquet", _plain(a.decomposition_seeds))
-    figures = write_figures(a)
-    io.write_text(study.path / "verdicts.json", json.dumps(verdicts(a), indent=2) + "\n")
-    io.write_text(study.path / "report.md", render(a, figures))
+    with io.staged(study.path, last=("report.md",)) as stage:
+        io.write_parquet(stage / "results.parquet", _plain(a.results))
+        if a.decomposition_seeds is not None:
+            io.write_parquet(stage / "decomposition.parquet", _plain(a.decomposition_seeds))
+        figures = write_figures(a, stage / FIGURES)
+        io.write_text(stage / "verdicts.json", json.dumps(verdicts(a), indent=2) + "\n")
+        io.write_text(stage / "report.md", render(a, figures))
     return study.path / "report.md"
 
 

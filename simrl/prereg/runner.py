@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from simrl import memory
 from simrl.engine.batch import RunSpec, run_batch
 from simrl.errors import ConfigError
 from simrl.prereg import executors
@@ -51,6 +52,8 @@ class DryRun:
     units: int
     run_steps: int
     estimate_s: float
+    memory: int = 0  # estimated peak bytes (simrl/memory.py)
+    available: int = 0  # bytes available now
 
 
 def prepare(study_path, require_lock: bool = True) -> tuple[Study, dict | None, list[Cell], Store]:
@@ -109,6 +112,7 @@ def run_study(
     progress: Progress | None = None,
     runs_per_unit: int | None = None,
     log: Callable[[str], None] = _warn,
+    max_memory: int | None = None,
 ) -> RunReport:
     """Run the missing cells of a registered study and store each as it finishes. Stored
     cells that fail verification or came from other code are set aside first and run."""
@@ -128,6 +132,7 @@ def run_study(
     if executor == "ray" and missing:
         parallel = max(workers, executors.ray_init(address))  # a unit per cluster CPU at least
     todo = units(study, missing, parallel, **kwargs)
+    memory.check(grid_memory(todo, cells, workers), max_memory, f"study {study.name}")
     total = sum(c.runs for c in cells)
     done = total - sum(c.runs for c in missing)
     spec_sha = lock["amendments"][-1]["spec_sha256"] if lock["amendments"] else lock["spec_sha256"]
@@ -210,12 +215,22 @@ def _run_info(executor: str, workers: int, n_cells: int, wall: float) -> dict:
     }
 
 
-def dry_run(study_path, workers: int = 1, probe: bool = True) -> DryRun:
-    """Cells, runs, what is stored, and a measured estimate of the time left (needs no
-    lock: it stores nothing, so a study can be sized before it is registered)."""
+def grid_memory(todo: list, cells: list[Cell], workers: int) -> int:
+    """Peak bytes of running these units, `workers` at a time (simrl/memory.py), from the
+    cells' config shapes: nothing is built."""
+    by_key = {c.key: c.config for c in cells}
+    return memory.grid_bytes([(by_key[u.cells[0][0]], u.runs) for u in todo], workers)
+
+
+def dry_run(study_path, workers: int = 1, probe: bool = True, limit: int | None = None) -> DryRun:
+    """Cells, runs, what is stored, the memory estimate and a measured estimate of the
+    time left (needs no lock: it stores nothing, so a study can be sized before it is
+    registered). The memory is checked before the probe runs anything."""
     study, _, cells, store = prepare(study_path, require_lock=False)
     missing = store.missing(cells)
     todo = units(study, missing, workers)
+    need = grid_memory(units(study, cells, workers), cells, workers)  # the whole grid's peak
+    memory.check(need, limit, f"study {study.name}")
     estimate = _estimate(study, missing, workers) if (probe and missing) else 0.0
     return DryRun(
         cells=len(cells),
@@ -226,6 +241,8 @@ def dry_run(study_path, workers: int = 1, probe: bool = True) -> DryRun:
         units=len(todo),
         run_steps=sum(c.runs for c in missing) * study.steps,
         estimate_s=estimate,
+        memory=need,
+        available=memory.available(),
     )
 
 

@@ -61,13 +61,13 @@ before any work, and the outcomes are the bridge's metrics under the simulator's
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from simrl.config import SECTIONS
 from simrl.engine.batch import ENGINES
 from simrl.errors import ConfigError
+from simrl.io import read_toml
 from simrl.prereg.factors import (
     _bridge_available,
     _check_bridge_cells,
@@ -163,24 +163,6 @@ def load_study(study: str | Path) -> Study:
     """Parse and validate a study's prereg.toml; build every cell's config once."""
     path = resolve(study)
     return parse(read_toml(path / SPEC_FILE), path)
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    """A TOML file's tables; unreadable, non-UTF-8, invalid or absurdly nested TOML is one
-    ConfigError naming the file."""
-    try:
-        text = path.read_bytes().decode("utf-8")
-        return tomllib.loads(text)
-    except OSError as e:
-        raise ConfigError(
-            str(path), type(e).__name__, f"must be a readable file ({e.strerror})"
-        ) from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(str(path), f"byte {e.start}", "must be UTF-8 text") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(str(path), "?", f"must be valid TOML ({e})") from None
-    except RecursionError:
-        raise ConfigError(str(path), "?", "must be TOML nested to a sane depth") from None
 
 
 def parse(data: dict[str, Any], path: Path) -> Study:
