@@ -8,18 +8,16 @@ exclusions, the deviation log (amendments with reasons and diffs) and the proven
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import platform
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from simrl import io
-from simrl._version import __version__
 from simrl.prereg import plots
 from simrl.prereg.analysis import Analysis
+from simrl.prereg.provenance import deviations, provenance
 from simrl.prereg.study import Study
 
 FIGURES = "figures"
@@ -242,8 +240,8 @@ def render(a: Analysis, figures: dict[str, str]) -> str:
     L += _exploratory(a, figures)
     L += _exclusions(a)
     L += _discussion(a)
-    L += _deviations(a)
-    L += _provenance(a)
+    L += deviations(a)
+    L += provenance(a)
     return "\n".join(L).rstrip() + "\n"
 
 
@@ -436,81 +434,3 @@ def _discussion(a: Analysis) -> list[str]:
         path.read_text().strip(),
         "",
     ]
-
-
-def _deviations(a: Analysis) -> list[str]:
-    L = ["## Deviations from the registration", ""]
-    if not a.lock["amendments"]:
-        return [*L, "None: the spec analysed is the one registered.", ""]
-    for i, am in enumerate(a.lock["amendments"], 1):
-        L += [
-            f"{i}. {am['time_utc']}: {am['reason']} (sha256 {am['previous_sha256'][:12]} -> {am['spec_sha256'][:12]})",
-            "",
-            "```diff",
-            am["diff"].rstrip(),
-            "```",
-            "",
-        ]
-    return L
-
-
-def _provenance(a: Analysis) -> list[str]:
-    import numpy
-    import scipy
-    import statsmodels
-
-    from simrl.prereg.lock import LOCK_FILE
-    from simrl.prereg.lock_checks import history_checks, text_checks
-    from simrl.prereg.spec import SPEC_FILE
-
-    lock, man = a.lock, a.manifest
-    first = man.get("first_result_utc")
-    if lock.get("registered_after_results"):
-        before = "**no**: the lock was re-created after results existed (see Deviations)"
-    elif not first:
-        before = "n/a (no result has a recorded time)"
-    else:
-        stated = "yes" if lock["registered_utc"] < first else "**no**"
-        before = f"{stated} by the times the lock and manifest state (checked against git below)"
-    checks = [*text_checks(lock), *history_checks(a.study.path, lock, LOCK_FILE, SPEC_FILE)]
-    rows = [
-        ["spec sha256 (registered)", lock["spec_sha256"]],
-        [
-            "spec sha256 (analysed)",
-            lock["amendments"][-1]["spec_sha256"] if lock["amendments"] else lock["spec_sha256"],
-        ],
-        ["registered (UTC)", lock["registered_utc"]],
-        ["git commit at registration", lock["git_commit"]],
-        [
-            "spec committed unchanged at registration (as the lock states it)",
-            lock.get("git_state", "yes" if lock.get("spec_committed") else "no"),
-        ],
-        *([f"check: {c.name}", f"{c.status}: {c.detail}"] for c in checks),
-        [
-            "simrl at registration / results / analysis",
-            f"{lock['simrl_version']} / {man.get('simrl_version')} / {__version__}",
-        ],
-        ["first / last result (UTC)", f"{first} / {man.get('last_result_utc')}"],
-        ["registered before the first result", before],
-        ["cells stored", f"{man.get('cells_stored')} of {man.get('cells_total')}"],
-        *(
-            [
-                f"run {i} ({r['finished_utc']})",
-                f"{r['cells']} cells in {r['wall_s']} s, executor {r['executor']} x {r['workers']}, "
-                f"commit {r['git_commit'][:12]}, simrl/: "
-                + r.get(
-                    "simrl_source_state",
-                    "committed unchanged"
-                    if r["simrl_source_committed"]
-                    else "**not committed unchanged**",
-                ),
-            ]
-            for i, r in enumerate(man.get("runs", []), 1)
-        ),
-        ["analysed (UTC)", dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")],
-        [
-            "python / numpy / scipy / statsmodels / pandas",
-            f"{platform.python_version()} / {numpy.__version__} / {scipy.__version__} / {statsmodels.__version__} / {pd.__version__}",
-        ],
-    ]
-    return ["## Provenance", "", table(pd.DataFrame(rows, columns=["item", "value"])), ""]
