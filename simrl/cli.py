@@ -1,7 +1,7 @@
 """The `simrl` command line.
 
-    simrl run CONFIG.toml [--set section.field=value ...] [--out DIR] [--engine fast|reference]
-              [--task FILE.py:FUNCTION]
+    simrl run CONFIG.toml [--set section.field=value ...] [--out DIR [--force]]
+              [--engine fast|reference] [--task FILE.py:FUNCTION] [--max-memory SIZE]
     simrl bench [--runs R] [--steps T] [--baseline-runs N]
     simrl theory check [--cases N] [--seed S]
     simrl theory audit [--out DIR] [--seeds N] [--steps T]
@@ -9,14 +9,18 @@
     simrl bridge run CONFIG.toml [--set section.field=value ...] [--model PATH]
               [--device auto|cpu|cuda] [--out DIR] [--threads N]
     simrl prereg register STUDY [--amend REASON]
-    simrl prereg run STUDY [--dry-run] [--workers N] [--executor local|ray] [--address A]
+    simrl prereg run STUDY [--dry-run] [--workers N [--force]] [--executor local|ray]
+              [--address A] [--max-memory SIZE]
+    simrl prereg verify STUDY [--recompute [--sample N]]
     simrl prereg analyze STUDY
     simrl reaudit [--dir experiments/reaudits]
     simrl figs [--only NAME] [--compute]
     simrl --version
 
 Bad input prints one line (the field, the value, what is allowed) and exits with code 2;
-a run that produces a non-finite value prints one line naming the run and step, exit 3.
+a run-time fault (a non-finite value, naming the run and step; a full disk; a read-only
+folder) prints one line, exit 3; Ctrl-C prints one line, exit 130. tests/corpus/ holds
+the bad inputs that keep it so.
 """
 
 from __future__ import annotations

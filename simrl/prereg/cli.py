@@ -1,4 +1,4 @@
-"""The `simrl prereg` subcommands: register, run, analyze."""
+"""The `simrl prereg` subcommands: register, run, verify, analyze."""
 
 from __future__ import annotations
 
