@@ -1,7 +1,7 @@
 """The `simrl` command line.
 
-    simrl run CONFIG.toml [--set section.field=value ...] [--out DIR] [--engine fast|reference]
-              [--task FILE.py:FUNCTION]
+    simrl run CONFIG.toml [--set section.field=value ...] [--out DIR [--force]]
+              [--engine fast|reference] [--task FILE.py:FUNCTION] [--max-memory SIZE]
     simrl bench [--runs R] [--steps T] [--baseline-runs N]
     simrl theory check [--cases N] [--seed S]
     simrl theory audit [--out DIR] [--seeds N] [--steps T]
@@ -9,14 +9,18 @@
     simrl bridge run CONFIG.toml [--set section.field=value ...] [--model PATH]
               [--device auto|cpu|cuda] [--out DIR] [--threads N]
     simrl prereg register STUDY [--amend REASON]
-    simrl prereg run STUDY [--dry-run] [--workers N] [--executor local|ray] [--address A]
+    simrl prereg run STUDY [--dry-run] [--workers N [--force]] [--executor local|ray]
+              [--address A] [--max-memory SIZE]
+    simrl prereg verify STUDY [--recompute [--sample N]]
     simrl prereg analyze STUDY
     simrl reaudit [--dir experiments/reaudits]
     simrl figs [--only NAME] [--compute]
     simrl --version
 
 Bad input prints one line (the field, the value, what is allowed) and exits with code 2;
-a run that produces a non-finite value prints one line naming the run and step, exit 3.
+a run-time fault (a non-finite value, naming the run and step; a full disk; a read-only
+folder) prints one line, exit 3; Ctrl-C prints one line, exit 130. tests/corpus/ holds
+the bad inputs that keep it so.
 """
 
 from __future__ import annotations
@@ -29,7 +33,16 @@ from simrl._version import __version__
 from simrl.errors import ConfigError, NonFiniteError
 
 EXIT_BAD_INPUT = 2
+#: a run-time fault: a non-finite value, a full disk, a read-only folder, memory
 EXIT_NONFINITE = 3
+#: Ctrl-C (128 + SIGINT, as a shell reports it)
+EXIT_INTERRUPTED = 130
+
+
+def _first_line(e: BaseException) -> str:
+    text = getattr(e, "strerror", None) or str(e)
+    return text.splitlines()[0] if text else ""
+
 
 #: final metrics shown in the summary table of `simrl run`
 SUMMARY = (
@@ -79,6 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="numba fast path (default) or the numpy reference",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
+    run.add_argument(
+        "--force", action="store_true", help="replace an existing, non-empty --out folder"
+    )
+    run.add_argument(
+        "--max-memory",
+        default=None,
+        metavar="SIZE",
+        help="refuse a run whose estimated peak memory exceeds SIZE (default: available memory)",
+    )
     run.add_argument(
         "--task",
         default=None,
@@ -167,21 +189,30 @@ def _positive(args: argparse.Namespace, *names: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from simrl import memory
+    from simrl.config import Config, parse_override
+    from simrl.io import check_out, read_toml
+
+    overrides = dict(parse_override(o) for o in args.overrides)
+    read_toml(args.config)  # unreadable, non-UTF-8 or invalid TOML: one line, before the rest
+    config = Config.from_toml(args.config, overrides)
+    limit = None if args.max_memory is None else memory.parse_size(args.max_memory)
+    memory.check(memory.estimate(config), limit, f"{args.config} ({config.run.seeds} seeds)")
+    out = args.out or Path("runs") / args.config.stem
+    check_out(out, args.force)
+    task = load_task(args.task, config) if args.task else None
+
     from rich.console import Console
     from rich.table import Table
 
-    from simrl.config import Config, parse_override
+    from simrl.io import atomic_dir
     from simrl.progress import LazyProgress
+    from simrl.simulate import simulate, summarize_final  # numba and pandas: after the checks
 
-    overrides = dict(parse_override(o) for o in args.overrides)
-    config = Config.from_toml(args.config, overrides)
-    from simrl.simulate import simulate  # numba and pandas: after the checks
-
-    out = args.out or Path("runs") / args.config.stem
-    task = load_task(args.task, config) if args.task else None
     with LazyProgress(f"simrl run {args.config.name}", enabled=not args.quiet) as progress:
         result = simulate(config, engine=args.engine, progress=progress, task=task)
-    result.save(out)
+    with atomic_dir(out, args.force) as tmp:
+        result.save(tmp)
     if args.quiet:
         return 0
     passk = [f"pass_at_{k}" for k in config.run.passk if k > 1]
@@ -191,10 +222,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         extra = [*modes, "entropy_mode_state", "length_mean", "fork_grad_share"]
         if config.train_prompts < config.task.num_prompts:
             extra = ["acc_heldout", *extra]
-    stats = result.summary([SUMMARY[0], *passk, *extra, *SUMMARY[1:]])
-    table = Table(
-        title=f"{args.config.name}: final metrics over {config.run.seeds} seeds, step {config.run.steps}"
+    ok = result.final[result.final["failed_step"] < 0]
+    failed = len(result.final) - len(ok)
+    stats = summarize_final(ok, [SUMMARY[0], *passk, *extra, *SUMMARY[1:]])
+    over = f"over {len(ok)} seeds" + (
+        f" ({failed} of {len(result.final)} failed, not counted)" if failed else ""
     )
+    table = Table(title=f"{args.config.name}: final metrics {over}, step {config.run.steps}")
     for col in ("metric", "mean", "std", "se"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     for name, row in stats.iterrows():
@@ -218,14 +252,19 @@ def load_task(spec: str, config):
     module = importlib.util.module_from_spec(module_spec)
     try:
         module_spec.loader.exec_module(module)
-    except Exception as e:  # the user's file: report its error in one line
+    except (Exception, SystemExit) as e:  # the user's file: report its error in one line
         raise ConfigError(
             "--task", spec, f"must import cleanly ({type(e).__name__}: {e})"
         ) from None
     fn = getattr(module, name, None)
     if not callable(fn):
         raise ConfigError("--task", spec, f"{name} must be a function of the config")
-    task = fn(config)
+    try:
+        task = fn(config)
+    except (Exception, SystemExit) as e:  # the user's function: its error in one line
+        raise ConfigError(
+            "--task", spec, f"{name}(config) raised {type(e).__name__}: {e}"
+        ) from None
     if not isinstance(task, SequenceTask):
         raise ConfigError("--task", spec, f"{name}(config) must return a SequenceTask")
     return task
@@ -286,6 +325,20 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except NonFiniteError as e:
         sys.stderr.write(f"simrl: {e}\n")
+        return EXIT_NONFINITE
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            "simrl: interrupted; every finished file is complete and nothing half-written "
+            "was kept (rerun to resume)\n"
+        )
+        return EXIT_INTERRUPTED
+    except (UnicodeDecodeError, RecursionError) as e:
+        what = "is not UTF-8 text" if isinstance(e, UnicodeDecodeError) else "nests too deeply"
+        sys.stderr.write(f"simrl: config error: an input file {what} ({type(e).__name__})\n")
+        return EXIT_BAD_INPUT
+    except (OSError, MemoryError) as e:
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        sys.stderr.write(f"simrl: run-time fault: {type(e).__name__}: {_first_line(e)}{where}\n")
         return EXIT_NONFINITE
 
 

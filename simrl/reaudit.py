@@ -9,8 +9,10 @@ verdict that would reproduce it). Writes experiments/reaudits/report.md:
    decomposition") applied to what each paper reports: gains over the base model are
    acc(X) - acc(frozen), so null = gain(random), elicitation = gain(majority_vote) -
    gain(random), reward_design = gain(ground_truth) - gain(majority_vote), and the naive
-   "true minus random" = elicitation + reward_design. Point values only: the papers report
-   no per-seed numbers, so no interval can be attached;
+   "true minus random" = elicitation + reward_design. The papers report no per-seed
+   numbers, so the only interval attached is that of problem sampling (an upper bound on
+   its standard error from the benchmark's size, difference_se_bound), which is a lower
+   bound on the real uncertainty;
 2. per claim, whether the simulator reproduces it qualitatively: the registered verdicts of
    its hypotheses (experiments/<study>/verdicts.json, written by `simrl prereg analyze`)
    against the verdict that reproduces the claim.
@@ -30,6 +32,20 @@ from theory.decomposition import decompose
 
 #: published condition -> role in the decomposition (majority vote = the self-consistency anchor)
 ROLES = {"ground_truth": "true", "random": "random", "majority_vote": "self_consistency"}
+#: problems in a benchmark: the sampling error of an accuracy measured on it
+BENCHMARK_PROBLEMS = {"MATH-500": 500}
+#: the two-sided 95% normal quantile
+Z95 = 1.959963984540054
+
+
+def difference_se_bound(n: int) -> float:
+    """Upper bound, in points, on the standard error of a difference of two accuracies each
+    measured on the same n problems, from problem sampling alone: each binomial variance
+    p (1 - p) / n <= 1 / (4 n), the two treated as independent (the Wald interval for a
+    difference of proportions; Agresti, Categorical Data Analysis, 3rd ed., 2013, 3.1.2).
+    Run-to-run (seed) variation is not in it: the papers report one run per condition,
+    so the real interval is wider still."""
+    return 100.0 * float(np.sqrt(2.0 / (4.0 * n)))
 
 
 def published_decomposition(published: pd.DataFrame) -> pd.DataFrame:
@@ -51,6 +67,9 @@ def published_decomposition(published: pd.DataFrame) -> pd.DataFrame:
                 "naive": d.naive,
                 "reward_design / naive": d.share_reward_design,
                 "reward_design / total": d.reward_design / d.total if d.total else np.nan,
+                "reward_design SE bound": difference_se_bound(BENCHMARK_PROBLEMS[key[4]])
+                if key[4] in BENCHMARK_PROBLEMS
+                else np.nan,
             }
         )
     return pd.DataFrame(rows)
@@ -131,6 +150,21 @@ def run(folder: Path = Path("experiments/reaudits"), experiments: Path | None = 
     return folder / "report.md"
 
 
+def _interval(r: dict) -> str:
+    """The reward-design point with its 95% interval from problem sampling alone."""
+    se = r.get("reward_design SE bound", np.nan)
+    if not np.isfinite(se):
+        return " No interval: the benchmark's size is not recorded."
+    lo, hi = r["reward_design"] - Z95 * se, r["reward_design"] + Z95 * se
+    zero = "includes" if lo <= 0 <= hi else "excludes"
+    return (
+        f" Its 95% interval from the sampling of the {r['benchmark']} problems alone is "
+        f"[{lo:.3g}, {hi:.3g}] points (SE <= {se:.2g}: two accuracies on the same problems, "
+        f"p(1 - p) <= 1/4; about 2.7 at accuracies near 75%), which {zero} zero; run-to-run "
+        "variation would widen it."
+    )
+
+
 def render(published, decomp, status, shares) -> str:
     from simrl.prereg.report import table
 
@@ -146,8 +180,9 @@ def render(published, decomp, status, shares) -> str:
         "Gains over the base model are acc(X) - acc(frozen), so null = gain(random), elicitation "
         "= gain(majority vote) - gain(random), reward design = gain(ground truth) - gain(majority "
         "vote); naive = ground truth - random = elicitation + reward design (theory/NOTES.md, "
-        "'Reward-gain decomposition'). Point values: the papers give no per-seed numbers, so no "
-        "interval.",
+        "'Reward-gain decomposition'). The papers give no per-seed numbers: each point comes "
+        "with the interval of the benchmark's problem sampling alone (below), a lower bound on "
+        "the real uncertainty.",
         "",
         table(decomp.drop(columns=["arxiv"]), digits=3) if len(decomp) else "(none)",
         "",
@@ -160,6 +195,7 @@ def render(published, decomp, status, shares) -> str:
             f"{r['elicitation']:.3g} of it, so reward design is {r['reward_design']:.3g} points: "
             f"{100 * r['reward_design / naive']:.0f}% of the naive estimate and "
             f"{100 * r['reward_design / total']:.1f}% of the headline gain of {r['total']:.3g}."
+            + _interval(r)
         )
     L.append("")
     if shares is not None:

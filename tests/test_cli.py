@@ -182,3 +182,116 @@ def test_bench_smoke():
     out = simrl("bench", "--runs", "4", "--steps", "3", "--baseline-runs", "2", "--repeats", "1")
     assert out.returncode == 0, out.stderr
     assert "answers/s" in out.stdout and "per-run numpy baseline" in out.stdout
+
+
+def _quick_config(tmp_path, **extra):
+    text = (EXAMPLES / "quickstart.toml").read_text()
+    text = text.replace("steps = 200", "steps = 4").replace("seeds = 64", "seeds = 3")
+    path = tmp_path / "quick.toml"
+    path.write_text(text)
+    return path
+
+
+def test_run_out_replaces_a_folder_only_when_forced_and_complete(capsys, tmp_path):
+    cfg = _quick_config(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    code, _, err = cli(capsys, "run", str(cfg), "--out", str(out), "--quiet")
+    assert code == 2 and "--force" in err and (out / "old.txt").is_file()
+    code, _, _ = cli(capsys, "run", str(cfg), "--out", str(out), "--quiet", "--force")
+    assert code == 0 and not (out / "old.txt").exists()
+    assert {p.name for p in out.iterdir()} == {"metrics.parquet", "final.parquet", "config.toml"}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # no temp left
+
+
+def test_outputs_respect_the_umask(capsys, tmp_path):
+    cfg = _quick_config(tmp_path)
+    old = os.umask(0o022)
+    try:
+        assert cli(capsys, "run", str(cfg), "--out", str(tmp_path / "o"), "--quiet")[0] == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "o" / "final.parquet").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "o").stat().st_mode & 0o777 == 0o755
+
+
+def test_a_killed_run_leaves_the_old_output_whole(capsys, tmp_path, monkeypatch):
+    cfg = _quick_config(tmp_path)
+    out = tmp_path / "o"
+    assert cli(capsys, "run", str(cfg), "--out", str(out), "--quiet")[0] == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    import importlib
+
+    simulate_module = importlib.import_module("simrl.simulate")
+
+    def interrupted(self, path):  # Ctrl-C between the second and third file
+        from simrl import io
+
+        io.write_parquet(path / "metrics.parquet", self.metrics)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(simulate_module.Result, "save", interrupted)
+    code, _, err = cli(capsys, "run", str(cfg), "--out", str(out), "--quiet", "--force")
+    assert code == 130 and len(err.strip().splitlines()) == 1 and "interrupted" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".o.")]
+
+
+def test_the_summary_counts_failed_runs_separately(capsys, tmp_path):
+    cfg = _quick_config(tmp_path)
+    code, out, _ = cli(
+        capsys, "run", str(cfg), "--out", str(tmp_path / "o"),
+        "--set", "optim.kind=sgd", "--set", "optim.lr=1e308",
+        "--set", "algo.agg=seq-mean-token-sum-norm", "--set", "run.on_nonfinite=record",
+    )  # fmt: skip
+    assert code == 0
+    assert "of 3 failed, not counted" in out
+
+
+def test_figs_never_imports_scripts_of_the_current_folder(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "paper_figs").mkdir()
+    marker = tmp_path / "PWNED"
+    (tmp_path / "paper_figs" / "fig01_evil.py").write_text(
+        f"open({str(marker)!r}, 'w').write('x')\n"
+    )
+    code, _, err = cli(capsys, "figs")
+    assert code == 2 and "repository root" in err
+    assert not marker.exists()
+
+
+def test_pool_workers_die_with_their_driver(tmp_path):
+    script = f"""
+import os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+import multiprocessing as mp
+from simrl.prereg.executors import _worker_init
+if __name__ == "__main__":
+    pool = ProcessPoolExecutor(2, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                               initargs=(1, os.getpid()))
+    pids = {{pool.submit(os.getpid).result() for _ in range(8)}}
+    busy = [pool.submit(time.sleep, 60) for _ in range(2)]  # workers mid-task
+    time.sleep(1)
+    open({str(tmp_path / "pids")!r}, "w").write(" ".join(map(str, pids)))
+    os._exit(0)  # the driver dies without shutting the pool down
+"""
+    subprocess.run(
+        [sys.executable, "-c", script], timeout=120, check=True, stdout=subprocess.DEVNULL
+    )
+    import time
+
+    pids = [int(p) for p in (tmp_path / "pids").read_text().split()]
+    deadline = time.monotonic() + 20
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in pids if Path(f"/proc/{p}").exists() and "Z" not in _state(p)]
+        time.sleep(0.2)
+    assert not alive
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return "Z"

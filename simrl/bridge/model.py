@@ -107,8 +107,17 @@ def load_hf(folder: str | Path):
         raise ConfigError(
             "bridge.model", str(folder), "must be a folder with a HuggingFace causal LM"
         )
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-    return model, ChatFormat(AutoTokenizer.from_pretrained(folder))
+    try:
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    except Exception as e:  # the user's folder: bad config.json, no or corrupt weights
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise ConfigError(
+            "bridge.model",
+            str(folder),
+            f"must hold a loadable HuggingFace causal LM ({type(e).__name__}: {first[:200]})",
+        ) from None
+    return model, ChatFormat(tokenizer)
 
 
 def load_policy(cfg, progress=None):

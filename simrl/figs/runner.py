@@ -23,6 +23,18 @@ from simrl.figs.style import save, style
 
 PAPER_FIGS = Path("paper_figs")
 OUT = "out"
+#: the figure scripts `simrl figs` runs, by name: a new figure is registered here
+REGISTERED = (
+    "fig01_entropy_collapse",
+    "fig02_first_order",
+    "fig03_clipping_bias",
+    "fig04_decomposition",
+    "fig05_factorial",
+    "fig06_spurious",
+    "fig07_interventions",
+    "fig08_token_entropy",
+    "fig09_bridge_vs_sim",
+)
 
 
 @dataclass(frozen=True)
@@ -53,21 +65,47 @@ def render(figure: Figure, plot: Callable, *args, out: Path | None = None, **kwa
         return save(fig, out or PAPER_FIGS / OUT, figure.name)
 
 
-def discover(paper_dir: Path = PAPER_FIGS) -> dict[str, ModuleType]:
-    """Short name (entropy_collapse) -> the imported script, in figure order. A folder
-    without figure scripts is an error (simrl figs runs from the repository root)."""
+def project_figs() -> Path:
+    """The project's own paper_figs/ (beside the simrl package), wherever simrl runs from."""
+    import simrl
+
+    return Path(simrl.__file__).resolve().parent.parent / "paper_figs"
+
+
+def discover(
+    paper_dir: Path | None = None, names: tuple[str, ...] | None = None
+) -> dict[str, ModuleType]:
+    """Short name (entropy_collapse) -> the imported script, in figure order.
+
+    By default only the registered scripts (REGISTERED, by name) of the project's own
+    paper_figs/ are imported: never whatever fig*.py sits in the current folder, since
+    importing a script runs it. A caller that passes its own paper_dir (a test, a fork)
+    chooses its scripts: `names`, or every figNN_*.py there."""
+    if paper_dir is None:
+        if PAPER_FIGS.resolve() != project_figs():  # outputs and studies are read from here
+            raise ConfigError(
+                "paper_figs",
+                str(PAPER_FIGS.resolve()),
+                "must be the project's own figure folder: run simrl figs from the repository root",
+            )
+        paper_dir, names = project_figs(), REGISTERED
+    paths = (
+        [paper_dir / f"{n}.py" for n in names]
+        if names is not None
+        else sorted(paper_dir.glob("fig[0-9][0-9]_*.py"))
+    )
     scripts = {}
-    for path in sorted(paper_dir.glob("fig[0-9][0-9]_*.py")):
+    for path in paths:
+        if not path.is_file():
+            raise ConfigError(
+                "paper_figs", str(path), "a registered figure script is missing from the project"
+            )
         spec = importlib.util.spec_from_file_location(f"paper_figs_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         scripts[path.stem.split("_", 1)[1]] = module
     if not scripts:
-        raise ConfigError(
-            "paper_figs",
-            str(paper_dir),
-            "must hold the figure scripts figNN_*.py: run simrl figs from the repository root",
-        )
+        raise ConfigError("paper_figs", str(paper_dir), "must hold the figure scripts figNN_*.py")
     return scripts
 
 
@@ -103,12 +141,14 @@ def compute_study(study: str, root: Path | None, log: Callable[[str], None]) -> 
 def run(
     only: str | None = None,
     compute: bool = False,
-    paper_dir: Path = PAPER_FIGS,
+    paper_dir: Path | None = None,
     root: Path | None = None,
     log: Callable[[str], None] = print,
 ) -> list[Outcome]:
-    """Regenerate the selected figures into paper_dir/out; returns one Outcome each."""
+    """Regenerate the selected figures into paper_dir/out (default: the project's
+    registered scripts, paper_figs/out); returns one Outcome each."""
     scripts = select(discover(paper_dir), only)
+    paper_dir = paper_dir or project_figs()
     out = paper_dir / OUT
     outcomes = []
     for module in scripts.values():

@@ -21,11 +21,15 @@ from scipy import stats
 
 from simrl.errors import ConfigError
 from simrl.prereg import inference as inf
+from simrl.prereg.formula import lhs
 from simrl.prereg.grid import Cell, expand
+from simrl.prereg.hypothesis_tests import TESTS, Context
 from simrl.prereg.lock import check
-from simrl.prereg.outcomes import collect, decomposition_terms, derived, numeric_levels
+from simrl.prereg.outcomes import collect, decomposition_terms, derived
 from simrl.prereg.plurality import plurality_correct_share
-from simrl.prereg.spec import (
+from simrl.prereg.spec import load_study
+from simrl.prereg.store import Store
+from simrl.prereg.study import (
     AUDIT_OUTCOME,
     DECOMP_PREFIX,
     DERIVED_OUTCOMES,
@@ -33,10 +37,8 @@ from simrl.prereg.spec import (
     RUN_OUTCOMES,
     Hypothesis,
     Study,
-    load_study,
     metric_of,
 )
-from simrl.prereg.store import Store
 from theory.decomposition import decompose_with_ci
 
 
@@ -101,6 +103,11 @@ def analyze(study_path) -> Analysis:
         h.result.p_adj = p
         h.result.decision = bool(np.isfinite(p) and p < h.hypothesis.alpha)
         h.result.verdict = _verdict(h)
+    for hr in hyps:
+        if hr.hypothesis.sensitivity:
+            hr.result.detail["sensitivity"] = sensitivity(
+                study, hr.hypothesis, results, decomp_seeds, cells
+            )
     interactions, additive = additive_rule(study, results)
     return Analysis(
         study=study,
@@ -179,6 +186,26 @@ def run_hypothesis(
     )
 
 
+def sensitivity(
+    study: Study,
+    h: Hypothesis,
+    results: pd.DataFrame,
+    decomp: pd.DataFrame | None,
+    cells: list[Cell],
+) -> dict[str, inf.TestResult]:
+    """The registered sensitivity sweep: the same test at every level of h.sensitivity,
+    each with its own (uncorrected) p and verdict. Reported beside the confirmatory
+    verdict, which it never changes: it shows whether that verdict rests on one setting."""
+    out = {}
+    for label in study.factor(h.sensitivity).labels:
+        sub = replace(h, sensitivity="", where={**h.where, h.sensitivity: (label,)})
+        r = run_hypothesis(study, sub, results, decomp, cells)
+        r.p_adj = r.p
+        r.verdict = _verdict(HypothesisResult(sub, r))
+        out[label] = r
+    return out
+
+
 def _one_hypothesis(
     study: Study,
     h: Hypothesis,
@@ -186,80 +213,12 @@ def _one_hypothesis(
     decomp: pd.DataFrame | None,
     cells: list[Cell],
 ) -> inf.TestResult:
+    """The registered test of one hypothesis, from the registry (hypothesis_tests.TESTS)."""
     data, outcome = _data(h, results, decomp)
     seed = int.from_bytes(h.id.encode()[:4].ljust(4, b"\0"), "little")  # a fixed stream per id
     if data.empty:
         raise ConfigError(f"hypothesis {h.id}.where", h.where, "selects no runs")
-    if h.test == "paired":
-        a, b = h.contrast
-        by = (h.factor2, *h.contrast2) if h.factor2 else None
-        return inf.paired(data, outcome, h.factor, a, b, h.direction, h.alpha, h.sesoi, by)
-    if h.test == "mean":
-        what = outcome if h.against == 0 else f"{outcome} - {h.against:g}"
-        x = inf.seed_means(data, outcome) - h.against
-        return inf.one_sample(x, h.direction, h.alpha, h.sesoi, what)
-    if h.test == "anova":
-        formula = re.sub(r"^[^~]*~", f"{_lhs(outcome)} ~", study.model)
-        return inf.anova_term(data, formula, h.term, h.direction, h.alpha)
-    values = numeric_levels(study, h.factor)
-    if h.factor in h.where:  # a trend over a registered subset of the levels
-        values = {k: v for k, v in values.items() if k in h.where[h.factor]}
-    labels = sorted(values, key=values.get)
-    if h.test == "trend":
-        share = outcome.startswith("share_")
-        num_name = outcome.replace("share_", "") if share else outcome
-        num = _wide(data, num_name, h.factor, labels)
-        den = _wide(data, "naive", h.factor, labels) if share else None
-        if den is not None:
-            keep = num.index.intersection(den.index)
-            num, den = num.loc[keep], den.loc[keep]
-        x = np.array([values[lab] for lab in labels])
-        return inf.trend(
-            num.to_numpy(), None if den is None else den.to_numpy(), x, h.direction, h.alpha, h.sesoi,
-            study.n_boot, seed, outcome,
-        )  # fmt: skip
-    # sign_change
-    pred = _predicted_signs(study, h, labels, values, cells)
-    flips = [i for i in range(len(labels) - 1) if not pred[i] and pred[i + 1]]
-    if len(flips) != 1 or any(pred[: flips[0] + 1]) or not all(pred[flips[0] + 1 :]):
-        return inf.TestResult(
-            np.nan, (np.nan, np.nan), np.nan, 0,
-            "no single crossing among the levels: " + ", ".join(f"{lab}: {'right' if p else 'wrong'}" for lab, p in zip(labels, pred, strict=True)),
-        )  # fmt: skip
-    i = flips[0]
-    wide = _wide(data, outcome, h.factor, [labels[i], labels[i + 1]])
-    return inf.sign_change(
-        wide.iloc[:, 0].to_numpy(), wide.iloc[:, 1].to_numpy(), h.direction, h.alpha, study.n_boot, seed,
-        (f"{h.factor}={labels[i]}", f"{h.factor}={labels[i + 1]}"),
-    )  # fmt: skip
-
-
-def _lhs(outcome: str) -> str:
-    return outcome if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", outcome) else f'Q("{outcome}")'
-
-
-def _wide(data: pd.DataFrame, outcome: str, factor: str, labels: list[str]) -> pd.DataFrame:
-    """(seeds, levels): per-seed means at each level; seeds present at every level."""
-    cols = {}
-    for lab in labels:
-        cols[lab] = inf.seed_means(data[data[factor].astype(str) == lab], outcome)
-    return pd.DataFrame(cols).dropna()
-
-
-def _predicted_signs(
-    study: Study, h: Hypothesis, labels: list[str], values: dict, cells: list[Cell]
-) -> list[bool]:
-    """Per level (ascending): is the predicted sign positive (after the crossing)?"""
-    if h.crossing != "plurality":
-        return [values[lab] > float(h.crossing) for lab in labels]
-    out = []
-    for lab in labels:
-        cell = next(
-            c for c in cells
-            if c.labels[h.factor] == lab and all(c.labels[f] in labs for f, labs in h.where.items())
-        )  # fmt: skip
-        out.append(plurality_correct_share(cell.config) > 0.5)
-    return out
+    return TESTS[h.test].run(Context(study, h, data, outcome, cells, seed))
 
 
 # ---- the registered model ----------------------------------------------------------------
@@ -267,10 +226,10 @@ def _predicted_signs(
 
 def fit_models(study: Study, results: pd.DataFrame) -> list[ModelFit]:
     data = results[~results["excluded"]]
-    from simrl.prereg.spec import model_outcome
+    from simrl.prereg.study import model_outcome
 
     outcome = model_outcome(study.model)
-    formula = re.sub(r"^[^~]*~", f"{_lhs(outcome)} ~", study.model)
+    formula = f"{lhs(outcome)} ~ {study.model.partition('~')[2].strip()}"
     fits = []
     strata = itertools.product(*(study.factor(b).labels for b in study.by)) if study.by else [()]
     for levels in strata:
@@ -363,8 +322,8 @@ def additive_rule(
     data = inf.drop_excluded_seeds(inf.subset(results, a.where)).copy()
     for col in study.factor_names:
         data[col] = data[col].cat.remove_unused_categories()
-    lhs = _lhs(a.outcome)
-    formula = f"{lhs} ~ " + " * ".join(f"C({f}, Sum)" for f in a.factors)
+    left = lhs(a.outcome)
+    formula = f"{left} ~ " + " * ".join(f"C({f}, Sum)" for f in a.factors)
     fit = inf.fit_ols(formula, data)
     table = inf.anova_table(fit)
     rows = []

@@ -1,4 +1,4 @@
-"""The `simrl prereg` subcommands: register, run, analyze."""
+"""The `simrl prereg` subcommands: register, run, verify, analyze."""
 
 from __future__ import annotations
 
@@ -40,6 +40,25 @@ def add_parser(sub, parser_class) -> None:
         help="most runs per engine call (default 2048; smaller units resume finer)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--max-memory",
+        default=None,
+        metavar="SIZE",
+        help="refuse a grid whose estimated peak memory exceeds SIZE (default: available)",
+    )
+    run.add_argument("--force", action="store_true", help="allow more --workers than cores")
+    ver = psub.add_parser(
+        "verify", help="check a whole study: spec, lock (against git), every cell, the report"
+    )
+    ver.add_argument("study", help="a folder with prereg.toml, or a name under experiments/")
+    ver.add_argument(
+        "--recompute",
+        action="store_true",
+        help="recompute stored cells with the code now and compare them bitwise",
+    )
+    ver.add_argument(
+        "--sample", type=int, default=None, metavar="N", help="with --recompute: N cells only"
+    )
     ana = psub.add_parser("analyze", help="run the registered analysis; write report.md")
     ana.add_argument("study", help="a folder with prereg.toml, or a name under experiments/")
 
@@ -65,16 +84,34 @@ def cmd(args: argparse.Namespace) -> int:
                 f"simrl {lock['simrl_version']}, commit {lock['git_commit'][:12]}, {lock['registered_utc']}"
             )
         return 0
+    if args.prereg_command == "verify":
+        if args.sample is not None and args.sample < 1:
+            from simrl.errors import ConfigError
+
+            raise ConfigError("--sample", args.sample, "must be an integer >= 1")
+        from simrl.prereg.lock_checks import FAILED
+        from simrl.prereg.verify import summary, verify
+
+        checks = verify(args.study, args.recompute, args.sample)
+        print(f"{args.study}: {summary(checks)}")
+        return 1 if any(c.status == FAILED for c in checks) else 0
     if args.prereg_command == "run":
+        from simrl import memory
         from simrl.errors import ConfigError
         from simrl.prereg.runner import dry_run, run_study
 
         if args.workers < 1:
             raise ConfigError("--workers", args.workers, "must be an integer >= 1")
+        memory.cap_workers(args.workers, args.force)
+        limit = None if args.max_memory is None else memory.parse_size(args.max_memory)
         if args.runs_per_unit is not None and args.runs_per_unit < 1:
             raise ConfigError("--runs-per-unit", args.runs_per_unit, "must be an integer >= 1")
         if args.dry_run:
-            d = dry_run(args.study, args.workers)
+            d = dry_run(args.study, args.workers, limit=limit)
+            print(
+                f"memory: estimated peak {memory.gib(d.memory)}, available {memory.gib(d.available)}"
+                + (f", --max-memory {memory.gib(limit)}" if limit is not None else "")
+            )
             print(
                 f"{d.cells} cells, {d.runs} runs; stored {d.stored} cells; to run {d.missing_cells} "
                 f"cells = {d.missing_runs} runs ({d.run_steps} run-steps) in {d.units} engine calls; "
@@ -85,12 +122,18 @@ def cmd(args: argparse.Namespace) -> int:
 
         with LazyProgress(f"simrl prereg run {args.study}", enabled=not args.quiet) as progress:
             rep = run_study(
-                args.study, args.workers, args.executor, args.address, progress, args.runs_per_unit
-            )
+                args.study, args.workers, args.executor, args.address, progress,
+                args.runs_per_unit, max_memory=limit,
+            )  # fmt: skip
         print(
             f"{rep.cells} cells ({rep.runs} runs): {rep.stored_before} already stored, ran "
             f"{rep.ran_cells} cells ({rep.ran_runs} runs) in {rep.units} engine calls, {rep.wall_s:.1f} s"
         )
+        if rep.set_aside:
+            print(
+                f"set aside {rep.set_aside} stored cells (named above) and recomputed them; "
+                f"{len(rep.differ)} differ bitwise from the set-aside files"
+            )
         return 0
     from simrl.prereg.analysis import analyze
     from simrl.prereg.report import write

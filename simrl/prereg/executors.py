@@ -25,7 +25,7 @@ from simrl.config import Config
 from simrl.engine.batch import RunSpec, run_batch
 from simrl.errors import ConfigError
 from simrl.prereg.grid import Unit
-from simrl.prereg.spec import BRIDGE_ENGINE
+from simrl.prereg.study import BRIDGE_ENGINE
 
 EXECUTORS = ("local", "ray")
 
@@ -84,7 +84,35 @@ def run_bridge_unit(unit: Unit) -> dict[str, pd.DataFrame]:
     return out
 
 
-def _worker_init(threads: int) -> None:
+def die_with_parent(parent: int) -> None:
+    """A worker process ends when its driver does, even a driver killed with SIGKILL:
+    Linux's PR_SET_PDEATHSIG where there is one, and everywhere a daemon thread that
+    exits when the parent process id changes (the orphan is re-parented)."""
+    import ctypes
+    import signal
+    import threading
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the driver died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _worker_init(threads: int, parent: int | None = None) -> None:
+    if parent is not None:
+        die_with_parent(parent)
     import numba
 
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
@@ -108,7 +136,7 @@ def local(
         max_workers=workers,
         mp_context=mp.get_context("spawn"),
         initializer=_worker_init,
-        initargs=(threads,),
+        initargs=(threads, os.getpid()),
     ) as pool:
         pending = {pool.submit(run_unit, u): u for u in units}
         while pending:

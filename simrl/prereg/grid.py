@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from simrl._version import __version__
 from simrl.config import Config
-from simrl.prereg.spec import BRIDGE_ENGINE, Study
+from simrl.prereg.study import BRIDGE_ENGINE, Study
 from simrl.tasks import build_task
 
 #: a unit holds at most this many runs (cells are never split); smaller units resume finer

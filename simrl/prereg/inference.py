@@ -1,6 +1,7 @@
 """The registered hypothesis tests and the rule that turns a test into a verdict.
 
-Tests (spec.HYPOTHESIS_TESTS); seeds are the units, shared by every cell (paired):
+Tests (the registry simrl/prereg/hypothesis_tests.py; median, quantile and proportion
+tests are in binomial_tests.py); seeds are the units, shared by every cell (paired):
 
   paired       estimate = mean over seeds of (y at level a - y at level b), each seed's y
                averaged over the cells of the other factors within `where`; t-test on the

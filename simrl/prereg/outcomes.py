@@ -32,7 +32,8 @@ import pandas as pd
 from simrl.config import Config
 from simrl.errors import ConfigError
 from simrl.prereg.grid import Cell
-from simrl.prereg.spec import (
+from simrl.prereg.store import Store
+from simrl.prereg.study import (
     AUDIT_OUTCOME,
     DERIVED_OUTCOMES,
     DIFFERENCE,
@@ -43,7 +44,6 @@ from simrl.prereg.spec import (
     step_of,
 )
 from simrl.prereg.store import Store
-from simrl.residual_stats import fit_stats
 from theory.decomposition import DIFFERENCES
 from theory.laws import fit_entropy_law
 
@@ -138,6 +138,15 @@ def collect(study: Study, cells: list[Cell], store: Store) -> pd.DataFrame:
             "study",
             study.name,
             f"{len(missing)} of {len(cells)} cells have no results yet: run `simrl prereg run {study.path}`",
+        )
+    bad = store.check_cells(cells)
+    if bad:
+        key, why = next(iter(bad.items()))
+        raise ConfigError(
+            f"{store.path(key)}",
+            why,
+            f"{len(bad)} of {len(cells)} stored cells fail verification and are not used; "
+            f"`simrl prereg run {study.path}` sets them aside and recomputes them",
         )
     names = needed_outcomes(study)
     frames = [cell_outcomes(study, c, store.read(c.key), names) for c in cells]

@@ -34,8 +34,3 @@ def plurality_correct_share(cfg: Config) -> float:
     best_right = np.where(correct, dist, -np.inf).max(axis=1)
     best_wrong = np.where(correct, -np.inf, dist).max(axis=1)
     return float(np.mean(best_right > best_wrong))
-
-
-def plurality_correct(cfg: Config) -> bool:
-    """The plurality answer is correct on most training prompts."""
-    return plurality_correct_share(cfg) > 0.5

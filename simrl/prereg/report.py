@@ -8,19 +8,17 @@ exclusions, the deviation log (amendments with reasons and diffs) and the proven
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import platform
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from simrl import io
-from simrl._version import __version__
 from simrl.prereg import plots
 from simrl.prereg.analysis import Analysis
-from simrl.prereg.spec import Study
+from simrl.prereg.provenance import deviations, provenance
+from simrl.prereg.study import Study
 
 FIGURES = "figures"
 
@@ -67,11 +65,12 @@ def _numeric_map(study: Study, name: str | None) -> dict[str, float] | None:
     return {lv.label: float(lv.value) for lv in study.factor(name).levels}
 
 
-def write_figures(a: Analysis) -> dict[str, str]:
-    """Save the figures; returns name -> relative path."""
+def write_figures(a: Analysis, out: Path | None = None) -> dict[str, str]:
+    """Save the figures (into out, default the study's figures/); returns name -> path
+    relative to the study."""
     study = a.study
-    out = study.path / FIGURES
-    out.mkdir(exist_ok=True)
+    out = out or study.path / FIGURES
+    out.mkdir(parents=True, exist_ok=True)
     paths = {}
     primary = study.primary[0]
     hue = study.decomposition.factor if study.decomposition else study.factor_names[0]
@@ -119,13 +118,17 @@ def _save(fig, path: Path) -> str:
 
 
 def write(a: Analysis) -> Path:
+    """The report bundle (results, figures, verdicts, report.md), staged in a temporary
+    folder and renamed into the study only once all of it is written, report.md last: a
+    killed analyze leaves the previous bundle as it was."""
     study = a.study
-    io.write_parquet(study.path / "results.parquet", _plain(a.results))
-    if a.decomposition_seeds is not None:
-        io.write_parquet(study.path / "decomposition.parquet", _plain(a.decomposition_seeds))
-    figures = write_figures(a)
-    io.write_text(study.path / "verdicts.json", json.dumps(verdicts(a), indent=2) + "\n")
-    io.write_text(study.path / "report.md", render(a, figures))
+    with io.staged(study.path, last=("report.md",)) as stage:
+        io.write_parquet(stage / "results.parquet", _plain(a.results))
+        if a.decomposition_seeds is not None:
+            io.write_parquet(stage / "decomposition.parquet", _plain(a.decomposition_seeds))
+        figures = write_figures(a, stage / FIGURES)
+        io.write_text(stage / "verdicts.json", json.dumps(verdicts(a), indent=2) + "\n")
+        io.write_text(stage / "report.md", render(a, figures))
     return study.path / "report.md"
 
 
@@ -237,8 +240,8 @@ def render(a: Analysis, figures: dict[str, str]) -> str:
     L += _exploratory(a, figures)
     L += _exclusions(a)
     L += _discussion(a)
-    L += _deviations(a)
-    L += _provenance(a)
+    L += deviations(a)
+    L += provenance(a)
     return "\n".join(L).rstrip() + "\n"
 
 
@@ -257,6 +260,14 @@ def _detail(detail: dict) -> list[str]:
     for level, r in detail.get("per_level", {}).items():
         out.append(
             f"  - at {level}: estimate {fmt(r.estimate)} [{fmt(r.ci[0])}, {fmt(r.ci[1])}], p = {_p(r.p)}"
+        )
+    sweep = detail.get("sensitivity", {})
+    if sweep:
+        out.append("- sensitivity sweep (registered; uncorrected p, does not change the verdict):")
+    for level, r in sweep.items():
+        out.append(
+            f"  - at {level}: estimate {fmt(r.estimate)} [{fmt(r.ci[0])}, {fmt(r.ci[1])}], "
+            f"p = {_p(r.p)}: {r.verdict}"
         )
     return out
 
@@ -423,61 +434,3 @@ def _discussion(a: Analysis) -> list[str]:
         path.read_text().strip(),
         "",
     ]
-
-
-def _deviations(a: Analysis) -> list[str]:
-    L = ["## Deviations from the registration", ""]
-    if not a.lock["amendments"]:
-        return [*L, "None: the spec analysed is the one registered.", ""]
-    for i, am in enumerate(a.lock["amendments"], 1):
-        L += [
-            f"{i}. {am['time_utc']}: {am['reason']} (sha256 {am['previous_sha256'][:12]} -> {am['spec_sha256'][:12]})",
-            "",
-            "```diff",
-            am["diff"].rstrip(),
-            "```",
-            "",
-        ]
-    return L
-
-
-def _provenance(a: Analysis) -> list[str]:
-    import numpy
-    import scipy
-    import statsmodels
-
-    lock, man = a.lock, a.manifest
-    first = man.get("first_result_utc")
-    before = "n/a" if not first else ("yes" if lock["registered_utc"] < first else "**no**")
-    rows = [
-        ["spec sha256 (registered)", lock["spec_sha256"]],
-        [
-            "spec sha256 (analysed)",
-            lock["amendments"][-1]["spec_sha256"] if lock["amendments"] else lock["spec_sha256"],
-        ],
-        ["registered (UTC)", lock["registered_utc"]],
-        ["git commit at registration", lock["git_commit"]],
-        ["spec committed unchanged at registration", "yes" if lock.get("spec_committed") else "no"],
-        [
-            "simrl at registration / results / analysis",
-            f"{lock['simrl_version']} / {man.get('simrl_version')} / {__version__}",
-        ],
-        ["first / last result (UTC)", f"{first} / {man.get('last_result_utc')}"],
-        ["registered before the first result", before],
-        ["cells stored", f"{man.get('cells_stored')} of {man.get('cells_total')}"],
-        *(
-            [
-                f"run {i} ({r['finished_utc']})",
-                f"{r['cells']} cells in {r['wall_s']} s, executor {r['executor']} x {r['workers']}, "
-                f"commit {r['git_commit'][:12]}, simrl/ committed unchanged: "
-                + ("yes" if r["simrl_source_committed"] else "**no**"),
-            ]
-            for i, r in enumerate(man.get("runs", []), 1)
-        ),
-        ["analysed (UTC)", dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")],
-        [
-            "python / numpy / scipy / statsmodels / pandas",
-            f"{platform.python_version()} / {numpy.__version__} / {scipy.__version__} / {statsmodels.__version__} / {pd.__version__}",
-        ],
-    ]
-    return ["## Provenance", "", table(pd.DataFrame(rows, columns=["item", "value"])), ""]

@@ -10,16 +10,21 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
+from simrl import memory
 from simrl.engine.batch import RunSpec, run_batch
 from simrl.errors import ConfigError
 from simrl.prereg import executors
+from simrl.prereg.fingerprint import code_fingerprint
 from simrl.prereg.grid import Cell, expand, shape_key, units
 from simrl.prereg.lock import check, utc_now
-from simrl.prereg.spec import Study, load_study
+from simrl.prereg.spec import load_study
 from simrl.prereg.store import Store
+from simrl.prereg.study import Study
 
 Progress = Callable[[int, int], None]
 
@@ -33,6 +38,8 @@ class RunReport:
     ran_runs: int
     wall_s: float
     units: int
+    set_aside: int = 0  # stored cells that failed a check or came from other code
+    differ: list[str] = field(default_factory=list)  # recomputed cells unlike the set-aside ones
 
 
 @dataclass
@@ -45,13 +52,56 @@ class DryRun:
     units: int
     run_steps: int
     estimate_s: float
+    memory: int = 0  # estimated peak bytes (simrl/memory.py)
+    available: int = 0  # bytes available now
 
 
 def prepare(study_path, require_lock: bool = True) -> tuple[Study, dict | None, list[Cell], Store]:
     study = load_study(study_path)
     lock = check(study.path) if require_lock else None
     cells = expand(study)
-    return study, lock, cells, Store(study.path)
+    store = Store(study.path)
+    if require_lock:
+        require_manifest(study, store, lock)
+    return study, lock, cells, store
+
+
+def require_manifest(study: Study, store: Store, lock: dict) -> None:
+    """Cell files without a manifest have lost what vouched for them: refuse until the
+    loss is recorded as a deviation (then `run` sets the files aside and recomputes)."""
+    if store.has_manifest() or not store.cell_files():
+        return
+    if any(am.get("acknowledges") == "manifest lost" for am in lock.get("amendments", [])):
+        return
+    raise ConfigError(
+        str(store.root / "manifest.json"),
+        "missing",
+        f"{len(store.cell_files())} cell files exist without the manifest that vouches for "
+        f'them; record the loss first: simrl prereg register {study.path} --amend "reason"',
+    )
+
+
+def set_aside_bad(
+    cells: list[Cell], store: Store, code: str, log: Callable[[str], None]
+) -> dict[str, tuple[str, Path]]:
+    """Move aside every stored cell that fails verification or was computed by other code;
+    each is named on one line. Returns key -> (why, where it went)."""
+    why = store.check_cells(cells)
+    for key, reason in store.stale(cells, code).items():
+        why.setdefault(key, reason)
+    by_key = {c.key: c for c in cells}
+    moved = {}
+    for key, reason in why.items():
+        dest = store.set_aside(key, reason)
+        moved[key] = (reason, dest)
+        labels = ", ".join(f"{k}={v}" for k, v in by_key[key].labels.items())
+        log(f"cell {key} ({labels}): {reason}; moved to {dest} and recomputed")
+    store.record_set_aside(moved)
+    return moved
+
+
+def _warn(msg: str) -> None:
+    print(f"simrl: {msg}", file=sys.stderr, flush=True)
 
 
 def run_study(
@@ -61,8 +111,11 @@ def run_study(
     address: str | None = None,
     progress: Progress | None = None,
     runs_per_unit: int | None = None,
+    log: Callable[[str], None] = _warn,
+    max_memory: int | None = None,
 ) -> RunReport:
-    """Run the missing cells of a registered study and store each as it finishes."""
+    """Run the missing cells of a registered study and store each as it finishes. Stored
+    cells that fail verification or came from other code are set aside first and run."""
     if executor not in executors.EXECUTORS:
         raise ConfigError(
             "--executor", executor, "must be one of " + ", ".join(executors.EXECUTORS)
@@ -71,12 +124,15 @@ def run_study(
         raise ConfigError("--workers", workers, "must be an integer >= 1")
     study, lock, cells, store = prepare(study_path)
     store.clean()
+    code = code_fingerprint(study.backend)
+    moved = set_aside_bad(cells, store, code, log)
     missing = store.missing(cells)
     kwargs = {} if runs_per_unit is None else {"runs_per_unit": runs_per_unit}
     parallel = workers
     if executor == "ray" and missing:
         parallel = max(workers, executors.ray_init(address))  # a unit per cluster CPU at least
     todo = units(study, missing, parallel, **kwargs)
+    memory.check(grid_memory(todo, cells, workers), max_memory, f"study {study.name}")
     total = sum(c.runs for c in cells)
     done = total - sum(c.runs for c in missing)
     spec_sha = lock["amendments"][-1]["spec_sha256"] if lock["amendments"] else lock["spec_sha256"]
@@ -88,16 +144,19 @@ def run_study(
     else:
         stream = executors.local(todo, workers)
     last = start
+    differ = []
     for unit, frames in stream:
         now = time.perf_counter()
         finished = utc_now()
-        for key, df in frames.items():
-            store.write(key, df)
         per_cell = (now - last) / max(1, len(frames))
-        timings = {
-            key: {"finished_utc": finished, "wall_s_share": round(per_cell, 4)} for key in frames
-        }
-        store.update_manifest(cells, spec_sha, timings)
+        timing = {"finished_utc": finished, "wall_s_share": round(per_cell, 4)}
+
+        def record(hashes: dict[str, str], timing: dict = timing) -> None:
+            written = {k: {"sha256": h, "code": code, "timing": timing} for k, h in hashes.items()}
+            store.update_manifest(cells, spec_sha, written)
+
+        store.write_cells(frames, record)
+        differ += [k for k, df in frames.items() if k in moved and not same_frames(df, moved[k][1])]
         last = now
         done += unit.runs
         if progress:
@@ -113,6 +172,27 @@ def run_study(
         ran_runs=sum(c.runs for c in missing),
         wall_s=wall,
         units=len(todo),
+        set_aside=len(moved),
+        differ=differ,
+    )
+
+
+def same_frames(df: pd.DataFrame, path: Path) -> bool:
+    """Bitwise: the same columns, dtypes and bytes as the cell file at path (False when
+    that file cannot be read)."""
+    try:
+        old = pd.read_parquet(path)
+    except Exception:  # the set-aside file may be the garbage that was set aside
+        return False
+    return same_table(df, old)
+
+
+def same_table(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    if list(a.columns) != list(b.columns) or len(a) != len(b):
+        return False
+    return all(
+        a[c].dtype == b[c].dtype and a[c].to_numpy().tobytes() == b[c].to_numpy().tobytes()
+        for c in a.columns
     )
 
 
@@ -131,15 +211,26 @@ def _run_info(executor: str, workers: int, n_cells: int, wall: float) -> dict:
         "wall_s": round(wall, 2),
         "git_commit": state["git_commit"],
         "simrl_source_committed": state["spec_committed"],
+        "simrl_source_state": state["git_state"],
     }
 
 
-def dry_run(study_path, workers: int = 1, probe: bool = True) -> DryRun:
-    """Cells, runs, what is stored, and a measured estimate of the time left (needs no
-    lock: it stores nothing, so a study can be sized before it is registered)."""
+def grid_memory(todo: list, cells: list[Cell], workers: int) -> int:
+    """Peak bytes of running these units, `workers` at a time (simrl/memory.py), from the
+    cells' config shapes: nothing is built."""
+    by_key = {c.key: c.config for c in cells}
+    return memory.grid_bytes([(by_key[u.cells[0][0]], u.runs) for u in todo], workers)
+
+
+def dry_run(study_path, workers: int = 1, probe: bool = True, limit: int | None = None) -> DryRun:
+    """Cells, runs, what is stored, the memory estimate and a measured estimate of the
+    time left (needs no lock: it stores nothing, so a study can be sized before it is
+    registered). The memory is checked before the probe runs anything."""
     study, _, cells, store = prepare(study_path, require_lock=False)
     missing = store.missing(cells)
     todo = units(study, missing, workers)
+    need = grid_memory(units(study, cells, workers), cells, workers)  # the whole grid's peak
+    memory.check(need, limit, f"study {study.name}")
     estimate = _estimate(study, missing, workers) if (probe and missing) else 0.0
     return DryRun(
         cells=len(cells),
@@ -150,6 +241,8 @@ def dry_run(study_path, workers: int = 1, probe: bool = True) -> DryRun:
         units=len(todo),
         run_steps=sum(c.runs for c in missing) * study.steps,
         estimate_s=estimate,
+        memory=need,
+        available=memory.available(),
     )
 
 

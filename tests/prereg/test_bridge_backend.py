@@ -146,7 +146,7 @@ def test_bridge_dry_run_estimates_without_storing(tmp_path):
         ({'levels = ["random", "true"]': 'levels = ["random", "truth"]'}, "reward.kind", "true"),
         ({"max_new_tokens = 20": "max_new_tokenz = 20"}, "bridge.max_new_tokenz", "max_new"),
         ({'device = "cpu"': 'device = "auto"'}, "bridge.device", "'cpu' or 'cuda'"),
-        ({'backend = "bridge"': 'backend = "brige"'}, "design.backend", "simulator, bridge"),
+        ({'backend = "bridge"': 'backend = "brige"'}, "design.backend", "'simulator', 'bridge'"),
         ({"run = {": 'task = { kind = "bandit" }\nrun = {'}, "config.task", "bridge, reward"),
         ({"seeds = 2": 'engine = "fast"\nseeds = 2'}, "design.engine", "simulator"),
         (

@@ -49,6 +49,9 @@ def test_reaudit_decomposes_and_checks_claims(tmp_path):
     # 29.1 total = 21.4 null + 5.7 elicitation + 2.0 reward design; naive 7.7
     assert "the naive 'true minus random' is 7.7 points while random alone gave 21.4" in text
     assert "reward design is 2 points: 26% of the naive estimate and 6.9% of the headline" in text
+    # the point with its interval: 2.0 +- 1.96 x 100 sqrt(2 / (4 x 500)) = [-4.2, 8.2]
+    assert "95% interval from the sampling of the MATH-500 problems alone is [-4.2, 8.2]" in text
+    assert "which includes zero" in text
     rows = {
         line.split(" | ")[0].strip("| "): line
         for line in text.splitlines()
