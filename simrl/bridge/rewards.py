@@ -84,3 +84,33 @@ def wrong_label(answers, correct: int) -> int:
         return correct + 1
     top = max(wrong.values())
     return min(a for a, c in wrong.items() if c == top)
+
+
+def answer_reward(cfg, fmt, train, heldout, labels):
+    """fn(probe, text, finished) -> E[r | completion], for the audit's Q estimates (Cui et
+    al. 2025, Theorem 1): the reward's expectation given the answer (NaN for
+    self_consistency, which depends on the rest of the group)."""
+    kind, rc = cfg.reward.kind, cfg.reward
+
+    def fn(probe, text: str, finished: bool) -> float:
+        ans = fmt.answer(text, finished)
+        if probe.problem < 0:  # held-out probe: its problem's truth
+            truth = heldout[-1 - probe.problem].answer
+            label = truth + 1
+        else:
+            truth = train[probe.problem].answer
+            label = labels[probe.problem]
+        correct = float(ans is not None and ans == truth)
+        if kind == "true":
+            return correct
+        if kind == "noisy":
+            return (1 - rc.flip) * correct + rc.flip * (1 - correct)
+        if kind == "random":
+            return rc.p
+        if kind == "incorrect":
+            return float(ans is not None and ans == label)
+        if kind == "format":
+            return float(ans is not None)
+        return np.nan
+
+    return fn
