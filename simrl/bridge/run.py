@@ -50,10 +50,13 @@ def run_bridge(
     """Run cfg.run.seeds replicates from the same base model (bridge.model)."""
     dev = resolve_device(device or cfg.bridge.device)
     configure(dev)
-    base, fmt = load_policy(cfg)
     b = cfg.bridge
     split = split_problems(b.max_operand, b.train_prompts, b.eval_prompts, b.task_seed)
-    check_context(base, fmt, [*split.train, *split.heldout], cfg)
+    problems = [*split.train, *split.heldout]
+    if b.model == "":
+        check_context(cfg, problems)  # before pretraining anything
+    base, fmt = load_policy(cfg)
+    check_context(cfg, problems, base, fmt)
     base = base.to(dev)
     for p in base.parameters():
         p.requires_grad_(False)
