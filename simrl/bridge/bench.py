@@ -221,7 +221,7 @@ def bench_paired(cfg: BridgeRunConfig, repeats: int) -> dict[str, float]:
 def bench_cmd(args: argparse.Namespace) -> int:
     from simrl.errors import ConfigError
 
-    if args.threads is not None:
+    if args.threads is not None:  # `simrl bridge` sets its default (cli.DEFAULT_THREADS)
         torch.set_num_threads(args.threads)
     cfg = bench_config(args.model, args.prompts, args.group, args.max_new, args.epochs, args.device)
     resolve_device(cfg.bridge.device)  # --device cuda without CUDA: one line, exit 2

@@ -18,6 +18,12 @@ from pathlib import Path
 
 from simrl.errors import ConfigError
 
+#: torch CPU threads unless --threads says otherwise: one, as a study cell runs
+#: (simrl/prereg/executors.py BRIDGE_THREADS), so a run's numbers equal the cell's bit for
+#: bit; and on a shared machine more threads than free cores cost far more than they give
+#: (measured, docs/bridge.md: the example's step-0 eval took 8 s on 1 thread, 111 s on 2)
+DEFAULT_THREADS = 1
+
 #: final metrics shown by `simrl bridge run`
 SUMMARY = (
     "acc",
@@ -79,12 +85,12 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd(args: argparse.Namespace) -> int:
     _require_llm()
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError("--threads", args.threads, "must be an integer >= 1")
-        import torch
+    threads = DEFAULT_THREADS if args.threads is None else args.threads
+    if threads < 1:
+        raise ConfigError("--threads", threads, "must be an integer >= 1")
+    import torch
 
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(threads)
     if args.bridge_command == "bench":
         from simrl.bridge.bench import bench_cmd
 
