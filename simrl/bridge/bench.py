@@ -215,6 +215,7 @@ def bench_paired(cfg: BridgeRunConfig, repeats: int) -> dict[str, float]:
     out["trl_over_bridge_paired"] = statistics.median(ratios)
     out["trl_over_bridge_min"], out["trl_over_bridge_max"] = min(ratios), max(ratios)
     out["parameters"] = n_params(stepper.policy)
+    out["pairs_trl_bridge_seconds"] = " ".join(f"{t:.3g}/{b:.3g}" for t, b in pairs)
     return out
 
 
