@@ -130,16 +130,17 @@ def pretrain_cmd(args: argparse.Namespace) -> int:
         if args.config
         else BridgeRunConfig.from_dict({}, overrides)
     )
-    from simrl.bridge.checkpoints import is_shipped
+    from simrl.bridge.checkpoints import cache_folder, is_shipped
     from simrl.bridge.pretrain import pretrain_folder, pretrained  # torch: after the checks
 
     with LazyProgress("simrl bridge pretrain") as bar:
         _, _, meta = pretrained(cfg, progress=StepProgress(bar), force=args.force)
-    folder = pretrain_folder(cfg)
-    where = "shipped with simrl" if is_shipped(cfg.pretrain_key()) and not args.force else "cached"
+    key = cfg.pretrain_key()
+    shipped = is_shipped(key) and not args.force
+    folder = pretrain_folder(cfg) if not args.force else cache_folder(key)
     Console().print(
         f"tiny model ({meta['parameters']:,} parameters, prior_mix {cfg.bridge.prior_mix:g}, "
-        f"{where}): {folder if not args.force else 'the cache'}  pretrained in "
+        f"{'shipped with simrl' if shipped else 'cached'}): {folder}  pretrained in "
         f"{meta['seconds']:.0f} s, final loss {meta['final_loss']:.4f}"
     )
     return 0

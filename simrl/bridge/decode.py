@@ -46,7 +46,7 @@ def supports(model) -> bool:
 class LlamaDecoder:
     """Forward passes of a LlamaForCausalLM over a preallocated KV cache of S slots."""
 
-    def __init__(self, model, batch: int, slots: int):
+    def __init__(self, model, slots: int):
         from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
         self.rope = apply_rotary_pos_emb
@@ -58,7 +58,7 @@ class LlamaDecoder:
         self.layers = list(model.model.layers)
         self.keys: list[torch.Tensor] = []
         self.values: list[torch.Tensor] = []
-        self.batch, self.slots = batch, slots
+        self.slots = slots
 
     def keep(self, rows: torch.Tensor) -> None:
         """Keep only the cache rows `rows` (indices into the current batch)."""
@@ -109,7 +109,7 @@ def sample_llama(model, ids, attn, rows_of, T, temperature, eos_id, pad_id, unif
     U, P = ids.shape
     B = rows_of.shape[0]
     device = ids.device
-    dec = LlamaDecoder(model, U, P + T)
+    dec = LlamaDecoder(model, P + T)
     valid = torch.zeros((U, P + T), dtype=torch.bool, device=device)
     valid[:, :P] = attn.bool()
     pos = (attn.cumsum(-1) - 1).clamp(min=0)
