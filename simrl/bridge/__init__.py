@@ -4,12 +4,16 @@
     res = run_bridge(BridgeRunConfig.from_toml("simrl/examples/bridge.toml"))
     res.metrics; res.final; res.audit; res.save("runs/bridge")
 
-Modules, one concept each: config (the `[bridge]` section), task (arithmetic with code /
-prose demonstrations), tokenizer, formats (prompts and verifiers per kind of model),
-model (tiny Llama, SmolLM2, any HF causal LM), pretrain (cached by config hash), rollout
-(KV-cache sampling, scoring), rewards, losses (torch registry), update (epochs x
-minibatches), audit (probe-set entropy change), metrics, run (the loop), study (the
-study-runner entry point), bench (tokens/s, TRL comparison). Needs the [llm] extra.
+Modules, one concept each (docs/bridge.md): config (the `[bridge]` section), task
+(arithmetic with code / prose demonstrations), tokenizer, formats (prompts and verifiers
+per kind of model), tiny (the tiny Llama), checkpoints (shipped and cached, hash-checked),
+pretrain, model (load_policy: tiny, SmolLM2, any HF causal LM), device (cuda / bf16 /
+determinism), decode (fast KV-cache sampling), shared_prompt (scoring with each prompt
+run once), rollout (sampling and scoring, with the HF reference paths), collect (a step's
+rollouts and rewards), rewards, losses (torch registry), update (epochs x minibatches),
+audit (probe-set entropy change), metrics, step (one RL step), run (the loop), result,
+study (the study-runner entry point), bench (tokens/s, TRL comparison), cli. Needs the
+[llm] extra.
 """
 
 from simrl._lazy import make_lazy

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from simrl.bridge.rollout import autocast, left_pad, sample
+from simrl.bridge.device import autocast
+from simrl.bridge.rollout import left_pad, sample
 from theory import (
     cui_theorem1,
     entropy,

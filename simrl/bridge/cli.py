@@ -1,8 +1,9 @@
-"""The `simrl bridge` subcommands: pretrain, run.
+"""The `simrl bridge` subcommands: pretrain, run, bench.
 
     simrl bridge pretrain [--prior-mix X] [--config CONFIG.toml] [--set bridge.F=V] [--force]
     simrl bridge run CONFIG.toml [--set section.field=value ...] [--model PATH|smollm2]
                      [--device auto|cpu|cuda] [--out DIR] [--threads N]
+    simrl bridge bench [--model ''|smollm2|PATH] [--trl] [--device cpu|cuda] [...]
 
 Bad input is one line naming the field, the value and what is allowed (exit 2); a
 missing torch / transformers is bad input too ("install the [llm] extra").
@@ -11,9 +12,17 @@ missing torch / transformers is bad input too ("install the [llm] extra").
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from pathlib import Path
 
 from simrl.errors import ConfigError
+
+#: torch CPU threads unless --threads says otherwise: one, as a study cell runs
+#: (simrl/prereg/executors.py BRIDGE_THREADS), so a run's numbers equal the cell's bit for
+#: bit; and on a shared machine more threads than free cores cost far more than they give
+#: (measured, docs/bridge.md: the example's step-0 eval took 8 s on 1 thread, 111 s on 2)
+DEFAULT_THREADS = 1
 
 #: final metrics shown by `simrl bridge run`
 SUMMARY = (
@@ -58,16 +67,34 @@ def add_parser(sub, parser_class) -> None:
     run.add_argument("--out", type=Path, default=None, help="output folder (default runs/<name>)")
     run.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
+    bench = bsub.add_parser("bench", help="tokens/s of a bridge step, and one step against TRL")
+    add_bench_arguments(bench)
+
+
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="", help="'' (the tiny model), 'smollm2' or a folder")
+    p.add_argument("--prompts", type=int, default=8, help="prompts per step")
+    p.add_argument("--group", type=int, default=8, help="completions per prompt (G)")
+    p.add_argument("--max-new", type=int, default=24, help="max_new_tokens")
+    p.add_argument("--epochs", type=int, default=1, help="PPO epochs (TRL num_iterations)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--repeats", type=int, default=3, help="timed steps (after one warm-up)")
+    p.add_argument("--trl", action="store_true", help="also TRL's GRPOTrainer, paired")
 
 
 def cmd(args: argparse.Namespace) -> int:
     _require_llm()
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError("--threads", args.threads, "must be an integer >= 1")
-        import torch
+    threads = DEFAULT_THREADS if args.threads is None else args.threads
+    if threads < 1:
+        raise ConfigError("--threads", threads, "must be an integer >= 1")
+    import torch
 
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(threads)
+    if args.bridge_command == "bench":
+        from simrl.bridge.bench import bench_cmd
+
+        return bench_cmd(args)
     return (pretrain_cmd if args.bridge_command == "pretrain" else run_cmd)(args)
 
 
@@ -103,16 +130,40 @@ def pretrain_cmd(args: argparse.Namespace) -> int:
         if args.config
         else BridgeRunConfig.from_dict({}, overrides)
     )
+    from simrl.bridge.checkpoints import cache_folder, is_shipped
     from simrl.bridge.pretrain import pretrain_folder, pretrained  # torch: after the checks
 
-    with LazyProgress("simrl bridge pretrain") as progress:
-        _, _, meta = pretrained(cfg, progress=lambda t, n, loss: progress(t, n), force=args.force)
+    with LazyProgress("simrl bridge pretrain") as bar:
+        _, _, meta = pretrained(cfg, progress=StepProgress(bar), force=args.force)
+    key = cfg.pretrain_key()
+    shipped = is_shipped(key) and not args.force
+    folder = pretrain_folder(cfg) if not args.force else cache_folder(key)
     Console().print(
-        f"tiny model ({meta['parameters']:,} parameters, prior_mix {cfg.bridge.prior_mix:g}): "
-        f"{pretrain_folder(cfg)}  pretrained in {meta['seconds']:.0f} s, final loss "
-        f"{meta['final_loss']:.4f}"
+        f"tiny model ({meta['parameters']:,} parameters, prior_mix {cfg.bridge.prior_mix:g}, "
+        f"{'shipped with simrl' if shipped else 'cached'}): {folder}  pretrained in "
+        f"{meta['seconds']:.0f} s, final loss {meta['final_loss']:.4f}"
     )
     return 0
+
+
+class StepProgress:
+    """progress(step, steps, loss): the bar on a terminal; elsewhere (a log, a pipe) one line
+    on stderr every 10% of the steps with the loss, the rate and the time left."""
+
+    def __init__(self, bar):
+        self.bar, self.start, self.next = bar, time.perf_counter(), 0.1
+
+    def __call__(self, t: int, n: int, loss: float) -> None:
+        self.bar(t, n)
+        if self.bar.enabled or t < self.next * n:
+            return
+        self.next += 0.1
+        secs = time.perf_counter() - self.start
+        sys.stderr.write(
+            f"pretrain step {t}/{n}  loss {loss:.4f}  {t / secs:.2f} steps/s  "
+            f"elapsed {secs:.0f} s  ETA {secs / t * (n - t):.0f} s\n"
+        )
+        sys.stderr.flush()
 
 
 def run_cmd(args: argparse.Namespace) -> int:

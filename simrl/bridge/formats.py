@@ -71,8 +71,11 @@ class ChatFormat:
         pad = self.tok.pad_token_id
         return int(pad if pad is not None else self.tok.eos_token_id)
 
+    def question(self, p: Problem) -> str:
+        return f"What is {p.text}? Give the final answer as a number."
+
     def prompt_ids(self, p: Problem) -> list[int]:
-        question = f"What is {p.text}? Give the final answer as a number."
+        question = self.question(p)
         if getattr(self.tok, "chat_template", None):
             ids = self.tok.apply_chat_template(
                 [{"role": "user", "content": question}], add_generation_prompt=True

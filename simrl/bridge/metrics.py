@@ -33,8 +33,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from simrl.bridge.device import autocast
 from simrl.bridge.formats import NUM_MODES
-from simrl.bridge.rollout import Completions, autocast, left_pad, sample, score, scoring_batch
+from simrl.bridge.rollout import Completions, left_pad, sample, score, scoring_batch
 from simrl.metrics import ENTROPY_QUANTILES
 from simrl.metrics_sequence import ENTROPY_THRESHOLDS
 from theory.passk import pass_at_k_unbiased

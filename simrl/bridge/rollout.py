@@ -15,11 +15,14 @@ trains and the metrics measure (verl divides by the rollout temperature the same
 from __future__ import annotations
 
 import inspect
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from simrl.bridge.decode import sample_llama, supports
+from simrl.bridge.device import autocast
+from simrl.bridge.shared_prompt import shared_prompt_logits
 
 
 def _cache_arg(model) -> str:
@@ -30,13 +33,6 @@ def _cache_arg(model) -> str:
 
 def _cache_of(out):
     return out.cache if "cache" in out else out.past_key_values
-
-
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA; full precision on CPU."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
 
 
 @dataclass
@@ -59,7 +55,6 @@ def left_pad(prompts: list[list[int]], pad_id: int, device) -> tuple[torch.Tenso
     return ids.to(device), attn.to(device)
 
 
-@torch.no_grad()
 def sample(
     model,
     prompts: list[list[int]],
@@ -90,15 +85,36 @@ def sample(
 
 
 def _sample_chunk(model, prompts, T, temperature, eos_id, pad_id, uniforms, device):
-    B = len(prompts)
-    ids, attn = left_pad(prompts, pad_id, device)
+    u = None if uniforms is None else torch.as_tensor(uniforms, dtype=torch.float64, device=device)
+    with torch.inference_mode():
+        if supports(model):
+            distinct: dict[tuple, int] = {}
+            rows_of = [distinct.setdefault(tuple(p), len(distinct)) for p in prompts]
+            ids, attn = left_pad([list(p) for p in distinct], pad_id, device)
+            rows_of = torch.as_tensor(rows_of, device=device)
+            tok, mask, done = sample_llama(
+                model, ids, attn, rows_of, T, temperature, eos_id, pad_id, u, autocast(device)
+            )
+        else:
+            ids, attn = left_pad(prompts, pad_id, device)
+            tok, mask, done = sample_hf(model, ids, attn, T, temperature, eos_id, pad_id, u)
+    # clones made outside inference mode: ordinary tensors, which autograd may save
+    return tok.cpu().clone(), mask.cpu().clone(), done.cpu().numpy()
+
+
+def sample_hf(model, ids, attn, T, temperature, eos_id, pad_id, u):
+    """The reference sampler: `transformers`' forward with its KV cache, one token at a
+    time for the whole batch (rows that finished are fed padding). Any causal LM."""
+    B = ids.shape[0]
+    device = ids.device
     pos = (attn.cumsum(-1) - 1).clamp(min=0)
     out_tok = torch.full((B, T), pad_id, dtype=torch.long, device=device)
     out_mask = torch.zeros((B, T), device=device)
     done = torch.zeros(B, dtype=torch.bool, device=device)
-    u = None if uniforms is None else torch.as_tensor(uniforms, dtype=torch.float64, device=device)
     with autocast(device):
-        out = model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True)
+        out = model(
+            input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1
+        )
     cache_arg = _cache_arg(model)
     past, logits = _cache_of(out), out.logits[:, -1].float()
     pos = pos[:, -1:]
@@ -127,7 +143,7 @@ def _sample_chunk(model, prompts, T, temperature, eos_id, pad_id, uniforms, devi
                 **{cache_arg: past},
             )
         past, logits = _cache_of(out), out.logits[:, -1].float()
-    return out_tok.cpu(), out_mask.cpu(), done.cpu().numpy()
+    return out_tok, out_mask, done
 
 
 @dataclass
@@ -152,7 +168,21 @@ def scoring_batch(c: Completions, pad_id: int, device) -> Scored:
 
 
 def score(model, s: Scored, idx: torch.Tensor | None, temperature: float, device) -> torch.Tensor:
-    """Tempered logits (b, T', V), float32, predicting the completion tokens of rows idx."""
+    """Tempered logits (b, T', V), float32, predicting the completion tokens of rows idx:
+    a Llama-architecture model runs each distinct prompt once (simrl/bridge/shared_prompt.py),
+    any other model the plain forward (`score_hf`, the reference)."""
+    if not supports(model):
+        return score_hf(model, s, idx, temperature, device)
+    sl = slice(None) if idx is None else idx
+    with autocast(device):
+        logits = shared_prompt_logits(
+            model, s.input_ids[sl], s.attention_mask[sl], s.position_ids[sl], s.P, s.T
+        )
+    return logits.float() / temperature
+
+
+def score_hf(model, s: Scored, idx: torch.Tensor | None, temperature: float, device):
+    """`score` by the model's own forward over each whole sequence (any causal LM)."""
     sl = slice(None) if idx is None else idx
     with autocast(device):
         # logits_to_keep: only the last T' + 1 positions (saves the vocabulary projection

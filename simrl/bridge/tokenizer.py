@@ -50,3 +50,24 @@ class CharTokenizer:
     @classmethod
     def load(cls, folder: str | Path) -> CharTokenizer:
         return cls(json.loads(Path(folder, "char_tokenizer.json").read_text())["alphabet"])
+
+    def to_hf(self):
+        """The same tokenizer as a `transformers` PreTrainedTokenizerFast (same ids; a
+        text's encoding starts with `<bos>`), for libraries that need one (TRL)."""
+        from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+        from transformers import PreTrainedTokenizerFast
+
+        vocab = {s: i for i, s in enumerate(self.itos)}
+        t = Tokenizer(models.WordLevel(vocab=vocab, unk_token=SPECIALS[0]))
+        t.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+        t.decoder = decoders.Fuse()
+        t.post_processor = processors.TemplateProcessing(
+            single=f"{SPECIALS[1]} $A", special_tokens=[(SPECIALS[1], self.bos_id)]
+        )
+        return PreTrainedTokenizerFast(
+            tokenizer_object=t,
+            pad_token=SPECIALS[0],
+            bos_token=SPECIALS[1],
+            eos_token=SPECIALS[2],
+            padding_side="left",
+        )

@@ -50,6 +50,10 @@ class UpdateBatch:
     logp_ref: torch.Tensor | None  # (B, T') for sampled KL estimators
     n_groups: int
     group_size: int
+    #: logp_old / entropy_old of the first minibatch's sequences are not given but taken
+    #: from the first forward of the update (epoch 0, before any optimiser step the policy
+    #: is pi_old, so that forward computes them: one scoring pass fewer)
+    old_from_first: bool = False
 
 
 @dataclass
@@ -66,6 +70,19 @@ class ProbeSums:
     @classmethod
     def empty(cls, where: dict, n: int) -> ProbeSums:
         return cls(where, *(np.zeros(n) for _ in range(4)))
+
+
+def make_optimizer(cfg, params) -> torch.optim.Optimizer:
+    o = cfg.optim
+    if o.kind == "sgd":
+        return torch.optim.SGD(params, lr=o.lr)
+    return torch.optim.AdamW(
+        params,
+        lr=o.lr,
+        betas=(o.beta1, o.beta2),
+        eps=o.eps,
+        weight_decay=cfg.bridge.weight_decay,
+    )
 
 
 def forking_keep(h: torch.Tensor, quantile: float) -> torch.Tensor:
@@ -94,6 +111,7 @@ def ppo_update(
     G = batch.group_size
     device = batch.adv.device
     tally = np.zeros(len(TALLY))
+    first = True
     for epoch in range(a.epochs):
         for groups in minibatch_groups(batch.n_groups, a.minibatches):
             seqs = (groups[:, None] * G + np.arange(G)).ravel()
@@ -108,6 +126,10 @@ def ppo_update(
             tok = batch.tokens[seqs][:, :Tp].to(device)
             logp = logp_all.gather(-1, tok[..., None])[..., 0]  # (b, T')
             h = -(logp_all.exp() * logp_all).sum(-1)  # (b, T') current entropy
+            if batch.old_from_first and epoch == 0 and first:
+                batch.logp_old[idx, :Tp] = logp.detach()
+                batch.entropy_old[idx, :Tp] = h.detach()
+            first = False
             lp, w, h_t = logp[m], W[m], h[m]
             k = None if keys is None else keys[epoch, seqs][:, :Tp][m.cpu().numpy()]
             b = TorchTokens(
@@ -116,6 +138,9 @@ def ppo_update(
                 adv=batch.adv[idx][:, None].expand(-1, Tp)[m],
                 entropy_old=batch.entropy_old[idx][m],
                 keys=k,
+                seq=idx[:, None].expand(-1, Tp)[m],
+                pos=torch.arange(Tp, device=device)[None, :].expand(len(seqs), -1)[m],
+                length=m.sum(1)[:, None].expand(-1, Tp)[m],
             )
             out = TORCH_LOSSES[a.loss].fn(b, a)
             keep = forking_keep(h_t.detach(), a.forking_top_quantile)

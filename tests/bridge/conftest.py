@@ -11,7 +11,13 @@ torch.set_num_threads(1)  # the machine is shared: more threads contend
 
 
 def pytest_collection_modifyitems(config, items):
-    """`slow` tests run only when -m selects markers (pyproject: excluded by default)."""
+    """`gpu` tests skip without a CUDA device; `slow` tests run only when -m selects
+    markers (pyproject: excluded by default)."""
+    if not torch.cuda.is_available():
+        no_gpu = pytest.mark.skip(reason="gpu: needs a CUDA device (none here)")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(no_gpu)
     if config.getoption("markexpr"):
         return
     skip = pytest.mark.skip(reason="slow: run with -m slow")

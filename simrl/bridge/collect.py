@@ -1,0 +1,75 @@
+"""One step's rollouts: prompts chosen, G completions each, verified and rewarded.
+
+Prompts: all training problems, or prompts_per_step of a random order. Completions come
+from KV-cache sampling (simrl/bridge/rollout.py) and are verified by the format's
+verifier; rewards are the simulator's names (simrl/bridge/rewards.py) plus DAPO's overlong
+penalty (Yu et al. 2025, arXiv 2503.14476, Eq. 13). Dynamic sampling is the simulator's rule
+(simrl/dynamic_sampling.py): 'drop' keeps the groups whose rewards differ, 'resample'
+draws again (up to max_resample_rounds) until prompts_per_step such groups are kept.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from simrl.bridge.metrics import verify
+from simrl.bridge.rewards import BRIDGE_REWARDS
+from simrl.bridge.rollout import Completions, sample
+from simrl.dynamic_sampling import dynamic_sampling
+from simrl.rewards import NEEDS_UNIFORM, overlong_penalty
+
+
+def collect(ctx, policy, labels, rng: np.random.Generator):
+    """Rollouts with dynamic sampling: (completions, problem per sequence, rewards (n, G),
+    first-round stats, rollout tokens, rollout seconds)."""
+    cfg = ctx.cfg
+    a, b = cfg.algo, cfg.bridge
+    S, P, G, T = len(ctx.train), cfg.prompts_per_step, a.group_size, b.max_new_tokens
+    rounds = a.max_resample_rounds if a.dynamic_sampling == "resample" else 1
+    timing = {"tokens": 0, "seconds": 0.0, "length": np.nan}
+    reward_fn = BRIDGE_REWARDS[cfg.reward.kind].fn
+
+    def draw_round(rnd: int) -> list[tuple]:
+        sel = np.arange(S) if P == S else np.argsort(rng.random(S), kind="stable")[:P]
+        prompts = [ctx.fmt.prompt_ids(ctx.train[i]) for i in sel for _ in range(G)]
+        u = rng.random((P * G, T))
+        u_reward = rng.random((P, G)) if cfg.reward.kind in NEEDS_UNIFORM else np.zeros((P, G))
+        u_tie = rng.random(P) if cfg.reward.kind == "self_consistency" else np.zeros(P)
+        start = time.perf_counter()
+        c = sample(policy, prompts, T, b.temperature, ctx.fmt.eos_id, ctx.fmt.pad_id, u, ctx.device)
+        timing["seconds"] += time.perf_counter() - start
+        timing["tokens"] += int(c.mask.sum())
+        v = verify(ctx.fmt, c, [ctx.train[i].answer for i in sel for _ in range(G)])
+        if rnd == 0:
+            timing["length"] = float(v.lengths.mean())
+        groups = []
+        for g, i in enumerate(sel):
+            rows = slice(g * G, (g + 1) * G)
+            rew = reward_fn(
+                v.answers[rows], ctx.train[i].answer, labels[i], u_reward[g], u_tie[g],
+                p=cfg.reward.p, flip=cfg.reward.flip,
+            ) + overlong_penalty(v.lengths[rows], T, a.overlong_cache, a.overlong_factor)  # fmt: skip
+            groups.append((int(i), c, rows, rew))
+        return groups
+
+    kept, first, zero_var_frac = dynamic_sampling(draw_round, a.dynamic_sampling, rounds, P)
+    stats = {
+        "reward_mean": float(np.mean([gr[3] for gr in first])),
+        "zero_var_frac": zero_var_frac,
+        "tokens_per_response": timing["length"],
+    }
+    tokens, seconds = timing["tokens"], timing["seconds"]
+    if not kept:
+        return None, np.zeros(0, int), np.zeros((0, G)), stats, tokens, seconds
+    comp = Completions(
+        prompts=[pr for _, c, rows, _ in kept for pr in c.prompts[rows]],
+        tokens=torch.cat([c.tokens[rows] for _, c, rows, _ in kept]),
+        mask=torch.cat([c.mask[rows] for _, c, rows, _ in kept]),
+        finished=np.concatenate([c.finished[rows] for _, c, rows, _ in kept]),
+    )
+    problem = np.repeat([i for i, *_ in kept], G)
+    rewards = np.array([rew for *_, rew in kept], dtype=float).reshape(len(kept), G)
+    return comp, problem, rewards, stats, tokens, seconds

@@ -1,0 +1,195 @@
+"""One RL step of one replicate on the bridge (the torch counterpart of the simulator's step).
+
+    1. rollouts (simrl/bridge/collect.py): prompts, G completions each, rewards;
+    2. advantages: the simulator's registry (simrl/advantages.py) on the (groups, G) rewards;
+    3. the old policy's log-probabilities and entropies (and the reference's, for KL);
+    4. the update (simrl/bridge/update.py): epochs x minibatches, AdamW or SGD;
+    5. the probe audit (simrl/bridge/audit.py): probe logits before / after the update.
+Returns the update metrics under the simulator's names (UPDATE_NAMES) and the audit rows.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from simrl.algorithms.advantages import ADVANTAGES
+from simrl.algorithms.losses import POLICY_LOSSES
+from simrl.bridge.audit import (
+    AUDIT_COLUMNS,
+    audit_rows,
+    expected_advantages,
+    probe_index,
+    probe_logits,
+)
+from simrl.bridge.collect import collect
+from simrl.bridge.config import BridgeRunConfig
+from simrl.bridge.rewards import answer_reward
+from simrl.bridge.rollout import score, scoring_batch
+from simrl.bridge.update import TALLY, ProbeSums, UpdateBatch, ppo_update
+from simrl.engine.reference import minibatch_groups
+from simrl.kl import SAMPLED
+
+#: update metrics: the simulator's names (simrl/metrics.py, metrics_sequence.py), then the
+#: bridge's own (KL to the reference, throughput)
+UPDATE_NAMES = (
+    "reward_mean",
+    "zero_var_frac",
+    "groups_used",
+    "clip_low_frac",
+    "clip_high_frac",
+    "clip_dual_frac",
+    "cov_selected_frac",
+    "forking_kept_frac",
+    "fork_grad_share",
+    "tokens_per_response",
+    "kl_ref",
+    *AUDIT_COLUMNS,
+    "rollout_tokens_per_s",
+    "update_tokens_per_s",
+)
+#: wall-clock throughput: measured, so not reproducible bit for bit (a prereg cell leaves
+#: them out: simrl/prereg/executors.py)
+TIMING_NAMES = ("rollout_tokens_per_s", "update_tokens_per_s")
+#: forward passes are chunked to this many sequences when nothing needs gradient
+SCORE_CHUNK = 64
+
+
+@dataclass
+class Context:
+    cfg: BridgeRunConfig
+    fmt: object
+    train: list
+    heldout: list
+    base: torch.nn.Module
+    device: torch.device
+    probes: list
+
+
+@torch.no_grad()
+def old_policy_stats(model, ref, s, cfg, tokens, mask, device, rows=None):
+    """(logp_old, entropy_old, logp_ref or None, kl_ref) over the scoring batch, chunked;
+    with `rows`, only those sequences are scored (the others' rows are left at zero)."""
+    a = cfg.algo
+    B = s.input_ids.shape[0]
+    rows = torch.arange(B) if rows is None else torch.as_tensor(rows)
+    logp = torch.zeros((B, s.T), device=device)
+    ent = torch.zeros((B, s.T), device=device)
+    lrs, kls = [], []
+    for lo in range(0, len(rows), SCORE_CHUNK):
+        idx = rows[lo : lo + SCORE_CHUNK].to(device)
+        lp_all = torch.log_softmax(score(model, s, idx, cfg.bridge.temperature, device), -1)
+        tok = tokens[idx.cpu(), : s.T].to(device)
+        logp[idx] = lp_all.gather(-1, tok[..., None])[..., 0]
+        ent[idx] = -(lp_all.exp() * lp_all).sum(-1)
+        if a.kl_coef > 0:
+            lr_all = torch.log_softmax(score(ref, s, idx, cfg.bridge.temperature, device), -1)
+            lrs.append(lr_all.gather(-1, tok[..., None])[..., 0])
+            m = mask[idx.cpu(), : s.T].to(device)
+            kls.append(((lp_all.exp() * (lp_all - lr_all)).sum(-1) * m).sum(-1))
+    logp_ref = torch.cat(lrs) if lrs and a.kl_kind in SAMPLED else None
+    kl_ref = float(torch.cat(kls).mean()) if kls else np.nan
+    return logp, ent, logp_ref, kl_ref
+
+
+def first_minibatch_rows(cfg, n_groups: int) -> np.ndarray:
+    """The sequences of the update's first minibatch (simrl/engine/reference.py split)."""
+    groups = minibatch_groups(n_groups, cfg.algo.minibatches)[0]
+    G = cfg.algo.group_size
+    return (groups[:, None] * G + np.arange(G)).ravel()
+
+
+def rl_step(ctx: Context, policy, ref, opt, params, labels, t, rng, audit_rng):
+    """One RL step of one replicate: (update metrics, per-probe audit (n_probes, 7) or None)."""
+    cfg, dev = ctx.cfg, ctx.device
+    a = cfg.algo
+    if cfg.reward.kind == "frozen":
+        return {"groups_used": 0.0, "clip_low_frac": 0.0, "clip_high_frac": 0.0}, None
+    comp, problem, rewards, stats, n_tok, secs = collect(ctx, policy, labels, rng)
+    out = dict(stats)
+    out["groups_used"] = float(rewards.shape[0])
+    out["rollout_tokens_per_s"] = n_tok / secs if secs > 0 else np.nan
+    keys = None
+    if POLICY_LOSSES[a.loss].uses_keys:  # drawn every step, as the simulator's streams are
+        keys = rng.random(
+            (a.epochs, cfg.prompts_per_step * a.group_size, cfg.bridge.max_new_tokens)
+        )
+    if comp is None:  # dynamic sampling dropped every group: nothing to train on
+        return out, None
+    adv = ADVANTAGES[a.advantage].fn(rewards, a)
+    s = scoring_batch(comp, ctx.fmt.pad_id, dev)
+    # pi_old of the first minibatch comes from the update's first forward (the policy is
+    # pi_old until the first optimiser step), unless the reference is scored beside it
+    share = a.kl_coef == 0
+    rows = None
+    if share:
+        first = first_minibatch_rows(cfg, rewards.shape[0])
+        rows = np.setdiff1d(np.arange(comp.tokens.shape[0]), first)
+    logp_old, h_old, logp_ref, kl_ref = old_policy_stats(
+        policy, ref, s, cfg, comp.tokens, comp.mask, dev, rows
+    )
+    out["kl_ref"] = kl_ref
+    batch = UpdateBatch(
+        tokens=comp.tokens,
+        mask=comp.mask,
+        adv=torch.as_tensor(adv.ravel(), dtype=torch.float32, device=dev),
+        logp_old=logp_old,
+        entropy_old=h_old,
+        logp_ref=logp_ref,
+        n_groups=rewards.shape[0],
+        group_size=a.group_size,
+        old_from_first=share,
+    )
+    temp = cfg.bridge.temperature
+    z0 = probe_logits(policy, ctx.probes, ctx.fmt.pad_id, temp, dev)
+    probe_adv = None
+    if cfg.run.audit and ctx.probes:
+        probe_adv = expected_advantages(
+            policy,
+            ctx.fmt,
+            ctx.probes,
+            z0,
+            cfg,
+            answer_reward(cfg, ctx.fmt, ctx.train, ctx.heldout, labels),
+            audit_rng,
+            dev,
+        )
+    sums = ProbeSums.empty(
+        probe_index(ctx.probes, problem, comp.tokens, comp.mask), len(ctx.probes)
+    )
+    start = time.perf_counter()
+    tally = ppo_update(
+        cfg,
+        batch,
+        forward=lambda idx: score(policy, s, idx, temp, dev),
+        optimizer=opt,
+        params=params,
+        keys=None if keys is None else keys[:, : comp.tokens.shape[0]],
+        forward_ref=lambda idx: score(ref, s, idx, temp, dev),
+        probes=sums if cfg.run.audit else None,
+        max_grad_norm=cfg.bridge.max_grad_norm,
+    )
+    secs = time.perf_counter() - start
+    if not all(torch.isfinite(p).all() for p in params):
+        raise FloatingPointError("parameters")
+    tl = dict(zip(TALLY, tally, strict=True))
+    counted = tl["counted"] or np.nan
+    out["update_tokens_per_s"] = tl["counted"] / secs if secs > 0 else np.nan
+    out["clip_low_frac"] = tl["low"] / counted
+    out["clip_high_frac"] = tl["high"] / counted
+    out["clip_dual_frac"] = tl["dual"] / counted
+    out["cov_selected_frac"] = tl["selected"] / counted
+    out["forking_kept_frac"] = tl["kept"] / counted
+    out["fork_grad_share"] = tl["fork_abs"] / tl["abs"] if tl["abs"] > 0 else np.nan
+    z1 = probe_logits(policy, ctx.probes, ctx.fmt.pad_id, temp, dev)
+    audit = None
+    if ctx.probes:
+        audit = audit_rows(z0, z1, sums if cfg.run.audit else None, probe_adv, cfg.optim.lr)
+        means = [np.nanmean(c) if np.isfinite(c).any() else np.nan for c in audit.T]
+        out.update(dict(zip(AUDIT_COLUMNS, means, strict=True)))
+        if not cfg.run.audit:
+            audit = None
+    return out, audit
