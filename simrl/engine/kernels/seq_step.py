@@ -55,6 +55,7 @@ from simrl.engine.kernels.step import (
     record_update,
     step_metrics,
 )
+from simrl.engine.kernels.workspace import SeqMisc, SeqWorkspace
 
 #: update metrics of a sequence task: the bandit's 14, then fork_grad_share,
 #: forking_kept_frac, tokens_per_response (metrics_sequence.SEQUENCE_UPDATE_EXTRA)
@@ -70,10 +71,14 @@ def step_run_seq(
     algos holds the run's compiled policy loss and advantage estimator (simrl.algorithms.
     Algorithms), lp and ap their parameters."""
     graph, leaves, facts, max_len, _, _ = task
-    old, grad, tf, ti, flags, batch, dp, _, misc = ws
+    old, grad, tf, ti, flags, batch, dp, misc = (
+        ws.old, ws.grad, ws.tf, ws.ti, ws.flags, ws.batch, ws.dp, ws.misc
+    )  # fmt: skip
     z0, logp_old, prob_old, ent_old, _ = old
     bprompt, bresp, brew, badv, gstart, order, counts, chosen = batch
-    stats, tally, dh, aud, qrow, wrow, saved, saved_rows, n_saved, kl_row = misc
+    stats, tally, dh, aud = misc.stats, misc.tally, misc.dh, misc.aud
+    qrow, wrow, saved, saved_rows = misc.qrow, misc.wrow, misc.saved, misc.saved_rows
+    n_saved, kl_row = misc.n_saved, misc.kl_row
     if ip[I_REW] == R_FROZEN:
         frozen_update(upd)
         return True
@@ -176,7 +181,8 @@ def moved_rows(z, old, prob, logp, ent, base_logp, rows, n_rows, with_ent, dh, k
 
 @njit(cache=True)
 def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
-    """A run's scratch arrays (see step_run_seq and eval_row_seq for their names)."""
+    """A run's scratch arrays (workspace.SeqWorkspace; the groups' arrays are named in
+    the comments below)."""
     n_cap = 2 * V * N if exact else (P + 1) * G * max_len
     # z0, logp_old, prob_old, ent_old, gh_old: the moved states' starting values by slot
     # (update.save_rows; logp_old and prob_old are filled only for the audit)
@@ -215,7 +221,7 @@ def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
         np.zeros(N, dtype=np.int64),  # sub: refine's buckets
         np.zeros(N_BUCKETS),  # sub_w
     )
-    misc = (
+    misc = SeqMisc(
         np.zeros(3),  # stats: reward mean, zero-variance share, mean length
         np.zeros(8),  # tally
         np.zeros(2),  # dh
@@ -227,7 +233,7 @@ def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
         np.zeros(1, dtype=np.int64),  # n_saved
         np.zeros(M),  # kl_row: KL(pi_row || base_row), kept with the cache
     )
-    return (
+    return SeqWorkspace(
         old,
         grad,
         np.zeros((N_TF, n_cap)),
@@ -245,8 +251,8 @@ def record_eval_seq(metrics_r, row, n_eval, prob, logp, ent, task, passk, n_trai
     """The exact eval metrics of the cached policy into metrics row `row` of one run."""
     graph, leaves, facts, _, num_modes, has_format = task
     eval_row_seq(
-        prob, ent, ws[8][9], graph, leaves, facts, passk, n_train, num_modes, has_format, ws[6],
-        ws[7], row_buf,
+        prob, ent, ws.misc.kl_row, graph, leaves, facts, passk, n_train, num_modes, has_format,
+        ws.dp, ws.ev, row_buf,
     )  # fmt: skip
     for j in range(n_eval):
         metrics_r[row, j] = row_buf[j]
@@ -294,7 +300,7 @@ def run_chunk_seq(
         refresh_all(z_r, logp, prob, ent)
         refresh_all(zref_r, ref_logp, ref_prob, ref_ent)
         ref = (ref_logp, ref_prob)
-        base_kl(prob, logp, facts_r[3], ws[1][4], 0, True, ws[8][9])
+        base_kl(prob, logp, facts_r[3], ws.grad[4], 0, True, ws.misc.kl_row)
         upd = np.zeros(N_UPD_SEQ)
         row_buf = np.empty(n_cols)
         L_u = ip_r[I_LTOTAL]

@@ -49,6 +49,7 @@ from simrl.engine.kernels.pcg64 import next_double
 from simrl.engine.kernels.sampling import collect_batch, exact_batch
 from simrl.engine.kernels.softmax import refresh_all
 from simrl.engine.kernels.update import minibatch_step
+from simrl.engine.kernels.workspace import BanditWorkspace
 
 
 @njit(cache=True)
@@ -80,40 +81,23 @@ def step_run(
     """Step t of one run (reference.step). Returns False if a value became non-finite.
     algos holds the run's compiled policy loss and advantage estimator (simrl.algorithms.
     Algorithms), lp and ap their parameters."""
-    (
-        z0,
-        logp_old,
-        prob_old,
-        ent_old,
-        gh_old,
-        g,
-        csum,
-        wsum,
-        touched,
-        rows,
-        all_rows,
-        bprompt,
-        bans,
-        brew,
-        bcount,
-        badv,
-        order,
-        cdf,
-        counts,
-        tok,
-        ti,
-        flags,
-        stats,
-        tally,
-        dh,
-        aud,
-        rbar,
-    ) = ws
+    z0, logp_old, prob_old, ent_old = ws.z0, ws.logp_old, ws.prob_old, ws.ent_old
+    g, csum, wsum, touched, rows, all_rows = (
+        ws.g,
+        ws.csum,
+        ws.wsum,
+        ws.touched,
+        ws.rows,
+        ws.all_rows,
+    )
+    bprompt, bans, brew, bcount, badv = ws.bprompt, ws.bans, ws.brew, ws.bcount, ws.badv
+    order, cdf, counts, tok, ti, flags = ws.order, ws.cdf, ws.counts, ws.tok, ws.ti, ws.flags
+    stats, tally, dh, aud, rbar = ws.stats, ws.tally, ws.dh, ws.aud, ws.rbar
     K = z.shape[1]
     if ip[I_REW] == R_FROZEN:
         frozen_update(upd)
         return True
-    snapshot(z, logp, prob, ent, (z0, logp_old, prob_old, ent_old, gh_old))
+    snapshot(z, logp, prob, ent, (z0, logp_old, prob_old, ent_old, ws.gh_old))
     exact = ip[I_EXACT] == 1
     if exact:
         n_groups = exact_batch(
@@ -158,7 +142,7 @@ def step_run(
                 )  # fmt: skip
                 first = False
     S = z.shape[0]
-    entropy_change(z, z0, gh_old, ent_old, ent, all_rows, S, dh)
+    entropy_change(z, z0, ws.gh_old, ent_old, ent, all_rows, S, dh)
     step_metrics(ip, t, n_groups, z, zref, m, v, adam_t, logp, prob, stats, ref, tally, dh, upd)
     if ip[I_AUDIT] == 1:
         audit_step(
@@ -251,9 +235,9 @@ def record_update(metrics_r, row, first_col, upd_sum, upd_cnt):
 
 @njit(cache=True)
 def workspace(S, K, P, G, N_max):
-    """A run's scratch arrays (see step_run for their names)."""
+    """A run's scratch arrays (workspace.BanditWorkspace names them)."""
     n = max(G, K)
-    return (
+    return BanditWorkspace(
         np.empty((S, K)),  # z0
         np.empty((S, K)),  # logp_old
         np.empty((S, K)),  # prob_old
@@ -359,7 +343,7 @@ def run_chunk(
         P, G = ip_r[I_P], ip_r[I_G]
         ws = workspace(S, K, P, G, P * max(G, K))
         if ip_r[I_AUDIT] == 1:
-            expected_rewards(fp_r, correct_r, fmt_r, label_r, ws[-1])
+            expected_rewards(fp_r, correct_r, fmt_r, label_r, ws.rbar)
         logp, prob, ent = np.empty((S, K)), np.empty((S, K)), np.empty(S)
         ref_logp, ref_prob, ref_ent = np.empty((S, K)), np.empty((S, K)), np.empty(S)
         refresh_all(z_r, logp, prob, ent)
