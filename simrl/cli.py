@@ -208,6 +208,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from simrl.io import atomic_dir
     from simrl.progress import LazyProgress
     from simrl.simulate import simulate, summarize_final  # numba and pandas: after the checks
+    from simrl.tasks.family import family
 
     with LazyProgress(f"simrl run {args.config.name}", enabled=not args.quiet) as progress:
         result = simulate(config, engine=args.engine, progress=progress, task=task)
@@ -216,12 +217,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.quiet:
         return 0
     passk = [f"pass_at_{k}" for k in config.run.passk if k > 1]
-    extra = []
-    if config.task.kind == "sequence":
-        modes = [c for c in result.final.columns if c.startswith("mode_usage_")]
-        extra = [*modes, "entropy_mode_state", "length_mean", "fork_grad_share"]
-        if config.train_prompts < config.task.num_prompts:
-            extra = ["acc_heldout", *extra]
+    extra = family(config.task.kind).summary_columns(config, list(result.final.columns))
     ok = result.final[result.final["failed_step"] < 0]
     failed = len(result.final) - len(ok)
     stats = summarize_final(ok, [SUMMARY[0], *passk, *extra, *SUMMARY[1:]])

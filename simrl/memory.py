@@ -88,11 +88,9 @@ def recorded_rows(steps: int, eval_every: int) -> int:
 
 def _states_actions(task: Any) -> tuple[int, int, int]:
     """(states x actions, prompts, response length) of a task config, from its sizes."""
-    if task.kind == "sequence":
-        depth = task.steps + 1  # reasoning steps, then the answer token
-        per_prompt = sum(task.vocab**d for d in range(depth))
-        return task.num_prompts * per_prompt * task.vocab, task.num_prompts, depth
-    return task.num_prompts * task.num_answers, task.num_prompts, 1
+    from simrl.tasks.family import family
+
+    return family(task.kind).table_size(task)
 
 
 def run_bytes(cfg: Any, metrics: int = 64) -> int:

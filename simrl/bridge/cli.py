@@ -88,9 +88,7 @@ def cmd(args: argparse.Namespace) -> int:
     threads = DEFAULT_THREADS if args.threads is None else args.threads
     if threads < 1:
         raise ConfigError("--threads", threads, "must be an integer >= 1")
-    import torch
-
-    torch.set_num_threads(threads)
+    args.threads = threads  # set in torch by each command after its checks (_torch_threads)
     if args.bridge_command == "bench":
         from simrl.bridge.bench import bench_cmd
 
@@ -108,6 +106,13 @@ def _require_llm() -> None:
                 name,
                 'needs torch and transformers: pip install torch==2.13.0 && pip install -e ".[llm]"',
             )
+
+
+def _torch_threads(threads: int) -> None:
+    """Import torch (seconds) only once the command's input has been checked."""
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def _overrides(items) -> dict:
@@ -133,6 +138,7 @@ def pretrain_cmd(args: argparse.Namespace) -> int:
     from simrl.bridge.checkpoints import cache_folder, is_shipped
     from simrl.bridge.pretrain import pretrain_folder, pretrained  # torch: after the checks
 
+    _torch_threads(args.threads)
     with LazyProgress("simrl bridge pretrain") as bar:
         _, _, meta = pretrained(cfg, progress=StepProgress(bar), force=args.force)
     key = cfg.pretrain_key()
@@ -180,6 +186,8 @@ def run_cmd(args: argparse.Namespace) -> int:
         overrides["bridge.device"] = args.device
     cfg = BridgeRunConfig.from_toml(args.config, overrides)
     from simrl.bridge.run import run_bridge  # torch: after the checks
+
+    _torch_threads(args.threads)
 
     out = args.out or Path("runs") / args.config.stem
     with LazyProgress(f"simrl bridge run {args.config.name}", enabled=not args.quiet) as progress:

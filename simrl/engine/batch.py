@@ -13,17 +13,13 @@ import numpy as np
 
 from simrl.config import Config
 from simrl.engine import reference as ref
-from simrl.engine import sequence_ref as seq_ref
+from simrl.engine.families import ENGINE_FORMS
 from simrl.engine.result import BatchResult, RunSpec, raise_first_failure
 from simrl.engine.streams import StreamLayout, fill_block, run_generator, stream_layout
 from simrl.errors import ConfigError, NonFiniteError
-from simrl.metrics import AUDIT_PROMPT_COLUMNS, UPDATE_METRICS, eval_metrics, metric_names
-from simrl.metrics_sequence import (
-    SEQUENCE_UPDATE_EXTRA,
-    sequence_eval_metrics,
-    sequence_metric_names,
-)
-from simrl.tasks import SequenceTask, build_task
+from simrl.metrics import AUDIT_PROMPT_COLUMNS, UPDATE_METRICS
+from simrl.tasks import build_task
+from simrl.tasks.family import TASK_FAMILIES, family, family_of
 
 __all__ = ["ENGINES", "BatchResult", "RunSpec", "raise_first_failure", "run_batch"]
 
@@ -41,13 +37,6 @@ def check_shared_shapes(specs: Sequence[RunSpec], tasks: Sequence) -> None:
     first = specs[0].config
     for spec, task in zip(specs[1:], tasks[1:], strict=True):
         c = spec.config
-        if isinstance(task, SequenceTask) and isinstance(tasks[0], SequenceTask):
-            if task.shape_key() != tasks[0].shape_key():
-                raise ConfigError(
-                    "task",
-                    task.shape_key(),
-                    f"runs batched together must share the task's shapes (first run: {tasks[0].shape_key()})",
-                )
         for name, mine, theirs in (
             ("task.kind", c.task.kind, first.task.kind),
             ("task.num_prompts", c.task.num_prompts, first.task.num_prompts),
@@ -60,6 +49,14 @@ def check_shared_shapes(specs: Sequence[RunSpec], tasks: Sequence) -> None:
                 raise ConfigError(
                     name, mine, f"runs batched together must share it (first run has {theirs!r})"
                 )
+        fam = family_of(task)
+        if fam is family_of(tasks[0]) and fam.shape_key(task) != fam.shape_key(tasks[0]):
+            raise ConfigError(
+                "task",
+                fam.shape_key(task),
+                "runs batched together must share the task's shapes "
+                f"(first run: {fam.shape_key(tasks[0])})",
+            )
 
 
 def build_tasks(specs: Sequence[RunSpec]) -> list:
@@ -69,9 +66,10 @@ def build_tasks(specs: Sequence[RunSpec]) -> list:
     out = []
     for spec in specs:
         if spec.task is not None:
-            if spec.config.task.kind != "sequence":
+            if not family(spec.config.task.kind).custom:
+                custom = ", ".join(repr(f.name) for f in TASK_FAMILIES if f.custom)
                 raise ConfigError(
-                    "task.kind", spec.config.task.kind, "must be 'sequence' with a custom task"
+                    "task.kind", spec.config.task.kind, f"must be {custom} with a custom task"
                 )
             out.append(spec.task)
             continue
@@ -82,42 +80,13 @@ def build_tasks(specs: Sequence[RunSpec]) -> list:
 
 
 def check_task_config(spec: RunSpec, task) -> None:
-    """What only the task object can tell: a custom task's prompts against the config, and
-    the exact gradient's need for length-independent aggregation weights."""
-    c = spec.config
-    if not isinstance(task, SequenceTask):
-        return
-    if task.num_prompts != c.task.num_prompts:
-        raise ConfigError(
-            "task.num_prompts",
-            c.task.num_prompts,
-            f"must equal the custom task's prompts ({task.num_prompts})",
-        )
-    fixed = bool((task.leaf_len == task.max_len).all())
-    if (
-        c.algo.exact
-        and not fixed
-        and c.algo.agg not in ("seq-mean-token-sum", "seq-mean-token-sum-norm")
-    ):
-        raise ConfigError(
-            "algo.agg",
-            c.algo.agg,
-            "algo.exact on a task with variable lengths needs 'seq-mean-token-sum' or "
-            "'seq-mean-token-sum-norm'",
-        )
-    if c.algo.overlong_cache >= task.max_len:
-        raise ConfigError(
-            "algo.overlong_cache",
-            c.algo.overlong_cache,
-            f"must be < the task's max_len = {task.max_len}",
-        )
+    """What only the task object can tell against the config (the family's check)."""
+    family_of(task).check_task(spec.config, task)
 
 
 def names_for(config: Config, task) -> tuple[str, ...]:
     """The metric columns of a run of this config on this task."""
-    if isinstance(task, SequenceTask):
-        return sequence_metric_names(config.run.passk, task.num_modes, task.max_len)
-    return metric_names(config.run.passk)
+    return family_of(task).task_metric_names(config, task)
 
 
 def run_batch(
@@ -150,10 +119,7 @@ def run_batch(
     names = names_for(specs[0].config, tasks[0])
     if engine == "reference":
         return _run_reference(specs, tasks, layouts, rows, names, progress, audit_prompts)
-    if isinstance(tasks[0], SequenceTask):
-        from simrl.engine.fast_sequence import run_fast_sequence as run_fast
-    else:
-        from simrl.engine.fast import run_fast
+    run_fast = ENGINE_FORMS[family_of(tasks[0]).name].run_fast()
     groups: dict[tuple[str, str], list[int]] = {}
     for r, spec in enumerate(specs):
         groups.setdefault((spec.config.algo.loss, spec.config.algo.advantage), []).append(r)
@@ -210,14 +176,13 @@ def _run_reference(
     per_prompt = (
         np.full((R, steps, S, len(AUDIT_PROMPT_COLUMNS)), np.nan) if audit_prompts else None
     )
-    sequence = isinstance(tasks[0], SequenceTask)
-    engine = seq_ref if sequence else ref
-    eval_metrics_of = sequence_eval_metrics if sequence else eval_metrics
-    update_names = UPDATE_METRICS + (SEQUENCE_UPDATE_EXTRA if sequence else ())
+    forms = ENGINE_FORMS[family_of(tasks[0]).name]
+    engine, eval_metrics_of = forms.reference, forms.eval_metrics
+    update_names = UPDATE_METRICS + forms.update_extra
     upd_idx = [names.index(n) for n in update_names]
     for r, spec in enumerate(specs):
         cfg = spec.config
-        params = (seq_ref.SeqParams if sequence else ref.RunParams)(cfg, tasks[r], layouts[r])
+        params = forms.params(cfg, tasks[r], layouts[r])
         gen = run_generator(cfg, spec.replicate)
         state = engine.initial_state(tasks[r])
         sums, counts = np.zeros(len(upd_idx)), np.zeros(len(upd_idx))

@@ -30,6 +30,7 @@ import numpy as np
 from simrl.algorithms.losses import POLICY_LOSSES
 from simrl.config import Config
 from simrl.rewards import NEEDS_UNIFORM
+from simrl.tasks.family import family
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def stream_layout(cfg: Config, max_len: int | None = None) -> StreamLayout:
         return StreamLayout(1, 0, 0, 0, 0, 0)
     S, P, G = cfg.train_prompts, cfg.prompts_per_step, a.group_size
     T = cfg.max_len if max_len is None else max_len
-    U = T + 1 if cfg.task.kind == "sequence" else 1
+    U = family(cfg.task.kind).draws_per_response(T)
     rounds = a.max_resample_rounds if a.dynamic_sampling == "resample" else 1
     sel = S if P < S else 0
     if a.exact:

@@ -10,10 +10,9 @@ from typing import Any
 
 from simrl.config import SECTIONS, Config
 from simrl.errors import ConfigError
-from simrl.metrics import metric_names
-from simrl.metrics_sequence import sequence_metric_names
 from simrl.prereg.fields import _flatten, _keys, _label
 from simrl.prereg.study import Factor, Level, Study
+from simrl.tasks.family import family
 
 
 def cell_configs(study: Study) -> list[tuple[dict[str, str], Config]]:
@@ -57,11 +56,7 @@ def available_metrics(cfg: Any) -> tuple[str, ...]:
 
         # wall-clock throughput is not a result: a cell must be bitwise reproducible
         return tuple(m for m in bridge_metric_names(cfg.run.passk) if m not in TIMING_NAMES)
-    if cfg.task.kind == "sequence":
-        names = sequence_metric_names(cfg.run.passk, cfg.task.num_modes, cfg.max_len)
-    else:
-        names = metric_names(cfg.run.passk)
-    return names
+    return family(cfg.task.kind).config_metric_names(cfg)
 
 
 def _check_bridge_cells(study: Study) -> None:

@@ -20,6 +20,7 @@ from simrl._version import __version__
 from simrl.config import Config
 from simrl.prereg.study import BRIDGE_ENGINE, Study
 from simrl.tasks import build_task
+from simrl.tasks.family import family
 
 #: a unit holds at most this many runs (cells are never split); smaller units resume finer
 RUNS_PER_UNIT = 2048
@@ -80,11 +81,9 @@ def shape_key(config: Config, cache: dict) -> tuple:
     if not isinstance(config, Config):
         return (BRIDGE_ENGINE, config.to_toml())
     common = (config.task.kind, r.steps, r.eval_every, tuple(r.passk))
-    if config.task.kind == "sequence":
-        if config.task not in cache:
-            cache[config.task] = build_task(config.task).shape_key()
-        return (*common, cache[config.task])
-    return (*common, config.task.num_prompts, config.task.num_answers)
+    if config.task not in cache:
+        cache[config.task] = family(config.task.kind).shape_key(build_task(config.task))
+    return (*common, cache[config.task])
 
 
 def units(

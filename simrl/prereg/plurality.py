@@ -14,18 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 from simrl.config import Config
-from simrl.tasks import SequenceTask, build_task
+from simrl.tasks import build_task
+from simrl.tasks.family import family
 
 
 def answer_distribution(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
     """(S, A) base distribution of each training prompt's final answer, and (S, A) correct."""
-    task = build_task(cfg.task)
-    n = cfg.train_prompts
-    if isinstance(task, SequenceTask):
-        pi = task.probs(task.base_logits)
-        dist = task.answer_dist(task.leaf_reach(pi))
-        return dist[:n], task.correct[:n]
-    return task.base_probs[:n], task.correct[:n]
+    return family(cfg.task.kind).answer_distribution(build_task(cfg.task), cfg.train_prompts)
 
 
 def plurality_correct_share(cfg: Config) -> float:

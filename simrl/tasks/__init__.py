@@ -9,5 +9,7 @@ __all__ = ["BanditTask", "SequenceTask", "build_bandit", "build_sequence", "buil
 
 
 def build_task(cfg: TaskConfig) -> BanditTask | SequenceTask:
-    """The task of a task config: the bandit or the built-in sequence family."""
-    return build_sequence(cfg) if cfg.kind == "sequence" else build_bandit(cfg)
+    """The task of a task config, built by its family (simrl/tasks/family.py)."""
+    from simrl.tasks.family import family  # the families read the metrics, which read tasks
+
+    return family(cfg.kind).build(cfg)
