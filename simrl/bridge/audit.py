@@ -35,6 +35,7 @@ import torch
 
 from simrl.bridge.device import autocast
 from simrl.bridge.rollout import left_pad, sample
+from simrl.metrics import AUDIT_PROMPT_COLUMNS
 from theory import (
     cui_theorem1,
     entropy,
@@ -42,16 +43,10 @@ from theory import (
     second_order_entropy_change,
 )
 
-#: the per-probe record columns (as the simulator's AUDIT_PROMPT_COLUMNS)
-AUDIT_COLUMNS = (
-    "dH_exact",
-    "dH_first_order",
-    "dH_second_order",
-    "dH_cui_t1",
-    "dH_token_sum",
-    "dH_steer_code",
-    "dH_steer_eq14",
-)
+#: the per-probe record columns: the simulator's per-prompt audit record, by definition
+#: (simrl/metrics.py AUDIT_PROMPT_COLUMNS), so a bridge audit and a simulator audit are one
+#: table
+AUDIT_COLUMNS = AUDIT_PROMPT_COLUMNS
 
 
 @dataclass(frozen=True)
