@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from simrl import memory
@@ -194,6 +195,29 @@ def same_table(a: pd.DataFrame, b: pd.DataFrame) -> bool:
         a[c].dtype == b[c].dtype and a[c].to_numpy().tobytes() == b[c].to_numpy().tobytes()
         for c in a.columns
     )
+
+
+def table_difference(a: pd.DataFrame, b: pd.DataFrame) -> str:
+    """How two cell tables differ, in one line: shapes, or per numeric column the largest
+    absolute difference (NaN against a number counts as a difference)."""
+    if list(a.columns) != list(b.columns) or len(a) != len(b):
+        return f"shape {a.shape} against {b.shape} (columns equal: {list(a.columns) == list(b.columns)})"
+    worst = []
+    for c in a.columns:
+        x, y = a[c].to_numpy(), b[c].to_numpy()
+        if x.tobytes() == y.tobytes():
+            continue
+        if x.dtype.kind in "fiu" and y.dtype.kind in "fiu":
+            x, y = x.astype(float), y.astype(float)
+            nan = np.isnan(x) != np.isnan(y)
+            both = ~np.isnan(x) & ~np.isnan(y)
+            d = np.abs(x[both] - y[both]).max() if both.any() else 0.0
+            worst.append((np.inf if nan.any() else d, c))
+        else:
+            worst.append((np.inf, c))
+    worst.sort(reverse=True)
+    top = ", ".join(f"{c} {d:.3g}" for d, c in worst[:3])
+    return f"{len(worst)} of {len(a.columns)} columns differ; largest |difference|: {top}"
 
 
 def _run_info(executor: str, workers: int, n_cells: int, wall: float) -> dict:

@@ -121,15 +121,20 @@ def recompute_cells(study, cells, store) -> list[Check]:
     """Recompute cells with the code now (in this process) and compare bitwise."""
     from simrl.prereg.executors import run_unit
     from simrl.prereg.grid import units
-    from simrl.prereg.runner import same_table
+    from simrl.prereg.runner import same_table, table_difference
 
     out = []
     for unit in units(study, cells, 1):
         frames = run_unit(unit)
         for key, df in frames.items():
-            same = same_table(df, store.read(key))
-            out.append(Check(f"recomputed cell {key}", VERIFIED if same else FAILED,
-                             "bitwise identical" if same else "differs from the stored cell"))  # fmt: skip
+            stored = store.read(key)
+            same = same_table(df, stored)
+            why = (
+                "bitwise identical"
+                if same
+                else "differs from the stored cell: " + table_difference(df, stored)
+            )
+            out.append(Check(f"recomputed cell {key}", VERIFIED if same else FAILED, why))
     return out
 
 

@@ -355,3 +355,17 @@ sesoi = 0.0
     with pytest.raises(ConfigError, match=r"hypothesis term.*synthetic table"):
         register(study)
     assert not (study / LOCK_FILE).exists()
+
+
+def test_a_table_difference_names_the_columns_and_the_largest_gap():
+    import pandas as pd
+
+    from simrl.prereg.runner import table_difference
+
+    a = pd.DataFrame({"seed": [0, 1], "acc": [0.5, 0.25], "entropy_mean": [1.0, np.nan]})
+    b = a.copy()
+    b.loc[1, "acc"] = 0.25 + 1e-6
+    assert table_difference(a, b).startswith("1 of 3 columns differ; largest |difference|: acc 1e-06")
+    b.loc[1, "entropy_mean"] = 2.0
+    assert "entropy_mean inf" in table_difference(a, b)  # NaN against a number
+    assert table_difference(a, b.iloc[:1]).startswith("shape (2, 3) against (1, 3)")
