@@ -365,7 +365,9 @@ def test_a_table_difference_names_the_columns_and_the_largest_gap():
     a = pd.DataFrame({"seed": [0, 1], "acc": [0.5, 0.25], "entropy_mean": [1.0, np.nan]})
     b = a.copy()
     b.loc[1, "acc"] = 0.25 + 1e-6
-    assert table_difference(a, b).startswith("1 of 3 columns differ; largest |difference|: acc 1e-06")
+    assert table_difference(a, b).startswith(
+        "1 of 3 columns differ; largest |difference|: acc 1e-06"
+    )
     b.loc[1, "entropy_mean"] = 2.0
     assert "entropy_mean inf" in table_difference(a, b)  # NaN against a number
     assert table_difference(a, b.iloc[:1]).startswith("shape (2, 3) against (1, 3)")
