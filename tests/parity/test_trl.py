@@ -20,7 +20,7 @@ TRL loss type -> simrl (MAPPING below; docs/adding-an-algorithm.md has the same 
 | grpo (token)     | vanilla   | seq-mean-token-mean |
 | bnpo (token)     | vanilla   | token-mean |
 | dapo (token)     | vanilla   | token-mean (TRL: num_items_in_batch, one process) |
-| dr_grpo (token)  | vanilla   | seq-mean-token-sum-norm, times 1/B (TRL divides by B max_completion_length, verl's mode by T) |
+| dr_grpo (token)  | vanilla   | seq-mean-token-sum, times 1/T (TRL: token sum / (B max_completion_length), T here) |
 | cispo (token)    | cispo_trl | token-mean |
 | luspo (sequence) | luspo     | seq-mean-token-sum |
 | luspo (token)    | vanilla   | seq-mean-token-sum |
@@ -69,7 +69,7 @@ MAPPING = {
     ("grpo", "token"): ("vanilla", "seq-mean-token-mean", 1.0),
     ("bnpo", "token"): ("vanilla", "token-mean", 1.0),
     ("dapo", "token"): ("vanilla", "token-mean", 1.0),
-    ("dr_grpo", "token"): ("vanilla", "seq-mean-token-sum-norm", 1.0 / B),
+    ("dr_grpo", "token"): ("vanilla", "seq-mean-token-sum", 1.0 / T),
     ("cispo", "token"): ("cispo_trl", "token-mean", 1.0),
     ("luspo", "sequence"): ("luspo", "seq-mean-token-sum", 1.0),
     ("luspo", "token"): ("vanilla", "seq-mean-token-sum", 1.0),
