@@ -59,11 +59,15 @@ CLIP_LOW, CLIP_HIGH, THRESHOLD = 0, 1, 2
 def drop(b, threshold: float):
     """The tokens OPSM drops (numpy or torch): A < 0 and the response's mean
     log(pi_old / pi) > threshold; none when threshold is 0."""
-    if threshold <= 0:
-        return b.adv != b.adv  # all False, of the input's kind
     if isinstance(b.logp, np.ndarray):
+        if threshold <= 0:
+            return np.zeros(b.logp.shape, dtype=bool)
         kl = response_log_ratio(b.logp_old, b.logp, b.seq, mean=True)
     else:
+        import torch
+
+        if threshold <= 0:
+            return torch.zeros(b.logp.shape, dtype=torch.bool, device=b.logp.device)
         kl = response_log_ratio_torch(b.logp_old, b.logp.detach(), b.seq, mean=True)
     return (b.adv < 0) & (kl > threshold)
 

@@ -7,8 +7,8 @@ response's value. A bandit answer is its own response, so there a reduction is t
 identity. The sums run in token order, as the numba form's.
 
 The sequence-level rules here are written so that each token's loss depends on its own
-log-probability only (the response's value enters detached, GSPO's token form, arXiv
-2507.18071 Eq. 7): their `dlogp` is then the derivative of the summed token losses, as
+log-probability only (the response's value enters detached, as in GSPO-token, arXiv
+2507.18071): their `dlogp` is then the derivative of the summed token losses, as
 for every other loss, and the forking-token mask and the aggregation weights act per
 token in all three engines alike. Under an aggregation whose weight is the same for all
 tokens of a response (all of simrl/aggregation.py's modes) this equals the gradient of
