@@ -87,6 +87,17 @@ def test_dlogp_matches_finite_differences(name):
         if name == "cispo_trl":
             lower, upper = -np.inf, PARAMS.clip_high
         expected = -np.clip(RATIO, lower, upper) * ADV
+    elif name == "vespo":
+        # VESPO's phi(w) is detached; a bandit answer is its own response, so w = r
+        k = np.where(ADV >= 0, PARAMS.vespo_k_pos, PARAMS.vespo_k_neg)
+        lam = np.where(ADV >= 0, PARAMS.vespo_lambda_pos, PARAMS.vespo_lambda_neg)
+        expected = -np.exp(lam + k * np.log(RATIO) - lam * RATIO) * ADV
+    elif name == "ce_gppo":
+        # out of the band the loss is flat but keeps the gradient -beta (1 -/+ eps) A
+        kept = np.zeros(RATIO.size)
+        kept[CLIP_LOW_IDX] = PARAMS.gppo_beta1 * (1 - PARAMS.clip_low)
+        kept[CLIP_HIGH_IDX] = PARAMS.gppo_beta2 * (1 + PARAMS.clip_high)
+        expected = np.where(kept > 0, -kept * ADV, fd_dlogp(name, BATCH))
     else:
         expected = fd_dlogp(name, BATCH)
     np.testing.assert_allclose(out.dlogp, expected, rtol=1e-6, atol=1e-8)

@@ -76,6 +76,36 @@ LOSS_OPTION_CASES = {
         "algo.epochs": 4,
         "optim.lr": 4.0,
     },
+    # TRL's off-policy sequence mask drops A < 0 responses (cov_selected_frac > 0 on both
+    # task families); LUSPO's response-ratio clip binds, under its aggregation; VESPO's
+    # Gamma weights with the mask; CE-GPPO's kept out-of-band gradients and its dual clip
+    "opsm-drops": {
+        "algo.loss": "opsm",
+        "algo.opsm_threshold": 0.02,
+        "algo.epochs": 4,
+        "optim.lr": 4.0,
+    },
+    "luspo-clips+opsm": {
+        "algo.loss": "luspo",
+        "algo.agg": "seq-mean-token-sum",
+        "algo.opsm_threshold": 0.05,
+        "algo.epochs": 4,
+        "optim.lr": 4.0,
+    },
+    "vespo-opsm": {
+        "algo.loss": "vespo",
+        "algo.opsm_threshold": 0.05,
+        "algo.vespo_k_neg": 1.0,
+        "algo.epochs": 4,
+        "optim.lr": 4.0,
+    },
+    "ce_gppo-out-of-band+dual": {
+        "algo.loss": "ce_gppo",
+        "algo.clip_high": 0.28,
+        "algo.dual_clip": 1.2,
+        "algo.epochs": 4,
+        "optim.lr": 4.0,
+    },
 }
 
 

@@ -6,7 +6,18 @@ from importlib import import_module
 
 from simrl.algorithms.policy_loss import POLICY_LOSSES
 
-BUILTIN = ("vanilla", "pg", "clip_cov", "kl_cov", "steer", "cispo")
+BUILTIN = (
+    "vanilla",
+    "pg",
+    "clip_cov",
+    "kl_cov",
+    "steer",
+    "cispo",
+    "opsm",
+    "luspo",
+    "vespo",
+    "ce_gppo",
+)
 for _name in BUILTIN:
     import_module(f"{__name__}.{_name}")
 

@@ -60,3 +60,39 @@ def clamped_weight(N, lower, upper, adv, ratio, flags, td):
         flags[t, 1] = high
         w = lower if low else (upper if high else r)
         td[t] = -w * adv[t]
+
+
+@njit(cache=True)
+def response_log_ratio(N, logp, logp_old, seq, mean, clamp, out):
+    """out[t] = the sum (mean when `mean`) over t's response of clip(logp - logp_old,
+    -clamp, clamp) (sequence.response_log_ratio). A response's tokens are consecutive
+    columns of the token table (the kernels write them so), so a response is a run of
+    equal `seq`."""
+    t = 0
+    while t < N:
+        end = t + 1
+        while end < N and seq[end] == seq[t]:
+            end += 1
+        total = 0.0
+        for u in range(t, end):
+            total += min(max(logp[u] - logp_old[u], -clamp), clamp)
+        if mean:
+            total /= end - t
+        for u in range(t, end):
+            out[u] = total
+        t = end
+
+
+@njit(cache=True)
+def off_policy_mask(N, threshold, adv, logp, logp_old, seq, work, flags, td):
+    """TRL's off-policy sequence mask (opsm.py): a response with A < 0 whose mean
+    log(pi_old / pi) exceeds `threshold` gets td = 0 and the selected flag; off when
+    threshold is 0. Overwrites work."""
+    if threshold <= 0.0:
+        return
+    response_log_ratio(N, logp, logp_old, seq, True, np.inf, work)
+    for t in range(N):
+        drop = (adv[t] < 0.0) & (-work[t] > threshold)
+        flags[t, 3] = drop
+        if drop:
+            td[t] = 0.0
