@@ -76,6 +76,40 @@ LOSS_OPTION_CASES = {
         "algo.epochs": 4,
         "optim.lr": 4.0,
     },
+    # verl's losses (issue 17): GSPO with its paper's epsilons (the sequence clip binds from
+    # the second epoch), GMPO's log-space clip, SAPO's asymmetric gates, DPPO's trust
+    # regions and weight cap, DRO's penalty (acts from the second epoch)
+    "gspo-paper-eps": {
+        "algo.loss": "gspo",
+        "algo.clip_low": 3e-4,
+        "algo.clip_high": 4e-4,
+        "algo.epochs": 3,
+    },
+    "gmpo-clips": {"algo.loss": "gmpo", "algo.epochs": 4, "optim.lr": 4.0},
+    "sapo-taus": {
+        "algo.loss": "sapo",
+        "algo.tau_pos": 0.5,
+        "algo.tau_neg": 2.0,
+        "algo.epochs": 3,
+        "optim.lr": 2.0,
+    },
+    "dppo_tv-region": {
+        "algo.loss": "dppo_tv",
+        "algo.clip_low": 0.02,
+        "algo.clip_high": 0.02,
+        "algo.dppo_ratio_cap": 1.05,
+        "algo.epochs": 4,
+        "optim.lr": 4.0,
+    },
+    "dppo_kl-region": {
+        "algo.loss": "dppo_kl",
+        "algo.clip_low": 0.005,
+        "algo.clip_high": 0.005,
+        "algo.dppo_ratio_cap": 1.05,
+        "algo.epochs": 4,
+        "optim.lr": 4.0,
+    },
+    "dro-epochs": {"algo.loss": "dro", "algo.dro_beta": 0.3, "algo.epochs": 3},
 }
 
 
