@@ -118,4 +118,17 @@ LOSS_OPTION_CASES = {
 EXACT_CASES = {
     "exact-vanilla": {"algo.exact": True, "optim.lr": 2.0, "algo.epochs": 3},
     "exact-pg-npg": {"algo.exact": True, "algo.loss": "pg", "optim.kind": "npg", "optim.lr": 0.2},
+    # verl's token-level losses in exact mode: DPPO's trust region (binding on the bandit;
+    # at 0.02 the sequence task's logits still agree to 3e-16, but one state moves by a
+    # rounding-level step in one engine only, which the audit's bitwise "moved" test sees),
+    # SAPO's gates
+    "exact-dppo_tv": {
+        "algo.exact": True,
+        "algo.loss": "dppo_tv",
+        "algo.clip_low": 0.05,
+        "algo.clip_high": 0.05,
+        "algo.epochs": 3,
+        "optim.lr": 2.0,
+    },
+    "exact-sapo": {"algo.exact": True, "algo.loss": "sapo", "algo.epochs": 2, "optim.lr": 2.0},
 }
