@@ -1,7 +1,8 @@
 """gspo: GSPO, the PPO clip on one importance ratio per response.
 
 Source: Zheng et al. 2025, Group Sequence Policy Optimization (arXiv 2507.18071), its
-GSPO-token form; the rule is verl 0.9.1's `compute_policy_loss_gspo` (verl/trainer/ppo/core_algos.py).
+GSPO-token form; the rule is verl 0.9.1's `compute_policy_loss_gspo`
+(verl/trainer/ppo/core_algos.py).
 Per response i, s_i = exp(mean_t log r_t) over its tokens (the length-normalised
 sequence ratio); every token carries the token form s_it = sg(s_i) pi_t / sg(pi_t),
 whose value is s_i and whose derivative in log pi_t is s_i; the token's loss is PPO's
@@ -10,7 +11,7 @@ a whole and d loss / d logp_t = -A s_i inside the band, 0 where the clip binds.
 On the bandit (responses of one token) s_i = r and GSPO is vanilla PPO without dual clip.
 
 Settings, as in verl: the clip range is the shared algo.clip_low / algo.clip_high, whose
-defaults (0.2) are PPO's; GSPO's paper and verl's GSPO recipe use
+defaults (0.2) are PPO's; GSPO's paper (Sec. 5.1) and verl's GSPO example scripts use
 `algo.clip_low = 3e-4`, `algo.clip_high = 4e-4` (a sequence ratio moves far less than a
 token's). verl aggregates GSPO's token losses with its `loss_agg_mode` like any loss
 (its recommended mode is `seq-mean-token-mean`, the paper's per-response mean): here
