@@ -98,6 +98,19 @@ def test_dlogp_matches_finite_differences(name):
         kept[CLIP_LOW_IDX] = PARAMS.gppo_beta1 * (1 - PARAMS.clip_low)
         kept[CLIP_HIGH_IDX] = PARAMS.gppo_beta2 * (1 + PARAMS.clip_high)
         expected = np.where(kept > 0, -kept * ADV, fd_dlogp(name, BATCH))
+    elif name in ("dppo_tv", "dppo_kl"):
+        # DPPO's weight min(r, c) and trust-region mask are detached: -A w where valid
+        p_new, c = PI_OLD * RATIO, PARAMS
+        if name == "dppo_tv":
+            up, down = p_new - PI_OLD <= c.clip_high, p_new - PI_OLD >= -c.clip_low
+        else:
+            kl = PI_OLD * np.log(PI_OLD / p_new) + (1 - PI_OLD) * np.log(
+                (1 - PI_OLD + 1e-8) / (1 - p_new + 1e-8)
+            )
+            up = (kl <= c.clip_high) | (p_new <= PI_OLD)
+            down = (kl <= c.clip_low) | (p_new >= PI_OLD)
+        valid = np.where(ADV > 0, up, down)
+        expected = np.where(valid, -np.minimum(RATIO, c.dppo_ratio_cap) * ADV, 0.0)
     else:
         expected = fd_dlogp(name, BATCH)
     np.testing.assert_allclose(out.dlogp, expected, rtol=1e-6, atol=1e-8)

@@ -106,6 +106,40 @@ LOSS_OPTION_CASES = {
         "algo.epochs": 4,
         "optim.lr": 4.0,
     },
+    # verl's losses (issue 17): GSPO with its paper's epsilons (the sequence clip binds from
+    # the second epoch), GMPO's log-space clip, SAPO's asymmetric gates, DPPO's trust
+    # regions and weight cap, DRO's penalty (acts from the second epoch)
+    "gspo-paper-eps": {
+        "algo.loss": "gspo",
+        "algo.clip_low": 3e-4,
+        "algo.clip_high": 4e-4,
+        "algo.epochs": 3,
+    },
+    "gmpo-clips": {"algo.loss": "gmpo", "algo.epochs": 4, "optim.lr": 4.0},
+    "sapo-taus": {
+        "algo.loss": "sapo",
+        "algo.tau_pos": 0.5,
+        "algo.tau_neg": 2.0,
+        "algo.epochs": 3,
+        "optim.lr": 2.0,
+    },
+    "dppo_tv-region": {
+        "algo.loss": "dppo_tv",
+        "algo.clip_low": 0.02,
+        "algo.clip_high": 0.02,
+        "algo.dppo_ratio_cap": 1.05,
+        "algo.epochs": 4,
+        "optim.lr": 4.0,
+    },
+    "dppo_kl-region": {
+        "algo.loss": "dppo_kl",
+        "algo.clip_low": 0.005,
+        "algo.clip_high": 0.005,
+        "algo.dppo_ratio_cap": 1.05,
+        "algo.epochs": 4,
+        "optim.lr": 4.0,
+    },
+    "dro-epochs": {"algo.loss": "dro", "algo.dro_beta": 0.3, "algo.epochs": 3},
 }
 
 
@@ -114,4 +148,17 @@ LOSS_OPTION_CASES = {
 EXACT_CASES = {
     "exact-vanilla": {"algo.exact": True, "optim.lr": 2.0, "algo.epochs": 3},
     "exact-pg-npg": {"algo.exact": True, "algo.loss": "pg", "optim.kind": "npg", "optim.lr": 0.2},
+    # verl's token-level losses in exact mode: DPPO's trust region (binding on the bandit;
+    # at 0.02 the sequence task's logits still agree to 3e-16, but one state moves by a
+    # rounding-level step in one engine only, which the audit's bitwise "moved" test sees),
+    # SAPO's gates
+    "exact-dppo_tv": {
+        "algo.exact": True,
+        "algo.loss": "dppo_tv",
+        "algo.clip_low": 0.05,
+        "algo.clip_high": 0.05,
+        "algo.epochs": 3,
+        "optim.lr": 2.0,
+    },
+    "exact-sapo": {"algo.exact": True, "algo.loss": "sapo", "algo.epochs": 2, "optim.lr": 2.0},
 }

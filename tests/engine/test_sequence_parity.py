@@ -55,6 +55,23 @@ CASES = {
     # losses and their options
     **LOSS_OPTION_CASES,
     "entropy-bonus": {"algo.entropy_coef": 0.05, **POLICY},
+    # the sequence-level losses on responses of unequal lengths (per-response means)
+    "gspo-variable": {
+        "algo.loss": "gspo",
+        "algo.clip_low": 3e-4,
+        "algo.clip_high": 4e-4,
+        "algo.epochs": 3,
+        "algo.agg": "seq-mean-token-mean",
+        **VARIABLE,
+    },
+    "gmpo-variable-minibatches": {
+        "algo.loss": "gmpo",
+        "algo.epochs": 4,
+        "optim.lr": 4.0,
+        "algo.minibatches": 2,
+        "algo.agg": "seq-mean-token-mean",
+        **VARIABLE,
+    },
     "forking-0.2": {"algo.forking_top_quantile": 0.2},
     "forking-0.5-policy-variable": {"algo.forking_top_quantile": 0.5, **POLICY, **VARIABLE},
     "overlong": {**VARIABLE, "algo.overlong_cache": 2, "algo.overlong_factor": 0.5},

@@ -7,17 +7,10 @@ from importlib import import_module
 from simrl.algorithms.policy_loss import POLICY_LOSSES
 
 BUILTIN = (
-    "vanilla",
-    "pg",
-    "clip_cov",
-    "kl_cov",
-    "steer",
-    "cispo",
-    "opsm",
-    "luspo",
-    "vespo",
-    "ce_gppo",
-)
+    "vanilla", "pg", "clip_cov", "kl_cov", "steer", "cispo",
+    "gspo", "gmpo", "sapo", "gpg", "dppo", "dro",
+    "opsm", "luspo", "vespo", "ce_gppo",
+)  # fmt: skip
 for _name in BUILTIN:
     import_module(f"{__name__}.{_name}")
 

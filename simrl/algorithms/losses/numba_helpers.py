@@ -1,14 +1,18 @@
-"""numba forms of the rules several losses share (their numpy and torch forms are in
-ppo_clip.py and covariance.py beside this file). Loss modules reach them through
+"""numba forms of the rules several losses share, and of the longer token loops of some
+losses (their numpy and torch forms are in ppo_clip.py, covariance.py, response.py and
+the loss modules beside this file). Loss modules reach them through
 simrl.algorithms.nb."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit
 
 from simrl.algorithms.losses.covariance import COV_RANK_GRID
-from simrl.engine.kernels.fastmath import fast_exp  # noqa: F401  (nb.fast_exp)
+from simrl.algorithms.losses.dppo import KL_GUARD
+from simrl.engine.kernels.fastmath import fast_exp  # also nb.fast_exp
 
 
 @njit(cache=True)
@@ -96,3 +100,44 @@ def off_policy_mask(N, threshold, adv, logp, logp_old, seq, work, flags, td):
         flags[t, 3] = drop
         if drop:
             td[t] = 0.0
+
+
+@njit(cache=True)
+def response_mean(N, x, seq, length, out):
+    """out[t] = the mean of x over token t's response: the sum of x over the tokens with
+    seq = seq[t], in token order, over length[t] (response.response_mean). out may be x."""
+    if N == 0:
+        return
+    lo, hi = seq[0], seq[0]
+    for t in range(N):
+        lo = min(lo, seq[t])
+        hi = max(hi, seq[t])
+    sums = np.zeros(hi - lo + 1)
+    for t in range(N):
+        sums[seq[t] - lo] += x[t]
+    for t in range(N):
+        out[t] = sums[seq[t] - lo] / length[t]
+
+
+@njit(cache=True)
+def dppo(N, kl, clip_low, clip_high, cap, adv, ratio, logp, logp_old, flags, td):
+    """DPPO (dppo.py): td = -A min(r, cap) where the token stays in the trust region in its
+    advantage's direction, else 0; Binary-TV (kl False) or Binary-KL (kl True) region;
+    flags (low, high, dual) as dppo._out."""
+    for t in range(N):
+        prob, prob_old = fast_exp(logp[t]), fast_exp(logp_old[t])
+        if kl:
+            d = prob_old * (logp_old[t] - logp[t]) + (1.0 - prob_old) * math.log(
+                (1.0 - prob_old + KL_GUARD) / (1.0 - prob + KL_GUARD)
+            )
+            up_ok = (d <= clip_high) | (prob <= prob_old)
+            down_ok = (d <= clip_low) | (prob >= prob_old)
+        else:
+            up_ok = prob - prob_old <= clip_high
+            down_ok = prob - prob_old >= -clip_low
+        pos = adv[t] > 0
+        valid = up_ok if pos else down_ok
+        flags[t, 0] = (not pos) and (not valid)
+        flags[t, 1] = pos and (not valid)
+        flags[t, 2] = valid and (ratio[t] > cap)
+        td[t] = -adv[t] * min(ratio[t], cap) if valid else 0.0
