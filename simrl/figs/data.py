@@ -346,3 +346,79 @@ def bridge_vs_sim(root: Path | None = None) -> pd.DataFrame:
     tr = _contrasts(bridge, value, prior_col, 100.0).assign(source="transformer")
     sim = _contrasts(results("spurious_rewards", root), "acc_all", "prior", 100.0)
     return pd.concat([sim.assign(source="simulator"), tr], ignore_index=True)
+
+
+#: fig. 10: each registered contrast of experiments/bridge_clipping as (panel, label, the
+#: per-run gain it differences, where, the cells a - b, or a alone when b is None); a
+#: difference of differences (C3) is built in bridge_clipping()
+CLIPPING_CONTRASTS = (
+    ("accuracy gain", "random: clip on − off", "acc", "random", ("on", "off")),
+    ("accuracy gain", "true, clipped: gain", "acc", "true", ("on", None)),
+    ("top-mode mass change", "random: clip on − off", "mass", "random", ("on", "off")),
+    ("entropy change (nats)", "random: clip on − off", "entropy", "random", ("on", "off")),
+    ("entropy change (nats)", "true: clip on − off", "entropy", "true", ("on", "off")),
+)
+#: the simulator's optimiser that bridge_clipping registered its predictions from
+CLIPPING_SIM_OPTIM = "sgd 30"
+
+
+def _clipping_gains(df: pd.DataFrame, acc: str, mass: str, entropy: str) -> pd.DataFrame:
+    """Per run: prior (strong / weak), reward, clipping, seed and the three gains."""
+    names = {str(v): name for name, levels in PRIORS.items() for v in levels}
+    prior = df["prior"].astype(str).map(names)  # labels (strong) or values (0.8)
+    return pd.DataFrame(
+        {"prior": prior, "reward": df["reward"].astype(str),
+         "clipping": df["clipping"].astype(str), "seed": df["seed"].to_numpy(),
+         "acc": df[acc].to_numpy(), "mass": df[mass].to_numpy(),
+         "entropy": df[entropy].to_numpy()}
+    )  # fmt: skip
+
+
+def _t_row(d: np.ndarray, **labels) -> dict:
+    d = d[np.isfinite(d)]
+    half = stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)
+    return {**labels, "estimate": d.mean(), "lo": d.mean() - half, "hi": d.mean() + half,
+            "n": d.size}  # fmt: skip
+
+
+def clipping_contrasts(gains: pd.DataFrame) -> pd.DataFrame:
+    """bridge_clipping's contrasts (paired on seed, 95% t-intervals) from per-run gains."""
+    piv = gains.pivot_table(index="seed", columns=["prior", "reward", "clipping"],
+                            values=["acc", "mass", "entropy"])  # fmt: skip
+    rows = []
+    for panel, name, value, reward, (a, b) in CLIPPING_CONTRASTS:
+        for prior in ("strong", "weak"):
+            x = piv[(value, prior, reward, a)]
+            if b is not None:
+                x = x - piv[(value, prior, reward, b)]
+            rows.append(_t_row(x.to_numpy(), panel=panel, contrast=f"{name} ({prior})"))
+        if panel == "accuracy gain" and b is not None:  # C3: the difference by prior
+            on_off = {p: piv[("acc", p, reward, "on")] - piv[("acc", p, reward, "off")]
+                      for p in ("strong", "weak")}  # fmt: skip
+            rows.append(_t_row((on_off["strong"] - on_off["weak"]).to_numpy(), panel=panel,
+                               contrast=f"{name}: strong − weak"))  # fmt: skip
+    for prior in ("strong", "weak"):  # C8: true - random, mean over clipping
+        d = sum(piv[("acc", prior, "true", c)] - piv[("acc", prior, "random", c)]
+                for c in ("on", "off")) / 2  # fmt: skip
+        rows.append(_t_row(d.to_numpy(), panel="accuracy gain",
+                           contrast=f"true − random ({prior})"))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def bridge_clipping(root: Path | None = None) -> pd.DataFrame:
+    """Fig. 10: bridge_clipping's registered contrasts on the transformer (results.parquet)
+    beside the simulator's predictions (the study's simulator.csv, sgd 30), per panel."""
+    res = results("bridge_clipping", root)
+    tr = _clipping_gains(res, "acc_all - acc_all@0", "mass_base_top - mass_base_top@0",
+                         "entropy_mean - entropy_mean@0")  # fmt: skip
+    path = study_dir("bridge_clipping", root) / "simulator.csv"
+    if not path.is_file():
+        raise MissingResults("bridge_clipping", "no simulator.csv",
+                             "python3 experiments/bridge_clipping/simulator.py 0.05 0.1 0.2")  # fmt: skip
+    sim = pd.read_csv(path)
+    sim = sim[sim["optim"] == CLIPPING_SIM_OPTIM]
+    sim = _clipping_gains(sim, "d_acc", "d_mass_base_top", "d_entropy_mean")
+    return pd.concat(
+        [clipping_contrasts(sim).assign(source="simulator"),
+         clipping_contrasts(tr).assign(source="transformer")], ignore_index=True
+    )  # fmt: skip

@@ -446,3 +446,35 @@ def plot_bridge_vs_sim(contrasts: pd.DataFrame):
     ax.set(xlabel="paired difference in final accuracy (percentage points)")
     ax.legend(loc="best")
     return fig, ax
+
+
+def plot_bridge_clipping(contrasts: pd.DataFrame):
+    """Fig. 10. contrasts: panel, contrast, source ('simulator' / 'transformer'), estimate,
+    lo, hi. One panel per outcome, the simulator's prediction beside the transformer's
+    measurement for each contrast."""
+    panels = list(dict.fromkeys(contrasts["panel"]))
+    sizes = [contrasts[contrasts["panel"] == p]["contrast"].nunique() for p in panels]
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(COLUMN * 2, 0.3 * sum(sizes) + 0.9 * len(panels)),
+        gridspec_kw={"height_ratios": sizes}, constrained_layout=True, squeeze=False,
+    )  # fmt: skip
+    for ax, panel in zip(axes[:, 0], panels, strict=True):
+        part = contrasts[contrasts["panel"] == panel]
+        names = list(dict.fromkeys(part["contrast"]))
+        for off, (source, c) in zip(
+            (-0.15, 0.15),
+            (("simulator", color("vanilla")), ("transformer", color("clip-higher"))),
+            strict=True,
+        ):
+            d = part[part["source"] == source].set_index("contrast").reindex(names)
+            ax.errorbar(
+                d["estimate"], np.arange(len(names)) + off,
+                xerr=[d["estimate"] - d["lo"], d["hi"] - d["estimate"]],
+                fmt="o", color=c, capsize=1.5, label=source,
+            )  # fmt: skip
+        ax.axvline(0, color="black", linewidth=0.5)
+        ax.set_yticks(np.arange(len(names)), names)
+        ax.invert_yaxis()
+        ax.set(xlabel=panel)
+    axes[0, 0].legend(loc="best")
+    return fig, axes

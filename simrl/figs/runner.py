@@ -34,6 +34,7 @@ REGISTERED = (
     "fig07_interventions",
     "fig08_token_entropy",
     "fig09_bridge_vs_sim",
+    "fig10_bridge_clipping",
 )
 
 

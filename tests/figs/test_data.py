@@ -144,3 +144,39 @@ def test_run_reports_missing_studies_and_writes_the_readme(tmp_path):
     assert "out/fig01_toy.png" in readme and "A toy caption." in readme
     assert "Not drawn yet" in readme and "simrl prereg run absent" in readme
     assert not np.any([(paper / "out" / "fig02_absent.png").exists()])
+
+
+def clipping_gains(seeds=4):
+    """Per-run gains of bridge_clipping's 8 cells: a seed effect of 10 * seed in every gain
+    (it must cancel in every paired contrast), clipping on adds 0.1 to acc under the random
+    reward at the strong prior and subtracts 0.2 at the weak one, and adds 0.05 to entropy."""
+    rows = []
+    for prior in ("strong", "weak"):
+        for reward in ("random", "true"):
+            for clipping in ("on", "off"):
+                for s in range(seeds):
+                    on = clipping == "on"
+                    acc = 10.0 * s + 0.3 * (reward == "true")
+                    if reward == "random" and on:
+                        acc += 0.1 if prior == "strong" else -0.2
+                    rows.append((prior, reward, clipping, s, acc, 10.0 * s + 0.02 * on,
+                                 10.0 * s + 0.05 * on))  # fmt: skip
+    return pd.DataFrame(rows, columns=["prior", "reward", "clipping", "seed", "acc", "mass",
+                                       "entropy"])  # fmt: skip
+
+
+def test_clipping_contrasts_pair_seeds_and_difference_by_prior():
+    out = data.clipping_contrasts(clipping_gains()).set_index(["panel", "contrast"])["estimate"]
+    acc = out["accuracy gain"]
+    assert acc["random: clip on − off (strong)"] == pytest.approx(0.1)
+    assert acc["random: clip on − off (weak)"] == pytest.approx(-0.2)
+    assert acc["random: clip on − off: strong − weak"] == pytest.approx(0.3)
+    assert acc["true − random (strong)"] == pytest.approx(0.3 - 0.05)  # mean over on / off
+    assert out["top-mode mass change"]["random: clip on − off (weak)"] == pytest.approx(0.02)
+    assert out["entropy change (nats)"]["true: clip on − off (strong)"] == pytest.approx(0.05)
+
+
+def test_clipping_gains_name_priors_by_label_or_value():
+    df = clipping_gains(2).assign(prior=lambda d: d["prior"].map({"strong": 0.8, "weak": 0.2}))
+    g = data._clipping_gains(df, "acc", "mass", "entropy")
+    assert set(g["prior"]) == {"strong", "weak"}

@@ -149,6 +149,13 @@ CASES = {
             )
         )
     ),
+    "bridge_clipping": lambda: plots.plot_bridge_clipping(
+        pd.concat([ci(pd.DataFrame(
+            [(p, f"{p} {c}", "", RNG.normal()) for p in ("accuracy gain", "entropy (nats)")
+             for c in range(1 + (p == "accuracy gain"))],
+            columns=["panel", "contrast", "source", "estimate"],
+        )).assign(source=s) for s in ("simulator", "transformer")])
+    ),
 }  # fmt: skip
 
 
