@@ -43,7 +43,7 @@ from simrl.prereg.study import (
     model_outcome,
     step_of,
 )
-from simrl.prereg.store import Store
+from simrl.residual_stats import fit_stats
 from theory.decomposition import DIFFERENCES
 from theory.laws import fit_entropy_law
 
