@@ -8,6 +8,8 @@ import math
 from typing import TYPE_CHECKING
 
 from simrl.algorithms.advantage import check_advantage
+from simrl.algorithms.aggregation import fixed_weight_names
+from simrl.algorithms.aggregations import AGGREGATIONS
 from simrl.algorithms.policy_loss import check_losses, exact_losses, names_phrase
 from simrl.rewards import DETERMINISTIC
 from simrl.validate import require
@@ -117,12 +119,12 @@ def _check_sequence(c: Config) -> None:
     if a.exact:
         variable = t.end_prob > 0
         require(
-            not variable or a.agg in ("seq-mean-token-sum", "seq-mean-token-sum-norm"),
+            not variable or AGGREGATIONS[a.agg].fixed_weight,
             "algo.agg",
             a.agg,
             "algo.exact with variable lengths (task.end_prob > 0) needs an aggregation whose "
-            "token weights do not depend on the realised lengths: 'seq-mean-token-sum' or "
-            "'seq-mean-token-sum-norm'",
+            "token weights do not depend on the realised lengths: "
+            + names_phrase(fixed_weight_names(), "or"),
         )
         require(
             a.overlong_cache == 0,

@@ -19,12 +19,13 @@ forms in simrl/engine/kernels/.
 
 from collections import namedtuple
 
-Algorithms = namedtuple("Algorithms", ["loss", "advantage"])
+Algorithms = namedtuple("Algorithms", ["loss", "advantage", "optimiser"])
 
 
-def compiled(loss: str, advantage: str) -> Algorithms:
-    """The compiled numba forms of a run's policy loss and advantage estimator."""
+def compiled(loss: str, advantage: str, optimiser: str = "sgd") -> Algorithms:
+    """The compiled numba forms of a run's policy loss, advantage estimator and optimiser."""
     from simrl.algorithms import advantage as adv
+    from simrl.algorithms import optimiser as opt
     from simrl.algorithms import policy_loss
 
-    return Algorithms(policy_loss.compiled(loss), adv.compiled(advantage))
+    return Algorithms(policy_loss.compiled(loss), adv.compiled(advantage), opt.compiled(optimiser))

@@ -11,6 +11,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from simrl.algorithms.aggregation import fixed_weight_names
+from simrl.algorithms.aggregations import AGGREGATIONS
+from simrl.algorithms.policy_loss import names_phrase
 from simrl.config import Config
 from simrl.engine import reference as ref
 from simrl.engine import sequence_ref as seq_ref
@@ -94,16 +97,12 @@ def check_task_config(spec: RunSpec, task) -> None:
             f"must equal the custom task's prompts ({task.num_prompts})",
         )
     fixed = bool((task.leaf_len == task.max_len).all())
-    if (
-        c.algo.exact
-        and not fixed
-        and c.algo.agg not in ("seq-mean-token-sum", "seq-mean-token-sum-norm")
-    ):
+    if c.algo.exact and not fixed and not AGGREGATIONS[c.algo.agg].fixed_weight:
         raise ConfigError(
             "algo.agg",
             c.algo.agg,
-            "algo.exact on a task with variable lengths needs 'seq-mean-token-sum' or "
-            "'seq-mean-token-sum-norm'",
+            "algo.exact on a task with variable lengths needs "
+            + names_phrase(fixed_weight_names(), "or"),
         )
     if c.algo.overlong_cache >= task.max_len:
         raise ConfigError(
@@ -154,9 +153,10 @@ def run_batch(
         from simrl.engine.fast_sequence import run_fast_sequence as run_fast
     else:
         from simrl.engine.fast import run_fast
-    groups: dict[tuple[str, str], list[int]] = {}
+    groups: dict[tuple[str, str, str], list[int]] = {}
     for r, spec in enumerate(specs):
-        groups.setdefault((spec.config.algo.loss, spec.config.algo.advantage), []).append(r)
+        c = spec.config
+        groups.setdefault((c.algo.loss, c.algo.advantage, c.optim.kind), []).append(r)
     if len(groups) == 1:
         return run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts)
     return _run_by_loss(
