@@ -24,6 +24,8 @@ from simrl.algorithms.losses import POLICY_LOSSES
 from simrl.algorithms.optimiser import declared_fields as optimiser_fields
 from simrl.algorithms.optimisers import OPTIMIZERS
 from simrl.algorithms.policy_loss import declared_fields as loss_fields
+from simrl.algorithms.reward import declared_fields as reward_fields
+from simrl.algorithms.rewards import REWARDS
 from simrl.config_checks import (  # noqa: F401  (check_algo: the bridge's config checks too)
     SEQUENCE_ALGO_FIELDS,
     SEQUENCE_TASK_FIELDS,
@@ -38,7 +40,6 @@ from simrl.config_toml import (  # noqa: F401  (the bridge's config reads TOML t
     with_overrides,
 )
 from simrl.errors import ConfigError
-from simrl.rewards import REWARDS
 from simrl.validate import (
     NONNEG,
     NONNEG_INT,
@@ -173,11 +174,27 @@ class TaskConfig(Section):
 
 
 @dataclass(frozen=True)
-class RewardConfig(Section):
+class _RewardHead(Section):
+    """The reward's kind, before the rewards' own fields (RewardConfig)."""
+
     section: ClassVar[str] = "reward"
-    kind: str = param("true", "reward: " + ", ".join(REWARDS.names), one_of(REWARDS.names))
-    p: float = param(0.5, "probability of reward 1 for kind='random'", UNIT)
-    flip: float = param(0.1, "probability of flipping the true reward for kind='noisy'", UNIT)
+    kind: str = param(
+        "true", "reward (simrl/algorithms/rewards/): " + ", ".join(REWARDS.names),
+        InRegistry(REWARDS),
+    )  # fmt: skip
+
+
+#: the rewards' own fields (random's p, noisy's flip), declared in their modules
+#: (simrl/algorithms/rewards/), in registration order
+_RewardFields = dataclasses.make_dataclass(
+    "_RewardFields", reward_fields(), bases=(_RewardHead,), frozen=True
+)
+_RewardFields.__module__ = __name__  # pickles by name (make_dataclass's module= is 3.12+)
+
+
+@dataclass(frozen=True)
+class RewardConfig(_RewardFields):
+    """The reward: its kind and the rewards' own fields."""
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,11 @@ parameters, (R, LP), (R, AP) and (R, OP), in the order their modules declare (`p
 
 Column indices are literal constants in kernels/codes.py, in this file's order (numba
 freezes them at compile time; kernels/__init__.py fingerprints both files, so a change
-drops the kernel cache); `check_codes` ties the reward codes the kernels switch on to the
-registry. The KL estimator's and the aggregation's codes are their registry codes, which
-the kernels' generated dispatch reads (kernels/dispatch.py), with their flags packed
-beside them; the policy loss, the advantage estimator and the optimiser have no code:
-the kernels call the run's compiled forms (simrl.algorithms.compiled).
+drops the kernel cache). The KL estimator's, the aggregation's and the reward's codes
+are their registry codes, which the kernels' generated dispatch reads
+(kernels/dispatch.py), with their flags packed beside them; the policy loss, the
+advantage estimator and the optimiser have no code: the kernels call the run's compiled
+forms (simrl.algorithms.compiled).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from simrl.algorithms import aggregations, kl_estimators
+from simrl.algorithms import aggregations, kl_estimators, rewards
 from simrl.algorithms.advantage import params_width as advantage_params_width
 from simrl.algorithms.advantages import ADVANTAGES
 from simrl.algorithms.aggregations import AGGREGATIONS
@@ -26,22 +26,29 @@ from simrl.algorithms.losses import POLICY_LOSSES
 from simrl.algorithms.optimiser import params_width as optimiser_params_width
 from simrl.algorithms.optimisers import OPTIMIZERS
 from simrl.algorithms.policy_loss import params_width
+from simrl.algorithms.rewards import REWARDS
 from simrl.config import DYNAMIC_SAMPLING, Config
 from simrl.engine.streams import StreamLayout
 from simrl.errors import ConfigError
-from simrl.rewards import REWARDS, expectation_weights
+from simrl.rewards import expectation_weights
 
 FLOAT_FIELDS = (
     ("optim", "lr"),
-    ("reward", "p"),
-    ("reward", "flip"),
     ("algo", "kl_coef"),
     ("algo", "entropy_coef"),
 )
 
 #: float columns after FLOAT_FIELDS that are derived from the config, not fields of it:
-#: the reward's expectation weights (rewards.EXPECTATION_WEIGHTS)
-DERIVED_FLOATS = ("expect_w_c", "expect_w_nc", "expect_w_l", "expect_w_f", "expect_w_1")
+#: the value of the field the reward's numba form reads (Reward.param), and the reward's
+#: expectation weights (its module's `expectation`)
+DERIVED_FLOATS = (
+    "reward_param",
+    "expect_w_c",
+    "expect_w_nc",
+    "expect_w_l",
+    "expect_w_f",
+    "expect_w_1",
+)
 
 INT_FIELDS = (
     "reward",
@@ -67,33 +74,19 @@ INT_FIELDS = (
     "train_prompts",
     "kl_sampled",
     "agg_per_length",
+    "reward_votes",
+    "reward_updates",
+    "reward_pays_format",
 )
-
-#: the codes the kernels hard-code (kernels/codes.py), by registry
-EXPECTED_CODES = {
-    "reward": (
-        REWARDS,
-        ("true", "random", "incorrect", "format", "self_consistency", "noisy", "frozen"),
-    ),
-}
-
-
-def check_codes() -> None:
-    """The kernels switch on the reward's codes by hand; a registry that changed must
-    change kernels/codes.py too."""
-    for concept, (registry, names) in EXPECTED_CODES.items():
-        if registry.names != names:
-            raise RuntimeError(
-                f"fast.py's {concept} codes {names} differ from the registry {registry.names}"
-            )
 
 
 def check_compiled_in(c: Config) -> None:
-    """The kernels' dispatch covers the KL estimators and aggregation modes of the
-    built-in modules (kernels/dispatch.py); one registered later runs on the reference."""
+    """The kernels' dispatch covers the KL estimators, aggregation modes and rewards of
+    the built-in modules (kernels/dispatch.py); one registered later runs on the reference."""
     for field, value, built in (
         ("algo.kl_kind", c.algo.kl_kind, kl_estimators.BUILTIN_NAMES),
         ("algo.agg", c.algo.agg, aggregations.BUILTIN_NAMES),
+        ("reward.kind", c.reward.kind, rewards.BUILTIN_NAMES),
     ):
         if value not in built:
             raise ConfigError(
@@ -111,6 +104,7 @@ def pack(
     fp = np.array(
         [
             [float(getattr(getattr(c, sec), name)) for sec, name in FLOAT_FIELDS]
+            + [REWARDS[c.reward.kind].packed_param(c.reward)]
             + list(expectation_weights(c.reward.kind, p=c.reward.p, flip=c.reward.flip))
             for c in configs
         ],
@@ -158,5 +152,8 @@ def _ints(c: Config, lay: StreamLayout) -> list[int]:
         "train_prompts": c.train_prompts,
         "kl_sampled": int(KL_ESTIMATORS[a.kl_kind].sampled),
         "agg_per_length": int(AGGREGATIONS[a.agg].per_length),
+        "reward_votes": int(REWARDS[c.reward.kind].votes),
+        "reward_updates": int(REWARDS[c.reward.kind].updates),
+        "reward_pays_format": int(REWARDS[c.reward.kind].pays_format),
     }
     return [values[name] for name in INT_FIELDS]

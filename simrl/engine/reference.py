@@ -327,7 +327,7 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
     """Step t (0-based) of one run. Returns the new state and the step's update metrics."""
     cfg, lay = params.config, params.layout
     a = cfg.algo
-    if cfg.reward.kind == "frozen":
+    if not REWARDS[cfg.reward.kind].updates:  # frozen
         return state, frozen_update_metrics()
 
     z0 = state.logits

@@ -61,6 +61,7 @@ drop_stale_cache(
         _ALGORITHMS / "kl_estimators",
         _ALGORITHMS / "aggregations",
         _ALGORITHMS / "optimisers",
+        _ALGORITHMS / "rewards",
         _ALGORITHMS / "tokens.py",
         _ALGORITHMS / "nb.py",
     ],

@@ -1,5 +1,5 @@
-"""The kernels' dispatch over the registries whose numba forms run per token or per state
-(KL estimators, aggregation modes): an if-chain on the entry's code, generated from the
+"""The kernels' dispatch over the registries whose numba forms run per token, per state or
+per group (KL estimators, aggregation modes, rewards): an if-chain on the entry's code, generated from the
 registry when this module is imported, whose branches are the entries' numba forms,
 inlined (`inline="always"`), so a per-token call costs what the hand-written branch did
 (docs/adding-an-algorithm.md, "How the kernels call an algorithm").
@@ -23,6 +23,8 @@ from simrl.algorithms.aggregations import AGGREGATIONS
 from simrl.algorithms.aggregations import BUILTIN_NAMES as AGG_BUILTIN
 from simrl.algorithms.kl_estimators import BUILTIN_NAMES as KL_BUILTIN
 from simrl.algorithms.kl_estimators import KL_ESTIMATORS
+from simrl.algorithms.rewards import BUILTIN_NAMES as REWARD_BUILTIN
+from simrl.algorithms.rewards import REWARDS
 
 
 def inline_dispatch(entries, name: str):
@@ -46,3 +48,6 @@ sampled_kl_grad = inline_dispatch([e for e in _KL if e.sampled], "sampled_kl_gra
 exact_kl_grad = inline_dispatch([e for e in _KL if not e.sampled], "exact_kl_grad")
 #: aggregation_weight(code, exact, n_tokens, n_seq, max_len, length): a token's weight
 aggregation_weight = inline_dispatch([AGGREGATIONS[n] for n in AGG_BUILTIN], "aggregation_weight")
+#: group_rewards(code, s, ans, row, n, correct, fmt, label, u, u_off, param, winner, out):
+#: the rewards of group `row` into out[row, :n]
+group_rewards = inline_dispatch([REWARDS[n] for n in REWARD_BUILTIN], "group_rewards")

@@ -17,8 +17,7 @@ from simrl.engine.kernels.codes import (
     I_MB,
     I_NTRAIN,
     I_P,
-    I_REW,
-    R_FROZEN,
+    I_REW_UPDATES,
     STEER_PROB_FLOOR,
 )
 from simrl.engine.kernels.metrics import (
@@ -79,7 +78,7 @@ def step_run_seq(
     stats, tally, dh, aud = misc.stats, misc.tally, misc.dh, misc.aud
     qrow, wrow, saved, saved_rows = misc.qrow, misc.wrow, misc.saved, misc.saved_rows
     n_saved, kl_row = misc.n_saved, misc.kl_row
-    if ip[I_REW] == R_FROZEN:
+    if ip[I_REW_UPDATES] == 0:  # frozen: no update at all
         frozen_update(upd)
         return True
     # the cache holds pi_old until the first update; each row is saved (old) before it

@@ -31,10 +31,9 @@ from simrl.engine.kernels.codes import (
     I_OPT_EVERY,
     I_P,
     I_REFRESET,
-    I_REW,
+    I_REW_UPDATES,
     N_EVAL_FIXED,
     N_UPD,
-    R_FROZEN,
     STEER_PROB_FLOOR,
 )
 from simrl.engine.kernels.metrics import (
@@ -94,7 +93,7 @@ def step_run(
     order, cdf, counts, tok, ti, flags = ws.order, ws.cdf, ws.counts, ws.tok, ws.ti, ws.flags
     stats, tally, dh, aud, rbar = ws.stats, ws.tally, ws.dh, ws.aud, ws.rbar
     K = z.shape[1]
-    if ip[I_REW] == R_FROZEN:
+    if ip[I_REW_UPDATES] == 0:  # frozen: no update at all
         frozen_update(upd)
         return True
     snapshot(z, logp, prob, ent, (z0, logp_old, prob_old, ent_old, ws.gh_old))
