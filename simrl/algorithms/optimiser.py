@@ -14,7 +14,8 @@ forms:
   first-class function (simrl.algorithms.Algorithms): step z from the gradient g of the
   touched states rows[:n_rows] (the rest of g is 0); `prob` = softmax(z) before the
   step, (m, v, t) the state (t (1,)); `op` holds the run's values of `params`, in that
-  order. It must leave g as it is (the kernels clear the touched rows after);
+  order. It must leave g zero (the next minibatch accumulates into it): clear each
+  entry after its step, while it is in cache (sgd's one pass is the old fused row step);
 - `moves_every_entry`: the step can move a state with zero gradient (Adam: its moments
   decay), so the kernels refresh and check every state, and its moments m, v.
 

@@ -40,6 +40,7 @@ TOY_MODULE = textwrap.dedent(
             s = rows[i]
             for k in range(z.shape[1]):
                 z[s, k] -= lr * (g[s, k] / (1.0 + abs(g[s, k])))
+                g[s, k] = 0.0  # the contract: leave g zero
 
 
     register(

@@ -44,6 +44,7 @@ def numba_form(op, z, g, prob, m, v, t, rows, n_rows):
             m[s, k] = b1 * m[s, k] + (1.0 - b1) * gg
             v[s, k] = b2 * v[s, k] + (1.0 - b2) * gg * gg
             z[s, k] -= lr * (m[s, k] / c1) / (math.sqrt(v[s, k] / c2) + eps)
+            g[s, k] = 0.0
 
 
 ENTRY = register(

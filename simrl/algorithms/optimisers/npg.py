@@ -38,6 +38,7 @@ def numba_form(op, z, g, prob, m, v, t, rows, n_rows):
         mean /= K
         for k in range(K):
             z[s, k] -= lr * (g[s, k] / max(prob[s, k], NPG_PI_FLOOR) - mean)
+            g[s, k] = 0.0
 
 
 ENTRY = register(

@@ -22,6 +22,7 @@ def numba_form(op, z, g, prob, m, v, t, rows, n_rows):
         s = rows[i]
         for k in range(K):
             z[s, k] -= lr * g[s, k]
+            g[s, k] = 0.0
 
 
 ENTRY = register(

@@ -23,6 +23,11 @@ from simrl.algorithms.aggregations import AGGREGATIONS
 from simrl.algorithms.aggregations import BUILTIN_NAMES as AGG_BUILTIN
 from simrl.algorithms.kl_estimators import BUILTIN_NAMES as KL_BUILTIN
 from simrl.algorithms.kl_estimators import KL_ESTIMATORS
+
+# the numba helpers the forms call as `nb.<helper>` (simrl/algorithms/nb.py), imported
+# before any form compiles: numba cannot resolve a helper's own globals (fastmath's `fma`)
+# when the facade imports it in the middle of an inlining pass
+from simrl.algorithms.losses import numba_helpers  # noqa: F401
 from simrl.algorithms.rewards import BUILTIN_NAMES as REWARD_BUILTIN
 from simrl.algorithms.rewards import REWARDS
 

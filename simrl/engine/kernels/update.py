@@ -193,12 +193,9 @@ def apply_gradient(
         if ent_coef > 0:  # loss -= coef H, dH/dz = -pi (l + H)
             for k in range(K):
                 g[s, k] += ent_coef * wsum[s] * (prob[s, k] * (logp[s, k] + ent[s]))
-    opt_fn(op, z, g, prob, m, v, adam_t, rows, n_rows)
+    opt_fn(op, z, g, prob, m, v, adam_t, rows, n_rows)  # leaves g zero
     for i in range(n_rows):
-        s = rows[i]
-        touched[s] = False
-        for k in range(K):
-            g[s, k] = 0.0
+        touched[rows[i]] = False
     if every_row:
         refresh_rows(z, logp, prob, ent, np.arange(S), S, with_ent)
     else:
