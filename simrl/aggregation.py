@@ -1,44 +1,24 @@
-"""Loss aggregation over tokens: verl's `agg_loss` modes, as per-token weights.
-
-Every mode is linear in the per-token losses, so each is a weight matrix W with
-loss = sum(W * loss_mat); the engine accumulates gradients with these weights.
-`mask` is (B, T): 1 for the response tokens of each of the B sequences of a minibatch.
-Source: volcengine/verl, verl/trainer/ppo/core_algos.py, `agg_loss`.
-For one-token bandit responses the three mean modes coincide and
-`seq-mean-token-sum-norm` is a plain sum (its divisor T is 1).
-"""
+"""Loss aggregation over tokens (verl's `agg_loss` modes, as per-token weights): a facade
+over simrl/algorithms/aggregations/, one module per mode, kept so that every import of
+simrl.aggregation keeps working. See simrl/algorithms/aggregation.py."""
 
 from __future__ import annotations
 
-import numpy as np
-
-from simrl.registry import Registry
-
-AGGREGATIONS = Registry("loss aggregation")
-
-
-@AGGREGATIONS.register("token-mean", "sum(loss * mask) / sum(mask): every token counts once (DAPO)")
-def token_mean(mask: np.ndarray) -> np.ndarray:
-    return mask / mask.sum()
-
-
-@AGGREGATIONS.register(
-    "seq-mean-token-mean",
-    "mean over sequences of the per-sequence token mean (the original GRPO objective)",
+from simrl.algorithms.aggregation import AGGREGATIONS, Aggregation
+from simrl.algorithms.aggregations import BUILTIN
+from simrl.algorithms.aggregations.seq_mean_token_mean import numpy_form as seq_mean_token_mean
+from simrl.algorithms.aggregations.seq_mean_token_sum import numpy_form as seq_mean_token_sum
+from simrl.algorithms.aggregations.seq_mean_token_sum_norm import (
+    numpy_form as seq_mean_token_sum_norm,
 )
-def seq_mean_token_mean(mask: np.ndarray) -> np.ndarray:
-    return mask / mask.sum(axis=1, keepdims=True) / mask.shape[0]
+from simrl.algorithms.aggregations.token_mean import numpy_form as token_mean
 
-
-@AGGREGATIONS.register("seq-mean-token-sum", "mean over sequences of the per-sequence token sum")
-def seq_mean_token_sum(mask: np.ndarray) -> np.ndarray:
-    return mask / mask.shape[0]
-
-
-@AGGREGATIONS.register(
-    "seq-mean-token-sum-norm",
-    "sum(loss * mask) / T with T the padded response length, a constant (Dr. GRPO, arXiv "
-    "2503.20783); note verl divides by T only, not by the number of sequences",
-)
-def seq_mean_token_sum_norm(mask: np.ndarray) -> np.ndarray:
-    return mask / mask.shape[1]
+__all__ = [
+    "AGGREGATIONS",
+    "BUILTIN",
+    "Aggregation",
+    "seq_mean_token_mean",
+    "seq_mean_token_sum",
+    "seq_mean_token_sum_norm",
+    "token_mean",
+]

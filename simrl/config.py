@@ -16,11 +16,16 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from simrl._version import __version__
-from simrl.aggregation import AGGREGATIONS
 from simrl.algorithms.advantage import declared_fields as advantage_fields
 from simrl.algorithms.advantages import ADVANTAGES
+from simrl.algorithms.aggregations import AGGREGATIONS
+from simrl.algorithms.kl_estimators import KL_ESTIMATORS
 from simrl.algorithms.losses import POLICY_LOSSES
+from simrl.algorithms.optimiser import declared_fields as optimiser_fields
+from simrl.algorithms.optimisers import OPTIMIZERS
 from simrl.algorithms.policy_loss import declared_fields as loss_fields
+from simrl.algorithms.reward import declared_fields as reward_fields
+from simrl.algorithms.rewards import REWARDS
 from simrl.config_checks import (  # noqa: F401  (check_algo: the bridge's config checks too)
     SEQUENCE_ALGO_FIELDS,
     SEQUENCE_TASK_FIELDS,
@@ -35,9 +40,6 @@ from simrl.config_toml import (  # noqa: F401  (the bridge's config reads TOML t
     with_overrides,
 )
 from simrl.errors import ConfigError
-from simrl.kl import KL_ESTIMATORS
-from simrl.optim import OPTIMIZERS
-from simrl.rewards import REWARDS
 from simrl.validate import (
     NONNEG,
     NONNEG_INT,
@@ -172,11 +174,27 @@ class TaskConfig(Section):
 
 
 @dataclass(frozen=True)
-class RewardConfig(Section):
+class _RewardHead(Section):
+    """The reward's kind, before the rewards' own fields (RewardConfig)."""
+
     section: ClassVar[str] = "reward"
-    kind: str = param("true", "reward: " + ", ".join(REWARDS.names), one_of(REWARDS.names))
-    p: float = param(0.5, "probability of reward 1 for kind='random'", UNIT)
-    flip: float = param(0.1, "probability of flipping the true reward for kind='noisy'", UNIT)
+    kind: str = param(
+        "true", "reward (simrl/algorithms/rewards/): " + ", ".join(REWARDS.names),
+        InRegistry(REWARDS),
+    )  # fmt: skip
+
+
+#: the rewards' own fields (random's p, noisy's flip), declared in their modules
+#: (simrl/algorithms/rewards/), in registration order
+_RewardFields = dataclasses.make_dataclass(
+    "_RewardFields", reward_fields(), bases=(_RewardHead,), frozen=True
+)
+_RewardFields.__module__ = __name__  # pickles by name (make_dataclass's module= is 3.12+)
+
+
+@dataclass(frozen=True)
+class RewardConfig(_RewardFields):
+    """The reward: its kind and the rewards' own fields."""
 
 
 @dataclass(frozen=True)
@@ -254,14 +272,17 @@ class AlgoConfig(_AlgoLossFields):
     )
     agg: str = param(
         "token-mean",
-        "loss aggregation (verl agg_loss): " + ", ".join(AGGREGATIONS.names),
-        one_of(AGGREGATIONS.names),
+        "loss aggregation (verl agg_loss; simrl/algorithms/aggregations/): "
+        + ", ".join(AGGREGATIONS.names),
+        InRegistry(AGGREGATIONS),
     )
     kl_coef: float = param(
         0.0, "coefficient of the KL penalty to the reference policy (0 = off)", NONNEG
     )
     kl_kind: str = param(
-        "k3", "KL penalty: " + ", ".join(KL_ESTIMATORS.names), one_of(KL_ESTIMATORS.names)
+        "k3",
+        "KL penalty (simrl/algorithms/kl_estimators/): " + ", ".join(KL_ESTIMATORS.names),
+        InRegistry(KL_ESTIMATORS),
     )
     ref_reset_every: int = param(
         0,
@@ -285,13 +306,29 @@ class AlgoConfig(_AlgoLossFields):
 
 
 @dataclass(frozen=True)
-class OptimConfig(Section):
+class _OptimHead(Section):
+    """The optim fields before the optimisers' own (OptimConfig)."""
+
     section: ClassVar[str] = "optim"
-    kind: str = param("sgd", "optimiser: " + ", ".join(OPTIMIZERS.names), one_of(OPTIMIZERS.names))
+    kind: str = param(
+        "sgd",
+        "optimiser (simrl/algorithms/optimisers/): " + ", ".join(OPTIMIZERS.names),
+        InRegistry(OPTIMIZERS),
+    )
     lr: float = param(0.5, "step size", POS)
-    beta1: float = param(0.9, "adam first-moment decay", Range(0.0, 1.0, hi_open=True))
-    beta2: float = param(0.999, "adam second-moment decay", Range(0.0, 1.0, hi_open=True))
-    eps: float = param(1e-8, "adam denominator epsilon", POS)
+
+
+#: the optimisers' own fields (adam's beta1, beta2, eps), declared in their modules
+#: (simrl/algorithms/optimisers/), in registration order
+_OptimFields = dataclasses.make_dataclass(
+    "_OptimFields", optimiser_fields(), bases=(_OptimHead,), frozen=True
+)
+_OptimFields.__module__ = __name__  # pickles by name (make_dataclass's module= is 3.12+)
+
+
+@dataclass(frozen=True)
+class OptimConfig(_OptimFields):
+    """The optimiser on the logits: its kind, the step size and its own fields."""
 
 
 @dataclass(frozen=True)

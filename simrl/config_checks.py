@@ -8,8 +8,10 @@ import math
 from typing import TYPE_CHECKING
 
 from simrl.algorithms.advantage import check_advantage
+from simrl.algorithms.aggregation import fixed_weight_names
+from simrl.algorithms.aggregations import AGGREGATIONS
 from simrl.algorithms.policy_loss import check_losses, exact_losses, names_phrase
-from simrl.rewards import DETERMINISTIC
+from simrl.algorithms.rewards import REWARDS
 from simrl.validate import require
 
 if TYPE_CHECKING:
@@ -109,20 +111,20 @@ def _check_sequence(c: Config) -> None:
         f"must be < max_len = {c.max_len} (the punished lengths are max_len - cache + 1 .. max_len)",
     )
     require(
-        c.reward.kind != "format" or t.format_mass > 0,
+        not REWARDS[c.reward.kind].pays_format or t.format_mass > 0,
         "reward.kind",
         c.reward.kind,
-        "'format' needs the format token: set task.format_mass > 0",
+        f"'{c.reward.kind}' needs the format token: set task.format_mass > 0",
     )
     if a.exact:
         variable = t.end_prob > 0
         require(
-            not variable or a.agg in ("seq-mean-token-sum", "seq-mean-token-sum-norm"),
+            not variable or AGGREGATIONS[a.agg].fixed_weight,
             "algo.agg",
             a.agg,
             "algo.exact with variable lengths (task.end_prob > 0) needs an aggregation whose "
-            "token weights do not depend on the realised lengths: 'seq-mean-token-sum' or "
-            "'seq-mean-token-sum-norm'",
+            "token weights do not depend on the realised lengths: "
+            + names_phrase(fixed_weight_names(), "or"),
         )
         require(
             a.overlong_cache == 0,
@@ -170,10 +172,10 @@ def _check_bandit(c: Config) -> None:
         f"must be < sqrt(m (1 - m)) = {max_spread:.4g} for a Beta with mean m = task.prior_strength",
     )
     require(
-        r.kind != "format" or has_format,
+        not REWARDS[r.kind].pays_format or has_format,
         "reward.kind",
         r.kind,
-        "'format' needs a format answer: set task.format_mass > 0",
+        f"'{r.kind}' needs a format answer: set task.format_mass > 0",
     )
 
 
@@ -206,10 +208,11 @@ def _check_common(c: Config) -> None:
     )
     if a.exact:
         require(
-            r.kind in DETERMINISTIC,
+            REWARDS[r.kind].deterministic,
             "reward.kind",
             r.kind,
-            "algo.exact needs a deterministic reward: one of " + ", ".join(DETERMINISTIC),
+            "algo.exact needs a deterministic reward: one of "
+            + ", ".join(e.name for e in REWARDS if e.deterministic),
         )
         require(
             a.loss in exact_losses(),

@@ -1,63 +1,29 @@
-"""KL penalties to a reference policy: the sampled estimators k1/k2/k3 and exact tabular KLs.
-
-Sampled estimators follow Schulman (2020, "Approximating KL divergence", joschu.net) as
-used per token by TRL and verl (`kl_penalty`: "kl" = k1, "mse" = k2, "low_var_kl" = k3).
-With x = logp - logp_ref at the sampled token:
-  k1 = x                       d k1 / d logp = 1
-  k2 = x^2 / 2                 d k2 / d logp = x
-  k3 = exp(-x) - 1 + x         d k3 / d logp = 1 - exp(-x)
-verl clamps k3 to [-10, 10]; inside that range the value and gradient above are exact,
-and the simulator does not clamp (stated, not hidden: see docs of `kl_kind`).
-
-Exact estimators use the whole state distribution (tabular), with pi = softmax(z):
-  exact_reverse  KL(pi || ref) = sum pi (l - l_ref),   grad_z = pi * ((l - l_ref) - KL)
-  exact_forward  KL(ref || pi) = sum ref (l_ref - l),  grad_z = pi - ref
-(derivations: theory/NOTES.md, "KL gradients").
-"""
+"""KL penalties to a reference policy: a facade over simrl/algorithms/kl_estimators/, one
+module per estimator (the sampled k1/k2/k3 of Schulman 2020 and the exact tabular KLs),
+kept so that every import of simrl.kl keeps working. See
+simrl/algorithms/kl_estimator.py for what an estimator holds."""
 
 from __future__ import annotations
 
-import numpy as np
+from simrl.algorithms.kl_estimator import KL_ESTIMATORS, KLEstimator, sampled_names
+from simrl.algorithms.kl_estimators import BUILTIN
+from simrl.algorithms.kl_estimators.exact_forward import numpy_form as exact_forward
+from simrl.algorithms.kl_estimators.exact_reverse import numpy_form as exact_reverse
+from simrl.algorithms.kl_estimators.k1 import numpy_form as k1
+from simrl.algorithms.kl_estimators.k2 import numpy_form as k2
+from simrl.algorithms.kl_estimators.k3 import numpy_form as k3
 
-from simrl.registry import Registry
+#: the built-in sampled estimators (an entry's own flag is KL_ESTIMATORS[name].sampled)
+SAMPLED = sampled_names()
 
-KL_ESTIMATORS = Registry("KL estimator")
-
-SAMPLED = ("k1", "k2", "k3")
-
-
-@KL_ESTIMATORS.register("k1", "logp - logp_ref at the sampled token (verl 'kl')")
-def k1(logp: np.ndarray, logp_ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x = logp - logp_ref
-    return x, np.ones_like(x)
-
-
-@KL_ESTIMATORS.register("k2", "(logp - logp_ref)^2 / 2 at the sampled token (verl 'mse')")
-def k2(logp: np.ndarray, logp_ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x = logp - logp_ref
-    return 0.5 * x * x, x
-
-
-@KL_ESTIMATORS.register(
-    "k3", "exp(logp_ref - logp) - (logp_ref - logp) - 1 at the sampled token (verl 'low_var_kl')"
-)
-def k3(logp: np.ndarray, logp_ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x = logp - logp_ref
-    e = np.exp(-x)
-    return e - 1.0 + x, 1.0 - e
-
-
-@KL_ESTIMATORS.register("exact_reverse", "exact KL(pi || ref) of the whole state, exact gradient")
-def exact_reverse(logp: np.ndarray, logp_ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of log-probs (n, K) -> (KL (n,), gradient w.r.t. logits (n, K))."""
-    pi = np.exp(logp)
-    d = logp - logp_ref
-    kl = (pi * d).sum(axis=-1)
-    return kl, pi * (d - kl[..., None])
-
-
-@KL_ESTIMATORS.register("exact_forward", "exact KL(ref || pi) of the whole state, exact gradient")
-def exact_forward(logp: np.ndarray, logp_ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ref = np.exp(logp_ref)
-    kl = (ref * (logp_ref - logp)).sum(axis=-1)
-    return kl, np.exp(logp) - ref
+__all__ = [
+    "BUILTIN",
+    "KL_ESTIMATORS",
+    "SAMPLED",
+    "KLEstimator",
+    "exact_forward",
+    "exact_reverse",
+    "k1",
+    "k2",
+    "k3",
+]

@@ -123,10 +123,12 @@ def check_losses(algo: Any) -> None:
     )
 
 
-def names_phrase(names) -> str:
-    """'a', 'b' and 'c'."""
+def names_phrase(names, conjunction: str = "and") -> str:
+    """'a', 'b' and 'c' (or another conjunction)."""
     quoted = [repr(n) for n in names]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+    if len(quoted) == 1:
+        return quoted[0]
+    return ", ".join(quoted[:-1]) + f" {conjunction} " + quoted[-1]
 
 
 def exact_losses() -> tuple[str, ...]:

@@ -19,7 +19,7 @@ from simrl.bridge.metrics import verify
 from simrl.bridge.rewards import BRIDGE_REWARDS
 from simrl.bridge.rollout import Completions, sample
 from simrl.dynamic_sampling import dynamic_sampling
-from simrl.rewards import NEEDS_UNIFORM, overlong_penalty
+from simrl.rewards import REWARDS, overlong_penalty
 
 
 def collect(ctx, policy, labels, rng: np.random.Generator):
@@ -30,14 +30,15 @@ def collect(ctx, policy, labels, rng: np.random.Generator):
     S, P, G, T = len(ctx.train), cfg.prompts_per_step, a.group_size, b.max_new_tokens
     rounds = a.max_resample_rounds if a.dynamic_sampling == "resample" else 1
     timing = {"tokens": 0, "seconds": 0.0, "length": np.nan}
+    reward = REWARDS[cfg.reward.kind]
     reward_fn = BRIDGE_REWARDS[cfg.reward.kind].fn
 
     def draw_round(rnd: int) -> list[tuple]:
         sel = np.arange(S) if P == S else np.argsort(rng.random(S), kind="stable")[:P]
         prompts = [ctx.fmt.prompt_ids(ctx.train[i]) for i in sel for _ in range(G)]
         u = rng.random((P * G, T))
-        u_reward = rng.random((P, G)) if cfg.reward.kind in NEEDS_UNIFORM else np.zeros((P, G))
-        u_tie = rng.random(P) if cfg.reward.kind == "self_consistency" else np.zeros(P)
+        u_reward = rng.random((P, G)) if reward.uses_uniform else np.zeros((P, G))
+        u_tie = rng.random(P) if reward.votes else np.zeros(P)
         start = time.perf_counter()
         c = sample(policy, prompts, T, b.temperature, ctx.fmt.eos_id, ctx.fmt.pad_id, u, ctx.device)
         timing["seconds"] += time.perf_counter() - start

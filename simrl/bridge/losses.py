@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import torch
 
+from simrl.algorithms.kl_estimators import KL_ESTIMATORS
 from simrl.algorithms.losses import POLICY_LOSSES
 from simrl.algorithms.tokens import TorchLossOut, TorchTokens
 
@@ -51,26 +52,22 @@ TORCH_LOSSES = _TorchLosses()
 __all__ = ["TORCH_LOSSES", "TorchLossOut", "TorchTokens", "exact_kl", "sampled_kl"]
 
 
-# ---- KL to the reference (simrl/kl.py: Schulman 2020's estimators; exact full-vocab KLs) ----
+# ---- KL to the reference: each estimator's torch form (simrl/algorithms/kl_estimators/) ----
 
 
 def sampled_kl(kind: str, logp: torch.Tensor, logp_ref: torch.Tensor) -> torch.Tensor:
-    """k1 = x, k2 = x^2 / 2, k3 = e^{-x} - 1 + x with x = logp - logp_ref (simrl/kl.py)."""
-    x = logp - logp_ref
-    if kind == "k1":
-        return x
-    if kind == "k2":
-        return 0.5 * x * x
-    if kind == "k3":
-        return torch.exp(-x) - 1.0 + x
-    raise KeyError(kind)
+    """The sampled estimator `kind` per token (k1 = x, k2 = x^2 / 2, k3 = e^{-x} - 1 + x
+    with x = logp - logp_ref): KL_ESTIMATORS[kind].torch."""
+    e = KL_ESTIMATORS[kind]
+    if not e.sampled:
+        raise KeyError(f"KL estimator {kind!r} is exact, not sampled")
+    return e.torch(logp, logp_ref)
 
 
 def exact_kl(kind: str, logp_all: torch.Tensor, logp_ref_all: torch.Tensor) -> torch.Tensor:
     """Full-vocabulary KL at each prefix (..., V) -> (...): reverse KL(pi || ref) or
-    forward KL(ref || pi) (simrl/kl.py, theory/NOTES.md "KL gradients")."""
-    if kind == "exact_reverse":
-        return (logp_all.exp() * (logp_all - logp_ref_all)).sum(-1)
-    if kind == "exact_forward":
-        return (logp_ref_all.exp() * (logp_ref_all - logp_all)).sum(-1)
-    raise KeyError(kind)
+    forward KL(ref || pi) (theory/NOTES.md "KL gradients"): KL_ESTIMATORS[kind].torch."""
+    e = KL_ESTIMATORS[kind]
+    if e.sampled:
+        raise KeyError(f"KL estimator {kind!r} is sampled, not exact")
+    return e.torch(logp_all, logp_ref_all)

@@ -1,7 +1,9 @@
-"""The bridge's rewards: the simulator's registry names (simrl/rewards.py) on parsed answers.
+"""The bridge's rewards: the simulator's registry names on parsed answers.
 
-A group's completions are verified into answers (int, or None when not well-formed);
-the rewards keep the simulator's meanings:
+Each reward's bridge form lives in its module beside its numpy and numba forms
+(simrl/algorithms/rewards/<name>.py); BRIDGE_REWARDS gives them by name. A group's
+completions are verified into answers (int, or None when not well-formed); the rewards
+keep the simulator's meanings:
 
     true              1 iff the answer is correct
     random            Bernoulli(p), independent of the answer (Spurious Rewards, arXiv 2506.10947)
@@ -21,61 +23,40 @@ Randomness comes only from the uniforms passed in (the run's numpy Generator).
 from __future__ import annotations
 
 from collections import Counter
+from typing import NamedTuple
 
-import numpy as np
-
-from simrl.registry import Registry
-from simrl.rewards import affine_expectation, expectation_weights
-
-BRIDGE_REWARDS = Registry("reward (bridge)")
+from simrl.rewards import REWARDS, affine_expectation, expectation_weights
 
 
-def _correct(answers, correct: int) -> np.ndarray:
-    return np.array([a is not None and a == correct for a in answers], dtype=float)
+class _BridgeEntry(NamedTuple):
+    name: str
+    fn: object
+    doc: str
 
 
-@BRIDGE_REWARDS.register("true", "1 iff the parsed answer is correct")
-def true(answers, correct, label, u, u_tie, *, p, flip):
-    return _correct(answers, correct)
+class _BridgeRewards:
+    """REWARDS seen through their bridge forms:
+    fn(answers, correct, label, u, u_tie, *, p, flip) -> rewards (G,)."""
+
+    def __getitem__(self, name: str) -> _BridgeEntry:
+        e = REWARDS[name]
+        return _BridgeEntry(e.name, e.bridge, e.doc)
+
+    def __contains__(self, name: object) -> bool:
+        return name in REWARDS
+
+    def __iter__(self):
+        return (self[e.name] for e in REWARDS)
+
+    def __len__(self) -> int:
+        return len(REWARDS)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return REWARDS.names
 
 
-@BRIDGE_REWARDS.register("random", "Bernoulli(p), independent of the answer")
-def random(answers, correct, label, u, u_tie, *, p, flip):
-    return (u < p).astype(float)
-
-
-@BRIDGE_REWARDS.register("incorrect", "1 iff the answer equals the base model's top wrong answer")
-def incorrect(answers, correct, label, u, u_tie, *, p, flip):
-    return _correct(answers, label)
-
-
-@BRIDGE_REWARDS.register("format", "1 iff the completion is well-formed (an answer parses)")
-def format_(answers, correct, label, u, u_tie, *, p, flip):
-    return np.array([a is not None for a in answers], dtype=float)
-
-
-@BRIDGE_REWARDS.register(
-    "self_consistency", "1 iff the answer is its group's plurality answer (ties: uniform)"
-)
-def self_consistency(answers, correct, label, u, u_tie, *, p, flip):
-    counts = Counter(a for a in answers if a is not None)
-    if not counts:
-        return np.zeros(len(answers))
-    top = max(counts.values())
-    tied = sorted(a for a, c in counts.items() if c == top)
-    winner = tied[min(int(u_tie * len(tied)), len(tied) - 1)]
-    return _correct(answers, winner)
-
-
-@BRIDGE_REWARDS.register("noisy", "the true reward flipped with probability flip")
-def noisy(answers, correct, label, u, u_tie, *, p, flip):
-    r = _correct(answers, correct)
-    return np.where(u < flip, 1.0 - r, r)
-
-
-@BRIDGE_REWARDS.register("frozen", "no update: the policy stays the base model")
-def frozen(answers, correct, label, u, u_tie, *, p, flip):
-    return np.zeros(len(answers))
+BRIDGE_REWARDS = _BridgeRewards()
 
 
 def wrong_label(answers, correct: int) -> int:

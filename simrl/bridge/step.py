@@ -31,7 +31,8 @@ from simrl.bridge.rewards import answer_reward
 from simrl.bridge.rollout import score, scoring_batch
 from simrl.bridge.update import TALLY, ProbeSums, UpdateBatch, ppo_update
 from simrl.engine.reference import minibatch_groups
-from simrl.kl import SAMPLED
+from simrl.kl import KL_ESTIMATORS
+from simrl.rewards import REWARDS
 
 #: update metrics: the simulator's names (simrl/metrics.py, metrics_sequence.py), then the
 #: bridge's own (KL to the reference, throughput)
@@ -90,7 +91,7 @@ def old_policy_stats(model, ref, s, cfg, tokens, mask, device, rows=None):
             lrs.append(lr_all.gather(-1, tok[..., None])[..., 0])
             m = mask[idx.cpu(), : s.T].to(device)
             kls.append(((lp_all.exp() * (lp_all - lr_all)).sum(-1) * m).sum(-1))
-    logp_ref = torch.cat(lrs) if lrs and a.kl_kind in SAMPLED else None
+    logp_ref = torch.cat(lrs) if lrs and KL_ESTIMATORS[a.kl_kind].sampled else None
     kl_ref = float(torch.cat(kls).mean()) if kls else np.nan
     return logp, ent, logp_ref, kl_ref
 
@@ -106,7 +107,7 @@ def rl_step(ctx: Context, policy, ref, opt, params, labels, t, rng, audit_rng):
     """One RL step of one replicate: (update metrics, per-probe audit (n_probes, 7) or None)."""
     cfg, dev = ctx.cfg, ctx.device
     a = cfg.algo
-    if cfg.reward.kind == "frozen":
+    if not REWARDS[cfg.reward.kind].updates:  # frozen
         return {"groups_used": 0.0, "clip_low_frac": 0.0, "clip_high_frac": 0.0}, None
     comp, problem, rewards, stats, n_tok, secs = collect(ctx, policy, labels, rng)
     out = dict(stats)

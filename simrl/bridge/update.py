@@ -28,7 +28,7 @@ import torch
 from simrl.aggregation import AGGREGATIONS
 from simrl.bridge.losses import TORCH_LOSSES, TorchTokens, exact_kl, sampled_kl
 from simrl.engine.reference import FORK_TIE_TOL, minibatch_groups
-from simrl.kl import SAMPLED
+from simrl.kl import KL_ESTIMATORS
 from theory.entropy import sampled_token_entropy_change, steer_omega_code
 
 #: Wang et al. 2025 (arXiv 2506.01939): forking tokens are the top 20% by entropy
@@ -147,7 +147,7 @@ def ppo_update(
             policy = (w * keep * out.loss).sum()
             total = policy
             kl_sampled = None
-            if a.kl_coef > 0 and a.kl_kind in SAMPLED:
+            if a.kl_coef > 0 and KL_ESTIMATORS[a.kl_kind].sampled:
                 kl_sampled = (
                     a.kl_coef * (w * sampled_kl(a.kl_kind, lp, batch.logp_ref[idx][m])).sum()
                 )

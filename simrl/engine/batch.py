@@ -120,9 +120,10 @@ def run_batch(
     if engine == "reference":
         return _run_reference(specs, tasks, layouts, rows, names, progress, audit_prompts)
     run_fast = ENGINE_FORMS[family_of(tasks[0]).name].run_fast()
-    groups: dict[tuple[str, str], list[int]] = {}
+    groups: dict[tuple[str, str, str], list[int]] = {}
     for r, spec in enumerate(specs):
-        groups.setdefault((spec.config.algo.loss, spec.config.algo.advantage), []).append(r)
+        c = spec.config
+        groups.setdefault((c.algo.loss, c.algo.advantage, c.optim.kind), []).append(r)
     if len(groups) == 1:
         return run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts)
     return _run_by_loss(

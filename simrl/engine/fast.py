@@ -126,14 +126,16 @@ def run_blocks(result, steps: int, progress, advance: Callable[[slice, int, int]
 
 
 def algorithms(specs):
-    """The compiled numba forms of the batch's one policy loss and one advantage estimator
-    (simrl.algorithms.compiled)."""
+    """The compiled numba forms of the batch's one policy loss, advantage estimator and
+    optimiser (simrl.algorithms.compiled)."""
     from simrl.algorithms import compiled
 
-    pairs = {(s.config.algo.loss, s.config.algo.advantage) for s in specs}
-    if len(pairs) != 1:
-        raise ValueError(f"a kernel call runs one loss and advantage, got {sorted(pairs)}")
-    return compiled(*pairs.pop())
+    kinds = {(s.config.algo.loss, s.config.algo.advantage, s.config.optim.kind) for s in specs}
+    if len(kinds) != 1:
+        raise ValueError(
+            f"a kernel call runs one loss, advantage and optimiser, got {sorted(kinds)}"
+        )
+    return compiled(*kinds.pop())
 
 
 def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
@@ -150,7 +152,7 @@ def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
     fmt = np.stack([t.format_answer for t in unique])
     label = np.stack([t.incorrect_label for t in unique])
     top = np.stack([t.base_top for t in unique])
-    fp, ip, lp, ap = pack([s.config for s in specs], layouts)
+    fp, ip, lp, ap, op = pack([s.config for s in specs], layouts)
     algos = algorithms(specs)
     a, result = batch_arrays(
         specs, tasks, rows, names, base_logp[task_of_run].copy(), N_UPD, audit_prompts
@@ -160,7 +162,7 @@ def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
         run_chunk(
             t0, n, a.row_of_step, a.rng[runs], a.z[runs], a.zref[runs], a.m[runs], a.v[runs],
             a.adam_t[runs], base_logp, correct, fmt, label, top, task_of_run[runs], fp[runs],
-            ip[runs], lp[runs], ap[runs], algos, passk, a.metrics[runs], a.upd_sum[runs],
+            ip[runs], lp[runs], ap[runs], op[runs], algos, passk, a.metrics[runs], a.upd_sum[runs],
             a.upd_cnt[runs], a.failed[runs], a.pp[runs],
         )  # fmt: skip
 

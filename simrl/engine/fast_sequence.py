@@ -112,7 +112,7 @@ def run_fast_sequence(specs, tasks, layouts, rows, names, progress, audit_prompt
     unique, task_of_run = distinct_tasks(tasks)
     graphs, leaves, facts = pack_tasks(unique)
     configs = [s.config for s in specs]
-    fp, ip, lp, ap = pack(configs, layouts)
+    fp, ip, lp, ap, op = pack(configs, layouts)
     algos = algorithms(specs)
     sp = pack_sequence(configs)
     z0 = np.stack([t.base_logits for t in unique])[task_of_run]
@@ -123,8 +123,8 @@ def run_fast_sequence(specs, tasks, layouts, rows, names, progress, audit_prompt
         run_chunk_seq(
             t0, n, a.row_of_step, a.rng[runs], a.z[runs], a.zref[runs], a.m[runs], a.v[runs],
             a.adam_t[runs], graphs, leaves, facts, task_of_run[runs], max_len, num_modes,
-            fp[runs], ip[runs], sp[runs], lp[runs], ap[runs], algos, passk, a.metrics[runs], a.upd_sum[runs],
-            a.upd_cnt[runs], a.failed[runs], a.pp[runs],
+            fp[runs], ip[runs], sp[runs], lp[runs], ap[runs], op[runs], algos, passk,
+            a.metrics[runs], a.upd_sum[runs], a.upd_cnt[runs], a.failed[runs], a.pp[runs],
         )  # fmt: skip
 
     run_blocks(result, steps, progress, advance)

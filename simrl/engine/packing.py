@@ -1,12 +1,14 @@
 """Per-run parameters packed into arrays for the numba kernels: floats (R, NF), ints
-(R, NI), and the policy loss's and the advantage estimator's own parameters, (R, LP) and
-(R, AP), in the order their modules declare (`params`).
+(R, NI), and the policy loss's, the advantage estimator's and the optimiser's own
+parameters, (R, LP), (R, AP) and (R, OP), in the order their modules declare (`params`).
 
 Column indices are literal constants in kernels/codes.py, in this file's order (numba
 freezes them at compile time; kernels/__init__.py fingerprints both files, so a change
-drops the kernel cache); `check_codes` ties the registry codes the kernels switch on to
-the registries themselves. The policy loss and the advantage estimator have no code: the
-kernels call the run's compiled forms (policy_loss.compiled, advantage.compiled).
+drops the kernel cache). The KL estimator's, the aggregation's and the reward's codes
+are their registry codes, which the kernels' generated dispatch reads
+(kernels/dispatch.py), with their flags packed beside them; the policy loss, the
+advantage estimator and the optimiser have no code: the kernels call the run's compiled
+forms (simrl.algorithms.compiled).
 """
 
 from __future__ import annotations
@@ -15,37 +17,44 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from simrl.aggregation import AGGREGATIONS
+from simrl.algorithms import aggregations, kl_estimators, rewards
 from simrl.algorithms.advantage import params_width as advantage_params_width
 from simrl.algorithms.advantages import ADVANTAGES
+from simrl.algorithms.aggregations import AGGREGATIONS
+from simrl.algorithms.kl_estimators import KL_ESTIMATORS
 from simrl.algorithms.losses import POLICY_LOSSES
+from simrl.algorithms.optimiser import params_width as optimiser_params_width
+from simrl.algorithms.optimisers import OPTIMIZERS
 from simrl.algorithms.policy_loss import params_width
+from simrl.algorithms.rewards import REWARDS
 from simrl.config import DYNAMIC_SAMPLING, Config
 from simrl.engine.streams import StreamLayout
-from simrl.kl import KL_ESTIMATORS
-from simrl.optim import OPTIMIZERS
-from simrl.rewards import REWARDS, expectation_weights
+from simrl.errors import ConfigError
+from simrl.rewards import expectation_weights
 
 FLOAT_FIELDS = (
     ("optim", "lr"),
-    ("reward", "p"),
-    ("reward", "flip"),
     ("algo", "kl_coef"),
     ("algo", "entropy_coef"),
-    ("optim", "beta1"),
-    ("optim", "beta2"),
-    ("optim", "eps"),
 )
 
 #: float columns after FLOAT_FIELDS that are derived from the config, not fields of it:
-#: the reward's expectation weights (rewards.EXPECTATION_WEIGHTS)
-DERIVED_FLOATS = ("expect_w_c", "expect_w_nc", "expect_w_l", "expect_w_f", "expect_w_1")
+#: the value of the field the reward's numba form reads (Reward.param), and the reward's
+#: expectation weights (its module's `expectation`)
+DERIVED_FLOATS = (
+    "reward_param",
+    "expect_w_c",
+    "expect_w_nc",
+    "expect_w_l",
+    "expect_w_f",
+    "expect_w_1",
+)
 
 INT_FIELDS = (
     "reward",
     "agg",
     "kl_kind",
-    "optim",
+    "optim_every_entry",
     "dynamic_sampling",
     "group_size",
     "prompts_per_step",
@@ -63,40 +72,39 @@ INT_FIELDS = (
     "L_total",
     "audit",
     "train_prompts",
+    "kl_sampled",
+    "agg_per_length",
+    "reward_votes",
+    "reward_updates",
+    "reward_pays_format",
 )
 
-#: the codes fast.py hard-codes, by registry
-EXPECTED_CODES = {
-    "reward": (
-        REWARDS,
-        ("true", "random", "incorrect", "format", "self_consistency", "noisy", "frozen"),
-    ),
-    "agg": (
-        AGGREGATIONS,
-        ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"),
-    ),
-    "kl": (KL_ESTIMATORS, ("k1", "k2", "k3", "exact_reverse", "exact_forward")),
-    "optim": (OPTIMIZERS, ("sgd", "adam", "npg")),
-}
 
-
-def check_codes() -> None:
-    """The kernels switch on registry codes; a registry that changed must change fast.py too."""
-    for concept, (registry, names) in EXPECTED_CODES.items():
-        if registry.names != names:
-            raise RuntimeError(
-                f"fast.py's {concept} codes {names} differ from the registry {registry.names}"
+def check_compiled_in(c: Config) -> None:
+    """The kernels' dispatch covers the KL estimators, aggregation modes and rewards of
+    the built-in modules (kernels/dispatch.py); one registered later runs on the reference."""
+    for field, value, built in (
+        ("algo.kl_kind", c.algo.kl_kind, kl_estimators.BUILTIN_NAMES),
+        ("algo.agg", c.algo.agg, aggregations.BUILTIN_NAMES),
+        ("reward.kind", c.reward.kind, rewards.BUILTIN_NAMES),
+    ):
+        if value not in built:
+            raise ConfigError(
+                field, value, "the numba engine runs the built-in ones only: use engine='reference'"
             )
 
 
 def pack(
     configs: Sequence[Config], layouts: Sequence[StreamLayout]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(fp, ip, lp, ap): FLOAT_FIELDS (and DERIVED_FLOATS), INT_FIELDS, and each run's
-    policy-loss and advantage-estimator parameters, per run."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(fp, ip, lp, ap, op): FLOAT_FIELDS (and DERIVED_FLOATS), INT_FIELDS, and each run's
+    policy-loss, advantage-estimator and optimiser parameters, per run."""
+    for c in configs:
+        check_compiled_in(c)
     fp = np.array(
         [
             [float(getattr(getattr(c, sec), name)) for sec, name in FLOAT_FIELDS]
+            + [REWARDS[c.reward.kind].packed_param(c.reward)]
             + list(expectation_weights(c.reward.kind, p=c.reward.p, flip=c.reward.flip))
             for c in configs
         ],
@@ -111,7 +119,11 @@ def pack(
     for r, c in enumerate(configs):
         row = ADVANTAGES[c.algo.advantage].pack(c.algo)
         ap[r, : len(row)] = row
-    return fp, ip.reshape(len(configs), len(INT_FIELDS)), lp, ap
+    op = np.zeros((len(configs), optimiser_params_width()))
+    for r, c in enumerate(configs):
+        row = OPTIMIZERS[c.optim.kind].pack(c.optim)
+        op[r, : len(row)] = row
+    return fp, ip.reshape(len(configs), len(INT_FIELDS)), lp, ap, op
 
 
 def _ints(c: Config, lay: StreamLayout) -> list[int]:
@@ -120,7 +132,7 @@ def _ints(c: Config, lay: StreamLayout) -> list[int]:
         "reward": REWARDS.code(c.reward.kind),
         "agg": AGGREGATIONS.code(a.agg),
         "kl_kind": KL_ESTIMATORS.code(a.kl_kind),
-        "optim": OPTIMIZERS.code(c.optim.kind),
+        "optim_every_entry": int(OPTIMIZERS[c.optim.kind].moves_every_entry),
         "dynamic_sampling": DYNAMIC_SAMPLING.index(a.dynamic_sampling),
         "group_size": a.group_size,
         "prompts_per_step": c.prompts_per_step,
@@ -138,5 +150,10 @@ def _ints(c: Config, lay: StreamLayout) -> list[int]:
         "L_total": lay.total,
         "audit": int(c.run.audit),
         "train_prompts": c.train_prompts,
+        "kl_sampled": int(KL_ESTIMATORS[a.kl_kind].sampled),
+        "agg_per_length": int(AGGREGATIONS[a.agg].per_length),
+        "reward_votes": int(REWARDS[c.reward.kind].votes),
+        "reward_updates": int(REWARDS[c.reward.kind].updates),
+        "reward_pays_format": int(REWARDS[c.reward.kind].pays_format),
     }
     return [values[name] for name in INT_FIELDS]

@@ -34,7 +34,7 @@ from simrl.algorithms.tokens import LossOut, TokenBatch, bandit_positions
 from simrl.config import Config
 from simrl.dynamic_sampling import dynamic_sampling
 from simrl.engine.streams import StreamLayout
-from simrl.kl import KL_ESTIMATORS, SAMPLED
+from simrl.kl import KL_ESTIMATORS
 from simrl.metrics import AUDIT_METRICS, AUDIT_PROMPT_COLUMNS
 from simrl.optim import OPTIMIZERS, OptState, init_state
 from simrl.rewards import REWARDS, PromptFacts, expected_reward
@@ -285,7 +285,8 @@ def token_gradient(
         keep = h_tok >= np.quantile(h_tok, 1.0 - a.forking_top_quantile) - FORK_TIE_TOL
     policy = w * out.dlogp * keep  # d loss / d logp_t
     coef = policy
-    if a.kl_coef > 0 and a.kl_kind in SAMPLED:
+    sampled_kl = KL_ESTIMATORS[a.kl_kind].sampled
+    if a.kl_coef > 0 and sampled_kl:
         _, dk = KL_ESTIMATORS[a.kl_kind].fn(batch.logp, log_softmax(ref_logits)[s_t, a_t])
         coef = coef + w * a.kl_coef * dk
     S = z.shape[0]
@@ -293,7 +294,7 @@ def token_gradient(
     np.add.at(grad, (s_t, a_t), coef)  # sum_t coef_t e_{a_t}
     grad -= np.bincount(s_t, weights=coef, minlength=S)[:, None] * pi  # - sum_t coef_t pi
     state_weight = np.bincount(s_t, weights=w, minlength=S)[:, None]  # (S, 1)
-    if a.kl_coef > 0 and a.kl_kind not in SAMPLED:
+    if a.kl_coef > 0 and not sampled_kl:
         _, gk = KL_ESTIMATORS[a.kl_kind].fn(logp, log_softmax(ref_logits))
         grad += a.kl_coef * state_weight * gk
     if a.entropy_coef > 0:  # loss -= coef * H
@@ -326,7 +327,7 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
     """Step t (0-based) of one run. Returns the new state and the step's update metrics."""
     cfg, lay = params.config, params.layout
     a = cfg.algo
-    if cfg.reward.kind == "frozen":
+    if not REWARDS[cfg.reward.kind].updates:  # frozen
         return state, frozen_update_metrics()
 
     z0 = state.logits

@@ -42,7 +42,7 @@ from simrl.engine.reference import (
 from simrl.engine.streams import StreamLayout
 from simrl.metrics_sequence import SEQUENCE_UPDATE_EXTRA
 from simrl.optim import OPTIMIZERS, init_state
-from simrl.rewards import PromptFacts, overlong_penalty, sequence_rewards
+from simrl.rewards import REWARDS, PromptFacts, overlong_penalty, sequence_rewards
 from simrl.tasks.sequence import SequenceTask, leaf_expected_reward
 from theory import entropy, log_softmax
 
@@ -247,7 +247,7 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
     """Step t (0-based) of one run. Returns the new state and the step's update metrics."""
     cfg, lay, task = params.config, params.layout, params.task
     a = cfg.algo
-    if cfg.reward.kind == "frozen":
+    if not REWARDS[cfg.reward.kind].updates:  # frozen
         return state, {**frozen_update_metrics(), **dict.fromkeys(SEQUENCE_UPDATE_EXTRA, np.nan)}
     z0 = state.logits
     logp_old = log_softmax(z0)

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from simrl.algorithms.losses import POLICY_LOSSES
+from simrl.algorithms.rewards import REWARDS
 from simrl.config import Config
-from simrl.rewards import NEEDS_UNIFORM
 from simrl.tasks.family import family
 
 
@@ -59,7 +59,8 @@ def stream_layout(cfg: Config, max_len: int | None = None) -> StreamLayout:
     """The block layout of a run; `max_len` is the task's (a custom sequence task's may
     differ from the built-in family's cfg.max_len)."""
     a = cfg.algo
-    if cfg.reward.kind == "frozen":
+    reward = REWARDS[cfg.reward.kind]
+    if not reward.updates:  # frozen: nothing is drawn
         return StreamLayout(1, 0, 0, 0, 0, 0)
     S, P, G = cfg.train_prompts, cfg.prompts_per_step, a.group_size
     T = cfg.max_len if max_len is None else max_len
@@ -72,8 +73,8 @@ def stream_layout(cfg: Config, max_len: int | None = None) -> StreamLayout:
         rounds=rounds,
         sel=sel,
         sample=P * G * U,
-        reward=P * G if cfg.reward.kind in NEEDS_UNIFORM else 0,
-        tie=P if cfg.reward.kind == "self_consistency" else 0,
+        reward=P * G if reward.uses_uniform else 0,
+        tie=P if reward.votes else 0,
         cc=a.epochs * P * G * T if POLICY_LOSSES[a.loss].uses_keys else 0,
     )
 

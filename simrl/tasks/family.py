@@ -20,6 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from simrl.algorithms.aggregation import fixed_weight_names
+from simrl.algorithms.aggregations import AGGREGATIONS
+from simrl.algorithms.policy_loss import names_phrase
 from simrl.config import Config, TaskConfig
 from simrl.errors import ConfigError
 from simrl.metrics import metric_names
@@ -133,12 +136,12 @@ def _check_sequence_task(cfg: Config, task: SequenceTask) -> None:
         )
     fixed = bool((task.leaf_len == task.max_len).all())
     a = cfg.algo
-    if a.exact and not fixed and a.agg not in ("seq-mean-token-sum", "seq-mean-token-sum-norm"):
+    if a.exact and not fixed and not AGGREGATIONS[a.agg].fixed_weight:
         raise ConfigError(
             "algo.agg",
             a.agg,
-            "algo.exact on a task with variable lengths needs 'seq-mean-token-sum' or "
-            "'seq-mean-token-sum-norm'",
+            "algo.exact on a task with variable lengths needs "
+            + names_phrase(fixed_weight_names(), "or"),
         )
     if a.overlong_cache >= task.max_len:
         raise ConfigError(

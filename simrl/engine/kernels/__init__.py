@@ -8,8 +8,10 @@ audit), `step` (one bandit step of one run, and the parallel chunk over runs); f
 sequence tasks `seq_graph` (the task graph's dynamic programs), `seq_sampling`,
 `seq_update`, `seq_metrics` and `seq_step`.
 
-The policy losses' numba forms live with their algorithms (simrl/algorithms/losses/) and
-reach the kernels as first-class functions (policy_loss.compiled).
+The algorithms' numba forms live with their algorithms (simrl/algorithms/): the policy
+losses, advantage estimators and optimisers reach the kernels as first-class functions
+(simrl.algorithms.compiled), the KL estimators and aggregation modes through an if-chain
+generated from their registries and inlined (`dispatch`).
 
 numba's on-disk cache is keyed on each function's own source file, so a kernel whose
 callee in another module changed would load stale machine code. This package therefore
@@ -56,6 +58,10 @@ drop_stale_cache(
         _HERE.parent / "packing.py",
         _ALGORITHMS / "losses",
         _ALGORITHMS / "advantages",
+        _ALGORITHMS / "kl_estimators",
+        _ALGORITHMS / "aggregations",
+        _ALGORITHMS / "optimisers",
+        _ALGORITHMS / "rewards",
         _ALGORITHMS / "tokens.py",
         _ALGORITHMS / "nb.py",
     ],

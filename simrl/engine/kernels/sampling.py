@@ -9,8 +9,7 @@ from numba import njit
 from simrl.engine.kernels.codes import (
     DS_OFF,
     DS_RESAMPLE,
-    F_FLIP,
-    F_P,
+    F_RPARAM,
     I_DS,
     I_G,
     I_LREWARD,
@@ -20,41 +19,10 @@ from simrl.engine.kernels.codes import (
     I_NTRAIN,
     I_P,
     I_REW,
+    I_REW_VOTES,
     I_ROUNDS,
-    R_FORMAT,
-    R_INCORRECT,
-    R_NOISY,
-    R_RANDOM,
-    R_SELFC,
-    R_TRUE,
 )
-
-
-@njit(inline="always", cache=True)
-def group_rewards(code, s, ans, row, n, correct, fmt, label, u, u_off, bern, winner, out):
-    """Rewards of ans[row, :n] to prompt s into out[row, :n] (the reward registry)."""
-    if code == R_TRUE:
-        for g in range(n):
-            out[row, g] = 1.0 if correct[s, ans[row, g]] else 0.0
-    elif code == R_RANDOM:
-        for g in range(n):
-            out[row, g] = 1.0 if u[u_off + g] < bern else 0.0
-    elif code == R_INCORRECT:
-        for g in range(n):
-            out[row, g] = 1.0 if ans[row, g] == label[s] else 0.0
-    elif code == R_FORMAT:
-        for g in range(n):
-            out[row, g] = 1.0 if ans[row, g] == fmt[s] else 0.0
-    elif code == R_SELFC:
-        for g in range(n):
-            out[row, g] = 1.0 if ans[row, g] == winner else 0.0
-    elif code == R_NOISY:
-        for g in range(n):
-            r = 1.0 if correct[s, ans[row, g]] else 0.0
-            out[row, g] = 1.0 - r if u[u_off + g] < bern else r
-    else:
-        for g in range(n):
-            out[row, g] = 0.0
+from simrl.engine.kernels.dispatch import group_rewards  # the reward registry's numba forms
 
 
 @njit(cache=True)
@@ -109,7 +77,8 @@ def collect_batch(
     L_sel, L_sample, L_reward, L_tie = ip[I_LSEL], ip[I_LSAMPLE], ip[I_LREWARD], ip[I_LTIE]
     rsize = L_sel + L_sample + L_reward + L_tie
     code, mode = ip[I_REW], ip[I_DS]
-    bern = fp[F_P] if code == R_RANDOM else fp[F_FLIP]
+    bern = fp[F_RPARAM]
+    votes = ip[I_REW_VOTES] == 1
     n_kept = 0
     for rnd in range(rounds):
         base = rnd * rsize
@@ -133,7 +102,7 @@ def collect_batch(
                     a += cdf[k] <= uu
                 bans[row, g] = a
             winner = -1
-            if code == R_SELFC:
+            if votes:
                 winner = plurality(
                     bans, row, G, K, counts, u[base + L_sel + L_sample + L_reward + i]
                 )

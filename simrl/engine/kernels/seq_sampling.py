@@ -38,8 +38,7 @@ from simrl.algorithms.tokens import (  # noqa: F401  (the kernels' names for the
 from simrl.engine.kernels.codes import (
     DS_OFF,
     DS_RESAMPLE,
-    F_FLIP,
-    F_P,
+    F_RPARAM,
     I_DS,
     I_G,
     I_LREWARD,
@@ -49,12 +48,12 @@ from simrl.engine.kernels.codes import (
     I_NTRAIN,
     I_P,
     I_REW,
+    I_REW_FORMAT,
+    I_REW_VOTES,
     I_ROUNDS,
-    R_FORMAT,
-    R_RANDOM,
-    R_SELFC,
 )
-from simrl.engine.kernels.sampling import group_rewards, plurality, select_prompts
+from simrl.engine.kernels.dispatch import group_rewards
+from simrl.engine.kernels.sampling import plurality, select_prompts
 from simrl.engine.kernels.seq_graph import forward_reach, leaf_rewards, overlong, q_values
 
 # seq parameters beyond packing.py's (fast_sequence.pack_sequence): floats
@@ -145,7 +144,8 @@ def sampled_tokens(
     rsize = L_sel + L_sample + L_reward + L_tie
     U = max_len + 1
     code, mode = ip[I_REW], ip[I_DS]
-    bern = fp[F_P] if code == R_RANDOM else fp[F_FLIP]
+    bern = fp[F_RPARAM]
+    votes, pays_format = ip[I_REW_VOTES] == 1, ip[I_REW_FORMAT] == 1
     cache = int(sp[SP_OVER_CACHE])
     factor = sp[SP_OVER_FACTOR]
     A = correct.shape[1]
@@ -174,12 +174,12 @@ def sampled_tokens(
                 bresp[1, row, j] = leaf_len[leaf]
                 bresp[2, row, j] = leaf_format[leaf]
                 lsum += leaf_len[leaf]
-            if code == R_FORMAT:  # rewards.sequence_rewards: the response's format marker
+            if pays_format:  # rewards.sequence_rewards: the response's format marker
                 for j in range(G):
                     brew[row, j] = 1.0 if bresp[2, row, j] else 0.0
             else:
                 winner = -1
-                if code == R_SELFC:
+                if votes:
                     winner = plurality(
                         bans, row, G, A, counts, u[base + L_sel + L_sample + L_reward + i]
                     )

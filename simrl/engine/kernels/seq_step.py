@@ -17,8 +17,7 @@ from simrl.engine.kernels.codes import (
     I_MB,
     I_NTRAIN,
     I_P,
-    I_REW,
-    R_FROZEN,
+    I_REW_UPDATES,
     STEER_PROB_FLOOR,
 )
 from simrl.engine.kernels.metrics import (
@@ -64,12 +63,12 @@ N_UPD_SEQ = 17
 
 @njit(cache=True)
 def step_run_seq(
-    fp, ip, sp, lp, ap, algos, t, u, z, zref, m, v, adam_t, logp, prob, ent, ref, task, ws, upd, pp,
-    want_pp,
+    fp, ip, sp, lp, ap, op, algos, t, u, z, zref, m, v, adam_t, logp, prob, ent, ref, task, ws, upd,
+    pp, want_pp,
 ):  # fmt: skip
     """Step t of one run (sequence_ref.step). Returns False if a value became non-finite.
-    algos holds the run's compiled policy loss and advantage estimator (simrl.algorithms.
-    Algorithms), lp and ap their parameters."""
+    algos holds the run's compiled policy loss, advantage estimator and optimiser
+    (simrl.algorithms.Algorithms), lp, ap and op their parameters."""
     graph, leaves, facts, max_len, _, _ = task
     old, grad, tf, ti, flags, batch, dp, misc = (
         ws.old, ws.grad, ws.tf, ws.ti, ws.flags, ws.batch, ws.dp, ws.misc
@@ -79,7 +78,7 @@ def step_run_seq(
     stats, tally, dh, aud = misc.stats, misc.tally, misc.dh, misc.aud
     qrow, wrow, saved, saved_rows = misc.qrow, misc.wrow, misc.saved, misc.saved_rows
     n_saved, kl_row = misc.n_saved, misc.kl_row
-    if ip[I_REW] == R_FROZEN:
+    if ip[I_REW_UPDATES] == 0:  # frozen: no update at all
         frozen_update(upd)
         return True
     # the cache holds pi_old until the first update; each row is saved (old) before it
@@ -128,7 +127,7 @@ def step_run_seq(
             hi = ((b + 1) * n_groups) // mb
             if hi > lo:
                 seq_minibatch_step(
-                    fp, ip, sp, lp, algos.loss, epoch, first, lo, hi, gstart, max_len, u, z, logp, prob, ent,
+                    fp, ip, sp, lp, op, algos, epoch, first, lo, hi, gstart, max_len, u, z, logp, prob, ent,
                     ref, m, v, adam_t, grad, tf, ti, flags, tally, aud, saves,
                 )  # fmt: skip
                 first = False
@@ -261,7 +260,7 @@ def record_eval_seq(metrics_r, row, n_eval, prob, logp, ent, task, passk, n_trai
 @njit(parallel=True, cache=True)
 def run_chunk_seq(
     t0, n_steps, row_of_step, rng, z, zref, m, v, adam_t, graphs, leaves, facts, task_of_run,
-    max_len, num_modes, fp, ip, sp, lp, ap, algos, passk, metrics, upd_sum, upd_cnt, failed, pp,
+    max_len, num_modes, fp, ip, sp, lp, ap, op, algos, passk, metrics, upd_sum, upd_cnt, failed, pp,
 ):  # fmt: skip
     """Advance runs by n_steps from step t0; write eval/update rows where row_of_step >= 0.
 
@@ -279,7 +278,7 @@ def run_chunk_seq(
             continue
         ti = task_of_run[r]
         fp_r, ip_r, sp_r = fp[r].copy(), ip[r].copy(), sp[r].copy()
-        lp_r, ap_r = lp[r].copy(), ap[r].copy()
+        lp_r, ap_r, op_r = lp[r].copy(), ap[r].copy(), op[r].copy()
         want_pp = pp.shape[1] > 0  # the per-row audit: pp (R, steps, M, 7), or (R, 0, M, 7)
         pp_r = pp[r]
         z_r, zref_r, m_r, v_r, at = z[r], zref[r], m[r], v[r], adam_t[r : r + 1]
@@ -317,7 +316,7 @@ def run_chunk_seq(
             for j in range(L_u):
                 u[j] = next_double(st)
             ok = step_run_seq(
-                fp_r, ip_r, sp_r, lp_r, ap_r, algos, t, u, z_r, zref_r, m_r, v_r, at, logp, prob, ent, ref,
+                fp_r, ip_r, sp_r, lp_r, ap_r, op_r, algos, t, u, z_r, zref_r, m_r, v_r, at, logp, prob, ent, ref,
                 task_r, ws, upd, pp_r, want_pp,
             )  # fmt: skip
             if not ok:

@@ -12,13 +12,12 @@ from simrl.engine.kernels.codes import (
     F_KL_COEF,
     F_LR,
     FORK_TIE_TOL,
-    G_SEQ_MEAN_TOKEN_MEAN,
-    G_SEQ_MEAN_TOKEN_SUM,
-    G_TOKEN_MEAN,
     I_AGG,
+    I_AGG_PER_LENGTH,
     I_AUDIT,
     I_EXACT,
     I_G,
+    I_KL_SAMPLED,
     I_KLK,
     I_LCC,
     I_LREWARD,
@@ -27,8 +26,8 @@ from simrl.engine.kernels.codes import (
     I_LTIE,
     I_P,
     I_ROUNDS,
-    K_K3,
 )
+from simrl.engine.kernels.dispatch import aggregation_weight, sampled_kl_grad
 from simrl.engine.kernels.losses import clip_tally, token_losses
 from simrl.engine.kernels.metrics import quantile_sorted
 from simrl.engine.kernels.seq_sampling import (
@@ -51,21 +50,7 @@ from simrl.engine.kernels.seq_sampling import (
     TI_SEQ,
     TI_TOK,
 )
-from simrl.engine.kernels.update import apply_gradient, sampled_kl_grad
-
-
-@njit(inline="always", cache=True)
-def aggregation_weight(agg, exact, n_tokens, n_seq, max_len, length):
-    """A token's weight under verl's agg_loss over the minibatch's (n_seq x max_len) mask
-    (simrl/aggregation.py; sequence_ref.aggregation_weights), before its count. Exact
-    entries get the mode's weight of a full mask (every response max_len tokens)."""
-    if agg == G_TOKEN_MEAN:
-        return 1.0 / (n_seq * max_len) if exact else 1.0 / n_tokens
-    if agg == G_SEQ_MEAN_TOKEN_MEAN:
-        return 1.0 / (max_len if exact else length) / n_seq
-    if agg == G_SEQ_MEAN_TOKEN_SUM:
-        return 1.0 / n_seq
-    return 1.0 / max_len  # seq-mean-token-sum-norm
+from simrl.engine.kernels.update import apply_gradient
 
 
 @njit(inline="always", cache=True)
@@ -114,7 +99,7 @@ def kept_count(N, exact, forking, tcount, tkeep):
 
 @njit(cache=True)
 def seq_minibatch_step(
-    fp, ip, sp, lp, loss_fn, epoch, first, lo, hi, gstart, max_len, u, z, logp, prob, ent, ref, m, v,
+    fp, ip, sp, lp, op, algos, epoch, first, lo, hi, gstart, max_len, u, z, logp, prob, ent, ref, m, v,
     adam_t, grad, tf, ti, flags, tally, aud, saves,
 ):  # fmt: skip
     """One optimiser step on groups lo..hi-1 of the step's token table.
@@ -148,7 +133,7 @@ def seq_minibatch_step(
         tseq, tpos = ti[TI_SEQ, b0:], ti[TI_POS, b0:]
         for t in range(N):
             tkeys[t] = u[cc_base + tseq[t] * max_len + tpos[t]]
-    token_losses(loss_fn, lp, tf, ti, b0, N, flags, first)
+    token_losses(algos.loss, lp, tf, ti, b0, N, flags, first)
     agg, exact, n_seq = ip[I_AGG], ip[I_EXACT] == 1, (hi - lo) * G
     tlen = ti[TI_LEN, b0:]
     forking = sp[SP_FORK_Q] < 1.0
@@ -156,13 +141,16 @@ def seq_minibatch_step(
         forking_keep(sp, N, trow, ent, tf[TF_SORT], tkeep)
     kl_coef = fp[F_KL_COEF]
     kind = ip[I_KLK]
-    sampled_kl = kl_coef > 0 and kind <= K_K3
+    sampled_kl = kl_coef > 0 and ip[I_KL_SAMPLED] == 1
     audit = ip[I_AUDIT] == 1  # the audit reads each token's weight and coefficient
     n_rows = 0
     fork_mag = all_mag = 0.0
-    per_length = agg == G_SEQ_MEAN_TOKEN_MEAN and not exact  # else one weight for all
+    # a token's weight under verl's agg_loss over the minibatch's (n_seq x max_len) mask
+    # (sequence_ref.aggregation_weights), before its count; exact entries get the weight
+    # of a full mask
+    per_length = ip[I_AGG_PER_LENGTH] == 1 and not exact  # else one weight for all
     w_all = aggregation_weight(agg, exact, N, n_seq, max_len, 1)
-    state_terms = (kl_coef > 0 and kind > K_K3) or fp[F_ENT_COEF] > 0  # they read wsum
+    state_terms = (kl_coef > 0 and not sampled_kl) or fp[F_ENT_COEF] > 0  # they read wsum
     for t in range(N):  # each touched state's sums start at 0
         csum[trow[t]] = 0.0
         if state_terms:
@@ -178,7 +166,7 @@ def seq_minibatch_step(
         policy = w * td[t] * keep  # d loss / d logp_t
         c = policy
         if sampled_kl:
-            c += w * kl_coef * sampled_kl_grad(kind, tlogp[t], ref_logp[row, a])
+            c += w * kl_coef * sampled_kl_grad(kind, tlogp[t] - ref_logp[row, a])
         # the touched states in order of first touch, without a branch: every token
         # writes its state at the end of the list, which only a new state keeps (rows has
         # room for one more than every state)
@@ -213,6 +201,6 @@ def seq_minibatch_step(
             aud[2, row] += lr * d_code
             aud[3, row] += lr * d_eq14
     apply_gradient(
-        fp, ip, z, g, csum, wsum, touched, rows, n_rows, logp, prob, ent, ref, m, v, adam_t, saves,
-        reads_entropy(fp, ip, sp),
+        fp, ip, op, algos.optimiser, z, g, csum, wsum, touched, rows, n_rows, logp, prob, ent, ref,
+        m, v, adam_t, saves, reads_entropy(fp, ip, sp),
     )  # fmt: skip

@@ -28,14 +28,12 @@ from simrl.engine.kernels.codes import (
     I_LTOTAL,
     I_MB,
     I_NTRAIN,
-    I_OPT,
+    I_OPT_EVERY,
     I_P,
     I_REFRESET,
-    I_REW,
+    I_REW_UPDATES,
     N_EVAL_FIXED,
     N_UPD,
-    O_ADAM,
-    R_FROZEN,
     STEER_PROB_FLOOR,
 )
 from simrl.engine.kernels.metrics import (
@@ -58,6 +56,7 @@ def step_run(
     ip,
     lp,
     ap,
+    op,
     algos,
     t,
     u,
@@ -79,8 +78,8 @@ def step_run(
     want_pp,
 ):
     """Step t of one run (reference.step). Returns False if a value became non-finite.
-    algos holds the run's compiled policy loss and advantage estimator (simrl.algorithms.
-    Algorithms), lp and ap their parameters."""
+    algos holds the run's compiled policy loss, advantage estimator and optimiser
+    (simrl.algorithms.Algorithms), lp, ap and op their parameters."""
     z0, logp_old, prob_old, ent_old = ws.z0, ws.logp_old, ws.prob_old, ws.ent_old
     g, csum, wsum, touched, rows, all_rows = (
         ws.g,
@@ -94,7 +93,7 @@ def step_run(
     order, cdf, counts, tok, ti, flags = ws.order, ws.cdf, ws.counts, ws.tok, ws.ti, ws.flags
     stats, tally, dh, aud, rbar = ws.stats, ws.tally, ws.dh, ws.aud, ws.rbar
     K = z.shape[1]
-    if ip[I_REW] == R_FROZEN:
+    if ip[I_REW_UPDATES] == 0:  # frozen: no update at all
         frozen_update(upd)
         return True
     snapshot(z, logp, prob, ent, (z0, logp_old, prob_old, ent_old, ws.gh_old))
@@ -136,7 +135,7 @@ def step_run(
             hi = ((b + 1) * n_groups) // mb
             if hi > lo:
                 minibatch_step(
-                    fp, ip, lp, algos.loss, epoch, first, lo, hi, n_entries, bprompt, bans, badv,
+                    fp, ip, lp, op, algos, epoch, first, lo, hi, n_entries, bprompt, bans, badv,
                     bcount, u, z, logp, prob, ent, logp_old, ent_old, ref, m, v, adam_t, g, csum,
                     wsum, touched, rows, tok, ti, flags, tally, aud,
                 )  # fmt: skip
@@ -207,7 +206,7 @@ def kept_finite(ip, z, z0, m, v, rows, n_rows, rows_ok):
     it may have changed (rows[:n_rows]) finite (metrics.rows_finite)? If not, restore the
     step's starting logits (the last finite ones; state rows[i] is saved in slot i of z0)
     and return False."""
-    if rows_ok and (ip[I_OPT] != O_ADAM or (all_finite(m) and all_finite(v))):
+    if rows_ok and (ip[I_OPT_EVERY] == 0 or (all_finite(m) and all_finite(v))):
         return True
     for i in range(n_rows):
         z[rows[i]] = z0[i]
@@ -310,6 +309,7 @@ def run_chunk(
     ip,
     lp,
     ap,
+    op,
     algos,
     passk,
     metrics,
@@ -319,8 +319,8 @@ def run_chunk(
     pp,
 ):
     """Advance runs by n_steps from step t0; write eval/update rows where row_of_step >= 0.
-    Every run of the call has the policy loss and advantage estimator of algos (their
-    parameters: lp[r], ap[r]).
+    Every run of the call has the policy loss, advantage estimator and optimiser of algos
+    (their parameters: lp[r], ap[r], op[r]).
 
     Views of the shared arrays are taken once per run here, never per step: every view
     touches its parent's reference count, and threads contending for one count cost more
@@ -335,6 +335,7 @@ def run_chunk(
             continue
         ti = task_of_run[r]
         fp_r, ip_r, lp_r, ap_r = fp[r].copy(), ip[r].copy(), lp[r].copy(), ap[r].copy()
+        op_r = op[r].copy()
         want_pp = pp.shape[1] > 0  # the per-prompt audit: pp (R, steps, S, 7), or (R, 0, S, 7)
         pp_r = pp[r]
         z_r, zref_r, m_r, v_r, at = z[r], zref[r], m[r], v[r], adam_t[r : r + 1]
@@ -364,7 +365,7 @@ def run_chunk(
             for j in range(L):
                 u[j] = next_double(st)
             ok = step_run(
-                fp_r, ip_r, lp_r, ap_r, algos, t, u, z_r, zref_r, m_r, v_r, at, logp, prob, ent, ref,
+                fp_r, ip_r, lp_r, ap_r, op_r, algos, t, u, z_r, zref_r, m_r, v_r, at, logp, prob, ent, ref,
                 correct_r, fmt_r, label_r, ws, upd, pp_r, want_pp,
             )  # fmt: skip
             if not ok:

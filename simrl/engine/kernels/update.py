@@ -1,9 +1,7 @@
 """One minibatch update: the loss gradient chained to the logits, and the optimiser step
-(reference.minibatch_gradient and simrl/optim.py)."""
+(reference.minibatch_gradient, then the run's optimiser, simrl/algorithms/optimisers/)."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 from numba import njit
@@ -19,49 +17,28 @@ from simrl.algorithms.tokens import (
 )
 from simrl.engine.kernels.audit import audit_minibatch
 from simrl.engine.kernels.codes import (
-    F_B1,
-    F_B2,
     F_ENT_COEF,
-    F_EPS,
     F_KL_COEF,
     F_LR,
-    G_SUM_NORM,
     I_AGG,
     I_AUDIT,
+    I_EXACT,
     I_G,
+    I_KL_SAMPLED,
     I_KLK,
     I_LCC,
     I_LREWARD,
     I_LSAMPLE,
     I_LSEL,
     I_LTIE,
-    I_OPT,
+    I_OPT_EVERY,
     I_P,
     I_ROUNDS,
-    K_FORWARD,
-    K_K1,
-    K_K2,
-    K_K3,
-    K_REVERSE,
-    NPG_PI_FLOOR,
-    O_ADAM,
-    O_NPG,
-    O_SGD,
 )
-from simrl.engine.kernels.fastmath import fast_exp
+from simrl.engine.kernels.dispatch import aggregation_weight, exact_kl_grad, sampled_kl_grad
 from simrl.engine.kernels.losses import clip_tally, token_losses
 from simrl.engine.kernels.metrics import entropy_grad
 from simrl.engine.kernels.softmax import refresh_rows
-
-
-@njit(inline="always", cache=True)
-def sampled_kl_grad(kind, logp, logp_ref):
-    x = logp - logp_ref
-    if kind == K_K1:
-        return 1.0
-    if kind == K_K2:
-        return x
-    return 1.0 - fast_exp(-x)
 
 
 @njit(cache=True)
@@ -69,7 +46,8 @@ def minibatch_step(
     fp,
     ip,
     lp,
-    loss_fn,
+    op,
+    algos,
     epoch,
     first,
     lo,
@@ -103,7 +81,8 @@ def minibatch_step(
 ):
     """One optimiser step on groups lo..hi-1 (reference.minibatch_gradient + optimiser).
     The minibatch is columns b0 .. b0 + N - 1 of the token tables tok and ti
-    (simrl/algorithms/tokens.py's rows); lp and loss_fn are the run's policy loss."""
+    (simrl/algorithms/tokens.py's rows); algos holds the run's policy loss and optimiser
+    (simrl.algorithms.Algorithms), lp and op their parameters."""
     G = ip[I_G]
     ref_logp = ref[0]
     N = (hi - lo) * n_entries
@@ -131,11 +110,12 @@ def minibatch_step(
     if has_keys:
         for t in range(N):
             tkeys[t] = u[cc_base + b0 + t]
-    token_losses(loss_fn, lp, tok, ti, b0, N, flags, first)
-    w_seq = 1.0 if ip[I_AGG] == G_SUM_NORM else 1.0 / ((hi - lo) * G)
+    token_losses(algos.loss, lp, tok, ti, b0, N, flags, first)
+    # one-token responses: every token has the same weight (max_len = length = 1)
+    w_seq = aggregation_weight(ip[I_AGG], ip[I_EXACT] == 1, N, (hi - lo) * G, 1, 1)
     kl_coef = fp[F_KL_COEF]
     kind = ip[I_KLK]
-    sampled_kl = kl_coef > 0 and kind <= K_K3
+    sampled_kl = kl_coef > 0 and ip[I_KL_SAMPLED] == 1
     n_rows = 0
     for j in range(lo, hi):
         s = bprompt[j]
@@ -153,7 +133,7 @@ def minibatch_step(
             w = w_seq * tcount[t]
             c = w * td[t]
             if sampled_kl:
-                c += w * kl_coef * sampled_kl_grad(kind, tlogp[t], ref_logp[s, bans[j, i]])
+                c += w * kl_coef * sampled_kl_grad(kind, tlogp[t] - ref_logp[s, bans[j, i]])
             g[s, bans[j, i]] += c
             work[t] = c  # kept for the audit
             cs += c
@@ -168,25 +148,27 @@ def minibatch_step(
             work, w_seq, prob, logp, ent, aud,
         )  # fmt: skip
     apply_gradient(
-        fp, ip, z, g, csum, wsum, touched, rows, n_rows, logp, prob, ent, ref, m, v, adam_t, None,
-        True,
+        fp, ip, op, algos.optimiser, z, g, csum, wsum, touched, rows, n_rows, logp, prob, ent, ref,
+        m, v, adam_t, None, True,
     )  # fmt: skip
 
 
 @njit(cache=True)
 def apply_gradient(
-    fp, ip, z, g, csum, wsum, touched, rows, n_rows, logp, prob, ent, ref, m, v, adam_t, saves,
-    with_ent,
+    fp, ip, op, opt_fn, z, g, csum, wsum, touched, rows, n_rows, logp, prob, ent, ref, m, v,
+    adam_t, saves, with_ent,
 ):  # fmt: skip
     """Finish the gradient of the touched states rows[:n_rows] and take the optimiser step
-    (reference.token_gradient's state terms, then simrl/optim.py); shared by the bandit and
-    the sequence kernels.
+    (reference.token_gradient's state terms, then the run's optimiser opt_fn with its
+    parameters op, simrl/algorithms/optimisers/); shared by the bandit and the sequence
+    kernels.
 
     On entry g[s] holds sum_t coef_t e_{a_t}, csum[s] = sum_t coef_t and wsum[s] = sum_t w_t
     over the tokens at state s; the chain rule d logp_a / dz = e_a - pi subtracts csum pi,
-    and the exact KL (kl.py) and entropy-bonus terms are weighted by wsum. ref = (log pi_ref,
-    pi_ref), the reference's cache (the same arithmetic as the policy's, so that the KL
-    gradient is exactly 0 where pi = pi_ref, as the reference's). Leaves g zero, the
+    and the exact KL (the estimator's numba form) and entropy-bonus terms are weighted by
+    wsum. ref = (log pi_ref, pi_ref), the reference's cache (the same arithmetic as the
+    policy's, so that the KL gradient is exactly 0 where pi = pi_ref, as the reference's).
+    Leaves g zero, the
     touched flags clear, and the cache of every state that moved refreshed (H too with
     with_ent; without, the caller computes it before it is read: softmax.entropies). With saves
     (see save_rows), each state's logits and cache are saved before its first change in
@@ -195,41 +177,25 @@ def apply_gradient(
     S, K = z.shape
     ref_logp, ref_prob = ref
     kl_coef = fp[F_KL_COEF]
+    exact_kl = kl_coef > 0 and ip[I_KL_SAMPLED] == 0
     kind = ip[I_KLK]
     ent_coef = fp[F_ENT_COEF]
-    sgd = ip[I_OPT] == O_SGD
-    every_row = ip[I_OPT] == O_ADAM or n_rows == S
-    if saves is not None:  # adam moves every entry
-        save_rows(z, logp, prob, ent, rows, n_rows, ip[I_OPT] == O_ADAM, ip[I_AUDIT] == 1, saves)
-    lr = fp[F_LR]
+    every = ip[I_OPT_EVERY] == 1  # the optimiser may move every entry (adam)
+    every_row = every or n_rows == S
+    if saves is not None:
+        save_rows(z, logp, prob, ent, rows, n_rows, every, ip[I_AUDIT] == 1, saves)
     for i in range(n_rows):
         s = rows[i]
         for k in range(K):
             g[s, k] -= csum[s] * prob[s, k]
-        if kl_coef > 0 and kind == K_REVERSE:
-            kl = 0.0
-            for k in range(K):
-                kl += prob[s, k] * (logp[s, k] - ref_logp[s, k])
-            for k in range(K):
-                g[s, k] += kl_coef * wsum[s] * prob[s, k] * ((logp[s, k] - ref_logp[s, k]) - kl)
-        elif kl_coef > 0 and kind == K_FORWARD:
-            for k in range(K):
-                g[s, k] += kl_coef * wsum[s] * (prob[s, k] - ref_prob[s, k])
+        if exact_kl:
+            exact_kl_grad(kind, kl_coef * wsum[s], logp, prob, ref_logp, ref_prob, s, g)
         if ent_coef > 0:  # loss -= coef H, dH/dz = -pi (l + H)
             for k in range(K):
                 g[s, k] += ent_coef * wsum[s] * (prob[s, k] * (logp[s, k] + ent[s]))
-        if sgd:  # the step and the reset of g while the row is in cache (same arithmetic)
-            for k in range(K):
-                z[s, k] -= lr * g[s, k]
-                g[s, k] = 0.0
-    if not sgd:
-        optimiser_step(fp, ip, z, g, prob, m, v, adam_t, rows, n_rows)
+    opt_fn(op, z, g, prob, m, v, adam_t, rows, n_rows)  # leaves g zero
     for i in range(n_rows):
-        s = rows[i]
-        touched[s] = False
-        if not sgd:
-            for k in range(K):
-                g[s, k] = 0.0
+        touched[rows[i]] = False
     if every_row:
         refresh_rows(z, logp, prob, ent, np.arange(S), S, with_ent)
     else:
@@ -271,32 +237,3 @@ def save_rows(z, logp, prob, ent, rows, n_rows, every, full, saves):
         ent_old[n] = h
         n += 1
     n_saved[0] = n
-
-
-@njit(cache=True)
-def optimiser_step(fp, ip, z, g, prob, m, v, adam_t, rows, n_rows):
-    """npg (on the touched states rows[:n_rows]) and adam (every entry) (simrl/optim.py);
-    sgd is applied row by row in apply_gradient."""
-    S, K = z.shape
-    lr = fp[F_LR]
-    code = ip[I_OPT]
-    if code == O_NPG:
-        for i in range(n_rows):
-            s = rows[i]
-            mean = 0.0
-            for k in range(K):
-                mean += g[s, k] / max(prob[s, k], NPG_PI_FLOOR)
-            mean /= K
-            for k in range(K):
-                z[s, k] -= lr * (g[s, k] / max(prob[s, k], NPG_PI_FLOOR) - mean)
-    else:  # adam: every entry, with bias correction
-        b1, b2, eps = fp[F_B1], fp[F_B2], fp[F_EPS]
-        adam_t[0] += 1
-        c1 = 1.0 - b1 ** adam_t[0]
-        c2 = 1.0 - b2 ** adam_t[0]
-        for s in range(S):
-            for k in range(K):
-                gg = g[s, k]
-                m[s, k] = b1 * m[s, k] + (1.0 - b1) * gg
-                v[s, k] = b2 * v[s, k] + (1.0 - b2) * gg * gg
-                z[s, k] -= lr * (m[s, k] / c1) / (math.sqrt(v[s, k] / c2) + eps)

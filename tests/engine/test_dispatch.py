@@ -1,0 +1,91 @@
+"""The kernels' generated dispatch (simrl/engine/kernels/dispatch.py) sends every code of
+the KL estimators, aggregation modes and rewards to that entry's numba form, which
+agrees with the entry's numpy form (the parity suites check the same end to end)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numba import njit
+
+from simrl.algorithms.aggregations import AGGREGATIONS
+from simrl.algorithms.kl_estimators import KL_ESTIMATORS
+from simrl.algorithms.reward import PromptFacts
+from simrl.algorithms.rewards import REWARDS
+from simrl.engine.kernels.dispatch import (
+    aggregation_weight,
+    exact_kl_grad,
+    group_rewards,
+    sampled_kl_grad,
+)
+from theory.entropy import log_softmax
+
+X = np.array([-2.0, -0.3, 0.0, 0.7, 1.5])  # logp - logp_ref
+
+
+@njit
+def _sampled(code, x, out):
+    for i in range(x.shape[0]):
+        out[i] = sampled_kl_grad(code, x[i])
+
+
+@njit
+def _exact(code, scale, logp, prob, ref_logp, ref_prob, g):
+    for s in range(g.shape[0]):
+        exact_kl_grad(code, scale, logp, prob, ref_logp, ref_prob, s, g)
+
+
+@njit
+def _weights(code, exact, n_tokens, n_seq, max_len, lengths, out):
+    for i in range(lengths.shape[0]):
+        out[i] = aggregation_weight(code, exact, n_tokens, n_seq, max_len, lengths[i])
+
+
+@njit
+def _rewards(code, s, ans, correct, fmt, label, u, param, winner, out):
+    group_rewards(code, s, ans, 0, ans.shape[1], correct, fmt, label, u, 0, param, winner, out)
+
+
+@pytest.mark.parametrize("name", [e.name for e in KL_ESTIMATORS if e.sampled])
+def test_sampled_kl_dispatch(name):
+    e = KL_ESTIMATORS[name]
+    got = np.empty_like(X)
+    _sampled(e.code, X, got)
+    np.testing.assert_allclose(got, e.numpy(X, np.zeros_like(X))[1], rtol=1e-15, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", [e.name for e in KL_ESTIMATORS if not e.sampled])
+def test_exact_kl_dispatch(name):
+    rng = np.random.default_rng(0)
+    logp, ref_logp = log_softmax(rng.normal(size=(3, 4))), log_softmax(rng.normal(size=(3, 4)))
+    e = KL_ESTIMATORS[name]
+    g = np.zeros((3, 4))
+    _exact(e.code, 0.5, logp, np.exp(logp), ref_logp, np.exp(ref_logp), g)
+    np.testing.assert_allclose(g, 0.5 * e.numpy(logp, ref_logp)[1], rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", AGGREGATIONS.names)
+def test_aggregation_dispatch(name):
+    """A minibatch of 3 responses of lengths 2, 4, 1 padded to 4: each token's weight."""
+    lengths = np.array([2, 4, 1])
+    mask = (np.arange(4)[None, :] < lengths[:, None]).astype(float)  # (B, T)
+    e = AGGREGATIONS[name]
+    token_lengths = np.repeat(lengths, lengths)
+    got = np.empty(token_lengths.size)
+    _weights(e.code, False, int(mask.sum()), 3, 4, token_lengths, got)
+    np.testing.assert_allclose(got, e.numpy(mask)[mask > 0], rtol=1e-15)
+
+
+@pytest.mark.parametrize("name", REWARDS.names)
+def test_reward_dispatch(name):
+    """The numba form with the kernels' plurality winner against the numpy form."""
+    e = REWARDS[name]
+    correct = np.array([[False, True, False, True, False]])  # (S, K)
+    answers = np.array([[0, 1, 2, 3, 4, 1, 2, 1]])  # (1, G): 1 has the plurality
+    u = np.array([0.05, 0.95, 0.3, 0.6, 0.15, 0.45, 0.5, 0.01])
+    p, flip = 0.5, 0.2
+    param = 0.0 if e.param is None else {"p": p, "flip": flip}[e.param]
+    out = np.empty((1, 8))
+    _rewards(e.code, 0, answers, correct, np.array([4]), np.array([2]), u, param, 1, out)
+    facts = PromptFacts(correct[0], 4, 2)
+    np.testing.assert_array_equal(out[0], e.numpy(answers[0], facts, u, 0.5, p=p, flip=flip))
