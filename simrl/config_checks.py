@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from simrl.algorithms.advantage import check_advantage
 from simrl.algorithms.aggregation import fixed_weight_names
 from simrl.algorithms.aggregations import AGGREGATIONS
-from simrl.algorithms.policy_loss import check_losses, exact_losses, names_phrase
+from simrl.algorithms.policy_loss import POLICY_LOSSES, check_losses, exact_losses, names_phrase
 from simrl.algorithms.rewards import REWARDS
 from simrl.validate import require
 
@@ -218,8 +218,13 @@ def _check_common(c: Config) -> None:
             a.loss in exact_losses(),
             "algo.loss",
             a.loss,
-            f"algo.exact supports the {names_phrase(exact_losses())} losses (sample-based "
-            "token selection has no exact form)",
+            f"algo.exact supports the {names_phrase(exact_losses())} losses ("
+            + (
+                "a per-response rule has no form on an exact entry, which is a state"
+                if POLICY_LOSSES[a.loss].sequence_level
+                else "sample-based token selection has no exact form"
+            )
+            + ")",
         )
         require(
             a.dynamic_sampling == "off",

@@ -38,7 +38,11 @@ FIELDS = {
     "kl_cov_coef": (
         float,
         param(
-            1.0, "KL-Cov: coefficient of |logp - logp_old| (verl ppo_kl_coef, default 1)", NONNEG
+            1.0,
+            "KL-Cov: coefficient of |logp - logp_old| (verl ppo_kl_coef: 0.1 in verl 0.9.1's "
+            "PolicyLossConfig, 1.0 when unset in compute_policy_loss_kl_cov and in the KL-Cov "
+            "recipe)",
+            NONNEG,
         ),
     ),
 }
