@@ -10,8 +10,6 @@ module (BUILTIN) to run there. The same holds for the aggregation modes.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import textwrap
 
 import pytest
@@ -20,6 +18,7 @@ from simrl.algorithms.kl_estimator import KL_ESTIMATORS, unregister
 from simrl.config import Config
 from simrl.engine.batch import RunSpec, run_batch
 from simrl.errors import ConfigError
+from tests.algorithms.plugin import plugin
 
 TOY = "toy_k4"
 TOY_MODULE = textwrap.dedent(
@@ -61,15 +60,9 @@ TOY_MODULE = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    path = tmp_path_factory.mktemp("plugin") / "toy_k4.py"
-    path.write_text(TOY_MODULE)
-    spec = importlib.util.spec_from_file_location("toy_k4", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["toy_k4"] = module
-    spec.loader.exec_module(module)  # registers the estimator
-    yield TOY
-    unregister(TOY)
-    sys.modules.pop("toy_k4")
+    folder = tmp_path_factory.mktemp("plugin")
+    with plugin(folder, "toy_k4", TOY_MODULE, lambda: unregister(TOY)):  # registers the estimator
+        yield TOY
 
 
 CASE = {

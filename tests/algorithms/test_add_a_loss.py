@@ -9,8 +9,6 @@ with parity to 1e-10. Nothing else in the repository names it.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import textwrap
 
 import numpy as np
@@ -19,6 +17,7 @@ import pytest
 from simrl.algorithms.policy_loss import POLICY_LOSSES, unregister
 from simrl.config import Config
 from simrl.engine.batch import RunSpec, run_batch
+from tests.algorithms.plugin import plugin
 
 TOY = "toy_capped_pg"
 TOY_MODULE = textwrap.dedent(
@@ -79,15 +78,9 @@ TOY_MODULE = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    path = tmp_path_factory.mktemp("plugin") / "toy_capped_pg.py"
-    path.write_text(TOY_MODULE)
-    spec = importlib.util.spec_from_file_location("toy_capped_pg", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["toy_capped_pg"] = module
-    spec.loader.exec_module(module)  # registers the loss
-    yield TOY
-    unregister(TOY)
-    sys.modules.pop("toy_capped_pg")
+    folder = tmp_path_factory.mktemp("plugin")
+    with plugin(folder, "toy_capped_pg", TOY_MODULE, lambda: unregister(TOY)):  # registers the loss
+        yield TOY
 
 
 BANDIT = {

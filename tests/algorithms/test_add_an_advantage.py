@@ -8,8 +8,6 @@ Also here: grpo with std_eps = 0 on zero-variance groups, in both engines.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import textwrap
 
 import numpy as np
@@ -18,6 +16,7 @@ import pytest
 from simrl.algorithms.advantage import unregister
 from simrl.config import Config
 from simrl.engine.batch import RunSpec, run_batch
+from tests.algorithms.plugin import plugin
 
 TOY = "toy_max_baseline"
 TOY_MODULE = textwrap.dedent(
@@ -55,15 +54,11 @@ TOY_MODULE = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    path = tmp_path_factory.mktemp("plugin") / "toy_max_baseline.py"
-    path.write_text(TOY_MODULE)
-    spec = importlib.util.spec_from_file_location("toy_max_baseline", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["toy_max_baseline"] = module
-    spec.loader.exec_module(module)  # registers the estimator
-    yield TOY
-    unregister(TOY)
-    sys.modules.pop("toy_max_baseline")
+    folder = tmp_path_factory.mktemp("plugin")
+    with plugin(
+        folder, "toy_max_baseline", TOY_MODULE, lambda: unregister(TOY)
+    ):  # registers the estimator
+        yield TOY
 
 
 BANDIT = {

@@ -8,8 +8,6 @@ first-class function) with parity to 1e-10. Nothing else in the repository names
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import textwrap
 
 import numpy as np
@@ -18,6 +16,7 @@ import pytest
 from simrl.algorithms.optimiser import OPTIMIZERS, unregister
 from simrl.config import Config
 from simrl.engine.batch import RunSpec, run_batch
+from tests.algorithms.plugin import plugin
 
 TOY = "toy_soft_sign"
 TOY_MODULE = textwrap.dedent(
@@ -58,15 +57,11 @@ TOY_MODULE = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    path = tmp_path_factory.mktemp("plugin") / "toy_soft_sign.py"
-    path.write_text(TOY_MODULE)
-    spec = importlib.util.spec_from_file_location("toy_soft_sign", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["toy_soft_sign"] = module
-    spec.loader.exec_module(module)  # registers the optimiser
-    yield TOY
-    unregister(TOY)
-    sys.modules.pop("toy_soft_sign")
+    folder = tmp_path_factory.mktemp("plugin")
+    with plugin(
+        folder, "toy_soft_sign", TOY_MODULE, lambda: unregister(TOY)
+    ):  # registers the optimiser
+        yield TOY
 
 
 BANDIT = {
