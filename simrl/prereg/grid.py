@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from simrl._version import __version__
 from simrl.config import Config
+from simrl.prereg.identity import identity_toml
 from simrl.prereg.study import BRIDGE_ENGINE, Study
 from simrl.tasks import build_task
 from simrl.tasks.family import family
@@ -57,7 +58,7 @@ def cell_key(config: Config, engine: str) -> str:
     simrl version), the replicates and the engine."""
     payload = json.dumps(
         {
-            "config": config.to_toml(),
+            "config": identity_toml(config),
             "replicates": list(range(config.run.seeds)),
             "engine": engine,
             "simrl_version": __version__,

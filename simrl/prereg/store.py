@@ -31,6 +31,7 @@ import pandas as pd
 from simrl import io
 from simrl._version import __version__
 from simrl.prereg.grid import Cell
+from simrl.prereg.identity import identity_toml
 
 RESULTS = "results"
 CELLS = "cells"
@@ -49,7 +50,7 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def config_sha256(config: Any) -> str:
-    return sha256_bytes(config.to_toml().encode())
+    return sha256_bytes(identity_toml(config).encode())
 
 
 class Store:

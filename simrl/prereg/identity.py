@@ -1,0 +1,137 @@
+"""A cell's identity: the config text its key and its recorded config hash are taken of.
+
+A cell's key (grid.cell_key) and the manifest's config hash (store.config_sha256) hash the
+resolved config. Every field a later version adds has a default that leaves what older
+configs compute unchanged (a new loss's parameters, a new option that is off), so a field
+that is not in KEYED_FIELDS, the fields of 2026-12-07 when the shipped studies' cells were
+keyed, enters the identity only when it differs from its default. Old cells keep their
+keys; a study that sets a new field gets keys that say so. A field in KEYED_FIELDS always
+enters, as it always has. tests/prereg/test_identity.py holds every shipped study's cells
+to its stored keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from simrl._version import __version__
+from simrl.config_toml import _toml_value
+
+#: section.field of the simulator's and the bridge's configs as of 2026-12-07 (frozen)
+KEYED_FIELDS = frozenset(
+    (
+        "algo.advantage",
+        "algo.agg",
+        "algo.clip_cov_lb",
+        "algo.clip_cov_ratio",
+        "algo.clip_cov_ub",
+        "algo.clip_high",
+        "algo.clip_low",
+        "algo.dual_clip",
+        "algo.dynamic_sampling",
+        "algo.entropy_coef",
+        "algo.epochs",
+        "algo.exact",
+        "algo.forking_top_quantile",
+        "algo.group_size",
+        "algo.kl_coef",
+        "algo.kl_cov_coef",
+        "algo.kl_cov_ratio",
+        "algo.kl_kind",
+        "algo.loss",
+        "algo.max_resample_rounds",
+        "algo.minibatches",
+        "algo.overlong_cache",
+        "algo.overlong_factor",
+        "algo.prompts_per_step",
+        "algo.ref_reset_every",
+        "algo.std_ddof",
+        "algo.std_eps",
+        "algo.steer_k",
+        "algo.steer_mode",
+        "algo.steer_w_max",
+        "algo.steer_w_min",
+        "bridge.audit_rollouts",
+        "bridge.audit_top_tokens",
+        "bridge.d_model",
+        "bridge.device",
+        "bridge.eval_prompts",
+        "bridge.eval_samples",
+        "bridge.heads",
+        "bridge.layers",
+        "bridge.max_grad_norm",
+        "bridge.max_new_tokens",
+        "bridge.max_operand",
+        "bridge.model",
+        "bridge.pretrain_batch",
+        "bridge.pretrain_lr",
+        "bridge.pretrain_seed",
+        "bridge.pretrain_steps",
+        "bridge.prior_mix",
+        "bridge.probe_prompts",
+        "bridge.prose_error",
+        "bridge.task_seed",
+        "bridge.temperature",
+        "bridge.train_prompts",
+        "bridge.weight_decay",
+        "optim.beta1",
+        "optim.beta2",
+        "optim.eps",
+        "optim.kind",
+        "optim.lr",
+        "reward.flip",
+        "reward.kind",
+        "reward.p",
+        "run.audit",
+        "run.eval_every",
+        "run.on_nonfinite",
+        "run.passk",
+        "run.seed",
+        "run.seeds",
+        "run.steps",
+        "task.answer",
+        "task.end_prob",
+        "task.fork_effect",
+        "task.fork_entropy",
+        "task.fork_positions",
+        "task.format_mass",
+        "task.kind",
+        "task.min_steps",
+        "task.mode_accuracy",
+        "task.mode_prior",
+        "task.num_answers",
+        "task.num_correct",
+        "task.num_modes",
+        "task.num_prompts",
+        "task.peak_mass",
+        "task.prior_spread",
+        "task.prior_strength",
+        "task.seed",
+        "task.share_mode_state",
+        "task.steps",
+        "task.train_prompts",
+        "task.vocab",
+    )
+)
+
+
+def _default(section: Any, name: str) -> Any:
+    f = next(f for f in dataclasses.fields(section) if f.name == name)
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory()  # type: ignore[misc]
+
+
+def identity_toml(config: Any) -> str:
+    """config.to_toml() without the fields outside KEYED_FIELDS that hold their default
+    (the same text, line for line, for a config that sets none of them)."""
+    lines = [f'simrl_version = "{__version__}"']
+    for name, values in config.to_dict().items():
+        section = getattr(config, name)
+        lines += ["", f"[{name}]"]
+        for k, v in values.items():
+            if f"{name}.{k}" not in KEYED_FIELDS and v == _default(section, k):
+                continue
+            lines.append(f"{k} = {_toml_value(v)}")
+    return "\n".join(lines) + "\n"
