@@ -25,3 +25,22 @@ def plugin(folder: Path, name: str, text: str, unregister: Callable[[], None]) -
     finally:
         unregister()
         sys.modules.pop(name)
+
+
+def engines_agree(overrides: dict):
+    """Run a config with the true and the random reward on both engines, hold them to
+    1e-10 (logits and every metric) and return the numba engine's BatchResult."""
+    import numpy as np
+
+    from simrl.config import Config
+    from simrl.engine.batch import RunSpec, run_batch
+
+    specs = [
+        RunSpec(Config.from_dict({}, {**overrides, "reward.kind": k}), 0)
+        for k in ("true", "random")
+    ]
+    fast = run_batch(specs, engine="fast")
+    reference = run_batch(specs, engine="reference")
+    np.testing.assert_allclose(fast.logits, reference.logits, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(fast.metrics, reference.metrics, rtol=0, atol=1e-10)
+    return fast

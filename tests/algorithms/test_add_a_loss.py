@@ -17,7 +17,7 @@ import pytest
 from simrl.algorithms.policy_loss import POLICY_LOSSES, unregister
 from simrl.config import Config
 from simrl.engine.batch import RunSpec, run_batch
-from tests.algorithms.plugin import plugin
+from tests.algorithms.plugin import engines_agree, plugin
 
 TOY = "toy_capped_pg"
 TOY_MODULE = textwrap.dedent(
@@ -105,15 +105,8 @@ SEQUENCE = {
 
 @pytest.mark.parametrize("overrides", [BANDIT, SEQUENCE], ids=["bandit", "sequence"])
 def test_toy_loss_numpy_and_numba_agree(toy, overrides):
-    specs = [
-        RunSpec(Config.from_dict({}, {**overrides, "reward.kind": k}), 0)
-        for k in ("true", "random")
-    ]
-    fast = run_batch(specs, engine="fast")
-    reference = run_batch(specs, engine="reference")
+    fast = engines_agree(overrides)
     assert toy in POLICY_LOSSES
-    np.testing.assert_allclose(fast.logits, reference.logits, rtol=0, atol=1e-10)
-    np.testing.assert_allclose(fast.metrics, reference.metrics, rtol=0, atol=1e-10)
     moved = fast.logits != np.stack([t.base_logits for t in fast.tasks])
     assert moved.any(), "the loss moved nothing: the test tests nothing"
     col = fast.names.index("clip_high_frac")
