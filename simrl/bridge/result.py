@@ -21,7 +21,7 @@ class BridgeResult:
     config: BridgeRunConfig
     metrics: pd.DataFrame  # seed, step, metrics
     final: pd.DataFrame  # seed, failed_step, metrics at the last step
-    audit: pd.DataFrame | None  # seed, step, probe, kind, AUDIT_COLUMNS (every update)
+    audit: pd.DataFrame | None  # seed, step, probe, kind, PROBE_COLUMNS (every update)
     meta: dict = field(default_factory=dict)
 
     def summary(self, columns: list[str] | None = None) -> pd.DataFrame:

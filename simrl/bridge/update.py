@@ -58,7 +58,7 @@ class UpdateBatch:
 
 @dataclass
 class ProbeSums:
-    """Per-probe sums over a step's token evaluations (the simulator's AuditSums):
+    """Per-probe sums over a step's token evaluations (the simulator's BreakdownSums):
     `where[(seq, pos)] = probe` marks the batch tokens generated at a probe prefix."""
 
     where: dict[tuple[int, int], int]

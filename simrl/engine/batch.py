@@ -206,7 +206,7 @@ def _run_reference(
                     )
                 break
             state = new_state
-            per_state = um.pop("audit_per_state", None)
+            per_state = um.pop("breakdown_per_state", None)
             if per_prompt is not None:
                 per_prompt[r, t] = per_state
             vals = np.array([um[n] for n in update_names])

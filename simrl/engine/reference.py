@@ -72,7 +72,7 @@ class RunParams:
 
 
 @dataclass
-class AuditSums:
+class BreakdownSums:
     """Per-state sums over a step's token evaluations (run.audit; theory/NOTES.md)."""
 
     weight: np.ndarray  # (S,) total aggregation weight: Cui's Theorem 1 uses eta = lr * weight
@@ -81,7 +81,7 @@ class AuditSums:
     steer_eq14: np.ndarray  # (S,) STEER Eq. 14 with the token's loss weight
 
     @classmethod
-    def zeros(cls, S: int) -> AuditSums:
+    def zeros(cls, S: int) -> BreakdownSums:
         return cls(*(np.zeros(S) for _ in range(4)))
 
 
@@ -200,12 +200,12 @@ def minibatch_gradient(
     adv: np.ndarray,
     groups: np.ndarray,
     keys: np.ndarray,
-    audit: AuditSums | None = None,
+    breakdown: BreakdownSums | None = None,
 ) -> tuple[np.ndarray, np.ndarray, object]:
     """Gradient (S, K) of the aggregated loss of the minibatch `groups` at logits z.
 
     Returns (grad, per-token counts, LossOut) so the caller can tally clip fractions; adds
-    the minibatch's audit terms to `audit` when given.
+    the minibatch's breakdown terms to `breakdown` when given.
     """
     n = batch.answers.shape[1]
     count = batch.count[groups].ravel()
@@ -224,7 +224,9 @@ def minibatch_gradient(
         pos=pos,
         length=length,
     )
-    grad, out, _, _ = token_gradient(params.config, z, ref_logits, logp_old, h_old, tokens, audit)
+    grad, out, _, _ = token_gradient(
+        params.config, z, ref_logits, logp_old, h_old, tokens, breakdown
+    )
     return grad, count, out
 
 
@@ -252,7 +254,7 @@ def token_gradient(
     logp_old: np.ndarray,
     h_old: np.ndarray,
     tokens: TokenTable,
-    audit: AuditSums | None = None,
+    breakdown: BreakdownSums | None = None,
 ) -> tuple[np.ndarray, LossOut, np.ndarray, np.ndarray]:
     """Gradient (S, K) at logits z of the aggregated loss of a minibatch of tokens; one
     function for bandit answers and sequence tokens alike.
@@ -299,11 +301,11 @@ def token_gradient(
         grad += a.kl_coef * state_weight * gk
     if a.entropy_coef > 0:  # loss -= coef * H
         grad -= a.entropy_coef * state_weight * entropy_gradient(z)
-    if audit is not None:
+    if breakdown is not None:
         lr, h = cfg.optim.lr, entropy(z)
-        audit.weight += state_weight[:, 0]
+        breakdown.weight += state_weight[:, 0]
         # the token's own sgd step dz = -lr coef_t (e_a - pi), to first order
-        np.add.at(audit.token, s_t, sampled_token_entropy_change(z[s_t], a_t, -coef, lr))
+        np.add.at(breakdown.token, s_t, sampled_token_entropy_change(z[s_t], a_t, -coef, lr))
         omega = steer_omega_code(
             batch.adv,
             np.exp(batch.logp_old),
@@ -311,9 +313,11 @@ def token_gradient(
             batch.entropy_old,
             signed=True,
         )
-        np.add.at(audit.steer_code, s_t, -lr * w * keep * omega)
+        np.add.at(breakdown.steer_code, s_t, -lr * w * keep * omega)
         pi_a = np.exp(batch.logp)
-        np.add.at(audit.steer_eq14, s_t, -lr * -coef * (1.0 - pi_a) ** 2 * (batch.logp + h[s_t]))
+        np.add.at(
+            breakdown.steer_eq14, s_t, -lr * -coef * (1.0 - pi_a) ** 2 * (batch.logp + h[s_t])
+        )
     return grad, out, policy, keep
 
 
@@ -339,7 +343,7 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
 
     z, opt = state.logits, state.opt
     tally = np.zeros(5)  # counted tokens, low, high, dual, selected
-    audit = AuditSums.zeros(z.shape[0]) if cfg.run.audit else None
+    breakdown = BreakdownSums.zeros(z.shape[0]) if cfg.run.audit else None
     optimise = OPTIMIZERS[cfg.optim.kind].fn
     n = batch.answers.shape[1]
     u_cc = u[lay.cc_offset : lay.cc_offset + lay.cc].reshape(a.epochs, -1) if lay.cc else None
@@ -347,7 +351,7 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
         for groups in minibatch_groups(len(batch.prompt), a.minibatches):
             keys = u_cc[epoch, groups[0] * n : (groups[-1] + 1) * n] if lay.cc else None
             grad, count, out = minibatch_gradient(
-                params, z, state.ref_logits, logp_old, h_old, batch, adv, groups, keys, audit
+                params, z, state.ref_logits, logp_old, h_old, batch, adv, groups, keys, breakdown
             )
             tally += [
                 count.sum(),
@@ -356,14 +360,14 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
             z, opt = optimise(z, grad, opt, cfg.optim)
 
     batch_stats = (batch.reward_mean, batch.zero_var_frac, len(batch.prompt))
-    return finish_step(cfg, state, z, opt, z0, h_old, t, tally, batch_stats, audit, params)
+    return finish_step(cfg, state, z, opt, z0, h_old, t, tally, batch_stats, breakdown, params)
 
 
-def finish_step(cfg, state, z, opt, z0, h_old, t, tally, batch_stats, audit, params):
+def finish_step(cfg, state, z, opt, z0, h_old, t, tally, batch_stats, breakdown, params):
     """The end of a step, bandit or sequence: ProRL reset, then the update metrics (batch
     statistics, clip fractions from the tally, exact entropy change vs first order over
-    the moved states, the audit). `params.audit_advantages` (or the bandit's expected
-    rewards) gives the audit's exact expected advantages."""
+    the moved states, the breakdown). `params.breakdown_advantages` (or the bandit's expected
+    rewards) gives the breakdown's exact expected advantages."""
     a = cfg.algo
     ref = state.ref_logits
     if a.ref_reset_every and (t + 1) % a.ref_reset_every == 0:
@@ -384,25 +388,27 @@ def finish_step(cfg, state, z, opt, z0, h_old, t, tally, batch_stats, audit, par
         if moved.any()
         else np.nan,
     }
-    if audit is not None:
-        per_state = audit_per_state(params, z0, z, h_old, moved, audit)
-        metrics.update(audit_metrics(per_state, moved))
-        metrics["audit_per_state"] = per_state  # (S, 7): simulate(..., audit_prompts=True)
+    if breakdown is not None:
+        per_state = breakdown_per_state(params, z0, z, h_old, moved, breakdown)
+        metrics.update(breakdown_metrics(per_state, moved))
+        metrics["breakdown_per_state"] = per_state  # (S, 7): simulate(..., audit_prompts=True)
     else:
-        metrics.update(audit_metrics(None, moved))
+        metrics.update(breakdown_metrics(None, moved))
     return RunState(z, ref, opt), metrics
 
 
-def audit_per_state(params: RunParams, z0, z, h_old, moved, audit: AuditSums) -> np.ndarray:
+def breakdown_per_state(
+    params: RunParams, z0, z, h_old, moved, breakdown: BreakdownSums
+) -> np.ndarray:
     """(S, 7) per state, columns AUDIT_PROMPT_COLUMNS: exact dH, then the six predictions;
     NaN rows for the states the step did not move."""
     cfg, task = params.config, params.task
     out = np.full((z.shape[0], len(AUDIT_PROMPT_COLUMNS)), np.nan)
     if not moved.any():
         return out
-    if hasattr(params, "audit_advantages"):  # a sequence task: per parameter row
-        adv = params.audit_advantages(np.exp(log_softmax(z0)))[moved]
-        return audit_table(cfg.optim.lr, z0, z, h_old, moved, audit, adv)
+    if hasattr(params, "breakdown_advantages"):  # a sequence task: per parameter row
+        adv = params.breakdown_advantages(np.exp(log_softmax(z0)))[moved]
+        return breakdown_table(cfg.optim.lr, z0, z, h_old, moved, breakdown, adv)
     rbar = np.array(
         [
             expected_reward(cfg.reward.kind, facts(task, s), p=cfg.reward.p, flip=cfg.reward.flip)
@@ -410,32 +416,34 @@ def audit_per_state(params: RunParams, z0, z, h_old, moved, audit: AuditSums) ->
         ]
     )  # (n_moved, K) E[r | a]
     adv = rbar - (softmax(z0[moved]) * rbar).sum(axis=1, keepdims=True)  # exact expected A
-    return audit_table(cfg.optim.lr, z0, z, h_old, moved, audit, adv)
+    return breakdown_table(cfg.optim.lr, z0, z, h_old, moved, breakdown, adv)
 
 
-def audit_table(lr: float, z0, z, h_old, moved, audit: AuditSums, adv: np.ndarray) -> np.ndarray:
-    """(S, 7) audit rows of the moved states, given their exact expected advantages
+def breakdown_table(
+    lr: float, z0, z, h_old, moved, breakdown: BreakdownSums, adv: np.ndarray
+) -> np.ndarray:
+    """(S, 7) breakdown rows of the moved states, given their exact expected advantages
     adv (n_moved, K) under the sampling policy; NaN rows elsewhere."""
     out = np.full((z.shape[0], len(AUDIT_PROMPT_COLUMNS)), np.nan)
     zm, dz = z0[moved], (z - z0)[moved]
-    eta = lr * audit.weight[moved][:, None]
+    eta = lr * breakdown.weight[moved][:, None]
     out[moved] = np.stack(
         [
             entropy(z[moved]) - h_old[moved],
             first_order_entropy_change(zm, dz),
             second_order_entropy_change(zm, dz),
             cui_theorem1(zm, adv, eta),
-            audit.token[moved],
-            audit.steer_code[moved],
-            audit.steer_eq14[moved],
+            breakdown.token[moved],
+            breakdown.steer_code[moved],
+            breakdown.steer_eq14[moved],
         ],
         axis=1,
     )
     return out
 
 
-def audit_metrics(per_state: np.ndarray | None, moved: np.ndarray) -> dict:
-    """Means over the moved states of the audit's predictions (NaN when run.audit is off)."""
+def breakdown_metrics(per_state: np.ndarray | None, moved: np.ndarray) -> dict:
+    """Means over the moved states of the dH breakdown's predictions (NaN when run.audit is off)."""
     if per_state is None or not moved.any():
         return dict.fromkeys(AUDIT_METRICS, np.nan)
     means = per_state[moved].mean(axis=0)
