@@ -33,7 +33,7 @@ def row_spread(prob, logp, h, s):
 
 @njit(inline="always", cache=True)
 def token_terms(c, w, pa, la, h, spread, steer_adv, h_old):
-    """One token evaluation's audit terms at the current policy, before the factor lr:
+    """One token evaluation's dH breakdown terms at the current policy, before the factor lr:
     its one-token first-order entropy change c (pi_a (l_a + H) - spread) (theory.entropy),
     STEER's public-code Omega (signed) times -w, and STEER Eq. 14's c (1 - pi_a)^2 (l_a + H).
     c is the token's loss coefficient, w its aggregation weight, pa and la its current

@@ -53,7 +53,7 @@ def flow(reach_ext, slot, prob, n, row, r):
 
     eval_row_seq, which runs every step, checks node_next first and skips the lookups at
     a state with one place; that branch stays in its loop because inside this inlined
-    function LLVM compiled the eval ~3x slower (measured), and forward_reach (audit and
+    function LLVM compiled the eval ~3x slower (measured), and forward_reach (dH breakdown and
     exact mode only) does without it."""
     c = slot[n, 0]
     acc = reach_ext[c] + r * prob[row, 0]

@@ -188,7 +188,7 @@ def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
     """A run's scratch arrays (workspace.SeqWorkspace and its groups)."""
     n_cap = 2 * V * N if exact else (P + 1) * G * max_len
     # z0, logp_old, prob_old, ent_old, gh_old: the moved states' starting values by slot
-    # (update.save_rows; logp_old and prob_old are filled only for the audit)
+    # (update.save_rows; logp_old and prob_old are filled only for the dH breakdown)
     old = StepStart(
         np.empty((M, V)), np.empty((M, V)), np.empty((M, V)), np.empty(M), np.empty((M, V))
     )

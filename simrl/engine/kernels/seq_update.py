@@ -110,7 +110,8 @@ def seq_minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, max_len):
     logp, prob, ent = pol.logp, pol.prob, pol.ent
     tf, ti, flags, gstart = ws.tf, ws.ti, ws.flags, ws.batch.gstart
     tally, aud = ws.misc.tally, ws.misc.aud
-    g, csum, wsum, touched, rows = ws.grad
+    grad = ws.grad
+    g, csum, wsum, touched, rows = grad.g, grad.csum, grad.wsum, grad.touched, grad.rows
     ref_logp = pol.ref_logp
     G = ip[I_G]
     b0 = gstart[lo]
@@ -202,4 +203,4 @@ def seq_minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, max_len):
             aud[1, row] += lr * d_token
             aud[2, row] += lr * d_code
             aud[3, row] += lr * d_eq14
-    apply_gradient(run, algos.optimiser, pol, ws.grad, n_rows, ws.saves, reads_entropy(run))
+    apply_gradient(run, algos.optimiser, pol, grad, n_rows, ws.saves, reads_entropy(run))

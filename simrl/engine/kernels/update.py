@@ -48,7 +48,8 @@ def minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries):
     run, pol and ws)."""
     fp, ip = run.fp, run.ip
     bprompt, bans, tok, flags = ws.bprompt, ws.bans, ws.tok, ws.flags
-    g, csum, wsum, touched, rows = ws.grad
+    grad = ws.grad
+    g, csum, wsum, touched, rows = grad.g, grad.csum, grad.wsum, grad.touched, grad.rows
     logp, ref_logp = pol.logp, pol.ref_logp
     G = ip[I_G]
     N = (hi - lo) * n_entries
@@ -110,7 +111,7 @@ def minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries):
     clip_tally(N, True, tcount, flags[b0:], ws.tally)
     if ip[I_BREAKDOWN] == 1:
         breakdown_minibatch(fp[F_LR], pol, ws, lo, hi, n_entries, w_seq)
-    apply_gradient(run, algos.optimiser, pol, ws.grad, n_rows, None, True)
+    apply_gradient(run, algos.optimiser, pol, grad, n_rows, None, True)
 
 
 @njit(cache=True)
@@ -133,7 +134,7 @@ def apply_gradient(run, opt_fn, pol, grad, n_rows, saves, with_ent):
     """
     fp, ip = run.fp, run.ip
     z, logp, prob, ent = pol.z, pol.logp, pol.prob, pol.ent
-    g, csum, wsum, touched, rows = grad
+    g, csum, wsum, touched, rows = grad.g, grad.csum, grad.wsum, grad.touched, grad.rows
     S, K = z.shape
     kl_coef = fp[F_KL_COEF]
     exact_kl = kl_coef > 0 and ip[I_KL_SAMPLED] == 0

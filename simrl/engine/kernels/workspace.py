@@ -77,8 +77,8 @@ BanditWorkspace = namedtuple(
         "stats",  # (2,) reward mean, zero-variance share
         "tally",  # (5,) counted, low, high, dual, selected
         "dh",  # (2,) exact dH, first order
-        "aud",  # (4, S) the entropy-change record's sums (kernels/audit.py)
-        "rbar",  # (S, K) E[r | a], filled by run_chunk when recording
+        "aud",  # (4, S) the dH breakdown's sums (kernels/breakdown.py)
+        "rbar",  # (S, K) E[r | a], filled by run_chunk for the dH breakdown
     ],
 )
 
@@ -178,7 +178,7 @@ SeqMisc = namedtuple(
         "stats",  # (3,) reward mean, zero-variance share, mean length
         "tally",  # (8,)
         "dh",  # (2,)
-        "aud",  # (4, M) the entropy-change record's sums (kernels/audit.py)
+        "aud",  # (4, M) the dH breakdown's sums (kernels/breakdown.py)
         "qrow",  # (M, V)
         "wrow",  # (M,)
         "kl_row",  # (M,) KL(pi_row || base_row), kept with the cache
