@@ -34,7 +34,7 @@ Policy = namedtuple(
 
 #: what run_chunk writes: metric rows (R, rows, names), the update metrics summed since
 #: the last recorded row and their counts (R, n_upd), each run's failing step (R,), and
-#: the per-state entropy-change record (R, steps, S, 7), or (R, 0, S, 7)
+#: the per-state dH breakdown (R, steps, S, 7), or (R, 0, S, 7)
 ChunkOut = namedtuple("ChunkOut", ["metrics", "upd_sum", "upd_cnt", "failed", "pp"])
 
 #: a bandit task's arrays (tasks/bandit.py), stacked over the batch's distinct tasks in
