@@ -276,11 +276,12 @@ def run_chunk_seq(
     tasks a workspace.SeqTask whose graph, leaves, facts and has_format are stacked over
     the batch's distinct tasks."""
     R, M, V = learner.z.shape
-    graphs, leaves, facts = tasks.graph, tasks.leaves, tasks.facts
+    # a named tuple that the parallel loop reads must be an argument there, not a local
+    # (numba's parfor lowering cannot rebuild one defined by an attribute: tasks.graph)
     max_len, num_modes = tasks.max_len, tasks.num_modes
-    N = graphs.node_row.shape[1]
-    L = leaves.leaf_prompt.shape[1]
-    S, A = facts.correct.shape[1], facts.correct.shape[2]
+    N = tasks.graph.node_row.shape[1]
+    L = tasks.leaves.leaf_prompt.shape[1]
+    S, A = tasks.facts.correct.shape[1], tasks.facts.correct.shape[2]
     n_eval = 2 + 2 * passk.shape[0] + N_EVAL_SEQ_FIXED + num_modes + max_len
     metrics, failed, pp = out.metrics, out.failed, out.pp
     n_cols = metrics.shape[2]
@@ -294,8 +295,8 @@ def run_chunk_seq(
         pp_r = pp[r]
         ti = task_of_run[r]
         task = SeqTask(
-            seq_graph_row(graphs, ti), seq_leaves_row(leaves, ti), seq_facts_row(facts, ti),
-            max_len, num_modes, tasks.has_format[ti],
+            seq_graph_row(tasks.graph, ti), seq_leaves_row(tasks.leaves, ti),
+            seq_facts_row(tasks.facts, ti), max_len, num_modes, tasks.has_format[ti],
         )  # fmt: skip
         P, G = ip_r[I_P], ip_r[I_G]
         ws = seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, ip_r[I_EXACT] == 1)
