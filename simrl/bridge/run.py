@@ -2,7 +2,7 @@
 
 Per seed (replicate i: numpy Generators from SeedSequence(run.seed, spawn_key=(i, stream))),
 starting from the same base model: an eval row of the base model (step 0), then per step
-one RL step (simrl/bridge/step.py: rollouts, advantages, the update, the audit), ProRL's
+one RL step (simrl/bridge/step.py: rollouts, advantages, the update, the probe breakdown), ProRL's
 reference reset every ref_reset_every steps (the reference becomes the policy, the
 optimiser is reset), and an eval row every eval_every steps (simrl/bridge/metrics.py)
 with the update metrics averaged since the last row. Step 0's update metrics are NaN,
@@ -70,14 +70,14 @@ def run_bridge(
         build_probes(fmt, split.train, split.heldout, b.probe_prompts),
     )
     names = metric_names(cfg.run.passk)
-    rows, audits, finals = [], [], []
+    rows, probe_rows_all, finals = [], [], []
     steps = cfg.run.steps
     for r in range(cfg.run.seeds):
-        seed_rows, seed_audit, failed = run_seed(
+        seed_rows, seed_probe_rows, failed = run_seed(
             ctx, r, lambda t, r=r: progress and progress(r * steps + t, cfg.run.seeds * steps)
         )
         rows += seed_rows
-        audits += seed_audit
+        probe_rows_all += seed_probe_rows
         last = (
             dict(seed_rows[-1]) if seed_rows[-1]["step"] == steps else dict.fromkeys(names, np.nan)
         )
@@ -86,7 +86,7 @@ def run_bridge(
         finals.append({"seed": r, "failed_step": failed, **last})
     metrics = pd.DataFrame(rows, columns=["seed", "step", *names])
     final = pd.DataFrame(finals, columns=["seed", "failed_step", *names])
-    audit = pd.DataFrame(audits) if audits else None
+    audit = pd.DataFrame(probe_rows_all) if probe_rows_all else None
     meta = {
         "model": cfg.bridge.model or f"tiny-{cfg.pretrain_key()}",
         "parameters": int(sum(p.numel() for p in base.parameters())),
@@ -96,7 +96,7 @@ def run_bridge(
 
 
 def run_seed(ctx: Context, r: int, progress) -> tuple[list[dict], list[dict], int]:
-    """One replicate: (metric rows, audit rows, failed step or -1)."""
+    """One replicate: (metric rows, probe breakdown rows, failed step or -1)."""
     cfg = ctx.cfg
     policy = copy.deepcopy(ctx.base)
     for p in policy.parameters():
@@ -104,7 +104,7 @@ def run_seed(ctx: Context, r: int, progress) -> tuple[list[dict], list[dict], in
     params = [p for p in policy.parameters() if p.requires_grad]
     ref = ctx.base
     opt = make_optimizer(cfg, params)
-    train_rng, eval_rng, audit_rng = (seed_generator(cfg, r, s) for s in range(3))
+    train_rng, eval_rng, probe_rng = (seed_generator(cfg, r, s) for s in range(3))
 
     ev, samples = eval_metrics(
         policy, ctx.base, ctx.fmt, ctx.train, ctx.heldout, None, None, cfg, eval_rng, ctx.device
@@ -121,12 +121,12 @@ def run_seed(ctx: Context, r: int, progress) -> tuple[list[dict], list[dict], in
         np.mean([a == lab for a, lab in zip(samples.answers, np.repeat(labels, n), strict=True)])
     )
     rows = [{"seed": r, "step": 0, **ev, **dict.fromkeys(UPDATE_NAMES, np.nan)}]
-    audit_rows_out: list[dict] = []
+    probe_rows_out: list[dict] = []
     sums, counts = np.zeros(len(UPDATE_NAMES)), np.zeros(len(UPDATE_NAMES))
     failed = -1
     for t in range(cfg.run.steps):
         try:
-            um, audit = rl_step(ctx, policy, ref, opt, params, labels, t, train_rng, audit_rng)
+            um, probe_rows = rl_step(ctx, policy, ref, opt, params, labels, t, train_rng, probe_rng)
         except FloatingPointError:
             failed = t + 1
             if cfg.run.on_nonfinite == "raise":
@@ -137,9 +137,9 @@ def run_seed(ctx: Context, r: int, progress) -> tuple[list[dict], list[dict], in
             for p in ref.parameters():
                 p.requires_grad_(False)
             opt = make_optimizer(cfg, params)
-        if audit is not None:
-            for j, (probe, rec) in enumerate(zip(ctx.probes, audit, strict=True)):
-                audit_rows_out.append(
+        if probe_rows is not None:
+            for j, (probe, rec) in enumerate(zip(ctx.probes, probe_rows, strict=True)):
+                probe_rows_out.append(
                     {"seed": r, "step": t + 1, "probe": j, "kind": probe.kind}
                     | dict(zip(PROBE_COLUMNS, rec, strict=True))
                 )
@@ -163,4 +163,4 @@ def run_seed(ctx: Context, r: int, progress) -> tuple[list[dict], list[dict], in
             sums[:], counts[:] = 0, 0
         if progress:
             progress(t + 1)
-    return rows, audit_rows_out, failed
+    return rows, probe_rows_out, failed
