@@ -16,7 +16,7 @@ import numpy as np
 
 from simrl.engine.fast import algorithms, batch_arrays, distinct_tasks, rows_of, run_blocks
 from simrl.engine.kernels.seq_step import N_UPD_SEQ, run_chunk_seq
-from simrl.engine.kernels.workspace import Params, SeqFacts, SeqGraph, SeqLeaves, SeqTask
+from simrl.engine.kernels.workspace import Params, SeqFacts, SeqGraph, SeqLeaves, SeqTasks
 from simrl.tasks.sequence import NO_TOKEN, SequenceTask
 
 
@@ -123,8 +123,14 @@ def run_fast_sequence(specs, tasks, layouts, rows, names, progress, audit_prompt
     a, result = batch_arrays(specs, tasks, rows, names, z0, N_UPD_SEQ, audit_prompts)
     max_len, num_modes = unique[0].max_len, unique[0].num_modes
 
-    has_format = np.ascontiguousarray(leaves.leaf_format.any(axis=1))
-    task_arrays = SeqTask(graphs, leaves, facts, max_len, num_modes, has_format)
+    task_arrays = SeqTasks(
+        **graphs._asdict(),
+        **leaves._asdict(),
+        **facts._asdict(),
+        has_format=np.ascontiguousarray(leaves.leaf_format.any(axis=1)),
+        max_len=max_len,
+        num_modes=num_modes,
+    )
     params = Params(fp, ip, sp, lp, ap, op)
 
     def advance(runs: slice, t0: int, n: int) -> None:

@@ -63,13 +63,10 @@ from simrl.engine.kernels.workspace import (
     SeqDP,
     SeqEval,
     SeqMisc,
-    SeqTask,
     SeqWorkspace,
     StepStart,
     params_row,
-    seq_facts_row,
-    seq_graph_row,
-    seq_leaves_row,
+    seq_task_row,
 )
 
 #: update metrics of a sequence task: the bandit's 14, then fork_grad_share,
@@ -273,15 +270,14 @@ def run_chunk_seq(
 
     The same arguments and structure as step.run_chunk (views of the shared arrays once
     per run, each run's uniforms from its own PCG64 state into a private buffer), with
-    tasks a workspace.SeqTask whose graph, leaves, facts and has_format are stacked over
-    the batch's distinct tasks."""
+    tasks a workspace.SeqTasks (the distinct tasks' arrays, stacked)."""
     R, M, V = learner.z.shape
-    # a named tuple that the parallel loop reads must be an argument there, not a local
-    # (numba's parfor lowering cannot rebuild one defined by an attribute: tasks.graph)
+    # a named tuple that the parallel loop reads must be an argument there, flat (numba's
+    # parfor lowering can neither pass a tuple of tuples nor rebuild a local one)
     max_len, num_modes = tasks.max_len, tasks.num_modes
-    N = tasks.graph.node_row.shape[1]
-    L = tasks.leaves.leaf_prompt.shape[1]
-    S, A = tasks.facts.correct.shape[1], tasks.facts.correct.shape[2]
+    N = tasks.node_row.shape[1]
+    L = tasks.leaf_prompt.shape[1]
+    S, A = tasks.correct.shape[1], tasks.correct.shape[2]
     n_eval = 2 + 2 * passk.shape[0] + N_EVAL_SEQ_FIXED + num_modes + max_len
     metrics, failed, pp = out.metrics, out.failed, out.pp
     n_cols = metrics.shape[2]
@@ -294,10 +290,7 @@ def run_chunk_seq(
         want_pp = pp.shape[1] > 0
         pp_r = pp[r]
         ti = task_of_run[r]
-        task = SeqTask(
-            seq_graph_row(tasks.graph, ti), seq_leaves_row(tasks.leaves, ti),
-            seq_facts_row(tasks.facts, ti), max_len, num_modes, tasks.has_format[ti],
-        )  # fmt: skip
+        task = seq_task_row(tasks, ti)
         P, G = ip_r[I_P], ip_r[I_G]
         ws = seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, ip_r[I_EXACT] == 1)
         pol = run_policy(learner, r, M, V)

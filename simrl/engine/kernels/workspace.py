@@ -4,10 +4,12 @@ plumbing"). numba types a named tuple by its fields and resolves an attribute at
 time, so reading `pol.z` costs what reading a positional argument did; a structure is
 built once per run (run_chunk), never per step.
 
-The batch-level structures (Params, Learner, BanditTask, SeqGraph, SeqLeaves, SeqFacts,
-ChunkOut) are what engine/fast.py and engine/fast_sequence.py hand to run_chunk, one
-leading axis over the runs or the distinct tasks; `row_of(cls)` selects one run's or
-task's row of each field (a generated function, as kernels/dispatch.py's).
+The batch-level structures (Params, Learner, BanditTask, SeqTasks, ChunkOut) are what
+engine/fast.py and engine/fast_sequence.py hand to run_chunk, one leading axis over the
+runs or the distinct tasks; `row_of(cls)` and `seq_task_row` select one run's or task's
+row of each field (generated functions, as kernels/dispatch.py's). They are flat (named
+tuples of arrays and scalars): numba's parallel loop cannot take a named tuple of named
+tuples as an argument.
 """
 
 from __future__ import annotations
@@ -122,10 +124,24 @@ SeqLeaves = namedtuple(
 #: base log-probabilities (M, V)
 SeqFacts = namedtuple("SeqFacts", ["correct", "label", "base_top", "base_logp"])
 
-#: a sequence task as the step kernels read it; in run_chunk_seq's arguments graph,
-#: leaves, facts and has_format are stacked over the distinct tasks (max_len and
-#: num_modes are the batch's)
+#: a sequence task as the step kernels read it
 SeqTask = namedtuple("SeqTask", ["graph", "leaves", "facts", "max_len", "num_modes", "has_format"])
+
+#: the batch's sequence tasks as run_chunk_seq takes them: every field of SeqGraph,
+#: SeqLeaves and SeqFacts stacked over the distinct tasks, has_format (T,), and the
+#: batch's max_len and num_modes. Flat, because numba's parallel loop cannot take a named
+#: tuple of named tuples as an argument; seq_task_row builds one task's SeqTask from it
+SeqTasks = namedtuple(
+    "SeqTasks",
+    [
+        *SeqGraph._fields,
+        *SeqLeaves._fields,
+        *SeqFacts._fields,
+        "has_format",
+        "max_len",
+        "num_modes",
+    ],
+)
 
 #: the sequence step's batch arrays (seq_sampling)
 SeqBatch = namedtuple(
@@ -199,10 +215,25 @@ def row_of(cls, copy: bool = False):
     return njit(inline="always")(scope[name])
 
 
+def seq_task_selector():
+    """An njit function `(x, i) -> SeqTask` of task i of a SeqTasks x, generated from the
+    fields of SeqGraph, SeqLeaves and SeqFacts (as row_of)."""
+
+    def part(cls):
+        return f"{cls.__name__}(" + ", ".join(f"x.{f}[i]" for f in cls._fields) + ")"
+
+    parts = ", ".join(part(c) for c in (SeqGraph, SeqLeaves, SeqFacts))
+    src = (
+        "def seq_task_row(x, i):\n"
+        f"    return SeqTask({parts}, x.max_len, x.num_modes, x.has_format[i])\n"
+    )
+    scope = {c.__name__: c for c in (SeqTask, SeqGraph, SeqLeaves, SeqFacts)}
+    exec(compile(src, "<seq_task_row>", "exec"), scope)
+    return njit(inline="always")(scope["seq_task_row"])
+
+
 #: one run's private parameter rows
 params_row = row_of(Params, copy=True)
 #: one task's arrays
 bandit_task_row = row_of(BanditTask)
-seq_graph_row = row_of(SeqGraph)
-seq_leaves_row = row_of(SeqLeaves)
-seq_facts_row = row_of(SeqFacts)
+seq_task_row = seq_task_selector()
