@@ -1,8 +1,9 @@
 """The `simrl` command line.
 
-    simrl run CONFIG.toml [--set section.field=value ...] [--out DIR [--force]]
+    simrl run CONFIG.toml [--set section.field=value ...] [--recipe NAME] [--out DIR [--force]]
               [--engine fast|reference] [--task FILE.py:FUNCTION] [--max-memory SIZE]
-    simrl bench [--runs R] [--steps T] [--baseline-runs N]
+    simrl recipes [NAME]
+    simrl bench [--runs R] [--steps T] [--baseline-runs N] [--loss NAME]
     simrl theory check [--cases N] [--seed S]
     simrl theory audit [--out DIR] [--seeds N] [--steps T]
     simrl bridge pretrain [--prior-mix X] [--config CONFIG.toml] [--force]
@@ -83,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a config field (repeatable), e.g. --set optim.lr=0.1",
     )
     run.add_argument(
+        "--recipe",
+        default=None,
+        metavar="NAME",
+        help="a published recipe's settings for the fields the config and --set leave unset "
+        "(same as --set algo.recipe=NAME; see simrl recipes)",
+    )
+    run.add_argument(
         "--out", type=Path, default=None, help="output folder (default: runs/<config name>)"
     )
     run.add_argument(
@@ -108,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a custom sequence task: FUNCTION(config) returns a SequenceTask "
         "(see simrl/examples/custom_sequence.py); the config needs task.kind = 'sequence'",
     )
+
+    recipes = sub.add_parser(
+        "recipes", help="list the published recipes (algo.recipe), or show one with its sources"
+    )
+    recipes.add_argument("name", nargs="?", default=None, help="a recipe to show")
 
     bench = sub.add_parser("bench", help="measure sampled answers per second on workload W1")
     bench.add_argument("--runs", type=int, default=256, help="runs in the batch (W1: 256)")
@@ -194,6 +207,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from simrl.io import check_out, read_toml
 
     overrides = dict(parse_override(o) for o in args.overrides)
+    if args.recipe is not None:
+        overrides["algo.recipe"] = args.recipe
     read_toml(args.config)  # unreadable, non-UTF-8 or invalid TOML: one line, before the rest
     config = Config.from_toml(args.config, overrides)
     limit = None if args.max_memory is None else memory.parse_size(args.max_memory)
@@ -278,6 +293,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recipes(args: argparse.Namespace) -> int:
+    from simrl import recipes
+
+    print(recipes.listing() if args.name is None else recipes.describe(args.name))
+    return 0
+
+
 def cmd_reaudit(args: argparse.Namespace) -> int:
     from simrl.reaudit import run
 
@@ -309,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         commands = {
             "run": cmd_run,
             "bench": cmd_bench,
+            "recipes": cmd_recipes,
             "theory": cmd_theory,
             "prereg": cmd_prereg,
             "reaudit": cmd_reaudit,

@@ -40,6 +40,8 @@ from simrl.config_toml import (  # noqa: F401  (the bridge's config reads TOML t
     with_overrides,
 )
 from simrl.errors import ConfigError
+from simrl.recipes import RECIPES
+from simrl.recipes import apply as apply_recipe
 from simrl.validate import (
     NONNEG,
     NONNEG_INT,
@@ -303,6 +305,12 @@ class AlgoConfig(_AlgoLossFields):
         "use the exact expected gradient with A(a) = r(a) - E_pi r instead of sampled groups",
         Bool(),
     )
+    recipe: str = param(
+        "",
+        "a published recipe's settings for the fields this config does not set (simrl/recipes/, "
+        "`simrl recipes`): " + ", ".join(RECIPES) + "; '' = none",
+        one_of(("", *RECIPES)),
+    )
 
 
 @dataclass(frozen=True)
@@ -401,8 +409,10 @@ class Config:
     # ---- construction ------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict[str, Any], overrides: dict[str, Any] | None = None) -> Config:
-        """Build from nested sections (as TOML gives), then apply dotted overrides."""
-        return cls(**build_sections(with_overrides(data, overrides, SECTIONS), SECTIONS))
+        """Build from nested sections (as TOML gives), then apply dotted overrides, then the
+        recipe's fields (algo.recipe) where neither sets them."""
+        data = apply_recipe(with_overrides(data, overrides, SECTIONS))
+        return cls(**build_sections(data, SECTIONS))
 
     @classmethod
     def from_toml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
