@@ -77,7 +77,7 @@ def test_no_recipe_stays_out_of_a_cells_identity():
 def test_clip_low_accepts_one_and_its_default_is_unchanged():
     assert Config().algo.clip_low == 0.2
     assert Config.from_dict({"algo": {"clip_low": 1.0}}).algo.clip_low == 1.0
-    with pytest.raises(Exception, match="algo.clip_low"):
+    with pytest.raises(Exception, match=r"algo\.clip_low"):
         Config.from_dict({"algo": {"clip_low": 1.5}})
 
 
