@@ -132,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="runs timed for the per-run numpy baseline (its rate is per answer)",
     )
     bench.add_argument(
+        "--loss",
+        default=None,
+        metavar="NAME",
+        help="time W1 with this policy loss, paired with the default loss (and W2 for a "
+        "per-response loss), instead of the full bench",
+    )
+    bench.add_argument(
         "--repeats",
         type=int,
         default=3,
@@ -282,6 +289,13 @@ def load_task(spec: str, config):
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.loss is not None:  # before the engine loads
+        from simrl.algorithms.losses import POLICY_LOSSES
+
+        if args.loss not in POLICY_LOSSES:
+            raise ConfigError(
+                "--loss", args.loss, "a policy loss: one of " + ", ".join(POLICY_LOSSES.names)
+            )
     from simrl.bench import run_bench
 
     for name in ("runs", "steps", "baseline_runs", "repeats"):
@@ -289,6 +303,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"--{name.replace('_', '-')}", getattr(args, name), "must be an integer >= 1"
             )
+    if args.loss is not None:
+        from simrl.bench import run_bench_loss
+
+        run_bench_loss(args.loss, args.runs, args.steps, args.repeats)
+        return 0
     run_bench(args.runs, args.steps, args.baseline_runs, args.repeats)
     return 0
 
