@@ -430,8 +430,20 @@ class Config:
         return "\n".join(lines) + "\n"
 
     def replace(self, **overrides: Any) -> Config:
-        """A copy with dotted overrides, e.g. cfg.replace(**{"optim.lr": 0.1})."""
-        return Config.from_dict(self.to_dict(), overrides)
+        """A copy with dotted overrides, e.g. cfg.replace(**{"optim.lr": 0.1}). With
+        "algo.recipe" among them, the recipe's fields replace the config's, except those
+        given in the same call (a config lists every field, so nothing else would)."""
+        data = self.to_dict()
+        if overrides.get("algo.recipe"):
+            from simrl.recipes import get, sequence_only
+
+            kind = overrides.get("task.kind", self.task.kind)
+            for s in get(overrides["algo.recipe"]).settings:
+                if s.field in overrides or (kind == "bandit" and sequence_only(s.field)):
+                    continue
+                section, _, name = s.field.partition(".")
+                data[section][name] = s.value
+        return Config.from_dict(data, overrides)
 
 
 def field_docs() -> dict[str, str]:

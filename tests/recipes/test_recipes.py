@@ -68,6 +68,12 @@ def test_user_fields_win_and_a_saved_config_reloads_unchanged(name):
     assert Config.from_dict(tomllib.loads(cfg.to_toml())) == cfg
 
 
+def test_replace_with_a_recipe_sets_its_fields_except_the_calls_own():
+    cfg = Config().replace(**{"algo.recipe": "dapo", "algo.clip_high": 0.5})
+    assert (cfg.algo.recipe, cfg.algo.clip_high, cfg.algo.dual_clip) == ("dapo", 0.5, 10.0)
+    assert cfg == Config.from_dict({"algo": {"recipe": "dapo", "clip_high": 0.5}})
+
+
 def test_no_recipe_stays_out_of_a_cells_identity():
     assert "recipe" not in identity_toml(Config())
     assert 'recipe = "dapo"' in identity_toml(Config.from_dict({"algo": {"recipe": "dapo"}}))
