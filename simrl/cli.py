@@ -1,8 +1,9 @@
 """The `simrl` command line.
 
-    simrl run CONFIG.toml [--set section.field=value ...] [--out DIR [--force]]
+    simrl run CONFIG.toml [--set section.field=value ...] [--recipe NAME] [--out DIR [--force]]
               [--engine fast|reference] [--task FILE.py:FUNCTION] [--max-memory SIZE]
-    simrl bench [--runs R] [--steps T] [--baseline-runs N]
+    simrl recipes [NAME]
+    simrl bench [--runs R] [--steps T] [--baseline-runs N] [--loss NAME]
     simrl theory check [--cases N] [--seed S]
     simrl theory audit [--out DIR] [--seeds N] [--steps T]
     simrl bridge pretrain [--prior-mix X] [--config CONFIG.toml] [--force]
@@ -83,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a config field (repeatable), e.g. --set optim.lr=0.1",
     )
     run.add_argument(
+        "--recipe",
+        default=None,
+        metavar="NAME",
+        help="a published recipe's settings for the fields the config and --set leave unset "
+        "(same as --set algo.recipe=NAME; see simrl recipes)",
+    )
+    run.add_argument(
         "--out", type=Path, default=None, help="output folder (default: runs/<config name>)"
     )
     run.add_argument(
@@ -109,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(see simrl/examples/custom_sequence.py); the config needs task.kind = 'sequence'",
     )
 
+    recipes = sub.add_parser(
+        "recipes", help="list the published recipes (algo.recipe), or show one with its sources"
+    )
+    recipes.add_argument("name", nargs="?", default=None, help="a recipe to show")
+
     bench = sub.add_parser("bench", help="measure sampled answers per second on workload W1")
     bench.add_argument("--runs", type=int, default=256, help="runs in the batch (W1: 256)")
     bench.add_argument("--steps", type=int, default=200, help="steps per run (W1: 200)")
@@ -117,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=8,
         help="runs timed for the per-run numpy baseline (its rate is per answer)",
+    )
+    bench.add_argument(
+        "--loss",
+        default=None,
+        metavar="NAME",
+        help="time W1 with this policy loss, paired with the default loss (and W2 for a "
+        "per-response loss), instead of the full bench",
     )
     bench.add_argument(
         "--repeats",
@@ -194,6 +214,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from simrl.io import check_out, read_toml
 
     overrides = dict(parse_override(o) for o in args.overrides)
+    if args.recipe is not None:
+        overrides["algo.recipe"] = args.recipe
     read_toml(args.config)  # unreadable, non-UTF-8 or invalid TOML: one line, before the rest
     config = Config.from_toml(args.config, overrides)
     limit = None if args.max_memory is None else memory.parse_size(args.max_memory)
@@ -267,6 +289,13 @@ def load_task(spec: str, config):
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.loss is not None:  # before the engine loads
+        from simrl.algorithms.losses import POLICY_LOSSES
+
+        if args.loss not in POLICY_LOSSES:
+            raise ConfigError(
+                "--loss", args.loss, "a policy loss: one of " + ", ".join(POLICY_LOSSES.names)
+            )
     from simrl.bench import run_bench
 
     for name in ("runs", "steps", "baseline_runs", "repeats"):
@@ -274,7 +303,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"--{name.replace('_', '-')}", getattr(args, name), "must be an integer >= 1"
             )
+    if args.loss is not None:
+        from simrl.bench import run_bench_loss
+
+        run_bench_loss(args.loss, args.runs, args.steps, args.repeats)
+        return 0
     run_bench(args.runs, args.steps, args.baseline_runs, args.repeats)
+    return 0
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    from simrl import recipes
+
+    print(recipes.listing() if args.name is None else recipes.describe(args.name))
     return 0
 
 
@@ -309,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         commands = {
             "run": cmd_run,
             "bench": cmd_bench,
+            "recipes": cmd_recipes,
             "theory": cmd_theory,
             "prereg": cmd_prereg,
             "reaudit": cmd_reaudit,

@@ -40,6 +40,8 @@ from simrl.config_toml import (  # noqa: F401  (the bridge's config reads TOML t
     with_overrides,
 )
 from simrl.errors import ConfigError
+from simrl.recipes import RECIPES
+from simrl.recipes import apply as apply_recipe
 from simrl.validate import (
     NONNEG,
     NONNEG_INT,
@@ -303,6 +305,12 @@ class AlgoConfig(_AlgoLossFields):
         "use the exact expected gradient with A(a) = r(a) - E_pi r instead of sampled groups",
         Bool(),
     )
+    recipe: str = param(
+        "",
+        "a published recipe's settings for the fields this config does not set (simrl/recipes/, "
+        "`simrl recipes`): " + ", ".join(RECIPES) + "; '' = none",
+        one_of(("", *RECIPES)),
+    )
 
 
 @dataclass(frozen=True)
@@ -401,8 +409,10 @@ class Config:
     # ---- construction ------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict[str, Any], overrides: dict[str, Any] | None = None) -> Config:
-        """Build from nested sections (as TOML gives), then apply dotted overrides."""
-        return cls(**build_sections(with_overrides(data, overrides, SECTIONS), SECTIONS))
+        """Build from nested sections (as TOML gives), then apply dotted overrides, then the
+        recipe's fields (algo.recipe) where neither sets them."""
+        data = apply_recipe(with_overrides(data, overrides, SECTIONS))
+        return cls(**build_sections(data, SECTIONS))
 
     @classmethod
     def from_toml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
@@ -420,8 +430,20 @@ class Config:
         return "\n".join(lines) + "\n"
 
     def replace(self, **overrides: Any) -> Config:
-        """A copy with dotted overrides, e.g. cfg.replace(**{"optim.lr": 0.1})."""
-        return Config.from_dict(self.to_dict(), overrides)
+        """A copy with dotted overrides, e.g. cfg.replace(**{"optim.lr": 0.1}). With
+        "algo.recipe" among them, the recipe's fields replace the config's, except those
+        given in the same call (a config lists every field, so nothing else would)."""
+        data = self.to_dict()
+        if overrides.get("algo.recipe"):
+            from simrl.recipes import get, sequence_only
+
+            kind = overrides.get("task.kind", self.task.kind)
+            for s in get(overrides["algo.recipe"]).settings:
+                if s.field in overrides or (kind == "bandit" and sequence_only(s.field)):
+                    continue
+                section, _, name = s.field.partition(".")
+                data[section][name] = s.value
+        return Config.from_dict(data, overrides)
 
 
 def field_docs() -> dict[str, str]:

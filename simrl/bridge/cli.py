@@ -61,6 +61,12 @@ def add_parser(sub, parser_class) -> None:
         "--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE"
     )
     run.add_argument(
+        "--recipe",
+        default=None,
+        metavar="NAME",
+        help="a published recipe's settings for the fields left unset (algo.recipe; simrl recipes)",
+    )
+    run.add_argument(
         "--model", default=None, help="bridge.model: a HuggingFace causal LM folder, or 'smollm2'"
     )
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None)
@@ -185,6 +191,8 @@ def run_cmd(args: argparse.Namespace) -> int:
         overrides["bridge.model"] = args.model
     if args.device is not None:
         overrides["bridge.device"] = args.device
+    if args.recipe is not None:
+        overrides["algo.recipe"] = args.recipe
     cfg = BridgeRunConfig.from_toml(args.config, overrides)
     check_model_folder(cfg.bridge.model)
     from simrl.bridge.run import run_bridge  # torch: after the checks
