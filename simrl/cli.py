@@ -27,6 +27,7 @@ the bad inputs that keep it so.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -370,6 +371,11 @@ def main(argv: list[str] | None = None) -> int:
             "was kept (rerun to resume)\n"
         )
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (`simrl recipes | head`): as any Unix filter, stop quietly;
+        # stdout is pointed at /dev/null so the interpreter's final flush cannot raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (UnicodeDecodeError, RecursionError) as e:
         what = "is not UTF-8 text" if isinstance(e, UnicodeDecodeError) else "nests too deeply"
         sys.stderr.write(f"simrl: config error: an input file {what} ({type(e).__name__})\n")
