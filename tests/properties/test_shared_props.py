@@ -46,7 +46,7 @@ def _ratio_of_errors(err_fn, eta):
 
 @given(problems())
 def test_plain_step_through_the_kernel_is_the_chain_rule(prob):
-    theta, phi, w, rewards, batch = prob
+    theta, phi, w, _, _ = prob
     g = np.random.default_rng(0).normal(size=theta.shape)
     dtheta, dw = plain_step(phi, g, 0.3)
     np.testing.assert_allclose(
