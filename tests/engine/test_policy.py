@@ -1,0 +1,236 @@
+"""The policy class (simrl/policy.py) on the reference engine: a linear policy with Phi = 0
+is the tabular run bitwise; the feature families have the overlap their docs state; the
+held-out audit columns agree with their first-order prediction to O(lr^2); the numba
+engine and mixed batches refuse a linear policy in one line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simrl.config import Config
+from simrl.engine.batch import RunSpec, run_batch
+from simrl.errors import ConfigError
+from simrl.policy import (
+    POLICY_EVAL_METRICS,
+    POLICY_UPDATE_METRICS,
+    build_features,
+    low_rank_features,
+    random_features,
+)
+from simrl.prereg.identity import identity_toml
+from simrl.tasks import build_task
+from theory.shared import policy_overlap
+
+BASE = {
+    "task": {"num_prompts": 8, "num_answers": 4, "train_prompts": 6, "prior_strength": 0.4},
+    "algo": {"group_size": 4, "prompts_per_step": 4},
+    "run": {"steps": 12, "eval_every": 3, "seeds": 2, "passk": [1, 4]},
+}
+
+#: configs that cover the seams the policy class touches: optimisers, epochs x minibatches,
+#: KL and entropy terms, ProRL resets (w's optimiser state too), exact mode, other losses,
+#: the audit, a reward that updates nothing
+CASES = {
+    "sgd-epochs-minibatches": {"algo": {"epochs": 2, "minibatches": 2}},
+    "adam-kl-entropy-reset": {
+        "optim": {"kind": "adam", "lr": 0.05},
+        "algo": {"kl_coef": 0.1, "kl_kind": "k3", "entropy_coef": 0.01, "ref_reset_every": 5},
+    },
+    "adam-exact-kl": {
+        "optim": {"kind": "adam", "lr": 0.05},
+        "algo": {"kl_coef": 0.05, "kl_kind": "exact_reverse"},
+    },
+    "exact-pg": {"algo": {"exact": True, "loss": "pg"}},
+    "clip-cov-audit": {"algo": {"loss": "clip_cov", "epochs": 2}, "run": {"audit": True}},
+    "steer-random-reward": {"algo": {"loss": "steer"}, "reward": {"kind": "random"}},
+    "gspo-dr-grpo": {"algo": {"loss": "gspo", "advantage": "dr_grpo"}},
+    "frozen": {"reward": {"kind": "frozen"}},
+}
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = {k: dict(v) for k, v in a.items()}
+    for k, v in b.items():
+        out.setdefault(k, {}).update(v)
+    return out
+
+
+def _run(cfg: Config, seeds: int = 2):
+    return run_batch([RunSpec(cfg, i) for i in range(seeds)], engine="reference")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_phi_zero_is_the_tabular_run_bitwise(case, tmp_path):
+    data = _merge(BASE, CASES[case])
+    np.save(tmp_path / "phi.npy", np.zeros((8, 4, 3)))
+    tab = _run(Config.from_dict(data))
+    lin_data = _merge(
+        data,
+        {
+            "policy": {
+                "kind": "linear",
+                "features": "file",
+                "features_file": str(tmp_path / "phi.npy"),
+            }
+        },
+    )
+    lin = _run(Config.from_dict(lin_data))
+    assert lin.names[: len(tab.names)] == tab.names
+    assert lin.names[len(tab.names) :] == POLICY_EVAL_METRICS + POLICY_UPDATE_METRICS
+    a, b = tab.metrics, lin.metrics[:, :, : len(tab.names)]
+    assert np.array_equal(a, b, equal_nan=True)
+    assert np.array_equal(tab.logits, lin.logits)
+    overlap = lin.metrics[:, :, lin.names.index("policy_overlap")]
+    assert np.all(overlap == 0.0)
+
+
+def test_a_linear_policy_moves_held_out_prompts_and_the_audit_follows():
+    data = _merge(
+        BASE,
+        {
+            "policy": {"kind": "linear", "rho": 0.6, "dim": 4, "strength": 1.0},
+            "optim": {"lr": 0.02},
+            "run": {"steps": 6, "eval_every": 1},
+        },
+    )
+    res = _run(Config.from_dict(data), seeds=1)
+    m = res.metrics[0, 1:]
+    held = m[:, res.names.index("dH_heldout")]
+    spill = m[:, res.names.index("dH_spill_first_order")]
+    assert np.all(held != 0)  # held-out states move through w
+    # first order in the step: at lr 0.02 the prediction is within a few % of the exact change
+    assert np.all(np.abs(held - spill) <= 0.05 * np.abs(held) + 1e-9)
+    # a tabular policy never moves a held-out prompt
+    tab = _run(Config.from_dict(_merge(BASE, {"optim": {"lr": 0.02}})), seeds=1)
+    assert np.all(
+        tab.metrics[0, :, tab.names.index("acc_heldout")]
+        == tab.metrics[0, 0, tab.names.index("acc_heldout")]
+    )
+    assert not np.all(
+        m[:, res.names.index("acc_heldout")] == res.metrics[0, 0, res.names.index("acc_heldout")]
+    )
+
+
+def test_spill_error_is_second_order_in_lr():
+    errs = []
+    for lr in (0.04, 0.02):
+        data = _merge(
+            BASE,
+            {
+                "policy": {"kind": "linear", "rho": 0.6, "dim": 4},
+                "optim": {"lr": lr},
+                "run": {"steps": 1, "eval_every": 1},
+            },
+        )
+        res = _run(Config.from_dict(data), seeds=1)
+        m, names = res.metrics[0, 1], res.names
+        errs.append(abs(m[names.index("dH_heldout")] - m[names.index("dH_spill_first_order")]))
+    assert errs[1] < 0.35 * errs[0]  # ~ 1/4
+
+
+def test_reruns_are_bitwise_identical():
+    cfg = Config.from_dict(_merge(BASE, {"policy": {"kind": "linear", "features": "low_rank"}}))
+    a, b = _run(cfg), _run(cfg)
+    assert np.array_equal(a.metrics, b.metrics, equal_nan=True)
+
+
+def test_overlap_column_is_theory_policy_overlap():
+    cfg = Config.from_dict(
+        _merge(BASE, {"policy": {"kind": "linear", "features": "shared_answer_features"}})
+    )
+    task = build_task(cfg.task)
+    phi = build_features(cfg, task)
+    res = _run(cfg, seeds=1)
+    got = res.metrics[0, :, res.names.index("policy_overlap")]
+    assert np.all(got == policy_overlap(phi, task.base_logits, tabular=True))
+    assert 0 < got[0] < 1
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.3, 0.9])
+def test_random_features_have_cosine_rho_exactly(rho):
+    phi = random_features(8, 4, 3, rho, 2.0, seed=5)
+    assert np.allclose(phi.sum(axis=1), 0.0)  # centred over answers
+    flat = phi.reshape(8, -1)
+    norms = np.linalg.norm(flat, axis=1)
+    assert np.allclose(norms, 2.0)
+    cos = flat @ flat.T / np.outer(norms, norms)
+    assert np.allclose(cos[~np.eye(8, dtype=bool)], rho, atol=1e-12)
+
+
+def test_low_rank_kernel_is_delta_times_embedding_gram():
+    phi = low_rank_features(5, 3, 2, 1.5, seed=1)
+    flat = phi.reshape(15, -1)
+    k = (flat @ flat.T).reshape(5, 3, 5, 3)
+    u = phi[:, 0, :2]  # U(s, :) sits at answer 0's block
+    assert np.allclose(np.linalg.norm(u, axis=1), 1.5)
+    assert np.allclose(
+        k, np.einsum("sj,tj->st", u, u)[:, None, :, None] * np.eye(3)[None, :, None, :]
+    )
+
+
+def test_shared_answer_features_mark_the_plurality_and_format_answers():
+    cfg = Config.from_dict(
+        _merge(
+            BASE,
+            {
+                "task": {"format_mass": 0.1},
+                "policy": {"kind": "linear", "features": "shared_answer_features", "strength": 0.7},
+            },
+        )
+    )
+    task = build_task(cfg.task)
+    phi = build_features(cfg, task)
+    assert phi.shape == (8, 4, 2)
+    S = np.arange(8)
+    assert np.all(phi[S, task.base_top, 0] == 0.7)
+    assert np.all(phi[S, task.format_answer, 1] == 0.7)
+    assert phi.sum() == pytest.approx(0.7 * 16)
+
+
+def test_the_numba_engine_refuses_a_linear_policy():
+    cfg = Config.from_dict(_merge(BASE, {"policy": {"kind": "linear"}}))
+    with pytest.raises(ConfigError, match=r"policy\.kind"):
+        run_batch([RunSpec(cfg, 0)], engine="fast")
+
+
+def test_a_batch_cannot_mix_policy_kinds():
+    lin = Config.from_dict(_merge(BASE, {"policy": {"kind": "linear"}}))
+    with pytest.raises(ConfigError, match=r"policy\.kind"):
+        run_batch([RunSpec(Config.from_dict(BASE), 0), RunSpec(lin, 0)], engine="reference")
+
+
+def test_identity_leaves_a_default_policy_out():
+    base = Config.from_dict(BASE)
+    assert "[policy]" not in identity_toml(base)
+    assert "[policy]" in base.to_toml()  # a saved config.toml lists it
+    lin = Config.from_dict(_merge(BASE, {"policy": {"kind": "linear", "rho": 0.3}}))
+    text = identity_toml(lin)
+    assert '[policy]\nkind = "linear"\nrho = 0.3\n' in text
+
+
+@pytest.mark.parametrize(
+    ("policy", "field"),
+    [
+        ({"kind": "linear", "rho": 1.0}, "policy.rho"),
+        ({"kind": "linear", "rho": -0.1}, "policy.rho"),
+        ({"kind": "linear", "features": "low_rank", "rank": 9}, "policy.rank"),
+        ({"kind": "linear", "dim": 2}, "policy.dim"),
+        ({"rho": 0.5}, "policy.rho"),  # tabular: the linear fields stay at their defaults
+        ({"kind": "linear", "features": "file"}, "policy.features_file"),
+        ({"kind": "linear", "features_file": "x.npy"}, "policy.features_file"),
+    ],
+)
+def test_bad_policy_fields_are_one_config_error(policy, field):
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        Config.from_dict(_merge(BASE, {"policy": policy}))
+
+
+def test_npg_with_a_linear_policy_is_refused():
+    with pytest.raises(ConfigError, match=r"optim\.kind"):
+        Config.from_dict(_merge(BASE, {"policy": {"kind": "linear"}, "optim": {"kind": "npg"}}))
+
+
+def test_sequence_tasks_refuse_a_linear_policy():
+    with pytest.raises(ConfigError, match=r"policy\.kind"):
+        Config.from_dict({"task": {"kind": "sequence"}, "policy": {"kind": "linear"}})
