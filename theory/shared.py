@@ -218,9 +218,13 @@ def policy_overlap(phi: np.ndarray, z: np.ndarray, tabular: bool = True) -> floa
     if S < 2:
         return 0.0
     fs = state_fisher(z)  # (S, K, K)
-    wmat = np.einsum("ska,skj,sjb->sab", phi, fs, phi)  # (S, d, d) W_s
-    flat = wmat.reshape(S, d * d)
-    off = flat @ flat.T  # tr(W_s W_s') (W symmetric)
+    if d * d <= K * K:  # tr(W_s W_s') with W_s = Phi_s^T F_s Phi_s (d x d)
+        wmat = np.einsum("ska,skj,sjb->sab", phi, fs, phi)  # (S, d, d)
+        flat = wmat.reshape(S, d * d)
+        off = flat @ flat.T  # W symmetric
+    else:  # the same in answer space: tr(F_s B F_s' B^T), B = Phi_s Phi_s'^T (K x K)
+        b = np.einsum("skd,tjd->stkj", phi, phi)  # (S, S, K, K)
+        off = np.einsum("skl,stlj,tjm,stkm->st", fs, b, fs, b, optimize=True)
     m = np.einsum("ska,sja->skj", phi, phi)  # Phi_s Phi_s^T
     if tabular:
         m = m + np.eye(K)
