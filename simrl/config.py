@@ -393,7 +393,7 @@ class PolicyConfig(Section):
     )
     features_file: str = param(
         "",
-        "features = 'file': an .npy array (S, K, d), or FILE.py:FUNCTION, FUNCTION(config) returning one (loaded like `simrl run --task`)",
+        "features = 'file': an .npy array (S, K, d), or FILE.py:FUNCTION, FUNCTION(config) returning one (loaded like `simrl run --task`; a relative path is taken from the working directory)",
         Text(),
     )
 

@@ -261,3 +261,69 @@ def test_every_registry_entry_runs_on_a_linear_policy(extra):
     assert np.isfinite(res.metrics[0, :, res.names.index("acc")]).all()
     held = res.metrics[0, 1:, res.names.index("dH_heldout")]
     assert np.isfinite(held).all() and np.any(held != 0)
+
+
+STUDY = """
+title = "overlap"
+question = "does a policy factor run?"
+
+[design]
+seeds = 2
+steps = 4
+eval_every = 2
+passk = [1]
+engine = "{engine}"
+stopping_rule = "fixed"
+
+[config]
+task = {{ kind = "bandit", num_prompts = 8, num_answers = 4, prior_strength = 0.35 }}
+algo = {{ group_size = 4 }}
+
+[[factor]]
+name = "policy"
+[factor.levels.tabular]
+policy = {{ kind = "tabular" }}
+[factor.levels.rho0]
+policy = {{ kind = "linear", rho = 0.0, dim = 4 }}
+[factor.levels.rho6]
+policy = {{ kind = "linear", rho = 0.6, dim = 4 }}
+
+[outcomes]
+primary = ["acc"]
+
+[analysis]
+model = "acc ~ C(policy, Sum)"
+
+[[hypothesis]]
+id = "spill"
+statement = "overlap changes accuracy"
+outcome = "acc"
+test = "paired"
+factor = "policy"
+contrast = ["rho6", "rho0"]
+direction = "two-sided"
+sesoi = 0.0
+"""
+
+
+def test_a_study_can_vary_the_policy_on_the_reference_engine(tmp_path):
+    from simrl.prereg.executors import run_unit
+    from simrl.prereg.grid import expand, units
+    from simrl.prereg.spec import load_study
+
+    (tmp_path / "fast").mkdir()
+    (tmp_path / "fast" / "prereg.toml").write_text(STUDY.format(engine="fast"))
+    with pytest.raises(ConfigError, match=r"design\.engine"):
+        load_study(tmp_path / "fast")
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "ref" / "prereg.toml").write_text(STUDY.format(engine="reference"))
+    study = load_study(tmp_path / "ref")
+    cells = expand(study)
+    by_label = {c.labels["policy"]: c for c in cells}
+    assert "[policy]" not in identity_toml(by_label["tabular"].config)  # a default adds nothing
+    assert "[policy]" in identity_toml(by_label["rho6"].config)
+    groups = units(study, cells)
+    assert len(groups) == 2  # tabular and linear cells never share a batch
+    for unit in groups:
+        frames = run_unit(unit)
+        assert len(frames) == len(unit.cells)
