@@ -379,12 +379,12 @@ class PolicyConfig(Section):
     )
     strength: float = param(
         1.0,
-        "linear: feature scale: Frobenius norm of each state's centred feature block (random_features), the feature value (shared_answer_features), the embedding norm (low_rank)",
+        "linear: feature scale: the norm of each feature row (random_features; in expectation when Gaussian), the feature value (shared_answer_features), the embedding norm (low_rank)",
         NONNEG,
     )
     rho: float = param(
         0.0,
-        "random_features: cosine between different states' centred feature rows, exactly (0 = orthogonal, no spill; -> 1 = one habit)",
+        "random_features: cosine between the feature rows of the same answer in different states (0 = no spill; -> 1 = one habit); exact with dim >= (num_prompts + 1) * num_answers, in expectation below",
         Range(0.0, 1.0, hi_open=True),
     )
     dim: int = param(16, "random_features: number of shared features d", POS_INT)

@@ -65,15 +65,6 @@ def _check_policy(c: Config) -> None:
         c.optim.kind,
         "must be 'sgd' or 'adam' with policy.kind = 'linear' (the exact Fisher of w is not built yet; theory/NOTES.md gives its closed form)",
     )
-    if p.features == "random_features":
-        K, S = c.task.num_answers, c.task.num_prompts
-        require(
-            (K - 1) * p.dim >= S + 1,
-            "policy.dim",
-            p.dim,
-            f"random_features needs (num_answers - 1) * dim >= num_prompts + 1 = {S + 1} "
-            f"(a shared and {S} own orthonormal directions; here (K - 1) = {K - 1})",
-        )
     if p.features == "low_rank":
         require(
             p.rank <= c.task.num_prompts,

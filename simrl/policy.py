@@ -11,18 +11,22 @@ Phi(s, a, :) for w (the chain rule through z, which is linear in (theta_tab, w))
 optimiser steps each (`apply_gradient`). With Phi = 0, w never moves and z = theta_tab + 0
 is the tabular run bitwise.
 
-Feature families (Phi (S, K, d); `build_features`), with their feature-row overlap:
-- random_features: Phi_s = strength (sqrt(rho) U_0 + sqrt(1 - rho) U_s), U_0..U_S orthonormal
-  in the Frobenius inner product among answer-centred K x d matrices (drawn from the task
-  seed: the Q factor of a Gaussian (K - 1) d x (S + 1) matrix, mapped through an orthonormal
-  basis of the centred space). Each state's centred block has Frobenius norm `strength`,
-  and the cosine between two states' blocks is rho exactly. Needs (K - 1) d >= S + 1.
+Feature families (Phi (S, K, d); `build_features`), with their kernels (the closed forms
+of their `policy_overlap` are in theory/NOTES.md, "Feature families"):
+- random_features: feature rows Phi(s, a, :) = strength (sqrt(rho) c_a + sqrt(1 - rho) e_{s,a}),
+  c (K, d) shared by every state, e (S, K, d) each state's own, drawn from the task seed.
+  With dim >= (S + 1) K the (S + 1) K vectors are orthonormal and the kernel is exact:
+  K((s, a), (s', a')) = strength^2 (rho [a = a'] + (1 - rho) [s = s'][a = a']), so answer a of
+  another state moves by rho times what answer a of the trained state moves through w
+  (rho = 0: no spill; rho -> 1: one habit for all states). With a smaller dim the vectors
+  are Gaussian N(0, I / d) and the kernel holds in expectation (E Phi_s(a) . Phi_s'(a') =
+  strength^2 rho [a = a'] for s != s'), with fluctuations of order strength^2 / sqrt(d).
 - shared_answer_features: one feature per answer type present, the base policy's
   plurality answer (task.base_top) and the format answer (task.format_answer, when the task
   has one): Phi(s, a, j) = strength if answer a of prompt s is of type j. Every prompt's
   typed answers share w_j, so raising the plurality answer anywhere raises it everywhere.
-  Feature cosine between two states' blocks, centred: 1 (all prompts have the same block up
-  to a permutation of answers; the NTK off-diagonal pairs the typed answers).
+  K((s, a), (s', a')) = strength^2 when a and a' have the same type (all prompts have the
+  same block up to a permutation of answers).
 - low_rank: z = theta_tab + U V^T, U (S, r) a fixed embedding (rows drawn Gaussian, scaled to
   norm `strength`), V (K, r) the trained unembedding: Phi(s, a, (b, j)) = [a = b] U(s, j),
   d = K r, w = vec(V). Kernel K((s, a), (s', a')) = [a = a'] U_s . U_s'; the cosine of two
@@ -79,27 +83,19 @@ def _rng(task_seed: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(task_seed, spawn_key=(FEATURE_STREAM,)))
 
 
-def _centred_basis(K: int) -> np.ndarray:
-    """(K, K - 1) orthonormal basis of the vectors that sum to zero (answer-centred)."""
-    q, _ = np.linalg.qr(np.eye(K) - 1.0 / K)
-    return q[:, : K - 1]
-
-
 def random_features(S: int, K: int, d: int, rho: float, strength: float, seed: int) -> np.ndarray:
-    """Phi (S, K, d), each state's block centred over answers with Frobenius norm `strength`
-    and cosine exactly rho with every other state's block (module doc)."""
-    n = (K - 1) * d
-    if n < S + 1:
-        raise ConfigError(
-            "policy.dim", d, f"random_features needs (num_answers - 1) * dim >= {S + 1}"
-        )
-    g = _rng(seed).standard_normal((n, S + 1))
-    q, r = np.linalg.qr(g)
-    q = q * np.sign(np.diag(r))[None, :]  # a unique Q: columns orthonormal, (n, S + 1)
-    coords = np.sqrt(rho) * q[:, :1] + np.sqrt(1.0 - rho) * q[:, 1:]  # (n, S)
-    basis = _centred_basis(K)  # (K, K - 1)
-    blocks = coords.T.reshape(S, K - 1, d)  # coordinates in the centred space
-    return strength * np.einsum("kc,scd->skd", basis, blocks)
+    """Phi (S, K, d) = strength (sqrt(rho) c + sqrt(1 - rho) e_s) (module doc): orthonormal
+    c_a, e_{s,a} when d >= (S + 1) K (the kernel exact), Gaussian N(0, I / d) otherwise."""
+    n = (S + 1) * K
+    g = _rng(seed).standard_normal((n, d))
+    if d >= n:
+        q, r = np.linalg.qr(g.T)  # (d, n), orthonormal columns
+        vecs = (q * np.sign(np.diag(r))[None, :]).T  # a unique Q; rows orthonormal
+    else:
+        vecs = g / np.sqrt(d)
+    c = vecs[:K]  # (K, d) shared
+    e = vecs[K:].reshape(S, K, d)  # each state's own
+    return strength * (np.sqrt(rho) * c[None, :, :] + np.sqrt(1.0 - rho) * e)
 
 
 def shared_answer_features(task, strength: float) -> np.ndarray:

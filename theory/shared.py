@@ -203,13 +203,15 @@ def natural_shared_step(
 
 def policy_overlap(phi: np.ndarray, z: np.ndarray, tabular: bool = True) -> float:
     """The overlap of a log-linear policy (NOTES, "policy.overlap"): the mean over ordered
-    pairs s != s' of the cosine between the per-state Fisher matrices in the trained
-    parameters, Sigma_s = J_s^T F_s J_s,
+    pairs s != s' of the normalised off-diagonal of the empirical NTK of the pi-weighted
+    score functions, Theta_ss' = G_s G_s'^T (rows of G_s: sqrt(pi_s(a)) grad log pi_s(a) in the
+    trained parameters),
 
-        cos(s, s') = tr(Sigma_s Sigma_s') / sqrt(tr(Sigma_s^2) tr(Sigma_s'^2))  in [0, 1],
+        ov(s, s') = |Theta_ss'|_F / sqrt(|Theta_ss|_F |Theta_s's'|_F)
+                  = sqrt(tr(Sigma_s Sigma_s') / sqrt(tr(Sigma_s^2) tr(Sigma_s'^2)))  in [0, 1],
 
-    = ||Theta_ss'||_F^2 / (||Theta_ss||_F ||Theta_s's'||_F), Theta_ss' = G_s G_s'^T the
-    empirical NTK block of the pi-weighted score functions (rows sqrt(pi_s(a)) grad log pi_s(a)).
+    Sigma_s = J_s^T F_s J_s = G_s^T G_s the per-state Fisher (the square root of the cosine
+    between the per-state Fisher matrices).
     Off the diagonal the tabular blocks are disjoint, so tr(Sigma_s Sigma_s') = tr(W_s W_s'),
     W_s = Phi_s^T F_s Phi_s; on the diagonal tr(Sigma_s^2) = tr((F_s M_s)^2) with
     M_s = [tabular] I + Phi_s Phi_s^T. 0 for a tabular policy or phi = 0. A pair whose
@@ -234,24 +236,26 @@ def policy_overlap(phi: np.ndarray, z: np.ndarray, tabular: bool = True) -> floa
     with np.errstate(invalid="ignore", divide="ignore"):
         cos = np.where(denom > 0, off / np.where(denom > 0, denom, 1.0), 0.0)
     mask = ~np.eye(S, dtype=bool)
-    return float(cos[mask].mean())
+    return float(np.sqrt(np.clip(cos[mask], 0.0, None)).mean())
 
 
 def policy_overlap_dense(phi: np.ndarray, z: np.ndarray, tabular: bool = True) -> float:
-    """`policy_overlap` from the full parameter Jacobians (S K + d columns): the reference."""
+    """`policy_overlap` from the NTK blocks of the weighted score functions, built from the
+    full parameter Jacobians (S K + d columns): the reference."""
     S, K, d = phi.shape
-    fs = state_fisher(z)
-    sig = []
+    pi = np.exp(log_softmax(z))
+    gs = []  # G_s: rows sqrt(pi_s(a)) (J_s(a) - sum_b pi_s(b) J_s(b)), the weighted scores
     for s in range(S):
         J = np.zeros((K, S * K + d))
         if tabular:
             J[:, s * K : (s + 1) * K] = np.eye(K)
         J[:, S * K :] = phi[s]
-        sig.append(J.T @ fs[s] @ J)
+        gs.append(np.sqrt(pi[s])[:, None] * (J - pi[s] @ J))
     vals = []
     for s in range(S):
         for t in range(S):
             if s != t:
-                den = np.sqrt(np.sum(sig[s] * sig[s]) * np.sum(sig[t] * sig[t]))
-                vals.append(np.sum(sig[s] * sig[t]) / den if den > 0 else 0.0)
+                gram = gs[s] @ gs[t].T  # Theta_st, K x K
+                den = np.sqrt(np.linalg.norm(gs[s] @ gs[s].T) * np.linalg.norm(gs[t] @ gs[t].T))
+                vals.append(np.linalg.norm(gram) / den if den > 0 else 0.0)
     return float(np.mean(vals)) if vals else 0.0

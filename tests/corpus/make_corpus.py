@@ -106,7 +106,7 @@ CONFIGS = [
     ("policy-rho-negative", "passk = [1]", P_LIN + "rho = -0.1", "policy.rho"),
     ("policy-rho-nan", "passk = [1]", P_LIN + "rho = nan", "policy.rho"),
     ("policy-rank-large", "passk = [1]", P_LIN + 'features = "low_rank"\nrank = 9', "policy.rank"),
-    ("policy-dim-small", "passk = [1]", P_LIN + "dim = 2", "policy.dim"),
+    ("policy-dim-zero", "passk = [1]", P_LIN + "dim = 0", "policy.dim"),
     ("policy-npg", 'kind = "adam"', 'kind = "npg"', "optim.kind", P_LIN),
     ("policy-tabular-rho", "passk = [1]", "passk = [1]\n[policy]\nrho = 0.5", "policy.rho"),
     ("policy-fast-engine", "passk = [1]", P_LIN + "rho = 0.5", "policy.kind"),

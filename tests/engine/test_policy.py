@@ -99,8 +99,9 @@ def test_a_linear_policy_moves_held_out_prompts_and_the_audit_follows():
     held = m[:, res.names.index("dH_heldout")]
     spill = m[:, res.names.index("dH_spill_first_order")]
     assert np.all(held != 0)  # held-out states move through w
-    # first order in the step: at lr 0.02 the prediction is within a few % of the exact change
-    assert np.all(np.abs(held - spill) <= 0.05 * np.abs(held) + 1e-9)
+    # first order in the step: at lr 0.02 the prediction's error is a few % of the scale of
+    # the exact change (a mean over held-out states can cancel, so not per row)
+    assert np.abs(held - spill).max() <= 0.05 * np.abs(held).max()
     # a tabular policy never moves a held-out prompt
     tab = _run(Config.from_dict(_merge(BASE, {"optim": {"lr": 0.02}})), seeds=1)
     assert np.all(
@@ -148,14 +149,39 @@ def test_overlap_column_is_theory_policy_overlap():
 
 
 @pytest.mark.parametrize("rho", [0.0, 0.3, 0.9])
-def test_random_features_have_cosine_rho_exactly(rho):
-    phi = random_features(8, 4, 3, rho, 2.0, seed=5)
-    assert np.allclose(phi.sum(axis=1), 0.0)  # centred over answers
-    flat = phi.reshape(8, -1)
-    norms = np.linalg.norm(flat, axis=1)
-    assert np.allclose(norms, 2.0)
-    cos = flat @ flat.T / np.outer(norms, norms)
-    assert np.allclose(cos[~np.eye(8, dtype=bool)], rho, atol=1e-12)
+def test_random_features_kernel_is_exact_with_enough_features(rho):
+    S, K, strength = 5, 3, 2.0
+    phi = random_features(S, K, (S + 1) * K, rho, strength, seed=5)
+    k = np.einsum("sad,tbd->satb", phi, phi)
+    same_s = np.eye(S)[:, None, :, None]
+    same_a = np.eye(K)[None, :, None, :]
+    want = strength**2 * (rho * same_a + (1 - rho) * same_s * same_a)
+    np.testing.assert_allclose(k, want, atol=1e-12)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.5, 0.9])
+@pytest.mark.parametrize("strength", [1.0, 3.0])
+def test_overlap_closed_form_for_exact_random_features(rho, strength):
+    """At a uniform base policy: overlap = rho without a tabular part, and
+    rho s^2 / (1 + s^2) with one (theory/NOTES.md, "policy.overlap")."""
+    S, K = 4, 3
+    phi = random_features(S, K, (S + 1) * K, rho, strength, seed=2)
+    z = np.zeros((S, K))
+    assert policy_overlap(phi, z, tabular=False) == pytest.approx(rho, abs=1e-12)
+    want = rho * strength**2 / (1 + strength**2)
+    assert policy_overlap(phi, z, tabular=True) == pytest.approx(want, abs=1e-12)
+
+
+def test_gaussian_random_features_follow_rho_in_expectation():
+    phi0 = random_features(6, 4, 8, 0.0, 1.0, seed=1)
+    phi9 = random_features(6, 4, 8, 0.9, 1.0, seed=1)
+
+    # same-answer cross-state inner products: mean ~ rho (E = rho), spread ~ 1 / sqrt(d)
+    def cross(phi):
+        k = np.einsum("sad,tad->sta", phi, phi)
+        return k[~np.eye(6, dtype=bool)].mean()
+
+    assert abs(cross(phi0)) < 0.2 and abs(cross(phi9) - 0.9) < 0.2
 
 
 def test_low_rank_kernel_is_delta_times_embedding_gram():
@@ -215,7 +241,7 @@ def test_identity_leaves_a_default_policy_out():
         ({"kind": "linear", "rho": 1.0}, "policy.rho"),
         ({"kind": "linear", "rho": -0.1}, "policy.rho"),
         ({"kind": "linear", "features": "low_rank", "rank": 9}, "policy.rank"),
-        ({"kind": "linear", "dim": 2}, "policy.dim"),
+        ({"kind": "linear", "dim": 0}, "policy.dim"),
         ({"rho": 0.5}, "policy.rho"),  # tabular: the linear fields stay at their defaults
         ({"kind": "linear", "features": "file"}, "policy.features_file"),
         ({"kind": "linear", "features_file": "x.npy"}, "policy.features_file"),

@@ -9,7 +9,13 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory.entropy import cui_theorem1, entropy, first_order_entropy_change, softmax
+from theory.entropy import (
+    cui_theorem1,
+    entropy,
+    first_order_entropy_change,
+    first_order_remainder_bound,
+    softmax,
+)
 from theory.shared import (
     cui_theorem1_shared,
     kernel_logit_change,
@@ -66,11 +72,13 @@ def test_generalised_theorem1_is_first_order_in_eta(prob):
     def err(eta):
         v = objective_gradient(theta, phi, w, rewards, batch)
         dtheta, dw = plain_step(phi, -v, eta)  # ascent on J
-        exact = entropy(linear_logits(theta + dtheta, phi, w + dw)) - entropy(z0)
-        return np.abs(exact - cui_theorem1_shared(theta, phi, w, rewards, batch, eta)).max()
+        dz = logit_change(phi, dtheta, dw)
+        exact = entropy(z0 + dz) - entropy(z0)
+        gap = np.abs(exact - cui_theorem1_shared(theta, phi, w, rewards, batch, eta))
+        assert np.all(gap <= first_order_remainder_bound(z0, dz) + 1e-15)  # rigorous
+        return gap.max()
 
-    e1, e2 = err(0.02), err(0.01)
-    assert e1 < 0.02 * 60  # O(eta^2) with a generous constant: bounded logits, |v| <= 1
+    e1, e2 = err(0.004), err(0.002)
     if e1 > 1e-12:
         assert e2 < 0.3 * e1  # ~ 1/4: the error is quadratic in the step
 
