@@ -243,7 +243,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     extra = family(config.task.kind).summary_columns(config, list(result.final.columns))
     ok = result.final[result.final["failed_step"] < 0]
     failed = len(result.final) - len(ok)
-    stats = summarize_final(ok, [SUMMARY[0], *passk, *extra, *SUMMARY[1:]])
+    from simrl.policy import policy_metric_names
+
+    policy = list(policy_metric_names(config))  # a linear policy's overlap and held-out change
+    stats = summarize_final(ok, [SUMMARY[0], *passk, *extra, *SUMMARY[1:], *policy])
     over = f"over {len(ok)} seeds" + (
         f" ({failed} of {len(result.final)} failed, not counted)" if failed else ""
     )
