@@ -44,19 +44,6 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else ""
 
 
-#: final metrics shown in the summary table of `simrl run`
-SUMMARY = (
-    "acc",
-    "entropy_mean",
-    "kl_base",
-    "mass_base_top",
-    "clip_low_frac",
-    "clip_high_frac",
-    "dH_exact",
-    "dH_first_order",
-)
-
-
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr and exit code 2."""
 
@@ -202,12 +189,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_out(out, args.force)
     task = load_task(args.task, config) if args.task else None
 
-    from rich.console import Console
-    from rich.table import Table
-
     from simrl.io import atomic_dir
     from simrl.progress import LazyProgress
-    from simrl.simulate import simulate, summarize_final  # numba and pandas: after the checks
+    from simrl.simulate import simulate  # numba and pandas: after the checks
     from simrl.tasks.family import family
 
     with LazyProgress(f"simrl run {args.config.name}", enabled=not args.quiet) as progress:
@@ -216,22 +200,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         result.save(tmp)
     if args.quiet:
         return 0
+    from simrl.summary import console, print_summary, summary_columns
+
     passk = [f"pass_at_{k}" for k in config.run.passk if k > 1]
     extra = family(config.task.kind).summary_columns(config, list(result.final.columns))
-    ok = result.final[result.final["failed_step"] < 0]
+    ok = result.final.loc[result.final["failed_step"] < 0, "seed"]
     failed = len(result.final) - len(ok)
-    stats = summarize_final(ok, [SUMMARY[0], *passk, *extra, *SUMMARY[1:]])
     over = f"over {len(ok)} seeds" + (
         f" ({failed} of {len(result.final)} failed, not counted)" if failed else ""
     )
-    table = Table(title=f"{args.config.name}: final metrics {over}, step {config.run.steps}")
-    for col in ("metric", "mean", "std", "se"):
-        table.add_column(col, justify="left" if col == "metric" else "right")
-    for name, row in stats.iterrows():
-        table.add_row(str(name), *(f"{row[c]:.4g}" for c in ("mean", "std", "se")))
-    console = Console()
-    console.print(table)
-    console.print(f"wrote {out}/metrics.parquet, final.parquet, config.toml")
+    columns = summary_columns(config, list(result.metrics.columns), ["acc", *passk], extra)
+    con = console()
+    print_summary(
+        f"{args.config.name} ({config.algo.loss}, {config.reward.kind} reward): means {over}",
+        result.metrics,
+        columns,
+        ok,
+        out=con,
+    )
+    con.print(f"wrote {out}/metrics.parquet, final.parquet, config.toml", markup=False)
     return 0
 
 
@@ -274,7 +261,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"--{name.replace('_', '-')}", getattr(args, name), "must be an integer >= 1"
             )
-    run_bench(args.runs, args.steps, args.baseline_runs, args.repeats)
+    from simrl.progress import LazyProgress
+
+    with LazyProgress("simrl bench", unit="timed phases") as progress:
+        run_bench(args.runs, args.steps, args.baseline_runs, args.repeats, progress=progress)
     return 0
 
 
