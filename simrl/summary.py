@@ -59,7 +59,8 @@ def summary_columns(config, columns: list[str], head: list[str], extra: list[str
     policy's entropy and drift, what the reward makes meaningful, the step's reward, the
     loss's own flags, the exact and first-order entropy change; those in `columns` only."""
     kind = config.reward.kind
-    heldout = config.task.train_prompts not in (0, config.task.num_prompts)
+    task = getattr(config, "task", None)  # a bridge config has none (its head says)
+    heldout = task is not None and task.train_prompts not in (0, task.num_prompts)
     chosen = [
         *head,
         *(["acc_heldout"] if heldout else []),

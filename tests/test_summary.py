@@ -71,7 +71,11 @@ def test_change_rows_are_paired_by_seed():
     changes = np.array([0.1 + 0.01 * s for s in range(3)])
     assert acc.start == pytest.approx(0.2) and acc.change == pytest.approx(changes.mean())
     assert acc.se == pytest.approx(changes.std(ddof=1) / np.sqrt(3))
-    assert dh.start_step == 5 and dh.change == pytest.approx(-0.05) and dh.se == pytest.approx(0.0, abs=1e-15)
+    assert (
+        dh.start_step == 5
+        and dh.change == pytest.approx(-0.05)
+        and dh.se == pytest.approx(0.0, abs=1e-15)
+    )
     assert np.isnan(fmt.final) and fmt.nan_seeds == 3
     assert kl.nan_seeds == 1 and kl.final == pytest.approx(0.2) and kl.change == pytest.approx(0.2)
 
@@ -106,3 +110,13 @@ def test_printed_table_has_footnotes_and_is_not_wrapped_in_a_log():
     assert "1 of 3 seeds" in notes[2]
     assert any(len(ln) > 80 for ln in notes)  # one line each, not wrapped at 80 columns
     assert "+0.11" in marked["acc"]
+
+
+def test_bridge_config_columns():
+    from simrl.bridge.cli import EXTRA, HEAD
+    from simrl.bridge.config import BridgeRunConfig
+
+    b = BridgeRunConfig.from_dict({"algo": {"loss": "clip_cov"}})
+    cols = summary_columns(b, [*HEAD, *EXTRA, *ALL], list(HEAD), list(EXTRA))
+    assert cols[: len(HEAD)] == list(HEAD) and "cov_selected_frac" in cols
+    assert "clip_dual_frac" not in cols

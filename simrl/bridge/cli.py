@@ -24,20 +24,10 @@ from simrl.errors import ConfigError
 #: (measured, docs/bridge.md: the example's step-0 eval took 8 s on 1 thread, 111 s on 2)
 DEFAULT_THREADS = 1
 
-#: final metrics shown by `simrl bridge run`
-SUMMARY = (
-    "acc",
-    "acc_greedy",
-    "acc_heldout",
-    "acc_heldout_greedy",
-    "mode_usage_0",
-    "entropy_mean",
-    "kl_base",
-    "clip_low_frac",
-    "clip_high_frac",
-    "dH_exact",
-    "dH_first_order",
-)
+#: the first metrics of `simrl bridge run`'s summary (the rest follow the algorithm:
+#: simrl/summary.py summary_columns)
+HEAD = ("acc", "acc_greedy", "acc_heldout", "acc_heldout_greedy")
+EXTRA = ("mode_usage_0",)
 
 
 def add_parser(sub, parser_class) -> None:
@@ -173,9 +163,6 @@ class StepProgress:
 
 
 def run_cmd(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
     from simrl.bridge.config import BridgeRunConfig
     from simrl.bridge.model_folder import check_model_folder
     from simrl.progress import LazyProgress
@@ -197,18 +184,23 @@ def run_cmd(args: argparse.Namespace) -> int:
     result.save(out)
     if args.quiet:
         return 0
-    cols = [c for c in SUMMARY if c in result.final.columns]
-    stats = result.summary(cols)
-    table = Table(
-        title=f"{args.config.name} on {result.meta['model']} ({result.meta['device']}): "
-        f"final metrics over {cfg.run.seeds} seeds, step {cfg.run.steps}"
+    from simrl.summary import console, print_summary, summary_columns
+
+    ok = result.final.loc[result.final["failed_step"] < 0, "seed"]
+    failed = len(result.final) - len(ok)
+    over = f"over {len(ok)} seeds" + (
+        f" ({failed} of {len(result.final)} failed, not counted)" if failed else ""
     )
-    for col in ("metric", "mean", "std", "se"):
-        table.add_column(col, justify="left" if col == "metric" else "right")
-    for name, row in stats.iterrows():
-        table.add_row(str(name), *(f"{row[c]:.4g}" for c in ("mean", "std", "se")))
-    console = Console()
-    console.print(table)
+    columns = summary_columns(cfg, list(result.metrics.columns), list(HEAD), list(EXTRA))
+    con = console()
+    print_summary(
+        f"{args.config.name} on {result.meta['model']} ({result.meta['device']}; "
+        f"{cfg.algo.loss}, {cfg.reward.kind} reward): means {over}",
+        result.metrics,
+        columns,
+        ok,
+        out=con,
+    )
     extra = ", audit.parquet" if result.audit is not None else ""
     console.print(f"wrote {out}/metrics.parquet, final.parquet, config.toml{extra}")
     return 0
