@@ -2,6 +2,8 @@
 
     simrl run CONFIG.toml [--set section.field=value ...] [--out DIR [--force]]
               [--engine fast|reference] [--task FILE.py:FUNCTION] [--max-memory SIZE]
+              [--log tensorboard]
+    simrl plot RUN_DIR [--out FILE.png]
     simrl bench [--runs R] [--steps T] [--baseline-runs N]
     simrl theory check [--cases N] [--seed S]
     simrl theory audit [--out DIR] [--seeds N] [--steps T]
@@ -52,6 +54,16 @@ class OneLineParser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
+def add_log_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--log",
+        choices=("tensorboard",),
+        default=None,
+        help="also write the metrics as TensorBoard scalars into OUT/tensorboard/seed_<i> "
+        "(offline; no tensorboard install needed to write)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="simrl", description="Exact, batched tabular simulation of RLVR (GRPO and kin)."
@@ -79,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="numba fast path (default) or the numpy reference",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
+    add_log_argument(run)
     run.add_argument(
         "--force", action="store_true", help="replace an existing, non-empty --out folder"
     )
@@ -198,6 +211,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = simulate(config, engine=args.engine, progress=progress, task=task)
     with atomic_dir(out, args.force) as tmp:
         result.save(tmp)
+        if args.log == "tensorboard":
+            from simrl.tblog import write_metrics
+
+            write_metrics(tmp / "tensorboard", result.metrics)
     if args.quiet:
         return 0
     from simrl.summary import console, print_summary, summary_columns
@@ -218,7 +235,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         ok,
         out=con,
     )
-    con.print(f"wrote {out}/metrics.parquet, final.parquet, config.toml", markup=False)
+    tb = ", tensorboard/" if args.log == "tensorboard" else ""
+    con.print(f"wrote {out}/metrics.parquet, final.parquet, config.toml{tb}", markup=False)
     return 0
 
 

@@ -3,16 +3,19 @@
 On a terminal (stderr is a TTY) a rich bar with the elapsed time and an ETA appears once
 the work has taken SHOW_AFTER seconds. Elsewhere (CI, nohup, slurm, a pipe) one plain line
 goes to stderr once the work has taken LOG_EVERY seconds and again at least every
-LOG_EVERY seconds after that, whenever the work reports progress:
+LOG_EVERY seconds after that:
 
     simrl prereg run experiments/x: 1200/4800 run-steps (25%), elapsed 31 s, ETA 93 s
 
-The clock and the stream are parameters, so the cadence is tested with a fake clock.
+Lines are written when the work reports progress and, between reports (a long step, a
+first numba compile), by a heartbeat thread with the last count known. The clock, the
+stream and the heartbeat are parameters, so the cadence is tested with a fake clock.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import TextIO
@@ -52,6 +55,7 @@ class LazyProgress:
         clock: Callable[[], float] = time.monotonic,
         stream: TextIO | None = None,
         tty: bool | None = None,
+        heartbeat: bool = True,
     ):
         self.description = description
         self.unit = unit
@@ -65,14 +69,18 @@ class LazyProgress:
         self._last_line = self.start
         self._bar = None
         self._task = None
+        self._known: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = None
+        if self.log and heartbeat:
+            self._thread = threading.Thread(target=self._beat_loop, daemon=True)
+            self._thread.start()
 
     def __call__(self, done: int, total: int) -> None:
         if self.log:
-            now = self.clock()
-            if now - self._last_line >= self.every:
-                self._last_line = now
-                self.stream.write(self.line(done, total, now - self.start) + "\n")
-                self.stream.flush()
+            self._known = (done, total)
+            self.beat()
             return
         if not self.enabled:
             return
@@ -101,6 +109,25 @@ class LazyProgress:
             self._task = self._bar.add_task(self.description, total=total)
         self._bar.update(self._task, completed=done, total=total)
 
+    def beat(self) -> None:
+        """Write a log line if `every` seconds have passed since the last one."""
+        with self._lock:
+            now = self.clock()
+            if now - self._last_line < self.every:
+                return
+            self._last_line = now
+            elapsed = now - self.start
+            if self._known is None:
+                text = f"{self.description}: starting, elapsed {format_seconds(elapsed)}"
+            else:
+                text = self.line(*self._known, elapsed)
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def _beat_loop(self) -> None:
+        while not self._stop.wait(min(self.every / 6, 5.0)):
+            self.beat()
+
     def line(self, done: int, total: int, elapsed: float) -> str:
         """The log line: count, share, elapsed time and ETA (linear in the work done)."""
         share = f" ({100 * done / total:.0f}%)" if total else ""
@@ -113,6 +140,9 @@ class LazyProgress:
         )
 
     def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
         if self._bar is not None:
             self._bar.stop()
 

@@ -19,7 +19,9 @@ class FakeClock:
 
 def make(enabled=True):
     clock, out = FakeClock(), io.StringIO()
-    p = LazyProgress("simrl run x.toml", enabled, clock=clock, stream=out, tty=False)
+    p = LazyProgress(
+        "simrl run x.toml", enabled, clock=clock, stream=out, tty=False, heartbeat=False
+    )
     return p, clock, out
 
 
@@ -74,3 +76,31 @@ def test_format_seconds():
     assert format_seconds(4.4) == "4 s"
     assert format_seconds(65) == "1 min 05 s"
     assert format_seconds(3725) == "1 h 02 min"
+
+
+def test_heartbeat_between_reports():
+    # a long silent stretch (a first compile, a long step): beat() (the heartbeat thread's
+    # call) writes a line every 30 s with the last count known
+    p, clock, out = make()
+    clock.t += 29.0
+    p.beat()
+    assert out.getvalue() == ""
+    clock.t += 1.0
+    p.beat()
+    assert out.getvalue() == "simrl run x.toml: starting, elapsed 30 s\n"
+    clock.t += 5.0
+    p(1, 4)  # 35 s: the last line was 5 s ago, none now
+    assert out.getvalue().count("\n") == 1
+    clock.t += 25.0
+    p.beat()  # 60 s
+    assert out.getvalue().splitlines()[-1] == (
+        "simrl run x.toml: 1/4 steps (25%), elapsed 1 min 00 s, ETA 3 min 00 s"
+    )
+
+
+def test_the_heartbeat_thread_stops_on_close():
+    out = io.StringIO()
+    with LazyProgress("x", stream=out, tty=False) as p:
+        assert p._thread is not None and p._thread.is_alive()
+    assert not p._thread.is_alive()
+    assert out.getvalue() == ""

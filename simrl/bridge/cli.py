@@ -57,6 +57,9 @@ def add_parser(sub, parser_class) -> None:
     run.add_argument("--out", type=Path, default=None, help="output folder (default runs/<name>)")
     run.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
+    from simrl.cli import add_log_argument
+
+    add_log_argument(run)
     bench = bsub.add_parser("bench", help="tokens/s of a bridge step, and one step against TRL")
     add_bench_arguments(bench)
 
@@ -182,6 +185,10 @@ def run_cmd(args: argparse.Namespace) -> int:
     with LazyProgress(f"simrl bridge run {args.config.name}", enabled=not args.quiet) as progress:
         result = run_bridge(cfg, progress=progress)
     result.save(out)
+    if args.log == "tensorboard":
+        from simrl.tblog import write_metrics
+
+        write_metrics(out / "tensorboard", result.metrics)
     if args.quiet:
         return 0
     from simrl.summary import console, print_summary, summary_columns
