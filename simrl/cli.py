@@ -109,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(see simrl/examples/custom_sequence.py); the config needs task.kind = 'sequence'",
     )
 
+    plot = sub.add_parser(
+        "plot", help="draw a run's curves (accuracy, entropy, dH) with bands over seeds (PNG)"
+    )
+    plot.add_argument("run_dir", type=Path, help="a folder written by simrl run / bridge run")
+    plot.add_argument(
+        "--out", type=Path, default=None, help="PNG file to write (default RUN_DIR/curves.png)"
+    )
+
     bench = sub.add_parser("bench", help="measure sampled answers per second on workload W1")
     bench.add_argument("--runs", type=int, default=256, help="runs in the batch (W1: 256)")
     bench.add_argument("--steps", type=int, default=200, help="steps per run (W1: 200)")
@@ -286,6 +294,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from simrl.plot import plot_run
+
+    path, _ = plot_run(args.run_dir, args.out)
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_reaudit(args: argparse.Namespace) -> int:
     from simrl.reaudit import run
 
@@ -316,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {
             "run": cmd_run,
+            "plot": cmd_plot,
             "bench": cmd_bench,
             "theory": cmd_theory,
             "prereg": cmd_prereg,

@@ -169,6 +169,8 @@ def print_summary(
     table.add_column("change", justify="right", no_wrap=True)
     table.add_column("± se", justify="right", no_wrap=True)
     n = len(list(seeds))
+    if n == 1:
+        table.columns[-1].header = f"± se{mark('one seed: no standard error (run.seeds = 1)')}"
     for r in rows:
         label = r.metric
         if r.start_step != first:
@@ -184,7 +186,11 @@ def print_summary(
                 f"{'' if r.nan_seeds == n else ' (the means are over the others)'}: {why}"
             )
         table.add_row(
-            Text(label), _fmt(r.start), _fmt(r.final), _fmt(r.change, sign=True), _fmt(r.se)
+            Text(label),
+            _fmt(r.start),
+            _fmt(r.final),
+            _fmt(r.change, sign=True),
+            "-" if n == 1 else _fmt(r.se),
         )
     out.print(title, markup=False)
     out.print(table)

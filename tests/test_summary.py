@@ -120,3 +120,11 @@ def test_bridge_config_columns():
     cols = summary_columns(b, [*HEAD, *EXTRA, *ALL], list(HEAD), list(EXTRA))
     assert cols[: len(HEAD)] == list(HEAD) and "cov_selected_frac" in cols
     assert "clip_dual_frac" not in cols
+
+
+def test_one_seed_has_no_standard_error_and_says_so():
+    buf = io.StringIO()
+    print_summary("t", frame(), ["acc"], [1], out=console(buf))
+    text = buf.getvalue()
+    assert "nan" not in text
+    assert "[1] one seed: no standard error" in text

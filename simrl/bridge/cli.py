@@ -209,5 +209,6 @@ def run_cmd(args: argparse.Namespace) -> int:
         out=con,
     )
     extra = ", audit.parquet" if result.audit is not None else ""
-    console.print(f"wrote {out}/metrics.parquet, final.parquet, config.toml{extra}")
+    extra += ", tensorboard/" if args.log == "tensorboard" else ""
+    con.print(f"wrote {out}/metrics.parquet, final.parquet, config.toml{extra}", markup=False)
     return 0
