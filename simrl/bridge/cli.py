@@ -60,6 +60,11 @@ def add_parser(sub, parser_class) -> None:
     from simrl.cli import add_log_argument
 
     add_log_argument(run)
+    run.add_argument(
+        "--checkpoints",
+        action="store_true",
+        help="also save each seed's final model into OUT/checkpoints/seed<S>/",
+    )
     bench = bsub.add_parser("bench", help="tokens/s of a bridge step, and one step against TRL")
     add_bench_arguments(bench)
 
@@ -183,7 +188,7 @@ def run_cmd(args: argparse.Namespace) -> int:
 
     out = args.out or Path("runs") / args.config.stem
     with LazyProgress(f"simrl bridge run {args.config.name}", enabled=not args.quiet) as progress:
-        result = run_bridge(cfg, progress=progress)
+        result = run_bridge(cfg, progress=progress, keep_models=args.checkpoints)
     result.save(out)
     if args.log == "tensorboard":
         from simrl.tblog import write_metrics
@@ -209,6 +214,8 @@ def run_cmd(args: argparse.Namespace) -> int:
         out=con,
     )
     extra = ", audit.parquet" if result.audit is not None else ""
+    extra += ", samples/"
+    extra += ", checkpoints/" if args.checkpoints else ""
     extra += ", tensorboard/" if args.log == "tensorboard" else ""
     con.print(f"wrote {out}/metrics.parquet, final.parquet, config.toml{extra}", markup=False)
     return 0
