@@ -70,6 +70,7 @@ class LazyProgress:
         self._bar = None
         self._task = None
         self._known: tuple[int, int] | None = None
+        self._first: tuple[float, int] | None = None  # (time, done) of the first report
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = None
@@ -79,6 +80,8 @@ class LazyProgress:
 
     def __call__(self, done: int, total: int) -> None:
         if self.log:
+            if self._first is None:
+                self._first = (self.clock(), done)
             self._known = (done, total)
             self.beat()
             return
@@ -120,7 +123,7 @@ class LazyProgress:
             if self._known is None:
                 text = f"{self.description}: starting, elapsed {format_seconds(elapsed)}"
             else:
-                text = self.line(*self._known, elapsed)
+                text = self.line(*self._known, elapsed, self._rate(now))
             self.stream.write(text + "\n")
             self.stream.flush()
 
@@ -128,12 +131,24 @@ class LazyProgress:
         while not self._stop.wait(min(self.every / 6, 5.0)):
             self.beat()
 
-    def line(self, done: int, total: int, elapsed: float) -> str:
-        """The log line: count, share, elapsed time and ETA (linear in the work done)."""
+    def _rate(self, now: float) -> float | None:
+        """Work per second since the first report (so a resumed study's stored work and the
+        time before the first report do not count), or over the elapsed time if there has
+        been one report only."""
+        if self._known is None or self._first is None:
+            return None
+        (t0, d0), done = self._first, self._known[0]
+        if done > d0 and now > t0:
+            return (done - d0) / (now - t0)
+        return done / (now - self.start) if done > 0 and now > self.start else None
+
+    def line(self, done: int, total: int, elapsed: float, rate: float | None = None) -> str:
+        """The log line: count, share, elapsed time and ETA (the remaining work at `rate`,
+        by default done / elapsed)."""
         share = f" ({100 * done / total:.0f}%)" if total else ""
-        eta = (
-            f", ETA {format_seconds(elapsed / done * (total - done))}" if 0 < done <= total else ""
-        )
+        if rate is None and done > 0 and elapsed > 0:
+            rate = done / elapsed
+        eta = f", ETA {format_seconds((total - done) / rate)}" if rate and done <= total else ""
         return (
             f"{self.description}: {done}/{total} {self.unit}{share}, "
             f"elapsed {format_seconds(elapsed)}{eta}"

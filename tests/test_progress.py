@@ -104,3 +104,14 @@ def test_the_heartbeat_thread_stops_on_close():
         assert p._thread is not None and p._thread.is_alive()
     assert not p._thread.is_alive()
     assert out.getvalue() == ""
+
+
+def test_eta_ignores_work_done_before_the_first_report():
+    # a resumed study reports its stored runs first: they took no time now
+    p, clock, out = make()
+    p(900, 1000)  # at start: 900 stored
+    clock.t += 40.0
+    p(920, 1000)  # 20 runs in 40 s
+    assert out.getvalue() == (
+        "simrl run x.toml: 920/1000 steps (92%), elapsed 40 s, ETA 2 min 40 s\n"
+    )

@@ -132,14 +132,14 @@ def sample_rows(ctx: Context, v, r: int, step: int) -> list[dict]:
 
 
 def run_seed(
-    ctx: Context, r: int, progress, samples: dict | None = None, models: dict | None = None
+    ctx: Context, r: int, progress, kept: dict | None = None, models: dict | None = None
 ) -> tuple[list[dict], list[dict], int]:
-    """One replicate: (metric rows, audit rows, failed step or -1). `samples`, if given,
+    """One replicate: (metric rows, audit rows, failed step or -1). `kept`, if given,
     gets (seed, step) -> sample_rows at each eval row; `models`, seed -> the final policy."""
 
     def keep(step: int, v) -> None:
-        if samples is not None:
-            samples[(r, step)] = sample_rows(ctx, v, r, step)
+        if kept is not None:
+            kept[(r, step)] = sample_rows(ctx, v, r, step)
 
     cfg = ctx.cfg
     policy = copy.deepcopy(ctx.base)

@@ -134,7 +134,7 @@ def compute_study(study: str, root: Path | None, log: Callable[[str], None]) -> 
     if not (path / "prereg.toml").is_file():
         raise data.MissingResults(study, "no registered study (prereg.toml) to run", "")
     log(f"computing {study}: simrl prereg run {path} (its registered size)")
-    with LazyProgress(f"simrl prereg run {study}") as progress:
+    with LazyProgress(f"simrl prereg run {study}", unit="runs") as progress:
         rep = run_study(path, progress=progress)
     log(f"  ran {rep.ran_cells} cells ({rep.ran_runs} runs) in {rep.wall_s:.1f} s; analysing")
     write(analyze(path))
