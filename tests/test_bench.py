@@ -2,6 +2,7 @@
 baseline), so the speed-up it reports compares like with like."""
 
 import numpy as np
+import pytest
 
 from simrl.bench import numpy_baseline, sampled_tokens, w1_config, w2_config
 from simrl.engine.batch import RunSpec, run_batch
@@ -26,3 +27,18 @@ def test_w2_counts_the_tokens_it_samples():
     assert (task.max_len, task.shape[1], (task.leaf_len == 8).all()) == (8, 8, True)
     res = run_batch([RunSpec(cfg, i, task=task) for i in range(2)])
     assert sampled_tokens(res) == 2 * 3 * 64 * 8 * 8
+
+
+@pytest.mark.slow
+def test_run_bench_reports_progress_through_every_phase():
+    import io
+
+    from rich.console import Console
+
+    from simrl.bench import run_bench
+
+    seen = []
+    run_bench(
+        2, 2, 1, 2, console=Console(file=io.StringIO()), progress=lambda d, t: seen.append((d, t))
+    )
+    assert seen == [(d, 4 * 2 + 6) for d in range(1, 4 * 2 + 7)]

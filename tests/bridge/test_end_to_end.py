@@ -108,7 +108,7 @@ def test_checkpoints_hold_the_final_policy(tmp_path):
 
     from simrl.bridge.model import load_policy
 
-    cfg = tiny(**{"run.steps": 1})
+    cfg = tiny(**{"reward.kind": "random"})  # nonzero advantages: the policy moves
     res = run_bridge(cfg, keep_models=True)
     res.save(tmp_path)
     folder = tmp_path / "checkpoints" / "seed0"
