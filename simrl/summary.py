@@ -154,6 +154,11 @@ def print_summary(
     from rich.text import Text
 
     out = out or console()
+    seeds = list(seeds)
+    if not seeds:
+        out.print(title, markup=False)
+        out.print("no seed finished without a non-finite value: nothing to summarize", markup=False)
+        return []
     rows, first, last = change_rows(metrics, columns, seeds)
     notes: list[str] = []
 

@@ -128,3 +128,12 @@ def test_one_seed_has_no_standard_error_and_says_so():
     text = buf.getvalue()
     assert "nan" not in text
     assert "[1] one seed: no standard error" in text
+
+
+def test_no_seed_left_is_one_line_not_a_crash():
+    buf = io.StringIO()
+    assert print_summary("t (0 seeds)", frame(), ["acc"], [], out=console(buf)) == []
+    assert buf.getvalue().splitlines() == [
+        "t (0 seeds)",
+        "no seed finished without a non-finite value: nothing to summarize",
+    ]
