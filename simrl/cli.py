@@ -9,7 +9,8 @@
     simrl theory audit [--out DIR] [--seeds N] [--steps T]
     simrl bridge pretrain [--prior-mix X] [--config CONFIG.toml] [--force]
     simrl bridge run CONFIG.toml [--set section.field=value ...] [--model PATH]
-              [--device auto|cpu|cuda] [--out DIR] [--threads N]
+              [--device auto|cpu|cuda] [--out DIR] [--threads N] [--task FILE.py:FUNCTION]
+              [--checkpoints] [--log tensorboard]
     simrl prereg register STUDY [--amend REASON]
     simrl prereg run STUDY [--dry-run] [--workers N [--force]] [--executor local|ray]
               [--address A] [--max-memory SIZE]
@@ -250,9 +251,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def load_task(spec: str, config):
     """FILE.py:FUNCTION -> FUNCTION(config), a SequenceTask; ConfigError if anything fails."""
-    import importlib.util
-
     from simrl.tasks.sequence import SequenceTask
+
+    return call_task_function(spec, config, SequenceTask)
+
+
+def call_task_function(spec: str, config, expected: type):
+    """FILE.py:FUNCTION -> FUNCTION(config), which must return an `expected`; any failure
+    (no such file or function, an import error, an exception, a wrong type) is a one-line
+    ConfigError naming --task. Shared by `simrl run` and `simrl bridge run`."""
+    import importlib.util
 
     path, _, name = spec.rpartition(":")
     if not path or not name or not Path(path).is_file():
@@ -274,8 +282,8 @@ def load_task(spec: str, config):
         raise ConfigError(
             "--task", spec, f"{name}(config) raised {type(e).__name__}: {e}"
         ) from None
-    if not isinstance(task, SequenceTask):
-        raise ConfigError("--task", spec, f"{name}(config) must return a SequenceTask")
+    if not isinstance(task, expected):
+        raise ConfigError("--task", spec, f"{name}(config) must return a {expected.__name__}")
     return task
 
 

@@ -47,15 +47,30 @@ def run_bridge(
     device: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     keep_models: bool = False,
+    task=None,
 ) -> BridgeResult:
     """Run cfg.run.seeds replicates from the same base model (bridge.model). With
     `keep_models`, the result holds each seed's final policy (result.models), which
-    result.save writes as checkpoints/seed<S>/."""
+    result.save writes as checkpoints/seed<S>/. `task`: a user's BridgeTask (prompt set
+    and reward) instead of the built-in split of bridge.train_prompts / eval_prompts."""
     dev = resolve_device(device or cfg.bridge.device)
     configure(dev)
     b = cfg.bridge
-    split = split_problems(b.max_operand, b.train_prompts, b.eval_prompts, b.task_seed)
-    problems = [*split.train, *split.heldout]
+    if task is None:
+        split = split_problems(b.max_operand, b.train_prompts, b.eval_prompts, b.task_seed)
+        train, heldout = split.train, split.heldout
+    else:
+        train, heldout = list(task.train), list(task.heldout)
+        per_step = cfg.algo.prompts_per_step or len(train)
+        if per_step > len(train):
+            from simrl.errors import ConfigError
+
+            raise ConfigError(
+                "algo.prompts_per_step",
+                per_step,
+                f"must be <= the task's {len(train)} training problems (0 = all)",
+            )
+    problems = [*train, *heldout]
     if b.model == "":
         check_context(cfg, problems)  # before pretraining anything
     base, fmt = load_policy(cfg)
@@ -66,11 +81,13 @@ def run_bridge(
     ctx = Context(
         cfg,
         fmt,
-        split.train,
-        split.heldout,
+        train,
+        heldout,
         base,
         dev,
-        build_probes(fmt, split.train, split.heldout, b.probe_prompts),
+        build_probes(fmt, train, heldout, b.probe_prompts),
+        None if task is None else task.reward,
+        0 if task is None else per_step,
     )
     names = metric_names(cfg.run.passk)
     rows, audits, finals, samples, models = [], [], [], {}, {}
