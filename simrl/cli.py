@@ -245,7 +245,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         out=con,
     )
     tb = ", tensorboard/" if args.log == "tensorboard" else ""
-    con.print(f"wrote {out}/metrics.parquet, final.parquet, config.toml{tb}", markup=False)
+    con.print(
+        f"wrote {out}/metrics.parquet, final.parquet, config.toml{tb}",
+        markup=False,
+        highlight=False,
+    )
     return 0
 
 

@@ -101,12 +101,19 @@ def change_rows(metrics, columns: list[str], seeds) -> tuple[list[Row], int, int
     rows = []
     for col in columns:
         start_step = first
-        for s in steps[:-1]:  # the first row where any seed has a value
+        for s in steps:  # the first row where any seed has a value
             if np.isfinite(m.loc[m["step"] == s, col].to_numpy(float)).any():
                 start_step = int(s)
                 break
+        b = end[col].astype(float)
+        if start_step == last and len(steps) > 1:
+            # an update metric recorded at the last row only: a value, no change to show
+            final = float(np.nanmean(b)) if np.isfinite(b).any() else np.nan
+            missing = int((~np.isfinite(b.to_numpy())).sum())
+            rows.append(Row(col, last, np.nan, final, np.nan, np.nan, missing))
+            continue
         a = m[m["step"] == start_step].set_index("seed")[col].astype(float)
-        b = end[col].astype(float).reindex(a.index)
+        b = b.reindex(a.index)
         d = (b - a).to_numpy()
         ok = np.isfinite(d)
         n = int(ok.sum())
@@ -156,7 +163,7 @@ def print_summary(
     out = out or console()
     seeds = list(seeds)
     if not seeds:
-        out.print(title, markup=False)
+        out.print(title, markup=False, highlight=False)
         out.print("no seed finished without a non-finite value: nothing to summarize", markup=False)
         return []
     rows, first, last = change_rows(metrics, columns, seeds)
@@ -178,7 +185,13 @@ def print_summary(
         table.columns[-1].header = f"± se{mark('one seed: no standard error (run.seeds = 1)')}"
     for r in rows:
         label = r.metric
-        if r.start_step != first:
+        if r.start_step == last and last != first:
+            label += mark(
+                f"an update metric (it describes the steps since the previous row, not a "
+                f"policy) recorded at step {last} only (run.eval_every >= run.steps): its "
+                f"value, no change"
+            )
+        elif r.start_step != first:
             label += mark(
                 f"an update metric (it describes the steps since the previous row, not a "
                 f"policy): its first column is the row at step {r.start_step}, the first "
@@ -190,17 +203,18 @@ def print_summary(
                 f"{r.metric} is NaN in {'every seed' if r.nan_seeds == n else f'{r.nan_seeds} of {n} seeds'}"
                 f"{'' if r.nan_seeds == n else ' (the means are over the others)'}: {why}"
             )
+        final_only = r.start_step == last and last != first
         table.add_row(
             Text(label),
-            _fmt(r.start),
+            "-" if final_only else _fmt(r.start),
             _fmt(r.final),
-            _fmt(r.change, sign=True),
-            "-" if n == 1 else _fmt(r.se),
+            "-" if final_only else _fmt(r.change, sign=True),
+            "-" if n == 1 or final_only else _fmt(r.se),
         )
-    out.print(title, markup=False)
+    out.print(title, markup=False, highlight=False)
     out.print(table)
     for i, text in enumerate(notes, 1):
-        out.print(f"[{i}] {text}", markup=False)
+        out.print(f"[{i}] {text}", markup=False, highlight=False)
     if note:
-        out.print(note, markup=False)
+        out.print(note, markup=False, highlight=False)
     return rows

@@ -137,3 +137,16 @@ def test_no_seed_left_is_one_line_not_a_crash():
         "t (0 seeds)",
         "no seed finished without a non-finite value: nothing to summarize",
     ]
+
+
+def test_an_update_metric_with_one_row_shows_its_value_and_no_change():
+    m = frame()
+    m = m[m["step"] != 5]  # rows at 0 and 10 only: dH_exact has a value at 10 only
+    rows, _, _ = change_rows(m, ["dH_exact"], [0, 1, 2])
+    (r,) = rows
+    assert r.start_step == 10 and r.final == pytest.approx(-0.1) and r.nan_seeds == 0
+    assert np.isnan(r.change)
+    buf = io.StringIO()
+    print_summary("t", m, ["acc", "dH_exact"], [0, 1, 2], out=console(buf))
+    text = buf.getvalue()
+    assert "nan" not in text and "recorded at step 10 only" in text

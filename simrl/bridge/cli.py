@@ -227,7 +227,11 @@ def run_cmd(args: argparse.Namespace) -> int:
     extra += ", samples/"
     extra += ", checkpoints/" if args.checkpoints else ""
     extra += ", tensorboard/" if args.log == "tensorboard" else ""
-    con.print(f"wrote {out}/metrics.parquet, final.parquet, config.toml{extra}", markup=False)
+    con.print(
+        f"wrote {out}/metrics.parquet, final.parquet, config.toml{extra}",
+        markup=False,
+        highlight=False,
+    )
     return 0
 
 
