@@ -141,9 +141,22 @@ def numpy_baseline(
 
 
 def run_bench(
-    runs: int, steps: int, baseline_runs: int, repeats: int, console: Console | None = None
+    runs: int,
+    steps: int,
+    baseline_runs: int,
+    repeats: int,
+    console: Console | None = None,
+    progress=None,
 ) -> dict:
+    """W1 then W2; `progress(done, total)` counts the timed phases (4 * repeats + 6)."""
     console = console or Console()
+    total, done = 4 * repeats + 6, [0]
+
+    def tick() -> None:
+        done[0] += 1
+        if progress:
+            progress(done[0], total)
+
     config = w1_config(runs, steps)
     task = build_bandit(config.task)
     specs = [RunSpec(config, i) for i in range(runs)]
@@ -152,25 +165,31 @@ def run_bench(
     t = time.perf_counter()
     run_batch([RunSpec(w1_config(2, 2), i) for i in range(2)])
     compile_s = time.perf_counter() - t
+    tick()
 
     audit_specs = [RunSpec(config.replace(**{"run.audit": True}), i) for i in range(runs)]
     run_batch(audit_specs[:2])  # compile the audit's code path
+    tick()
     # interleaved, so that a slow spell of a shared machine hits both alike; best of each
-    times = [
-        (_timed(lambda: run_batch(specs)), _timed(lambda: run_batch(audit_specs)))
-        for _ in range(repeats)
-    ]
+    times = []
+    for _ in range(repeats):
+        times.append((_timed(lambda: run_batch(specs)), _timed(lambda: run_batch(audit_specs))))
+        tick()
+        tick()
     fast_s, audit_s = (min(t) for t in zip(*times, strict=True))
     n_base = min(baseline_runs, runs)
-    base_s = min(
-        _timed(lambda: [numpy_baseline(config, task, i) for i in range(n_base)])
-        for _ in range(repeats)
-    )
+    base_s = math.inf
+    for _ in range(repeats):
+        base_s = min(
+            base_s, _timed(lambda: [numpy_baseline(config, task, i) for i in range(n_base)])
+        )
+        tick()
     n_ref = min(2, runs)
     ref_cfg = w1_config(n_ref, min(steps, 20))
     ref_s = _timed(
         lambda: run_batch([RunSpec(ref_cfg, i) for i in range(n_ref)], engine="reference")
     )
+    tick()
 
     rates = {
         "simrl (numba, all cores)": (runs, steps, fast_s, runs * answers_per_run / fast_s),
@@ -198,31 +217,35 @@ def run_bench(
         f"numba compile or cache load (excluded above): {compile_s:.2f} s; "
         f"best of {repeats} timed repeats for simrl and the baseline; the audit costs {audit_s / fast_s:.2f}x"
     )
-    w2 = run_bench_w2(runs, steps, repeats, console)
+    w2 = run_bench_w2(runs, steps, repeats, console, tick)
     return {"compile_s": compile_s, **{k: v[3] for k, v in rates.items()}, "w2": w2}
 
 
-def run_bench_w2(runs: int, steps: int, repeats: int, console: Console) -> dict:
+def run_bench_w2(runs: int, steps: int, repeats: int, console: Console, tick=lambda: None) -> dict:
     """Workload W2 on the numba engine (best of `repeats`), and the numpy reference on a
     few steps for scale. Returns its rates in sampled tokens per second."""
     config = w2_config(runs, steps)
     t = time.perf_counter()
     task = build_task(config.task)
     build_s = time.perf_counter() - t
+    tick()
     specs = [RunSpec(config, i, task=task) for i in range(runs)]
     t = time.perf_counter()
     run_batch([RunSpec(w2_config(2, 2), i, task=task) for i in range(2)])
     compile_s = time.perf_counter() - t
+    tick()
     fast_s, result = math.inf, None
     for _ in range(repeats):
         t = time.perf_counter()
         result = run_batch(specs)
         fast_s = min(fast_s, time.perf_counter() - t)
+        tick()
     tokens = sampled_tokens(result)
     ref_steps = min(steps, 2)
     t = time.perf_counter()
     ref = run_batch([RunSpec(w2_config(1, ref_steps), 0, task=task)], engine="reference")
     ref_s = time.perf_counter() - t
+    tick()
     rates = {
         "simrl (numba, all cores)": (runs, steps, fast_s, tokens / fast_s),
         "simrl numpy reference": (1, ref_steps, ref_s, sampled_tokens(ref) / ref_s),

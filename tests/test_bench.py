@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from simrl.bench import numpy_baseline, sampled_tokens, w1_config, w2_config
 from simrl.engine.batch import RunSpec, run_batch
@@ -57,3 +58,18 @@ def test_bench_bad_loss_is_one_line_exit_2():
     )
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.count("\n") == 1 and "--loss" in p.stderr and "vanilla" in p.stderr
+
+
+@pytest.mark.slow
+def test_run_bench_reports_progress_through_every_phase():
+    import io
+
+    from rich.console import Console
+
+    from simrl.bench import run_bench
+
+    seen = []
+    run_bench(
+        2, 2, 1, 2, console=Console(file=io.StringIO()), progress=lambda d, t: seen.append((d, t))
+    )
+    assert seen == [(d, 4 * 2 + 6) for d in range(1, 4 * 2 + 7)]
