@@ -34,7 +34,7 @@ from simrl.config import Config
 from simrl.engine.batch import BatchResult, RunSpec, run_batch
 from simrl.engine.streams import run_generator
 from simrl.tasks import BanditTask, build_bandit, build_task
-from theory import log_softmax
+from simrl.theory import log_softmax
 
 #: the update both workloads time: GRPO, vanilla clip 0.2, 2 epochs, sgd, metrics every step
 UPDATE = {

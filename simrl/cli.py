@@ -13,8 +13,8 @@
               [--address A] [--max-memory SIZE]
     simrl prereg verify STUDY [--recompute [--sample N]]
     simrl prereg analyze STUDY
-    simrl reaudit [--dir experiments/reaudits]
-    simrl figs [--only NAME] [--compute]
+    simrl reaudit [--dir experiments/reaudits] [--root DIR] [--out DIR]
+    simrl figs [--only NAME] [--compute] [--out DIR] [--root DIR]
     simrl --version
 
 Bad input prints one line (the field, the value, what is allowed) and exits with code 2;
@@ -150,8 +150,22 @@ def build_parser() -> argparse.ArgumentParser:
     reaudit.add_argument(
         "--dir",
         type=Path,
-        default=Path("experiments/reaudits"),
-        help="folder with published.csv and claims.csv (studies are read from its parent)",
+        default=None,
+        help="folder with published.csv and claims.csv (studies are read from its parent; "
+        "default: the project's experiments/reaudits)",
+    )
+    reaudit.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="the project whose experiments/ to read (default: the current folder's, else "
+        "the studies shipped with simrl)",
+    )
+    reaudit.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for report.md (default: the --dir folder in your project, else runs/reaudit/)",
     )
     from simrl.bridge.cli import add_parser as add_bridge
 
@@ -279,9 +293,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_reaudit(args: argparse.Namespace) -> int:
+    from simrl import shipped
     from simrl.reaudit import run
 
-    print(f"wrote {run(args.dir)}")
+    if args.dir is not None:
+        folder, own = args.dir, True
+    else:
+        project = shipped.project(args.root)
+        folder, own = project.experiments / "reaudits", project.own
+    out = args.out or (folder if own else Path("runs") / "reaudit")
+    print(f"wrote {run(folder, out=out)}")
     return 0
 
 

@@ -39,7 +39,7 @@ from simrl.metrics import AUDIT_METRICS, AUDIT_PROMPT_COLUMNS
 from simrl.optim import OPTIMIZERS, OptState, init_state
 from simrl.rewards import REWARDS, PromptFacts, expected_reward
 from simrl.tasks import BanditTask
-from theory import (
+from simrl.theory import (
     cui_theorem1,
     entropy,
     entropy_gradient,

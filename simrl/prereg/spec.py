@@ -146,17 +146,38 @@ ADDITIVE = {
 EXPLORATORY = {"outcomes": Param([], "outcomes summarised, not tested", Strings("outcome names"))}
 
 
-def resolve(study: str | Path) -> Path:
-    """A study name (experiments/<name>) or a folder holding prereg.toml."""
+def resolve(study: str | Path, root: str | Path | None = None) -> Path:
+    """A folder holding prereg.toml, or a study name under ROOT/experiments/ (ROOT: `root`,
+    else the current folder)."""
     p = Path(study)
-    for cand in (p, Path("experiments") / p):
+    for cand in (p, Path(root or ".") / "experiments" / p):
         if (cand / SPEC_FILE).is_file():
             return cand
+    if root is None and len(p.parts) == 1 and not Path("experiments").is_dir():
+        from simrl import shipped
+
+        if (shipped.experiments() / p / SPEC_FILE).is_file():
+            return shipped.experiments() / p
     raise ConfigError(
         "study",
         str(study),
         f"must be a folder with {SPEC_FILE} (a path, or a name under experiments/)",
     )
+
+
+def resolve_writable(study: str | Path, root: str | Path | None = None) -> Path:
+    """resolve(), for a command that writes into the study (register, run, analyze): a name
+    that only a shipped study has (no experiments/ here or under --root) answers with the
+    copy to make, instead of writing into the installed package or another folder's checkout."""
+    path = resolve(study, root)
+    if root is None and path not in (Path(study), Path("experiments") / study):
+        raise ConfigError(
+            "study",
+            str(study),
+            f"is a shipped study (read-only, {path}): copy it and use the copy, "
+            f"cp -r {path} {Path(study).name} (or pass --root DIR of your project)",
+        )
+    return path
 
 
 def load_study(study: str | Path) -> Study:
