@@ -15,6 +15,7 @@
     simrl prereg analyze STUDY
     simrl reaudit [--dir experiments/reaudits] [--root DIR] [--out DIR]
     simrl figs [--only NAME] [--compute] [--out DIR] [--root DIR]
+    simrl fields [SECTION]
     simrl --version
 
 Bad input prints one line (the field, the value, what is allowed) and exits with code 2;
@@ -57,8 +58,28 @@ SUMMARY = (
 )
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """--help shows each option's default, where it has one and its help does not say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            action.option_strings
+            and default not in (None, False, argparse.SUPPRESS, [])
+            and "default" not in text
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit code 2."""
+    """argparse, but a usage error is one line on stderr and exit code 2; --help shows
+    defaults (DefaultsFormatter)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"simrl: {message} (see {self.prog} --help)\n")
@@ -173,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     from simrl.figs.cli import add_parser as add_figs
 
     add_figs(sub, OneLineParser)
+    from simrl.fields import add_parser as add_fields
+
+    add_fields(sub, OneLineParser)
     return parser
 
 
@@ -205,8 +229,10 @@ def _positive(args: argparse.Namespace, *names: str) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from simrl import memory
     from simrl.config import Config, parse_override
+    from simrl.examples_path import example
     from simrl.io import check_out, read_toml
 
+    args.config = example(args.config)  # simrl/examples/X.toml or a bare name: the shipped one
     overrides = dict(parse_override(o) for o in args.overrides)
     read_toml(args.config)  # unreadable, non-UTF-8 or invalid TOML: one line, before the rest
     config = Config.from_toml(args.config, overrides)
@@ -324,6 +350,12 @@ def cmd_figs(args: argparse.Namespace) -> int:
     return cmd(args)
 
 
+def cmd_fields(args: argparse.Namespace) -> int:
+    from simrl.fields import cmd
+
+    return cmd(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -335,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
             "reaudit": cmd_reaudit,
             "bridge": cmd_bridge,
             "figs": cmd_figs,
+            "fields": cmd_fields,
         }
         return commands[args.command](args)
     except ConfigError as e:

@@ -26,3 +26,13 @@ def test_w2_counts_the_tokens_it_samples():
     assert (task.max_len, task.shape[1], (task.leaf_len == 8).all()) == (8, 8, True)
     res = run_batch([RunSpec(cfg, i, task=task) for i in range(2)])
     assert sampled_tokens(res) == 2 * 3 * 64 * 8 * 8
+
+
+def test_the_host_line_names_cpu_cores_and_load():
+    import os
+
+    from simrl.bench import cpu_model, host_line
+
+    line = host_line()
+    assert line.startswith(f"host: {cpu_model()}, {os.cpu_count()} cores, numba threads ")
+    assert "load average" in line
