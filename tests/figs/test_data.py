@@ -120,6 +120,14 @@ def test_cli_outside_the_repository_root_reads_the_shipped_studies(capsys, tmp_p
     assert err.count("\n") == 1 and "--compute" in err and "--root" in err
 
 
+def test_at_the_checkouts_root_figures_go_to_paper_figs(monkeypatch):
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root)
+    assert runner.default_out(None) == (Path("paper_figs") / "out", True)
+    assert runner.default_out(Path("experiments")) == (Path("paper_figs") / "out", True)
+    assert runner.default_out(root / "elsewhere") == (Path("runs") / "figs", False)
+
+
 def test_cli_root_must_hold_experiments(capsys, tmp_path):
     assert main(["figs", "--root", str(tmp_path)]) == 2
     err = capsys.readouterr().err
