@@ -1,7 +1,10 @@
 """simrl: an exact, batched tabular simulator of RL from verifiable rewards (GRPO and kin)."""
 
 from simrl._lazy import make_lazy
+from simrl._theory_path import install as _install_theory
 from simrl._version import __version__
+
+_install_theory()
 
 _EXPORTS = {
     **dict.fromkeys(

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 from rich.console import Console
@@ -44,7 +45,7 @@ from simrl.config import Config
 from simrl.engine.batch import BatchResult, RunSpec, run_batch
 from simrl.engine.streams import run_generator
 from simrl.tasks import BanditTask, build_bandit, build_task
-from theory import log_softmax
+from simrl.theory import log_softmax
 
 #: the update both workloads time: GRPO, vanilla clip 0.2, 2 epochs, sgd, metrics every step
 UPDATE = {
@@ -75,7 +76,7 @@ W2 = {
         "num_modes": 6,
         "mode_accuracy": [0.8, 0.65, 0.5, 0.4, 0.3, 0.2],
         "vocab": 8,
-        "steps": 6,
+        "reasoning_tokens": 6,
         "answer": "policy",
         "num_answers": 8,
     },
@@ -140,6 +141,45 @@ def numpy_baseline(
     return z, trace
 
 
+def cpu_model() -> str:
+    """The CPU's name: /proc/cpuinfo on Linux, sysctl on macOS, else platform's guess."""
+    import platform
+    import subprocess
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    if platform.system() == "Darwin":
+        try:
+            out = subprocess.run(
+                ["sysctl", "-n", "machdep.cpu.brand_string"],
+                capture_output=True, text=True, timeout=5, check=False,
+            ).stdout.strip()  # fmt: skip
+            if out:
+                return out
+        except OSError:
+            pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def host_line() -> str:
+    """What the figures were measured on: CPU model, cores, numba's threads and the load
+    average (a busy host reads slow: compare the load with the core count)."""
+    import os
+
+    import numba
+
+    cores = os.cpu_count() or 0
+    try:
+        load = "load average {:.2f}, {:.2f}, {:.2f} (1, 5, 15 min)".format(*os.getloadavg())
+    except (OSError, AttributeError):
+        load = "load average unavailable"
+    return f"host: {cpu_model()}, {cores} cores, numba threads {numba.get_num_threads()}; {load}"
+
+
 def run_bench(
     runs: int,
     steps: int,
@@ -157,6 +197,8 @@ def run_bench(
         if progress:
             progress(done[0], total)
 
+    host_before = host_line()
+    console.print(host_before)
     config = w1_config(runs, steps)
     task = build_bandit(config.task)
     specs = [RunSpec(config, i) for i in range(runs)]
@@ -218,7 +260,15 @@ def run_bench(
         f"best of {repeats} timed repeats for simrl and the baseline; the audit costs {audit_s / fast_s:.2f}x"
     )
     w2 = run_bench_w2(runs, steps, repeats, console, tick)
-    return {"compile_s": compile_s, **{k: v[3] for k, v in rates.items()}, "w2": w2}
+    host_after = host_line()
+    console.print(host_after.replace("host:", "after the bench:", 1))
+    return {
+        "compile_s": compile_s,
+        **{k: v[3] for k, v in rates.items()},
+        "w2": w2,
+        "host": host_before,
+        "host_after": host_after,
+    }
 
 
 def run_bench_w2(runs: int, steps: int, repeats: int, console: Console, tick=lambda: None) -> dict:

@@ -17,8 +17,9 @@
               [--address A] [--max-memory SIZE]
     simrl prereg verify STUDY [--recompute [--sample N]]
     simrl prereg analyze STUDY
-    simrl reaudit [--dir experiments/reaudits]
-    simrl figs [--only NAME] [--compute]
+    simrl reaudit [--dir experiments/reaudits] [--root DIR] [--out DIR]
+    simrl figs [--only NAME] [--compute] [--out DIR] [--root DIR]
+    simrl fields [SECTION]
     simrl --version
 
 Bad input prints one line (the field, the value, what is allowed) and exits with code 2;
@@ -49,8 +50,28 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else ""
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """--help shows each option's default, where it has one and its help does not say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            action.option_strings
+            and default not in (None, False, argparse.SUPPRESS, [])
+            and "default" not in text
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit code 2."""
+    """argparse, but a usage error is one line on stderr and exit code 2; --help shows
+    defaults (DefaultsFormatter)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"simrl: {message} (see {self.prog} --help)\n")
@@ -180,8 +201,22 @@ def build_parser() -> argparse.ArgumentParser:
     reaudit.add_argument(
         "--dir",
         type=Path,
-        default=Path("experiments/reaudits"),
-        help="folder with published.csv and claims.csv (studies are read from its parent)",
+        default=None,
+        help="folder with published.csv and claims.csv (studies are read from its parent; "
+        "default: the project's experiments/reaudits)",
+    )
+    reaudit.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="the project whose experiments/ to read (default: the current folder's, else "
+        "the studies shipped with simrl)",
+    )
+    reaudit.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for report.md (default: the --dir folder in your project, else runs/reaudit/)",
     )
     from simrl.bridge.cli import add_parser as add_bridge
 
@@ -189,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     from simrl.figs.cli import add_parser as add_figs
 
     add_figs(sub, OneLineParser)
+    from simrl.fields import add_parser as add_fields
+
+    add_fields(sub, OneLineParser)
     return parser
 
 
@@ -221,8 +259,10 @@ def _positive(args: argparse.Namespace, *names: str) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from simrl import memory
     from simrl.config import Config, parse_override
+    from simrl.examples_path import example
     from simrl.io import check_out, read_toml
 
+    args.config = example(args.config)  # simrl/examples/X.toml or a bare name: the shipped one
     overrides = dict(parse_override(o) for o in args.overrides)
     if args.recipe is not None:
         overrides["algo.recipe"] = args.recipe
@@ -360,9 +400,16 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 
 
 def cmd_reaudit(args: argparse.Namespace) -> int:
+    from simrl import shipped
     from simrl.reaudit import run
 
-    print(f"wrote {run(args.dir)}")
+    if args.dir is not None:
+        folder, own = args.dir, True
+    else:
+        project = shipped.project(args.root)
+        folder, own = project.experiments / "reaudits", project.own
+    out = args.out or (folder if own else Path("runs") / "reaudit")
+    print(f"wrote {run(folder, out=out)}")
     return 0
 
 
@@ -384,6 +431,12 @@ def cmd_figs(args: argparse.Namespace) -> int:
     return cmd(args)
 
 
+def cmd_fields(args: argparse.Namespace) -> int:
+    from simrl.fields import cmd
+
+    return cmd(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -397,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
             "reaudit": cmd_reaudit,
             "bridge": cmd_bridge,
             "figs": cmd_figs,
+            "fields": cmd_fields,
         }
         return commands[args.command](args)
     except ConfigError as e:

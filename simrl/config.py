@@ -31,6 +31,7 @@ from simrl.config_checks import (  # noqa: F401  (check_algo: the bridge's confi
     SEQUENCE_TASK_FIELDS,
     check_algo,
     check_combinations,
+    unused_fields,
 )
 from simrl.config_toml import (  # noqa: F401  (the bridge's config reads TOML the same way)
     _toml_value,
@@ -76,7 +77,11 @@ class Section:
         for f in fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
             if not f.metadata["check"].ok(value):
-                raise ConfigError(f"{self.section}.{f.name}", value, f.metadata["check"].allowed())
+                key, allowed = f"{self.section}.{f.name}", f.metadata["check"].allowed()
+                from simrl.crosswalk import foreign_value  # TRL's or verl's spelling of it
+
+                hint = foreign_value(key, value)
+                raise ConfigError(key, value, allowed if hint is None else f"{hint}; {allowed}")
 
 
 @dataclass(frozen=True)
@@ -141,9 +146,9 @@ class TaskConfig(Section):
         Bool(),
     )
     vocab: int = param(4, "sequence: tokens at each reasoning state", Range(2, integer=True))
-    steps: int = param(
+    reasoning_tokens: int = param(
         4,
-        "sequence: reasoning tokens after the mode token (max_len = 1 + steps [+ answer] [+ format])",
+        "sequence: reasoning tokens after the mode token (max_len = 1 + reasoning_tokens [+ answer] [+ format]); formerly task.steps, not run.steps (training steps)",
         POS_INT,
     )
     fork_positions: tuple[int, ...] = param(
@@ -444,7 +449,7 @@ class Config:
         t = self.task
         if t.kind == "bandit":
             return 1
-        return 1 + t.steps + (t.answer == "policy") + (t.format_mass > 0)
+        return 1 + t.reasoning_tokens + (t.answer == "policy") + (t.format_mass > 0)
 
     @property
     def prompts_per_step(self) -> int:
@@ -467,11 +472,16 @@ class Config:
         return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
 
     def to_toml(self) -> str:
-        """Resolved config as TOML, stamped with the simrl version that ran it."""
+        """Resolved config as TOML, stamped with the simrl version that ran it; the fields
+        its task kind does not read are left out (they must hold their defaults, so the
+        text loads back to the same config). A cell's identity is not this text: it is
+        simrl/prereg/identity.py's, of every field."""
         lines = [f'simrl_version = "{__version__}"']
+        unused = unused_fields(self.task.kind)
         for section, values in self.to_dict().items():
             lines += ["", f"[{section}]"]
-            lines += [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+            skip = unused.get(section, ())
+            lines += [f"{k} = {_toml_value(v)}" for k, v in values.items() if k not in skip]
         return "\n".join(lines) + "\n"
 
     def replace(self, **overrides: Any) -> Config:

@@ -20,11 +20,22 @@ if TYPE_CHECKING:
 
 #: task fields that only the sequence family reads, and algo fields only its engine has
 SEQUENCE_TASK_FIELDS = (
-    "num_modes", "mode_prior", "mode_accuracy", "share_mode_state", "vocab", "steps",
+    "num_modes", "mode_prior", "mode_accuracy", "share_mode_state", "vocab", "reasoning_tokens",
     "fork_positions", "fork_entropy", "peak_mass", "fork_effect", "answer", "end_prob",
     "min_steps",
 )  # fmt: skip
 SEQUENCE_ALGO_FIELDS = ("forking_top_quantile", "overlong_cache", "overlong_factor")
+
+
+#: task fields that only the bandit reads
+BANDIT_TASK_FIELDS = ("num_correct", "prior_spread")
+
+
+def unused_fields(kind: str) -> dict[str, tuple[str, ...]]:
+    """section -> the fields a task kind does not read (they must hold their defaults)."""
+    if kind == "sequence":
+        return {"task": BANDIT_TASK_FIELDS}
+    return {"task": SEQUENCE_TASK_FIELDS, "algo": SEQUENCE_ALGO_FIELDS}
 
 
 def check_combinations(c: Config) -> None:
@@ -107,7 +118,7 @@ def _check_unused(c: Config, section: str, names: tuple[str, ...], kind: str) ->
 
 def _check_sequence(c: Config) -> None:
     t, a = c.task, c.algo
-    _check_unused(c, "task", ("num_correct", "prior_spread"), "bandit")
+    _check_unused(c, "task", BANDIT_TASK_FIELDS, "bandit")
     M = t.num_modes
     require(
         len(t.mode_accuracy) == M,
@@ -135,10 +146,10 @@ def _check_sequence(c: Config) -> None:
         "needs task.num_modes >= 2",
     )
     require(
-        all(p < t.steps for p in t.fork_positions),
+        all(p < t.reasoning_tokens for p in t.fork_positions),
         "task.fork_positions",
         t.fork_positions,
-        f"must be reasoning positions 0..{t.steps - 1} (task.steps = {t.steps})",
+        f"must be reasoning positions 0..{t.reasoning_tokens - 1} (task.reasoning_tokens = {t.reasoning_tokens})",
     )
     require(
         t.fork_entropy < math.log(t.vocab),
@@ -147,10 +158,10 @@ def _check_sequence(c: Config) -> None:
         f"must be < ln(task.vocab) = {math.log(t.vocab):.4g} nats",
     )
     require(
-        t.min_steps <= t.steps,
+        t.min_steps <= t.reasoning_tokens,
         "task.min_steps",
         t.min_steps,
-        f"must be <= task.steps = {t.steps}",
+        f"must be <= task.reasoning_tokens = {t.reasoning_tokens}",
     )
     require(
         t.answer == "policy" or t.num_answers >= 2,

@@ -49,7 +49,7 @@ import numpy as np
 
 from simrl.errors import ConfigError
 from simrl.optim import OptState, init_state
-from theory.shared import policy_overlap
+from simrl.theory.shared import policy_overlap
 
 #: the stream of the task seed that draws features (SeedSequence(task.seed, spawn_key=(.,)))
 FEATURE_STREAM = 0x504F4C  # "POL"

@@ -73,3 +73,13 @@ def test_run_bench_reports_progress_through_every_phase():
         2, 2, 1, 2, console=Console(file=io.StringIO()), progress=lambda d, t: seen.append((d, t))
     )
     assert seen == [(d, 4 * 2 + 6) for d in range(1, 4 * 2 + 7)]
+
+
+def test_the_host_line_names_cpu_cores_and_load():
+    import os
+
+    from simrl.bench import cpu_model, host_line
+
+    line = host_line()
+    assert line.startswith(f"host: {cpu_model()}, {os.cpu_count()} cores, numba threads ")
+    assert "load average" in line

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import gammaln
 
-from theory.clipping import (
+from .clipping import (
     MAX_ENUMERATION_TERMS,
     _advantage_table,
     _check,
@@ -36,7 +36,7 @@ from theory.clipping import (
     enumeration_terms,
     group_advantages,
 )
-from theory.entropy import log_softmax
+from .entropy import log_softmax
 
 
 def _softmax_rows(z: np.ndarray) -> np.ndarray:

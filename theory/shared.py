@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory.entropy import first_order_entropy_change, log_softmax
+from .entropy import first_order_entropy_change, log_softmax
 
 
 def _check_shapes(theta: np.ndarray, phi: np.ndarray, w: np.ndarray) -> None:

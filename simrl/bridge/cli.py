@@ -187,8 +187,10 @@ class StepProgress:
 def run_cmd(args: argparse.Namespace) -> int:
     from simrl.bridge.config import BridgeRunConfig
     from simrl.bridge.model_folder import check_model_folder
+    from simrl.examples_path import example
     from simrl.progress import LazyProgress
 
+    args.config = example(args.config)  # simrl/examples/bridge.toml works from any folder
     overrides = _overrides(args.overrides)
     if args.model is not None:
         overrides["bridge.model"] = args.model

@@ -46,7 +46,7 @@ from simrl.optim import OPTIMIZERS, OptState, init_state
 from simrl.policy import LinearState, apply_gradient, initial_linear_state
 from simrl.rewards import REWARDS, PromptFacts, expected_reward
 from simrl.tasks import BanditTask
-from theory import (
+from simrl.theory import (
     cui_theorem1,
     entropy,
     entropy_gradient,

@@ -44,7 +44,7 @@ from simrl.metrics_sequence import SEQUENCE_UPDATE_EXTRA
 from simrl.optim import OPTIMIZERS, init_state
 from simrl.rewards import REWARDS, PromptFacts, overlong_penalty, sequence_rewards
 from simrl.tasks.sequence import SequenceTask, leaf_expected_reward
-from theory import entropy, log_softmax
+from simrl.theory import entropy, log_softmax
 
 
 @dataclass(frozen=True)

@@ -68,10 +68,11 @@ def render(figure: Figure, plot: Callable, *args, out: Path | None = None, **kwa
 
 
 def project_figs() -> Path:
-    """The project's own paper_figs/ (beside the simrl package), wherever simrl runs from."""
-    import simrl
+    """The project's registered figure scripts: the checkout's paper_figs/, or the copy a
+    wheel ships as package data (simrl.shipped), wherever simrl runs from."""
+    from simrl import shipped
 
-    return Path(simrl.__file__).resolve().parent.parent / "paper_figs"
+    return shipped.paper_figs()
 
 
 def discover(
@@ -84,12 +85,6 @@ def discover(
     importing a script runs it. A caller that passes its own paper_dir (a test, a fork)
     chooses its scripts: `names`, or every figNN_*.py there."""
     if paper_dir is None:
-        if PAPER_FIGS.resolve() != project_figs():  # outputs and studies are read from here
-            raise ConfigError(
-                "paper_figs",
-                str(PAPER_FIGS.resolve()),
-                "must be the project's own figure folder: run simrl figs from the repository root",
-            )
         paper_dir, names = project_figs(), REGISTERED
     paths = (
         [paper_dir / f"{n}.py" for n in names]
@@ -140,18 +135,43 @@ def compute_study(study: str, root: Path | None, log: Callable[[str], None]) -> 
     write(analyze(path))
 
 
+def default_out(root: Path | None) -> tuple[Path, bool]:
+    """Where `simrl figs` writes without --out, and whether it writes the README there: the
+    checkout's paper_figs/out/ (and paper_figs/README.md) when run from the checkout's root
+    on its own studies; else runs/figs/ under the current folder, so that a run from any
+    other folder, or from an installed wheel, never writes into the source tree or the
+    installed package."""
+    from simrl import shipped
+
+    here = Path.cwd().resolve()
+    in_checkout = (here / PAPER_FIGS).resolve() == project_figs().resolve()
+    if in_checkout and not shipped.is_installed(project_figs()):
+        if root is None or Path(root).resolve() == (here / data.EXPERIMENTS).resolve():
+            return PAPER_FIGS / OUT, True
+    return Path("runs") / "figs", False
+
+
 def run(
     only: str | None = None,
     compute: bool = False,
     paper_dir: Path | None = None,
     root: Path | None = None,
     log: Callable[[str], None] = print,
+    out: Path | None = None,
 ) -> list[Outcome]:
-    """Regenerate the selected figures into paper_dir/out (default: the project's
-    registered scripts, paper_figs/out); returns one Outcome each."""
+    """Regenerate the selected figures; returns one Outcome each.
+
+    `root` is the experiments folder the studies are read from (default: ./experiments).
+    With `paper_dir` (a test, a fork: its own scripts) the figures go to paper_dir/out and
+    its README is written; else to `out`, or default_out()'s folder."""
     scripts = select(discover(paper_dir), only)
-    paper_dir = paper_dir or project_figs()
-    out = paper_dir / OUT
+    if paper_dir is not None:
+        out, readme = out or paper_dir / OUT, out is None
+    elif out is not None:
+        readme = False
+    else:
+        out, readme = default_out(root)
+        paper_dir = project_figs()
     outcomes = []
     start = time.perf_counter()
     for i, module in enumerate(scripts.values()):
@@ -175,7 +195,8 @@ def run(
                 outcomes.append(Outcome(fig, "missing", time.perf_counter() - t0, missing=e))
                 log(f"{fig.name}: not drawn: {e}")
                 break
-    if only is None:
+    log(f"figures in {out}")
+    if only is None and readme:
         write_readme(outcomes, paper_dir)
         log(f"wrote {paper_dir / 'README.md'}")
     return outcomes
@@ -189,6 +210,7 @@ one command (nothing is re-simulated):
 ```bash
 simrl figs                    # all figures into paper_figs/out/ (PDF + PNG) and this README
 simrl figs --only fig03       # one figure (number, stem or short name)
+simrl figs --out DIR          # into DIR (outside a checkout the default is runs/figs/)
 simrl figs --compute          # first run any study with no stored results, at its registered size
 python paper_figs/fig01_entropy_collapse.py   # one script on its own
 ```

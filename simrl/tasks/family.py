@@ -121,7 +121,7 @@ def _sequence_answers(task: SequenceTask, n: int) -> tuple[np.ndarray, np.ndarra
 
 
 def _sequence_table(t: TaskConfig) -> tuple[int, int, int]:
-    depth = t.steps + 1  # reasoning steps, then the answer token
+    depth = t.reasoning_tokens + 1  # reasoning tokens, then the answer token
     per_prompt = sum(t.vocab**d for d in range(depth))
     return t.num_prompts * per_prompt * t.vocab, t.num_prompts, depth
 

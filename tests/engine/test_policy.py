@@ -20,7 +20,7 @@ from simrl.policy import (
 )
 from simrl.prereg.identity import identity_toml
 from simrl.tasks import build_task
-from theory.shared import policy_overlap
+from simrl.theory.shared import policy_overlap
 
 BASE = {
     "task": {"num_prompts": 8, "num_answers": 4, "train_prompts": 6, "prior_strength": 0.4},

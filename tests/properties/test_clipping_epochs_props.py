@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from theory.clipping import expected_clipped_gradient_closed_form
-from theory.clipping_epochs import (
+from simrl.theory.clipping import expected_clipped_gradient_closed_form
+from simrl.theory.clipping_epochs import (
     expected_multi_epoch,
     monte_carlo_multi_epoch,
     multi_epoch_bias,

@@ -9,14 +9,14 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory.entropy import (
+from simrl.theory.entropy import (
     cui_theorem1,
     entropy,
     first_order_entropy_change,
     first_order_remainder_bound,
     softmax,
 )
-from theory.shared import (
+from simrl.theory.shared import (
     cui_theorem1_shared,
     kernel_logit_change,
     linear_logits,

@@ -29,8 +29,8 @@ from simrl.algorithms.tokens import (
     TokenBatch,
     TorchLossOut,
 )
+from simrl.theory.entropy import STEER_PROB_FLOOR, steer_omega_code
 from simrl.validate import NONNEG, Range, one_of, param, require
-from theory.entropy import STEER_PROB_FLOOR, steer_omega_code
 
 STEER_MODES = ("linear", "exp")
 #: exp map with derived k: k = -ln(w_min) / max(max |Omega|, STEER_K_FLOOR) (public code)
