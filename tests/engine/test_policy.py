@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from simrl.theory.shared import policy_overlap
 
 from simrl.config import Config
 from simrl.engine.batch import RunSpec, run_batch
@@ -20,7 +21,6 @@ from simrl.policy import (
 )
 from simrl.prereg.identity import identity_toml
 from simrl.tasks import build_task
-from simrl.theory.shared import policy_overlap
 
 BASE = {
     "task": {"num_prompts": 8, "num_answers": 4, "train_prompts": 6, "prior_strength": 0.4},

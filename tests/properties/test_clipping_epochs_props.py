@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-
 from simrl.theory.clipping import expected_clipped_gradient_closed_form
 from simrl.theory.clipping_epochs import (
     expected_multi_epoch,

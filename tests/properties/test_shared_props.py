@@ -8,7 +8,6 @@ change, the closed-form natural step and the overlap are held against dense refe
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
-
 from simrl.theory.entropy import (
     cui_theorem1,
     entropy,
