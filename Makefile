@@ -1,35 +1,40 @@
-# The two commands of README.md. Both work on a fresh machine with Python >= 3.11.
+# The two commands of README.md, on any Linux or macOS with Python >= 3.11. Each target is
+# a script in scripts/ (so make is optional: `sh scripts/demo.sh`, `sh scripts/test.sh`).
+# They install into a virtual environment, .venv, created when missing; VENV= installs
+# into $(PYTHON) as it is instead (your own venv or conda env, or CI). scripts/env.sh says more.
 PYTHON ?= python3
+VENV ?= .venv
+# torch for install/test: a CPU build from PyTorch's CPU wheel index by default;
+# TORCH_INDEX= takes it from your configured package index (scripts/install.sh)
+TORCH ?= torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+DEMO ?= runs/demo
+export PYTHON VENV TORCH TORCH_INDEX DEMO
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install demo test test-all bench lint
+.PHONY: install install-sim demo test test-all bench lint
 
-# torch first, pinned: a local CPU wheel here (a plain torch requirement pulls a CUDA build);
-# it satisfies the llm extra's range, so the second install pulls no other torch
+# the simulator only (numpy, numba, scipy, pandas, pyarrow, matplotlib, statsmodels, rich)
+install-sim:
+	sh scripts/install.sh sim
+
+# everything the tests need: torch first (see TORCH_INDEX), then -e ".[dev,llm]"
 install:
-	$(PYTHON) -m pip install -q torch==2.13.0
-	$(PYTHON) -m pip install -q -e ".[dev,llm]"
+	sh scripts/install.sh dev
 
-# A small pre-registered study end to end: the demo spec is copied to $(DEMO) (afresh when
-# it changed), registered there if it is not yet, run (resuming) and analysed.
-DEMO ?= runs/demo
-DEMO_SPEC := experiments/decomposition/demo.toml
+# A small pre-registered study end to end (the decomposition's demo), in $(DEMO):
+# simulator dependencies only, no torch
+demo:
+	sh scripts/demo.sh
 
-demo: install
-	@mkdir -p $(DEMO)
-	@cmp -s $(DEMO_SPEC) $(DEMO)/prereg.toml || { rm -rf $(DEMO) && mkdir -p $(DEMO) && cp $(DEMO_SPEC) $(DEMO)/prereg.toml; }
-	@test -f $(DEMO)/prereg.lock.json || $(PYTHON) -m simrl prereg register $(DEMO)
-	$(PYTHON) -m simrl prereg run $(DEMO)
-	$(PYTHON) -m simrl prereg analyze $(DEMO)
+test:
+	sh scripts/test.sh
 
-test: install
-	$(PYTHON) -m pytest -q
+test-all:
+	sh scripts/test.sh -m "slow or not slow"
 
-test-all: install
-	$(PYTHON) -m pytest -q -m "slow or not slow"
-
-bench: install
-	$(PYTHON) -m simrl bench
+bench: install-sim
+	. scripts/env.sh && "$$PY" -m simrl bench
 
 lint:
 	ruff check . && ruff format --check .

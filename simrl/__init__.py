@@ -1,11 +1,22 @@
 """simrl: an exact, batched tabular simulator of RL from verifiable rewards (GRPO and kin)."""
 
 from simrl._lazy import make_lazy
+from simrl._theory_path import install as _install_theory
 from simrl._version import __version__
+
+_install_theory()
 
 _EXPORTS = {
     **dict.fromkeys(
-        ("AlgoConfig", "Config", "OptimConfig", "RewardConfig", "RunConfig", "TaskConfig"),
+        (
+            "AlgoConfig",
+            "Config",
+            "OptimConfig",
+            "PolicyConfig",
+            "RewardConfig",
+            "RunConfig",
+            "TaskConfig",
+        ),
         "simrl.config",
     ),
     **dict.fromkeys(("BatchResult", "RunSpec", "run_batch"), "simrl.engine.batch"),
@@ -21,6 +32,7 @@ __all__ = [
     "ConfigError",
     "NonFiniteError",
     "OptimConfig",
+    "PolicyConfig",
     "Result",
     "RewardConfig",
     "RunConfig",

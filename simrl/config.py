@@ -31,6 +31,7 @@ from simrl.config_checks import (  # noqa: F401  (check_algo: the bridge's confi
     SEQUENCE_TASK_FIELDS,
     check_algo,
     check_combinations,
+    unused_fields,
 )
 from simrl.config_toml import (  # noqa: F401  (the bridge's config reads TOML the same way)
     _toml_value,
@@ -40,6 +41,8 @@ from simrl.config_toml import (  # noqa: F401  (the bridge's config reads TOML t
     with_overrides,
 )
 from simrl.errors import ConfigError
+from simrl.recipes import RECIPES
+from simrl.recipes import apply as apply_recipe
 from simrl.validate import (
     NONNEG,
     NONNEG_INT,
@@ -51,6 +54,7 @@ from simrl.validate import (
     InRegistry,
     IntList,
     Range,
+    Text,
     one_of,
     param,
 )
@@ -59,6 +63,9 @@ TASK_KINDS = ("bandit", "sequence")
 ANSWER_KINDS = ("env", "policy")
 DYNAMIC_SAMPLING = ("off", "drop", "resample")
 ON_NONFINITE = ("raise", "record")
+POLICY_KINDS = ("tabular", "linear")
+#: the feature families of a linear policy (simrl/policy.py; theory/NOTES.md "Shared parameters")
+FEATURE_FAMILIES = ("random_features", "shared_answer_features", "low_rank", "file")
 
 
 class Section:
@@ -70,7 +77,11 @@ class Section:
         for f in fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
             if not f.metadata["check"].ok(value):
-                raise ConfigError(f"{self.section}.{f.name}", value, f.metadata["check"].allowed())
+                key, allowed = f"{self.section}.{f.name}", f.metadata["check"].allowed()
+                from simrl.crosswalk import foreign_value  # TRL's or verl's spelling of it
+
+                hint = foreign_value(key, value)
+                raise ConfigError(key, value, allowed if hint is None else f"{hint}; {allowed}")
 
 
 @dataclass(frozen=True)
@@ -135,9 +146,9 @@ class TaskConfig(Section):
         Bool(),
     )
     vocab: int = param(4, "sequence: tokens at each reasoning state", Range(2, integer=True))
-    steps: int = param(
+    reasoning_tokens: int = param(
         4,
-        "sequence: reasoning tokens after the mode token (max_len = 1 + steps [+ answer] [+ format])",
+        "sequence: reasoning tokens after the mode token (max_len = 1 + reasoning_tokens [+ answer] [+ format]); formerly task.steps, not run.steps (training steps)",
         POS_INT,
     )
     fork_positions: tuple[int, ...] = param(
@@ -303,6 +314,12 @@ class AlgoConfig(_AlgoLossFields):
         "use the exact expected gradient with A(a) = r(a) - E_pi r instead of sampled groups",
         Bool(),
     )
+    recipe: str = param(
+        "",
+        "a published recipe's settings for the fields this config does not set (simrl/recipes/, "
+        "`simrl recipes`): " + ", ".join(RECIPES) + "; '' = none",
+        one_of(("", *RECIPES)),
+    )
 
 
 @dataclass(frozen=True)
@@ -355,12 +372,52 @@ class RunConfig(Section):
     )
 
 
+@dataclass(frozen=True)
+class PolicyConfig(Section):
+    """The policy class (simrl/policy.py): tabular logits, or a log-linear softmax
+    z(s, .) = theta_tab(s, .) + Phi(s, ., :) w with w shared by every state. Every field's
+    default means "as before", so a config that leaves this section out keeps its identity
+    (simrl/prereg/identity.py)."""
+
+    section: ClassVar[str] = "policy"
+    kind: str = param(
+        "tabular",
+        "'tabular' (one free logit per state and answer) or 'linear' (z = theta_tab + Phi w, w shared by all states; bandit tasks, reference engine)",
+        one_of(POLICY_KINDS),
+    )
+    features: str = param(
+        "random_features",
+        "linear: the feature family Phi (S, K, d): 'random_features' (cosine rho between states' feature rows), 'shared_answer_features' (the base's plurality answer and the format answer share a feature across prompts), 'low_rank' (z = theta_tab + U V^T, U a fixed random embedding, V trained), 'file' (policy.features_file)",
+        one_of(FEATURE_FAMILIES),
+    )
+    strength: float = param(
+        1.0,
+        "linear: feature scale: the norm of each feature row (random_features; in expectation when Gaussian), the feature value (shared_answer_features), the embedding norm (low_rank)",
+        NONNEG,
+    )
+    rho: float = param(
+        0.0,
+        "random_features: cosine between the feature rows of the same answer in different states (0 = no spill; -> 1 = one habit); exact with dim >= (num_prompts + 1) * num_answers, in expectation below",
+        Range(0.0, 1.0, hi_open=True),
+    )
+    dim: int = param(16, "random_features: number of shared features d", POS_INT)
+    rank: int = param(
+        2, "low_rank: rank r of U V^T (U: S x r fixed, V: K x r trained; r <= num_prompts)", POS_INT
+    )
+    features_file: str = param(
+        "",
+        "features = 'file': an .npy array (S, K, d), or FILE.py:FUNCTION, FUNCTION(config) returning one (loaded like `simrl run --task`; a relative path is taken from the working directory)",
+        Text(),
+    )
+
+
 SECTIONS: dict[str, type[Section]] = {
     "task": TaskConfig,
     "reward": RewardConfig,
     "algo": AlgoConfig,
     "optim": OptimConfig,
     "run": RunConfig,
+    "policy": PolicyConfig,
 }
 
 
@@ -373,6 +430,7 @@ class Config:
     algo: AlgoConfig = field(default_factory=AlgoConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
 
     def __post_init__(self) -> None:
         check_combinations(self)
@@ -391,7 +449,7 @@ class Config:
         t = self.task
         if t.kind == "bandit":
             return 1
-        return 1 + t.steps + (t.answer == "policy") + (t.format_mass > 0)
+        return 1 + t.reasoning_tokens + (t.answer == "policy") + (t.format_mass > 0)
 
     @property
     def prompts_per_step(self) -> int:
@@ -401,8 +459,10 @@ class Config:
     # ---- construction ------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict[str, Any], overrides: dict[str, Any] | None = None) -> Config:
-        """Build from nested sections (as TOML gives), then apply dotted overrides."""
-        return cls(**build_sections(with_overrides(data, overrides, SECTIONS), SECTIONS))
+        """Build from nested sections (as TOML gives), then apply dotted overrides, then the
+        recipe's fields (algo.recipe) where neither sets them."""
+        data = apply_recipe(with_overrides(data, overrides, SECTIONS))
+        return cls(**build_sections(data, SECTIONS))
 
     @classmethod
     def from_toml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
@@ -412,16 +472,33 @@ class Config:
         return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
 
     def to_toml(self) -> str:
-        """Resolved config as TOML, stamped with the simrl version that ran it."""
+        """Resolved config as TOML, stamped with the simrl version that ran it; the fields
+        its task kind does not read are left out (they must hold their defaults, so the
+        text loads back to the same config). A cell's identity is not this text: it is
+        simrl/prereg/identity.py's, of every field."""
         lines = [f'simrl_version = "{__version__}"']
+        unused = unused_fields(self.task.kind)
         for section, values in self.to_dict().items():
             lines += ["", f"[{section}]"]
-            lines += [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+            skip = unused.get(section, ())
+            lines += [f"{k} = {_toml_value(v)}" for k, v in values.items() if k not in skip]
         return "\n".join(lines) + "\n"
 
     def replace(self, **overrides: Any) -> Config:
-        """A copy with dotted overrides, e.g. cfg.replace(**{"optim.lr": 0.1})."""
-        return Config.from_dict(self.to_dict(), overrides)
+        """A copy with dotted overrides, e.g. cfg.replace(**{"optim.lr": 0.1}). With
+        "algo.recipe" among them, the recipe's fields replace the config's, except those
+        given in the same call (a config lists every field, so nothing else would)."""
+        data = self.to_dict()
+        if overrides.get("algo.recipe"):
+            from simrl.recipes import get, sequence_only
+
+            kind = overrides.get("task.kind", self.task.kind)
+            for s in get(overrides["algo.recipe"]).settings:
+                if s.field in overrides or (kind == "bandit" and sequence_only(s.field)):
+                    continue
+                section, _, name = s.field.partition(".")
+                data[section][name] = s.value
+        return Config.from_dict(data, overrides)
 
 
 def field_docs() -> dict[str, str]:

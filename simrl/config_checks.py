@@ -20,11 +20,22 @@ if TYPE_CHECKING:
 
 #: task fields that only the sequence family reads, and algo fields only its engine has
 SEQUENCE_TASK_FIELDS = (
-    "num_modes", "mode_prior", "mode_accuracy", "share_mode_state", "vocab", "steps",
+    "num_modes", "mode_prior", "mode_accuracy", "share_mode_state", "vocab", "reasoning_tokens",
     "fork_positions", "fork_entropy", "peak_mass", "fork_effect", "answer", "end_prob",
     "min_steps",
 )  # fmt: skip
 SEQUENCE_ALGO_FIELDS = ("forking_top_quantile", "overlong_cache", "overlong_factor")
+
+
+#: task fields that only the bandit reads
+BANDIT_TASK_FIELDS = ("num_correct", "prior_spread")
+
+
+def unused_fields(kind: str) -> dict[str, tuple[str, ...]]:
+    """section -> the fields a task kind does not read (they must hold their defaults)."""
+    if kind == "sequence":
+        return {"task": BANDIT_TASK_FIELDS}
+    return {"task": SEQUENCE_TASK_FIELDS, "algo": SEQUENCE_ALGO_FIELDS}
 
 
 def check_combinations(c: Config) -> None:
@@ -34,6 +45,60 @@ def check_combinations(c: Config) -> None:
     else:
         _check_bandit(c)
     _check_common(c)
+    _check_policy(c)
+
+
+def _check_policy(c: Config) -> None:
+    """The policy class (simrl/policy.py): what the config alone can refuse. A feature
+    file's shape and values are checked when it is loaded, before any run starts."""
+    p = c.policy
+    if p.kind == "tabular":
+        from simrl.config import PolicyConfig
+
+        for name in ("features", "strength", "rho", "dim", "rank", "features_file"):
+            default = getattr(PolicyConfig, name)
+            require(
+                getattr(p, name) == default,
+                f"policy.{name}",
+                getattr(p, name),
+                f"is read only with policy.kind = 'linear' (leave it at {default!r})",
+            )
+        return
+    require(
+        c.task.kind == "bandit",
+        "policy.kind",
+        p.kind,
+        "'linear' needs task.kind = 'bandit' (sequence tasks have tabular states only, for now)",
+    )
+    require(
+        c.optim.kind != "npg",
+        "optim.kind",
+        c.optim.kind,
+        "must be 'sgd' or 'adam' with policy.kind = 'linear' (the exact Fisher of w is not built yet; theory/NOTES.md gives its closed form)",
+    )
+    if p.features == "low_rank":
+        require(
+            p.rank <= c.task.num_prompts,
+            "policy.rank",
+            p.rank,
+            f"must be <= num_prompts = {c.task.num_prompts} (the rank of U V^T with U: S x r)",
+        )
+    if p.features == "file":
+        f = p.features_file
+        ok = f.endswith(".npy") or (".py:" in f and not f.endswith(":"))
+        require(
+            ok,
+            "policy.features_file",
+            f,
+            "must be an .npy file or FILE.py:FUNCTION with features = 'file'",
+        )
+    else:
+        require(
+            p.features_file == "",
+            "policy.features_file",
+            p.features_file,
+            "is read only with policy.features = 'file'",
+        )
 
 
 def _check_unused(c: Config, section: str, names: tuple[str, ...], kind: str) -> None:
@@ -53,7 +118,7 @@ def _check_unused(c: Config, section: str, names: tuple[str, ...], kind: str) ->
 
 def _check_sequence(c: Config) -> None:
     t, a = c.task, c.algo
-    _check_unused(c, "task", ("num_correct", "prior_spread"), "bandit")
+    _check_unused(c, "task", BANDIT_TASK_FIELDS, "bandit")
     M = t.num_modes
     require(
         len(t.mode_accuracy) == M,
@@ -81,10 +146,10 @@ def _check_sequence(c: Config) -> None:
         "needs task.num_modes >= 2",
     )
     require(
-        all(p < t.steps for p in t.fork_positions),
+        all(p < t.reasoning_tokens for p in t.fork_positions),
         "task.fork_positions",
         t.fork_positions,
-        f"must be reasoning positions 0..{t.steps - 1} (task.steps = {t.steps})",
+        f"must be reasoning positions 0..{t.reasoning_tokens - 1} (task.reasoning_tokens = {t.reasoning_tokens})",
     )
     require(
         t.fork_entropy < math.log(t.vocab),
@@ -93,10 +158,10 @@ def _check_sequence(c: Config) -> None:
         f"must be < ln(task.vocab) = {math.log(t.vocab):.4g} nats",
     )
     require(
-        t.min_steps <= t.steps,
+        t.min_steps <= t.reasoning_tokens,
         "task.min_steps",
         t.min_steps,
-        f"must be <= task.steps = {t.steps}",
+        f"must be <= task.reasoning_tokens = {t.reasoning_tokens}",
     )
     require(
         t.answer == "policy" or t.num_answers >= 2,

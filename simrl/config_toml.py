@@ -15,6 +15,17 @@ from typing import Any
 from simrl.errors import ConfigError
 from simrl.validate import FloatList
 
+#: fields renamed since they were first released: old section.field -> new. The old name
+#: answers with one line naming the new one, except in a registered study's locked spec
+#: (simrl/prereg/spec.py translates those), whose text cannot change. Cell identities keep
+#: the old names (simrl/prereg/identity.py IDENTITY_NAMES), so stored keys are unchanged.
+RENAMED = {
+    "task.steps": (
+        "task.reasoning_tokens",
+        "reasoning tokens per answer of a sequence task; run.steps counts training steps",
+    ),
+}
+
 
 def with_overrides(data: dict[str, Any], overrides: dict[str, Any] | None, sections) -> dict:
     """A copy of nested config data (less its simrl_version stamp) with dotted overrides
@@ -75,12 +86,27 @@ def _suggest(what: str, name: str, valid: Any) -> str:
     return f"unknown {what}{hint}; valid: " + ", ".join(valid)
 
 
+def unknown_field(section: str, name: str, valid: Any) -> str:
+    """What an unknown section.field answers: its new name when it was renamed, simrl's name
+    when it is TRL's or verl's (docs/crosswalk.md), else the closest field."""
+    key = f"{section}.{name}"
+    if key in RENAMED:
+        new, what = RENAMED[key]
+        return f"was renamed: use {new} ({what})"
+    from simrl.crosswalk import foreign_field
+
+    hint = foreign_field(section, name)
+    return hint if hint is not None else _suggest("field", name, valid)
+
+
 def _build_section(cls: type, values: dict[str, Any]) -> Any:
     by_name = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
     kwargs = {}
     for name, value in values.items():
         if name not in by_name:
-            raise ConfigError(f"{cls.section}.{name}", value, _suggest("field", name, by_name))
+            raise ConfigError(
+                f"{cls.section}.{name}", value, unknown_field(cls.section, name, by_name)
+            )
         kwargs[name] = _coerce(f"{cls.section}.{name}", by_name[name], value)
     return cls(**kwargs)
 

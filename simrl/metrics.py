@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from simrl.tasks import BanditTask
-from theory import log_softmax, pass_at_k_exact, softmax
+from simrl.theory import log_softmax, pass_at_k_exact, softmax
 
 #: the quantiles of per-prompt entropy that are reported
 ENTROPY_QUANTILES = (0.1, 0.5, 0.9)

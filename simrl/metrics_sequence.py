@@ -14,7 +14,7 @@ import numpy as np
 
 from simrl.metrics import ENTROPY_QUANTILES, EVAL_METRICS, UPDATE_METRICS, passk_names
 from simrl.tasks.sequence import SequenceTask, mode_usage
-from theory import pass_at_k_exact
+from simrl.theory import pass_at_k_exact
 
 #: token-entropy thresholds of the "share of tokens above" metrics, nats
 ENTROPY_THRESHOLDS = (0.5, 1.0)

@@ -28,7 +28,7 @@ import pandas as pd
 
 from simrl import io
 from simrl.errors import ConfigError
-from theory.decomposition import decompose
+from simrl.theory.decomposition import decompose
 
 #: published condition -> role in the decomposition (majority vote = the self-consistency anchor)
 ROLES = {"ground_truth": "true", "random": "random", "majority_vote": "self_consistency"}
@@ -136,8 +136,14 @@ def simulator_shares(experiments: Path) -> pd.DataFrame | None:
     return out
 
 
-def run(folder: Path = Path("experiments/reaudits"), experiments: Path | None = None) -> Path:
+def run(
+    folder: Path = Path("experiments/reaudits"),
+    experiments: Path | None = None,
+    out: Path | None = None,
+) -> Path:
+    """Write report.md into `out` (default: `folder`); returns its path."""
     experiments = experiments or folder.parent
+    out = folder if out is None else out
     for name in ("published.csv", "claims.csv"):
         if not (folder / name).is_file():
             raise ConfigError("reaudit", str(folder / name), "must exist (see simrl/reaudit.py)")
@@ -146,8 +152,9 @@ def run(folder: Path = Path("experiments/reaudits"), experiments: Path | None = 
     decomp = published_decomposition(published)
     status = claim_status(claims, experiments)
     shares = simulator_shares(experiments)
-    io.write_text(folder / "report.md", render(published, decomp, status, shares))
-    return folder / "report.md"
+    Path(out).mkdir(parents=True, exist_ok=True)
+    io.write_text(out / "report.md", render(published, decomp, status, shares))
+    return out / "report.md"
 
 
 def _interval(r: dict) -> str:

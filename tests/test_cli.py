@@ -256,8 +256,9 @@ def test_figs_never_imports_scripts_of_the_current_folder(capsys, tmp_path, monk
     (tmp_path / "paper_figs" / "fig01_evil.py").write_text(
         f"open({str(marker)!r}, 'w').write('x')\n"
     )
-    code, _, err = cli(capsys, "figs")
-    assert code == 2 and "repository root" in err
+    # the registered scripts are the shipped ones; a bad --only answers after discovery
+    code, _, err = cli(capsys, "figs", "--only", "no_such_figure")
+    assert code == 2 and "no_such_figure" in err
     assert not marker.exists()
 
 
@@ -295,3 +296,20 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().split()[2]
     except OSError:
         return "Z"
+
+
+def test_a_closed_pipe_ends_the_output_quietly():
+    """`simrl recipes | head -1`: the reader leaves early; no 'run-time fault', exit 0."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simrl", "recipes"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.readline()
+    proc.stdout.close()  # as `head -1` does after its line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert err == ""

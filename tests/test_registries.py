@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from simrl.theory.entropy import log_softmax, softmax
 
 from simrl.advantages import ADVANTAGES
 from simrl.aggregation import AGGREGATIONS
@@ -16,7 +17,6 @@ from simrl.kl import KL_ESTIMATORS
 from simrl.losses import POLICY_LOSSES
 from simrl.optim import OPTIMIZERS, init_state
 from simrl.rewards import REWARDS, PromptFacts
-from theory.entropy import log_softmax, softmax
 
 H = 1e-6  # finite-difference step
 

@@ -23,7 +23,7 @@ from simrl.tasks.sequence import (
     leaf_expected_reward,
 )
 
-SMALL = {"kind": "sequence", "num_prompts": 3, "num_answers": 3, "vocab": 3, "steps": 3}
+SMALL = {"kind": "sequence", "num_prompts": 3, "num_answers": 3, "vocab": 3, "reasoning_tokens": 3}
 
 CASES = [
     {},
@@ -231,7 +231,7 @@ def test_forking_rule_leaves_unselected_states_unchanged():
     so the low-entropy states (peaked reasoning tokens, here also the mode state) keep
     their base logits exactly, while the forks move."""
     cfg = small_config(
-        {"prior_strength": 0.5, "fork_positions": [1], "fork_entropy": 1.05, "steps": 4},
+        {"prior_strength": 0.5, "fork_positions": [1], "fork_entropy": 1.05, "reasoning_tokens": 4},
         **{"algo.forking_top_quantile": 0.2, "run.steps": 15, "run.seeds": 3, "optim.lr": 1.0},
     )
     task = build_sequence(cfg.task)

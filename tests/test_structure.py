@@ -10,6 +10,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("simrl", "theory")
 MAX_LINES = 500
+#: files allowed over MAX_LINES, each with why (the issue's "unless the note says why");
+#: an entry whose file is back under the limit fails the test, so the list stays current
+OVER_LIMIT = {
+    "simrl/config.py": "PolicyConfig (issue 18) took it to 508 lines; split pending: "
+    "config.py was being changed in parallel when the limit test came in (issue 15)",
+}
 
 
 def source_files() -> list[Path]:
@@ -122,4 +128,6 @@ def test_no_source_file_over_500_lines():
         for p in source_files()
         if (n := len(p.read_text().splitlines())) > MAX_LINES
     }
-    assert long == {}, f"files over {MAX_LINES} lines: {long}"
+    unexplained = {f: n for f, n in long.items() if f not in OVER_LIMIT}
+    assert unexplained == {}, f"files over {MAX_LINES} lines: {unexplained}"
+    assert set(OVER_LIMIT) <= set(long), f"back under the limit: {set(OVER_LIMIT) - set(long)}"

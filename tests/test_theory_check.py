@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-import theory
-from simrl import theory_check
+from simrl import theory, theory_check
 from simrl.errors import ConfigError
 from simrl.theory_check import (
     CHECKS,
@@ -25,7 +24,7 @@ from simrl.theory_check import (
 )
 
 # the entropy submodule; `theory.entropy` is the re-exported function (see simrl/theory_check/)
-ENTROPY = sys.modules["theory.entropy"]
+ENTROPY = sys.modules["simrl.theory.entropy"]
 
 #: the closed forms that `simrl theory check` must verify (theory/ exports and simrl.kl)
 CLOSED_FORMS = [
@@ -81,7 +80,7 @@ def test_every_closed_form_is_covered():
 
 
 def test_every_section_is_a_notes_heading():
-    notes = (files("theory") / "NOTES.md").read_text()
+    notes = (files("simrl.theory") / "NOTES.md").read_text()
     headings = [line[3:] for line in notes.splitlines() if line.startswith("## ")]
     assert "\nNotation:" in notes  # the preamble that NOTATION names
     for c in CHECKS.values():
@@ -128,14 +127,14 @@ def test_wrong_second_order_term_is_caught(monkeypatch):
 
 def test_biased_pass_at_k_estimator_is_caught(monkeypatch):
     """The plug-in 1 - (1 - c/n)^k is biased for 1 - (1 - p)^k when k > 1."""
-    from theory import passk
+    from simrl.theory import passk
 
     monkeypatch.setattr(passk, "pass_at_k_unbiased", lambda n, c, k: 1.0 - (1.0 - c / n) ** k)
     assert "pass_at_k_unbiased" in _failed(run_checks(n_cases=20, seed=1))
 
 
 def test_a_raising_or_nan_closed_form_fails_its_check_and_the_rest_still_run(monkeypatch):
-    from theory import clipping
+    from simrl.theory import clipping
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom")
@@ -151,6 +150,7 @@ def test_a_raising_or_nan_closed_form_fails_its_check_and_the_rest_still_run(mon
         "clip_closed_form",
         "clip_first_epoch_zero",
         "clip_bias_direction",
+        "multi_epoch_enumeration",  # its one-epoch case is the closed form
         "cui_theorem2",
     }
 
@@ -193,3 +193,16 @@ def test_main_prints_the_table_and_returns_the_status(monkeypatch):
 def test_unknown_check_lists_the_valid_ones():
     with pytest.raises(KeyError, match="valid: entropy_gradient"):
         theory_check.run_case("no_such_check", 0, 0)
+
+
+def test_a_kernel_without_the_shared_part_is_caught(monkeypatch):
+    """Dropping Phi Phi^T from the kernel (the tabular Theorem 1 on a shared policy) fails
+    shared_theorem1: the missing spill is first order in the step."""
+    shared = sys.modules["theory.shared"]
+    right = shared.kernel_logit_change
+    monkeypatch.setattr(
+        shared,
+        "kernel_logit_change",
+        lambda phi, g, eta, tabular=True: right(np.zeros_like(phi), g, eta, tabular),
+    )
+    assert "shared_theorem1" in _failed(run_checks(n_cases=20, seed=1))

@@ -5,8 +5,8 @@ Each function names its source (paper and equation) or its derivation in NOTES.m
 
 import importlib
 
-from theory.decomposition import Decomposition, DecompositionCI, decompose, decompose_with_ci
-from theory.entropy import (
+from .decomposition import Decomposition, DecompositionCI, decompose, decompose_with_ci
+from .entropy import (
     cui_theorem1,
     cui_theorem2,
     entropy,
@@ -21,7 +21,7 @@ from theory.entropy import (
     steer_eq14,
     steer_omega_code,
 )
-from theory.passk import pass_at_k_exact, pass_at_k_unbiased
+from .passk import pass_at_k_exact, pass_at_k_unbiased
 
 #: the forms that need scipy, imported on first use (PEP 562): simrl's CLI answers
 #: --version and bad input without loading scipy (simrl/_lazy.py does the same for simrl's
@@ -37,11 +37,24 @@ _EXPORTS = {
             "monte_carlo_clipped_gradient",
             "never_clipped_high",
         ),
-        "theory.clipping",
+        ".clipping",
     ),
     **dict.fromkeys(
         ("EntropyLawFit", "ExtrapolationScore", "extrapolation_score", "fit_entropy_law"),
-        "theory.laws",
+        ".laws",
+    ),
+    **dict.fromkeys(
+        ("expected_multi_epoch", "multi_epoch_bias", "monte_carlo_multi_epoch"),
+        "theory.clipping_epochs",
+    ),
+    **dict.fromkeys(
+        (
+            "cui_theorem1_shared",
+            "spill_first_order",
+            "natural_shared_step",
+            "policy_overlap",
+        ),
+        "theory.shared",
     ),
 }
 
@@ -49,8 +62,8 @@ _EXPORTS = {
 def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'theory' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value
 
@@ -66,6 +79,7 @@ __all__ = [
     "ExtrapolationScore",
     "clip_bias_direction",
     "cui_theorem1",
+    "cui_theorem1_shared",
     "cui_theorem2",
     "decompose",
     "decompose_with_ci",
@@ -73,6 +87,7 @@ __all__ = [
     "entropy_gradient",
     "expected_clipped_gradient",
     "expected_clipped_gradient_closed_form",
+    "expected_multi_epoch",
     "extrapolation_score",
     "first_order_entropy_change",
     "first_order_remainder_bound",
@@ -80,13 +95,18 @@ __all__ = [
     "log_softmax",
     "mean_positive_advantage",
     "monte_carlo_clipped_gradient",
+    "monte_carlo_multi_epoch",
+    "multi_epoch_bias",
+    "natural_shared_step",
     "never_clipped_high",
     "pass_at_k_exact",
     "pass_at_k_unbiased",
+    "policy_overlap",
     "sampled_token_entropy_change",
     "second_order_entropy_change",
     "second_order_remainder_bound",
     "softmax",
+    "spill_first_order",
     "steer_eq14",
     "steer_omega_code",
 ]

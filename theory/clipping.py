@@ -35,7 +35,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import gammaln
 
-from theory.entropy import log_softmax
+from .entropy import log_softmax
 
 ADVANTAGE_ESTIMATORS = ("grpo", "dr_grpo")
 

@@ -25,7 +25,7 @@ TASK = {
     "kind": "sequence",
     "num_prompts": 8,
     "vocab": 4,
-    "steps": 2,
+    "reasoning_tokens": 2,
     "num_modes": 2,
     "mode_accuracy": [0.8, 0.3],
     "share_mode_state": True,

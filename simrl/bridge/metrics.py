@@ -38,7 +38,7 @@ from simrl.bridge.formats import NUM_MODES
 from simrl.bridge.rollout import Completions, left_pad, sample, score, scoring_batch
 from simrl.metrics import ENTROPY_QUANTILES
 from simrl.metrics_sequence import ENTROPY_THRESHOLDS
-from theory.passk import pass_at_k_unbiased
+from simrl.theory.passk import pass_at_k_unbiased
 
 
 @dataclass

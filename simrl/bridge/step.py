@@ -5,7 +5,7 @@
     3. the old policy's log-probabilities and entropies (and the reference's, for KL);
     4. the update (simrl/bridge/update.py): epochs x minibatches, AdamW or SGD;
     5. the probe breakdown (simrl/bridge/probes.py): probe logits before / after the update.
-Returns the update metrics under the simulator's names (UPDATE_NAMES) and the probe breakdown rows.
+Returns the update metrics under the simulator's names (UPDATE_NAMES) and the audit rows.
 """
 
 from __future__ import annotations
@@ -68,6 +68,10 @@ class Context:
     base: torch.nn.Module
     device: torch.device
     probes: list
+    #: a user's reward fn(problem, text, answer) (BridgeTask.reward), or None
+    reward: object = None
+    #: prompts per step when a user's task sets the prompt set (0: cfg.prompts_per_step)
+    prompts_per_step: int = 0
 
 
 @torch.no_grad()
@@ -103,8 +107,8 @@ def first_minibatch_rows(cfg, n_groups: int) -> np.ndarray:
     return (groups[:, None] * G + np.arange(G)).ravel()
 
 
-def rl_step(ctx: Context, policy, ref, opt, params, labels, t, rng, probe_rng):
-    """One RL step of one replicate: (update metrics, per-probe breakdown (n_probes, 7) or None)."""
+def rl_step(ctx: Context, policy, ref, opt, params, labels, t, rng, audit_rng):
+    """One RL step of one replicate: (update metrics, per-probe audit (n_probes, 7) or None)."""
     cfg, dev = ctx.cfg, ctx.device
     a = cfg.algo
     if not REWARDS[cfg.reward.kind].updates:  # frozen
@@ -154,8 +158,8 @@ def rl_step(ctx: Context, policy, ref, opt, params, labels, t, rng, probe_rng):
             ctx.probes,
             z0,
             cfg,
-            answer_reward(cfg, ctx.fmt, ctx.train, ctx.heldout, labels),
-            probe_rng,
+            answer_reward(cfg, ctx.fmt, ctx.train, ctx.heldout, labels, ctx.reward),
+            audit_rng,
             dev,
         )
     sums = ProbeSums.empty(
@@ -186,13 +190,13 @@ def rl_step(ctx: Context, policy, ref, opt, params, labels, t, rng, probe_rng):
     out["forking_kept_frac"] = tl["kept"] / counted
     out["fork_grad_share"] = tl["fork_abs"] / tl["abs"] if tl["abs"] > 0 else np.nan
     z1 = probe_logits(policy, ctx.probes, ctx.fmt.pad_id, temp, dev)
-    probe_rows = None
+    audit = None
     if ctx.probes:
-        probe_rows = probe_breakdown_rows(
+        audit = probe_breakdown_rows(
             z0, z1, sums if cfg.run.audit else None, probe_adv, cfg.optim.lr
         )
-        means = [np.nanmean(c) if np.isfinite(c).any() else np.nan for c in probe_rows.T]
+        means = [np.nanmean(c) if np.isfinite(c).any() else np.nan for c in audit.T]
         out.update(dict(zip(PROBE_COLUMNS, means, strict=True)))
         if not cfg.run.audit:
-            probe_rows = None
-    return out, probe_rows
+            audit = None
+    return out, audit

@@ -29,7 +29,7 @@ from simrl.aggregation import AGGREGATIONS
 from simrl.bridge.losses import TORCH_LOSSES, TorchTokens, exact_kl, sampled_kl
 from simrl.engine.reference import FORK_TIE_TOL, minibatch_groups
 from simrl.kl import KL_ESTIMATORS
-from theory.entropy import sampled_token_entropy_change, steer_omega_code
+from simrl.theory.entropy import sampled_token_entropy_change, steer_omega_code
 
 #: Wang et al. 2025 (arXiv 2506.01939): forking tokens are the top 20% by entropy
 FORKING_SHARE = 0.2

@@ -18,6 +18,12 @@ One step:
      chained to the logits through d log pi(a) / dz = e_a - pi; one optimiser step each.
   4. ProRL reference reset every `ref_reset_every` steps.
   5. update metrics: clip fractions, exact entropy change against -Cov(log pi, dz).
+
+The policy class (simrl/policy.py) sits at one seam: where the optimiser applies the
+logit gradient. A tabular policy steps the logits; a linear one (params.features is
+Phi) steps theta_tab with the gradient and w with Phi^T times it, and z = theta_tab + Phi w.
+Everything before that seam (sampling, losses, advantages, KL, entropy terms) sees only
+logits, so every registry entry works on both.
 """
 
 from __future__ import annotations
@@ -33,20 +39,20 @@ from simrl.algorithms.losses import POLICY_LOSSES
 from simrl.algorithms.tokens import LossOut, TokenBatch, bandit_positions
 from simrl.config import Config
 from simrl.dynamic_sampling import dynamic_sampling
+from simrl.engine.dh_breakdown import BreakdownSums, breakdown_metrics, breakdown_table
 from simrl.engine.streams import StreamLayout
 from simrl.kl import KL_ESTIMATORS
 from simrl.metrics import AUDIT_METRICS, AUDIT_PROMPT_COLUMNS
 from simrl.optim import OPTIMIZERS, OptState, init_state
+from simrl.policy import LinearState, apply_gradient, initial_linear_state
 from simrl.rewards import REWARDS, PromptFacts, expected_reward
 from simrl.tasks import BanditTask
-from theory import (
-    cui_theorem1,
+from simrl.theory import (
     entropy,
     entropy_gradient,
     first_order_entropy_change,
     log_softmax,
     sampled_token_entropy_change,
-    second_order_entropy_change,
     softmax,
     steer_omega_code,
 )
@@ -61,7 +67,8 @@ FORK_TIE_TOL = 1e-12
 class RunState:
     logits: np.ndarray  # (S, K)
     ref_logits: np.ndarray  # (S, K) reference of the KL penalty
-    opt: OptState
+    opt: OptState  # the optimiser state of the logits (of theta_tab for a linear policy)
+    policy: LinearState | None = None  # a linear policy's theta_tab, w and w's optimiser
 
 
 @dataclass(frozen=True)
@@ -69,20 +76,7 @@ class RunParams:
     config: Config
     task: BanditTask
     layout: StreamLayout
-
-
-@dataclass
-class BreakdownSums:
-    """Per-state sums over a step's token evaluations (run.audit; theory/NOTES.md)."""
-
-    weight: np.ndarray  # (S,) total aggregation weight: Cui's Theorem 1 uses eta = lr * weight
-    token: np.ndarray  # (S,) one-token first-order changes
-    steer_code: np.ndarray  # (S,) -lr w_t Omega_t, STEER's public-code Omega (signed)
-    steer_eq14: np.ndarray  # (S,) STEER Eq. 14 with the token's loss weight
-
-    @classmethod
-    def zeros(cls, S: int) -> BreakdownSums:
-        return cls(*(np.zeros(S) for _ in range(4)))
+    features: np.ndarray | None = None  # Phi (S, K, d) of a linear policy; None = tabular
 
 
 @dataclass
@@ -97,8 +91,12 @@ class Batch:
     zero_var_frac: float
 
 
-def initial_state(task: BanditTask) -> RunState:
-    return RunState(task.base_logits.copy(), task.base_logits.copy(), init_state(task.shape))
+def initial_state(task: BanditTask, features: np.ndarray | None = None) -> RunState:
+    state = RunState(task.base_logits.copy(), task.base_logits.copy(), init_state(task.shape))
+    if features is None:
+        return state
+    lin = initial_linear_state(task.base_logits, features)
+    return RunState(state.logits, state.ref_logits, state.opt, lin)
 
 
 def select_prompts(keys: np.ndarray, num_prompts: int, prompts_per_step: int) -> np.ndarray:
@@ -341,7 +339,7 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
     batch = (exact_batch if a.exact else sampled_batch)(params, pi_old, u)
     adv = advantages(params, batch, pi_old)
 
-    z, opt = state.logits, state.opt
+    z, opt, lin = state.logits, state.opt, state.policy
     tally = np.zeros(5)  # counted tokens, low, high, dual, selected
     breakdown = BreakdownSums.zeros(z.shape[0]) if cfg.run.audit else None
     optimise = OPTIMIZERS[cfg.optim.kind].fn
@@ -357,22 +355,40 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
                 count.sum(),
                 *(count @ m for m in (out.clip_low, out.clip_high, out.clip_dual, out.selected)),
             ]
-            z, opt = optimise(z, grad, opt, cfg.optim)
+            if lin is None:
+                z, opt = optimise(z, grad, opt, cfg.optim)
+            else:  # the policy-class seam: theta_tab and w from the logit gradient
+                z, opt, lin = apply_gradient(optimise, cfg.optim, lin, opt, params.features, grad)
 
     batch_stats = (batch.reward_mean, batch.zero_var_frac, len(batch.prompt))
-    return finish_step(cfg, state, z, opt, z0, h_old, t, tally, batch_stats, breakdown, params)
+    return finish_step(
+        cfg, state, z, opt, z0, h_old, t, tally, batch_stats, breakdown, params, lin, batch.prompt
+    )
 
 
-def finish_step(cfg, state, z, opt, z0, h_old, t, tally, batch_stats, breakdown, params):
+def finish_step(
+    cfg, state, z, opt, z0, h_old, t, tally, batch_stats, breakdown, params, lin=None, prompts=None
+):
     """The end of a step, bandit or sequence: ProRL reset, then the update metrics (batch
     statistics, clip fractions from the tally, exact entropy change vs first order over
     the moved states, the breakdown). `params.breakdown_advantages` (or the bandit's expected
-    rewards) gives the breakdown's exact expected advantages."""
+    rewards) gives the breakdown's exact expected advantages.
+
+    A linear policy (`lin`): the moved states are those whose own theta_tab moved (with
+    Phi = 0 exactly the tabular rule), and the states outside the step's batch (`prompts`)
+    get the held-out columns: the exact entropy change dH_heldout and its first-order
+    prediction dH_spill_first_order = -Cov(log pi, dz) of the actual dz (theory/NOTES.md,
+    "Shared parameters")."""
     a = cfg.algo
     ref = state.ref_logits
     if a.ref_reset_every and (t + 1) % a.ref_reset_every == 0:
         ref, opt = z.copy(), init_state(z.shape)
-    moved = np.any(z != z0, axis=1)
+        if lin is not None:
+            lin = LinearState(lin.theta, lin.w, init_state(lin.w.shape))
+    if lin is None:
+        moved = np.any(z != z0, axis=1)
+    else:
+        moved = np.any(lin.theta != state.policy.theta, axis=1)
     dz = z - z0
     reward_mean, zero_var_frac, n_groups = batch_stats
     metrics = {
@@ -394,7 +410,22 @@ def finish_step(cfg, state, z, opt, z0, h_old, t, tally, batch_stats, breakdown,
         metrics["breakdown_per_state"] = per_state  # (S, 7): simulate(..., audit_prompts=True)
     else:
         metrics.update(breakdown_metrics(None, moved))
-    return RunState(z, ref, opt), metrics
+    if lin is not None:
+        metrics.update(heldout_metrics(z0, z, h_old, prompts))
+    return RunState(z, ref, opt, lin), metrics
+
+
+def heldout_metrics(z0, z, h_old, prompts) -> dict:
+    """dH_heldout (exact) and dH_spill_first_order (-Cov(log pi, dz)), means over the states
+    not in the step's batch; NaN when every state was in it."""
+    out = np.ones(z.shape[0], dtype=bool)
+    out[np.asarray(prompts, dtype=np.int64)] = False
+    if not out.any():
+        return {"dH_heldout": np.nan, "dH_spill_first_order": np.nan}
+    return {
+        "dH_heldout": float((entropy(z[out]) - h_old[out]).mean()),
+        "dH_spill_first_order": float(first_order_entropy_change(z0[out], (z - z0)[out]).mean()),
+    }
 
 
 def breakdown_per_state(
@@ -419,37 +450,6 @@ def breakdown_per_state(
     return breakdown_table(cfg.optim.lr, z0, z, h_old, moved, breakdown, adv)
 
 
-def breakdown_table(
-    lr: float, z0, z, h_old, moved, breakdown: BreakdownSums, adv: np.ndarray
-) -> np.ndarray:
-    """(S, 7) breakdown rows of the moved states, given their exact expected advantages
-    adv (n_moved, K) under the sampling policy; NaN rows elsewhere."""
-    out = np.full((z.shape[0], len(AUDIT_PROMPT_COLUMNS)), np.nan)
-    zm, dz = z0[moved], (z - z0)[moved]
-    eta = lr * breakdown.weight[moved][:, None]
-    out[moved] = np.stack(
-        [
-            entropy(z[moved]) - h_old[moved],
-            first_order_entropy_change(zm, dz),
-            second_order_entropy_change(zm, dz),
-            cui_theorem1(zm, adv, eta),
-            breakdown.token[moved],
-            breakdown.steer_code[moved],
-            breakdown.steer_eq14[moved],
-        ],
-        axis=1,
-    )
-    return out
-
-
-def breakdown_metrics(per_state: np.ndarray | None, moved: np.ndarray) -> dict:
-    """Means over the moved states of the dH breakdown's predictions (NaN when run.audit is off)."""
-    if per_state is None or not moved.any():
-        return dict.fromkeys(AUDIT_METRICS, np.nan)
-    means = per_state[moved].mean(axis=0)
-    return {name: float(means[AUDIT_PROMPT_COLUMNS.index(name)]) for name in AUDIT_METRICS}
-
-
 def frozen_update_metrics() -> dict:
     """The frozen anchor samples nothing and moves nothing."""
     return {
@@ -467,8 +467,18 @@ def frozen_update_metrics() -> dict:
 
 
 def is_finite(state: RunState) -> bool:
+    lin = state.policy
     return bool(
         np.isfinite(state.logits).all()
         and np.isfinite(state.opt.m).all()
         and np.isfinite(state.opt.v).all()
+        and (
+            lin is None
+            or (
+                np.isfinite(lin.theta).all()
+                and np.isfinite(lin.w).all()
+                and np.isfinite(lin.w_opt.m).all()
+                and np.isfinite(lin.w_opt.v).all()
+            )
+        )
     )

@@ -29,8 +29,8 @@ from simrl.advantages import ADVANTAGES
 from simrl.aggregation import AGGREGATIONS
 from simrl.config import Config
 from simrl.dynamic_sampling import dynamic_sampling
+from simrl.engine.dh_breakdown import BreakdownSums
 from simrl.engine.reference import (
-    BreakdownSums,
     RunState,
     TokenTable,
     finish_step,
@@ -44,7 +44,7 @@ from simrl.metrics_sequence import SEQUENCE_UPDATE_EXTRA
 from simrl.optim import OPTIMIZERS, init_state
 from simrl.rewards import REWARDS, PromptFacts, overlong_penalty, sequence_rewards
 from simrl.tasks.sequence import SequenceTask, leaf_expected_reward
-from theory import entropy, log_softmax
+from simrl.theory import entropy, log_softmax
 
 
 @dataclass(frozen=True)

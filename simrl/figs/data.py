@@ -24,7 +24,7 @@ import pandas as pd
 from scipy import stats
 
 from simrl.figs.plots import APPROX_LABELS, mean_ci
-from theory.decomposition import decompose_with_ci
+from simrl.theory.decomposition import decompose_with_ci
 
 EXPERIMENTS = Path("experiments")
 

@@ -14,7 +14,7 @@ from matplotlib import pyplot as plt
 from scipy import stats
 
 from simrl.figs.style import COLUMN, FULL, TERM_COLORS, color, method_label
-from theory.laws import fit_entropy_law
+from simrl.theory.laws import fit_entropy_law
 
 APPROX_LABELS = {
     "dH_first_order": "first order (Cui Lemma 1)",

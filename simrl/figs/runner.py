@@ -20,6 +20,7 @@ from types import ModuleType
 from simrl.errors import ConfigError
 from simrl.figs import data
 from simrl.figs.style import save, style
+from simrl.progress import format_seconds
 
 PAPER_FIGS = Path("paper_figs")
 OUT = "out"
@@ -67,10 +68,11 @@ def render(figure: Figure, plot: Callable, *args, out: Path | None = None, **kwa
 
 
 def project_figs() -> Path:
-    """The project's own paper_figs/ (beside the simrl package), wherever simrl runs from."""
-    import simrl
+    """The project's registered figure scripts: the checkout's paper_figs/, or the copy a
+    wheel ships as package data (simrl.shipped), wherever simrl runs from."""
+    from simrl import shipped
 
-    return Path(simrl.__file__).resolve().parent.parent / "paper_figs"
+    return shipped.paper_figs()
 
 
 def discover(
@@ -83,12 +85,6 @@ def discover(
     importing a script runs it. A caller that passes its own paper_dir (a test, a fork)
     chooses its scripts: `names`, or every figNN_*.py there."""
     if paper_dir is None:
-        if PAPER_FIGS.resolve() != project_figs():  # outputs and studies are read from here
-            raise ConfigError(
-                "paper_figs",
-                str(PAPER_FIGS.resolve()),
-                "must be the project's own figure folder: run simrl figs from the repository root",
-            )
         paper_dir, names = project_figs(), REGISTERED
     paths = (
         [paper_dir / f"{n}.py" for n in names]
@@ -133,10 +129,26 @@ def compute_study(study: str, root: Path | None, log: Callable[[str], None]) -> 
     if not (path / "prereg.toml").is_file():
         raise data.MissingResults(study, "no registered study (prereg.toml) to run", "")
     log(f"computing {study}: simrl prereg run {path} (its registered size)")
-    with LazyProgress(f"simrl prereg run {study}") as progress:
+    with LazyProgress(f"simrl prereg run {study}", unit="runs") as progress:
         rep = run_study(path, progress=progress)
     log(f"  ran {rep.ran_cells} cells ({rep.ran_runs} runs) in {rep.wall_s:.1f} s; analysing")
     write(analyze(path))
+
+
+def default_out(root: Path | None) -> tuple[Path, bool]:
+    """Where `simrl figs` writes without --out, and whether it writes the README there: the
+    checkout's paper_figs/out/ (and paper_figs/README.md) when run from the checkout's root
+    on its own studies; else runs/figs/ under the current folder, so that a run from any
+    other folder, or from an installed wheel, never writes into the source tree or the
+    installed package."""
+    from simrl import shipped
+
+    here = Path.cwd().resolve()
+    in_checkout = (here / PAPER_FIGS).resolve() == project_figs().resolve()
+    if in_checkout and not shipped.is_installed(project_figs()):
+        if root is None or Path(root).resolve() == (here / data.EXPERIMENTS).resolve():
+            return PAPER_FIGS / OUT, True
+    return Path("runs") / "figs", False
 
 
 def run(
@@ -145,16 +157,29 @@ def run(
     paper_dir: Path | None = None,
     root: Path | None = None,
     log: Callable[[str], None] = print,
+    out: Path | None = None,
 ) -> list[Outcome]:
-    """Regenerate the selected figures into paper_dir/out (default: the project's
-    registered scripts, paper_figs/out); returns one Outcome each."""
+    """Regenerate the selected figures; returns one Outcome each.
+
+    `root` is the experiments folder the studies are read from (default: ./experiments).
+    With `paper_dir` (a test, a fork: its own scripts) the figures go to paper_dir/out and
+    its README is written; else to `out`, or default_out()'s folder."""
     scripts = select(discover(paper_dir), only)
-    paper_dir = paper_dir or project_figs()
-    out = paper_dir / OUT
+    if paper_dir is not None:
+        out, readme = out or paper_dir / OUT, out is None
+    elif out is not None:
+        readme = False
+    else:
+        out, readme = default_out(root)
+        paper_dir = project_figs()
     outcomes = []
-    for module in scripts.values():
+    start = time.perf_counter()
+    for i, module in enumerate(scripts.values()):
         fig = module.FIGURE
         t0 = time.perf_counter()
+        if i:  # a line per figure, with the count and an ETA (linear in figures drawn)
+            eta = (t0 - start) / i * (len(scripts) - i)
+            log(f"[{i + 1}/{len(scripts)}] {fig.name} (ETA {format_seconds(eta)})")
         for attempt in (0, 1):
             try:
                 paths = module.main(out=out, root=root)
@@ -170,7 +195,8 @@ def run(
                 outcomes.append(Outcome(fig, "missing", time.perf_counter() - t0, missing=e))
                 log(f"{fig.name}: not drawn: {e}")
                 break
-    if only is None:
+    log(f"figures in {out}")
+    if only is None and readme:
         write_readme(outcomes, paper_dir)
         log(f"wrote {paper_dir / 'README.md'}")
     return outcomes
@@ -184,6 +210,7 @@ one command (nothing is re-simulated):
 ```bash
 simrl figs                    # all figures into paper_figs/out/ (PDF + PNG) and this README
 simrl figs --only fig03       # one figure (number, stem or short name)
+simrl figs --out DIR          # into DIR (outside a checkout the default is runs/figs/)
 simrl figs --compute          # first run any study with no stored results, at its registered size
 python paper_figs/fig01_entropy_collapse.py   # one script on its own
 ```

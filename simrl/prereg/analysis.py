@@ -39,7 +39,7 @@ from simrl.prereg.study import (
     Study,
     metric_of,
 )
-from theory.decomposition import decompose_with_ci
+from simrl.theory.decomposition import decompose_with_ci
 
 
 @dataclass

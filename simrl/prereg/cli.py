@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 
 def add_parser(sub, parser_class) -> None:
@@ -16,6 +17,9 @@ def add_parser(sub, parser_class) -> None:
     )
     reg.add_argument("study", help="a folder with prereg.toml, or a name under experiments/")
     reg.add_argument(
+        "--root", default=None, metavar="DIR", help="find a study name under DIR/experiments/"
+    )
+    reg.add_argument(
         "--amend",
         metavar="REASON",
         default=None,
@@ -23,6 +27,9 @@ def add_parser(sub, parser_class) -> None:
     )
     run = psub.add_parser("run", help="run the missing cells of a registered study")
     run.add_argument("study", help="a folder with prereg.toml, or a name under experiments/")
+    run.add_argument(
+        "--root", default=None, metavar="DIR", help="find a study name under DIR/experiments/"
+    )
     run.add_argument(
         "--dry-run", action="store_true", help="print cells, runs and a measured time estimate"
     )
@@ -52,6 +59,9 @@ def add_parser(sub, parser_class) -> None:
     )
     ver.add_argument("study", help="a folder with prereg.toml, or a name under experiments/")
     ver.add_argument(
+        "--root", default=None, metavar="DIR", help="find a study name under DIR/experiments/"
+    )
+    ver.add_argument(
         "--recompute",
         action="store_true",
         help="recompute stored cells with the code now and compare them bitwise",
@@ -61,12 +71,21 @@ def add_parser(sub, parser_class) -> None:
     )
     ana = psub.add_parser("analyze", help="run the registered analysis; write report.md")
     ana.add_argument("study", help="a folder with prereg.toml, or a name under experiments/")
+    ana.add_argument(
+        "--root", default=None, metavar="DIR", help="find a study name under DIR/experiments/"
+    )
 
 
 def cmd(args: argparse.Namespace) -> int:
-    from simrl.prereg.spec import resolve
+    from simrl.prereg.spec import resolve, resolve_writable
 
-    resolve(args.study)  # a wrong path answers before numba, statsmodels and matplotlib load
+    # a wrong path answers before numba, statsmodels and matplotlib load; a name becomes
+    # its folder (under --root's experiments/, the current folder's, or, to read only, the
+    # shipped studies)
+    find = resolve if args.prereg_command == "verify" else resolve_writable
+    path = find(args.study, args.root)
+    if path not in (Path(args.study), Path("experiments") / args.study):
+        args.study = str(path)  # under --root, or shipped: the commands below get the folder
     if args.prereg_command == "register":
         from simrl.prereg.lock import amend, register
 
@@ -120,7 +139,9 @@ def cmd(args: argparse.Namespace) -> int:
             return 0
         from simrl.progress import LazyProgress
 
-        with LazyProgress(f"simrl prereg run {args.study}", enabled=not args.quiet) as progress:
+        with LazyProgress(
+            f"simrl prereg run {args.study}", enabled=not args.quiet, unit="runs"
+        ) as progress:
             rep = run_study(
                 args.study, args.workers, args.executor, args.address, progress,
                 args.runs_per_unit, max_memory=limit,

@@ -46,20 +46,32 @@ def _root() -> Path:
     return Path(simrl.__file__).resolve().parent.parent
 
 
+def _locate(entry: str) -> Path:
+    """Where a source entry is: simrl/... beside the package; `theory` is the folder of
+    simrl.theory (the repository's theory/, or simrl/theory/ in an installed wheel)."""
+    if entry == "theory":
+        import simrl.theory
+
+        return Path(simrl.theory.__file__).resolve().parent
+    return _root() / entry
+
+
 @cache
 def code_fingerprint(backend: str = "simulator") -> str:
-    """sha256 of the relative path and bytes of every .py file of the backend's sources."""
-    root = _root()
+    """sha256 of the relative path and bytes of every .py file of the backend's sources.
+
+    The relative path is the entry's name in the repository layout (theory/entropy.py, not
+    simrl/theory/entropy.py), so a wheel and a checkout of the same code agree."""
     digest = hashlib.sha256()
     for entry in BRIDGE_SOURCES if backend == "bridge" else SIMULATOR_SOURCES:
-        path = root / entry
+        path = _locate(entry)
         files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
         for f in files:
             if f.is_file():
-                digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+                rel = entry if f == path else f"{entry}/{f.relative_to(path).as_posix()}"
+                digest.update(rel.encode() + b"\0" + f.read_bytes())
     return digest.hexdigest()
 
 
 def source_paths(backend: str = "simulator") -> list[Path]:
-    root = _root()
-    return [root / e for e in (BRIDGE_SOURCES if backend == "bridge" else SIMULATOR_SOURCES)]
+    return [_locate(e) for e in (BRIDGE_SOURCES if backend == "bridge" else SIMULATOR_SOURCES)]

@@ -12,8 +12,8 @@ from simrl.prereg.factors import _where
 from simrl.prereg.fields import REQUIRED, Crossing, Labels, Name, Param, Text, _label, read
 from simrl.prereg.outcome_names import _check_outcome_name
 from simrl.prereg.study import DECOMP_PREFIX, DIRECTIONS, Hypothesis, Study
+from simrl.theory.decomposition import SHARES, TERMS
 from simrl.validate import Range, one_of
-from theory.decomposition import SHARES, TERMS
 
 #: every field of a [[hypothesis]] table (`where` is a table, read by _where)
 SCHEMA = {

@@ -18,7 +18,12 @@ from typing import Any
 from simrl._version import __version__
 from simrl.config_toml import _toml_value
 
-#: section.field of the simulator's and the bridge's configs as of 2026-12-07 (frozen)
+#: a field renamed after the shipped studies were keyed -> the name its identity keeps, so
+#: the identity text (and every stored key) is the same line for line (config_toml.RENAMED)
+IDENTITY_NAMES = {"task.reasoning_tokens": "task.steps"}
+
+#: section.field of the simulator's and the bridge's configs as of 2026-12-07 (frozen;
+#: names as keyed: a renamed field is listed under its IDENTITY_NAMES name)
 KEYED_FIELDS = frozenset(
     (
         "algo.advantage",
@@ -124,14 +129,23 @@ def _default(section: Any, name: str) -> Any:
 
 
 def identity_toml(config: Any) -> str:
-    """config.to_toml() without the fields outside KEYED_FIELDS that hold their default
-    (the same text, line for line, for a config that sets none of them)."""
+    """Every field of the resolved config (config.to_dict(), not the saved config.toml,
+    which leaves out the fields its task kind does not use) under its identity name,
+    without the fields outside KEYED_FIELDS that hold their default (the same text, line
+    for line, for a config that sets none of them). A section none of whose fields is keyed
+    (one added later, such as [policy]) is left out, header and all, while every field
+    holds its default."""
     lines = [f'simrl_version = "{__version__}"']
     for name, values in config.to_dict().items():
         section = getattr(config, name)
-        lines += ["", f"[{name}]"]
+        body, keyed_section = [], False
         for k, v in values.items():
-            if f"{name}.{k}" not in KEYED_FIELDS and v == _default(section, k):
+            keyed = IDENTITY_NAMES.get(f"{name}.{k}", f"{name}.{k}")
+            keyed_section = keyed_section or keyed in KEYED_FIELDS
+            if keyed not in KEYED_FIELDS and v == _default(section, k):
                 continue
-            lines.append(f"{k} = {_toml_value(v)}")
+            body.append(f"{keyed.partition('.')[2]} = {_toml_value(v)}")
+        if not body and not keyed_section:
+            continue  # a section added later (policy), every field at its default: absent
+        lines += ["", f"[{name}]", *body]
     return "\n".join(lines) + "\n"

@@ -44,8 +44,8 @@ from simrl.prereg.study import (
     step_of,
 )
 from simrl.residual_stats import fit_stats
-from theory.decomposition import DIFFERENCES
-from theory.laws import fit_entropy_law
+from simrl.theory.decomposition import DIFFERENCES
+from simrl.theory.laws import fit_entropy_law
 
 
 def needed_outcomes(study: Study) -> tuple[str, ...]:

@@ -146,12 +146,18 @@ ADDITIVE = {
 EXPLORATORY = {"outcomes": Param([], "outcomes summarised, not tested", Strings("outcome names"))}
 
 
-def resolve(study: str | Path) -> Path:
-    """A study name (experiments/<name>) or a folder holding prereg.toml."""
+def resolve(study: str | Path, root: str | Path | None = None) -> Path:
+    """A folder holding prereg.toml, or a study name under ROOT/experiments/ (ROOT: `root`,
+    else the current folder)."""
     p = Path(study)
-    for cand in (p, Path("experiments") / p):
+    for cand in (p, Path(root or ".") / "experiments" / p):
         if (cand / SPEC_FILE).is_file():
             return cand
+    if root is None and len(p.parts) == 1 and not Path("experiments").is_dir():
+        from simrl import shipped
+
+        if (shipped.experiments() / p / SPEC_FILE).is_file():
+            return shipped.experiments() / p
     raise ConfigError(
         "study",
         str(study),
@@ -159,10 +165,89 @@ def resolve(study: str | Path) -> Path:
     )
 
 
+def resolve_writable(study: str | Path, root: str | Path | None = None) -> Path:
+    """resolve(), for a command that writes into the study (register, run, analyze): a name
+    that only a shipped study has (no experiments/ here or under --root) answers with the
+    copy to make, instead of writing into the installed package or another folder's checkout."""
+    path = resolve(study, root)
+    if root is None and path not in (Path(study), Path("experiments") / study):
+        raise ConfigError(
+            "study",
+            str(study),
+            f"is a shipped study (read-only, {path}): copy it and use the copy, "
+            f"cp -r {path} {Path(study).name} (or pass --root DIR of your project)",
+        )
+    return path
+
+
 def load_study(study: str | Path) -> Study:
     """Parse and validate a study's prereg.toml; build every cell's config once."""
     path = resolve(study)
-    return parse(read_toml(path / SPEC_FILE), path)
+    return parse(legacy_names(read_toml(path / SPEC_FILE), path), path)
+
+
+def legacy_names(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A registered spec's renamed fields under their new names (config_toml.RENAMED).
+
+    A locked spec cannot change (its sha256 is in prereg.lock.json), so a field renamed
+    after it was registered (task.steps -> task.reasoning_tokens) is read under its new
+    name when the spec is exactly the registered text. Any other spec (a new one, one being
+    registered or amended, one edited after its lock) keeps the old name, and building its
+    configs answers with the one-line error that names the new one. The cells' identities
+    keep the old name (prereg/identity.py), so the stored keys are the same either way."""
+    from simrl.config_toml import RENAMED
+
+    old = {k.partition(".")[::2]: v[0].partition(".")[2] for k, v in RENAMED.items()}
+    dotted = {k: v[0] for k, v in RENAMED.items()}
+
+    def uses(table: Any) -> bool:
+        return isinstance(table, dict) and any(
+            isinstance(table.get(sec), dict) and name in table[sec] for sec, name in old
+        )
+
+    factors = data.get("factor", [])
+    factors = factors if isinstance(factors, list) else []
+    levels = [
+        t
+        for f in factors
+        if isinstance(f, dict) and isinstance(f.get("levels"), dict)
+        for t in f["levels"].values()
+    ]
+    fields = [f for f in factors if isinstance(f, dict) and f.get("field") in dotted]
+    if not (uses(data.get("config")) or fields or any(uses(t) for t in levels)):
+        return data
+    if not _is_registered_text(path):
+        return data
+
+    def rename(table: dict[str, Any]) -> None:
+        for sec, name in old:
+            if isinstance(table.get(sec), dict) and name in table[sec]:
+                section = dict(table[sec])
+                section[old[sec, name]] = section.pop(name)
+                table[sec] = section
+
+    import copy
+
+    data = copy.deepcopy(data)
+    if isinstance(data.get("config"), dict):
+        rename(data["config"])
+    for f in data.get("factor", []):
+        if isinstance(f, dict):
+            if f.get("field") in dotted:
+                f["field"] = dotted[f["field"]]
+            if isinstance(f.get("levels"), dict):
+                for table in f["levels"].values():
+                    if isinstance(table, dict):
+                        rename(table)
+    return data
+
+
+def _is_registered_text(path: Path) -> bool:
+    """The spec file is the text its lock registered (the last amendment's, if any)."""
+    from simrl.prereg.lock import read_lock, registered_hash, sha256_file
+
+    lock = read_lock(path)
+    return lock is not None and registered_hash(lock) == sha256_file(path / SPEC_FILE)
 
 
 def parse(data: dict[str, Any], path: Path) -> Study:
@@ -248,6 +333,12 @@ def parse(data: dict[str, Any], path: Path) -> Study:
     study = _with(study, cells=tuple(cell_configs(study)))  # builds and checks every config
     if backend == "bridge":
         _check_bridge_cells(study)
+    elif engine == "fast" and any(c.policy.kind != "tabular" for _, c in study.cells):
+        raise ConfigError(
+            "design.engine",
+            engine,
+            "must be 'reference' when a cell has policy.kind = 'linear' (the numba engine is tabular)",
+        )
     study = _with(study, additive=_additive(data["analysis"].get("additive"), study))
     study = _with(study, hypotheses=_hypotheses(data.get("hypothesis", []), study))
     _check_factor_names(study, by, "analysis.by")

@@ -27,6 +27,7 @@ from simrl.config import Config, TaskConfig
 from simrl.errors import ConfigError
 from simrl.metrics import metric_names
 from simrl.metrics_sequence import sequence_metric_names
+from simrl.policy import policy_metric_names
 from simrl.registry import Registry
 from simrl.tasks import BanditTask, SequenceTask, build_bandit, build_sequence
 
@@ -99,7 +100,7 @@ TASK_FAMILIES.put(
         task_type=BanditTask,
         build=build_bandit,
         custom=False,
-        config_metric_names=lambda cfg: metric_names(cfg.run.passk),
+        config_metric_names=lambda cfg: metric_names(cfg.run.passk) + policy_metric_names(cfg),
         task_metric_names=lambda cfg, task: metric_names(cfg.run.passk),
         shape_key=lambda task: task.shape,
         draws_per_response=lambda max_len: 1,
@@ -120,7 +121,7 @@ def _sequence_answers(task: SequenceTask, n: int) -> tuple[np.ndarray, np.ndarra
 
 
 def _sequence_table(t: TaskConfig) -> tuple[int, int, int]:
-    depth = t.steps + 1  # reasoning steps, then the answer token
+    depth = t.reasoning_tokens + 1  # reasoning tokens, then the answer token
     per_prompt = sum(t.vocab**d for d in range(depth))
     return t.num_prompts * per_prompt * t.vocab, t.num_prompts, depth
 

@@ -2,7 +2,7 @@
 instance of simrl/tasks/sequence.py's GraphBuilder interface.
 
   token 0        the reasoning mode, out of num_modes (shared row by default),
-  tokens 1..steps reasoning tokens: peaked states (the likely token has peak_mass) and, at
+  tokens 1..R    reasoning tokens (R = reasoning_tokens): peaked states (the likely token has peak_mass) and, at
                  fork_positions, high-entropy forks (entropy fork_entropy) each with one
                  good token; with end_prob > 0 an end token closes the reasoning early
                  from position min_steps on,
@@ -108,7 +108,7 @@ class _Reasoning:
         cfg, g, V = self.cfg, self.g, self.cfg.vocab
         prev: dict[int, int] = {}
         prev_fork, prev_good = False, -1
-        for p in range(cfg.steps):
+        for p in range(cfg.reasoning_tokens):
             is_fork = p in self.forks
             n_good = sum(1 for f in self.forks if f < p)
             top = int(self.rng.integers(V))
@@ -132,10 +132,10 @@ class _Reasoning:
         for gd, node in prev.items():  # after the last reasoning token
             for tok in range(V):
                 good = gd + (prev_fork and tok == prev_good)
-                g.link(node, tok, self.post(s, m, good, cfg.steps, cache))
+                g.link(node, tok, self.post(s, m, good, cfg.reasoning_tokens, cache))
 
     def post(self, s: int, m: int, good: int, ended_at: int, cache: dict) -> tuple[str, int]:
-        """What follows reasoning that ended at position `ended_at` (steps = ran to the
+        """What follows reasoning that ended at position `ended_at` (reasoning_tokens = ran to the
         end): the answer token or the environment's answer, then the format token."""
         key = (m, good, ended_at)
         if key not in cache:

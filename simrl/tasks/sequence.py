@@ -29,7 +29,7 @@ import numpy as np
 
 from simrl.errors import ConfigError
 from simrl.rewards import affine_expectation, expectation_weights
-from theory import log_softmax
+from simrl.theory import log_softmax
 
 #: `child` entry of a token a state does not have (beyond its row's width)
 NO_TOKEN = np.iinfo(np.int64).min

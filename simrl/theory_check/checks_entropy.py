@@ -18,9 +18,9 @@ from simrl.theory_check.registry import (
 )
 
 # `theory` re-exports the function `entropy`, which shadows the submodule as an attribute
-# of the package (so `import theory.entropy as m` gives the function). Calls go through the
+# of the package (so `import simrl.theory.entropy as m` gives the function). Calls go through the
 # module object so that a patched closed form is the one checked.
-ent = importlib.import_module("theory.entropy")
+ent = importlib.import_module("simrl.theory.entropy")
 
 # -------------------------------------------------------------------- entropy: derivatives
 

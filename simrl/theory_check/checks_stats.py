@@ -7,11 +7,11 @@ from fractions import Fraction
 
 import numpy as np
 
+from simrl.theory import decomposition, laws, passk
 from simrl.theory_check.registry import (
     _k,
     check,
 )
-from theory import decomposition, laws, passk
 
 # ---------------------------------------------------------------------------- pass@k
 

@@ -70,7 +70,7 @@ BANDIT = {
     "run.steps": 20,
     "run.eval_every": 5,
 }
-SEQUENCE = {**BANDIT, "task.kind": "sequence", "task.num_answers": 4, "task.steps": 3}
+SEQUENCE = {**BANDIT, "task.kind": "sequence", "task.num_answers": 4, "task.reasoning_tokens": 3}
 
 
 @pytest.mark.parametrize("overrides", [BANDIT, SEQUENCE], ids=["bandit", "sequence"])

@@ -79,7 +79,7 @@ SEQUENCE = {
     **BANDIT,
     "task.kind": "sequence",
     "task.num_answers": 4,
-    "task.steps": 3,
+    "task.reasoning_tokens": 3,
     "algo.minibatches": 2,
 }
 

@@ -10,6 +10,7 @@ that rounding (measured: 1.5e-10)."""
 import numpy as np
 import pytest
 import torch
+from simrl.theory import entropy, log_softmax
 
 from simrl.aggregation import AGGREGATIONS
 from simrl.bridge.losses import TORCH_LOSSES
@@ -20,7 +21,6 @@ from simrl.engine.streams import run_generator, stream_layout
 from simrl.kl import KL_ESTIMATORS
 from simrl.losses import POLICY_LOSSES
 from simrl.tasks.bandit import build_bandit
-from theory import entropy, log_softmax
 
 TOL = 1e-10
 TOL_ADAM = 1e-9

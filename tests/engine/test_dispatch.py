@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from numba import njit
+from simrl.theory.entropy import log_softmax
 
 from simrl.algorithms.aggregations import AGGREGATIONS
 from simrl.algorithms.kl_estimators import KL_ESTIMATORS
@@ -18,7 +19,6 @@ from simrl.engine.kernels.dispatch import (
     group_rewards,
     sampled_kl_grad,
 )
-from theory.entropy import log_softmax
 
 X = np.array([-2.0, -0.3, 0.0, 0.7, 1.5])  # logp - logp_ref
 

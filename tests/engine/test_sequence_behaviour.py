@@ -23,7 +23,13 @@ from simrl import Config
 from simrl.engine.batch import RunSpec, run_batch
 
 SPURIOUS = {
-    "task": {"kind": "sequence", "num_prompts": 8, "num_answers": 4, "steps": 2, "vocab": 4},
+    "task": {
+        "kind": "sequence",
+        "num_prompts": 8,
+        "num_answers": 4,
+        "reasoning_tokens": 2,
+        "vocab": 4,
+    },
     "reward": {"kind": "random"},
     "algo": {"group_size": 8, "epochs": 4, "loss": "vanilla"},
     "optim": {"kind": "sgd", "lr": 30.0},

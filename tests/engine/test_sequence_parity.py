@@ -26,7 +26,7 @@ SMALL = {
         "num_answers": 3,
         "num_modes": 2,
         "vocab": 3,
-        "steps": 3,
+        "reasoning_tokens": 3,
         "fork_positions": [1],
         "fork_effect": 0.5,
         "format_mass": 0.0,

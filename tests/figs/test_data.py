@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -109,11 +110,28 @@ def test_cli_rejects_unknown_figure_in_one_line(capsys):
     assert "--only = 'no_such_figure'" in err and "entropy_collapse" in err
 
 
-def test_cli_outside_the_repository_root_is_one_line(capsys, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # no paper_figs/ here
-    assert main(["figs"]) == 2
+def test_cli_outside_the_repository_root_reads_the_shipped_studies(capsys, tmp_path, monkeypatch):
+    # no experiments/ or paper_figs/ here: the shipped scripts and studies are read, and the
+    # default output folder is runs/figs/ here, never the source tree
+    monkeypatch.chdir(tmp_path)
+    assert runner.default_out(None) == (Path("runs") / "figs", False)
+    assert main(["figs", "--compute"]) == 2  # it would write into the shipped studies
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "paper_figs" in err and "repository root" in err
+    assert err.count("\n") == 1 and "--compute" in err and "--root" in err
+
+
+def test_at_the_checkouts_root_figures_go_to_paper_figs(monkeypatch):
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root)
+    assert runner.default_out(None) == (Path("paper_figs") / "out", True)
+    assert runner.default_out(Path("experiments")) == (Path("paper_figs") / "out", True)
+    assert runner.default_out(root / "elsewhere") == (Path("runs") / "figs", False)
+
+
+def test_cli_root_must_hold_experiments(capsys, tmp_path):
+    assert main(["figs", "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--root" in err and "experiments/" in err
 
 
 SCRIPT = """

@@ -3,13 +3,13 @@
 import numpy as np
 import pandas as pd
 import pytest
+from simrl.theory.decomposition import decompose
 
 from simrl.prereg import inference as inf
 from simrl.prereg.analysis import analyze
 from simrl.prereg.lock import register
 from simrl.prereg.report import write
 from simrl.prereg.runner import run_study
-from theory.decomposition import decompose
 
 
 @pytest.fixture(scope="module")
@@ -100,9 +100,10 @@ def test_mixed_model_is_fitted_on_request(tiny_analysis):
 
 
 def test_difference_and_law_outcomes(tiny_analysis):
+    from simrl.theory.laws import fit_entropy_law
+
     from simrl.prereg.grid import expand
     from simrl.prereg.store import Store
-    from theory.laws import fit_entropy_law
 
     res = tiny_analysis.results
     np.testing.assert_array_equal(res["acc - acc@20"], res["acc"] - res["acc@20"])

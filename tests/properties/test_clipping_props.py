@@ -11,11 +11,7 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-
-from simrl.advantages import ADVANTAGES
-from simrl.config import AlgoConfig
-from simrl.losses import ppo_clip
-from theory.clipping import (
+from simrl.theory.clipping import (
     MAX_ENUMERATION_TERMS,
     clip_bias_direction,
     clip_side,
@@ -28,7 +24,11 @@ from theory.clipping import (
     monte_carlo_clipped_gradient,
     never_clipped_high,
 )
-from theory.entropy import softmax
+from simrl.theory.entropy import softmax
+
+from simrl.advantages import ADVANTAGES
+from simrl.config import AlgoConfig
+from simrl.losses import ppo_clip
 
 NO_CLIP = (np.inf, np.inf)
 

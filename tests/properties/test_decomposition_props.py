@@ -7,8 +7,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-
-from theory.decomposition import SHARES, TERMS, decompose, decompose_with_ci
+from simrl.theory.decomposition import SHARES, TERMS, decompose, decompose_with_ci
 
 ACC = st.floats(0.0, 1.0, allow_nan=False, width=64)
 CONDITIONS = ("true", "random", "frozen", "self_consistency")

@@ -5,11 +5,8 @@ import mpmath
 import numpy as np
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
-
-from simrl.kl import KL_ESTIMATORS, exact_forward, exact_reverse
-from tests.properties.strategies import logits, logits_and_direction
-from theory import entropy, entropy_gradient, first_order_entropy_change, log_softmax, softmax
-from theory.entropy import (
+from simrl.theory import entropy, entropy_gradient, first_order_entropy_change, log_softmax, softmax
+from simrl.theory.entropy import (
     cui_theorem1,
     cui_theorem2,
     first_order_remainder_bound,
@@ -17,6 +14,9 @@ from theory.entropy import (
     second_order_entropy_change,
     second_order_remainder_bound,
 )
+
+from simrl.kl import KL_ESTIMATORS, exact_forward, exact_reverse
+from tests.properties.strategies import logits, logits_and_direction
 
 
 def _directional(f, z, d, h=1e-6):

@@ -7,8 +7,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import stats
-
-from theory.laws import extrapolation_score, fit_entropy_law
+from simrl.theory.laws import extrapolation_score, fit_entropy_law
 
 COEF = st.floats(-5.0, 5.0, allow_nan=False, width=64)
 ENTROPY = st.floats(0.0, 4.0, allow_nan=False, width=64)

@@ -9,9 +9,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 from scipy import stats
-
-from theory import passk
-from theory.passk import pass_at_k_exact, pass_at_k_unbiased
+from simrl.theory import passk
+from simrl.theory.passk import pass_at_k_exact, pass_at_k_unbiased
 
 PROB = st.floats(0.0, 1.0, allow_nan=False, width=64)
 TINY_PROB = st.floats(1e-300, 1e-9, allow_nan=False, width=64)

@@ -29,8 +29,8 @@ from simrl.algorithms.tokens import (
     TokenBatch,
     TorchLossOut,
 )
+from simrl.theory.entropy import STEER_PROB_FLOOR, steer_omega_code
 from simrl.validate import NONNEG, Range, one_of, param, require
-from theory.entropy import STEER_PROB_FLOOR, steer_omega_code
 
 STEER_MODES = ("linear", "exp")
 #: exp map with derived k: k = -ln(w_min) / max(max |Omega|, STEER_K_FLOOR) (public code)
@@ -177,6 +177,7 @@ def torch_form(b, p) -> TorchLossOut:
 ENTRY = register(
     PolicyLoss(
         name="steer",
+        reports=("clip_low_frac", "clip_high_frac", "clip_dual_frac"),
         doc="vanilla PPO clip with per-token weights from STEER's |Omega| (Hao et al. 2025, arXiv 2510.10150)",
         source="Hao et al. 2025 (arXiv 2510.10150) public code compute_token_weights",
         numpy=numpy_form,

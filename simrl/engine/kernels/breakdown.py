@@ -1,6 +1,6 @@
-"""The dH breakdown inside the kernels (`run.audit = true`; reference.BreakdownSums /
-breakdown_metrics): the step's entropy change set against its predictions (docs/architecture.md,
-"Five things once called audit").
+"""The dH breakdown inside the kernels (`run.audit = true`; its numpy form is
+engine/dh_breakdown.py): the step's entropy change set against its predictions
+(docs/architecture.md, "Five things once called audit").
 
 Per minibatch, per state: the total aggregation weight (Cui's Theorem 1 uses
 eta = lr * weight), the one-token first-order changes of the sgd step of each token, and

@@ -13,7 +13,7 @@ from __future__ import annotations
 from simrl.engine import reference
 from simrl.engine.packing import DERIVED_FLOATS, FLOAT_FIELDS, INT_FIELDS
 from simrl.metrics import UPDATE_METRICS
-from theory.entropy import STEER_PROB_FLOOR as THEORY_STEER_PROB_FLOOR
+from simrl.theory.entropy import STEER_PROB_FLOOR as THEORY_STEER_PROB_FLOOR
 
 F_LR, F_KL_COEF, F_ENT_COEF = 0, 1, 2
 # packing.DERIVED_FLOATS: the reward's param, then its expectation weights w_c, w_nc, w_l,
