@@ -6,10 +6,17 @@ its name, citation, config fields, checks and two forms:
 
 - `numpy(rewards, p) -> adv`: the specification, rewards (n_groups, G) of a step's groups
   to advantages (n_groups, G); p is the algo config. The bridge computes advantages with
-  it too (they are a function of the rewards, not of the model);
-- `numba(ap, rew, adv, n_groups, G)`: a plain module-level function the kernels compile
-  as a cfunc of `numba_signature()`: rew[:n_groups, :G] -> adv[:n_groups, :G]; `ap` holds
-  the run's values of the estimator's `params`, in that order.
+  it too (they are a function of the rewards, not of the model). An estimator with
+  `reads_lengths` is called `numpy(rewards, p, lengths)`, lengths (n_groups, G) the
+  responses' token counts (1 on the bandit): call it through `compute`;
+- `numba(ap, rew, adv, n_groups, G, lens)`: a plain module-level function the kernels
+  compile as a cfunc of `numba_signature()`: rew[:n_groups, :G] -> adv[:n_groups, :G];
+  `ap` holds the run's values of the estimator's `params`, in that order; lens[:n_groups,
+  :G] the responses' lengths as floats (ones on the bandit; every estimator receives
+  them, one that does not declare `reads_lengths` ignores them).
+
+The estimator is called once per step on the whole step's batch of groups, so a rule over
+the batch (a batch mean or std, whitening) reads every row of `rew` it is given.
 
 The kernels take the run's compiled estimator as a first-class function (with its loss:
 simrl.algorithms.Algorithms), so one compiled kernel serves every estimator.
@@ -38,6 +45,9 @@ class AdvantageEstimator:
     fields: dict[str, tuple[type, Any]] = field(default_factory=dict)
     #: checks on the algo config when this estimator is chosen (raise ConfigError)
     check: Callable[[Any], None] | None = None
+    #: the rule reads the responses' lengths (verl's token-level whitening, OPO's
+    #: length-weighted baseline): numpy(rewards, p, lengths); numba reads `lens`
+    reads_lengths: bool = False
     code: int = -1  # the registration index (set by register)
 
     @property
@@ -84,6 +94,19 @@ def declared_fields() -> list[tuple[str, type, Any]]:
     return [(n, t, f) for e in ADVANTAGES for n, (t, f) in e.fields.items()]
 
 
+def compute(name: str, rewards: Any, p: Any, lengths: Any = None) -> Any:
+    """The numpy form of estimator `name` on a step's rewards (n_groups, G); `lengths`
+    (n_groups, G) the responses' token counts, None meaning 1 each (the bandit)."""
+    e = ADVANTAGES[name]
+    if not e.reads_lengths:
+        return e.numpy(rewards, p)
+    import numpy as np
+
+    if lengths is None:
+        lengths = np.ones_like(rewards, dtype=float)
+    return e.numpy(rewards, p, np.asarray(lengths, dtype=float))
+
+
 def check_advantage(algo: Any) -> None:
     chosen = ADVANTAGES[algo.advantage]
     if chosen.check is not None:
@@ -98,11 +121,16 @@ _COMPILED: dict[str, Any] = {}
 
 
 def numba_signature():
-    """void(ap f8[::1], rew f8[:, ::1], adv f8[:, ::1], n_groups i8, G i8)."""
+    """void(ap f8[::1], rew f8[:, ::1], adv f8[:, ::1], n_groups i8, G i8, lens f8[:, ::1])."""
     from numba import types
 
     return types.void(
-        types.float64[::1], types.float64[:, ::1], types.float64[:, ::1], types.int64, types.int64
+        types.float64[::1],
+        types.float64[:, ::1],
+        types.float64[:, ::1],
+        types.int64,
+        types.int64,
+        types.float64[:, ::1],
     )
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from simrl.algorithms.advantages import ADVANTAGES
+from simrl.algorithms.advantage import compute as compute_advantages
 from simrl.algorithms.losses import POLICY_LOSSES
 from simrl.bridge.audit import (
     AUDIT_COLUMNS,
@@ -120,7 +120,8 @@ def rl_step(ctx: Context, policy, ref, opt, params, labels, t, rng, audit_rng):
         )
     if comp is None:  # dynamic sampling dropped every group: nothing to train on
         return out, None
-    adv = ADVANTAGES[a.advantage].fn(rewards, a)
+    lengths = comp.mask.sum(-1).double().numpy().reshape(rewards.shape)  # tokens per completion
+    adv = compute_advantages(a.advantage, rewards, a, lengths)
     s = scoring_batch(comp, ctx.fmt.pad_id, dev)
     # pi_old of the first minibatch comes from the update's first forward (the policy is
     # pi_old until the first optimiser step), unless the reference is scored beside it

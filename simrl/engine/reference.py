@@ -27,8 +27,8 @@ from itertools import pairwise
 
 import numpy as np
 
-from simrl.advantages import ADVANTAGES
 from simrl.aggregation import AGGREGATIONS
+from simrl.algorithms.advantage import compute as compute_advantages
 from simrl.algorithms.losses import POLICY_LOSSES
 from simrl.algorithms.tokens import LossOut, TokenBatch, bandit_positions
 from simrl.config import Config
@@ -187,7 +187,7 @@ def advantages(params: RunParams, batch: Batch, pi_old: np.ndarray) -> np.ndarra
     if a.exact:  # A(a) = r(a) - E_{pi_old} r
         expected = (pi_old[batch.prompt] * batch.rewards).sum(axis=1, keepdims=True)
         return batch.rewards - expected
-    return ADVANTAGES[a.advantage].fn(batch.rewards, a)
+    return compute_advantages(a.advantage, batch.rewards, a)  # lengths 1
 
 
 def minibatch_gradient(

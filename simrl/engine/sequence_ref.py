@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simrl.advantages import ADVANTAGES
 from simrl.aggregation import AGGREGATIONS
+from simrl.algorithms.advantage import compute as compute_advantages
 from simrl.config import Config
 from simrl.dynamic_sampling import dynamic_sampling
 from simrl.engine.reference import (
@@ -147,7 +147,8 @@ def sampled_tokens(params: SeqParams, pi_old: np.ndarray, u: np.ndarray) -> SeqT
     mean_length = float(np.mean([len(r[1]) for g in first for r in g[1]]))
     n = len(kept)
     rewards = np.array([g[2] for g in kept], dtype=float).reshape(n, G)
-    adv = ADVANTAGES[a.advantage].fn(rewards, a)
+    lengths = np.array([[len(r[1]) for r in g[1]] for g in kept], dtype=float).reshape(n, G)
+    adv = compute_advantages(a.advantage, rewards, a, lengths)
     cols: dict[str, list] = {
         k: [] for k in ("group", "seq", "pos", "length", "node", "token", "adv")
     }

@@ -74,7 +74,7 @@ def step_run_seq(
         ws.old, ws.grad, ws.tf, ws.ti, ws.flags, ws.batch, ws.dp, ws.misc
     )  # fmt: skip
     z0, logp_old, prob_old, ent_old, _ = old
-    bprompt, bresp, brew, badv, gstart, order, counts, chosen = batch
+    bprompt, bresp, brew, badv, gstart, order, counts, chosen, blen = batch
     stats, tally, dh, aud = misc.stats, misc.tally, misc.dh, misc.aud
     qrow, wrow, saved, saved_rows = misc.qrow, misc.wrow, misc.saved, misc.saved_rows
     n_saved, kl_row = misc.n_saved, misc.kl_row
@@ -95,7 +95,10 @@ def step_run_seq(
             fp, ip, sp, u, prob, graph, leaves, facts, max_len, bprompt, bresp, brew, gstart,
             order, counts, ti, stats,
         )  # fmt: skip
-        algos.advantage(ap, brew, badv, n_groups, G)
+        for j in range(n_groups):  # the responses' lengths, as the estimator reads them
+            for i in range(G):
+                blen[j, i] = bresp[1, j, i]
+        algos.advantage(ap, brew, badv, n_groups, G, blen)
         for j in range(n_groups):  # the sequence's advantage, broadcast to its tokens
             k = gstart[j]
             for i in range(G):  # response i's tokens follow response i - 1's
@@ -203,6 +206,7 @@ def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
         np.zeros(max(P, S), dtype=np.int64),  # order
         np.zeros(A, dtype=np.int64),  # counts
         np.zeros(S, dtype=np.bool_),  # chosen
+        np.ones((P + 1, G)),  # blen: the responses' lengths (advantage estimators read them)
     )
     ext = np.zeros(N + L + 1)  # reach, then leaf probabilities, then a sink (forward_reach)
     dp = (ext[:N], ext[N : N + L], np.zeros((N, V)), np.zeros(N), np.zeros(L), ext)

@@ -108,7 +108,8 @@ def step_run(
             fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, order, cdf, counts, stats
         )
         n_entries = ip[I_G]
-        algos.advantage(ap, brew, badv, n_groups, ip[I_G])
+        # lens: bcount is 1 per sampled answer, a bandit response's length
+        algos.advantage(ap, brew, badv, n_groups, ip[I_G], bcount)
     for i in range(5):
         tally[i] = 0.0
     if ip[I_AUDIT] == 1:
