@@ -17,19 +17,9 @@ import math
 import numpy as np
 
 from simrl.algorithms.advantage import AdvantageEstimator, register
-from simrl.validate import require
 
 PARAMS = ("std_eps", "std_ddof")
 STD_EPS, STD_DDOF = 0, 1
-
-
-def check(a) -> None:
-    require(
-        a.exact or a.std_ddof == 0 or a.group_size * a.prompts_per_step >= 2,
-        "algo.group_size",
-        a.group_size,
-        "times prompts_per_step must be >= 2 for advantage 'grpo_batch' with std_ddof = 1",
-    )
 
 
 def numpy_form(rewards: np.ndarray, p) -> np.ndarray:
@@ -73,6 +63,5 @@ ENTRY = register(
         numpy=numpy_form,
         numba=numba_form,
         params=PARAMS,
-        check=check,
     )
 )

@@ -40,11 +40,11 @@ VAR_EPS = 1e-8
 
 def check(a) -> None:
     require(
-        a.exact or a.group_size * a.prompts_per_step >= 2,
+        a.exact or a.group_size >= 2 or a.prompts_per_step >= 2,
         "algo.group_size",
         a.group_size,
-        f"times prompts_per_step must be >= 2 for advantage {a.advantage!r} (verl's unbiased "
-        "token whitening divides by the token count - 1)",
+        f"must be >= 2 for advantage {a.advantage!r} unless algo.prompts_per_step >= 2 (verl's "
+        "unbiased token whitening divides by the token count - 1)",
     )
 
 
