@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from simrl.aggregation import AGGREGATIONS
+from simrl.algorithms.advantages import ADVANTAGES
 from simrl.bridge.losses import TORCH_LOSSES
 from simrl.bridge.update import UpdateBatch, ppo_update
 from simrl.config import Config
@@ -49,6 +50,10 @@ CASES = {
     "entropy-bonus": {"algo.entropy_coef": 0.1},
     "minibatches-rloo": {"algo.minibatches": 3, "algo.advantage": "rloo"},
     "random-reward-dr_grpo": {"reward.kind": "random", "algo.advantage": "dr_grpo"},
+    # every advantage estimator: the bridge computes advantages with the numpy form
+    # (advantage.compute, lengths 1 on the one-token model), then updates with torch
+    **{f"advantage={n}": {"algo.advantage": n} for n in ADVANTAGES.names},
+    "advantage=passk-k2": {"algo.advantage": "passk", "algo.passk_k": 2},
 }
 
 
