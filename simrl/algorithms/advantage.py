@@ -9,11 +9,14 @@ its name, citation, config fields, checks and two forms:
   it too (they are a function of the rewards, not of the model). An estimator with
   `reads_lengths` is called `numpy(rewards, p, lengths)`, lengths (n_groups, G) the
   responses' token counts (1 on the bandit): call it through `compute`;
-- `numba(ap, rew, adv, n_groups, G, lens)`: a plain module-level function the kernels
-  compile as a cfunc of `numba_signature()`: rew[:n_groups, :G] -> adv[:n_groups, :G];
-  `ap` holds the run's values of the estimator's `params`, in that order; lens[:n_groups,
-  :G] the responses' lengths as floats (ones on the bandit; every estimator receives
-  them, one that does not declare `reads_lengths` ignores them).
+  An estimator with `reads_greedy` gets `greedy` (n_groups,) too: the reward of each
+  group's greedy response under pi_old (ReMax's baseline);
+- `numba(ap, rew, adv, n_groups, G, lens, greedy)`: a plain module-level function the
+  kernels compile as a cfunc of `numba_signature()`: rew[:n_groups, :G] ->
+  adv[:n_groups, :G]; `ap` holds the run's values of the estimator's `params`, in that
+  order; lens[:n_groups, :G] the responses' lengths as floats (ones on the bandit) and
+  greedy[:n_groups] the greedy responses' rewards (filled only for an estimator with
+  `reads_greedy`); every estimator receives both and ignores what it does not declare.
 
 The estimator is called once per step on the whole step's batch of groups, so a rule over
 the batch (a batch mean or std, whitening) reads every row of `rew` it is given.
@@ -48,6 +51,9 @@ class AdvantageEstimator:
     #: the rule reads the responses' lengths (verl's token-level whitening, OPO's
     #: length-weighted baseline): numpy(rewards, p, lengths); numba reads `lens`
     reads_lengths: bool = False
+    #: the rule reads the reward of each group's greedy response under pi_old (ReMax):
+    #: numpy(rewards, p, greedy=...); numba reads `greedy`; needs a deterministic reward
+    reads_greedy: bool = False
     code: int = -1  # the registration index (set by register)
 
     @property
@@ -94,17 +100,23 @@ def declared_fields() -> list[tuple[str, type, Any]]:
     return [(n, t, f) for e in ADVANTAGES for n, (t, f) in e.fields.items()]
 
 
-def compute(name: str, rewards: Any, p: Any, lengths: Any = None) -> Any:
+def compute(name: str, rewards: Any, p: Any, lengths: Any = None, greedy: Any = None) -> Any:
     """The numpy form of estimator `name` on a step's rewards (n_groups, G); `lengths`
-    (n_groups, G) the responses' token counts, None meaning 1 each (the bandit)."""
-    e = ADVANTAGES[name]
-    if not e.reads_lengths:
-        return e.numpy(rewards, p)
+    (n_groups, G) the responses' token counts, None meaning 1 each (the bandit); `greedy`
+    (n_groups,) the greedy responses' rewards (read by an estimator with `reads_greedy`)."""
     import numpy as np
 
-    if lengths is None:
-        lengths = np.ones_like(rewards, dtype=float)
-    return e.numpy(rewards, p, np.asarray(lengths, dtype=float))
+    e = ADVANTAGES[name]
+    kw = {}
+    if e.reads_lengths:
+        if lengths is None:
+            lengths = np.ones_like(rewards, dtype=float)
+        kw["lengths"] = np.asarray(lengths, dtype=float)
+    if e.reads_greedy:
+        if greedy is None:
+            raise ValueError(f"advantage {name!r} needs the greedy responses' rewards")
+        kw["greedy"] = np.asarray(greedy, dtype=float)
+    return e.numpy(rewards, p, **kw)
 
 
 def check_advantage(algo: Any) -> None:
@@ -121,7 +133,8 @@ _COMPILED: dict[str, Any] = {}
 
 
 def numba_signature():
-    """void(ap f8[::1], rew f8[:, ::1], adv f8[:, ::1], n_groups i8, G i8, lens f8[:, ::1])."""
+    """void(ap f8[::1], rew f8[:, ::1], adv f8[:, ::1], n_groups i8, G i8, lens f8[:, ::1],
+    greedy f8[::1])."""
     from numba import types
 
     return types.void(
@@ -131,6 +144,7 @@ def numba_signature():
         types.int64,
         types.int64,
         types.float64[:, ::1],
+        types.float64[::1],
     )
 
 

@@ -77,6 +77,7 @@ INT_FIELDS = (
     "reward_votes",
     "reward_updates",
     "reward_pays_format",
+    "adv_greedy",
 )
 
 
@@ -155,5 +156,6 @@ def _ints(c: Config, lay: StreamLayout) -> list[int]:
         "reward_votes": int(REWARDS[c.reward.kind].votes),
         "reward_updates": int(REWARDS[c.reward.kind].updates),
         "reward_pays_format": int(REWARDS[c.reward.kind].pays_format),
+        "adv_greedy": int(ADVANTAGES[a.advantage].reads_greedy),
     }
     return [values[name] for name in INT_FIELDS]

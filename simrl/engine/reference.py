@@ -28,6 +28,7 @@ from itertools import pairwise
 import numpy as np
 
 from simrl.aggregation import AGGREGATIONS
+from simrl.algorithms.advantage import ADVANTAGES
 from simrl.algorithms.advantage import compute as compute_advantages
 from simrl.algorithms.losses import POLICY_LOSSES
 from simrl.algorithms.tokens import LossOut, TokenBatch, bandit_positions
@@ -187,7 +188,18 @@ def advantages(params: RunParams, batch: Batch, pi_old: np.ndarray) -> np.ndarra
     if a.exact:  # A(a) = r(a) - E_{pi_old} r
         expected = (pi_old[batch.prompt] * batch.rewards).sum(axis=1, keepdims=True)
         return batch.rewards - expected
-    return compute_advantages(a.advantage, batch.rewards, a)  # lengths 1
+    greedy = None
+    if ADVANTAGES[a.advantage].reads_greedy:  # ReMax: the reward of the argmax answer
+        cfg, task = params.config, params.task
+        greedy = np.array(
+            [
+                expected_reward(
+                    cfg.reward.kind, facts(task, s), p=cfg.reward.p, flip=cfg.reward.flip
+                )[int(np.argmax(pi_old[s]))]
+                for s in batch.prompt
+            ]
+        )
+    return compute_advantages(a.advantage, batch.rewards, a, greedy=greedy)  # lengths 1
 
 
 def minibatch_gradient(

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simrl.aggregation import AGGREGATIONS
+from simrl.algorithms.advantage import ADVANTAGES
 from simrl.algorithms.advantage import compute as compute_advantages
 from simrl.config import Config
 from simrl.dynamic_sampling import dynamic_sampling
@@ -113,6 +114,19 @@ def prompt_facts(task: SequenceTask, s: int) -> PromptFacts:
     return PromptFacts(task.correct[s], -1, int(task.incorrect_label[s]))
 
 
+def greedy_leaf(task: SequenceTask, pi: np.ndarray, s: int) -> int:
+    """The leaf of prompt s's greedy response: the argmax token of pi (the first of tied
+    maxima) at every state from the root (ReMax's greedy baseline, exact)."""
+    n = int(task.root[s])
+    for _ in range(task.max_len):
+        row = task.node_row[n]
+        c = int(task.child[n, int(np.argmax(pi[row, : task.row_width[row]]))])
+        if c < 0:
+            return -c - 1
+        n = c
+    raise AssertionError("every path ends in a leaf within max_len tokens")
+
+
 def sampled_tokens(params: SeqParams, pi_old: np.ndarray, u: np.ndarray) -> SeqTokens:
     cfg, task, lay = params.config, params.task, params.layout
     S, P, G, T = cfg.train_prompts, cfg.prompts_per_step, cfg.algo.group_size, task.max_len
@@ -148,7 +162,12 @@ def sampled_tokens(params: SeqParams, pi_old: np.ndarray, u: np.ndarray) -> SeqT
     n = len(kept)
     rewards = np.array([g[2] for g in kept], dtype=float).reshape(n, G)
     lengths = np.array([[len(r[1]) for r in g[1]] for g in kept], dtype=float).reshape(n, G)
-    adv = compute_advantages(a.advantage, rewards, a, lengths)
+    greedy = None
+    if ADVANTAGES[a.advantage].reads_greedy:  # ReMax: the greedy responses' rewards
+        r_leaf = leaf_expected_reward(task, cfg.reward.kind, p=cfg.reward.p, flip=cfg.reward.flip)
+        r_leaf = r_leaf + overlong_penalty(task.leaf_len, T, a.overlong_cache, a.overlong_factor)
+        greedy = np.array([r_leaf[greedy_leaf(task, pi_old, g[0])] for g in kept])
+    adv = compute_advantages(a.advantage, rewards, a, lengths, greedy)
     cols: dict[str, list] = {
         k: [] for k in ("group", "seq", "pos", "length", "node", "token", "adv")
     }

@@ -190,4 +190,6 @@ ADVANTAGE_OPTION_CASES = {
     },
     "drop-gpg": {"algo.advantage": "gpg", "algo.dynamic_sampling": "drop"},
     "w_reinforce-lambda": {"algo.advantage": "w_reinforce", "algo.w_reinforce_lambda": 0.5},
+    # ReMax's greedy baseline under another deterministic reward
+    "remax-incorrect": {"algo.advantage": "remax", "reward.kind": "incorrect"},
 }

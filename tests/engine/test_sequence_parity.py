@@ -62,6 +62,7 @@ CASES = {
     # losses and their options
     **LOSS_OPTION_CASES,
     **ADVANTAGE_OPTION_CASES,
+    "remax-policy-answers": {**POLICY, **VARIABLE, "algo.advantage": "remax"},
     # the estimators that read the responses' lengths, on responses of unequal lengths;
     # rewards off {0, 1} (the overlong penalty) for the rules that treat them apart
     **{
@@ -76,7 +77,7 @@ CASES = {
             "algo.overlong_factor": 0.5,
             "algo.advantage": name,
         }
-        for name in ("w_reinforce", "passk", "psr", "nsr")
+        for name in ("w_reinforce", "passk", "psr", "nsr", "remax")
     },
     "entropy-bonus": {"algo.entropy_coef": 0.05, **POLICY},
     # the sequence-level losses on responses of unequal lengths (per-response means)

@@ -49,6 +49,7 @@ SHARED = {
     "opo": ("opo", {}),
     "gpg": ("gpg", {}),
     "grpo_passk": ("grpo_passk", {}),
+    "remax": ("remax", {}),
 }
 #: vectorised verl variants of the same rules, and the tolerance: grpo_vectorized's
 #: verl.utils.groupwise.group_mean_std casts the scores to float32 (a float32 rounding)
@@ -57,7 +58,6 @@ VECTORISED_TOL = {"grpo": 1e-6, "rloo": TOL}
 #: verl's registered estimators simrl does not have (here), and why
 VERL_ONLY = {
     "gae": "needs a critic (value model); simrl is critic-free",
-    "remax": "needs the greedy response's reward as a per-prompt baseline input: not built",
     "optimal_token_baseline": "per-token baselines from pi_old and sum pi^2: not built",
     "tir_optimal_token_baseline": "multi-turn tool-use variant of optimal_token_baseline",
     "gdpo": "normalises several reward functions separately; simrl has one reward",
@@ -93,7 +93,16 @@ def batch(n_groups: int, G: int, kind: str, seed: int):
     return rewards, lengths, tlr, mask, index
 
 
-def verl_call(fn, name, tlr, mask, index, extra):
+def greedy_baselines(n_groups: int, seed: int) -> np.ndarray:
+    """The greedy responses' rewards (n_groups,): ReMax's per-prompt baseline input."""
+    return np.random.default_rng(1000 + seed).normal(size=n_groups)
+
+
+def verl_call(fn, name, tlr, mask, index, extra, greedy=None):
+    if name == "remax":  # verl's reward_baselines: one per response, its prompt's greedy reward
+        G = tlr.shape[0] // greedy.size
+        base = torch.as_tensor(np.repeat(greedy, G))
+        return fn(token_level_rewards=tlr, reward_baselines=base, response_mask=mask)
     if name == "reinforce_plus_plus":
         return fn(token_level_rewards=tlr, response_mask=mask, config=VerlAlgoConfig())
     if name == "grpo_passk":
@@ -124,8 +133,9 @@ def test_estimator_matches_verl(name, case):
     rewards, lengths, tlr, mask, index = batch(n, G, kind, seed)
     verl_name, extra = SHARED[name]
     fn = core.get_adv_estimator_fn(verl_name)
-    got, _ = verl_call(fn, verl_name, tlr.clone(), mask, index, extra)
-    ours = compute(name, rewards, simrl_config(name, G, n), lengths)
+    greedy = greedy_baselines(n, seed)
+    got, _ = verl_call(fn, verl_name, tlr.clone(), mask, index, extra, greedy)
+    ours = compute(name, rewards, simrl_config(name, G, n), lengths, greedy)
     diff = np.abs(got.numpy() - expected_tokens(ours, mask)).max()
     assert diff <= TOL, f"{name} vs verl {verl_name}: max |diff| {diff:.3g}"
 

@@ -18,6 +18,7 @@ BUILTIN = (
     "passk",
     "psr_nsr",  # psr, nsr, w_reinforce
     "grpo_batch",
+    "remax",
 )
 for _name in BUILTIN:
     import_module(f"{__name__}.{_name}")

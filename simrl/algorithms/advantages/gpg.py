@@ -22,7 +22,7 @@ def numpy_form(rewards: np.ndarray, p) -> np.ndarray:
     return alpha * (rewards - base)
 
 
-def numba_form(ap, rew, adv, n_groups, G, lens):
+def numba_form(ap, rew, adv, n_groups, G, lens, greedy):
     m = 0
     for j in range(n_groups):
         for i in range(G):

@@ -31,7 +31,7 @@ def numpy_form(rewards: np.ndarray, p) -> np.ndarray:
     return np.zeros_like(rewards, dtype=float)
 
 
-def numba_form(ap, rew, adv, n_groups, G, lens):
+def numba_form(ap, rew, adv, n_groups, G, lens, greedy):
     std_eps, ddof = ap[STD_EPS], ap[STD_DDOF]
     n = n_groups * G
     tot = 0.0

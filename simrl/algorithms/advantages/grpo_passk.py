@@ -42,7 +42,7 @@ def numpy_form(rewards: np.ndarray, p) -> np.ndarray:
     return adv
 
 
-def numba_form(ap, rew, adv, n_groups, G, lens):
+def numba_form(ap, rew, adv, n_groups, G, lens, greedy):
     std_eps, ddof = ap[STD_EPS], ap[STD_DDOF]
     for j in range(n_groups):
         best = 0

@@ -21,7 +21,7 @@ def numpy_form(rewards: np.ndarray, p, lengths: np.ndarray) -> np.ndarray:
     return rewards - base
 
 
-def numba_form(ap, rew, adv, n_groups, G, lens):
+def numba_form(ap, rew, adv, n_groups, G, lens, greedy):
     for j in range(n_groups):
         base = 0.0
         if G > 1:

@@ -68,7 +68,7 @@ def numpy_form(rewards: np.ndarray, p) -> np.ndarray:
     return adv
 
 
-def numba_form(ap, rew, adv, n_groups, G, lens):
+def numba_form(ap, rew, adv, n_groups, G, lens, greedy):
     k = int(ap[K])
     for j in range(n_groups):
         c = 0

@@ -41,19 +41,19 @@ def numpy_weighted(rewards: np.ndarray, p) -> np.ndarray:
     return adv
 
 
-def numba_psr(ap, rew, adv, n_groups, G, lens):
+def numba_psr(ap, rew, adv, n_groups, G, lens, greedy):
     for j in range(n_groups):
         for i in range(G):
             adv[j, i] = rew[j, i]
 
 
-def numba_nsr(ap, rew, adv, n_groups, G, lens):
+def numba_nsr(ap, rew, adv, n_groups, G, lens, greedy):
     for j in range(n_groups):
         for i in range(G):
             adv[j, i] = rew[j, i] - 1.0
 
 
-def numba_weighted(ap, rew, adv, n_groups, G, lens):
+def numba_weighted(ap, rew, adv, n_groups, G, lens, greedy):
     lam = ap[0]
     for j in range(n_groups):
         for i in range(G):

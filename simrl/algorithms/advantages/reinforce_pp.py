@@ -66,7 +66,7 @@ def numpy_baseline(rewards: np.ndarray, p, lengths: np.ndarray) -> np.ndarray:
     return whiten(rewards - base, lengths)
 
 
-def numba_form(ap, rew, adv, n_groups, G, lens):
+def numba_form(ap, rew, adv, n_groups, G, lens, greedy):
     n = 0.0
     tot = 0.0
     for j in range(n_groups):
@@ -86,7 +86,7 @@ def numba_form(ap, rew, adv, n_groups, G, lens):
             adv[j, i] = (rew[j, i] - mean) * inv
 
 
-def numba_baseline(ap, rew, adv, n_groups, G, lens):
+def numba_baseline(ap, rew, adv, n_groups, G, lens, greedy):
     # adv holds r - mean_group r first, then is whitened in place
     for j in range(n_groups):
         base = 0.0

@@ -25,6 +25,7 @@ I_LSEL, I_LSAMPLE, I_LREWARD, I_LTIE, I_LCC, I_LTOTAL, I_AUDIT, I_NTRAIN = (
     13, 14, 15, 16, 17, 18, 19, 20,
 )  # fmt: skip
 I_KL_SAMPLED, I_AGG_PER_LENGTH, I_REW_VOTES, I_REW_UPDATES, I_REW_FORMAT = 21, 22, 23, 24, 25
+I_ADV_GREEDY = 26  # the advantage estimator reads the greedy response's reward (ReMax)
 
 DS_OFF, DS_DROP, DS_RESAMPLE = 0, 1, 2
 
@@ -40,7 +41,7 @@ def check_layout() -> None:
     assert (
         len(FLOAT_FIELDS) == F_RPARAM
         and len(DERIVED_FLOATS) == 6
-        and len(INT_FIELDS) == I_REW_FORMAT + 1
+        and len(INT_FIELDS) == I_ADV_GREEDY + 1
         and len(UPDATE_METRICS) == N_UPD
     )
     assert FORK_TIE_TOL == reference.FORK_TIE_TOL and STEER_PROB_FLOOR == THEORY_STEER_PROB_FLOOR
