@@ -10,8 +10,10 @@ authors' code computes them (RUCAIBox/Passk_Training `code/passk_adv.py` `calc_a
 the 1e-6 on sigma; C(N, k) = 0 for N < 0 or k > N, scipy.special.comb's convention).
 The code, followed here, treats a reward of exactly 1 as correct, exactly 0 as
 incorrect, and passes any other reward through unchanged (c counts the 1s).
-`passk_k` = 1 gives rho = c / n, the GRPO advantage with the population std. The default
-k = 4 is simrl's choice (the paper trains with several k); set it to the run's k.
+`passk_k` = 1 gives rho = c / n, the GRPO advantage with the population std; k = n leaves
+one k-subset, whose Pass@k has no variance, so every advantage is 0: the config refuses
+k >= G (k = 1 with G = 1 excepted). The default k = 2 is simrl's choice (the paper
+trains with several k); set it to the run's k.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from simrl.validate import POS_INT, param, require
 FIELDS = {
     "passk_k": (
         int,
-        param(4, "k of the analytic Pass@k advantage (advantage 'passk'; <= group_size)", POS_INT),
+        param(2, "k of the analytic Pass@k advantage (advantage 'passk'; < group_size)", POS_INT),
     ),
 }
 PARAMS = ("passk_k",)
@@ -36,10 +38,11 @@ SIGMA_EPS = 1e-6  # the authors' calc_adv
 
 def check(a) -> None:
     require(
-        a.exact or a.passk_k <= a.group_size,
+        a.exact or a.passk_k < a.group_size or a.passk_k == 1,
         "algo.passk_k",
         a.passk_k,
-        f"must be <= algo.group_size ({a.group_size}) for advantage 'passk'",
+        f"must be < algo.group_size ({a.group_size}) for advantage 'passk' (k = G leaves one "
+        "subset of the group: every advantage is 0)",
     )
 
 
