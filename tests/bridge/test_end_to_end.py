@@ -124,6 +124,7 @@ def test_runs_are_deterministic_and_independent_of_batch_mates():
         {"reward.kind": "format", "algo.overlong_cache": 4, "algo.advantage": "rloo"},
         {"algo.advantage": "reinforce_pp_baseline", "algo.minibatches": 2},
         {"algo.advantage": "passk", "algo.passk_k": 2},
+        {"algo.advantage": "remax", "algo.overlong_cache": 4},
     ],
     ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()),
 )

@@ -1,7 +1,8 @@
 """remax: r minus the reward of the prompt's greedy response, b(s) = r(argmax path of
 pi_old(.|s)).
 
-Source: Li et al. 2024 (ReMax, arXiv 2310.10505) Eq. 7; verl 0.9.1
+Source: Li et al. 2024 (ReMax, arXiv 2310.10505: the greedy response's reward as the
+baseline); verl 0.9.1
 `core_algos.compute_remax_outcome_advantage` (`remax`): advantage = return -
 `reward_baselines` on every response token, the baseline being the reward of a greedy
 (`do_sample = False`) response to the same prompt, scored like the others. Here the
@@ -37,7 +38,7 @@ ENTRY = register(
     AdvantageEstimator(
         name="remax",
         doc="r - the reward of the prompt's greedy response under pi_old (exact)",
-        source="arXiv 2310.10505 Eq. 7; verl compute_remax_outcome_advantage",
+        source="ReMax (arXiv 2310.10505); verl compute_remax_outcome_advantage",
         numpy=numpy_form,
         numba=numba_form,
         reads_greedy=True,
