@@ -156,6 +156,29 @@ def test_length_reading_estimators_get_the_completion_lengths(monkeypatch):
     assert any(np.any(lengths > 1) for _, lengths in seen), "completions of one token only"
 
 
+def test_remax_gets_one_greedy_reward_per_group(monkeypatch):
+    """The bridge's ReMax baseline: one greedy completion per kept group, rewarded with
+    the run's (deterministic, 0/1) reward; the advantages are r - that reward."""
+    import simrl.bridge.step as bridge_step
+
+    seen = []
+    real = bridge_step.compute_advantages
+
+    def spy(name, rewards, p, lengths=None, greedy=None):
+        out = real(name, rewards, p, lengths, greedy)
+        seen.append((np.array(rewards), np.array(greedy), out))
+        return out
+
+    monkeypatch.setattr(bridge_step, "compute_advantages", spy)
+    res = run_bridge(tiny(**{"algo.advantage": "remax"}))
+    assert res.final.loc[0, "failed_step"] == -1
+    assert seen
+    for rewards, greedy, adv in seen:
+        assert greedy.shape == (rewards.shape[0],)
+        assert set(np.unique(greedy)) <= {0.0, 1.0}
+        np.testing.assert_array_equal(adv, rewards - greedy[:, None])
+
+
 def test_frozen_reward_leaves_the_base_model():
     res = run_bridge(tiny(**{"reward.kind": "frozen"}))
     assert res.final.loc[0, "kl_base"] == 0.0
