@@ -217,6 +217,12 @@ def _check_common(c: Config) -> None:
     )
     if a.exact:
         require(
+            a.entropy_adv_alpha == 0,
+            "algo.entropy_adv_alpha",
+            a.entropy_adv_alpha,
+            "must be 0 with algo.exact (an exact entry's advantage is A = r - E r, not a sampled token's)",
+        )
+        require(
             REWARDS[r.kind].deterministic,
             "reward.kind",
             r.kind,

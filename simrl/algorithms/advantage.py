@@ -119,6 +119,22 @@ def compute(name: str, rewards: Any, p: Any, lengths: Any = None, greedy: Any = 
     return e.numpy(rewards, p, **kw)
 
 
+def entropy_term(adv: Any, h: Any, alpha: float, kappa: float) -> Any:
+    """The entropy-based advantage of Cheng et al. 2025 (Reasoning with Exploration: An
+    Entropy Perspective, arXiv 2506.14758): every token's advantage A plus
+    min(alpha sg(H), |A| / kappa), H the sampling policy's entropy at the token's state
+    (H_old: a constant of the step, so no gradient flows through it). The term is >= 0 and
+    at most |A| / kappa, so it never flips a negative advantage's sign for kappa > 1. It
+    applies after any estimator (`algo.entropy_adv_alpha` > 0), in every engine: the
+    kernels add it where they write a token's advantage (TF_ADV), the reference engines to
+    their token tables, the bridge per completion token (simrl/bridge/update.py)."""
+    import numpy as np
+
+    if alpha == 0.0:
+        return adv
+    return adv + np.minimum(alpha * h, np.abs(adv) / kappa)
+
+
 def check_advantage(algo: Any) -> None:
     chosen = ADVANTAGES[algo.advantage]
     if chosen.check is not None:

@@ -36,6 +36,8 @@ FLOAT_FIELDS = (
     ("optim", "lr"),
     ("algo", "kl_coef"),
     ("algo", "entropy_coef"),
+    ("algo", "entropy_adv_alpha"),
+    ("algo", "entropy_adv_kappa"),
 )
 
 #: float columns after FLOAT_FIELDS that are derived from the config, not fields of it:

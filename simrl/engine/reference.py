@@ -28,7 +28,7 @@ from itertools import pairwise
 import numpy as np
 
 from simrl.aggregation import AGGREGATIONS
-from simrl.algorithms.advantage import ADVANTAGES
+from simrl.algorithms.advantage import ADVANTAGES, entropy_term
 from simrl.algorithms.advantage import compute as compute_advantages
 from simrl.algorithms.losses import POLICY_LOSSES
 from simrl.algorithms.tokens import LossOut, TokenBatch, bandit_positions
@@ -226,10 +226,14 @@ def minibatch_gradient(
     n_seq = len(groups) * params.config.algo.group_size
     w = AGGREGATIONS[params.config.algo.agg].fn(np.ones((n_seq, 1)))[0, 0] * count  # (N,)
     seq, pos, length = bandit_positions(groups[0] * n, groups.size * n)
+    state = np.repeat(batch.prompt[groups], n)
+    a = params.config.algo
     tokens = TokenTable(
-        state=np.repeat(batch.prompt[groups], n),
+        state=state,
         token=batch.answers[groups].ravel(),
-        adv=adv[groups].ravel(),
+        adv=entropy_term(
+            adv[groups].ravel(), h_old[state], a.entropy_adv_alpha, a.entropy_adv_kappa
+        ),
         weight=w,
         keys=keys,
         seq=seq,

@@ -21,12 +21,13 @@ are token sequences over the task's graph (simrl/tasks/sequence.py). One step:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from simrl.aggregation import AGGREGATIONS
-from simrl.algorithms.advantage import ADVANTAGES
+from simrl.algorithms.advantage import ADVANTAGES, entropy_term
 from simrl.algorithms.advantage import compute as compute_advantages
 from simrl.config import Config
 from simrl.dynamic_sampling import dynamic_sampling
@@ -274,6 +275,9 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
     pi_old = np.exp(logp_old)
     h_old = entropy(z0)
     tok = (exact_tokens if a.exact else sampled_tokens)(params, pi_old, u)
+    if a.entropy_adv_alpha > 0:  # the entropy-based advantage, per token (never exact)
+        adv = entropy_term(tok.adv, h_old[tok.row], a.entropy_adv_alpha, a.entropy_adv_kappa)
+        tok = dataclasses.replace(tok, adv=adv)
 
     z, opt = state.logits, state.opt
     tally = np.zeros(8)  # counted, low, high, dual, selected, kept, |policy| fork, |policy|

@@ -25,6 +25,7 @@ def algo(**kw) -> AlgoConfig:
         ({"algo.advantage": "remax", "reward.kind": "self_consistency"}, "reward.kind"),
         ({"algo.advantage": "passk", "algo.group_size": 4, "algo.passk_k": 4}, "algo.passk_k"),
         ({"algo.advantage": "grpo_passk", "algo.group_size": 1}, "algo.group_size"),
+        ({"algo.exact": True, "algo.entropy_adv_alpha": 0.4}, "algo.entropy_adv_alpha"),
         (
             {"algo.advantage": "reinforce_pp", "algo.group_size": 1, "algo.prompts_per_step": 1},
             "algo.group_size",
@@ -121,3 +122,16 @@ def test_remax_subtracts_the_greedy_reward():
     )
     with pytest.raises(ValueError):
         compute("remax", r, algo(advantage="remax"))
+
+
+def test_entropy_term_is_bounded_by_a_share_of_the_advantage():
+    from simrl.algorithms.advantage import entropy_term
+
+    rng = np.random.default_rng(7)
+    adv, h = rng.normal(size=200), rng.random(200) * 2
+    out = entropy_term(adv, h, 0.4, 2.0)
+    term = out - adv
+    assert np.all(term >= 0) and np.all(term <= np.abs(adv) / 2 + 1e-15)
+    assert np.all(term <= 0.4 * h + 1e-15)
+    assert np.all(np.sign(out[adv != 0]) == np.sign(adv[adv != 0]))  # kappa > 1: no flip
+    np.testing.assert_array_equal(entropy_term(adv, h, 0.0, 2.0), adv)

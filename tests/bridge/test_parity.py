@@ -54,6 +54,14 @@ CASES = {
     # (advantage.compute, lengths 1 on the one-token model), then updates with torch
     **{f"advantage={n}": {"algo.advantage": n} for n in ADVANTAGES.names},
     "advantage=passk-k2": {"algo.advantage": "passk", "algo.passk_k": 2},
+    # the entropy-based advantage, added per token by the bridge's update
+    "entropy-adv": {"algo.entropy_adv_alpha": 0.4},
+    "entropy-adv-cap": {
+        "algo.entropy_adv_alpha": 5.0,
+        "algo.entropy_adv_kappa": 1.5,
+        "algo.advantage": "dr_grpo",
+        "algo.minibatches": 2,
+    },
 }
 
 

@@ -190,6 +190,14 @@ ADVANTAGE_OPTION_CASES = {
     },
     "drop-gpg": {"algo.advantage": "gpg", "algo.dynamic_sampling": "drop"},
     "w_reinforce-lambda": {"algo.advantage": "w_reinforce", "algo.w_reinforce_lambda": 0.5},
+    # the entropy-based advantage term: the alpha H branch, and (large alpha, small kappa)
+    # the |A| / kappa branch, on another estimator
+    "entropy-adv": {"algo.entropy_adv_alpha": 0.4},
+    "entropy-adv-cap": {
+        "algo.entropy_adv_alpha": 5.0,
+        "algo.entropy_adv_kappa": 1.5,
+        "algo.advantage": "dr_grpo",
+    },
     # ReMax's greedy baseline under another deterministic reward
     "remax-incorrect": {"algo.advantage": "remax", "reward.kind": "incorrect"},
 }

@@ -15,10 +15,10 @@ from simrl.engine.packing import DERIVED_FLOATS, FLOAT_FIELDS, INT_FIELDS
 from simrl.metrics import UPDATE_METRICS
 from theory.entropy import STEER_PROB_FLOOR as THEORY_STEER_PROB_FLOOR
 
-F_LR, F_KL_COEF, F_ENT_COEF = 0, 1, 2
+F_LR, F_KL_COEF, F_ENT_COEF, F_ENT_ADV_ALPHA, F_ENT_ADV_KAPPA = 0, 1, 2, 3, 4
 # packing.DERIVED_FLOATS: the reward's param, then its expectation weights w_c, w_nc, w_l,
 # w_f, w_1
-F_RPARAM, F_EW = 3, 4
+F_RPARAM, F_EW = 5, 6
 I_REW, I_AGG, I_KLK, I_OPT_EVERY, I_DS, I_G, I_P, I_EPOCHS, I_MB = 0, 1, 2, 3, 4, 5, 6, 7, 8
 I_REFRESET, I_EXACT, I_LOSS_ENT, I_ROUNDS = 9, 10, 11, 12
 I_LSEL, I_LSAMPLE, I_LREWARD, I_LTIE, I_LCC, I_LTOTAL, I_AUDIT, I_NTRAIN = (

@@ -8,6 +8,8 @@ from numba import njit, prange
 
 from simrl.engine.kernels.audit import audit_step
 from simrl.engine.kernels.codes import (
+    F_ENT_ADV_ALPHA,
+    F_ENT_ADV_KAPPA,
     I_ADV_GREEDY,
     I_AUDIT,
     I_EPOCHS,
@@ -132,12 +134,17 @@ def step_run_seq(
                 tf[TF_ADV, k : k + length] = badv[j, i]
                 k += length
     audit = ip[I_AUDIT] == 1
-    need_ent = audit or ip[I_LOSS_ENT] == 1  # H_old per token: a loss that reads it, the audit
+    ent_alpha, ent_kappa = fp[F_ENT_ADV_ALPHA], fp[F_ENT_ADV_KAPPA]
+    # H_old per token: a loss that reads it, the audit, the entropy-based advantage
+    need_ent = audit or ip[I_LOSS_ENT] == 1 or ent_alpha > 0.0
     for k in range(gstart[n_groups]):  # token arrays of the whole batch, gathered once
         row, a = ti[TI_ROW, k], ti[TI_TOK, k]
         tf[TF_LOGP_OLD, k] = logp[row, a]
         if need_ent:
             tf[TF_ENT_OLD, k] = ent[row]
+        if ent_alpha > 0.0:  # the entropy-based advantage (advantage.entropy_term)
+            adv_k = tf[TF_ADV, k]
+            tf[TF_ADV, k] = adv_k + min(ent_alpha * ent[row], abs(adv_k) / ent_kappa)
         if audit:  # STEER's importance-weighted advantage A / pi_old(a), pi_old clamped
             tf[TF_STEER, k] = tf[TF_ADV, k] / min(max(prob[row, a], STEER_PROB_FLOOR), 1.0)
     tally[:] = 0.0

@@ -21,6 +21,8 @@ from simrl.algorithms.tokens import (
 )
 from simrl.engine.kernels.audit import audit_step, expected_rewards
 from simrl.engine.kernels.codes import (
+    F_ENT_ADV_ALPHA,
+    F_ENT_ADV_KAPPA,
     I_ADV_GREEDY,
     I_AUDIT,
     I_EPOCHS,
@@ -124,16 +126,20 @@ def step_run(
     if ip[I_AUDIT] == 1:
         aud[:, :] = 0.0
     audit = ip[I_AUDIT] == 1
+    ent_alpha, ent_kappa = fp[F_ENT_ADV_ALPHA], fp[F_ENT_ADV_KAPPA]
     pos = 0  # token arrays of the whole batch, in batch order, gathered once per step
     for j in range(n_groups):
         s = bprompt[j]
         for i in range(n_entries):
             tok[TF_LOGP_OLD, pos] = logp_old[s, bans[j, i]]
-            tok[TF_ADV, pos] = badv[j, i]
+            a_tok = badv[j, i]
+            if ent_alpha > 0.0:  # the entropy-based advantage (advantage.entropy_term)
+                a_tok = a_tok + min(ent_alpha * ent_old[s], abs(a_tok) / ent_kappa)
+            tok[TF_ADV, pos] = a_tok
             tok[TF_ENT_OLD, pos] = ent_old[s]
             tok[TF_COUNT, pos] = bcount[j, i]
             if audit:  # STEER's importance-weighted advantage A / pi_old(a), pi_old clamped
-                tok[TF_STEER, pos] = badv[j, i] / min(
+                tok[TF_STEER, pos] = a_tok / min(
                     max(prob_old[s, bans[j, i]], STEER_PROB_FLOOR), 1.0
                 )
             pos += 1
