@@ -142,9 +142,9 @@ def test_length_reading_estimators_get_the_completion_lengths(monkeypatch):
     seen = []
     real = bridge_step.compute_advantages
 
-    def spy(name, rewards, p, lengths=None):
+    def spy(name, rewards, p, lengths=None, greedy=None):
         seen.append((np.array(rewards), np.array(lengths)))
-        return real(name, rewards, p, lengths)
+        return real(name, rewards, p, lengths, greedy)
 
     monkeypatch.setattr(bridge_step, "compute_advantages", spy)
     res = run_bridge(tiny(**{"algo.advantage": "opo"}))
