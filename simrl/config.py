@@ -303,6 +303,15 @@ class AlgoConfig(_AlgoLossFields):
     entropy_coef: float = param(
         0.0, "coefficient of the exact entropy bonus (loss -= coef * H)", NONNEG
     )
+    entropy_adv_alpha: float = param(
+        0.0,
+        "alpha of the entropy-based advantage: every token's A += min(alpha H_old, |A| / "
+        "entropy_adv_kappa), H_old the sampling entropy at its state (arXiv 2506.14758; 0 = off)",
+        NONNEG,
+    )
+    entropy_adv_kappa: float = param(
+        2.0, "kappa of the entropy-based advantage: the term is at most |A| / kappa", POS
+    )
     dynamic_sampling: str = param(
         "off",
         "zero-variance groups: 'off' (kept, A = 0), 'drop' (removed), 'resample' (DAPO)",

@@ -132,10 +132,16 @@ def ppo_update(
             first = False
             lp, w, h_t = logp[m], W[m], h[m]
             k = None if keys is None else keys[epoch, seqs][:, :Tp][m.cpu().numpy()]
+            adv = batch.adv[idx][:, None].expand(-1, Tp)[m]
+            if a.entropy_adv_alpha > 0:  # the entropy-based advantage (advantage.entropy_term)
+                h_old = batch.entropy_old[idx][m].detach().to(adv.dtype)
+                adv = adv + torch.minimum(
+                    a.entropy_adv_alpha * h_old, adv.abs() / a.entropy_adv_kappa
+                )
             b = TorchTokens(
                 logp=lp,
                 logp_old=batch.logp_old[idx][m],
-                adv=batch.adv[idx][:, None].expand(-1, Tp)[m],
+                adv=adv,
                 entropy_old=batch.entropy_old[idx][m],
                 keys=k,
                 seq=idx[:, None].expand(-1, Tp)[m],

@@ -36,6 +36,8 @@ FLOAT_FIELDS = (
     ("optim", "lr"),
     ("algo", "kl_coef"),
     ("algo", "entropy_coef"),
+    ("algo", "entropy_adv_alpha"),
+    ("algo", "entropy_adv_kappa"),
 )
 
 #: float columns after FLOAT_FIELDS that are derived from the config, not fields of it:
@@ -77,6 +79,7 @@ INT_FIELDS = (
     "reward_votes",
     "reward_updates",
     "reward_pays_format",
+    "adv_greedy",
 )
 
 
@@ -155,5 +158,6 @@ def _ints(c: Config, lay: StreamLayout) -> list[int]:
         "reward_votes": int(REWARDS[c.reward.kind].votes),
         "reward_updates": int(REWARDS[c.reward.kind].updates),
         "reward_pays_format": int(REWARDS[c.reward.kind].pays_format),
+        "adv_greedy": int(ADVANTAGES[a.advantage].reads_greedy),
     }
     return [values[name] for name in INT_FIELDS]

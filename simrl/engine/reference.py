@@ -33,8 +33,9 @@ from itertools import pairwise
 
 import numpy as np
 
-from simrl.advantages import ADVANTAGES
 from simrl.aggregation import AGGREGATIONS
+from simrl.algorithms.advantage import ADVANTAGES, entropy_term
+from simrl.algorithms.advantage import compute as compute_advantages
 from simrl.algorithms.losses import POLICY_LOSSES
 from simrl.algorithms.tokens import LossOut, TokenBatch, bandit_positions
 from simrl.config import Config
@@ -200,7 +201,18 @@ def advantages(params: RunParams, batch: Batch, pi_old: np.ndarray) -> np.ndarra
     if a.exact:  # A(a) = r(a) - E_{pi_old} r
         expected = (pi_old[batch.prompt] * batch.rewards).sum(axis=1, keepdims=True)
         return batch.rewards - expected
-    return ADVANTAGES[a.advantage].fn(batch.rewards, a)
+    greedy = None
+    if ADVANTAGES[a.advantage].reads_greedy:  # ReMax: the reward of the argmax answer
+        cfg, task = params.config, params.task
+        greedy = np.array(
+            [
+                expected_reward(
+                    cfg.reward.kind, facts(task, s), p=cfg.reward.p, flip=cfg.reward.flip
+                )[int(np.argmax(pi_old[s]))]
+                for s in batch.prompt
+            ]
+        )
+    return compute_advantages(a.advantage, batch.rewards, a, greedy=greedy)  # lengths 1
 
 
 def minibatch_gradient(
@@ -227,10 +239,14 @@ def minibatch_gradient(
     n_seq = len(groups) * params.config.algo.group_size
     w = AGGREGATIONS[params.config.algo.agg].fn(np.ones((n_seq, 1)))[0, 0] * count  # (N,)
     seq, pos, length = bandit_positions(groups[0] * n, groups.size * n)
+    state = np.repeat(batch.prompt[groups], n)
+    a = params.config.algo
     tokens = TokenTable(
-        state=np.repeat(batch.prompt[groups], n),
+        state=state,
         token=batch.answers[groups].ravel(),
-        adv=adv[groups].ravel(),
+        adv=entropy_term(
+            adv[groups].ravel(), h_old[state], a.entropy_adv_alpha, a.entropy_adv_kappa
+        ),
         weight=w,
         keys=keys,
         seq=seq,

@@ -13,6 +13,7 @@ import torch
 from simrl.theory import entropy, log_softmax
 
 from simrl.aggregation import AGGREGATIONS
+from simrl.algorithms.advantages import ADVANTAGES
 from simrl.bridge.losses import TORCH_LOSSES
 from simrl.bridge.update import UpdateBatch, ppo_update
 from simrl.config import Config
@@ -49,6 +50,18 @@ CASES = {
     "entropy-bonus": {"algo.entropy_coef": 0.1},
     "minibatches-rloo": {"algo.minibatches": 3, "algo.advantage": "rloo"},
     "random-reward-dr_grpo": {"reward.kind": "random", "algo.advantage": "dr_grpo"},
+    # every advantage estimator: the bridge computes advantages with the numpy form
+    # (advantage.compute, lengths 1 on the one-token model), then updates with torch
+    **{f"advantage={n}": {"algo.advantage": n} for n in ADVANTAGES.names},
+    "advantage=passk-k2": {"algo.advantage": "passk", "algo.passk_k": 2},
+    # the entropy-based advantage, added per token by the bridge's update
+    "entropy-adv": {"algo.entropy_adv_alpha": 0.4},
+    "entropy-adv-cap": {
+        "algo.entropy_adv_alpha": 5.0,
+        "algo.entropy_adv_kappa": 1.5,
+        "algo.advantage": "dr_grpo",
+        "algo.minibatches": 2,
+    },
 }
 
 

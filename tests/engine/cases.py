@@ -162,3 +162,42 @@ EXACT_CASES = {
     },
     "exact-sapo": {"algo.exact": True, "algo.loss": "sapo", "algo.epochs": 2, "optim.lr": 2.0},
 }
+
+
+#: the advantage estimators' branches the registry cases do not reach: Pass@k's k = 1 and
+#: a k between 1 and G; groups of one response (the group baselines are 0 there, verl's
+#: rule); the batch-level rules (whitening, the batch std, GPG's nonzero count) on a batch
+#: that dynamic sampling shrank; W-REINFORCE's lambda
+ADVANTAGE_OPTION_CASES = {
+    "passk-k1": {"algo.advantage": "passk", "algo.passk_k": 1},
+    "passk-k3": {"algo.advantage": "passk", "algo.passk_k": 3},
+    "reinforce_pp_baseline-G1": {
+        "algo.advantage": "reinforce_pp_baseline",
+        "algo.group_size": 1,
+        "algo.prompts_per_step": 3,
+    },
+    "opo-G1": {"algo.advantage": "opo", "algo.group_size": 1},
+    "gpg-G1": {"algo.advantage": "gpg", "algo.group_size": 1},
+    "drop-reinforce_pp": {
+        "algo.advantage": "reinforce_pp",
+        "algo.dynamic_sampling": "drop",
+        "algo.prompts_per_step": 3,
+    },
+    "drop-grpo_batch": {
+        "algo.advantage": "grpo_batch",
+        "algo.dynamic_sampling": "drop",
+        "algo.prompts_per_step": 3,
+    },
+    "drop-gpg": {"algo.advantage": "gpg", "algo.dynamic_sampling": "drop"},
+    "w_reinforce-lambda": {"algo.advantage": "w_reinforce", "algo.w_reinforce_lambda": 0.5},
+    # the entropy-based advantage term: the alpha H branch, and (large alpha, small kappa)
+    # the |A| / kappa branch, on another estimator
+    "entropy-adv": {"algo.entropy_adv_alpha": 0.4},
+    "entropy-adv-cap": {
+        "algo.entropy_adv_alpha": 5.0,
+        "algo.entropy_adv_kappa": 1.5,
+        "algo.advantage": "dr_grpo",
+    },
+    # ReMax's greedy baseline under another deterministic reward
+    "remax-incorrect": {"algo.advantage": "remax", "reward.kind": "incorrect"},
+}

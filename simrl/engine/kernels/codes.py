@@ -15,16 +15,17 @@ from simrl.engine.packing import DERIVED_FLOATS, FLOAT_FIELDS, INT_FIELDS
 from simrl.metrics import UPDATE_METRICS
 from simrl.theory.entropy import STEER_PROB_FLOOR as THEORY_STEER_PROB_FLOOR
 
-F_LR, F_KL_COEF, F_ENT_COEF = 0, 1, 2
+F_LR, F_KL_COEF, F_ENT_COEF, F_ENT_ADV_ALPHA, F_ENT_ADV_KAPPA = 0, 1, 2, 3, 4
 # packing.DERIVED_FLOATS: the reward's param, then its expectation weights w_c, w_nc, w_l,
 # w_f, w_1
-F_RPARAM, F_EW = 3, 4
+F_RPARAM, F_EW = 5, 6
 I_REW, I_AGG, I_KLK, I_OPT_EVERY, I_DS, I_G, I_P, I_EPOCHS, I_MB = 0, 1, 2, 3, 4, 5, 6, 7, 8
 I_REFRESET, I_EXACT, I_LOSS_ENT, I_ROUNDS = 9, 10, 11, 12
 I_LSEL, I_LSAMPLE, I_LREWARD, I_LTIE, I_LCC, I_LTOTAL, I_AUDIT, I_NTRAIN = (
     13, 14, 15, 16, 17, 18, 19, 20,
 )  # fmt: skip
 I_KL_SAMPLED, I_AGG_PER_LENGTH, I_REW_VOTES, I_REW_UPDATES, I_REW_FORMAT = 21, 22, 23, 24, 25
+I_ADV_GREEDY = 26  # the advantage estimator reads the greedy response's reward (ReMax)
 
 DS_OFF, DS_DROP, DS_RESAMPLE = 0, 1, 2
 
@@ -40,7 +41,7 @@ def check_layout() -> None:
     assert (
         len(FLOAT_FIELDS) == F_RPARAM
         and len(DERIVED_FLOATS) == 6
-        and len(INT_FIELDS) == I_REW_FORMAT + 1
+        and len(INT_FIELDS) == I_ADV_GREEDY + 1
         and len(UPDATE_METRICS) == N_UPD
     )
     assert FORK_TIE_TOL == reference.FORK_TIE_TOL and STEER_PROB_FLOOR == THEORY_STEER_PROB_FLOOR

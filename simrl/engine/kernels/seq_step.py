@@ -8,6 +8,9 @@ from numba import njit, prange
 
 from simrl.engine.kernels.audit import audit_step
 from simrl.engine.kernels.codes import (
+    F_ENT_ADV_ALPHA,
+    F_ENT_ADV_KAPPA,
+    I_ADV_GREEDY,
     I_AUDIT,
     I_EPOCHS,
     I_EXACT,
@@ -62,6 +65,26 @@ N_UPD_SEQ = 17
 
 
 @njit(cache=True)
+def greedy_leaf(prob, graph, s, max_len):
+    """The leaf of prompt s's greedy response: the argmax token of pi (the first of tied
+    maxima) at every state from the root (sequence_ref.greedy_leaf)."""
+    node_row, node_width, _, _, _, root, _, _, slot, _ = graph
+    N = slot.shape[0]
+    n = root[s]
+    for _ in range(max_len):
+        row = node_row[n]
+        best = 0
+        for a in range(1, node_width[n]):
+            if prob[row, a] > prob[row, best]:
+                best = a
+        c = slot[n, best]
+        if c >= N:
+            return c - N
+        n = c
+    return -1  # unreachable: every path ends in a leaf within max_len tokens
+
+
+@njit(cache=True)
 def step_run_seq(
     fp, ip, sp, lp, ap, op, algos, t, u, z, zref, m, v, adam_t, logp, prob, ent, ref, task, ws, upd,
     pp, want_pp,
@@ -74,7 +97,7 @@ def step_run_seq(
         ws.old, ws.grad, ws.tf, ws.ti, ws.flags, ws.batch, ws.dp, ws.misc
     )  # fmt: skip
     z0, logp_old, prob_old, ent_old, _ = old
-    bprompt, bresp, brew, badv, gstart, order, counts, chosen = batch
+    bprompt, bresp, brew, badv, gstart, order, counts, chosen, blen, bgreedy = batch
     stats, tally, dh, aud = misc.stats, misc.tally, misc.dh, misc.aud
     qrow, wrow, saved, saved_rows = misc.qrow, misc.wrow, misc.saved, misc.saved_rows
     n_saved, kl_row = misc.n_saved, misc.kl_row
@@ -95,7 +118,15 @@ def step_run_seq(
             fp, ip, sp, u, prob, graph, leaves, facts, max_len, bprompt, bresp, brew, gstart,
             order, counts, ti, stats,
         )  # fmt: skip
-        algos.advantage(ap, brew, badv, n_groups, G)
+        for j in range(n_groups):  # the responses' lengths, as the estimator reads them
+            for i in range(G):
+                blen[j, i] = bresp[1, j, i]
+        if ip[I_ADV_GREEDY] == 1:  # ReMax: each prompt's greedy response's expected reward
+            r_leaf = dp[4]
+            leaf_rewards(fp, leaves, max_len, int(sp[SP_OVER_CACHE]), sp[SP_OVER_FACTOR], r_leaf)
+            for j in range(n_groups):
+                bgreedy[j] = r_leaf[greedy_leaf(prob, graph, bprompt[j], max_len)]
+        algos.advantage(ap, brew, badv, n_groups, G, blen, bgreedy)
         for j in range(n_groups):  # the sequence's advantage, broadcast to its tokens
             k = gstart[j]
             for i in range(G):  # response i's tokens follow response i - 1's
@@ -103,12 +134,17 @@ def step_run_seq(
                 tf[TF_ADV, k : k + length] = badv[j, i]
                 k += length
     audit = ip[I_AUDIT] == 1
-    need_ent = audit or ip[I_LOSS_ENT] == 1  # H_old per token: a loss that reads it, the audit
+    ent_alpha, ent_kappa = fp[F_ENT_ADV_ALPHA], fp[F_ENT_ADV_KAPPA]
+    # H_old per token: a loss that reads it, the audit, the entropy-based advantage
+    need_ent = audit or ip[I_LOSS_ENT] == 1 or ent_alpha > 0.0
     for k in range(gstart[n_groups]):  # token arrays of the whole batch, gathered once
         row, a = ti[TI_ROW, k], ti[TI_TOK, k]
         tf[TF_LOGP_OLD, k] = logp[row, a]
         if need_ent:
             tf[TF_ENT_OLD, k] = ent[row]
+        if ent_alpha > 0.0:  # the entropy-based advantage (advantage.entropy_term)
+            adv_k = tf[TF_ADV, k]
+            tf[TF_ADV, k] = adv_k + min(ent_alpha * ent[row], abs(adv_k) / ent_kappa)
         if audit:  # STEER's importance-weighted advantage A / pi_old(a), pi_old clamped
             tf[TF_STEER, k] = tf[TF_ADV, k] / min(max(prob[row, a], STEER_PROB_FLOOR), 1.0)
     tally[:] = 0.0
@@ -203,6 +239,8 @@ def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
         np.zeros(max(P, S), dtype=np.int64),  # order
         np.zeros(A, dtype=np.int64),  # counts
         np.zeros(S, dtype=np.bool_),  # chosen
+        np.ones((P + 1, G)),  # blen: the responses' lengths (advantage estimators read them)
+        np.zeros(P + 1),  # bgreedy: the greedy responses' rewards (ReMax's baseline)
     )
     ext = np.zeros(N + L + 1)  # reach, then leaf probabilities, then a sink (forward_reach)
     dp = (ext[:N], ext[N : N + L], np.zeros((N, V)), np.zeros(N), np.zeros(L), ext)

@@ -21,6 +21,9 @@ from simrl.algorithms.tokens import (
 )
 from simrl.engine.kernels.audit import audit_step, expected_rewards
 from simrl.engine.kernels.codes import (
+    F_ENT_ADV_ALPHA,
+    F_ENT_ADV_KAPPA,
+    I_ADV_GREEDY,
     I_AUDIT,
     I_EPOCHS,
     I_EXACT,
@@ -108,22 +111,35 @@ def step_run(
             fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, order, cdf, counts, stats
         )
         n_entries = ip[I_G]
-        algos.advantage(ap, brew, badv, n_groups, ip[I_G])
+        if ip[I_ADV_GREEDY] == 1:  # ReMax: the reward of the argmax answer (rbar = E[r | a])
+            for j in range(n_groups):
+                s = bprompt[j]
+                best = 0
+                for k in range(1, K):
+                    if prob_old[s, k] > prob_old[s, best]:
+                        best = k
+                ws.bgreedy[j] = rbar[s, best]
+        # lens: bcount is 1 per sampled answer, a bandit response's length
+        algos.advantage(ap, brew, badv, n_groups, ip[I_G], bcount, ws.bgreedy)
     for i in range(5):
         tally[i] = 0.0
     if ip[I_AUDIT] == 1:
         aud[:, :] = 0.0
     audit = ip[I_AUDIT] == 1
+    ent_alpha, ent_kappa = fp[F_ENT_ADV_ALPHA], fp[F_ENT_ADV_KAPPA]
     pos = 0  # token arrays of the whole batch, in batch order, gathered once per step
     for j in range(n_groups):
         s = bprompt[j]
         for i in range(n_entries):
             tok[TF_LOGP_OLD, pos] = logp_old[s, bans[j, i]]
-            tok[TF_ADV, pos] = badv[j, i]
+            a_tok = badv[j, i]
+            if ent_alpha > 0.0:  # the entropy-based advantage (advantage.entropy_term)
+                a_tok = a_tok + min(ent_alpha * ent_old[s], abs(a_tok) / ent_kappa)
+            tok[TF_ADV, pos] = a_tok
             tok[TF_ENT_OLD, pos] = ent_old[s]
             tok[TF_COUNT, pos] = bcount[j, i]
             if audit:  # STEER's importance-weighted advantage A / pi_old(a), pi_old clamped
-                tok[TF_STEER, pos] = badv[j, i] / min(
+                tok[TF_STEER, pos] = a_tok / min(
                     max(prob_old[s, bans[j, i]], STEER_PROB_FLOOR), 1.0
                 )
             pos += 1
@@ -263,7 +279,8 @@ def workspace(S, K, P, G, N_max):
         np.zeros(5),  # tally
         np.zeros(2),  # dh
         np.zeros((4, S)),  # aud (kernels/audit.py)
-        np.zeros((S, K)),  # rbar: E[r | a], filled by run_chunk when auditing
+        np.zeros((S, K)),  # rbar: E[r | a], filled by run_chunk when auditing or for ReMax
+        np.zeros(P + 1),  # bgreedy
     )
 
 
@@ -343,7 +360,7 @@ def run_chunk(
         task_r = (base_logp[ti], correct_r, fmt_r, label_r, top[ti])
         P, G = ip_r[I_P], ip_r[I_G]
         ws = workspace(S, K, P, G, P * max(G, K))
-        if ip_r[I_AUDIT] == 1:
+        if ip_r[I_AUDIT] == 1 or ip_r[I_ADV_GREEDY] == 1:
             expected_rewards(fp_r, correct_r, fmt_r, label_r, ws.rbar)
         logp, prob, ent = np.empty((S, K)), np.empty((S, K)), np.empty(S)
         ref_logp, ref_prob, ref_ent = np.empty((S, K)), np.empty((S, K)), np.empty(S)

@@ -36,7 +36,8 @@ BanditWorkspace = namedtuple(
         "tally",  # (5,) counted, low, high, dual, selected
         "dh",  # (2,) exact dH, first order
         "aud",  # (4, S) the audit's sums (kernels/audit.py)
-        "rbar",  # (S, K) E[r | a], filled by run_chunk when auditing
+        "rbar",  # (S, K) E[r | a], filled by run_chunk when auditing or for ReMax
+        "bgreedy",  # (P + 1,) each group's greedy response's reward (ReMax's baseline)
     ],
 )
 
