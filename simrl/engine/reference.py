@@ -29,6 +29,8 @@ import numpy as np
 
 from simrl.advantages import ADVANTAGES
 from simrl.aggregation import AGGREGATIONS
+from simrl.algorithms.aggregation import weights
+from simrl.algorithms.kl_estimator import sampled_kl as sampled_kl_form
 from simrl.algorithms.losses import POLICY_LOSSES
 from simrl.algorithms.tokens import LossOut, TokenBatch, bandit_positions
 from simrl.config import Config
@@ -212,7 +214,8 @@ def minibatch_gradient(
     # aggregation over the minibatch's sampled responses (one token each); an exact entry
     # stands for `count` sampled tokens
     n_seq = len(groups) * params.config.algo.group_size
-    w = AGGREGATIONS[params.config.algo.agg].fn(np.ones((n_seq, 1)))[0, 0] * count  # (N,)
+    agg = AGGREGATIONS[params.config.algo.agg]
+    w = weights(agg, np.ones((n_seq, 1)), params.config.algo.loss_scale_factor)[0, 0] * count
     seq, pos, length = bandit_positions(groups[0] * n, groups.size * n)
     tokens = TokenTable(
         state=np.repeat(batch.prompt[groups], n),
@@ -223,6 +226,7 @@ def minibatch_gradient(
         seq=seq,
         pos=pos,
         length=length,
+        count=count,
     )
     grad, out, _, _ = token_gradient(params.config, z, ref_logits, logp_old, h_old, tokens, audit)
     return grad, count, out
@@ -243,6 +247,9 @@ class TokenTable:
     seq: np.ndarray  # (N,)
     pos: np.ndarray  # (N,)
     length: np.ndarray  # (N,)
+    #: the sampled tokens each entry stands for (1 sampled; an exact entry's expected
+    #: count): what algo.entropy_agg = "kept-token-mean" counts; None = all 1
+    count: np.ndarray | None = None
 
 
 def token_gradient(
@@ -287,7 +294,9 @@ def token_gradient(
     coef = policy
     sampled_kl = KL_ESTIMATORS[a.kl_kind].sampled
     if a.kl_coef > 0 and sampled_kl:
-        _, dk = KL_ESTIMATORS[a.kl_kind].fn(batch.logp, log_softmax(ref_logits)[s_t, a_t])
+        _, dk = sampled_kl_form(
+            KL_ESTIMATORS[a.kl_kind], batch.logp, log_softmax(ref_logits)[s_t, a_t], batch.logp_old
+        )
         coef = coef + w * a.kl_coef * dk
     S = z.shape[0]
     grad = np.zeros_like(z)
@@ -298,7 +307,7 @@ def token_gradient(
         _, gk = KL_ESTIMATORS[a.kl_kind].fn(logp, log_softmax(ref_logits))
         grad += a.kl_coef * state_weight * gk
     if a.entropy_coef > 0:  # loss -= coef * H
-        grad -= a.entropy_coef * state_weight * entropy_gradient(z)
+        grad -= a.entropy_coef * entropy_weight(a, tokens, keep, state_weight) * entropy_gradient(z)
     if audit is not None:
         lr, h = cfg.optim.lr, entropy(z)
         audit.weight += state_weight[:, 0]
@@ -315,6 +324,27 @@ def token_gradient(
         pi_a = np.exp(batch.logp)
         np.add.at(audit.steer_eq14, s_t, -lr * -coef * (1.0 - pi_a) ** 2 * (batch.logp + h[s_t]))
     return grad, out, policy, keep
+
+
+def entropy_weight(a, tokens: TokenTable, keep: np.ndarray, state_weight: np.ndarray) -> np.ndarray:
+    """(S, 1) weight of each state's entropy in the bonus (loss -= coef sum_s w_s H_s).
+
+    algo.entropy_agg = "loss": the tokens' aggregation weights (the entropy aggregated
+    like the policy loss over every response token: verl 0.9.1 workers/utils/losses.py
+    `ppo_loss`, `agg_loss(loss_mat=entropy, loss_mask=response_mask,
+    loss_agg_mode=loss_agg_mode)`); "kept-token-mean": the mean over the
+    minibatch's tokens kept by the forking-token mask, whatever algo.agg is (TRL 1.16.0
+    `GRPOTrainer._compute_loss`: (entropies * mask * entropy_mask).sum() /
+    (mask * entropy_mask).sum().clamp(min=1))."""
+    if a.entropy_agg == "loss":
+        return state_weight
+    count = np.ones(tokens.state.shape) if tokens.count is None else tokens.count
+    kept = count * keep
+    total = kept.sum()
+    S = state_weight.shape[0]
+    if total <= 0:  # TRL: 0 / clamp(0, min=1) = 0
+        return np.zeros((S, 1))
+    return (np.bincount(tokens.state, weights=kept, minlength=S) / total)[:, None]
 
 
 def minibatch_groups(n_groups: int, minibatches: int) -> list[np.ndarray]:

@@ -27,6 +27,7 @@ import numpy as np
 
 from simrl.advantages import ADVANTAGES
 from simrl.aggregation import AGGREGATIONS
+from simrl.algorithms.aggregation import weights
 from simrl.config import Config
 from simrl.dynamic_sampling import dynamic_sampling
 from simrl.engine.reference import (
@@ -233,7 +234,11 @@ def aggregation_weights(cfg: Config, tok: SeqTokens, sel: np.ndarray, n_groups: 
     responses x T mask); exact entries get the mode's constant weight times their count."""
     G = cfg.algo.group_size
     B = n_groups * G
-    agg = AGGREGATIONS[cfg.algo.agg].fn
+    e = AGGREGATIONS[cfg.algo.agg]
+
+    def agg(mask):
+        return weights(e, mask, cfg.algo.loss_scale_factor)
+
     if cfg.algo.exact:
         return agg(np.ones((B, T)))[0, 0] * tok.count[sel]
     first_seq = tok.group[sel][0] * G if sel.size else 0
@@ -274,6 +279,7 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
                 seq=tok.seq[sel],
                 pos=tok.pos[sel],
                 length=tok.length[sel],
+                count=tok.count[sel],
             )
             grad, out, policy, keep = token_gradient(
                 cfg, z, state.ref_logits, logp_old, h_old, table, audit
