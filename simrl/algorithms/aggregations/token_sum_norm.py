@@ -16,7 +16,9 @@ import numpy as np
 from simrl.algorithms.aggregation import Aggregation, register
 
 
-def numpy_form(mask: np.ndarray, scale: float) -> np.ndarray:
+def numpy_form(mask: np.ndarray, scale: float | None = None) -> np.ndarray:
+    """scale: the constant (loss_scale_factor); None = the padded length T = mask.shape[1]."""
+    scale = mask.shape[1] if scale is None else scale
     return mask / scale
 
 
