@@ -85,7 +85,7 @@ CASES = {
         "algo.exact": True,
         "algo.entropy_coef": 0.1,
         "algo.entropy_agg": "kept-token-mean",
-        "algo.agg": "seq-mean-token-sum-norm",
+        "algo.agg": "token-sum",  # W = 1, not the mean's 1 / (B T)
     },
     "forking-0.5-policy-variable": {"algo.forking_top_quantile": 0.5, **POLICY, **VARIABLE},
     "overlong": {**VARIABLE, "algo.overlong_cache": 2, "algo.overlong_factor": 0.5},
