@@ -14,7 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from simrl.metrics import ENTROPY_QUANTILES, EVAL_METRICS, UPDATE_METRICS, passk_names
+from simrl.metrics import (
+    ENTROPY_QUANTILES,
+    EVAL_METRICS,
+    STEP_KL_METRICS,
+    UPDATE_METRICS,
+    passk_names,
+)
 from simrl.tasks.sequence import SequenceTask, mode_usage
 from theory import pass_at_k_exact
 
@@ -61,6 +67,7 @@ def sequence_metric_names(passk: tuple[int, ...], num_modes: int, max_len: int) 
         *(f"entropy_pos_{d}" for d in range(max_len)),
         *UPDATE_METRICS,
         *SEQUENCE_UPDATE_EXTRA,
+        *STEP_KL_METRICS,
     )
 
 

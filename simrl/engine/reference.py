@@ -37,7 +37,7 @@ from simrl.config import Config
 from simrl.dynamic_sampling import dynamic_sampling
 from simrl.engine.streams import StreamLayout
 from simrl.kl import KL_ESTIMATORS
-from simrl.metrics import AUDIT_METRICS, AUDIT_PROMPT_COLUMNS
+from simrl.metrics import AUDIT_METRICS, AUDIT_PROMPT_COLUMNS, STEP_KL_METRICS
 from simrl.optim import OPTIMIZERS, OptState, init_state
 from simrl.rewards import REWARDS, PromptFacts, expected_reward
 from simrl.tasks import BanditTask
@@ -369,6 +369,7 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
 
     z, opt = state.logits, state.opt
     tally = np.zeros(5)  # counted tokens, low, high, dual, selected
+    ppo: list[float] = []  # verl's ppo_kl of each minibatch update
     audit = AuditSums.zeros(z.shape[0]) if cfg.run.audit else None
     optimise = OPTIMIZERS[cfg.optim.kind].fn
     n = batch.answers.shape[1]
@@ -376,6 +377,8 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
     for epoch in range(a.epochs):
         for groups in minibatch_groups(len(batch.prompt), a.minibatches):
             keys = u_cc[epoch, groups[0] * n : (groups[-1] + 1) * n] if lay.cc else None
+            s_t, a_t = np.repeat(batch.prompt[groups], n), batch.answers[groups].ravel()
+            ppo.append(minibatch_ppo_kl(z, logp_old, s_t, a_t, batch.count[groups].ravel()))
             grad, count, out = minibatch_gradient(
                 params, z, state.ref_logits, logp_old, h_old, batch, adv, groups, keys, audit
             )
@@ -386,10 +389,37 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
             z, opt = optimise(z, grad, opt, cfg.optim)
 
     batch_stats = (batch.reward_mean, batch.zero_var_frac, len(batch.prompt))
-    return finish_step(cfg, state, z, opt, z0, h_old, t, tally, batch_stats, audit, params)
+    return finish_step(
+        cfg, state, z, opt, z0, h_old, t, tally, batch_stats, audit, params, mean_or_nan(ppo)
+    )
 
 
-def finish_step(cfg, state, z, opt, z0, h_old, t, tally, batch_stats, audit, params):
+def minibatch_ppo_kl(z, logp_old, states, tokens, count) -> float:
+    """verl's ppo_kl of one minibatch update (verl 0.9.1 core_algos
+    compute_policy_loss_vanilla and the others: masked_mean(-(log_prob - old_log_prob))
+    over the minibatch's tokens), at the logits z before the update; a token counts
+    `count` times (an exact entry: its expected count)."""
+    lp = log_softmax(z)[states, tokens]
+    total = count.sum()
+    return float((count * (logp_old[states, tokens] - lp)).sum() / total) if total > 0 else np.nan
+
+
+def mean_or_nan(values: list[float]) -> float:
+    """The mean of the minibatch updates' values (verl averages its per-minibatch metric)."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else np.nan
+
+
+def step_kl_exact(z0: np.ndarray, z: np.ndarray, moved: np.ndarray) -> float:
+    """Mean over the moved states of the exact KL(pi_old || pi_new) = sum pi_old (l_old - l)."""
+    if not moved.any():
+        return np.nan
+    lo, ln = log_softmax(z0[moved]), log_softmax(z[moved])
+    p = np.exp(lo)
+    return float(np.where(p > 0, p * (lo - ln), 0.0).sum(axis=1).mean())
+
+
+def finish_step(cfg, state, z, opt, z0, h_old, t, tally, batch_stats, audit, params, ppo_kl=np.nan):
     """The end of a step, bandit or sequence: ProRL reset, then the update metrics (batch
     statistics, clip fractions from the tally, exact entropy change vs first order over
     the moved states, the audit). `params.audit_advantages` (or the bandit's expected
@@ -420,6 +450,8 @@ def finish_step(cfg, state, z, opt, z0, h_old, t, tally, batch_stats, audit, par
         metrics["audit_per_state"] = per_state  # (S, 7): simulate(..., audit_prompts=True)
     else:
         metrics.update(audit_metrics(None, moved))
+    metrics["ppo_kl"] = ppo_kl
+    metrics["kl_step_exact"] = step_kl_exact(z0, z, moved)
     return RunState(z, ref, opt), metrics
 
 
@@ -485,6 +517,7 @@ def frozen_update_metrics() -> dict:
         "dH_exact": np.nan,
         "dH_first_order": np.nan,
         **dict.fromkeys(AUDIT_METRICS, np.nan),
+        **dict.fromkeys(STEP_KL_METRICS, np.nan),
     }
 
 

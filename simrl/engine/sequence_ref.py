@@ -36,7 +36,9 @@ from simrl.engine.reference import (
     TokenTable,
     finish_step,
     frozen_update_metrics,
+    mean_or_nan,
     minibatch_groups,
+    minibatch_ppo_kl,
     select_prompts,
     token_gradient,
 )
@@ -262,6 +264,7 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
 
     z, opt = state.logits, state.opt
     tally = np.zeros(8)  # counted, low, high, dual, selected, kept, |policy| fork, |policy|
+    ppo: list[float] = []  # verl's ppo_kl of each minibatch update
     audit = AuditSums.zeros(z.shape[0]) if cfg.run.audit else None
     optimise = OPTIMIZERS[cfg.optim.kind].fn
     T = task.max_len
@@ -281,6 +284,7 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
                 length=tok.length[sel],
                 count=tok.count[sel],
             )
+            ppo.append(minibatch_ppo_kl(z, logp_old, tok.row[sel], tok.token[sel], tok.count[sel]))
             grad, out, policy, keep = token_gradient(
                 cfg, z, state.ref_logits, logp_old, h_old, table, audit
             )
@@ -297,7 +301,7 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
 
     batch_stats = (tok.reward_mean, tok.zero_var_frac, tok.n_groups)
     new_state, metrics = finish_step(
-        cfg, state, z, opt, z0, h_old, t, tally, batch_stats, audit, params
+        cfg, state, z, opt, z0, h_old, t, tally, batch_stats, audit, params, mean_or_nan(ppo)
     )
     metrics["fork_grad_share"] = tally[6] / tally[7] if tally[7] > 0 else np.nan
     metrics["forking_kept_frac"] = tally[5] / tally[0] if tally[0] else 0.0

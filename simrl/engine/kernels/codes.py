@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from simrl.engine import reference
 from simrl.engine.packing import DERIVED_FLOATS, FLOAT_FIELDS, INT_FIELDS, LATE_FLOAT_FIELDS
-from simrl.metrics import UPDATE_METRICS
+from simrl.metrics import STEP_KL_METRICS, UPDATE_METRICS
 from theory.entropy import STEER_PROB_FLOOR as THEORY_STEER_PROB_FLOOR
 
 F_LR, F_KL_COEF, F_ENT_COEF = 0, 1, 2
@@ -32,7 +32,8 @@ I_ENT_AGG = 26  # config.ENTROPY_AGG index: 0 like the loss (verl), 1 kept-token
 DS_OFF, DS_DROP, DS_RESAMPLE = 0, 1, 2
 
 # ---- metric columns ------------------------------------------------------------------
-N_UPD = 14  # reward_mean .. dH_first_order (9), then the 5 audit metrics
+#: reward_mean .. dH_first_order (9), the 5 audit metrics, then metrics.STEP_KL_METRICS (2)
+N_UPD = 16
 N_EVAL_FIXED = 8  # entropy mean/q10/q50/q90, kl_base, mass format/incorrect_label/base_top
 STEER_PROB_FLOOR = 1e-8  # theory.entropy.STEER_PROB_FLOOR
 FORK_TIE_TOL = 1e-12  # reference.FORK_TIE_TOL
@@ -46,7 +47,7 @@ def check_layout() -> None:
         and F_RPARAM + len(DERIVED_FLOATS) == F_LOSS_SCALE
         and LATE_FLOAT_FIELDS == (("algo", "loss_scale_factor"),)
         and len(INT_FIELDS) == I_ENT_AGG + 1
-        and len(UPDATE_METRICS) == N_UPD
+        and len(UPDATE_METRICS) + len(STEP_KL_METRICS) == N_UPD
     )
     assert FORK_TIE_TOL == reference.FORK_TIE_TOL and STEER_PROB_FLOOR == THEORY_STEER_PROB_FLOOR
 

@@ -31,7 +31,7 @@ from simrl.engine.kernels.codes import (
 )
 from simrl.engine.kernels.dispatch import aggregation_weight, sampled_kl_grad
 from simrl.engine.kernels.losses import clip_tally, token_losses
-from simrl.engine.kernels.metrics import quantile_sorted
+from simrl.engine.kernels.metrics import minibatch_ppo_kl, quantile_sorted
 from simrl.engine.kernels.seq_sampling import (
     SP_FORK_Q,
     TF_COEF,
@@ -136,6 +136,7 @@ def seq_minibatch_step(
         tseq, tpos = ti[TI_SEQ, b0:], ti[TI_POS, b0:]
         for t in range(N):
             tkeys[t] = u[cc_base + tseq[t] * max_len + tpos[t]]
+    minibatch_ppo_kl(tlogp, tlogp_old, tf[TF_COUNT, b0:], ip[I_EXACT] == 1, N, tally, 8)
     token_losses(algos.loss, lp, tf, ti, b0, N, flags, first)
     agg, exact, n_seq = ip[I_AGG], ip[I_EXACT] == 1, (hi - lo) * G
     tlen = ti[TI_LEN, b0:]

@@ -13,6 +13,7 @@ from simrl.algorithms.tokens import (
     TF_ENT_OLD,
     TF_KEYS,
     TF_LOGP,
+    TF_LOGP_OLD,
     TF_RATIO,
     TF_STEER,
 )
@@ -40,7 +41,7 @@ from simrl.engine.kernels.codes import (
 )
 from simrl.engine.kernels.dispatch import aggregation_weight, exact_kl_grad, sampled_kl_grad
 from simrl.engine.kernels.losses import clip_tally, token_losses
-from simrl.engine.kernels.metrics import entropy_grad
+from simrl.engine.kernels.metrics import entropy_grad, minibatch_ppo_kl
 from simrl.engine.kernels.softmax import refresh_rows
 
 
@@ -113,6 +114,7 @@ def minibatch_step(
     if has_keys:
         for t in range(N):
             tkeys[t] = u[cc_base + b0 + t]
+    minibatch_ppo_kl(tlogp, tok[TF_LOGP_OLD, b0:], tcount, True, N, tally, 5)
     token_losses(algos.loss, lp, tok, ti, b0, N, flags, first)
     # one-token responses: every token has the same weight (max_len = length = 1)
     scale = fp[F_LOSS_SCALE] if fp[F_LOSS_SCALE] > 0 else 1.0  # the norm modes' constant
