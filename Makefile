@@ -11,7 +11,8 @@ install:
 	$(PYTHON) -m pip install -q -e ".[dev,llm]"
 
 # A small pre-registered study end to end: the demo spec is copied to $(DEMO) (afresh when
-# it changed), registered there if it is not yet, run (resuming) and analysed.
+# it changed), registered there if it is not yet, run (resuming) and analysed; its report
+# carries demo_discussion.md (why its sequence hypothesis H4a does not come out at that size).
 DEMO ?= runs/demo
 DEMO_SPEC := experiments/decomposition/demo.toml
 
@@ -20,6 +21,7 @@ demo: install
 	@cmp -s $(DEMO_SPEC) $(DEMO)/prereg.toml || { rm -rf $(DEMO) && mkdir -p $(DEMO) && cp $(DEMO_SPEC) $(DEMO)/prereg.toml; }
 	@test -f $(DEMO)/prereg.lock.json || $(PYTHON) -m simrl prereg register $(DEMO)
 	$(PYTHON) -m simrl prereg run $(DEMO)
+	@cp experiments/decomposition/demo_discussion.md $(DEMO)/discussion.md
 	$(PYTHON) -m simrl prereg analyze $(DEMO)
 
 test: install

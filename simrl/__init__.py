@@ -5,7 +5,15 @@ from simrl._version import __version__
 
 _EXPORTS = {
     **dict.fromkeys(
-        ("AlgoConfig", "Config", "OptimConfig", "RewardConfig", "RunConfig", "TaskConfig"),
+        (
+            "AlgoConfig",
+            "Config",
+            "OptimConfig",
+            "PolicyConfig",
+            "RewardConfig",
+            "RunConfig",
+            "TaskConfig",
+        ),
         "simrl.config",
     ),
     **dict.fromkeys(("BatchResult", "RunSpec", "run_batch"), "simrl.engine.batch"),
@@ -21,6 +29,7 @@ __all__ = [
     "ConfigError",
     "NonFiniteError",
     "OptimConfig",
+    "PolicyConfig",
     "Result",
     "RewardConfig",
     "RunConfig",

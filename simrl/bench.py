@@ -14,6 +14,16 @@ other sequence metric every step (eval_every = 1, dynamic programming over the t
 epochs reuse them). Building the task (Python, once per batch) is timed apart, like
 numba's compile.
 
+`simrl bench --loss NAME` times one policy loss instead: W1 with `algo.loss = NAME` and
+W1 with the default loss (vanilla) in the same process, their repeats interleaved, best
+of each, and the ratio NAME / default of their answers per second (`run_bench_loss`).
+Every registered loss runs on W1: a per-response loss (`sequence_level`: gspo, gmpo,
+opsm, luspo, vespo) sees the bandit's responses of length 1, where its response ratio
+is the token ratio. Because that leaves its per-response code with nothing to do, such a
+loss is also timed on W2 (sequences of 8 tokens) against vanilla on W2, in sampled
+tokens per second. The loss keeps W1's clip 0.2 and its own fields' defaults: a speed
+measurement, not the loss's recommended settings (see `simrl recipes`).
+
 The baseline is what one would write without simrl: a plain numpy implementation of the
 same math, one run at a time, vectorised over (prompts, answers). It draws the same
 uniforms from the same per-run generators, so it computes the same trajectories as the
@@ -131,9 +141,22 @@ def numpy_baseline(
 
 
 def run_bench(
-    runs: int, steps: int, baseline_runs: int, repeats: int, console: Console | None = None
+    runs: int,
+    steps: int,
+    baseline_runs: int,
+    repeats: int,
+    console: Console | None = None,
+    progress=None,
 ) -> dict:
+    """W1 then W2; `progress(done, total)` counts the timed phases (4 * repeats + 6)."""
     console = console or Console()
+    total, done = 4 * repeats + 6, [0]
+
+    def tick() -> None:
+        done[0] += 1
+        if progress:
+            progress(done[0], total)
+
     config = w1_config(runs, steps)
     task = build_bandit(config.task)
     specs = [RunSpec(config, i) for i in range(runs)]
@@ -142,25 +165,31 @@ def run_bench(
     t = time.perf_counter()
     run_batch([RunSpec(w1_config(2, 2), i) for i in range(2)])
     compile_s = time.perf_counter() - t
+    tick()
 
     audit_specs = [RunSpec(config.replace(**{"run.audit": True}), i) for i in range(runs)]
     run_batch(audit_specs[:2])  # compile the audit's code path
+    tick()
     # interleaved, so that a slow spell of a shared machine hits both alike; best of each
-    times = [
-        (_timed(lambda: run_batch(specs)), _timed(lambda: run_batch(audit_specs)))
-        for _ in range(repeats)
-    ]
+    times = []
+    for _ in range(repeats):
+        times.append((_timed(lambda: run_batch(specs)), _timed(lambda: run_batch(audit_specs))))
+        tick()
+        tick()
     fast_s, audit_s = (min(t) for t in zip(*times, strict=True))
     n_base = min(baseline_runs, runs)
-    base_s = min(
-        _timed(lambda: [numpy_baseline(config, task, i) for i in range(n_base)])
-        for _ in range(repeats)
-    )
+    base_s = math.inf
+    for _ in range(repeats):
+        base_s = min(
+            base_s, _timed(lambda: [numpy_baseline(config, task, i) for i in range(n_base)])
+        )
+        tick()
     n_ref = min(2, runs)
     ref_cfg = w1_config(n_ref, min(steps, 20))
     ref_s = _timed(
         lambda: run_batch([RunSpec(ref_cfg, i) for i in range(n_ref)], engine="reference")
     )
+    tick()
 
     rates = {
         "simrl (numba, all cores)": (runs, steps, fast_s, runs * answers_per_run / fast_s),
@@ -188,31 +217,35 @@ def run_bench(
         f"numba compile or cache load (excluded above): {compile_s:.2f} s; "
         f"best of {repeats} timed repeats for simrl and the baseline; the audit costs {audit_s / fast_s:.2f}x"
     )
-    w2 = run_bench_w2(runs, steps, repeats, console)
+    w2 = run_bench_w2(runs, steps, repeats, console, tick)
     return {"compile_s": compile_s, **{k: v[3] for k, v in rates.items()}, "w2": w2}
 
 
-def run_bench_w2(runs: int, steps: int, repeats: int, console: Console) -> dict:
+def run_bench_w2(runs: int, steps: int, repeats: int, console: Console, tick=lambda: None) -> dict:
     """Workload W2 on the numba engine (best of `repeats`), and the numpy reference on a
     few steps for scale. Returns its rates in sampled tokens per second."""
     config = w2_config(runs, steps)
     t = time.perf_counter()
     task = build_task(config.task)
     build_s = time.perf_counter() - t
+    tick()
     specs = [RunSpec(config, i, task=task) for i in range(runs)]
     t = time.perf_counter()
     run_batch([RunSpec(w2_config(2, 2), i, task=task) for i in range(2)])
     compile_s = time.perf_counter() - t
+    tick()
     fast_s, result = math.inf, None
     for _ in range(repeats):
         t = time.perf_counter()
         result = run_batch(specs)
         fast_s = min(fast_s, time.perf_counter() - t)
+        tick()
     tokens = sampled_tokens(result)
     ref_steps = min(steps, 2)
     t = time.perf_counter()
     ref = run_batch([RunSpec(w2_config(1, ref_steps), 0, task=task)], engine="reference")
     ref_s = time.perf_counter() - t
+    tick()
     rates = {
         "simrl (numba, all cores)": (runs, steps, fast_s, tokens / fast_s),
         "simrl numpy reference": (1, ref_steps, ref_s, sampled_tokens(ref) / ref_s),
@@ -231,6 +264,79 @@ def run_bench_w2(runs: int, steps: int, repeats: int, console: Console) -> dict:
         f"cache load {compile_s:.2f} s (excluded above); best of {repeats} timed repeats"
     )
     return {"build_s": build_s, "compile_s": compile_s, **{k: v[3] for k, v in rates.items()}}
+
+
+def check_loss(name: str) -> None:
+    """--loss NAME must be a registered policy loss (one line, exit 2, before any work)."""
+    from simrl.algorithms.losses import POLICY_LOSSES
+    from simrl.errors import ConfigError
+
+    if name not in POLICY_LOSSES:
+        raise ConfigError("--loss", name, "a policy loss: one of " + ", ".join(POLICY_LOSSES.names))
+
+
+def run_bench_loss(
+    loss: str, runs: int, steps: int, repeats: int, console: Console | None = None
+) -> dict:
+    """W1 with `algo.loss = loss` paired with W1's default loss (vanilla): answers/s of each,
+    best of `repeats` interleaved repeats, and their ratio; a sequence-level loss also on
+    W2 (sampled tokens/s) paired with vanilla on W2."""
+    from simrl.algorithms.losses import POLICY_LOSSES
+
+    check_loss(loss)
+    console = console or Console()
+    default = w1_config(runs, steps).algo.loss
+    out = {"loss": loss, "default": default}
+    workloads = [("W1", w1_config, "answers/s")]
+    if POLICY_LOSSES[loss].sequence_level:
+        workloads.append(("W2", w2_config, "sampled tokens/s"))
+    table = Table(
+        title=f"simrl bench --loss {loss}: {runs} runs x {steps} steps, paired with "
+        f"algo.loss = {default!r} in this process (best of {repeats} interleaved repeats)"
+    )
+    for col in ("workload", "loss", "seconds", "rate", "unit", f"{loss} / {default}"):
+        table.add_column(col, justify="left" if col in ("workload", "loss", "unit") else "right")
+    for name, make, unit in workloads:
+        base_cfg = make(runs, steps)
+        cand_cfg = base_cfg.replace(**{"algo.loss": loss})
+        task = build_task(base_cfg.task) if name == "W2" else None
+        specs = {
+            which: [RunSpec(cfg, i, task=task) for i in range(runs)]
+            for which, cfg in (("base", base_cfg), ("cand", cand_cfg))
+        }
+        for which in specs:  # compile or load each loss's code before timing
+            run_batch(specs[which][: min(2, runs)])
+        best = {"base": math.inf, "cand": math.inf}
+        amount = {}
+        for _ in range(repeats):
+            for which in ("cand", "base"):
+                t = time.perf_counter()
+                result = run_batch(specs[which])
+                best[which] = min(best[which], time.perf_counter() - t)
+                if name == "W2":
+                    amount[which] = sampled_tokens(result)
+                else:
+                    amount[which] = (
+                        runs * steps * base_cfg.prompts_per_step * base_cfg.algo.group_size
+                    )
+        rate = {w: amount[w] / best[w] for w in best}
+        ratio = rate["cand"] / rate["base"]
+        for which, label in (("cand", loss), ("base", default)):
+            table.add_row(
+                name,
+                label,
+                f"{best[which]:.3f}",
+                f"{rate[which]:.3g}",
+                unit,
+                f"{ratio:.2f}" if which == "cand" else "",
+            )
+        out[name] = {loss: rate["cand"], default: rate["base"], "ratio": ratio}
+    console.print(table)
+    console.print(
+        "rates exclude numba's compile or cache load; the loss keeps W1's clip 0.2 and its "
+        "own fields' defaults (a speed measurement); a ratio below 1 means the loss is slower"
+    )
+    return out
 
 
 def _timed(fn) -> float:

@@ -1,13 +1,17 @@
 """The `simrl` command line.
 
-    simrl run CONFIG.toml [--set section.field=value ...] [--out DIR [--force]]
+    simrl run CONFIG.toml [--set section.field=value ...] [--recipe NAME] [--out DIR [--force]]
               [--engine fast|reference] [--task FILE.py:FUNCTION] [--max-memory SIZE]
-    simrl bench [--runs R] [--steps T] [--baseline-runs N]
+              [--log tensorboard]
+    simrl plot RUN_DIR [--out FILE.png]
+    simrl recipes [NAME]
+    simrl bench [--runs R] [--steps T] [--baseline-runs N] [--loss NAME]
     simrl theory check [--cases N] [--seed S]
     simrl theory audit [--out DIR] [--seeds N] [--steps T]
     simrl bridge pretrain [--prior-mix X] [--config CONFIG.toml] [--force]
     simrl bridge run CONFIG.toml [--set section.field=value ...] [--model PATH]
-              [--device auto|cpu|cuda] [--out DIR] [--threads N]
+              [--device auto|cpu|cuda] [--out DIR] [--threads N] [--task FILE.py:FUNCTION]
+              [--checkpoints] [--log tensorboard]
     simrl prereg register STUDY [--amend REASON]
     simrl prereg run STUDY [--dry-run] [--workers N [--force]] [--executor local|ray]
               [--address A] [--max-memory SIZE]
@@ -26,6 +30,7 @@ the bad inputs that keep it so.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -44,25 +49,22 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else ""
 
 
-#: final metrics shown in the summary table of `simrl run`
-SUMMARY = (
-    "acc",
-    "entropy_mean",
-    "kl_base",
-    "mass_base_top",
-    "clip_low_frac",
-    "clip_high_frac",
-    "dH_exact",
-    "dH_first_order",
-)
-
-
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"simrl: {message} (see {self.prog} --help)\n")
         raise SystemExit(EXIT_BAD_INPUT)
+
+
+def add_log_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--log",
+        choices=("tensorboard",),
+        default=None,
+        help="also write the metrics as TensorBoard scalars into OUT/tensorboard/seed_<i> "
+        "(offline; no tensorboard install needed to write)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a config field (repeatable), e.g. --set optim.lr=0.1",
     )
     run.add_argument(
+        "--recipe",
+        default=None,
+        metavar="NAME",
+        help="a published recipe's settings for the fields the config and --set leave unset "
+        "(same as --set algo.recipe=NAME; see simrl recipes)",
+    )
+    run.add_argument(
         "--out", type=Path, default=None, help="output folder (default: runs/<config name>)"
     )
     run.add_argument(
@@ -92,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="numba fast path (default) or the numpy reference",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
+    add_log_argument(run)
     run.add_argument(
         "--force", action="store_true", help="replace an existing, non-empty --out folder"
     )
@@ -109,6 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
         "(see simrl/examples/custom_sequence.py); the config needs task.kind = 'sequence'",
     )
 
+    recipes = sub.add_parser(
+        "recipes", help="list the published recipes (algo.recipe), or show one with its sources"
+    )
+    recipes.add_argument("name", nargs="?", default=None, help="a recipe to show")
+
+    plot = sub.add_parser(
+        "plot", help="draw a run's curves (accuracy, entropy, dH) with bands over seeds (PNG)"
+    )
+    plot.add_argument("run_dir", type=Path, help="a folder written by simrl run / bridge run")
+    plot.add_argument(
+        "--out", type=Path, default=None, help="PNG file to write (default RUN_DIR/curves.png)"
+    )
+
     bench = sub.add_parser("bench", help="measure sampled answers per second on workload W1")
     bench.add_argument("--runs", type=int, default=256, help="runs in the batch (W1: 256)")
     bench.add_argument("--steps", type=int, default=200, help="steps per run (W1: 200)")
@@ -117,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=8,
         help="runs timed for the per-run numpy baseline (its rate is per answer)",
+    )
+    bench.add_argument(
+        "--loss",
+        default=None,
+        metavar="NAME",
+        help="time W1 with this policy loss, paired with the default loss (and W2 for a "
+        "per-response loss), instead of the full bench",
     )
     bench.add_argument(
         "--repeats",
@@ -194,6 +224,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from simrl.io import check_out, read_toml
 
     overrides = dict(parse_override(o) for o in args.overrides)
+    if args.recipe is not None:
+        overrides["algo.recipe"] = args.recipe
     read_toml(args.config)  # unreadable, non-UTF-8 or invalid TOML: one line, before the rest
     config = Config.from_toml(args.config, overrides)
     limit = None if args.max_memory is None else memory.parse_size(args.max_memory)
@@ -202,44 +234,63 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_out(out, args.force)
     task = load_task(args.task, config) if args.task else None
 
-    from rich.console import Console
-    from rich.table import Table
-
     from simrl.io import atomic_dir
     from simrl.progress import LazyProgress
-    from simrl.simulate import simulate, summarize_final  # numba and pandas: after the checks
+    from simrl.simulate import simulate  # numba and pandas: after the checks
     from simrl.tasks.family import family
 
     with LazyProgress(f"simrl run {args.config.name}", enabled=not args.quiet) as progress:
         result = simulate(config, engine=args.engine, progress=progress, task=task)
     with atomic_dir(out, args.force) as tmp:
         result.save(tmp)
+        if args.log == "tensorboard":
+            from simrl.tblog import write_metrics
+
+            write_metrics(tmp / "tensorboard", result.metrics)
     if args.quiet:
         return 0
+    from simrl.summary import console, print_summary, summary_columns
+
     passk = [f"pass_at_{k}" for k in config.run.passk if k > 1]
     extra = family(config.task.kind).summary_columns(config, list(result.final.columns))
-    ok = result.final[result.final["failed_step"] < 0]
+    ok = result.final.loc[result.final["failed_step"] < 0, "seed"]
     failed = len(result.final) - len(ok)
-    stats = summarize_final(ok, [SUMMARY[0], *passk, *extra, *SUMMARY[1:]])
+    from simrl.policy import policy_metric_names
+
+    extra = [*extra, *policy_metric_names(config)]  # a linear policy's overlap and held-out change
     over = f"over {len(ok)} seeds" + (
         f" ({failed} of {len(result.final)} failed, not counted)" if failed else ""
     )
-    table = Table(title=f"{args.config.name}: final metrics {over}, step {config.run.steps}")
-    for col in ("metric", "mean", "std", "se"):
-        table.add_column(col, justify="left" if col == "metric" else "right")
-    for name, row in stats.iterrows():
-        table.add_row(str(name), *(f"{row[c]:.4g}" for c in ("mean", "std", "se")))
-    console = Console()
-    console.print(table)
-    console.print(f"wrote {out}/metrics.parquet, final.parquet, config.toml")
+    columns = summary_columns(config, list(result.metrics.columns), ["acc", *passk], extra)
+    con = console()
+    print_summary(
+        f"{args.config.name} ({config.algo.loss}, {config.reward.kind} reward): means {over}",
+        result.metrics,
+        columns,
+        ok,
+        out=con,
+    )
+    tb = ", tensorboard/" if args.log == "tensorboard" else ""
+    con.print(
+        f"wrote {out}/metrics.parquet, final.parquet, config.toml{tb}",
+        markup=False,
+        highlight=False,
+    )
     return 0
 
 
 def load_task(spec: str, config):
     """FILE.py:FUNCTION -> FUNCTION(config), a SequenceTask; ConfigError if anything fails."""
-    import importlib.util
-
     from simrl.tasks.sequence import SequenceTask
+
+    return call_task_function(spec, config, SequenceTask)
+
+
+def call_task_function(spec: str, config, expected: type):
+    """FILE.py:FUNCTION -> FUNCTION(config), which must return an `expected`; any failure
+    (no such file or function, an import error, an exception, a wrong type) is a one-line
+    ConfigError naming --task. Shared by `simrl run` and `simrl bridge run`."""
+    import importlib.util
 
     path, _, name = spec.rpartition(":")
     if not path or not name or not Path(path).is_file():
@@ -261,12 +312,19 @@ def load_task(spec: str, config):
         raise ConfigError(
             "--task", spec, f"{name}(config) raised {type(e).__name__}: {e}"
         ) from None
-    if not isinstance(task, SequenceTask):
-        raise ConfigError("--task", spec, f"{name}(config) must return a SequenceTask")
+    if not isinstance(task, expected):
+        raise ConfigError("--task", spec, f"{name}(config) must return a {expected.__name__}")
     return task
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.loss is not None:  # before the engine loads
+        from simrl.algorithms.losses import POLICY_LOSSES
+
+        if args.loss not in POLICY_LOSSES:
+            raise ConfigError(
+                "--loss", args.loss, "a policy loss: one of " + ", ".join(POLICY_LOSSES.names)
+            )
     from simrl.bench import run_bench
 
     for name in ("runs", "steps", "baseline_runs", "repeats"):
@@ -274,7 +332,30 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"--{name.replace('_', '-')}", getattr(args, name), "must be an integer >= 1"
             )
-    run_bench(args.runs, args.steps, args.baseline_runs, args.repeats)
+    if args.loss is not None:
+        from simrl.bench import run_bench_loss
+
+        run_bench_loss(args.loss, args.runs, args.steps, args.repeats)
+        return 0
+    from simrl.progress import LazyProgress
+
+    with LazyProgress("simrl bench", unit="timed phases") as progress:
+        run_bench(args.runs, args.steps, args.baseline_runs, args.repeats, progress=progress)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from simrl.plot import plot_run
+
+    path, _ = plot_run(args.run_dir, args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    from simrl import recipes
+
+    print(recipes.listing() if args.name is None else recipes.describe(args.name))
     return 0
 
 
@@ -308,7 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {
             "run": cmd_run,
+            "plot": cmd_plot,
             "bench": cmd_bench,
+            "recipes": cmd_recipes,
             "theory": cmd_theory,
             "prereg": cmd_prereg,
             "reaudit": cmd_reaudit,
@@ -328,6 +411,11 @@ def main(argv: list[str] | None = None) -> int:
             "was kept (rerun to resume)\n"
         )
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (`simrl recipes | head`): as any Unix filter, stop quietly;
+        # stdout is pointed at /dev/null so the interpreter's final flush cannot raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (UnicodeDecodeError, RecursionError) as e:
         what = "is not UTF-8 text" if isinstance(e, UnicodeDecodeError) else "nests too deeply"
         sys.stderr.write(f"simrl: config error: an input file {what} ({type(e).__name__})\n")

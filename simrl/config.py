@@ -40,6 +40,8 @@ from simrl.config_toml import (  # noqa: F401  (the bridge's config reads TOML t
     with_overrides,
 )
 from simrl.errors import ConfigError
+from simrl.recipes import RECIPES
+from simrl.recipes import apply as apply_recipe
 from simrl.validate import (
     NONNEG,
     NONNEG_INT,
@@ -51,6 +53,7 @@ from simrl.validate import (
     InRegistry,
     IntList,
     Range,
+    Text,
     one_of,
     param,
 )
@@ -61,6 +64,9 @@ DYNAMIC_SAMPLING = ("off", "drop", "resample")
 #: algo.entropy_agg: how the entropy bonus weighs the tokens (verl: like the loss; TRL: kept-token mean)
 ENTROPY_AGG = ("loss", "kept-token-mean")
 ON_NONFINITE = ("raise", "record")
+POLICY_KINDS = ("tabular", "linear")
+#: the feature families of a linear policy (simrl/policy.py; theory/NOTES.md "Shared parameters")
+FEATURE_FAMILIES = ("random_features", "shared_answer_features", "low_rank", "file")
 
 
 class Section:
@@ -315,6 +321,12 @@ class AlgoConfig(_AlgoLossFields):
         "use the exact expected gradient with A(a) = r(a) - E_pi r instead of sampled groups",
         Bool(),
     )
+    recipe: str = param(
+        "",
+        "a published recipe's settings for the fields this config does not set (simrl/recipes/, "
+        "`simrl recipes`): " + ", ".join(RECIPES) + "; '' = none",
+        one_of(("", *RECIPES)),
+    )
 
 
 @dataclass(frozen=True)
@@ -367,12 +379,52 @@ class RunConfig(Section):
     )
 
 
+@dataclass(frozen=True)
+class PolicyConfig(Section):
+    """The policy class (simrl/policy.py): tabular logits, or a log-linear softmax
+    z(s, .) = theta_tab(s, .) + Phi(s, ., :) w with w shared by every state. Every field's
+    default means "as before", so a config that leaves this section out keeps its identity
+    (simrl/prereg/identity.py)."""
+
+    section: ClassVar[str] = "policy"
+    kind: str = param(
+        "tabular",
+        "'tabular' (one free logit per state and answer) or 'linear' (z = theta_tab + Phi w, w shared by all states; bandit tasks, reference engine)",
+        one_of(POLICY_KINDS),
+    )
+    features: str = param(
+        "random_features",
+        "linear: the feature family Phi (S, K, d): 'random_features' (cosine rho between states' feature rows), 'shared_answer_features' (the base's plurality answer and the format answer share a feature across prompts), 'low_rank' (z = theta_tab + U V^T, U a fixed random embedding, V trained), 'file' (policy.features_file)",
+        one_of(FEATURE_FAMILIES),
+    )
+    strength: float = param(
+        1.0,
+        "linear: feature scale: the norm of each feature row (random_features; in expectation when Gaussian), the feature value (shared_answer_features), the embedding norm (low_rank)",
+        NONNEG,
+    )
+    rho: float = param(
+        0.0,
+        "random_features: cosine between the feature rows of the same answer in different states (0 = no spill; -> 1 = one habit); exact with dim >= (num_prompts + 1) * num_answers, in expectation below",
+        Range(0.0, 1.0, hi_open=True),
+    )
+    dim: int = param(16, "random_features: number of shared features d", POS_INT)
+    rank: int = param(
+        2, "low_rank: rank r of U V^T (U: S x r fixed, V: K x r trained; r <= num_prompts)", POS_INT
+    )
+    features_file: str = param(
+        "",
+        "features = 'file': an .npy array (S, K, d), or FILE.py:FUNCTION, FUNCTION(config) returning one (loaded like `simrl run --task`; a relative path is taken from the working directory)",
+        Text(),
+    )
+
+
 SECTIONS: dict[str, type[Section]] = {
     "task": TaskConfig,
     "reward": RewardConfig,
     "algo": AlgoConfig,
     "optim": OptimConfig,
     "run": RunConfig,
+    "policy": PolicyConfig,
 }
 
 
@@ -385,6 +437,7 @@ class Config:
     algo: AlgoConfig = field(default_factory=AlgoConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
 
     def __post_init__(self) -> None:
         check_combinations(self)
@@ -413,8 +466,10 @@ class Config:
     # ---- construction ------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict[str, Any], overrides: dict[str, Any] | None = None) -> Config:
-        """Build from nested sections (as TOML gives), then apply dotted overrides."""
-        return cls(**build_sections(with_overrides(data, overrides, SECTIONS), SECTIONS))
+        """Build from nested sections (as TOML gives), then apply dotted overrides, then the
+        recipe's fields (algo.recipe) where neither sets them."""
+        data = apply_recipe(with_overrides(data, overrides, SECTIONS))
+        return cls(**build_sections(data, SECTIONS))
 
     @classmethod
     def from_toml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
@@ -432,8 +487,20 @@ class Config:
         return "\n".join(lines) + "\n"
 
     def replace(self, **overrides: Any) -> Config:
-        """A copy with dotted overrides, e.g. cfg.replace(**{"optim.lr": 0.1})."""
-        return Config.from_dict(self.to_dict(), overrides)
+        """A copy with dotted overrides, e.g. cfg.replace(**{"optim.lr": 0.1}). With
+        "algo.recipe" among them, the recipe's fields replace the config's, except those
+        given in the same call (a config lists every field, so nothing else would)."""
+        data = self.to_dict()
+        if overrides.get("algo.recipe"):
+            from simrl.recipes import get, sequence_only
+
+            kind = overrides.get("task.kind", self.task.kind)
+            for s in get(overrides["algo.recipe"]).settings:
+                if s.field in overrides or (kind == "bandit" and sequence_only(s.field)):
+                    continue
+                section, _, name = s.field.partition(".")
+                data[section][name] = s.value
+        return Config.from_dict(data, overrides)
 
 
 def field_docs() -> dict[str, str]:

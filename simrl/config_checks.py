@@ -34,6 +34,60 @@ def check_combinations(c: Config) -> None:
     else:
         _check_bandit(c)
     _check_common(c)
+    _check_policy(c)
+
+
+def _check_policy(c: Config) -> None:
+    """The policy class (simrl/policy.py): what the config alone can refuse. A feature
+    file's shape and values are checked when it is loaded, before any run starts."""
+    p = c.policy
+    if p.kind == "tabular":
+        from simrl.config import PolicyConfig
+
+        for name in ("features", "strength", "rho", "dim", "rank", "features_file"):
+            default = getattr(PolicyConfig, name)
+            require(
+                getattr(p, name) == default,
+                f"policy.{name}",
+                getattr(p, name),
+                f"is read only with policy.kind = 'linear' (leave it at {default!r})",
+            )
+        return
+    require(
+        c.task.kind == "bandit",
+        "policy.kind",
+        p.kind,
+        "'linear' needs task.kind = 'bandit' (sequence tasks have tabular states only, for now)",
+    )
+    require(
+        c.optim.kind != "npg",
+        "optim.kind",
+        c.optim.kind,
+        "must be 'sgd' or 'adam' with policy.kind = 'linear' (the exact Fisher of w is not built yet; theory/NOTES.md gives its closed form)",
+    )
+    if p.features == "low_rank":
+        require(
+            p.rank <= c.task.num_prompts,
+            "policy.rank",
+            p.rank,
+            f"must be <= num_prompts = {c.task.num_prompts} (the rank of U V^T with U: S x r)",
+        )
+    if p.features == "file":
+        f = p.features_file
+        ok = f.endswith(".npy") or (".py:" in f and not f.endswith(":"))
+        require(
+            ok,
+            "policy.features_file",
+            f,
+            "must be an .npy file or FILE.py:FUNCTION with features = 'file'",
+        )
+    else:
+        require(
+            p.features_file == "",
+            "policy.features_file",
+            p.features_file,
+            "is read only with policy.features = 'file'",
+        )
 
 
 def _check_unused(c: Config, section: str, names: tuple[str, ...], kind: str) -> None:

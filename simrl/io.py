@@ -43,6 +43,10 @@ def write_text(path: str | Path, text: str) -> None:
     _atomic(Path(path), lambda tmp: Path(tmp).write_text(text))
 
 
+def write_bytes(path: str | Path, data: bytes) -> None:
+    _atomic(Path(path), lambda tmp: Path(tmp).write_bytes(data))
+
+
 def write_parquet(path: str | Path, df: pd.DataFrame) -> None:
     _atomic(Path(path), lambda tmp: df.to_parquet(tmp, index=False))
 

@@ -124,6 +124,17 @@ class Bool:
 
 
 @dataclass(frozen=True)
+class Text:
+    """Any string (a path, a FILE.py:FUNCTION spec); its meaning is checked where it is used."""
+
+    def allowed(self) -> str:
+        return "must be a string"
+
+    def ok(self, v: object) -> bool:
+        return isinstance(v, str)
+
+
+@dataclass(frozen=True)
 class InRegistry:
     """A name registered in a registry, read when checked (so an entry registered after
     the config module loaded, such as a loss defined in a test, is allowed)."""

@@ -1,7 +1,12 @@
 """The bench's numpy baseline computes the same trajectories as the engine (an honest
 baseline), so the speed-up it reports compares like with like."""
 
+import io
+import subprocess
+import sys
+
 import numpy as np
+import pytest
 
 from simrl.bench import numpy_baseline, sampled_tokens, w1_config, w2_config
 from simrl.engine.batch import RunSpec, run_batch
@@ -26,3 +31,45 @@ def test_w2_counts_the_tokens_it_samples():
     assert (task.max_len, task.shape[1], (task.leaf_len == 8).all()) == (8, 8, True)
     res = run_batch([RunSpec(cfg, i, task=task) for i in range(2)])
     assert sampled_tokens(res) == 2 * 3 * 64 * 8 * 8
+
+
+def test_bench_loss_runs_paired_with_the_default():
+    """`simrl bench --loss NAME` at tiny sizes: W1 for any loss, and W2 as well for a
+    per-response one; rates and the ratio are finite and positive."""
+    from rich.console import Console
+
+    from simrl.bench import run_bench_loss
+
+    quiet = Console(file=io.StringIO())
+    out = run_bench_loss("cispo", runs=2, steps=2, repeats=1, console=quiet)
+    assert set(out) == {"loss", "default", "W1"} and out["default"] == "vanilla"
+    assert out["W1"]["cispo"] > 0 and out["W1"]["vanilla"] > 0
+    assert np.isclose(out["W1"]["ratio"], out["W1"]["cispo"] / out["W1"]["vanilla"])
+    out = run_bench_loss("gspo", runs=2, steps=2, repeats=1, console=quiet)
+    assert set(out) == {"loss", "default", "W1", "W2"}
+    assert all(np.isfinite(out[w]["ratio"]) and out[w]["ratio"] > 0 for w in ("W1", "W2"))
+
+
+def test_bench_bad_loss_is_one_line_exit_2():
+    p = subprocess.run(
+        [sys.executable, "-m", "simrl", "bench", "--loss", "nope", "--runs", "1"],
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.count("\n") == 1 and "--loss" in p.stderr and "vanilla" in p.stderr
+
+
+@pytest.mark.slow
+def test_run_bench_reports_progress_through_every_phase():
+    import io
+
+    from rich.console import Console
+
+    from simrl.bench import run_bench
+
+    seen = []
+    run_bench(
+        2, 2, 1, 2, console=Console(file=io.StringIO()), progress=lambda d, t: seen.append((d, t))
+    )
+    assert seen == [(d, 4 * 2 + 6) for d in range(1, 4 * 2 + 7)]

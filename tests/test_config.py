@@ -190,7 +190,7 @@ BAD = [
     # ranges
     bad("lr-zero", {"optim.lr": 0.0}, "optim.lr", 0.0),
     bad("lr-negative", {"optim.lr": -0.1}, "optim.lr", -0.1),
-    bad("clip_low-one", {"algo.clip_low": 1.0}, "algo.clip_low", 1.0),
+    bad("clip_low-above-one", {"algo.clip_low": 1.01}, "algo.clip_low", 1.01),  # 1 is allowed (Clip-Cov)
     bad("prior_strength-0", {"task.prior_strength": 0.0}, "task.prior_strength", 0.0),
     bad("prior_strength-1", {"task.prior_strength": 1.0}, "task.prior_strength", 1.0),
     bad("group_size-0", {"algo.group_size": 0}, "algo.group_size", 0),

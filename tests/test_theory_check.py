@@ -151,6 +151,7 @@ def test_a_raising_or_nan_closed_form_fails_its_check_and_the_rest_still_run(mon
         "clip_closed_form",
         "clip_first_epoch_zero",
         "clip_bias_direction",
+        "multi_epoch_enumeration",  # its one-epoch case is the closed form
         "cui_theorem2",
     }
 
@@ -193,3 +194,16 @@ def test_main_prints_the_table_and_returns_the_status(monkeypatch):
 def test_unknown_check_lists_the_valid_ones():
     with pytest.raises(KeyError, match="valid: entropy_gradient"):
         theory_check.run_case("no_such_check", 0, 0)
+
+
+def test_a_kernel_without_the_shared_part_is_caught(monkeypatch):
+    """Dropping Phi Phi^T from the kernel (the tabular Theorem 1 on a shared policy) fails
+    shared_theorem1: the missing spill is first order in the step."""
+    shared = sys.modules["theory.shared"]
+    right = shared.kernel_logit_change
+    monkeypatch.setattr(
+        shared,
+        "kernel_logit_change",
+        lambda phi, g, eta, tabular=True: right(np.zeros_like(phi), g, eta, tabular),
+    )
+    assert "shared_theorem1" in _failed(run_checks(n_cases=20, seed=1))

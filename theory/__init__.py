@@ -43,6 +43,19 @@ _EXPORTS = {
         ("EntropyLawFit", "ExtrapolationScore", "extrapolation_score", "fit_entropy_law"),
         "theory.laws",
     ),
+    **dict.fromkeys(
+        ("expected_multi_epoch", "multi_epoch_bias", "monte_carlo_multi_epoch"),
+        "theory.clipping_epochs",
+    ),
+    **dict.fromkeys(
+        (
+            "cui_theorem1_shared",
+            "spill_first_order",
+            "natural_shared_step",
+            "policy_overlap",
+        ),
+        "theory.shared",
+    ),
 }
 
 
@@ -66,6 +79,7 @@ __all__ = [
     "ExtrapolationScore",
     "clip_bias_direction",
     "cui_theorem1",
+    "cui_theorem1_shared",
     "cui_theorem2",
     "decompose",
     "decompose_with_ci",
@@ -73,6 +87,7 @@ __all__ = [
     "entropy_gradient",
     "expected_clipped_gradient",
     "expected_clipped_gradient_closed_form",
+    "expected_multi_epoch",
     "extrapolation_score",
     "first_order_entropy_change",
     "first_order_remainder_bound",
@@ -80,13 +95,18 @@ __all__ = [
     "log_softmax",
     "mean_positive_advantage",
     "monte_carlo_clipped_gradient",
+    "monte_carlo_multi_epoch",
+    "multi_epoch_bias",
+    "natural_shared_step",
     "never_clipped_high",
     "pass_at_k_exact",
     "pass_at_k_unbiased",
+    "policy_overlap",
     "sampled_token_entropy_change",
     "second_order_entropy_change",
     "second_order_remainder_bound",
     "softmax",
+    "spill_first_order",
     "steer_eq14",
     "steer_omega_code",
 ]

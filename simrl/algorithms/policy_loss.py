@@ -55,6 +55,15 @@ class PolicyLoss:
     exact: bool = False  # defined in algo.exact mode (no sample-based token selection)
     sequence_level: bool = False  # a rule per response (reads seq / pos / length)
     bridge: bool = True  # has a torch form the bridge can run
+    #: the token-flag metrics this loss sets (LossOut's clip_low / clip_high / clip_dual /
+    #: selected as the update metrics of REPORTABLE); the rest stay 0 for it and are not
+    #: shown in a run's summary. The default, all of them, suits a loss that does not say.
+    reports: tuple[str, ...] = (
+        "clip_low_frac",
+        "clip_high_frac",
+        "clip_dual_frac",
+        "cov_selected_frac",
+    )
     code: int = -1  # the registration index (set by register)
 
     @property
@@ -72,6 +81,9 @@ class PolicyLoss:
 
 POLICY_LOSSES = Registry("policy loss")
 
+#: the update metrics that count a loss's token flags, in LossOut's order
+REPORTABLE = ("clip_low_frac", "clip_high_frac", "clip_dual_frac", "cov_selected_frac")
+
 
 def register(entry: PolicyLoss) -> PolicyLoss:
     """Add a loss to POLICY_LOSSES (its code is its registration index)."""
@@ -80,6 +92,11 @@ def register(entry: PolicyLoss) -> PolicyLoss:
             f"policy loss {entry.name!r} declares config fields {sorted(entry.fields)}, but the "
             "algo config was built when simrl.config was imported: an algorithm with new fields must "
             "be a built-in module (BUILTIN); one registered later can read existing fields only"
+        )
+    unknown = set(entry.reports) - set(REPORTABLE)
+    if unknown:
+        raise ValueError(
+            f"policy loss {entry.name!r}: reports {sorted(unknown)}; allowed: {', '.join(REPORTABLE)}"
         )
     declared = {name for e in POLICY_LOSSES for name in e.fields}
     for name in entry.fields:

@@ -3,6 +3,7 @@
     simrl bridge pretrain [--prior-mix X] [--config CONFIG.toml] [--set bridge.F=V] [--force]
     simrl bridge run CONFIG.toml [--set section.field=value ...] [--model PATH|smollm2]
                      [--device auto|cpu|cuda] [--out DIR] [--threads N]
+                     [--task FILE.py:FUNCTION] [--checkpoints] [--log tensorboard]
     simrl bridge bench [--model ''|smollm2|PATH] [--trl] [--device cpu|cuda] [...]
 
 Bad input is one line naming the field, the value and what is allowed (exit 2); a
@@ -24,20 +25,10 @@ from simrl.errors import ConfigError
 #: (measured, docs/bridge.md: the example's step-0 eval took 8 s on 1 thread, 111 s on 2)
 DEFAULT_THREADS = 1
 
-#: final metrics shown by `simrl bridge run`
-SUMMARY = (
-    "acc",
-    "acc_greedy",
-    "acc_heldout",
-    "acc_heldout_greedy",
-    "mode_usage_0",
-    "entropy_mean",
-    "kl_base",
-    "clip_low_frac",
-    "clip_high_frac",
-    "dH_exact",
-    "dH_first_order",
-)
+#: the first metrics of `simrl bridge run`'s summary (the rest follow the algorithm:
+#: simrl/summary.py summary_columns)
+HEAD = ("acc", "acc_greedy", "acc_heldout", "acc_heldout_greedy")
+EXTRA = ("mode_usage_0",)
 
 
 def add_parser(sub, parser_class) -> None:
@@ -61,12 +52,33 @@ def add_parser(sub, parser_class) -> None:
         "--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE"
     )
     run.add_argument(
+        "--recipe",
+        default=None,
+        metavar="NAME",
+        help="a published recipe's settings for the fields left unset (algo.recipe; simrl recipes)",
+    )
+    run.add_argument(
         "--model", default=None, help="bridge.model: a HuggingFace causal LM folder, or 'smollm2'"
     )
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None)
     run.add_argument("--out", type=Path, default=None, help="output folder (default runs/<name>)")
     run.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
+    from simrl.cli import add_log_argument
+
+    add_log_argument(run)
+    run.add_argument(
+        "--task",
+        default=None,
+        metavar="FILE.py:FUNCTION",
+        help="a user's prompt set and reward: FUNCTION(config) returns a "
+        "simrl.bridge.task.BridgeTask (see simrl/examples/bridge_task.py)",
+    )
+    run.add_argument(
+        "--checkpoints",
+        action="store_true",
+        help="also save each seed's final model into OUT/checkpoints/seed<S>/",
+    )
     bench = bsub.add_parser("bench", help="tokens/s of a bridge step, and one step against TRL")
     add_bench_arguments(bench)
 
@@ -173,9 +185,6 @@ class StepProgress:
 
 
 def run_cmd(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
     from simrl.bridge.config import BridgeRunConfig
     from simrl.bridge.model_folder import check_model_folder
     from simrl.progress import LazyProgress
@@ -185,30 +194,95 @@ def run_cmd(args: argparse.Namespace) -> int:
         overrides["bridge.model"] = args.model
     if args.device is not None:
         overrides["bridge.device"] = args.device
+    if args.recipe is not None:
+        overrides["algo.recipe"] = args.recipe
     cfg = BridgeRunConfig.from_toml(args.config, overrides)
     check_model_folder(cfg.bridge.model)
+    task = load_bridge_task(args.task, cfg) if args.task else None
     from simrl.bridge.run import run_bridge  # torch: after the checks
 
     _torch_threads(args.threads)
 
     out = args.out or Path("runs") / args.config.stem
     with LazyProgress(f"simrl bridge run {args.config.name}", enabled=not args.quiet) as progress:
-        result = run_bridge(cfg, progress=progress)
+        result = run_bridge(cfg, progress=progress, keep_models=args.checkpoints, task=task)
     result.save(out)
+    if args.log == "tensorboard":
+        from simrl.tblog import write_metrics
+
+        write_metrics(out / "tensorboard", result.metrics)
     if args.quiet:
         return 0
-    cols = [c for c in SUMMARY if c in result.final.columns]
-    stats = result.summary(cols)
-    table = Table(
-        title=f"{args.config.name} on {result.meta['model']} ({result.meta['device']}): "
-        f"final metrics over {cfg.run.seeds} seeds, step {cfg.run.steps}"
+    from simrl.summary import console, print_summary, summary_columns
+
+    ok = result.final.loc[result.final["failed_step"] < 0, "seed"]
+    failed = len(result.final) - len(ok)
+    over = f"over {len(ok)} seeds" + (
+        f" ({failed} of {len(result.final)} failed, not counted)" if failed else ""
     )
-    for col in ("metric", "mean", "std", "se"):
-        table.add_column(col, justify="left" if col == "metric" else "right")
-    for name, row in stats.iterrows():
-        table.add_row(str(name), *(f"{row[c]:.4g}" for c in ("mean", "std", "se")))
-    console = Console()
-    console.print(table)
+    columns = summary_columns(cfg, list(result.metrics.columns), list(HEAD), list(EXTRA))
+    reward = f"{args.task}'s" if task is not None and task.reward is not None else cfg.reward.kind
+    con = console()
+    print_summary(
+        f"{args.config.name} on {result.meta['model']} ({result.meta['device']}; "
+        f"{cfg.algo.loss}, {reward} reward): means {over}",
+        result.metrics,
+        columns,
+        ok,
+        out=con,
+    )
     extra = ", audit.parquet" if result.audit is not None else ""
-    console.print(f"wrote {out}/metrics.parquet, final.parquet, config.toml{extra}")
+    extra += ", samples/"
+    extra += ", checkpoints/" if args.checkpoints else ""
+    extra += ", tensorboard/" if args.log == "tensorboard" else ""
+    con.print(
+        f"wrote {out}/metrics.parquet, final.parquet, config.toml{extra}",
+        markup=False,
+        highlight=False,
+    )
     return 0
+
+
+def load_bridge_task(spec: str, cfg):
+    """--task FILE.py:FUNCTION for the bridge: FUNCTION(cfg) returns a BridgeTask (loaded
+    as `simrl run --task` loads a SequenceTask, simrl/cli.py call_task_function); its
+    problems and reward are checked here, before any work: one line (ConfigError) each."""
+    import math
+
+    from simrl.bridge.task import OPS, BridgeTask, Problem
+    from simrl.cli import call_task_function
+
+    task = call_task_function(spec, cfg, BridgeTask)
+    for name in ("train", "heldout"):
+        problems = getattr(task, name)
+        if not isinstance(problems, list | tuple) or not problems:
+            raise ConfigError(
+                "--task", spec, f"BridgeTask.{name} must be a non-empty list of Problem"
+            )
+        for p in problems:
+            if (
+                not isinstance(p, Problem)
+                or len(p.ops) != len(p.operands) - 1
+                or not all(op in OPS for op in p.ops)
+            ):
+                raise ConfigError(
+                    "--task", spec, f"BridgeTask.{name} holds {p!r}: each must be a "
+                    f"Problem(operands, ops) with len(ops) = len(operands) - 1, ops in {OPS}",
+                )  # fmt: skip
+    if task.reward is not None:
+        if not callable(task.reward):
+            raise ConfigError(
+                "--task", spec, "BridgeTask.reward must be fn(problem, text, answer) or None"
+            )
+        p = task.train[0]
+        try:
+            value = float(task.reward(p, str(p.answer), p.answer))
+        except (Exception, SystemExit) as e:  # the user's reward: its error in one line
+            raise ConfigError(
+                "--task", spec, f"reward(problem, text, answer) raised {type(e).__name__}: {e}"
+            ) from None
+        if not math.isfinite(value):
+            raise ConfigError(
+                "--task", spec, f"reward(...) must return a finite number, not {value}"
+            )
+    return task

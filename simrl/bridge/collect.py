@@ -27,7 +27,8 @@ def collect(ctx, policy, labels, rng: np.random.Generator):
     first-round stats, rollout tokens, rollout seconds)."""
     cfg = ctx.cfg
     a, b = cfg.algo, cfg.bridge
-    S, P, G, T = len(ctx.train), cfg.prompts_per_step, a.group_size, b.max_new_tokens
+    S, G, T = len(ctx.train), a.group_size, b.max_new_tokens
+    P = ctx.prompts_per_step or cfg.prompts_per_step
     rounds = a.max_resample_rounds if a.dynamic_sampling == "resample" else 1
     timing = {"tokens": 0, "seconds": 0.0, "length": np.nan}
     reward = REWARDS[cfg.reward.kind]
@@ -49,10 +50,17 @@ def collect(ctx, policy, labels, rng: np.random.Generator):
         groups = []
         for g, i in enumerate(sel):
             rows = slice(g * G, (g + 1) * G)
-            rew = reward_fn(
-                v.answers[rows], ctx.train[i].answer, labels[i], u_reward[g], u_tie[g],
-                p=cfg.reward.p, flip=cfg.reward.flip,
-            ) + overlong_penalty(v.lengths[rows], T, a.overlong_cache, a.overlong_factor)  # fmt: skip
+            if ctx.reward is None:
+                base = reward_fn(
+                    v.answers[rows], ctx.train[i].answer, labels[i], u_reward[g], u_tie[g],
+                    p=cfg.reward.p, flip=cfg.reward.flip,
+                )  # fmt: skip
+            else:  # a user's reward (BridgeTask.reward), per completion
+                base = np.array(
+                    [float(ctx.reward(ctx.train[i], v.texts[k], v.answers[k]))
+                     for k in range(g * G, (g + 1) * G)]
+                )  # fmt: skip
+            rew = base + overlong_penalty(v.lengths[rows], T, a.overlong_cache, a.overlong_factor)
             groups.append((int(i), c, rows, rew))
         return groups
 

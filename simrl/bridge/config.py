@@ -187,7 +187,9 @@ class BridgeRunConfig:
                 "a bridge config has no [task] section: the arithmetic task is set in [bridge] "
                 "(prior_mix, prose_error, max_operand, train_prompts, eval_prompts)",
             )
-        return cls(**build_sections(data, sections))
+        from simrl.recipes import apply as apply_recipe
+
+        return cls(**build_sections(apply_recipe(data, task_kind="bridge"), sections))
 
     @classmethod
     def from_toml(cls, path: str | Path, overrides: dict[str, Any] | None = None):

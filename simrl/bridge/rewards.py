@@ -68,10 +68,18 @@ def wrong_label(answers, correct: int) -> int:
     return min(a for a, c in wrong.items() if c == top)
 
 
-def answer_reward(cfg, fmt, train, heldout, labels):
+def answer_reward(cfg, fmt, train, heldout, labels, custom=None):
     """fn(probe, text, finished) -> E[r | completion], for the audit's Q estimates (Cui et
     al. 2025, Theorem 1): the reward's expectation given the answer, by the simulator's
-    affine weights (NaN for self_consistency, which depends on the rest of the group)."""
+    affine weights (NaN for self_consistency, which depends on the rest of the group);
+    a user's reward `custom(problem, text, answer)` is its own expectation."""
+    if custom is not None:
+
+        def user(probe, text: str, finished: bool) -> float:
+            problem = heldout[-1 - probe.problem] if probe.problem < 0 else train[probe.problem]
+            return float(custom(problem, text, fmt.answer(text, finished)))
+
+        return user
     w = expectation_weights(cfg.reward.kind, p=cfg.reward.p, flip=cfg.reward.flip)
 
     def fn(probe, text: str, finished: bool) -> float:

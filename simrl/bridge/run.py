@@ -46,13 +46,31 @@ def run_bridge(
     cfg: BridgeRunConfig,
     device: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    keep_models: bool = False,
+    task=None,
 ) -> BridgeResult:
-    """Run cfg.run.seeds replicates from the same base model (bridge.model)."""
+    """Run cfg.run.seeds replicates from the same base model (bridge.model). With
+    `keep_models`, the result holds each seed's final policy (result.models), which
+    result.save writes as checkpoints/seed<S>/. `task`: a user's BridgeTask (prompt set
+    and reward) instead of the built-in split of bridge.train_prompts / eval_prompts."""
     dev = resolve_device(device or cfg.bridge.device)
     configure(dev)
     b = cfg.bridge
-    split = split_problems(b.max_operand, b.train_prompts, b.eval_prompts, b.task_seed)
-    problems = [*split.train, *split.heldout]
+    if task is None:
+        split = split_problems(b.max_operand, b.train_prompts, b.eval_prompts, b.task_seed)
+        train, heldout = split.train, split.heldout
+    else:
+        train, heldout = list(task.train), list(task.heldout)
+        per_step = cfg.algo.prompts_per_step or len(train)
+        if per_step > len(train):
+            from simrl.errors import ConfigError
+
+            raise ConfigError(
+                "algo.prompts_per_step",
+                per_step,
+                f"must be <= the task's {len(train)} training problems (0 = all)",
+            )
+    problems = [*train, *heldout]
     if b.model == "":
         check_context(cfg, problems)  # before pretraining anything
     base, fmt = load_policy(cfg)
@@ -63,18 +81,24 @@ def run_bridge(
     ctx = Context(
         cfg,
         fmt,
-        split.train,
-        split.heldout,
+        train,
+        heldout,
         base,
         dev,
-        build_probes(fmt, split.train, split.heldout, b.probe_prompts),
+        build_probes(fmt, train, heldout, b.probe_prompts),
+        None if task is None else task.reward,
+        0 if task is None else per_step,
     )
     names = metric_names(cfg.run.passk)
-    rows, audits, finals = [], [], []
+    rows, audits, finals, samples, models = [], [], [], {}, {}
     steps = cfg.run.steps
     for r in range(cfg.run.seeds):
         seed_rows, seed_audit, failed = run_seed(
-            ctx, r, lambda t, r=r: progress and progress(r * steps + t, cfg.run.seeds * steps)
+            ctx,
+            r,
+            lambda t, r=r: progress and progress(r * steps + t, cfg.run.seeds * steps),
+            samples,
+            models if keep_models else None,
         )
         rows += seed_rows
         audits += seed_audit
@@ -92,11 +116,48 @@ def run_bridge(
         "parameters": int(sum(p.numel() for p in base.parameters())),
         "device": str(dev),
     }
-    return BridgeResult(cfg, metrics, final, audit, meta)
+    models = {seed: (model, fmt.tok) for seed, model in models.items()}
+    return BridgeResult(cfg, metrics, final, audit, meta, samples, models)
 
 
-def run_seed(ctx: Context, r: int, progress) -> tuple[list[dict], list[dict], int]:
-    """One replicate: (metric rows, audit rows, failed step or -1)."""
+#: training prompts whose eval completions are kept per eval row (all their samples)
+SAMPLE_PROMPTS = 4
+
+
+def sample_rows(ctx: Context, v, r: int, step: int) -> list[dict]:
+    """The eval completions of the first SAMPLE_PROMPTS training prompts at one eval row."""
+    n = ctx.cfg.bridge.eval_samples
+    out = []
+    for i, p in enumerate(ctx.train[:SAMPLE_PROMPTS]):
+        for j in range(n):
+            k = i * n + j
+            out.append(
+                {
+                    "seed": r,
+                    "step": step,
+                    "prompt": i,
+                    "question": p.text,
+                    "truth": p.answer,
+                    "sample": j,
+                    "completion": v.texts[k],
+                    "answer": v.answers[k],
+                    "correct": bool(v.correct[k]),
+                    "mode": int(v.modes[k]),
+                }
+            )
+    return out
+
+
+def run_seed(
+    ctx: Context, r: int, progress, kept: dict | None = None, models: dict | None = None
+) -> tuple[list[dict], list[dict], int]:
+    """One replicate: (metric rows, audit rows, failed step or -1). `kept`, if given,
+    gets (seed, step) -> sample_rows at each eval row; `models`, seed -> the final policy."""
+
+    def keep(step: int, v) -> None:
+        if kept is not None:
+            kept[(r, step)] = sample_rows(ctx, v, r, step)
+
     cfg = ctx.cfg
     policy = copy.deepcopy(ctx.base)
     for p in policy.parameters():
@@ -109,6 +170,7 @@ def run_seed(ctx: Context, r: int, progress) -> tuple[list[dict], list[dict], in
     ev, samples = eval_metrics(
         policy, ctx.base, ctx.fmt, ctx.train, ctx.heldout, None, None, cfg, eval_rng, ctx.device
     )
+    keep(0, samples)
     n = cfg.bridge.eval_samples
     labels = np.array(
         [
@@ -148,10 +210,11 @@ def run_seed(ctx: Context, r: int, progress) -> tuple[list[dict], list[dict], in
         sums[ok] += vals[ok]
         counts[ok] += 1
         if (t + 1) % cfg.run.eval_every == 0 or t + 1 == cfg.run.steps:
-            ev, _ = eval_metrics(
+            ev, v = eval_metrics(
                 policy, ctx.base, ctx.fmt, ctx.train, ctx.heldout, labels, base_top_mode, cfg,
                 eval_rng, ctx.device,
             )  # fmt: skip
+            keep(t + 1, v)
             upd = dict(
                 zip(
                     UPDATE_NAMES,
@@ -163,4 +226,6 @@ def run_seed(ctx: Context, r: int, progress) -> tuple[list[dict], list[dict], in
             sums[:], counts[:] = 0, 0
         if progress:
             progress(t + 1)
+    if models is not None:
+        models[r] = policy
     return rows, audit_rows_out, failed

@@ -68,6 +68,10 @@ class Context:
     base: torch.nn.Module
     device: torch.device
     probes: list
+    #: a user's reward fn(problem, text, answer) (BridgeTask.reward), or None
+    reward: object = None
+    #: prompts per step when a user's task sets the prompt set (0: cfg.prompts_per_step)
+    prompts_per_step: int = 0
 
 
 @torch.no_grad()
@@ -154,7 +158,7 @@ def rl_step(ctx: Context, policy, ref, opt, params, labels, t, rng, audit_rng):
             ctx.probes,
             z0,
             cfg,
-            answer_reward(cfg, ctx.fmt, ctx.train, ctx.heldout, labels),
+            answer_reward(cfg, ctx.fmt, ctx.train, ctx.heldout, labels, ctx.reward),
             audit_rng,
             dev,
         )

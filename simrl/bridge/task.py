@@ -84,6 +84,22 @@ class Split:
     pool: list[Problem]  # pretraining pool: every problem but the held-out ones
 
 
+@dataclass(frozen=True)
+class BridgeTask:
+    """A user's prompt set and reward for `simrl bridge run --task FILE.py:FUNCTION`.
+
+    `train`: the RL training problems; `heldout`: the problems reported as *_heldout (at
+    least one each). Both are `Problem`s (operands and the operators in OPS), which the
+    model's format turns into prompts and verifies as the built-in task does. `reward`:
+    fn(problem, completion_text, answer) -> float, `answer` the verifier's parsed integer
+    or None; it replaces the config's reward.kind (None: reward.kind as usual).
+    """
+
+    train: tuple[Problem, ...]
+    heldout: tuple[Problem, ...]
+    reward: object = None
+
+
 def split_problems(max_operand: int, train: int, heldout: int, seed: int) -> Split:
     problems = all_problems(max_operand)
     if train + heldout > len(problems):

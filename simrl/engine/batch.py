@@ -18,6 +18,7 @@ from simrl.engine.result import BatchResult, RunSpec, raise_first_failure
 from simrl.engine.streams import StreamLayout, fill_block, run_generator, stream_layout
 from simrl.errors import ConfigError, NonFiniteError
 from simrl.metrics import AUDIT_PROMPT_COLUMNS, UPDATE_METRICS
+from simrl.policy import POLICY_UPDATE_METRICS, build_features, overlap, policy_metric_names
 from simrl.tasks import build_task
 from simrl.tasks.family import TASK_FAMILIES, family, family_of
 
@@ -44,6 +45,7 @@ def check_shared_shapes(specs: Sequence[RunSpec], tasks: Sequence) -> None:
             ("run.steps", c.run.steps, first.run.steps),
             ("run.eval_every", c.run.eval_every, first.run.eval_every),
             ("run.passk", c.run.passk, first.run.passk),
+            ("policy.kind", c.policy.kind, first.policy.kind),
         ):
             if mine != theirs:
                 raise ConfigError(
@@ -85,8 +87,39 @@ def check_task_config(spec: RunSpec, task) -> None:
 
 
 def names_for(config: Config, task) -> tuple[str, ...]:
-    """The metric columns of a run of this config on this task."""
-    return family_of(task).task_metric_names(config, task)
+    """The metric columns of a run of this config on this task (a linear policy's after
+    the family's: simrl/policy.py)."""
+    return family_of(task).task_metric_names(config, task) + policy_metric_names(config)
+
+
+def check_engine_policy(specs: Sequence[RunSpec], engine: str) -> None:
+    """The numba engine has tabular logits only: a linear policy runs on the reference."""
+    if engine == "fast":
+        for spec in specs:
+            if spec.config.policy.kind != "tabular":
+                raise ConfigError(
+                    "policy.kind",
+                    spec.config.policy.kind,
+                    "runs on engine 'reference' only for now (the numba engine is tabular; "
+                    "pass --engine reference)",
+                )
+
+
+def build_all_features(specs: Sequence[RunSpec], tasks: Sequence) -> list:
+    """Phi of every run's linear policy (None for tabular), built once per distinct policy
+    and task config; a bad feature file fails here, before any run starts."""
+    cache: dict = {}
+    out = []
+    for spec, task in zip(specs, tasks, strict=True):
+        c = spec.config
+        if c.policy.kind == "tabular":
+            out.append(None)
+            continue
+        key = (c.policy, c.task, id(task))
+        if key not in cache:
+            cache[key] = build_features(c, task)
+        out.append(cache[key])
+    return out
 
 
 def run_batch(
@@ -106,10 +139,12 @@ def run_batch(
         raise ConfigError(
             "run.audit", False, "must be true for every run when audit_prompts is asked for"
         )
+    check_engine_policy(specs, engine)
     tasks = build_tasks(specs)
     check_shared_shapes(specs, tasks)
     for spec, task in zip(specs, tasks, strict=True):
         check_task_config(spec, task)
+    features = build_all_features(specs, tasks)
     layouts = [
         stream_layout(s.config, getattr(t, "max_len", None))
         for s, t in zip(specs, tasks, strict=True)
@@ -118,7 +153,7 @@ def run_batch(
     rows = record_steps(run_cfg.steps, run_cfg.eval_every)
     names = names_for(specs[0].config, tasks[0])
     if engine == "reference":
-        return _run_reference(specs, tasks, layouts, rows, names, progress, audit_prompts)
+        return _run_reference(specs, tasks, layouts, rows, names, progress, audit_prompts, features)
     run_fast = ENGINE_FORMS[family_of(tasks[0]).name].run_fast()
     groups: dict[tuple[str, str, str], list[int]] = {}
     for r, spec in enumerate(specs):
@@ -167,7 +202,14 @@ def _run_by_loss(run_fast, groups, specs, tasks, layouts, rows, names, progress,
 
 
 def _run_reference(
-    specs, tasks, layouts: list[StreamLayout], rows, names, progress, audit_prompts: bool
+    specs,
+    tasks,
+    layouts: list[StreamLayout],
+    rows,
+    names,
+    progress,
+    audit_prompts: bool,
+    features: list | None = None,
 ) -> BatchResult:
     R, steps = len(specs), specs[0].config.run.steps
     S, K = tasks[0].shape
@@ -180,12 +222,21 @@ def _run_reference(
     forms = ENGINE_FORMS[family_of(tasks[0]).name]
     engine, eval_metrics_of = forms.reference, forms.eval_metrics
     update_names = UPDATE_METRICS + forms.update_extra
+    if specs[0].config.policy.kind != "tabular":  # batches share policy.kind
+        update_names = update_names + POLICY_UPDATE_METRICS
     upd_idx = [names.index(n) for n in update_names]
+    features = features or [None] * R
     for r, spec in enumerate(specs):
         cfg = spec.config
-        params = forms.params(cfg, tasks[r], layouts[r])
+        phi = features[r]
+        if phi is None:
+            params = forms.params(cfg, tasks[r], layouts[r])
+            state = engine.initial_state(tasks[r])
+        else:  # a linear policy (bandit only: the config refuses it elsewhere)
+            params = ref.RunParams(cfg, tasks[r], layouts[r], phi)
+            state = ref.initial_state(tasks[r], phi)
+            policy_row = {"policy_overlap": overlap(phi, tasks[r].base_logits)}
         gen = run_generator(cfg, spec.replicate)
-        state = engine.initial_state(tasks[r])
         sums, counts = np.zeros(len(upd_idx)), np.zeros(len(upd_idx))
         u = np.empty((1, layouts[r].total))
         row = 0
@@ -194,6 +245,8 @@ def _run_reference(
             names,
             eval_metrics_of(state.logits, tasks[r], cfg.run.passk, cfg.train_prompts),
         )
+        if phi is not None:
+            _put(metrics[r, row], names, policy_row)
         for t in range(steps):
             fill_block(gen, u)
             with np.errstate(over="ignore", invalid="ignore"):  # detected just below
@@ -209,7 +262,9 @@ def _run_reference(
             per_state = um.pop("audit_per_state", None)
             if per_prompt is not None:
                 per_prompt[r, t] = per_state
-            vals = np.array([um[n] for n in update_names])
+            vals = np.array(
+                [um.get(n, np.nan) if n in POLICY_UPDATE_METRICS else um[n] for n in update_names]
+            )  # a frozen step records no held-out change
             ok = np.isfinite(vals)
             sums[ok] += vals[ok]
             counts[ok] += 1
@@ -220,6 +275,8 @@ def _run_reference(
                     names,
                     eval_metrics_of(state.logits, tasks[r], cfg.run.passk, cfg.train_prompts),
                 )
+                if phi is not None:
+                    _put(metrics[r, row], names, policy_row)
                 metrics[r, row, upd_idx] = np.where(
                     counts > 0, sums / np.maximum(counts, 1), np.nan
                 )

@@ -18,6 +18,12 @@ One step:
      chained to the logits through d log pi(a) / dz = e_a - pi; one optimiser step each.
   4. ProRL reference reset every `ref_reset_every` steps.
   5. update metrics: clip fractions, exact entropy change against -Cov(log pi, dz).
+
+The policy class (simrl/policy.py) sits at one seam: where the optimiser applies the
+logit gradient. A tabular policy steps the logits; a linear one (params.features is
+Phi) steps theta_tab with the gradient and w with Phi^T times it, and z = theta_tab + Phi w.
+Everything before that seam (sampling, losses, advantages, KL, entropy terms) sees only
+logits, so every registry entry works on both.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from simrl.engine.streams import StreamLayout
 from simrl.kl import KL_ESTIMATORS
 from simrl.metrics import AUDIT_METRICS, AUDIT_PROMPT_COLUMNS, STEP_KL_METRICS
 from simrl.optim import OPTIMIZERS, OptState, init_state
+from simrl.policy import LinearState, apply_gradient, initial_linear_state
 from simrl.rewards import REWARDS, PromptFacts, expected_reward
 from simrl.tasks import BanditTask
 from theory import (
@@ -63,7 +70,8 @@ FORK_TIE_TOL = 1e-12
 class RunState:
     logits: np.ndarray  # (S, K)
     ref_logits: np.ndarray  # (S, K) reference of the KL penalty
-    opt: OptState
+    opt: OptState  # the optimiser state of the logits (of theta_tab for a linear policy)
+    policy: LinearState | None = None  # a linear policy's theta_tab, w and w's optimiser
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,7 @@ class RunParams:
     config: Config
     task: BanditTask
     layout: StreamLayout
+    features: np.ndarray | None = None  # Phi (S, K, d) of a linear policy; None = tabular
 
 
 @dataclass
@@ -99,8 +108,12 @@ class Batch:
     zero_var_frac: float
 
 
-def initial_state(task: BanditTask) -> RunState:
-    return RunState(task.base_logits.copy(), task.base_logits.copy(), init_state(task.shape))
+def initial_state(task: BanditTask, features: np.ndarray | None = None) -> RunState:
+    state = RunState(task.base_logits.copy(), task.base_logits.copy(), init_state(task.shape))
+    if features is None:
+        return state
+    lin = initial_linear_state(task.base_logits, features)
+    return RunState(state.logits, state.ref_logits, state.opt, lin)
 
 
 def select_prompts(keys: np.ndarray, num_prompts: int, prompts_per_step: int) -> np.ndarray:
@@ -367,7 +380,7 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
     batch = (exact_batch if a.exact else sampled_batch)(params, pi_old, u)
     adv = advantages(params, batch, pi_old)
 
-    z, opt = state.logits, state.opt
+    z, opt, lin = state.logits, state.opt, state.policy
     tally = np.zeros(5)  # counted tokens, low, high, dual, selected
     ppo: list[float] = []  # verl's ppo_kl of each minibatch update
     audit = AuditSums.zeros(z.shape[0]) if cfg.run.audit else None
@@ -386,11 +399,27 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
                 count.sum(),
                 *(count @ m for m in (out.clip_low, out.clip_high, out.clip_dual, out.selected)),
             ]
-            z, opt = optimise(z, grad, opt, cfg.optim)
+            if lin is None:
+                z, opt = optimise(z, grad, opt, cfg.optim)
+            else:  # the policy-class seam: theta_tab and w from the logit gradient
+                z, opt, lin = apply_gradient(optimise, cfg.optim, lin, opt, params.features, grad)
 
     batch_stats = (batch.reward_mean, batch.zero_var_frac, len(batch.prompt))
     return finish_step(
-        cfg, state, z, opt, z0, h_old, t, tally, batch_stats, audit, params, mean_or_nan(ppo)
+        cfg,
+        state,
+        z,
+        opt,
+        z0,
+        h_old,
+        t,
+        tally,
+        batch_stats,
+        audit,
+        params,
+        lin,
+        batch.prompt,
+        ppo_kl=mean_or_nan(ppo),
     )
 
 
@@ -419,16 +448,42 @@ def step_kl_exact(z0: np.ndarray, z: np.ndarray, moved: np.ndarray) -> float:
     return float(np.where(p > 0, p * (lo - ln), 0.0).sum(axis=1).mean())
 
 
-def finish_step(cfg, state, z, opt, z0, h_old, t, tally, batch_stats, audit, params, ppo_kl=np.nan):
+def finish_step(
+    cfg,
+    state,
+    z,
+    opt,
+    z0,
+    h_old,
+    t,
+    tally,
+    batch_stats,
+    audit,
+    params,
+    lin=None,
+    prompts=None,
+    ppo_kl=np.nan,
+):
     """The end of a step, bandit or sequence: ProRL reset, then the update metrics (batch
     statistics, clip fractions from the tally, exact entropy change vs first order over
     the moved states, the audit). `params.audit_advantages` (or the bandit's expected
-    rewards) gives the audit's exact expected advantages."""
+    rewards) gives the audit's exact expected advantages.
+
+    A linear policy (`lin`): the moved states are those whose own theta_tab moved (with
+    Phi = 0 exactly the tabular rule), and the states outside the step's batch (`prompts`)
+    get the held-out columns: the exact entropy change dH_heldout and its first-order
+    prediction dH_spill_first_order = -Cov(log pi, dz) of the actual dz (theory/NOTES.md,
+    "Shared parameters")."""
     a = cfg.algo
     ref = state.ref_logits
     if a.ref_reset_every and (t + 1) % a.ref_reset_every == 0:
         ref, opt = z.copy(), init_state(z.shape)
-    moved = np.any(z != z0, axis=1)
+        if lin is not None:
+            lin = LinearState(lin.theta, lin.w, init_state(lin.w.shape))
+    if lin is None:
+        moved = np.any(z != z0, axis=1)
+    else:
+        moved = np.any(lin.theta != state.policy.theta, axis=1)
     dz = z - z0
     reward_mean, zero_var_frac, n_groups = batch_stats
     metrics = {
@@ -450,9 +505,24 @@ def finish_step(cfg, state, z, opt, z0, h_old, t, tally, batch_stats, audit, par
         metrics["audit_per_state"] = per_state  # (S, 7): simulate(..., audit_prompts=True)
     else:
         metrics.update(audit_metrics(None, moved))
+    if lin is not None:
+        metrics.update(heldout_metrics(z0, z, h_old, prompts))
     metrics["ppo_kl"] = ppo_kl
     metrics["kl_step_exact"] = step_kl_exact(z0, z, moved)
-    return RunState(z, ref, opt), metrics
+    return RunState(z, ref, opt, lin), metrics
+
+
+def heldout_metrics(z0, z, h_old, prompts) -> dict:
+    """dH_heldout (exact) and dH_spill_first_order (-Cov(log pi, dz)), means over the states
+    not in the step's batch; NaN when every state was in it."""
+    out = np.ones(z.shape[0], dtype=bool)
+    out[np.asarray(prompts, dtype=np.int64)] = False
+    if not out.any():
+        return {"dH_heldout": np.nan, "dH_spill_first_order": np.nan}
+    return {
+        "dH_heldout": float((entropy(z[out]) - h_old[out]).mean()),
+        "dH_spill_first_order": float(first_order_entropy_change(z0[out], (z - z0)[out]).mean()),
+    }
 
 
 def audit_per_state(params: RunParams, z0, z, h_old, moved, audit: AuditSums) -> np.ndarray:
@@ -522,8 +592,18 @@ def frozen_update_metrics() -> dict:
 
 
 def is_finite(state: RunState) -> bool:
+    lin = state.policy
     return bool(
         np.isfinite(state.logits).all()
         and np.isfinite(state.opt.m).all()
         and np.isfinite(state.opt.v).all()
+        and (
+            lin is None
+            or (
+                np.isfinite(lin.theta).all()
+                and np.isfinite(lin.w).all()
+                and np.isfinite(lin.w_opt.m).all()
+                and np.isfinite(lin.w_opt.v).all()
+            )
+        )
     )

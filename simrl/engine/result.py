@@ -37,6 +37,42 @@ class BatchResult:
     #: move), when run_batch(..., audit_prompts=True)
     audit_prompts: np.ndarray | None = None
 
+    def to_frame(self, fields="varied"):
+        """A tidy pandas DataFrame: one row per run and metric row, with columns `run`
+        (the index into specs), `label` (when any spec has one), `replicate`, `step`,
+        `failed_step`, the config fields `fields` (dotted names; "varied", the default: every
+        field whose value differs between the specs; () for none), then one column per
+        metric (`names`). A tuple-valued field is shown as its string. pandas is imported here.
+        """
+        import pandas as pd
+
+        R, n_rows, _ = self.metrics.shape
+        flat = [_flat(spec.config.to_dict()) for spec in self.specs]
+        if isinstance(fields, str) and fields == "varied":
+            fields = [k for k in flat[0] if any(f.get(k) != flat[0][k] for f in flat[1:])]
+        unknown = [f for f in fields if f not in flat[0]]
+        if unknown:
+            raise KeyError(f"unknown config field(s) {unknown}; e.g. {list(flat[0])[:4]}")
+        df = pd.DataFrame(self.metrics.reshape(R * n_rows, -1), columns=list(self.names))
+        head = {"run": np.repeat(np.arange(R), n_rows)}
+        if any(spec.label for spec in self.specs):
+            head["label"] = np.repeat([spec.label for spec in self.specs], n_rows)
+        head["replicate"] = np.repeat([spec.replicate for spec in self.specs], n_rows)
+        head["step"] = np.tile(self.row_steps, R)
+        head["failed_step"] = np.repeat(self.failed_step, n_rows)
+        for f in fields:
+            values = [
+                v if not isinstance(v, tuple | list) else str(tuple(v))
+                for v in (x[f] for x in flat)
+            ]
+            head[f] = np.repeat(np.array(values, dtype=object), n_rows)
+        return pd.concat([pd.DataFrame(head), df], axis=1)
+
+
+def _flat(config_dict: dict) -> dict:
+    """{"section": {"field": v}} -> {"section.field": v}."""
+    return {f"{s}.{k}": v for s, values in config_dict.items() for k, v in values.items()}
+
 
 def raise_first_failure(result: BatchResult) -> None:
     """Raise NonFiniteError for the earliest failure of a run whose config says 'raise'."""

@@ -301,7 +301,18 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
 
     batch_stats = (tok.reward_mean, tok.zero_var_frac, tok.n_groups)
     new_state, metrics = finish_step(
-        cfg, state, z, opt, z0, h_old, t, tally, batch_stats, audit, params, mean_or_nan(ppo)
+        cfg,
+        state,
+        z,
+        opt,
+        z0,
+        h_old,
+        t,
+        tally,
+        batch_stats,
+        audit,
+        params,
+        ppo_kl=mean_or_nan(ppo),
     )
     metrics["fork_grad_share"] = tally[6] / tally[7] if tally[7] > 0 else np.nan
     metrics["forking_kept_frac"] = tally[5] / tally[0] if tally[0] else 0.0

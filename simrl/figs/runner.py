@@ -20,6 +20,7 @@ from types import ModuleType
 from simrl.errors import ConfigError
 from simrl.figs import data
 from simrl.figs.style import save, style
+from simrl.progress import format_seconds
 
 PAPER_FIGS = Path("paper_figs")
 OUT = "out"
@@ -133,7 +134,7 @@ def compute_study(study: str, root: Path | None, log: Callable[[str], None]) -> 
     if not (path / "prereg.toml").is_file():
         raise data.MissingResults(study, "no registered study (prereg.toml) to run", "")
     log(f"computing {study}: simrl prereg run {path} (its registered size)")
-    with LazyProgress(f"simrl prereg run {study}") as progress:
+    with LazyProgress(f"simrl prereg run {study}", unit="runs") as progress:
         rep = run_study(path, progress=progress)
     log(f"  ran {rep.ran_cells} cells ({rep.ran_runs} runs) in {rep.wall_s:.1f} s; analysing")
     write(analyze(path))
@@ -152,9 +153,13 @@ def run(
     paper_dir = paper_dir or project_figs()
     out = paper_dir / OUT
     outcomes = []
-    for module in scripts.values():
+    start = time.perf_counter()
+    for i, module in enumerate(scripts.values()):
         fig = module.FIGURE
         t0 = time.perf_counter()
+        if i:  # a line per figure, with the count and an ETA (linear in figures drawn)
+            eta = (t0 - start) / i * (len(scripts) - i)
+            log(f"[{i + 1}/{len(scripts)}] {fig.name} (ETA {format_seconds(eta)})")
         for attempt in (0, 1):
             try:
                 paths = module.main(out=out, root=root)

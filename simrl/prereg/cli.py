@@ -120,7 +120,9 @@ def cmd(args: argparse.Namespace) -> int:
             return 0
         from simrl.progress import LazyProgress
 
-        with LazyProgress(f"simrl prereg run {args.study}", enabled=not args.quiet) as progress:
+        with LazyProgress(
+            f"simrl prereg run {args.study}", enabled=not args.quiet, unit="runs"
+        ) as progress:
             rep = run_study(
                 args.study, args.workers, args.executor, args.address, progress,
                 args.runs_per_unit, max_memory=limit,

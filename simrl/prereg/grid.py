@@ -82,6 +82,8 @@ def shape_key(config: Config, cache: dict) -> tuple:
     if not isinstance(config, Config):
         return (BRIDGE_ENGINE, config.to_toml())
     common = (config.task.kind, r.steps, r.eval_every, tuple(r.passk))
+    if config.policy.kind != "tabular":  # batches share policy.kind (and its metric columns)
+        common = (*common, config.policy.kind)
     if config.task not in cache:
         cache[config.task] = family(config.task.kind).shape_key(build_task(config.task))
     return (*common, cache[config.task])

@@ -125,13 +125,18 @@ def _default(section: Any, name: str) -> Any:
 
 def identity_toml(config: Any) -> str:
     """config.to_toml() without the fields outside KEYED_FIELDS that hold their default
-    (the same text, line for line, for a config that sets none of them)."""
+        (the same text, line for line, for a config that sets none of them). A section none of
+    whose fields is keyed (one added later, such as [policy]) is left out, header and all,
+    while every field holds its default."""
     lines = [f'simrl_version = "{__version__}"']
     for name, values in config.to_dict().items():
         section = getattr(config, name)
-        lines += ["", f"[{name}]"]
-        for k, v in values.items():
-            if f"{name}.{k}" not in KEYED_FIELDS and v == _default(section, k):
-                continue
-            lines.append(f"{k} = {_toml_value(v)}")
+        body = [
+            f"{k} = {_toml_value(v)}"
+            for k, v in values.items()
+            if f"{name}.{k}" in KEYED_FIELDS or v != _default(section, k)
+        ]
+        if not body and not any(f"{name}.{k}" in KEYED_FIELDS for k in values):
+            continue  # a section added later (policy), every field at its default: absent
+        lines += ["", f"[{name}]", *body]
     return "\n".join(lines) + "\n"

@@ -27,6 +27,7 @@ from simrl.config import Config, TaskConfig
 from simrl.errors import ConfigError
 from simrl.metrics import metric_names
 from simrl.metrics_sequence import sequence_metric_names
+from simrl.policy import policy_metric_names
 from simrl.registry import Registry
 from simrl.tasks import BanditTask, SequenceTask, build_bandit, build_sequence
 
@@ -99,7 +100,7 @@ TASK_FAMILIES.put(
         task_type=BanditTask,
         build=build_bandit,
         custom=False,
-        config_metric_names=lambda cfg: metric_names(cfg.run.passk),
+        config_metric_names=lambda cfg: metric_names(cfg.run.passk) + policy_metric_names(cfg),
         task_metric_names=lambda cfg, task: metric_names(cfg.run.passk),
         shape_key=lambda task: task.shape,
         draws_per_response=lambda max_len: 1,

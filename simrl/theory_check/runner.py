@@ -12,7 +12,13 @@ from rich.console import Console
 from rich.table import Table
 
 from simrl.errors import ConfigError
-from simrl.theory_check import checks_clipping, checks_entropy, checks_kl, checks_stats
+from simrl.theory_check import (
+    checks_clipping,
+    checks_entropy,
+    checks_kl,
+    checks_shared,
+    checks_stats,
+)
 from simrl.theory_check.registry import (
     CHECKS,
     Check,
@@ -20,7 +26,9 @@ from simrl.theory_check.registry import (
 )
 
 #: the order of the table: by topic, then as registered within a topic
-TOPICS = tuple(t.__name__ for t in (checks_entropy, checks_kl, checks_clipping, checks_stats))
+TOPICS = tuple(
+    t.__name__ for t in (checks_entropy, checks_kl, checks_clipping, checks_shared, checks_stats)
+)
 
 
 def ordered_checks() -> list[Check]:
@@ -40,6 +48,7 @@ NOT_CHECKED: dict[str, str] = {
     "decompose_with_ci": "bootstrap intervals: a resampling procedure "
     "(tests/properties/test_decomposition_props.py checks coverage and pairing)",
     "monte_carlo_clipped_gradient": "a sampled estimate, the test helper for the enumeration",
+    "monte_carlo_multi_epoch": "a sampled estimate, the test helper for the multi-epoch enumeration",
     "steer_eq14": "STEER's published estimate, not an identity (NOTES.md: neither STEER form "
     "is the first-order term in general)",
     "steer_omega_code": "STEER's published code, not an identity (NOTES.md, as steer_eq14)",

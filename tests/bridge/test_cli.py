@@ -32,9 +32,13 @@ def test_bridge_run_writes_the_simulator_layout(tmp_path):
     cfg = tmp_path / "tiny.toml"
     cfg.write_text("\n".join(lines) + "\n")
     out = simrl("run", str(cfg), "--set", "reward.kind=random", "--out", str(tmp_path / "o"),
-                cache=tmp_path / "cache")  # fmt: skip
+                "--log", "tensorboard", cache=tmp_path / "cache")  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "acc_heldout" in out.stdout
+    # the summary: step 0 beside the last step, with the change
+    assert "step 0" in out.stdout and "step 2" in out.stdout and "change" in out.stdout
+    assert len(list((tmp_path / "o" / "samples").glob("seed0_step*.jsonl"))) == 3
+    assert len(list((tmp_path / "o" / "tensorboard" / "seed_0").iterdir())) == 1
     for name in ("metrics.parquet", "final.parquet", "config.toml"):
         assert (tmp_path / "o" / name).is_file()
     assert pd.read_parquet(tmp_path / "o" / "final.parquet").shape[0] == 1

@@ -1,6 +1,7 @@
 """The tiny model pretrains and RL-trains end to end (CPU, seconds), and what it writes."""
 
 import importlib.util
+import json
 import math
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 from simrl.bridge import BridgeRunConfig, bridge_outcomes, run_bridge
 from simrl.bridge.audit import AUDIT_COLUMNS
 from simrl.bridge.pretrain import pretrained
-from simrl.bridge.run import UPDATE_NAMES
+from simrl.bridge.run import SAMPLE_PROMPTS, UPDATE_NAMES
 from simrl.config import Config
 from simrl.errors import ConfigError
 
@@ -87,6 +88,37 @@ def test_rl_run_layout_metrics_and_audit(tmp_path):
     assert pd.read_parquet(tmp_path / "audit.parquet").shape[0] == len(a)
     back = BridgeRunConfig.from_toml(tmp_path / "config.toml")
     assert back == cfg
+    # one samples file per eval row: the eval completions of the first training prompts
+    files = sorted(p.name for p in (tmp_path / "samples").iterdir())
+    assert files == ["seed0_step00000.jsonl", "seed0_step00001.jsonl", "seed0_step00002.jsonl"]
+    rows = [
+        json.loads(line) for line in (tmp_path / "samples" / files[-1]).read_text().splitlines()
+    ]
+    n = cfg.bridge.eval_samples
+    assert len(rows) == min(SAMPLE_PROMPTS, cfg.bridge.train_prompts) * n
+    assert {r["step"] for r in rows} == {2} and [r["sample"] for r in rows[:n]] == list(range(n))
+    for r in rows:
+        assert r["correct"] == (r["answer"] is not None and r["answer"] == r["truth"])
+    # the kept samples are the eval's: their accuracy is acc on those prompts
+    assert sum(r["correct"] for r in rows) <= last["acc"] * cfg.bridge.train_prompts * n
+
+
+def test_checkpoints_hold_the_final_policy(tmp_path):
+    from transformers import LlamaForCausalLM
+
+    from simrl.bridge.model import load_policy
+
+    cfg = tiny(**{"reward.kind": "random"})  # nonzero advantages: the policy moves
+    res = run_bridge(cfg, keep_models=True)
+    res.save(tmp_path)
+    folder = tmp_path / "checkpoints" / "seed0"
+    back = LlamaForCausalLM.from_pretrained(folder, dtype=torch.float32).state_dict()
+    final = res.models[0][0].state_dict()
+    base = load_policy(cfg)[0].state_dict()
+    assert set(back) == set(final)
+    for name, w in final.items():
+        assert torch.equal(back[name], w.cpu()), name  # the saved weights are the final policy's
+    assert any(not torch.equal(base[n], final[n].cpu()) for n in final)  # and it moved
 
 
 def test_first_order_prediction_is_good_for_a_small_step():

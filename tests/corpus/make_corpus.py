@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 
 HERE = Path(__file__).parent
-KINDS = ("configs", "specs", "locks", "tasks", "models", "args")
+KINDS = ("configs", "specs", "locks", "tasks", "models", "args", "features")
 
 QUICK = """[task]
 kind = "bandit"
@@ -50,7 +50,11 @@ eval_every = 2
 passk = [1]
 """
 
-#: (case, old, new, match): one replacement in QUICK; `match` must be in the error line
+#: a linear policy's section, appended after run.passk
+P_LIN = 'passk = [1]\n[policy]\nkind = "linear"\n'
+
+#: (case, old, new, match[, appended]): one replacement in QUICK (and `appended` after the
+#: last line, when given); `match` must be in the error line
 CONFIGS = [
     ("unknown-section", "[reward]", "[rewards]", "rewards"),
     ("unknown-field", 'kind = "true"', 'kind = "true"\nflavour = 1', "reward.flavour"),
@@ -96,6 +100,22 @@ CONFIGS = [
     ("rows-huge", "steps = 4", "steps = 1000000000", "needs about"),
     ("section-not-table", '[reward]\nkind = "true"', 'reward = "true"', "reward"),
     ("top-level-key", "[task]", "name = 1\n[task]", "name"),
+    # the policy class (simrl/policy.py)
+    ("policy-kind", "passk = [1]", 'passk = [1]\n[policy]\nkind = "mlp"', "policy.kind"),
+    ("policy-rho-one", "passk = [1]", P_LIN + "rho = 1.0", "policy.rho"),
+    ("policy-rho-negative", "passk = [1]", P_LIN + "rho = -0.1", "policy.rho"),
+    ("policy-rho-nan", "passk = [1]", P_LIN + "rho = nan", "policy.rho"),
+    ("policy-rank-large", "passk = [1]", P_LIN + 'features = "low_rank"\nrank = 9', "policy.rank"),
+    ("policy-dim-zero", "passk = [1]", P_LIN + "dim = 0", "policy.dim"),
+    ("policy-npg", 'kind = "adam"', 'kind = "npg"', "optim.kind", P_LIN),
+    ("policy-tabular-rho", "passk = [1]", "passk = [1]\n[policy]\nrho = 0.5", "policy.rho"),
+    ("policy-fast-engine", "passk = [1]", P_LIN + "rho = 0.5", "policy.kind"),
+    (
+        "policy-file-suffix",
+        "passk = [1]",
+        P_LIN + 'features = "file"\nfeatures_file = "phi.txt"',
+        "policy.features_file",
+    ),
 ]
 
 SPEC = """title = "corpus"
@@ -507,6 +527,45 @@ TASKS = [
     ("module-raises", "raise ValueError('at import')\n", "build", "--task"),
 ]
 
+
+def _npy(arr) -> bytes:
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(arr), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _features():
+    """(case, files {name: bytes}, match): bad feature files of a linear policy (the task
+    is QUICK's: 8 prompts x 4 answers), run with --engine reference."""
+    import numpy as np
+
+    nan = np.zeros((8, 4, 2))
+    nan[3, 1, 0] = np.nan
+    py = "import numpy as np\n"
+    return [
+        ("npy-missing", {}, "policy.features_file"),
+        ("npy-wrong-shape", {"phi.npy": _npy(np.zeros((8, 5, 2)))}, "policy.features_file"),
+        ("npy-two-dims", {"phi.npy": _npy(np.zeros((8, 4)))}, "policy.features_file"),
+        ("npy-no-features", {"phi.npy": _npy(np.zeros((8, 4, 0)))}, "policy.features_file"),
+        ("npy-nan", {"phi.npy": _npy(nan)}, "policy.features_file"),
+        ("npy-inf", {"phi.npy": _npy(np.full((8, 4, 2), np.inf))}, "policy.features_file"),
+        ("npy-garbage", {"phi.npy": b"not an npy file"}, "policy.features_file"),
+        ("npy-strings", {"phi.npy": _npy(np.array([["a"]]))}, "policy.features_file"),
+        ("py-wrong-shape", {"phi.py": (py + "def build(c):\n    return np.zeros((7, 4, 2))\n").encode()}, "policy.features_file"),
+        ("py-nan", {"phi.py": (py + "def build(c):\n    return np.full((8, 4, 2), np.nan)\n").encode()}, "policy.features_file"),
+        ("py-raises", {"phi.py": b"def build(c):\n    raise RuntimeError('my bug')\n"}, "policy.features_file"),
+        ("py-returns-none", {"phi.py": b"def build(c):\n    return None\n"}, "policy.features_file"),
+        ("py-syntax-error", {"phi.py": b"def build(c)\n    return 1\n"}, "policy.features_file"),
+        ("py-not-callable", {"phi.py": b"build = 3\n"}, "policy.features_file"),
+    ]  # fmt: skip
+
+
+FEATURES = _features()
+
 #: (case, files {name: bytes}, match)
 MODELS = [
     ("empty-folder", {}, "bridge.model"),
@@ -588,12 +647,23 @@ def _case(
 def main() -> None:
     for kind in KINDS:
         shutil.rmtree(HERE / kind, ignore_errors=True)
-    for name, old, new, match in CONFIGS:
+    for name, old, new, match, *appended in CONFIGS:
         assert old in QUICK, name
         d = _case(
             "configs", name, ["run", "{case}/config.toml", "--out", "{case}/out", "--quiet"], match
         )
-        (d / "config.toml").write_text(QUICK.replace(old, new, 1))
+        text = QUICK.replace(old, new, 1)
+        if appended:
+            text = text.replace("passk = [1]", appended[0], 1)
+        (d / "config.toml").write_text(text)
+    for name, files, match in FEATURES:
+        d = _case("features", name, ["run", "{case}/config.toml", "--engine", "reference",
+                                     "--out", "{case}/out", "--quiet"], match, files=files)  # fmt: skip
+        spec = next(iter(files), "nope.npy")  # no file: a missing one
+        spec = "case/" + spec + (":build" if spec.endswith(".py") else "")
+        (d / "config.toml").write_text(
+            QUICK.replace("passk = [1]", P_LIN + f'features = "file"\nfeatures_file = "{spec}"')
+        )
     for name, old, new, match in SPECS:
         assert old in SPEC, name
         text = SPEC.replace(old, new, 1)

@@ -96,6 +96,7 @@ def torch_form(b, p) -> TorchLossOut:
 ENTRY = register(
     PolicyLoss(
         name="ce_gppo",
+        reports=("clip_low_frac", "clip_high_frac", "clip_dual_frac"),
         doc="CE-GPPO: PPO clip whose out-of-band tokens keep gradient -beta1 (1 - clip_low) A "
         "(A < 0) or -beta2 (1 + clip_high) A (A > 0), then the dual clip",
         source="CE-GPPO (arXiv 2509.20712); Kwai-Klear/CE-GPPO compute_gppo_loss_general_beta",

@@ -79,6 +79,7 @@ COMMON = dict(params=PARAMS, exact=True, check=None)
 ENTRY = register(
     PolicyLoss(
         name="cispo",
+        reports=("clip_low_frac", "clip_high_frac"),
         doc="CISPO, verl's rule: -sg(clip(r, 1 - clip_low, 1 + clip_high)) A log pi (every token keeps a gradient)",
         source="MiniMax-M1 (arXiv 2506.13585) Eqs. 4-5; verl compute_policy_loss_cispo",
         numpy=numpy_verl,
@@ -90,6 +91,7 @@ ENTRY = register(
 ENTRY_TRL = register(
     PolicyLoss(
         name="cispo_trl",
+        reports=("clip_high_frac",),
         doc="CISPO, TRL's rule: -sg(min(r, clip_high)) A log pi (upper clamp only, at clip_high itself; TRL suggests about 5)",
         source="MiniMax-M1 (arXiv 2506.13585) Eqs. 4-5; TRL GRPOTrainer._compute_loss, loss_type='cispo'",
         numpy=numpy_trl,

@@ -113,6 +113,7 @@ def torch_form(b, p) -> TorchLossOut:
 ENTRY = register(
     PolicyLoss(
         name="clip_cov",
+        reports=("clip_low_frac", "clip_high_frac", "cov_selected_frac"),
         doc="PPO clip, then the gradient of max(1, int(clip_cov_ratio N)) tokens chosen uniformly at random among unclipped tokens with covariance in (clip_cov_lb, clip_cov_ub) is removed",
         source="Cui et al. 2025 (arXiv 2505.22617) Sec. 4.2; verl compute_policy_loss_clip_cov",
         numpy=numpy_form,

@@ -143,6 +143,7 @@ COMMON = dict(params=PARAMS, exact=True)
 ENTRY_TV = register(
     PolicyLoss(
         name="dppo_tv",
+        reports=("clip_low_frac", "clip_high_frac", "clip_dual_frac"),
         doc="DPPO Binary-TV (verl): -A sg(min(r, dppo_ratio_cap)) log pi, no gradient where p - p_old left [-clip_low, clip_high] in A's direction",
         source="arXiv 2602.04879 (DPPO); verl 0.9.1 compute_policy_loss_dppo_tv",
         numpy=numpy_tv,
@@ -155,6 +156,7 @@ ENTRY_TV = register(
 ENTRY_KL = register(
     PolicyLoss(
         name="dppo_kl",
+        reports=("clip_low_frac", "clip_high_frac", "clip_dual_frac"),
         doc="DPPO Binary-KL (verl): -A sg(min(r, dppo_ratio_cap)) log pi, no gradient where the binary KL(p_old, p) exceeds clip_high (A > 0, p up) or clip_low (A <= 0, p down)",
         source="arXiv 2602.04879 (DPPO); verl 0.9.1 compute_policy_loss_dppo_kl",
         numpy=numpy_kl,

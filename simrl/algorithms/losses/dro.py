@@ -67,6 +67,7 @@ def torch_form(b, p) -> TorchLossOut:
 ENTRY = register(
     PolicyLoss(
         name="dro",
+        reports=(),
         doc="DRO (verl): -(A log pi - dro_beta / 2 (log pi - log pi_old)^2)",
         source="verl 0.9.1 compute_policy_loss_dro",
         numpy=numpy_form,

@@ -103,6 +103,7 @@ def torch_form(b, p) -> TorchLossOut:
 ENTRY = register(
     PolicyLoss(
         name="gmpo",
+        reports=("clip_low_frac", "clip_high_frac"),
         doc="GMPO (verl geo_mean): -A exp(mean_t clipped log r) per response, log r clipped to [-clip_low, clip_high] on A's side (paper: 0.4, 0.4); verl's aggregation is algo.agg = 'seq-mean-token-mean'",
         source="Zhao et al. 2025 (arXiv 2507.20673); verl 0.9.1 compute_policy_loss_geo_mean ('geo_mean')",
         numpy=numpy_form,

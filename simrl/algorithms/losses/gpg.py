@@ -38,6 +38,7 @@ def torch_form(b, p) -> TorchLossOut:
 ENTRY = register(
     PolicyLoss(
         name="gpg",
+        reports=(),
         doc="GPG (verl): -A log pi, the policy gradient with no ratio and no clip",
         source="Chu et al. 2025 (arXiv 2504.02546); verl 0.9.1 compute_policy_loss_gpg",
         numpy=numpy_form,

@@ -81,6 +81,7 @@ def torch_form(b, p) -> TorchLossOut:
 ENTRY = register(
     PolicyLoss(
         name="gspo",
+        reports=("clip_low_frac", "clip_high_frac"),
         doc="GSPO (verl): PPO clip on the response's ratio s = exp(mean_t log r), token form sg(s) pi / sg(pi); GSPO's epsilons: algo.clip_low = 3e-4, algo.clip_high = 4e-4",
         source="Zheng et al. 2025 (arXiv 2507.18071), GSPO-token; verl 0.9.1 compute_policy_loss_gspo",
         numpy=numpy_form,

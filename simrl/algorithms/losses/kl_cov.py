@@ -102,6 +102,7 @@ def torch_form(b, p) -> TorchLossOut:
 ENTRY = register(
     PolicyLoss(
         name="kl_cov",
+        reports=("cov_selected_frac",),
         doc="no PPO clip; the top max(1, int(kl_cov_ratio N)) tokens by covariance get kl_cov_coef * |logp - logp_old| added to their loss",
         source="Cui et al. 2025 (arXiv 2505.22617) Sec. 4.2; verl compute_policy_loss_kl_cov",
         numpy=numpy_form,

@@ -78,6 +78,7 @@ def torch_form(b, p) -> TorchLossOut:
 ENTRY = register(
     PolicyLoss(
         name="luspo",
+        reports=("clip_low_frac", "clip_high_frac", "cov_selected_frac"),
         doc="LUSPO, TRL's rule: the PPO clip of the response ratio exp(mean log r), each response's "
         "loss times its length (with algo.agg = 'seq-mean-token-sum')",
         source="LUSPO (arXiv 2602.05261); TRL 1.16.0 GRPOTrainer._compute_loss, loss_type='luspo', "

@@ -113,6 +113,7 @@ def torch_form(b, p) -> TorchLossOut:
 ENTRY = register(
     PolicyLoss(
         name="opsm",
+        reports=("clip_low_frac", "clip_high_frac", "cov_selected_frac"),
         doc="TRL's PPO clip (loss types grpo/bnpo/dr_grpo/dapo) with its off-policy sequence mask "
         "(algo.opsm_threshold; vanilla without dual clip at 0)",
         source="DeepSeek-V3.2 (arXiv 2512.02556) Eq. 9; TRL 1.16.0 GRPOTrainer.get_off_policy_mask, _compute_loss",

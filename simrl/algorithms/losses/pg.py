@@ -33,6 +33,7 @@ def torch_form(b, p) -> TorchLossOut:
 ENTRY = register(
     PolicyLoss(
         name="pg",
+        reports=(),
         doc="unclipped surrogate -ratio * A (gradient -A ratio)",
         source="the importance-weighted policy gradient; Shao et al. 2025 (arXiv 2506.10947) Sec. 4's no-clipping arm",
         numpy=numpy_form,

@@ -21,8 +21,9 @@ FIELDS = {
         float,
         param(
             0.2,
-            "PPO lower clip: ratios below 1 - clip_low get no gradient when A < 0",
-            Range(0.0, 1.0, hi_open=True),
+            "PPO lower clip: ratios below 1 - clip_low get no gradient when A < 0 (1 = no lower "
+            "clip, as the Clip-Cov scripts set it)",
+            Range(0.0, 1.0),
         ),
     ),
     "clip_high": (

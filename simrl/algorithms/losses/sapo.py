@@ -75,6 +75,7 @@ def torch_form(b, p) -> TorchLossOut:
 ENTRY = register(
     PolicyLoss(
         name="sapo",
+        reports=(),
         doc="SAPO (verl): -A sigmoid(tau (r - 1)) 4 / tau, tau = tau_pos if A > 0 else tau_neg (a soft gate, no clip); verl's aggregation is algo.agg = 'seq-mean-token-mean'",
         source="Gao et al. 2025 (arXiv 2511.20347); verl 0.9.1 compute_policy_loss_sapo",
         numpy=numpy_form,

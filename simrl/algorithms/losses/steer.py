@@ -177,6 +177,7 @@ def torch_form(b, p) -> TorchLossOut:
 ENTRY = register(
     PolicyLoss(
         name="steer",
+        reports=("clip_low_frac", "clip_high_frac", "clip_dual_frac"),
         doc="vanilla PPO clip with per-token weights from STEER's |Omega| (Hao et al. 2025, arXiv 2510.10150)",
         source="Hao et al. 2025 (arXiv 2510.10150) public code compute_token_weights",
         numpy=numpy_form,

@@ -42,6 +42,7 @@ def torch_form(b, p) -> TorchLossOut:
 ENTRY = register(
     PolicyLoss(
         name="vanilla",
+        reports=("clip_low_frac", "clip_high_frac", "clip_dual_frac"),
         doc="PPO clip with clip_low/clip_high (clip-higher) and dual_clip",
         source="Schulman et al. 2017 Eq. 7; DAPO Eq. 10; verl compute_policy_loss_vanilla",
         numpy=numpy_form,

@@ -119,6 +119,7 @@ def torch_form(b, p) -> TorchLossOut:
 ENTRY = register(
     PolicyLoss(
         name="vespo",
+        reports=("cov_selected_frac",),
         doc="VESPO, TRL's rule: -sg(phi(w)) A log pi with phi(w) = exp(lambda + k log w - lambda w) "
         "of the response's weight w = exp(sum log r), (k, lambda) by the sign of A",
         source="VESPO (arXiv 2602.10693); TRL 1.16.0 GRPOTrainer.get_gamma_weights, _compute_loss, loss_type='vespo'",
