@@ -198,6 +198,13 @@ def _check_sequence(c: Config) -> None:
             "must be 0 with algo.exact (the exact gradient needs rewards in {0, 1})",
         )
         require(
+            not variable or a.entropy_agg == "loss",
+            "algo.entropy_agg",
+            a.entropy_agg,
+            "must be 'loss' with algo.exact and variable lengths (task.end_prob > 0): the "
+            "kept-token mean divides by the realised token count",
+        )
+        require(
             a.forking_top_quantile == 1.0,
             "algo.forking_top_quantile",
             a.forking_top_quantile,

@@ -29,6 +29,7 @@ import numpy as np
 from simrl.aggregation import AGGREGATIONS
 from simrl.algorithms.advantage import ADVANTAGES, entropy_term
 from simrl.algorithms.advantage import compute as compute_advantages
+from simrl.algorithms.aggregation import weights
 from simrl.config import Config
 from simrl.dynamic_sampling import dynamic_sampling
 from simrl.engine.reference import (
@@ -37,7 +38,9 @@ from simrl.engine.reference import (
     TokenTable,
     finish_step,
     frozen_update_metrics,
+    mean_or_nan,
     minibatch_groups,
+    minibatch_ppo_kl,
     select_prompts,
     token_gradient,
 )
@@ -254,7 +257,11 @@ def aggregation_weights(cfg: Config, tok: SeqTokens, sel: np.ndarray, n_groups: 
     responses x T mask); exact entries get the mode's constant weight times their count."""
     G = cfg.algo.group_size
     B = n_groups * G
-    agg = AGGREGATIONS[cfg.algo.agg].fn
+    e = AGGREGATIONS[cfg.algo.agg]
+
+    def agg(mask):
+        return weights(e, mask, cfg.algo.loss_scale_factor)
+
     if cfg.algo.exact:
         return agg(np.ones((B, T)))[0, 0] * tok.count[sel]
     first_seq = tok.group[sel][0] * G if sel.size else 0
@@ -281,6 +288,7 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
 
     z, opt = state.logits, state.opt
     tally = np.zeros(8)  # counted, low, high, dual, selected, kept, |policy| fork, |policy|
+    ppo: list[float] = []  # verl's ppo_kl of each minibatch update
     audit = AuditSums.zeros(z.shape[0]) if cfg.run.audit else None
     optimise = OPTIMIZERS[cfg.optim.kind].fn
     T = task.max_len
@@ -298,7 +306,9 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
                 seq=tok.seq[sel],
                 pos=tok.pos[sel],
                 length=tok.length[sel],
+                count=tok.count[sel],
             )
+            ppo.append(minibatch_ppo_kl(z, logp_old, tok.row[sel], tok.token[sel], tok.count[sel]))
             grad, out, policy, keep = token_gradient(
                 cfg, z, state.ref_logits, logp_old, h_old, table, audit
             )
@@ -315,7 +325,18 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
 
     batch_stats = (tok.reward_mean, tok.zero_var_frac, tok.n_groups)
     new_state, metrics = finish_step(
-        cfg, state, z, opt, z0, h_old, t, tally, batch_stats, audit, params
+        cfg,
+        state,
+        z,
+        opt,
+        z0,
+        h_old,
+        t,
+        tally,
+        batch_stats,
+        audit,
+        params,
+        ppo_kl=mean_or_nan(ppo),
     )
     metrics["fork_grad_share"] = tally[6] / tally[7] if tally[7] > 0 else np.nan
     metrics["forking_kept_frac"] = tally[5] / tally[0] if tally[0] else 0.0

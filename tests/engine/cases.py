@@ -140,6 +140,25 @@ LOSS_OPTION_CASES = {
         "optim.lr": 4.0,
     },
     "dro-epochs": {"algo.loss": "dro", "algo.dro_beta": 0.3, "algo.epochs": 3},
+    # issue 17's KL, aggregation and entropy-bonus options: TRL's k3 times the ratio
+    # (the ratio moves from the second epoch), verl's loss_scale_factor on both norm
+    # modes, the straight-through k3+ over minibatches, TRL's entropy-bonus weighting
+    # under an aggregation where it differs from the loss's
+    "kl-k3_ratio-epochs": {
+        "algo.kl_kind": "k3_ratio",
+        "algo.kl_coef": 0.5,
+        "algo.epochs": 3,
+        "optim.lr": 2.0,
+    },
+    "kl-k3+-minibatches": {"algo.kl_kind": "k3+", "algo.kl_coef": 0.5, "algo.minibatches": 2},
+    "agg-norm-scale": {"algo.agg": "seq-mean-token-sum-norm", "algo.loss_scale_factor": 2.5},
+    "agg-old-norm-scale": {"algo.agg": "token-sum-norm", "algo.loss_scale_factor": 0.5},
+    "entropy-kept-token-mean": {
+        "algo.entropy_coef": 0.1,
+        "algo.entropy_agg": "kept-token-mean",
+        "algo.agg": "token-sum-norm",
+        "algo.minibatches": 2,
+    },
 }
 
 

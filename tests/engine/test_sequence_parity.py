@@ -99,6 +99,20 @@ CASES = {
         **VARIABLE,
     },
     "forking-0.2": {"algo.forking_top_quantile": 0.2},
+    # TRL's entropy bonus: the mean entropy of the tokens the forking rule keeps
+    "entropy-kept-token-mean-forking": {
+        "algo.entropy_coef": 0.1,
+        "algo.entropy_agg": "kept-token-mean",
+        "algo.forking_top_quantile": 0.5,
+        **POLICY,
+        **VARIABLE,
+    },
+    "exact-entropy-kept-token-mean": {
+        "algo.exact": True,
+        "algo.entropy_coef": 0.1,
+        "algo.entropy_agg": "kept-token-mean",
+        "algo.agg": "token-sum",  # W = 1, not the mean's 1 / (B T)
+    },
     "forking-0.5-policy-variable": {"algo.forking_top_quantile": 0.5, **POLICY, **VARIABLE},
     "overlong": {**VARIABLE, "algo.overlong_cache": 2, "algo.overlong_factor": 0.5},
     "overlong-self-consistency": {

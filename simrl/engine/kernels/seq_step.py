@@ -26,9 +26,11 @@ from simrl.engine.kernels.codes import (
 from simrl.engine.kernels.metrics import (
     EXPONENT_BITS,
     entropy_change_means,
+    ppo_kl_mean,
     row_first_order,
     row_moved,
     row_top_exponent,
+    step_kl,
 )
 from simrl.engine.kernels.pcg64 import next_double
 from simrl.engine.kernels.seq_graph import forward_reach, leaf_rewards, q_values, row_q
@@ -61,7 +63,7 @@ from simrl.engine.kernels.workspace import SeqMisc, SeqWorkspace
 
 #: update metrics of a sequence task: the bandit's 14, then fork_grad_share,
 #: forking_kept_frac, tokens_per_response (metrics_sequence.SEQUENCE_UPDATE_EXTRA)
-N_UPD_SEQ = 17
+N_UPD_SEQ = 19  # then metrics.STEP_KL_METRICS
 
 
 @njit(cache=True)
@@ -183,6 +185,8 @@ def step_run_seq(
     upd[14] = tally[6] / tally[7] if tally[7] > 0 else np.nan
     upd[15] = tally[5] / tally[0] if tally[0] > 0 else 0.0
     upd[16] = stats[2]
+    upd[17] = ppo_kl_mean(tally, 8)  # metrics.STEP_KL_METRICS
+    upd[18] = step_kl(z, z0, logp, saved_rows, n)
     ok = kept_finite(ip, z, z0, m, v, saved_rows, n, rows_ok)
     for i in range(n):
         saved[saved_rows[i]] = False
@@ -260,7 +264,7 @@ def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
     )
     misc = SeqMisc(
         np.zeros(3),  # stats: reward mean, zero-variance share, mean length
-        np.zeros(8),  # tally
+        np.zeros(10),  # tally (seq_update), then the ppo_kl sum and the updates
         np.zeros(2),  # dh
         np.zeros((4, M)),  # aud (kernels/audit.py)
         np.zeros((M, V)),  # qrow

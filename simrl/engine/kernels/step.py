@@ -44,7 +44,9 @@ from simrl.engine.kernels.metrics import (
     entropy_change,
     entropy_grad,
     eval_row,
+    ppo_kl_mean,
     rows_finite,
+    step_kl,
 )
 from simrl.engine.kernels.pcg64 import next_double
 from simrl.engine.kernels.sampling import collect_batch, exact_batch
@@ -121,7 +123,7 @@ def step_run(
                 ws.bgreedy[j] = rbar[s, best]
         # lens: bcount is 1 per sampled answer, a bandit response's length
         algos.advantage(ap, brew, badv, n_groups, ip[I_G], bcount, ws.bgreedy)
-    for i in range(5):
+    for i in range(tally.shape[0]):
         tally[i] = 0.0
     if ip[I_AUDIT] == 1:
         aud[:, :] = 0.0
@@ -161,11 +163,13 @@ def step_run(
     step_metrics(ip, t, n_groups, z, zref, m, v, adam_t, logp, prob, stats, ref, tally, dh, upd)
     if ip[I_AUDIT] == 1:
         audit_step(
-            fp, z, z0, prob_old, logp_old, ent_old, ent, aud, rbar, all_rows, S, upd[9:], pp, t,
+            fp, z, z0, prob_old, logp_old, ent_old, ent, aud, rbar, all_rows, S, upd[9:14], pp, t,
             want_pp,
         )  # fmt: skip
     else:
-        upd[9:] = np.nan
+        upd[9:14] = np.nan
+    upd[14] = ppo_kl_mean(tally, 5)  # metrics.STEP_KL_METRICS
+    upd[15] = step_kl(z, z0, logp, all_rows, S)
     return kept_finite(ip, z, z0, m, v, all_rows, S, rows_finite(z, all_rows, S))
 
 
@@ -276,7 +280,7 @@ def workspace(S, K, P, G, N_max):
         bandit_token_index(N_max),  # ti: token t is its own response, position 0, length 1
         np.zeros((N_max, 4), dtype=np.int8),  # flags
         np.zeros(2),  # stats
-        np.zeros(5),  # tally
+        np.zeros(7),  # tally: counted, low, high, dual, selected, ppo_kl sum, updates
         np.zeros(2),  # dh
         np.zeros((4, S)),  # aud (kernels/audit.py)
         np.zeros((S, K)),  # rbar: E[r | a], filled by run_chunk when auditing or for ReMax

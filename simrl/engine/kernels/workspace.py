@@ -33,7 +33,7 @@ BanditWorkspace = namedtuple(
         "ti",  # (N_TI, N) the int token table
         "flags",  # (N, 4) int8: clip low, high, dual, selected
         "stats",  # (2,) reward mean, zero-variance share
-        "tally",  # (5,) counted, low, high, dual, selected
+        "tally",  # (7,) counted, low, high, dual, selected, ppo_kl sum, minibatch updates
         "dh",  # (2,) exact dH, first order
         "aud",  # (4, S) the audit's sums (kernels/audit.py)
         "rbar",  # (S, K) E[r | a], filled by run_chunk when auditing or for ReMax
@@ -51,7 +51,7 @@ SeqMisc = namedtuple(
     "SeqMisc",
     [
         "stats",  # (3,) reward mean, zero-variance share, mean length
-        "tally",  # (8,)
+        "tally",  # (10,): seq_update's 8, then the ppo_kl sum and the minibatch updates
         "dh",  # (2,)
         "aud",  # (4, M) (kernels/audit.py)
         "qrow",  # (M, V)
