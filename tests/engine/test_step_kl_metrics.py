@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from simrl.theory import log_softmax
 
 from simrl.config import Config
 from simrl.engine import reference as ref
 from simrl.engine.batch import RunSpec, run_batch
 from simrl.engine.streams import fill_block, run_generator, stream_layout
-from simrl.theory import log_softmax
 
 
 def one_step(over: dict):

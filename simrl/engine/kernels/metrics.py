@@ -151,13 +151,14 @@ def minibatch_ppo_kl(tlogp, tlogp_old, tcount, weighted, N, tally, i):
     """verl's ppo_kl of one minibatch update (reference.minibatch_ppo_kl): the mean over
     its N tokens of logp_old - logp at the policy before the update, a token counting
     tcount[t] (an exact entry's expected count) with weighted, else 1; added to tally[i],
-    with tally[i + 1] counting the updates."""
+    with tally[i + 1] counting the updates. A non-finite value (a run that overflowed)
+    is left out, as reference.mean_or_nan leaves it out."""
     num = den = 0.0
     for t in range(N):
         c = tcount[t] if weighted else 1.0
         num += c * (tlogp_old[t] - tlogp[t])
         den += c
-    if den > 0:
+    if den > 0 and np.isfinite(num / den):  # reference.mean_or_nan: a non-finite value is left out
         tally[i] += num / den
         tally[i + 1] += 1.0
 
