@@ -12,6 +12,8 @@ from simrl.algorithms.aggregations.seq_mean_token_sum_norm import (
     numpy_form as seq_mean_token_sum_norm,
 )
 from simrl.algorithms.aggregations.token_mean import numpy_form as token_mean
+from simrl.algorithms.aggregations.token_sum import numpy_form as token_sum
+from simrl.algorithms.aggregations.token_sum_norm import numpy_form as token_sum_norm
 
 __all__ = [
     "AGGREGATIONS",
@@ -21,4 +23,6 @@ __all__ = [
     "seq_mean_token_sum",
     "seq_mean_token_sum_norm",
     "token_mean",
+    "token_sum",
+    "token_sum_norm",
 ]

@@ -62,6 +62,8 @@ from simrl.validate import (
 TASK_KINDS = ("bandit", "sequence")
 ANSWER_KINDS = ("env", "policy")
 DYNAMIC_SAMPLING = ("off", "drop", "resample")
+#: algo.entropy_agg: how the entropy bonus weighs the tokens (verl: like the loss; TRL: kept-token mean)
+ENTROPY_AGG = ("loss", "kept-token-mean")
 ON_NONFINITE = ("raise", "record")
 POLICY_KINDS = ("tabular", "linear")
 #: the feature families of a linear policy (simrl/policy.py; theory/NOTES.md "Shared parameters")
@@ -287,6 +289,11 @@ class AlgoConfig(_AlgoLossFields):
         + ", ".join(AGGREGATIONS.names),
         InRegistry(AGGREGATIONS),
     )
+    loss_scale_factor: float = param(
+        0.0,
+        "the constant of the aggregations 'seq-mean-token-sum-norm' and 'token-sum-norm' (verl agg_loss loss_scale_factor); 0 = the padded response length T (verl's default, None)",
+        NONNEG,
+    )
     kl_coef: float = param(
         0.0, "coefficient of the KL penalty to the reference policy (0 = off)", NONNEG
     )
@@ -302,6 +309,20 @@ class AlgoConfig(_AlgoLossFields):
     )
     entropy_coef: float = param(
         0.0, "coefficient of the exact entropy bonus (loss -= coef * H)", NONNEG
+    )
+    entropy_adv_alpha: float = param(
+        0.0,
+        "alpha of the entropy-based advantage: every token's A += min(alpha H_old, |A| / "
+        "entropy_adv_kappa), H_old the sampling entropy at its state (arXiv 2506.14758; 0 = off)",
+        NONNEG,
+    )
+    entropy_adv_kappa: float = param(
+        2.0, "kappa of the entropy-based advantage: the term is at most |A| / kappa", POS
+    )
+    entropy_agg: str = param(
+        "loss",
+        "how the entropy bonus weighs the tokens' state entropies: 'loss' = aggregated like the policy loss (algo.agg) over every response token (verl agg_loss(entropy, response_mask, loss_agg_mode)); 'kept-token-mean' = the mean over the minibatch's tokens kept by the forking-token mask (TRL GRPOTrainer._compute_loss: entropies masked by the top-entropy mask, divided by their count)",
+        one_of(ENTROPY_AGG),
     )
     dynamic_sampling: str = param(
         "off",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from simrl.algorithms.advantage import check_advantage
+from simrl.algorithms.advantage import ADVANTAGES, check_advantage
 from simrl.algorithms.aggregation import fixed_weight_names
 from simrl.algorithms.aggregations import AGGREGATIONS
 from simrl.algorithms.policy_loss import POLICY_LOSSES, check_losses, exact_losses, names_phrase
@@ -198,6 +198,13 @@ def _check_sequence(c: Config) -> None:
             "must be 0 with algo.exact (the exact gradient needs rewards in {0, 1})",
         )
         require(
+            not variable or a.entropy_agg == "loss",
+            "algo.entropy_agg",
+            a.entropy_agg,
+            "must be 'loss' with algo.exact and variable lengths (task.end_prob > 0): the "
+            "kept-token mean divides by the realised token count",
+        )
+        require(
             a.forking_top_quantile == 1.0,
             "algo.forking_top_quantile",
             a.forking_top_quantile,
@@ -265,6 +272,15 @@ def _check_common(c: Config) -> None:
         f"must be <= task.num_prompts = {t.num_prompts} (0 = all)",
     )
     check_algo(a)
+    if ADVANTAGES[a.advantage].reads_greedy and not a.exact:
+        require(
+            REWARDS[r.kind].deterministic,
+            "reward.kind",
+            r.kind,
+            f"advantage {a.advantage!r} subtracts the greedy response's reward, which needs a "
+            "deterministic reward (a random one's greedy value is a draw): one of "
+            + ", ".join(e.name for e in REWARDS if e.deterministic),
+        )
     require(
         a.minibatches <= c.prompts_per_step,
         "algo.minibatches",
@@ -272,6 +288,12 @@ def _check_common(c: Config) -> None:
         f"must be <= prompts per step = {c.prompts_per_step} (minibatches split whole groups)",
     )
     if a.exact:
+        require(
+            a.entropy_adv_alpha == 0,
+            "algo.entropy_adv_alpha",
+            a.entropy_adv_alpha,
+            "must be 0 with algo.exact (an exact entry's advantage is A = r - E r, not a sampled token's)",
+        )
         require(
             REWARDS[r.kind].deterministic,
             "reward.kind",

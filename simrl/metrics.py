@@ -44,6 +44,18 @@ UPDATE_METRICS = (
     "dH_steer_eq14",  # STEER Eq. 14 over the sampled tokens
 )
 
+#: the step's KL between the sampling policy pi_old and the updated policy, after the
+#: task family's own update metrics (issue 17)
+STEP_KL_METRICS = (
+    # verl's ppo_kl (core_algos compute_policy_loss_*: masked_mean(-log r) over a
+    # minibatch's tokens, at the policy before that minibatch's update), averaged over the
+    # step's minibatch updates as verl averages its per-minibatch metric; 0 on a step of
+    # one update (its ratio is 1). Sampled: the tokens trained on (exact mode: expected)
+    "ppo_kl",
+    # exact KL(pi_old || pi_new) of each state the step moved, mean over those states
+    "kl_step_exact",
+)
+
 #: the audit metrics (computed only with run.audit = true)
 AUDIT_METRICS = UPDATE_METRICS[-5:]
 #: the per-prompt audit record (simulate(..., audit_prompts=True)): exact change, predictions
@@ -65,6 +77,7 @@ def metric_names(passk: tuple[int, ...]) -> tuple[str, ...]:
         *passk_names(passk, "_heldout"),
         *EVAL_METRICS[1:],
         *UPDATE_METRICS,
+        *STEP_KL_METRICS,
     )
 
 

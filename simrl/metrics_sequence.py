@@ -1,7 +1,9 @@
 """Exact metrics of a policy on a sequence task, by dynamic programming over its graph.
 
 The token-entropy distribution is the distribution of H(state) over the tokens a
-response generates: a state n of prompt s is visited with probability reach(n) per
+response generates (entropy_mean, its mean, is the token-level entropy; entropy_response
+and entropy_answer are the exact entropies of the distributions over whole responses and
+over final answers): a state n of prompt s is visited with probability reach(n) per
 response, so over the training prompts a token comes from state n with weight
 reach(n) / sum reach. Quantiles are of that weighted distribution (the smallest entropy
 whose cumulative weight reaches q). Everything else is an expectation over responses
@@ -12,7 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from simrl.metrics import ENTROPY_QUANTILES, EVAL_METRICS, UPDATE_METRICS, passk_names
+from simrl.metrics import (
+    ENTROPY_QUANTILES,
+    EVAL_METRICS,
+    STEP_KL_METRICS,
+    UPDATE_METRICS,
+    passk_names,
+)
 from simrl.tasks.sequence import SequenceTask, mode_usage
 from simrl.theory import pass_at_k_exact
 
@@ -31,6 +39,9 @@ SEQUENCE_EVAL_EXTRA = (
     "entropy_gt10",  # ... exceeds 1.0 nats
     "entropy_mode_state",  # entropy of the mode-choice (root) state, mean over prompts
     "length_mean",  # expected response length in tokens
+    # exact entropies of whole outputs (nats), beside the token-level entropy_mean:
+    "entropy_response",  # H of the distribution over complete responses, mean over prompts
+    "entropy_answer",  # H of the distribution over final answers, mean over prompts
 )
 
 #: sequence update metrics beyond the bandit's (UPDATE_METRICS)
@@ -56,6 +67,7 @@ def sequence_metric_names(passk: tuple[int, ...], num_modes: int, max_len: int) 
         *(f"entropy_pos_{d}" for d in range(max_len)),
         *UPDATE_METRICS,
         *SEQUENCE_UPDATE_EXTRA,
+        *STEP_KL_METRICS,
     )
 
 
@@ -112,6 +124,12 @@ def sequence_eval_metrics(
         out[name] = (w * (h > thr + TIE_TOL)).sum() / w.sum()
     out["entropy_mode_state"] = h_row[task.node_row[task.root[train]]].mean()
     out["length_mean"] = (leaf_p * task.leaf_len)[leaves].sum() / n_train
+    # a response is its token sequence: by the chain rule its entropy is the sum over the
+    # visited states of H(state) times the probability of visiting it, sum_n reach(n) H(n)
+    # (theory/NOTES.md, "Sequence tasks": entropy of whole responses)
+    out["entropy_response"] = (w * h).sum() / n_train
+    ans = answers[train]
+    out["entropy_answer"] = -(ans * np.log(np.where(ans > 0, ans, 1.0))).sum(axis=1).mean()
     for m in range(task.num_modes):
         out[f"mode_usage_{m}"] = usage[:, m].mean()
     depth = task.node_depth[nodes]

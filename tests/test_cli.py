@@ -164,7 +164,7 @@ def test_non_finite_run_is_one_line_exit_3(tmp_path):
         "--set",
         "optim.lr=1e308",
         "--set",
-        "algo.agg=seq-mean-token-sum-norm",
+        "algo.agg=token-sum-norm",
         "--out",
         str(tmp_path),
     )
@@ -243,7 +243,7 @@ def test_the_summary_counts_failed_runs_separately(capsys, tmp_path):
     code, out, _ = cli(
         capsys, "run", str(cfg), "--out", str(tmp_path / "o"),
         "--set", "optim.kind=sgd", "--set", "optim.lr=1e308",
-        "--set", "algo.agg=seq-mean-token-sum-norm", "--set", "run.on_nonfinite=record",
+        "--set", "algo.agg=token-sum-norm", "--set", "run.on_nonfinite=record",
     )  # fmt: skip
     assert code == 0
     assert "of 3 failed, not counted" in out

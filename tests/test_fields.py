@@ -31,7 +31,7 @@ def test_fields_of_one_section(capsys):
 def test_an_unknown_section_is_one_line(capsys):
     assert main(["fields", "algorithm"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "task, reward, algo, optim, run, bridge" in err
+    assert err.count("\n") == 1 and "task, reward, algo, optim, run, policy, bridge" in err
 
 
 def test_help_shows_defaults(capsys):

@@ -228,7 +228,11 @@ def verl_agg(mode: str, l: np.ndarray, m: np.ndarray) -> float:
         return np.mean((l * m).sum(axis=1) / m.sum(axis=1))
     if mode == "seq-mean-token-sum":
         return np.mean((l * m).sum(axis=1))
-    if mode == "seq-mean-token-sum-norm":
+    if mode == "seq-mean-token-sum-norm":  # verl 0.9.1: / B, then / loss_scale_factor = T
+        return (l * m).sum() / m.shape[0] / m.shape[1]
+    if mode == "token-sum":
+        return (l * m).sum()
+    if mode == "token-sum-norm":  # simrl's seq-mean-token-sum-norm before issue 17 (older verl)
         return (l * m).sum() / m.shape[1]
     raise AssertionError(f"no reference for {mode}")
 

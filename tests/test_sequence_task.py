@@ -60,18 +60,24 @@ def brute_force_metrics(task: SequenceTask, logits: np.ndarray, n_train: int) ->
     logp = task.log_probs(logits)
     pi = np.exp(logp)
     h = -(pi * np.where(pi > 0, logp, 0.0)).sum(axis=1)
-    acc, length, fmt, tokens = [], [], [], []
+    acc, length, fmt, tokens, h_resp, h_ans = [], [], [], [], [], []
     for s in range(task.num_prompts):
-        a = ln = f = 0.0
+        a = ln = f = hr = 0.0
+        answers = np.zeros(task.num_answers)
         for p, visited, leaf in enumerate_responses(task, pi, s):
             a += p * (task.leaf_answer[leaf] * task.correct[s]).sum()
             ln += p * task.leaf_len[leaf]
             f += p * task.leaf_format[leaf]
+            hr -= p * np.log(p) if p > 0 else 0.0  # each response (token sequence) once
+            answers += p * task.leaf_answer[leaf]
             if s < n_train:
                 tokens += [(h[task.node_row[n]], p) for n in visited]
         acc.append(a)
         length.append(ln)
         fmt.append(f)
+        h_resp.append(hr)
+        nz = answers[answers > 0]
+        h_ans.append(-(nz * np.log(nz)).sum())
     ent = np.array([t[0] for t in tokens])
     w = np.array([t[1] for t in tokens])
     return {
@@ -82,6 +88,8 @@ def brute_force_metrics(task: SequenceTask, logits: np.ndarray, n_train: int) ->
         "entropy_mean": (w * ent).sum() / w.sum(),
         "entropy_q50": weighted_quantile(ent, w, 0.5),
         "entropy_gt05": (w * (ent > 0.5)).sum() / w.sum(),
+        "entropy_response": np.mean(h_resp[:n_train]),
+        "entropy_answer": np.mean(h_ans[:n_train]),
     }
 
 

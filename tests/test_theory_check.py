@@ -198,7 +198,7 @@ def test_unknown_check_lists_the_valid_ones():
 def test_a_kernel_without_the_shared_part_is_caught(monkeypatch):
     """Dropping Phi Phi^T from the kernel (the tabular Theorem 1 on a shared policy) fails
     shared_theorem1: the missing spill is first order in the step."""
-    shared = sys.modules["theory.shared"]
+    shared = sys.modules["simrl.theory.shared"]
     right = shared.kernel_logit_change
     monkeypatch.setattr(
         shared,

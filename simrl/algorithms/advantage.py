@@ -6,10 +6,20 @@ its name, citation, config fields, checks and two forms:
 
 - `numpy(rewards, p) -> adv`: the specification, rewards (n_groups, G) of a step's groups
   to advantages (n_groups, G); p is the algo config. The bridge computes advantages with
-  it too (they are a function of the rewards, not of the model);
-- `numba(ap, rew, adv, n_groups, G)`: a plain module-level function the kernels compile
-  as a cfunc of `numba_signature()`: rew[:n_groups, :G] -> adv[:n_groups, :G]; `ap` holds
-  the run's values of the estimator's `params`, in that order.
+  it too (they are a function of the rewards, not of the model). An estimator with
+  `reads_lengths` is called `numpy(rewards, p, lengths)`, lengths (n_groups, G) the
+  responses' token counts (1 on the bandit): call it through `compute`;
+  An estimator with `reads_greedy` gets `greedy` (n_groups,) too: the reward of each
+  group's greedy response under pi_old (ReMax's baseline);
+- `numba(ap, rew, adv, n_groups, G, lens, greedy)`: a plain module-level function the
+  kernels compile as a cfunc of `numba_signature()`: rew[:n_groups, :G] ->
+  adv[:n_groups, :G]; `ap` holds the run's values of the estimator's `params`, in that
+  order; lens[:n_groups, :G] the responses' lengths as floats (ones on the bandit) and
+  greedy[:n_groups] the greedy responses' rewards (filled only for an estimator with
+  `reads_greedy`); every estimator receives both and ignores what it does not declare.
+
+The estimator is called once per step on the whole step's batch of groups, so a rule over
+the batch (a batch mean or std, whitening) reads every row of `rew` it is given.
 
 The kernels take the run's compiled estimator as a first-class function (with its loss:
 simrl.algorithms.Algorithms), so one compiled kernel serves every estimator.
@@ -38,6 +48,12 @@ class AdvantageEstimator:
     fields: dict[str, tuple[type, Any]] = field(default_factory=dict)
     #: checks on the algo config when this estimator is chosen (raise ConfigError)
     check: Callable[[Any], None] | None = None
+    #: the rule reads the responses' lengths (verl's token-level whitening, OPO's
+    #: length-weighted baseline): numpy(rewards, p, lengths); numba reads `lens`
+    reads_lengths: bool = False
+    #: the rule reads the reward of each group's greedy response under pi_old (ReMax):
+    #: numpy(rewards, p, greedy=...); numba reads `greedy`; needs a deterministic reward
+    reads_greedy: bool = False
     code: int = -1  # the registration index (set by register)
 
     @property
@@ -84,6 +100,41 @@ def declared_fields() -> list[tuple[str, type, Any]]:
     return [(n, t, f) for e in ADVANTAGES for n, (t, f) in e.fields.items()]
 
 
+def compute(name: str, rewards: Any, p: Any, lengths: Any = None, greedy: Any = None) -> Any:
+    """The numpy form of estimator `name` on a step's rewards (n_groups, G); `lengths`
+    (n_groups, G) the responses' token counts, None meaning 1 each (the bandit); `greedy`
+    (n_groups,) the greedy responses' rewards (read by an estimator with `reads_greedy`)."""
+    import numpy as np
+
+    e = ADVANTAGES[name]
+    kw = {}
+    if e.reads_lengths:
+        if lengths is None:
+            lengths = np.ones_like(rewards, dtype=float)
+        kw["lengths"] = np.asarray(lengths, dtype=float)
+    if e.reads_greedy:
+        if greedy is None:
+            raise ValueError(f"advantage {name!r} needs the greedy responses' rewards")
+        kw["greedy"] = np.asarray(greedy, dtype=float)
+    return e.numpy(rewards, p, **kw)
+
+
+def entropy_term(adv: Any, h: Any, alpha: float, kappa: float) -> Any:
+    """The entropy-based advantage of Cheng et al. 2025 (Reasoning with Exploration: An
+    Entropy Perspective, arXiv 2506.14758): every token's advantage A plus
+    min(alpha sg(H), |A| / kappa), H the sampling policy's entropy at the token's state
+    (H_old: a constant of the step, so no gradient flows through it). The term is >= 0 and
+    at most |A| / kappa, so it never flips a negative advantage's sign for kappa > 1. It
+    applies after any estimator (`algo.entropy_adv_alpha` > 0), in every engine: the
+    kernels add it where they write a token's advantage (TF_ADV), the reference engines to
+    their token tables, the bridge per completion token (simrl/bridge/update.py)."""
+    import numpy as np
+
+    if alpha == 0.0:
+        return adv
+    return adv + np.minimum(alpha * h, np.abs(adv) / kappa)
+
+
 def check_advantage(algo: Any) -> None:
     chosen = ADVANTAGES[algo.advantage]
     if chosen.check is not None:
@@ -98,11 +149,18 @@ _COMPILED: dict[str, Any] = {}
 
 
 def numba_signature():
-    """void(ap f8[::1], rew f8[:, ::1], adv f8[:, ::1], n_groups i8, G i8)."""
+    """void(ap f8[::1], rew f8[:, ::1], adv f8[:, ::1], n_groups i8, G i8, lens f8[:, ::1],
+    greedy f8[::1])."""
     from numba import types
 
     return types.void(
-        types.float64[::1], types.float64[:, ::1], types.float64[:, ::1], types.int64, types.int64
+        types.float64[::1],
+        types.float64[:, ::1],
+        types.float64[:, ::1],
+        types.int64,
+        types.int64,
+        types.float64[:, ::1],
+        types.float64[::1],
     )
 
 

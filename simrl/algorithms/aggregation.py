@@ -16,7 +16,10 @@ A module in simrl/algorithms/aggregations/ calls `register(Aggregation(...))` wi
   built in (BUILTIN) to run on the numba engine;
 - flags: `per_length` (the weight depends on the token's own response length: the
   kernels then compute it per token), `fixed_weight` (the weight depends on neither the
-  token count nor the length, which algo.exact with variable lengths needs).
+  token count nor the length, which algo.exact with variable lengths needs),
+  `reads_scale` (the mode divides by verl's constant `loss_scale_factor`,
+  algo.loss_scale_factor, T when 0: its forms take it as one more argument,
+  `numpy(mask, scale)` and `numba(..., scale)`).
 
 For one-token bandit responses (T = 1) the three mean modes coincide.
 """
@@ -40,6 +43,7 @@ class Aggregation:
     numba: Callable[..., Any]
     per_length: bool = False  # the weight reads the token's response length
     fixed_weight: bool = False  # the weight reads neither the token count nor the length
+    reads_scale: bool = False  # the forms take the constant loss_scale_factor (T when 0)
     code: int = -1  # the registration index (set by register)
 
     @property
@@ -62,3 +66,12 @@ def unregister(name: str) -> None:
 
 def fixed_weight_names() -> tuple[str, ...]:
     return tuple(e.name for e in AGGREGATIONS if e.fixed_weight)
+
+
+def weights(e: Aggregation, mask: Any, loss_scale_factor: float = 0.0) -> Any:
+    """The mode's per-token weights W (B, T) of a minibatch's mask; a mode that reads the
+    constant gets loss_scale_factor, or the padded length T = mask.shape[1] when it is 0
+    (verl `agg_loss`: loss_scale_factor None -> loss_mask.shape[-1])."""
+    if not e.reads_scale:
+        return e.numpy(mask)
+    return e.numpy(mask, float(loss_scale_factor) if loss_scale_factor > 0 else mask.shape[1])

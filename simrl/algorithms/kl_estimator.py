@@ -4,10 +4,13 @@ penalty to the reference policy (the shape of policy_loss.py).
 A module in simrl/algorithms/kl_estimators/ calls `register(KLEstimator(...))` with its
 name, citation, kind and three forms. The kind (`sampled`) says where the penalty lives:
 
-- sampled (k1, k2, k3): a function of x = logp - logp_ref at each sampled token;
-  `numpy(logp, logp_ref) -> (k, d k / d logp)` per token; `numba(x) -> d k / d logp`,
-  a scalar function the kernels inline at every token; `torch(logp, logp_ref) -> k` per
-  token (the bridge differentiates it);
+- sampled (k1, k2, k3, abs, k1+, k3+, k3_ratio): a function of x = logp - logp_ref at
+  each sampled token; `numpy(logp, logp_ref) -> (k, d k / d logp)` per token;
+  `numba(x) -> d k / d logp`, a scalar function the kernels inline at every token;
+  `torch(logp, logp_ref) -> k` per token (the bridge differentiates it). An estimator
+  that also reads the token's ratio r = pi / pi_old (`reads_ratio`: TRL's bias-corrected
+  k3 times r) takes one more argument in each form: `numpy(logp, logp_ref, logp_old)`,
+  `numba(x, r)`, `torch(logp, logp_ref, logp_old)`;
 - exact (exact_reverse, exact_forward): a function of the whole state's distribution;
   `numpy(logp, logp_ref) -> (KL, d KL / d z)` for rows of log-probs (n, K);
   `numba(scale, logp, prob, ref_logp, ref_prob, s, g)` adds scale * d KL / d z of state
@@ -41,6 +44,8 @@ class KLEstimator:
     torch: Callable[..., Any]
     #: True: per sampled token, gradient in logp; False: exact over the state, gradient in z
     sampled: bool
+    #: the sampled forms also read the token's old log-prob (numpy, torch) or ratio (numba)
+    reads_ratio: bool = False
     code: int = -1  # the registration index (set by register)
 
     @property
@@ -64,3 +69,14 @@ def unregister(name: str) -> None:
 
 def sampled_names() -> tuple[str, ...]:
     return tuple(e.name for e in KL_ESTIMATORS if e.sampled)
+
+
+def sampled_kl(e: KLEstimator, logp: Any, logp_ref: Any, logp_old: Any) -> tuple[Any, Any]:
+    """A sampled estimator's numpy form per token -> (k, d k / d logp); logp_old is passed
+    only to an estimator that reads the ratio (`reads_ratio`)."""
+    return e.numpy(logp, logp_ref, logp_old) if e.reads_ratio else e.numpy(logp, logp_ref)
+
+
+def sampled_kl_torch(e: KLEstimator, logp: Any, logp_ref: Any, logp_old: Any) -> Any:
+    """A sampled estimator's torch form per token; logp_old only where it reads the ratio."""
+    return e.torch(logp, logp_ref, logp_old) if e.reads_ratio else e.torch(logp, logp_ref)

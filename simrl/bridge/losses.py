@@ -55,12 +55,21 @@ __all__ = ["TORCH_LOSSES", "TorchLossOut", "TorchTokens", "exact_kl", "sampled_k
 # ---- KL to the reference: each estimator's torch form (simrl/algorithms/kl_estimators/) ----
 
 
-def sampled_kl(kind: str, logp: torch.Tensor, logp_ref: torch.Tensor) -> torch.Tensor:
+def sampled_kl(
+    kind: str,
+    logp: torch.Tensor,
+    logp_ref: torch.Tensor,
+    logp_old: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The sampled estimator `kind` per token (k1 = x, k2 = x^2 / 2, k3 = e^{-x} - 1 + x
-    with x = logp - logp_ref): KL_ESTIMATORS[kind].torch."""
+    with x = logp - logp_ref; k3_ratio also reads logp_old): KL_ESTIMATORS[kind].torch."""
     e = KL_ESTIMATORS[kind]
     if not e.sampled:
         raise KeyError(f"KL estimator {kind!r} is exact, not sampled")
+    if e.reads_ratio:
+        if logp_old is None:
+            raise ValueError(f"KL estimator {kind!r} reads the ratio: pass logp_old")
+        return e.torch(logp, logp_ref, logp_old)
     return e.torch(logp, logp_ref)
 
 

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from simrl.algorithms.advantages import ADVANTAGES
+from simrl.algorithms.advantage import ADVANTAGES
+from simrl.algorithms.advantage import compute as compute_advantages
 from simrl.algorithms.losses import POLICY_LOSSES
 from simrl.bridge.collect import collect
 from simrl.bridge.config import BridgeRunConfig
+from simrl.bridge.metrics import rollout
 from simrl.bridge.probes import (
     PROBE_COLUMNS,
     expected_advantages,
@@ -27,12 +29,12 @@ from simrl.bridge.probes import (
     probe_index,
     probe_logits,
 )
-from simrl.bridge.rewards import answer_reward
+from simrl.bridge.rewards import BRIDGE_REWARDS, answer_reward
 from simrl.bridge.rollout import score, scoring_batch
 from simrl.bridge.update import TALLY, ProbeSums, UpdateBatch, ppo_update
 from simrl.engine.reference import minibatch_groups
 from simrl.kl import KL_ESTIMATORS
-from simrl.rewards import REWARDS
+from simrl.rewards import REWARDS, overlong_penalty
 
 #: update metrics: the simulator's names (simrl/metrics.py, metrics_sequence.py), then the
 #: bridge's own (KL to the reference, throughput)
@@ -107,6 +109,23 @@ def first_minibatch_rows(cfg, n_groups: int) -> np.ndarray:
     return (groups[:, None] * G + np.arange(G)).ravel()
 
 
+def greedy_rewards(ctx: Context, policy, problems: np.ndarray, labels) -> np.ndarray:
+    """ReMax's baseline (verl `reward_baselines`): each problem's greedy completion by the
+    policy (pi_old: before the update), rewarded as the sampled ones are (the reward's
+    bridge form and DAPO's overlong penalty); the reward is deterministic (config check)."""
+    cfg = ctx.cfg
+    T = cfg.bridge.max_new_tokens
+    v = rollout(policy, ctx.fmt, [ctx.train[i] for i in problems], 1, None, cfg, ctx.device)
+    reward_fn = BRIDGE_REWARDS[cfg.reward.kind].fn
+    out = np.empty(len(problems))
+    for k, i in enumerate(problems):
+        out[k] = reward_fn(
+            v.answers[k : k + 1], ctx.train[i].answer, labels[i], np.zeros(1), 0.0,
+            p=cfg.reward.p, flip=cfg.reward.flip,
+        )[0] + overlong_penalty(v.lengths[k : k + 1], T, cfg.algo.overlong_cache, cfg.algo.overlong_factor)[0]  # fmt: skip
+    return out
+
+
 def rl_step(ctx: Context, policy, ref, opt, params, labels, t, rng, audit_rng):
     """One RL step of one replicate: (update metrics, per-probe audit (n_probes, 7) or None)."""
     cfg, dev = ctx.cfg, ctx.device
@@ -124,7 +143,11 @@ def rl_step(ctx: Context, policy, ref, opt, params, labels, t, rng, audit_rng):
         )
     if comp is None:  # dynamic sampling dropped every group: nothing to train on
         return out, None
-    adv = ADVANTAGES[a.advantage].fn(rewards, a)
+    lengths = comp.mask.sum(-1).double().numpy().reshape(rewards.shape)  # tokens per completion
+    greedy = None
+    if ADVANTAGES[a.advantage].reads_greedy:
+        greedy = greedy_rewards(ctx, policy, problem[:: a.group_size], labels)
+    adv = compute_advantages(a.advantage, rewards, a, lengths, greedy)
     s = scoring_batch(comp, ctx.fmt.pad_id, dev)
     # pi_old of the first minibatch comes from the update's first forward (the policy is
     # pi_old until the first optimiser step), unless the reference is scored beside it

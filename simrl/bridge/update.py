@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from simrl.aggregation import AGGREGATIONS
+from simrl.algorithms.aggregation import weights
 from simrl.bridge.losses import TORCH_LOSSES, TorchTokens, exact_kl, sampled_kl
 from simrl.engine.reference import FORK_TIE_TOL, minibatch_groups
 from simrl.kl import KL_ESTIMATORS
@@ -119,7 +120,9 @@ def ppo_update(
             logits = forward(idx)  # (b, T', V)
             Tp = logits.shape[1]
             mask = batch.mask[seqs].to(device)
-            W = AGGREGATIONS[a.agg].fn(batch.mask[seqs].double().cpu().numpy())  # (b, T)
+            W = weights(
+                AGGREGATIONS[a.agg], batch.mask[seqs].double().cpu().numpy(), a.loss_scale_factor
+            )  # (b, T)
             W = torch.as_tensor(W[:, :Tp], dtype=logits.dtype, device=device)
             m = mask[:, :Tp].bool()
             logp_all = torch.log_softmax(logits, dim=-1)
@@ -132,10 +135,16 @@ def ppo_update(
             first = False
             lp, w, h_t = logp[m], W[m], h[m]
             k = None if keys is None else keys[epoch, seqs][:, :Tp][m.cpu().numpy()]
+            adv = batch.adv[idx][:, None].expand(-1, Tp)[m]
+            if a.entropy_adv_alpha > 0:  # the entropy-based advantage (advantage.entropy_term)
+                h_old = batch.entropy_old[idx][m].detach().to(adv.dtype)
+                adv = adv + torch.minimum(
+                    a.entropy_adv_alpha * h_old, adv.abs() / a.entropy_adv_kappa
+                )
             b = TorchTokens(
                 logp=lp,
                 logp_old=batch.logp_old[idx][m],
-                adv=batch.adv[idx][:, None].expand(-1, Tp)[m],
+                adv=adv,
                 entropy_old=batch.entropy_old[idx][m],
                 keys=k,
                 seq=idx[:, None].expand(-1, Tp)[m],
@@ -149,14 +158,18 @@ def ppo_update(
             kl_sampled = None
             if a.kl_coef > 0 and KL_ESTIMATORS[a.kl_kind].sampled:
                 kl_sampled = (
-                    a.kl_coef * (w * sampled_kl(a.kl_kind, lp, batch.logp_ref[idx][m])).sum()
+                    a.kl_coef
+                    * (w * sampled_kl(a.kl_kind, lp, batch.logp_ref[idx][m], b.logp_old)).sum()
                 )
                 total = total + kl_sampled
             elif a.kl_coef > 0:
                 ref_all = torch.log_softmax(forward_ref(idx).detach(), dim=-1)[m]
                 total = total + a.kl_coef * (w * exact_kl(a.kl_kind, logp_all[m], ref_all)).sum()
-            if a.entropy_coef > 0:  # loss -= coef * H
+            if a.entropy_coef > 0 and a.entropy_agg == "loss":  # loss -= coef * H, like the loss
                 total = total - a.entropy_coef * (w * h_t).sum()
+            elif a.entropy_coef > 0:  # TRL: the mean entropy of the kept tokens
+                kept = keep.to(h_t.dtype)
+                total = total - a.entropy_coef * (kept * h_t).sum() / kept.sum().clamp(min=1.0)
             if not torch.isfinite(total.detach()):
                 raise FloatingPointError("loss")
 

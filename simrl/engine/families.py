@@ -12,7 +12,7 @@ from typing import Any
 
 from simrl.engine import reference as ref
 from simrl.engine import sequence_ref as seq_ref
-from simrl.metrics import eval_metrics
+from simrl.metrics import STEP_KL_METRICS, eval_metrics
 from simrl.metrics_sequence import SEQUENCE_UPDATE_EXTRA, sequence_eval_metrics
 
 
@@ -30,12 +30,14 @@ class EngineForms:
 
 
 ENGINE_FORMS = {
-    "bandit": EngineForms(ref, ref.RunParams, eval_metrics, (), "simrl.engine.fast:run_fast"),
+    "bandit": EngineForms(
+        ref, ref.RunParams, eval_metrics, STEP_KL_METRICS, "simrl.engine.fast:run_fast"
+    ),
     "sequence": EngineForms(
         seq_ref,
         seq_ref.SeqParams,
         sequence_eval_metrics,
-        SEQUENCE_UPDATE_EXTRA,
+        SEQUENCE_UPDATE_EXTRA + STEP_KL_METRICS,
         "simrl.engine.fast_sequence:run_fast_sequence",
     ),
 }

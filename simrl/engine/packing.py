@@ -27,7 +27,7 @@ from simrl.algorithms.optimiser import params_width as optimiser_params_width
 from simrl.algorithms.optimisers import OPTIMIZERS
 from simrl.algorithms.policy_loss import params_width
 from simrl.algorithms.rewards import REWARDS
-from simrl.config import DYNAMIC_SAMPLING, Config
+from simrl.config import DYNAMIC_SAMPLING, ENTROPY_AGG, Config
 from simrl.engine.streams import StreamLayout
 from simrl.errors import ConfigError
 from simrl.rewards import expectation_weights
@@ -36,6 +36,8 @@ FLOAT_FIELDS = (
     ("optim", "lr"),
     ("algo", "kl_coef"),
     ("algo", "entropy_coef"),
+    ("algo", "entropy_adv_alpha"),
+    ("algo", "entropy_adv_kappa"),
 )
 
 #: float columns after FLOAT_FIELDS that are derived from the config, not fields of it:
@@ -49,6 +51,10 @@ DERIVED_FLOATS = (
     "expect_w_f",
     "expect_w_1",
 )
+
+#: float config fields after DERIVED_FLOATS (issue 17; appended so the columns before
+#: them are unchanged)
+LATE_FLOAT_FIELDS = (("algo", "loss_scale_factor"),)
 
 INT_FIELDS = (
     "reward",
@@ -77,6 +83,8 @@ INT_FIELDS = (
     "reward_votes",
     "reward_updates",
     "reward_pays_format",
+    "adv_greedy",
+    "entropy_agg",
 )
 
 
@@ -97,7 +105,7 @@ def check_compiled_in(c: Config) -> None:
 def pack(
     configs: Sequence[Config], layouts: Sequence[StreamLayout]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(fp, ip, lp, ap, op): FLOAT_FIELDS (and DERIVED_FLOATS), INT_FIELDS, and each run's
+    """(fp, ip, lp, ap, op): FLOAT_FIELDS (then DERIVED_FLOATS, LATE_FLOAT_FIELDS), INT_FIELDS, and each run's
     policy-loss, advantage-estimator and optimiser parameters, per run."""
     for c in configs:
         check_compiled_in(c)
@@ -106,10 +114,11 @@ def pack(
             [float(getattr(getattr(c, sec), name)) for sec, name in FLOAT_FIELDS]
             + [REWARDS[c.reward.kind].packed_param(c.reward)]
             + list(expectation_weights(c.reward.kind, p=c.reward.p, flip=c.reward.flip))
+            + [float(getattr(getattr(c, sec), name)) for sec, name in LATE_FLOAT_FIELDS]
             for c in configs
         ],
         dtype=np.float64,
-    ).reshape(len(configs), len(FLOAT_FIELDS) + len(DERIVED_FLOATS))
+    ).reshape(len(configs), len(FLOAT_FIELDS) + len(DERIVED_FLOATS) + len(LATE_FLOAT_FIELDS))
     ip = np.array([_ints(c, lay) for c, lay in zip(configs, layouts, strict=True)], dtype=np.int64)
     lp = np.zeros((len(configs), params_width()))
     for r, c in enumerate(configs):
@@ -155,5 +164,7 @@ def _ints(c: Config, lay: StreamLayout) -> list[int]:
         "reward_votes": int(REWARDS[c.reward.kind].votes),
         "reward_updates": int(REWARDS[c.reward.kind].updates),
         "reward_pays_format": int(REWARDS[c.reward.kind].pays_format),
+        "adv_greedy": int(ADVANTAGES[a.advantage].reads_greedy),
+        "entropy_agg": ENTROPY_AGG.index(a.entropy_agg),
     }
     return [values[name] for name in INT_FIELDS]

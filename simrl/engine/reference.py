@@ -33,8 +33,11 @@ from itertools import pairwise
 
 import numpy as np
 
-from simrl.advantages import ADVANTAGES
 from simrl.aggregation import AGGREGATIONS
+from simrl.algorithms.advantage import ADVANTAGES, entropy_term
+from simrl.algorithms.advantage import compute as compute_advantages
+from simrl.algorithms.aggregation import weights
+from simrl.algorithms.kl_estimator import sampled_kl as sampled_kl_form
 from simrl.algorithms.losses import POLICY_LOSSES
 from simrl.algorithms.tokens import LossOut, TokenBatch, bandit_positions
 from simrl.config import Config
@@ -42,7 +45,7 @@ from simrl.dynamic_sampling import dynamic_sampling
 from simrl.engine.dh_breakdown import BreakdownSums, breakdown_metrics, breakdown_table
 from simrl.engine.streams import StreamLayout
 from simrl.kl import KL_ESTIMATORS
-from simrl.metrics import AUDIT_METRICS, AUDIT_PROMPT_COLUMNS
+from simrl.metrics import AUDIT_METRICS, AUDIT_PROMPT_COLUMNS, STEP_KL_METRICS
 from simrl.optim import OPTIMIZERS, OptState, init_state
 from simrl.policy import LinearState, apply_gradient, initial_linear_state
 from simrl.rewards import REWARDS, PromptFacts, expected_reward
@@ -185,7 +188,18 @@ def advantages(params: RunParams, batch: Batch, pi_old: np.ndarray) -> np.ndarra
     if a.exact:  # A(a) = r(a) - E_{pi_old} r
         expected = (pi_old[batch.prompt] * batch.rewards).sum(axis=1, keepdims=True)
         return batch.rewards - expected
-    return ADVANTAGES[a.advantage].fn(batch.rewards, a)
+    greedy = None
+    if ADVANTAGES[a.advantage].reads_greedy:  # ReMax: the reward of the argmax answer
+        cfg, task = params.config, params.task
+        greedy = np.array(
+            [
+                expected_reward(
+                    cfg.reward.kind, facts(task, s), p=cfg.reward.p, flip=cfg.reward.flip
+                )[int(np.argmax(pi_old[s]))]
+                for s in batch.prompt
+            ]
+        )
+    return compute_advantages(a.advantage, batch.rewards, a, greedy=greedy)  # lengths 1
 
 
 def minibatch_gradient(
@@ -210,17 +224,23 @@ def minibatch_gradient(
     # aggregation over the minibatch's sampled responses (one token each); an exact entry
     # stands for `count` sampled tokens
     n_seq = len(groups) * params.config.algo.group_size
-    w = AGGREGATIONS[params.config.algo.agg].fn(np.ones((n_seq, 1)))[0, 0] * count  # (N,)
+    agg = AGGREGATIONS[params.config.algo.agg]
+    w = weights(agg, np.ones((n_seq, 1)), params.config.algo.loss_scale_factor)[0, 0] * count
     seq, pos, length = bandit_positions(groups[0] * n, groups.size * n)
+    state = np.repeat(batch.prompt[groups], n)
+    a = params.config.algo
     tokens = TokenTable(
-        state=np.repeat(batch.prompt[groups], n),
+        state=state,
         token=batch.answers[groups].ravel(),
-        adv=adv[groups].ravel(),
+        adv=entropy_term(
+            adv[groups].ravel(), h_old[state], a.entropy_adv_alpha, a.entropy_adv_kappa
+        ),
         weight=w,
         keys=keys,
         seq=seq,
         pos=pos,
         length=length,
+        count=count,
     )
     grad, out, _, _ = token_gradient(
         params.config, z, ref_logits, logp_old, h_old, tokens, breakdown
@@ -243,6 +263,9 @@ class TokenTable:
     seq: np.ndarray  # (N,)
     pos: np.ndarray  # (N,)
     length: np.ndarray  # (N,)
+    #: the sampled tokens each entry stands for (1 sampled; an exact entry's expected
+    #: count): what algo.entropy_agg = "kept-token-mean" counts; None = all 1
+    count: np.ndarray | None = None
 
 
 def token_gradient(
@@ -287,7 +310,9 @@ def token_gradient(
     coef = policy
     sampled_kl = KL_ESTIMATORS[a.kl_kind].sampled
     if a.kl_coef > 0 and sampled_kl:
-        _, dk = KL_ESTIMATORS[a.kl_kind].fn(batch.logp, log_softmax(ref_logits)[s_t, a_t])
+        _, dk = sampled_kl_form(
+            KL_ESTIMATORS[a.kl_kind], batch.logp, log_softmax(ref_logits)[s_t, a_t], batch.logp_old
+        )
         coef = coef + w * a.kl_coef * dk
     S = z.shape[0]
     grad = np.zeros_like(z)
@@ -298,7 +323,7 @@ def token_gradient(
         _, gk = KL_ESTIMATORS[a.kl_kind].fn(logp, log_softmax(ref_logits))
         grad += a.kl_coef * state_weight * gk
     if a.entropy_coef > 0:  # loss -= coef * H
-        grad -= a.entropy_coef * state_weight * entropy_gradient(z)
+        grad -= a.entropy_coef * entropy_weight(a, tokens, keep, state_weight) * entropy_gradient(z)
     if breakdown is not None:
         lr, h = cfg.optim.lr, entropy(z)
         breakdown.weight += state_weight[:, 0]
@@ -317,6 +342,27 @@ def token_gradient(
             breakdown.steer_eq14, s_t, -lr * -coef * (1.0 - pi_a) ** 2 * (batch.logp + h[s_t])
         )
     return grad, out, policy, keep
+
+
+def entropy_weight(a, tokens: TokenTable, keep: np.ndarray, state_weight: np.ndarray) -> np.ndarray:
+    """(S, 1) weight of each state's entropy in the bonus (loss -= coef sum_s w_s H_s).
+
+    algo.entropy_agg = "loss": the tokens' aggregation weights (the entropy aggregated
+    like the policy loss over every response token: verl 0.9.1 workers/utils/losses.py
+    `ppo_loss`, `agg_loss(loss_mat=entropy, loss_mask=response_mask,
+    loss_agg_mode=loss_agg_mode)`); "kept-token-mean": the mean over the
+    minibatch's tokens kept by the forking-token mask, whatever algo.agg is (TRL 1.16.0
+    `GRPOTrainer._compute_loss`: (entropies * mask * entropy_mask).sum() /
+    (mask * entropy_mask).sum().clamp(min=1))."""
+    if a.entropy_agg == "loss":
+        return state_weight
+    count = np.ones(tokens.state.shape) if tokens.count is None else tokens.count
+    kept = count * keep
+    total = kept.sum()
+    S = state_weight.shape[0]
+    if total <= 0:  # TRL: 0 / clamp(0, min=1) = 0
+        return np.zeros((S, 1))
+    return (np.bincount(tokens.state, weights=kept, minlength=S) / total)[:, None]
 
 
 def minibatch_groups(n_groups: int, minibatches: int) -> list[np.ndarray]:
@@ -341,6 +387,7 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
 
     z, opt, lin = state.logits, state.opt, state.policy
     tally = np.zeros(5)  # counted tokens, low, high, dual, selected
+    ppo: list[float] = []  # verl's ppo_kl of each minibatch update
     breakdown = BreakdownSums.zeros(z.shape[0]) if cfg.run.audit else None
     optimise = OPTIMIZERS[cfg.optim.kind].fn
     n = batch.answers.shape[1]
@@ -348,6 +395,8 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
     for epoch in range(a.epochs):
         for groups in minibatch_groups(len(batch.prompt), a.minibatches):
             keys = u_cc[epoch, groups[0] * n : (groups[-1] + 1) * n] if lay.cc else None
+            s_t, a_t = np.repeat(batch.prompt[groups], n), batch.answers[groups].ravel()
+            ppo.append(minibatch_ppo_kl(z, logp_old, s_t, a_t, batch.count[groups].ravel()))
             grad, count, out = minibatch_gradient(
                 params, z, state.ref_logits, logp_old, h_old, batch, adv, groups, keys, breakdown
             )
@@ -362,12 +411,63 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
 
     batch_stats = (batch.reward_mean, batch.zero_var_frac, len(batch.prompt))
     return finish_step(
-        cfg, state, z, opt, z0, h_old, t, tally, batch_stats, breakdown, params, lin, batch.prompt
+        cfg,
+        state,
+        z,
+        opt,
+        z0,
+        h_old,
+        t,
+        tally,
+        batch_stats,
+        breakdown,
+        params,
+        lin,
+        batch.prompt,
+        ppo_kl=mean_or_nan(ppo),
     )
 
 
+def minibatch_ppo_kl(z, logp_old, states, tokens, count) -> float:
+    """verl's ppo_kl of one minibatch update (verl 0.9.1 core_algos
+    compute_policy_loss_vanilla and the others: masked_mean(-(log_prob - old_log_prob))
+    over the minibatch's tokens), at the logits z before the update; a token counts
+    `count` times (an exact entry: its expected count)."""
+    lp = log_softmax(z)[states, tokens]
+    total = count.sum()
+    return float((count * (logp_old[states, tokens] - lp)).sum() / total) if total > 0 else np.nan
+
+
+def mean_or_nan(values: list[float]) -> float:
+    """The mean of the minibatch updates' values (verl averages its per-minibatch metric)."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else np.nan
+
+
+def step_kl_exact(z0: np.ndarray, z: np.ndarray, moved: np.ndarray) -> float:
+    """Mean over the moved states of the exact KL(pi_old || pi_new) = sum pi_old (l_old - l)."""
+    if not moved.any():
+        return np.nan
+    lo, ln = log_softmax(z0[moved]), log_softmax(z[moved])
+    p = np.exp(lo)
+    return float(np.where(p > 0, p * (lo - ln), 0.0).sum(axis=1).mean())
+
+
 def finish_step(
-    cfg, state, z, opt, z0, h_old, t, tally, batch_stats, breakdown, params, lin=None, prompts=None
+    cfg,
+    state,
+    z,
+    opt,
+    z0,
+    h_old,
+    t,
+    tally,
+    batch_stats,
+    breakdown,
+    params,
+    lin=None,
+    prompts=None,
+    ppo_kl=np.nan,
 ):
     """The end of a step, bandit or sequence: ProRL reset, then the update metrics (batch
     statistics, clip fractions from the tally, exact entropy change vs first order over
@@ -412,6 +512,8 @@ def finish_step(
         metrics.update(breakdown_metrics(None, moved))
     if lin is not None:
         metrics.update(heldout_metrics(z0, z, h_old, prompts))
+    metrics["ppo_kl"] = ppo_kl
+    metrics["kl_step_exact"] = step_kl_exact(z0, z, moved)
     return RunState(z, ref, opt, lin), metrics
 
 
@@ -463,6 +565,7 @@ def frozen_update_metrics() -> dict:
         "dH_exact": np.nan,
         "dH_first_order": np.nan,
         **dict.fromkeys(AUDIT_METRICS, np.nan),
+        **dict.fromkeys(STEP_KL_METRICS, np.nan),
     }
 
 

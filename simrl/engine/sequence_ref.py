@@ -21,12 +21,15 @@ are token sequences over the task's graph (simrl/tasks/sequence.py). One step:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from simrl.advantages import ADVANTAGES
 from simrl.aggregation import AGGREGATIONS
+from simrl.algorithms.advantage import ADVANTAGES, entropy_term
+from simrl.algorithms.advantage import compute as compute_advantages
+from simrl.algorithms.aggregation import weights
 from simrl.config import Config
 from simrl.dynamic_sampling import dynamic_sampling
 from simrl.engine.dh_breakdown import BreakdownSums
@@ -35,7 +38,9 @@ from simrl.engine.reference import (
     TokenTable,
     finish_step,
     frozen_update_metrics,
+    mean_or_nan,
     minibatch_groups,
+    minibatch_ppo_kl,
     select_prompts,
     token_gradient,
 )
@@ -113,6 +118,19 @@ def prompt_facts(task: SequenceTask, s: int) -> PromptFacts:
     return PromptFacts(task.correct[s], -1, int(task.incorrect_label[s]))
 
 
+def greedy_leaf(task: SequenceTask, pi: np.ndarray, s: int) -> int:
+    """The leaf of prompt s's greedy response: the argmax token of pi (the first of tied
+    maxima) at every state from the root (ReMax's greedy baseline, exact)."""
+    n = int(task.root[s])
+    for _ in range(task.max_len):
+        row = task.node_row[n]
+        c = int(task.child[n, int(np.argmax(pi[row, : task.row_width[row]]))])
+        if c < 0:
+            return -c - 1
+        n = c
+    raise AssertionError("every path ends in a leaf within max_len tokens")
+
+
 def sampled_tokens(params: SeqParams, pi_old: np.ndarray, u: np.ndarray) -> SeqTokens:
     cfg, task, lay = params.config, params.task, params.layout
     S, P, G, T = cfg.train_prompts, cfg.prompts_per_step, cfg.algo.group_size, task.max_len
@@ -147,7 +165,13 @@ def sampled_tokens(params: SeqParams, pi_old: np.ndarray, u: np.ndarray) -> SeqT
     mean_length = float(np.mean([len(r[1]) for g in first for r in g[1]]))
     n = len(kept)
     rewards = np.array([g[2] for g in kept], dtype=float).reshape(n, G)
-    adv = ADVANTAGES[a.advantage].fn(rewards, a)
+    lengths = np.array([[len(r[1]) for r in g[1]] for g in kept], dtype=float).reshape(n, G)
+    greedy = None
+    if ADVANTAGES[a.advantage].reads_greedy:  # ReMax: the greedy responses' rewards
+        r_leaf = leaf_expected_reward(task, cfg.reward.kind, p=cfg.reward.p, flip=cfg.reward.flip)
+        r_leaf = r_leaf + overlong_penalty(task.leaf_len, T, a.overlong_cache, a.overlong_factor)
+        greedy = np.array([r_leaf[greedy_leaf(task, pi_old, g[0])] for g in kept])
+    adv = compute_advantages(a.advantage, rewards, a, lengths, greedy)
     cols: dict[str, list] = {
         k: [] for k in ("group", "seq", "pos", "length", "node", "token", "adv")
     }
@@ -233,7 +257,11 @@ def aggregation_weights(cfg: Config, tok: SeqTokens, sel: np.ndarray, n_groups: 
     responses x T mask); exact entries get the mode's constant weight times their count."""
     G = cfg.algo.group_size
     B = n_groups * G
-    agg = AGGREGATIONS[cfg.algo.agg].fn
+    e = AGGREGATIONS[cfg.algo.agg]
+
+    def agg(mask):
+        return weights(e, mask, cfg.algo.loss_scale_factor)
+
     if cfg.algo.exact:
         return agg(np.ones((B, T)))[0, 0] * tok.count[sel]
     first_seq = tok.group[sel][0] * G if sel.size else 0
@@ -254,9 +282,13 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
     pi_old = np.exp(logp_old)
     h_old = entropy(z0)
     tok = (exact_tokens if a.exact else sampled_tokens)(params, pi_old, u)
+    if a.entropy_adv_alpha > 0:  # the entropy-based advantage, per token (never exact)
+        adv = entropy_term(tok.adv, h_old[tok.row], a.entropy_adv_alpha, a.entropy_adv_kappa)
+        tok = dataclasses.replace(tok, adv=adv)
 
     z, opt = state.logits, state.opt
     tally = np.zeros(8)  # counted, low, high, dual, selected, kept, |policy| fork, |policy|
+    ppo: list[float] = []  # verl's ppo_kl of each minibatch update
     breakdown = BreakdownSums.zeros(z.shape[0]) if cfg.run.audit else None
     optimise = OPTIMIZERS[cfg.optim.kind].fn
     T = task.max_len
@@ -274,7 +306,9 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
                 seq=tok.seq[sel],
                 pos=tok.pos[sel],
                 length=tok.length[sel],
+                count=tok.count[sel],
             )
+            ppo.append(minibatch_ppo_kl(z, logp_old, tok.row[sel], tok.token[sel], tok.count[sel]))
             grad, out, policy, keep = token_gradient(
                 cfg, z, state.ref_logits, logp_old, h_old, table, breakdown
             )
@@ -291,7 +325,18 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
 
     batch_stats = (tok.reward_mean, tok.zero_var_frac, tok.n_groups)
     new_state, metrics = finish_step(
-        cfg, state, z, opt, z0, h_old, t, tally, batch_stats, breakdown, params
+        cfg,
+        state,
+        z,
+        opt,
+        z0,
+        h_old,
+        t,
+        tally,
+        batch_stats,
+        breakdown,
+        params,
+        ppo_kl=mean_or_nan(ppo),
     )
     metrics["fork_grad_share"] = tally[6] / tally[7] if tally[7] > 0 else np.nan
     metrics["forking_kept_frac"] = tally[5] / tally[0] if tally[0] else 0.0

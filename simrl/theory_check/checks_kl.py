@@ -7,6 +7,7 @@ import importlib
 import numpy as np
 
 from simrl import kl
+from simrl.algorithms.kl_estimator import sampled_kl
 from simrl.theory_check.registry import (
     _directional,
     _k,
@@ -46,17 +47,40 @@ def _kl_unbiased(rng: np.random.Generator) -> float:
     "kl_sampled_derivatives",
     "KL gradients",
     1e-6,
-    ("simrl.kl.k1", "simrl.kl.k2", "simrl.kl.k3"),
+    (
+        "simrl.kl.k1",
+        "simrl.kl.k2",
+        "simrl.kl.k3",
+        "simrl.kl.abs_kl",
+        "simrl.kl.k1_plus",
+        "simrl.kl.k3_plus",
+        "simrl.kl.k3_ratio",
+    ),
 )
 def _kl_sampled_derivatives(rng: np.random.Generator) -> float:
-    """k1', k2', k3' (d/d logp) against central differences, relative |fd - d| / (1 + |d|);
-    logp, logp_ref uniform in [-20, 0]."""
+    """Every sampled estimator's d/d logp against central differences, relative
+    |fd - d| / (1 + |d|); logp, logp_ref, logp_old uniform in [-20, 0] (logp_old within 1
+    of logp: a ratio of at most e). The straight-through estimators (verl's names ending in
+    "+", value of k1 / k3, gradient of k2) against the difference of k2's value; the ratio
+    estimator's (k3_ratio) in logp with logp_old fixed, and x = logp - logp_ref in [-5, 5]:
+    its value r k3 holds e^{-x}, which its derivative r x cancels, so beyond that the
+    central difference itself loses the digits."""
     logp, logp_ref = rng.uniform(-20.0, 0.0, 2)
+    logp_old = logp + rng.uniform(-1.0, 1.0)
+    near_ref = np.array(logp - rng.uniform(-5.0, 5.0))
+    old = np.array(logp_old)
     errors = []
     for name in kl.SAMPLED:
-        fn = kl.KL_ESTIMATORS[name].fn
-        deriv = fn(np.array(logp), np.array(logp_ref))[1]
-        numeric = _directional(lambda x, fn=fn: fn(x, np.array(logp_ref))[0], logp, 1.0)
+        e = kl.KL_ESTIMATORS[name]
+        ref = near_ref if e.reads_ratio else np.array(logp_ref)
+
+        def value(x, e=e, name=name, ref=ref):
+            if name.endswith("+"):  # verl kl_penalty: k2 - sg(k2) + sg(k), gradient k2's
+                return kl.KL_ESTIMATORS["k2"].fn(x, ref)[0]
+            return sampled_kl(e, x, ref, old)[0]
+
+        deriv = sampled_kl(e, np.array(logp), ref, old)[1]
+        numeric = _directional(value, logp, 1.0)
         errors.append(abs(numeric - deriv) / (1.0 + abs(deriv)))
     return float(max(errors))
 

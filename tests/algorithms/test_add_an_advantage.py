@@ -30,7 +30,7 @@ TOY_MODULE = textwrap.dedent(
         return rewards - rewards.max(axis=1, keepdims=True)
 
 
-    def numba_form(ap, rew, adv, n_groups, G):
+    def numba_form(ap, rew, adv, n_groups, G, lens, greedy):
         for j in range(n_groups):
             top = rew[j, 0]
             for i in range(1, G):

@@ -154,6 +154,9 @@ def test_runs_are_deterministic_and_independent_of_batch_mates():
         {"reward.kind": "self_consistency", "algo.dynamic_sampling": "resample"},
         {"reward.kind": "incorrect", "algo.kl_coef": 0.1, "algo.ref_reset_every": 1},
         {"reward.kind": "format", "algo.overlong_cache": 4, "algo.advantage": "rloo"},
+        {"algo.advantage": "reinforce_pp_baseline", "algo.minibatches": 2},
+        {"algo.advantage": "passk", "algo.passk_k": 2},
+        {"algo.advantage": "remax", "algo.overlong_cache": 4},
     ],
     ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()),
 )
@@ -161,6 +164,51 @@ def test_registry_settings_run(case):
     res = run_bridge(tiny(**case))
     assert res.final.loc[0, "failed_step"] == -1
     assert np.isfinite(res.final.loc[0, "acc"])
+
+
+def test_length_reading_estimators_get_the_completion_lengths(monkeypatch):
+    """opo reads the responses' lengths: the bridge passes each completion's token count
+    (its mask sum), and the advantages are the numpy form's on them."""
+    import simrl.bridge.step as bridge_step
+
+    seen = []
+    real = bridge_step.compute_advantages
+
+    def spy(name, rewards, p, lengths=None, greedy=None):
+        seen.append((np.array(rewards), np.array(lengths)))
+        return real(name, rewards, p, lengths, greedy)
+
+    monkeypatch.setattr(bridge_step, "compute_advantages", spy)
+    res = run_bridge(tiny(**{"algo.advantage": "opo"}))
+    assert res.final.loc[0, "failed_step"] == -1
+    assert seen
+    for rewards, lengths in seen:
+        assert lengths.shape == rewards.shape
+        assert np.all(lengths >= 1) and np.all(lengths == np.round(lengths))
+    assert any(np.any(lengths > 1) for _, lengths in seen), "completions of one token only"
+
+
+def test_remax_gets_one_greedy_reward_per_group(monkeypatch):
+    """The bridge's ReMax baseline: one greedy completion per kept group, rewarded with
+    the run's (deterministic, 0/1) reward; the advantages are r - that reward."""
+    import simrl.bridge.step as bridge_step
+
+    seen = []
+    real = bridge_step.compute_advantages
+
+    def spy(name, rewards, p, lengths=None, greedy=None):
+        out = real(name, rewards, p, lengths, greedy)
+        seen.append((np.array(rewards), np.array(greedy), out))
+        return out
+
+    monkeypatch.setattr(bridge_step, "compute_advantages", spy)
+    res = run_bridge(tiny(**{"algo.advantage": "remax"}))
+    assert res.final.loc[0, "failed_step"] == -1
+    assert seen
+    for rewards, greedy, adv in seen:
+        assert greedy.shape == (rewards.shape[0],)
+        assert set(np.unique(greedy)) <= {0.0, 1.0}
+        np.testing.assert_array_equal(adv, rewards - greedy[:, None])
 
 
 def test_frozen_reward_leaves_the_base_model():

@@ -42,9 +42,13 @@ def verl_agg_loss(loss_mat, loss_mask, loss_agg_mode):
     elif loss_agg_mode == "seq-mean-token-mean":
         seq_losses = torch.sum(loss_mat * loss_mask, dim=-1) / torch.sum(loss_mask, dim=-1)
         loss = torch.mean(seq_losses)
-    elif loss_agg_mode == "seq-mean-token-sum-norm":
+    elif loss_agg_mode == "seq-mean-token-sum-norm":  # verl 0.9.1 (PR 5417): / B / T
         seq_losses = torch.sum(loss_mat * loss_mask, dim=-1)
-        loss = torch.sum(seq_losses) / loss_mask.shape[-1]
+        loss = torch.mean(seq_losses) / loss_mask.shape[-1]
+    elif loss_agg_mode == "token-sum":
+        loss = torch.sum(loss_mat * loss_mask)
+    elif loss_agg_mode == "token-sum-norm":  # older verl's seq-mean-token-sum-norm
+        loss = torch.sum(loss_mat * loss_mask) / loss_mask.shape[-1]
     else:
         raise ValueError(loss_agg_mode)
     return loss

@@ -13,6 +13,7 @@ import torch
 from simrl.theory import entropy, log_softmax
 
 from simrl.aggregation import AGGREGATIONS
+from simrl.algorithms.advantages import ADVANTAGES
 from simrl.bridge.losses import TORCH_LOSSES
 from simrl.bridge.update import UpdateBatch, ppo_update
 from simrl.config import Config
@@ -47,8 +48,30 @@ CASES = {
     "kl_cov-many": {"algo.loss": "kl_cov", "algo.kl_cov_ratio": 0.3},
     "steer-exp": {"algo.loss": "steer", "algo.steer_mode": "exp"},
     "entropy-bonus": {"algo.entropy_coef": 0.1},
+    # issue 17: TRL's entropy bonus (kept-token mean) under an aggregation where it
+    # differs from the loss's; verl's loss_scale_factor on both norm modes
+    "entropy-kept-token-mean": {
+        "algo.entropy_coef": 0.1,
+        "algo.entropy_agg": "kept-token-mean",
+        "algo.agg": "token-sum",  # W = 1, not the mean's 1 / N
+        "algo.minibatches": 2,
+    },
+    "agg-norm-scale": {"algo.agg": "seq-mean-token-sum-norm", "algo.loss_scale_factor": 0.4},
+    "agg-old-norm-scale": {"algo.agg": "token-sum-norm", "algo.loss_scale_factor": 3.0},
     "minibatches-rloo": {"algo.minibatches": 3, "algo.advantage": "rloo"},
     "random-reward-dr_grpo": {"reward.kind": "random", "algo.advantage": "dr_grpo"},
+    # every advantage estimator: the bridge computes advantages with the numpy form
+    # (advantage.compute, lengths 1 on the one-token model), then updates with torch
+    **{f"advantage={n}": {"algo.advantage": n} for n in ADVANTAGES.names},
+    "advantage=passk-k2": {"algo.advantage": "passk", "algo.passk_k": 2},
+    # the entropy-based advantage, added per token by the bridge's update
+    "entropy-adv": {"algo.entropy_adv_alpha": 0.4},
+    "entropy-adv-cap": {
+        "algo.entropy_adv_alpha": 5.0,
+        "algo.entropy_adv_kappa": 1.5,
+        "algo.advantage": "dr_grpo",
+        "algo.minibatches": 2,
+    },
 }
 
 

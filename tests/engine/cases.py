@@ -140,6 +140,25 @@ LOSS_OPTION_CASES = {
         "optim.lr": 4.0,
     },
     "dro-epochs": {"algo.loss": "dro", "algo.dro_beta": 0.3, "algo.epochs": 3},
+    # issue 17's KL, aggregation and entropy-bonus options: TRL's k3 times the ratio
+    # (the ratio moves from the second epoch), verl's loss_scale_factor on both norm
+    # modes, the straight-through k3+ over minibatches, TRL's entropy-bonus weighting
+    # under an aggregation where it differs from the loss's
+    "kl-k3_ratio-epochs": {
+        "algo.kl_kind": "k3_ratio",
+        "algo.kl_coef": 0.5,
+        "algo.epochs": 3,
+        "optim.lr": 2.0,
+    },
+    "kl-k3+-minibatches": {"algo.kl_kind": "k3+", "algo.kl_coef": 0.5, "algo.minibatches": 2},
+    "agg-norm-scale": {"algo.agg": "seq-mean-token-sum-norm", "algo.loss_scale_factor": 2.5},
+    "agg-old-norm-scale": {"algo.agg": "token-sum-norm", "algo.loss_scale_factor": 0.5},
+    "entropy-kept-token-mean": {
+        "algo.entropy_coef": 0.1,
+        "algo.entropy_agg": "kept-token-mean",
+        "algo.agg": "token-sum-norm",
+        "algo.minibatches": 2,
+    },
 }
 
 
@@ -161,4 +180,43 @@ EXACT_CASES = {
         "optim.lr": 2.0,
     },
     "exact-sapo": {"algo.exact": True, "algo.loss": "sapo", "algo.epochs": 2, "optim.lr": 2.0},
+}
+
+
+#: the advantage estimators' branches the registry cases do not reach: Pass@k's k = 1 and
+#: a k between 1 and G; groups of one response (the group baselines are 0 there, verl's
+#: rule); the batch-level rules (whitening, the batch std, GPG's nonzero count) on a batch
+#: that dynamic sampling shrank; W-REINFORCE's lambda
+ADVANTAGE_OPTION_CASES = {
+    "passk-k1": {"algo.advantage": "passk", "algo.passk_k": 1},
+    "passk-k3": {"algo.advantage": "passk", "algo.passk_k": 3},
+    "reinforce_pp_baseline-G1": {
+        "algo.advantage": "reinforce_pp_baseline",
+        "algo.group_size": 1,
+        "algo.prompts_per_step": 3,
+    },
+    "opo-G1": {"algo.advantage": "opo", "algo.group_size": 1},
+    "gpg-G1": {"algo.advantage": "gpg", "algo.group_size": 1},
+    "drop-reinforce_pp": {
+        "algo.advantage": "reinforce_pp",
+        "algo.dynamic_sampling": "drop",
+        "algo.prompts_per_step": 3,
+    },
+    "drop-grpo_batch": {
+        "algo.advantage": "grpo_batch",
+        "algo.dynamic_sampling": "drop",
+        "algo.prompts_per_step": 3,
+    },
+    "drop-gpg": {"algo.advantage": "gpg", "algo.dynamic_sampling": "drop"},
+    "w_reinforce-lambda": {"algo.advantage": "w_reinforce", "algo.w_reinforce_lambda": 0.5},
+    # the entropy-based advantage term: the alpha H branch, and (large alpha, small kappa)
+    # the |A| / kappa branch, on another estimator
+    "entropy-adv": {"algo.entropy_adv_alpha": 0.4},
+    "entropy-adv-cap": {
+        "algo.entropy_adv_alpha": 5.0,
+        "algo.entropy_adv_kappa": 1.5,
+        "algo.advantage": "dr_grpo",
+    },
+    # ReMax's greedy baseline under another deterministic reward
+    "remax-incorrect": {"algo.advantage": "remax", "reward.kind": "incorrect"},
 }

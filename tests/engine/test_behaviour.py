@@ -109,7 +109,7 @@ def test_clipping_biases_random_rewards_toward_the_base_policys_top_answer():
 
 
 #: a step so large that the logits overflow on the first update
-OVERFLOW = {"optim.lr": 1e308, "algo.agg": "seq-mean-token-sum-norm"}
+OVERFLOW = {"optim.lr": 1e308, "algo.agg": "token-sum-norm"}
 
 
 @pytest.mark.parametrize("engine", ["fast", "reference"])

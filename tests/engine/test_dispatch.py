@@ -9,7 +9,9 @@ import pytest
 from numba import njit
 from simrl.theory.entropy import log_softmax
 
+from simrl.algorithms.aggregation import weights
 from simrl.algorithms.aggregations import AGGREGATIONS
+from simrl.algorithms.kl_estimator import sampled_kl
 from simrl.algorithms.kl_estimators import KL_ESTIMATORS
 from simrl.algorithms.reward import PromptFacts
 from simrl.algorithms.rewards import REWARDS
@@ -24,9 +26,9 @@ X = np.array([-2.0, -0.3, 0.0, 0.7, 1.5])  # logp - logp_ref
 
 
 @njit
-def _sampled(code, x, out):
+def _sampled(code, x, r, out):
     for i in range(x.shape[0]):
-        out[i] = sampled_kl_grad(code, x[i])
+        out[i] = sampled_kl_grad(code, x[i], r[i])
 
 
 @njit
@@ -36,9 +38,9 @@ def _exact(code, scale, logp, prob, ref_logp, ref_prob, g):
 
 
 @njit
-def _weights(code, exact, n_tokens, n_seq, max_len, lengths, out):
+def _weights(code, exact, n_tokens, n_seq, max_len, lengths, scale, out):
     for i in range(lengths.shape[0]):
-        out[i] = aggregation_weight(code, exact, n_tokens, n_seq, max_len, lengths[i])
+        out[i] = aggregation_weight(code, exact, n_tokens, n_seq, max_len, lengths[i], scale)
 
 
 @njit
@@ -50,8 +52,10 @@ def _rewards(code, s, ans, correct, fmt, label, u, param, winner, out):
 def test_sampled_kl_dispatch(name):
     e = KL_ESTIMATORS[name]
     got = np.empty_like(X)
-    _sampled(e.code, X, got)
-    np.testing.assert_allclose(got, e.numpy(X, np.zeros_like(X))[1], rtol=1e-15, atol=1e-15)
+    logp_old = X - np.array([0.1, -0.2, 0.0, 0.3, -0.4])  # ratio exp(logp - logp_old) != 1
+    _sampled(e.code, X, np.exp(X - logp_old), got)
+    want = sampled_kl(e, X, np.zeros_like(X), logp_old)[1]
+    np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-15)
 
 
 @pytest.mark.parametrize("name", [e.name for e in KL_ESTIMATORS if not e.sampled])
@@ -64,16 +68,19 @@ def test_exact_kl_dispatch(name):
     np.testing.assert_allclose(g, 0.5 * e.numpy(logp, ref_logp)[1], rtol=1e-13, atol=1e-15)
 
 
+@pytest.mark.parametrize("scale", [0.0, 7.0])
 @pytest.mark.parametrize("name", AGGREGATIONS.names)
-def test_aggregation_dispatch(name):
-    """A minibatch of 3 responses of lengths 2, 4, 1 padded to 4: each token's weight."""
+def test_aggregation_dispatch(name, scale):
+    """A minibatch of 3 responses of lengths 2, 4, 1 padded to 4: each token's weight
+    (with loss_scale_factor 0, i.e. T, and 7)."""
     lengths = np.array([2, 4, 1])
     mask = (np.arange(4)[None, :] < lengths[:, None]).astype(float)  # (B, T)
     e = AGGREGATIONS[name]
     token_lengths = np.repeat(lengths, lengths)
     got = np.empty(token_lengths.size)
-    _weights(e.code, False, int(mask.sum()), 3, 4, token_lengths, got)
-    np.testing.assert_allclose(got, e.numpy(mask)[mask > 0], rtol=1e-15)
+    _weights(e.code, False, int(mask.sum()), 3, 4, token_lengths, scale or 4.0, got)
+    want = weights(e, mask, scale)[mask > 0]
+    np.testing.assert_allclose(got, want, rtol=1e-15)
 
 
 @pytest.mark.parametrize("name", REWARDS.names)

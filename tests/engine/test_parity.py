@@ -6,7 +6,13 @@ import pytest
 
 from simrl.config import Config
 from simrl.engine.batch import RunSpec, run_batch
-from tests.engine.cases import EXACT_CASES, LOSS_OPTION_CASES, registry_cases, uncovered
+from tests.engine.cases import (
+    ADVANTAGE_OPTION_CASES,
+    EXACT_CASES,
+    LOSS_OPTION_CASES,
+    registry_cases,
+    uncovered,
+)
 
 TOL = 1e-9
 SMALL = {
@@ -19,6 +25,7 @@ SMALL = {
 CASES = {
     **registry_cases(),
     **LOSS_OPTION_CASES,
+    **ADVANTAGE_OPTION_CASES,
     "entropy-bonus": {"algo.entropy_coef": 0.05},
     "minibatches": {"algo.minibatches": 3, "algo.epochs": 2},
     "subset-prompts": {"algo.prompts_per_step": 4, "algo.minibatches": 2},

@@ -8,13 +8,20 @@ import numpy as np
 import pytest
 
 from simrl import Config, NonFiniteError
+from simrl.algorithms.advantages import ADVANTAGES
 from simrl.engine import fast
 from simrl.engine.batch import RunSpec, run_batch
 from simrl.engine.kernels.seq_metrics import N_BUCKETS, weighted_quantiles
 from simrl.examples.custom_sequence import build as build_custom
 from simrl.metrics import ENTROPY_QUANTILES
 from simrl.metrics_sequence import weighted_quantile
-from tests.engine.cases import EXACT_CASES, LOSS_OPTION_CASES, registry_cases, uncovered
+from tests.engine.cases import (
+    ADVANTAGE_OPTION_CASES,
+    EXACT_CASES,
+    LOSS_OPTION_CASES,
+    registry_cases,
+    uncovered,
+)
 
 TOL = 1e-9
 #: 4 prompts, 2 modes (shared mode row), 3 reasoning tokens of vocab 3 with a fork at
@@ -54,6 +61,25 @@ CASES = {
     },
     # losses and their options
     **LOSS_OPTION_CASES,
+    **ADVANTAGE_OPTION_CASES,
+    "remax-policy-answers": {**POLICY, **VARIABLE, "algo.advantage": "remax"},
+    "entropy-adv-variable": {**VARIABLE, "algo.entropy_adv_alpha": 0.4, "run.audit": True},
+    # the estimators that read the responses' lengths, on responses of unequal lengths;
+    # rewards off {0, 1} (the overlong penalty) for the rules that treat them apart
+    **{
+        f"variable-{e.name}": {**VARIABLE, "algo.advantage": e.name}
+        for e in ADVANTAGES
+        if e.reads_lengths
+    },
+    **{
+        f"overlong-{name}": {
+            **VARIABLE,
+            "algo.overlong_cache": 2,
+            "algo.overlong_factor": 0.5,
+            "algo.advantage": name,
+        }
+        for name in ("w_reinforce", "passk", "psr", "nsr", "remax")
+    },
     "entropy-bonus": {"algo.entropy_coef": 0.05, **POLICY},
     # the sequence-level losses on responses of unequal lengths (per-response means)
     "gspo-variable": {
@@ -73,6 +99,20 @@ CASES = {
         **VARIABLE,
     },
     "forking-0.2": {"algo.forking_top_quantile": 0.2},
+    # TRL's entropy bonus: the mean entropy of the tokens the forking rule keeps
+    "entropy-kept-token-mean-forking": {
+        "algo.entropy_coef": 0.1,
+        "algo.entropy_agg": "kept-token-mean",
+        "algo.forking_top_quantile": 0.5,
+        **POLICY,
+        **VARIABLE,
+    },
+    "exact-entropy-kept-token-mean": {
+        "algo.exact": True,
+        "algo.entropy_coef": 0.1,
+        "algo.entropy_agg": "kept-token-mean",
+        "algo.agg": "token-sum",  # W = 1, not the mean's 1 / (B T)
+    },
     "forking-0.5-policy-variable": {"algo.forking_top_quantile": 0.5, **POLICY, **VARIABLE},
     "overlong": {**VARIABLE, "algo.overlong_cache": 2, "algo.overlong_factor": 0.5},
     "overlong-self-consistency": {

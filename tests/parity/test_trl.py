@@ -47,9 +47,12 @@ torch = pytest.importorskip("torch", reason="parity with TRL needs torch")
 from trl.trainer.grpo_trainer import GRPOTrainer  # noqa: E402
 
 from simrl.aggregation import AGGREGATIONS  # noqa: E402
+from simrl.algorithms.kl_estimator import sampled_kl, sampled_kl_torch  # noqa: E402
+from simrl.algorithms.kl_estimators import KL_ESTIMATORS  # noqa: E402
 from simrl.algorithms.tokens import TokenBatch, TorchTokens  # noqa: E402
 from simrl.bridge.losses import TORCH_LOSSES  # noqa: E402
 from simrl.config import AlgoConfig  # noqa: E402
+from simrl.engine.reference import FORK_TIE_TOL, TokenTable, entropy_weight  # noqa: E402
 from simrl.losses import POLICY_LOSSES  # noqa: E402
 
 TRL_VERSION = "1.16.0"  # the version whose code these mappings were read from
@@ -113,18 +116,36 @@ class TrlStub:
     get_off_policy_mask = staticmethod(GRPOTrainer.get_off_policy_mask)
     get_gamma_weights = staticmethod(GRPOTrainer.get_gamma_weights)
 
-    def __init__(self, loss_type: str, level: str, opsm: float | None, logp, p: AlgoConfig):
+    get_high_entropy_mask = GRPOTrainer.get_high_entropy_mask
+
+    def __init__(
+        self,
+        loss_type: str,
+        level: str,
+        opsm: float | None,
+        logp,
+        p: AlgoConfig,
+        *,
+        beta: float = 0.0,
+        bias_correction: bool = True,
+        entropies=None,
+        entropy_coef: float = 0.0,
+        top_entropy_quantile: float = 1.0,
+    ):
         self.logp = logp
+        self.entropies = torch.zeros_like(logp) if entropies is None else entropies
         self.loss_type = loss_type
         self.importance_sampling_level = level
         self.off_policy_mask_threshold = opsm
         self.epsilon_low, self.epsilon_high = p.clip_low, p.clip_high
-        self.beta = 0.0
-        self.top_entropy_quantile = 1.0
+        self.beta = beta
+        self.top_entropy_quantile = top_entropy_quantile
+        self.entropy_coef = entropy_coef
+        self.use_adaptive_entropy = False
         self.use_vllm = False
         self.vllm_importance_sampling_correction = False
         self.aux_loss_enabled = False
-        self._entropy_bonus_enabled = False
+        self._entropy_bonus_enabled = entropy_coef != 0.0
         self.max_completion_length = T
         self.current_gradient_accumulation_steps = 1
         self.model = types.SimpleNamespace(training=True)
@@ -134,11 +155,12 @@ class TrlStub:
             gather=lambda x: x,
             gather_for_metrics=lambda x: x,
             reduce=lambda x, reduction="sum": x,
+            pad_across_processes=lambda x, dim=0, pad_index=0: x,
         )
         self.args = types.SimpleNamespace(
             delta=None,
             steps_per_generation=1,
-            use_bias_correction_kl=True,
+            use_bias_correction_kl=bias_correction,
             vespo_k_pos=p.vespo_k_pos,
             vespo_lambda_pos=p.vespo_lambda_pos,
             vespo_k_neg=p.vespo_k_neg,
@@ -147,7 +169,7 @@ class TrlStub:
         self._metrics = defaultdict(lambda: defaultdict(list))
 
     def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, keep, **kw):
-        return self.logp, torch.zeros_like(self.logp), None
+        return self.logp, self.entropies, None
 
 
 def trl_loss(loss_type, level, opsm, d, p) -> tuple[float, np.ndarray]:
@@ -252,3 +274,133 @@ def test_the_data_reach_every_branch(seed):
     assert np.max(np.abs(phi - 1.0)) > 0.3
     _, _, cis = simrl_numpy("cispo_trl", "token-mean", 1.0, d, config("cispo", None))
     assert cis.clip_high.any()
+
+
+# ---- TRL's bias-corrected KL (use_bias_correction_kl): simrl's k3_ratio --------------
+
+BETA = 0.3
+
+
+def ref_logps(d, seed: int = 7) -> np.ndarray:
+    return d["logp"] - np.random.default_rng(seed).uniform(-1.5, 1.5, size=(B, T))
+
+
+@pytest.mark.parametrize("bias_correction", [True, False])
+@pytest.mark.parametrize("loss_type", ["bnpo", "grpo", "dapo"])
+def test_kl_matches_trl(loss_type, bias_correction):
+    """TRL's loss with beta != 0 (per_token_kl = k3, times coef_1 = exp(logp - old) with
+    use_bias_correction_kl, TRL's default) against simrl's loss plus beta times the
+    sampled estimator k3_ratio (k3 without the correction), aggregated alike: value and
+    gradient in the log-probs, numpy and torch forms, 1e-10."""
+    d, p = make_data(1), config(loss_type, None)
+    ref = ref_logps(d)
+    logp = torch.tensor(d["logp"], requires_grad=True)
+    mask = torch.tensor(d["mask"])
+    inputs = {
+        "prompt_ids": torch.zeros((B, 1), dtype=torch.long),
+        "prompt_mask": torch.ones((B, 1), dtype=torch.long),
+        "completion_ids": torch.zeros((B, T), dtype=torch.long),
+        "completion_mask": mask,
+        "advantages": torch.tensor(d["adv"]),
+        "old_per_token_logps": torch.tensor(d["logp_old"]),
+        "ref_per_token_logps": torch.tensor(ref),
+        "num_items_in_batch": mask.sum(),
+    }
+    stub = TrlStub(loss_type, "token", None, logp, p, beta=BETA, bias_correction=bias_correction)
+    loss = stub._compute_loss(None, inputs)
+    (want_grad,) = torch.autograd.grad(loss, logp)
+    want = float(loss.detach())
+    name, agg, scale = MAPPING[(loss_type, "token")]
+    kind = "k3_ratio" if bias_correction else "k3"
+    e = KL_ESTIMATORS[kind]
+    m = tokens(d)[0]
+    w = AGGREGATIONS[agg].fn(d["mask"])[m] * scale
+    # numpy
+    v, g, _ = simrl_numpy(name, agg, scale, d, p)
+    k, dk = sampled_kl(e, d["logp"][m], ref[m], d["logp_old"][m])
+    v += BETA * float(np.sum(w * k))
+    g[m] += BETA * w * dk
+    assert abs(v - want) <= TOL, ("numpy", v, want)
+    np.testing.assert_allclose(g, want_grad.numpy(), rtol=0, atol=TOL, err_msg="numpy")
+    # torch
+    lt = torch.tensor(d["logp"][m], requires_grad=True)
+    kt = sampled_kl_torch(e, lt, torch.tensor(ref[m]), torch.tensor(d["logp_old"][m]))
+    kl_term = BETA * (torch.tensor(w) * kt).sum()
+    (gk,) = torch.autograd.grad(kl_term, lt)
+    v, g = simrl_torch(name, agg, scale, d, p)
+    v += float(kl_term.detach())
+    g[m] += gk.numpy()
+    assert abs(v - want) <= TOL, ("torch", v, want)
+    np.testing.assert_allclose(g, want_grad.numpy(), rtol=0, atol=TOL, err_msg="torch")
+    # the correction changes the gradient (the ratio carries one), not only off-policy
+    plain = sampled_kl(KL_ESTIMATORS["k3"], d["logp"][m], ref[m], None)[1]
+    assert (np.max(np.abs(dk - plain)) > 1e-2) == bias_correction
+
+
+# ---- TRL's entropy bonus: simrl's algo.entropy_agg = "kept-token-mean" ---------------
+
+
+@pytest.mark.parametrize("quantile", [1.0, 0.5])
+@pytest.mark.parametrize("loss_type", ["grpo", "dr_grpo", "dapo"])
+def test_entropy_bonus_matches_trl(loss_type, quantile):
+    """TRL's entropy bonus (entropy_coef, with top_entropy_quantile's mask on the bonus
+    too) is -coef times the mean entropy of the kept tokens, whatever the loss type:
+    d loss / d H_t = -coef keep_t / sum keep, which is simrl's reference.entropy_weight
+    under algo.entropy_agg = "kept-token-mean" (each token its own state here); TRL's
+    kept tokens are simrl's forking-token rule's. The policy part is simrl's loss with
+    the same mask. Value and gradients in the log-probs and in the entropies, 1e-10."""
+    coef = 0.05
+    d, p = make_data(2), config(loss_type, None)
+    rng = np.random.default_rng(3)
+    ent = rng.uniform(0.1, 2.0, size=(B, T))
+    logp = torch.tensor(d["logp"], requires_grad=True)
+    ent_t = torch.tensor(ent, requires_grad=True)
+    mask = torch.tensor(d["mask"])
+    inputs = {
+        "prompt_ids": torch.zeros((B, 1), dtype=torch.long),
+        "prompt_mask": torch.ones((B, 1), dtype=torch.long),
+        "completion_ids": torch.zeros((B, T), dtype=torch.long),
+        "completion_mask": mask,
+        "advantages": torch.tensor(d["adv"]),
+        "old_per_token_logps": torch.tensor(d["logp_old"]),
+        "num_items_in_batch": mask.sum(),
+    }
+    stub = TrlStub(
+        loss_type, "token", None, logp, p, entropies=ent_t, entropy_coef=coef,
+        top_entropy_quantile=quantile,
+    )  # fmt: skip
+    loss = stub._compute_loss(None, inputs)
+    want_glogp, want_gent = torch.autograd.grad(loss, (logp, ent_t))
+    m, seq, pos, length = tokens(d)
+    h = ent[m]
+    keep = (
+        h >= np.quantile(h, 1.0 - quantile) - FORK_TIE_TOL
+        if quantile < 1.0
+        else np.ones(h.size, dtype=bool)
+    )
+    assert keep.sum() < h.size or quantile == 1.0
+    n = h.size
+    table = TokenTable(
+        state=np.arange(n), token=np.zeros(n, dtype=int), adv=d["adv"][seq], weight=np.ones(n),
+        keys=None, seq=seq, pos=pos, length=length,
+    )  # fmt: skip
+    a = AlgoConfig(entropy_coef=coef, entropy_agg="kept-token-mean")
+    w_ent = entropy_weight(a, table, keep, np.ones((n, 1)))[:, 0]
+    name, agg, scale = MAPPING[(loss_type, "token")]
+    w = AGGREGATIONS[agg].fn(d["mask"])[m] * scale * keep
+    b = TokenBatch(
+        d["logp"][m], d["logp_old"][m], d["adv"][seq], np.zeros(n), None, seq, pos, length
+    )
+    out = POLICY_LOSSES[name].fn(b, p)
+    v = float(np.sum(w * out.loss)) - coef * float(np.sum(w_ent * h))
+    assert abs(v - float(loss.detach())) <= TOL
+    g = np.zeros((B, T))
+    g[m] = w * out.dlogp
+    np.testing.assert_allclose(g, want_glogp.numpy(), rtol=0, atol=TOL)
+    g_ent = np.zeros((B, T))
+    g_ent[m] = -coef * w_ent
+    np.testing.assert_allclose(g_ent, want_gent.numpy(), rtol=0, atol=TOL)
+    # simrl's default ("loss", verl's) weighs the entropies like the loss instead
+    w_loss = entropy_weight(AlgoConfig(entropy_coef=coef), table, keep, w[:, None])[:, 0]
+    if loss_type == "dr_grpo" or quantile < 1.0:
+        assert np.max(np.abs(w_loss - w_ent)) > 1e-3

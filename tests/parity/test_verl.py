@@ -30,6 +30,8 @@ core = pytest.importorskip(
 from verl.workers.config.actor import ActorConfig, PolicyLossConfig  # noqa: E402
 
 from simrl.aggregation import AGGREGATIONS  # noqa: E402
+from simrl.algorithms.aggregation import weights  # noqa: E402
+from simrl.algorithms.kl_estimators import KL_ESTIMATORS  # noqa: E402
 from simrl.algorithms.losses import POLICY_LOSSES  # noqa: E402
 from simrl.algorithms.tokens import TokenBatch, TorchTokens  # noqa: E402
 from simrl.config import AlgoConfig  # noqa: E402
@@ -62,14 +64,26 @@ VERL_ONLY = {
 # simrl's pg (-r A, gradient -A r) has no verl counterpart: verl's REINFORCE is -A log pi
 # (gpg); steer and cispo_trl follow STEER's public code and TRL.
 
-#: verl's aggregation modes that simrl has; verl's "token-sum" simrl has not
-MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
-#: verl 0.9.1's seq-mean-token-sum-norm divides the token sum by B x T (global_batch_size
-#: then loss_scale_factor = T); simrl's (simrl/aggregation.py) by T only, as older verl
-NORM_DIFFERS = pytest.mark.xfail(
-    strict=True,
-    reason="verl 0.9.1 seq-mean-token-sum-norm = sum / (B T); simrl's = sum / T (aggregation.py)",
+#: verl 0.9.1's aggregation modes (agg_loss), every one of which simrl has under its name;
+#: seq-mean-token-sum-norm divides the token sum by B x T (global_batch_size, then
+#: loss_scale_factor = T), as simrl's does since issue 17 (simrl's older rule, sum / T,
+#: is `token-sum-norm`, which verl 0.9.1 does not have)
+MODES = (
+    "token-mean",
+    "seq-mean-token-mean",
+    "seq-mean-token-sum",
+    "seq-mean-token-sum-norm",
+    "token-sum",
 )
+#: simrl KL estimator -> the verl kl_penalty name of the same rule (verl's aliases too)
+KL_SHARED = {
+    "k1": ("kl", "k1"),
+    "k2": ("mse", "k2"),
+    "k3": ("low_var_kl", "k3"),
+    "abs": ("abs",),
+    "k1+": ("k1+", "kl+"),
+    "k3+": ("k3+", "low_var_kl+"),
+}
 
 #: shared settings; the thresholds bind on some tokens of the inputs and not on others
 CLIP_LOW, CLIP_HIGH = 0.1, 0.12
@@ -147,11 +161,11 @@ def verl_loss(fn, cfg, old, new, adv, mask, mode):
     return loss.detach().item(), leaf.grad
 
 
-def verl_weights(mode: str, mask: np.ndarray) -> np.ndarray:
+def verl_weights(mode: str, mask: np.ndarray, loss_scale_factor: float = 0.0) -> np.ndarray:
     """simrl's aggregation weights, with verl's guard where verl has one."""
     if mode == "seq-mean-token-mean":
         return mask / (mask.sum(1, keepdims=True) + GUARD) / mask.shape[0]
-    return AGGREGATIONS[mode].fn(mask)
+    return weights(AGGREGATIONS[mode], mask, loss_scale_factor)
 
 
 def token_places(mask: torch.Tensor, length: torch.Tensor | None = None):
@@ -213,11 +227,7 @@ def compare(name, mode, dual_clip=0.0, seed=0):
 
 
 def modes_for(names):
-    return [
-        pytest.param(n, m, marks=NORM_DIFFERS if m == "seq-mean-token-sum-norm" else ())
-        for n in names
-        for m in MODES
-    ]
+    return [pytest.param(n, m) for n in names for m in MODES]
 
 
 def test_verl_is_the_version_the_rules_were_read_from():
@@ -316,3 +326,95 @@ def test_gpg_is_verl_reinforce_without_rollout_weights(mode):
     w = verl_weights(mode, mask.numpy())
     got = simrl_torch("gpg", simrl_config("gpg", mode), old, new, adv, mask, w)
     assert_parity((loss.item(), leaf.grad), got[:2])
+
+
+# ---- aggregation: verl's agg_loss itself, with and without loss_scale_factor ----------
+
+
+@pytest.mark.parametrize("scale", [None, 3, 0.25])
+@pytest.mark.parametrize("mode", MODES)
+def test_agg_loss_matches_verl(mode, scale):
+    """verl's agg_loss(loss_mat, mask, mode, loss_scale_factor) against sum(W loss_mat)
+    with simrl's weights (algo.loss_scale_factor 0 = verl's None): value and gradient in
+    loss_mat, 1e-10."""
+    _, new, _, mask = inputs(2)
+    leaf = new.clone().requires_grad_(True)
+    want = core.agg_loss(leaf, mask, mode, loss_scale_factor=scale)
+    want.backward()
+    w = verl_weights(mode, mask.numpy(), scale or 0.0)
+    got = float((w * new.numpy()).sum())
+    assert abs(got - want.item()) <= TOL
+    np.testing.assert_allclose(w, leaf.grad.numpy(), rtol=0, atol=TOL)
+
+
+def test_old_norm_rule_is_kept_as_token_sum_norm():
+    """simrl's seq-mean-token-sum-norm before issue 17 (sum / T, older verl) lives on as
+    token-sum-norm: B times verl 0.9.1's seq-mean-token-sum-norm, at every constant."""
+    _, _, _, mask = inputs()
+    m = mask.numpy()
+    for scale in (0.0, 3.0):
+        old_rule = weights(AGGREGATIONS["token-sum-norm"], m, scale)
+        np.testing.assert_array_equal(old_rule, m / (scale or T))
+        verl_rule = weights(AGGREGATIONS["seq-mean-token-sum-norm"], m, scale)
+        np.testing.assert_allclose(old_rule, B * verl_rule, rtol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["vanilla", "gpg"])
+def test_loss_with_loss_scale_factor_matches_verl(name):
+    """A policy loss aggregated by seq-mean-token-sum-norm with verl's loss_scale_factor
+    (passed as verl's trainer does, through config.global_batch_info)."""
+    mode, scale = "seq-mean-token-sum-norm", 2.5
+    old, new, adv, mask = inputs(3)
+    cfg = verl_config(SHARED[name], mode)
+    cfg.global_batch_info["loss_scale_factor"] = scale
+    want = verl_loss(core.get_policy_loss_fn(SHARED[name]), cfg, old, new, adv, mask, mode)
+    p = AlgoConfig(loss=name, agg=mode, loss_scale_factor=scale, **SETTINGS)
+    w = verl_weights(mode, mask.numpy(), scale)
+    assert_parity(want, simrl_torch(name, p, old, new, adv, mask, w)[:2])
+    assert_parity(want, simrl_numpy(name, p, old, new, adv, mask, w)[:2])
+
+
+# ---- KL estimators: verl's kl_penalty against each form ------------------------------
+
+
+def kl_inputs(seed: int = 4):
+    """(logp, ref_logp, old_logp) (B, T) float64, x = logp - ref in about [-2, 2] (inside
+    verl's clamps: k3 is not clamped there), a few x exactly 0."""
+    rng = np.random.default_rng(seed)
+    logp = np.log(rng.uniform(0.05, 0.95, (B, T)))
+    ref = logp - rng.uniform(-2.0, 2.0, (B, T))
+    ref[0, :2] = logp[0, :2]  # x = 0: abs's derivative is 0 there, as torch's
+    old = logp + rng.normal(0.0, 0.3, (B, T))
+    return logp, ref, old
+
+
+def test_every_verl_kl_penalty_is_shared():
+    """verl's kl_penalty_forward names (every branch that returns) and their '+' forms."""
+    names = {n for verl in KL_SHARED.values() for n in verl}
+    for base in ("kl", "k1", "abs", "mse", "k2", "low_var_kl", "k3"):
+        assert base in names
+    with pytest.raises(NotImplementedError):  # verl's "full" is the exact KL (not sampled)
+        core.kl_penalty(torch.zeros(1), torch.zeros(1), "full")
+
+
+@pytest.mark.parametrize(("name", "verl_name"), [(n, v) for n, vs in KL_SHARED.items() for v in vs])
+def test_kl_estimator_matches_verl_kl_penalty(name, verl_name):
+    """verl's kl_penalty (value and d / d logprob) against simrl's numpy form (k, dk) and
+    torch form (value, autograd), 1e-10; the '+' names are straight-through (value of
+    k1 / k3, gradient of k2)."""
+    logp, ref, _ = kl_inputs()
+    leaf = torch.tensor(logp, requires_grad=True)
+    want = core.kl_penalty(leaf, torch.tensor(ref), verl_name)
+    want.sum().backward()
+    e = KL_ESTIMATORS[name]
+    k, dk = e.numpy(logp, ref)
+    np.testing.assert_allclose(k, want.detach().numpy(), rtol=0, atol=TOL)
+    np.testing.assert_allclose(dk, leaf.grad.numpy(), rtol=0, atol=TOL)
+    lt = torch.tensor(logp, requires_grad=True)
+    kt = e.torch(lt, torch.tensor(ref))
+    kt.sum().backward()
+    np.testing.assert_allclose(kt.detach().numpy(), want.detach().numpy(), rtol=0, atol=TOL)
+    np.testing.assert_allclose(lt.grad.numpy(), leaf.grad.numpy(), rtol=0, atol=TOL)
+    if name in ("k1+", "k3+"):  # the straight-through gradient is k2's, the value is not
+        assert not np.allclose(k, 0.5 * (logp - ref) ** 2)
+        np.testing.assert_allclose(dk, logp - ref, rtol=0, atol=TOL)

@@ -227,7 +227,8 @@ def test_trl_grpo_equals_installed_trl():
         "algo.dual_clip": 0.0 if d["delta"] is None else None,
         "algo.opsm_threshold": d["off_policy_mask_threshold"] or 0.0,
         "algo.kl_coef": d["beta"],
-        "algo.kl_kind": "k3",
+        # TRL multiplies k3 by the ratio under use_bias_correction_kl (simrl's k3_ratio)
+        "algo.kl_kind": "k3_ratio" if d["use_bias_correction_kl"] else "k3",
         "algo.epochs": d["num_iterations"],
         "algo.minibatches": steps // d["gradient_accumulation_steps"],
         "algo.entropy_coef": d["entropy_coef"],

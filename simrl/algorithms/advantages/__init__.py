@@ -6,7 +6,20 @@ from importlib import import_module
 
 from simrl.algorithms.advantage import ADVANTAGES
 
-BUILTIN = ("grpo", "dr_grpo", "rloo", "reinforce")
+BUILTIN = (
+    "grpo",
+    "dr_grpo",
+    "rloo",
+    "reinforce",
+    "reinforce_pp",  # reinforce_pp, reinforce_pp_baseline
+    "opo",
+    "gpg",
+    "grpo_passk",
+    "passk",
+    "psr_nsr",  # psr, nsr, w_reinforce
+    "grpo_batch",
+    "remax",
+)
 for _name in BUILTIN:
     import_module(f"{__name__}.{_name}")
 

@@ -14,7 +14,7 @@ def numpy_form(rewards: np.ndarray, p) -> np.ndarray:
     return rewards - rewards.mean(axis=1, keepdims=True)
 
 
-def numba_form(ap, rew, adv, n_groups, G):
+def numba_form(ap, rew, adv, n_groups, G, lens, greedy):
     for j in range(n_groups):
         tot = 0.0
         for i in range(G):

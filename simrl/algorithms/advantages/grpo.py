@@ -51,7 +51,7 @@ def numpy_form(rewards: np.ndarray, p) -> np.ndarray:
     return np.divide(rewards - mean, den, out=np.zeros_like(rewards), where=den > 0)
 
 
-def numba_form(ap, rew, adv, n_groups, G):
+def numba_form(ap, rew, adv, n_groups, G, lens, greedy):
     std_eps, ddof = ap[STD_EPS], ap[STD_DDOF]
     for j in range(n_groups):
         tot = 0.0

@@ -15,7 +15,7 @@ def numpy_form(rewards: np.ndarray, p) -> np.ndarray:
     return rewards - rewards.mean()
 
 
-def numba_form(ap, rew, adv, n_groups, G):
+def numba_form(ap, rew, adv, n_groups, G, lens, greedy):
     tot = 0.0
     for j in range(n_groups):
         for i in range(G):

@@ -26,7 +26,7 @@ def numpy_form(rewards: np.ndarray, p) -> np.ndarray:
     return rewards - loo_mean
 
 
-def numba_form(ap, rew, adv, n_groups, G):
+def numba_form(ap, rew, adv, n_groups, G, lens, greedy):
     for j in range(n_groups):
         tot = 0.0
         for i in range(G):

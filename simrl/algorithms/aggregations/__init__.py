@@ -6,7 +6,14 @@ from importlib import import_module
 
 from simrl.algorithms.aggregation import AGGREGATIONS
 
-BUILTIN = ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum", "seq_mean_token_sum_norm")
+BUILTIN = (
+    "token_mean",
+    "seq_mean_token_mean",
+    "seq_mean_token_sum",
+    "seq_mean_token_sum_norm",
+    "token_sum",
+    "token_sum_norm",
+)
 for _name in BUILTIN:
     import_module(f"{__name__}.{_name}")
 #: the names the built-in modules registered (what the kernels are compiled for)

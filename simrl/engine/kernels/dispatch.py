@@ -32,27 +32,43 @@ from simrl.algorithms.rewards import BUILTIN_NAMES as REWARD_BUILTIN
 from simrl.algorithms.rewards import REWARDS
 
 
-def inline_dispatch(entries, name: str):
-    """An inlined numba function `name(code, *args)` that returns entries[i].numba(*args)
-    for the entry whose code is `code` (the last entry for any other code). The text is
-    generated from the forms' parameter names and the entries' integer codes only."""
-    params = ", ".join(inspect.signature(entries[0].numba).parameters)
-    lines = [f"def {name}(code, {params}):"]
+def inline_dispatch(entries, name: str, params: tuple[str, ...] | None = None):
+    """An inlined numba function `name(code, *params)` that returns entries[i].numba(...)
+    for the entry whose code is `code` (the last entry for any other code). `params` (by
+    default the first form's parameter names) are the chain's arguments; each form is
+    called with the ones its own signature names (a subset: the sampled KL estimators
+    that read the ratio take `r` as well as `x`). The text is generated from the forms'
+    parameter names and the entries' integer codes only."""
+    names = params or tuple(inspect.signature(entries[0].numba).parameters)
+
+    def call(i, e):
+        own = tuple(inspect.signature(e.numba).parameters)
+        if not set(own) <= set(names):
+            raise TypeError(f"{e.name}: numba form parameters {own} not among {names}")
+        return f"form{i}({', '.join(own)})"
+
+    lines = [f"def {name}(code, {', '.join(names)}):"]
     for i, e in enumerate(entries[:-1]):
-        lines += [f"    if code == {int(e.code)}:", f"        return form{i}({params})"]
-    lines.append(f"    return form{len(entries) - 1}({params})")
+        lines += [f"    if code == {int(e.code)}:", f"        return {call(i, e)}"]
+    lines.append(f"    return {call(len(entries) - 1, entries[-1])}")
     scope = {f"form{i}": njit(inline="always")(e.numba) for i, e in enumerate(entries)}
     exec(compile("\n".join(lines), f"<dispatch {name}>", "exec"), scope)
     return njit(inline="always")(scope[name])
 
 
 _KL = [KL_ESTIMATORS[n] for n in KL_BUILTIN]
-#: sampled_kl_grad(code, x): d k / d logp at x = logp - logp_ref (a sampled estimator)
-sampled_kl_grad = inline_dispatch([e for e in _KL if e.sampled], "sampled_kl_grad")
+#: sampled_kl_grad(code, x, r): d k / d logp at x = logp - logp_ref and the token's ratio
+#: r = pi / pi_old (read only by an estimator with reads_ratio)
+sampled_kl_grad = inline_dispatch([e for e in _KL if e.sampled], "sampled_kl_grad", ("x", "r"))
 #: exact_kl_grad(code, scale, logp, prob, ref_logp, ref_prob, s, g): g[s] += scale d KL / d z
 exact_kl_grad = inline_dispatch([e for e in _KL if not e.sampled], "exact_kl_grad")
-#: aggregation_weight(code, exact, n_tokens, n_seq, max_len, length): a token's weight
-aggregation_weight = inline_dispatch([AGGREGATIONS[n] for n in AGG_BUILTIN], "aggregation_weight")
+#: aggregation_weight(code, exact, n_tokens, n_seq, max_len, length, scale): a token's
+#: weight; scale = algo.loss_scale_factor (max_len when 0), read by the modes with reads_scale
+aggregation_weight = inline_dispatch(
+    [AGGREGATIONS[n] for n in AGG_BUILTIN],
+    "aggregation_weight",
+    ("exact", "n_tokens", "n_seq", "max_len", "length", "scale"),
+)
 #: group_rewards(code, s, ans, row, n, correct, fmt, label, u, u_off, param, winner, out):
 #: the rewards of group `row` into out[row, :n]
 group_rewards = inline_dispatch([REWARDS[n] for n in REWARD_BUILTIN], "group_rewards")

@@ -111,6 +111,58 @@ def entropy_change(z, z0, gh_old, ent_old, ent, rows, n_rows, out):
     entropy_change_means(n, dh, fo, out)
 
 
+@njit(cache=True)
+def step_kl(z, z0, logp, rows, n_rows):
+    """Mean over the moved states of the exact KL(pi_old || pi_new) = sum_k pi_old (l_old -
+    l_new) (reference.step_kl_exact); NaN if none moved. State rows[i] is saved in slot i
+    of z0, as for entropy_change; its old log-probs are log_softmax(z0[i]) (the sequence
+    step saves the old cache only for the audit), l_new the cache logp."""
+    n, kl = 0, 0.0
+    K = z.shape[1]
+    for i in range(n_rows):
+        s = rows[i]
+        if not row_moved(z, z0, s, i):
+            continue
+        n += 1
+        top = z0[i, 0]
+        for k in range(1, K):
+            top = max(top, z0[i, k])
+        tot = 0.0
+        for k in range(K):
+            tot += math.exp(z0[i, k] - top)
+        lse = top + math.log(tot)
+        for k in range(K):
+            lo = z0[i, k] - lse
+            p = math.exp(lo)
+            if p > 0.0:  # an entry of probability 0 adds 0 (a padded entry's logp may be -inf)
+                kl += p * (lo - logp[s, k])
+    return kl / n if n > 0 else np.nan
+
+
+@njit(inline="always", cache=True)
+def ppo_kl_mean(tally, i):
+    """verl's ppo_kl averaged over the step's minibatch updates: tally[i] holds the sum of
+    the updates' values, tally[i + 1] their number (update.minibatch_ppo_kl)."""
+    return tally[i] / tally[i + 1] if tally[i + 1] > 0 else np.nan
+
+
+@njit(cache=True)
+def minibatch_ppo_kl(tlogp, tlogp_old, tcount, weighted, N, tally, i):
+    """verl's ppo_kl of one minibatch update (reference.minibatch_ppo_kl): the mean over
+    its N tokens of logp_old - logp at the policy before the update, a token counting
+    tcount[t] (an exact entry's expected count) with weighted, else 1; added to tally[i],
+    with tally[i + 1] counting the updates. A non-finite value (a run that overflowed)
+    is left out, as reference.mean_or_nan leaves it out."""
+    num = den = 0.0
+    for t in range(N):
+        c = tcount[t] if weighted else 1.0
+        num += c * (tlogp_old[t] - tlogp[t])
+        den += c
+    if den > 0 and np.isfinite(num / den):  # reference.mean_or_nan: a non-finite value is left out
+        tally[i] += num / den
+        tally[i + 1] += 1.0
+
+
 @njit(inline="always", cache=True)
 def entropy_grad(p, logp, h):
     """pi (log pi + H) of one entry (0 where pi = 0), minus the entropy's gradient in the

@@ -20,21 +20,23 @@ TIE_TOL = 1e-12
 Q10, Q50, Q90 = 0.1, 0.5, 0.9
 #: buckets of the weighted-quantile search
 N_BUCKETS = 256
-N_EVAL_SEQ_FIXED = 12  # entropy mean/q10/q50/q90, kl_base, 3 masses, gt05, gt10, mode state, length
+#: entropy mean/q10/q50/q90, kl_base, 3 masses, gt05, gt10, mode state, length, response and
+#: answer entropy
+N_EVAL_SEQ_FIXED = 14
 
 
 @njit(cache=True)
 def eval_row_seq(
     prob, ent, kl_row, graph, leaves, facts, passk, n_train, num_modes, has_format, dp, ev, out
 ):
-    """Exact eval metrics into out[: 2 + 2 len(passk) + 12 + num_modes + max_len], in the
+    """Exact eval metrics into out[: 2 + 2 len(passk) + 14 + num_modes + max_len], in the
     order of metrics_sequence.sequence_metric_names: accuracy and pass@k on the training
     prompts 0..n_train-1, then on the held-out rest (NaN if none), then the other metrics on
     the training prompts. A token of the entropy distribution comes from node n with weight
     reach(n) (metrics_sequence's module docstring). kl_row (M,) holds KL(pi_row || base_row)
     (base_kl, kept with the cache)."""
     node_row, node_width, node_prompt, node_depth, _, root, _, _, slot, node_next = graph
-    leaf_prompt, leaf_len, leaf_format, leaf_mode, _, _, leaf_correct, leaf_label = leaves
+    leaf_prompt, leaf_len, leaf_format, leaf_mode, _, leaf_answer, leaf_correct, leaf_label = leaves
     base_top = facts[2]
     reach, leaf_p = dp[0], dp[1]
     p_acc, p_label, usage, hv, wv, depth_w, depth_wh = (
@@ -159,6 +161,9 @@ def eval_row_seq(
     out[c + 9] = above_hi / sw
     out[c + 10] = mode_state / n_train
     out[c + 11] = length / n_train
+    # the entropy of whole responses: sum_n reach(n) H(n) per prompt (metrics_sequence)
+    out[c + 12] = swh / n_train
+    out[c + 13] = answer_entropy(leaf_p, leaf_prompt, leaf_answer, n_train)
     c += N_EVAL_SEQ_FIXED
     for m in range(num_modes):
         tot = 0.0
@@ -168,6 +173,28 @@ def eval_row_seq(
     c += num_modes
     for d in range(max_len):
         out[c + d] = depth_wh[d] / depth_w[d] if depth_w[d] > 0 else np.nan
+
+
+@njit(cache=True)
+def answer_entropy(leaf_p, leaf_prompt, leaf_answer, n_train):
+    """Mean over the training prompts of the entropy of the final answer's distribution,
+    sum over a prompt's leaves of P(leaf) P(answer | leaf) (metrics_sequence's
+    task.answer_dist), 0 log 0 = 0."""
+    A = leaf_answer.shape[1]
+    dist = np.zeros((n_train, A))
+    for leaf in range(leaf_p.shape[0]):
+        s = leaf_prompt[leaf]
+        if s < n_train:
+            p = leaf_p[leaf]
+            for a in range(A):
+                dist[s, a] += p * leaf_answer[leaf, a]
+    tot = 0.0
+    for s in range(n_train):
+        for a in range(A):
+            q = dist[s, a]
+            if q > 0.0:
+                tot -= q * np.log(q)
+    return tot / n_train
 
 
 @njit(cache=True)

@@ -8,7 +8,10 @@ from numba import njit, prange
 
 from simrl.engine.kernels.breakdown import breakdown_step
 from simrl.engine.kernels.codes import (
+    F_ENT_ADV_ALPHA,
+    F_ENT_ADV_KAPPA,
     F_LR,
+    I_ADV_GREEDY,
     I_BREAKDOWN,
     I_EPOCHS,
     I_EXACT,
@@ -24,9 +27,11 @@ from simrl.engine.kernels.codes import (
 from simrl.engine.kernels.metrics import (
     EXPONENT_BITS,
     entropy_change_means,
+    ppo_kl_mean,
     row_first_order,
     row_moved,
     row_top_exponent,
+    step_kl,
 )
 from simrl.engine.kernels.pcg64 import next_double
 from simrl.engine.kernels.seq_graph import forward_reach, leaf_rewards, q_values, row_q
@@ -71,7 +76,27 @@ from simrl.engine.kernels.workspace import (
 
 #: update metrics of a sequence task: the bandit's 14, then fork_grad_share,
 #: forking_kept_frac, tokens_per_response (metrics_sequence.SEQUENCE_UPDATE_EXTRA)
-N_UPD_SEQ = 17
+N_UPD_SEQ = 19  # then metrics.STEP_KL_METRICS
+
+
+@njit(cache=True)
+def greedy_leaf(prob, graph, s, max_len):
+    """The leaf of prompt s's greedy response: the argmax token of pi (the first of tied
+    maxima) at every state from the root (sequence_ref.greedy_leaf)."""
+    node_row, node_width, slot = graph.node_row, graph.node_width, graph.slot
+    N = slot.shape[0]
+    n = graph.root[s]
+    for _ in range(max_len):
+        row = node_row[n]
+        best = 0
+        for a in range(1, node_width[n]):
+            if prob[row, a] > prob[row, best]:
+                best = a
+        c = slot[n, best]
+        if c >= N:
+            return c - N
+        n = c
+    return -1  # unreachable: every path ends in a leaf within max_len tokens
 
 
 @njit(cache=True)
@@ -81,9 +106,9 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     (simrl.algorithms.Algorithms), run (a workspace.Params) their parameters; pol is the
     run's Policy, task its SeqTask, ws its SeqWorkspace (workspace.py)."""
     ip, sp = run.ip, run.sp
-    saves, misc, dp, ti, tf = ws.saves, ws.misc, ws.dp, ws.ti, ws.tf
+    saves, misc, dp, ti, tf, batch = ws.saves, ws.misc, ws.dp, ws.ti, ws.tf, ws.batch
     old, saved, saved_rows, n_saved = saves.old, saves.saved, saves.saved_rows, saves.n_saved
-    gstart, badv = ws.batch.gstart, ws.batch.badv
+    gstart, badv = batch.gstart, batch.badv
     tally, aud = misc.tally, misc.aud
     logp, prob, ent = pol.logp, pol.prob, pol.ent
     if ip[I_REW_UPDATES] == 0:  # frozen: no update at all
@@ -97,7 +122,18 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
         n_groups = exact_tokens(run, u, prob, task, ws)
     else:
         n_groups = sampled_tokens(run, u, prob, task, ws)
-        algos.advantage(run.ap, ws.batch.brew, badv, n_groups, G)
+        for j in range(n_groups):  # the responses' lengths, as the estimator reads them
+            for i in range(G):
+                batch.blen[j, i] = batch.bresp[1, j, i]
+        if ip[I_ADV_GREEDY] == 1:  # ReMax: each prompt's greedy response's expected reward
+            leaf_rewards(
+                run.fp, task.leaves, task.max_len, int(sp[SP_OVER_CACHE]), sp[SP_OVER_FACTOR],
+                dp.r_leaf,
+            )  # fmt: skip
+            for j in range(n_groups):
+                leaf = greedy_leaf(prob, task.graph, batch.bprompt[j], task.max_len)
+                batch.bgreedy[j] = dp.r_leaf[leaf]
+        algos.advantage(run.ap, batch.brew, badv, n_groups, G, batch.blen, batch.bgreedy)
         for j in range(n_groups):  # the sequence's advantage, broadcast to its tokens
             k = gstart[j]
             for i in range(G):  # response i's tokens follow response i - 1's
@@ -105,13 +141,17 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
                 tf[TF_ADV, k : k + length] = badv[j, i]
                 k += length
     breakdown = ip[I_BREAKDOWN] == 1
-    # H_old per token: a loss that reads it, the dH breakdown
-    need_ent = breakdown or ip[I_LOSS_ENT] == 1
+    ent_alpha, ent_kappa = run.fp[F_ENT_ADV_ALPHA], run.fp[F_ENT_ADV_KAPPA]
+    # H_old per token: a loss that reads it, the dH breakdown, the entropy-based advantage
+    need_ent = breakdown or ip[I_LOSS_ENT] == 1 or ent_alpha > 0.0
     for k in range(gstart[n_groups]):  # token arrays of the whole batch, gathered once
         row, a = ti[TI_ROW, k], ti[TI_TOK, k]
         tf[TF_LOGP_OLD, k] = logp[row, a]
         if need_ent:
             tf[TF_ENT_OLD, k] = ent[row]
+        if ent_alpha > 0.0:  # the entropy-based advantage (advantage.entropy_term)
+            adv_k = tf[TF_ADV, k]
+            tf[TF_ADV, k] = adv_k + min(ent_alpha * ent[row], abs(adv_k) / ent_kappa)
         if breakdown:  # STEER's importance-weighted advantage A / pi_old(a), pi_old clamped
             tf[TF_STEER, k] = tf[TF_ADV, k] / min(max(prob[row, a], STEER_PROB_FLOOR), 1.0)
     tally[:] = 0.0
@@ -148,6 +188,8 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     upd[14] = tally[6] / tally[7] if tally[7] > 0 else np.nan
     upd[15] = tally[5] / tally[0] if tally[0] > 0 else 0.0
     upd[16] = misc.stats[2]
+    upd[17] = ppo_kl_mean(tally, 8)  # metrics.STEP_KL_METRICS
+    upd[18] = step_kl(pol.z, old.z0, logp, saved_rows, n)
     ok = kept_finite(ip, pol, old.z0, saved_rows, n, rows_ok)
     for i in range(n):
         saved[saved_rows[i]] = False
@@ -212,6 +254,8 @@ def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
         np.zeros(max(P, S), dtype=np.int64),  # order
         np.zeros(A, dtype=np.int64),  # counts
         np.zeros(S, dtype=np.bool_),  # chosen
+        np.ones((P + 1, G)),  # blen: the responses' lengths (advantage estimators read them)
+        np.zeros(P + 1),  # bgreedy: the greedy responses' rewards (ReMax's baseline)
     )
     ext = np.zeros(N + L + 1)  # reach, then leaf probabilities, then a sink (forward_reach)
     dp = SeqDP(ext[:N], ext[N : N + L], np.zeros((N, V)), np.zeros(N), np.zeros(L), ext)
@@ -231,7 +275,7 @@ def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
     )
     misc = SeqMisc(
         np.zeros(3),  # stats: reward mean, zero-variance share, mean length
-        np.zeros(8),  # tally
+        np.zeros(10),  # tally (seq_update), then the ppo_kl sum and the updates
         np.zeros(2),  # dh
         np.zeros((4, M)),  # aud (kernels/breakdown.py)
         np.zeros((M, V)),  # qrow

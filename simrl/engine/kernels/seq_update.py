@@ -10,11 +10,13 @@ from simrl.engine.kernels.breakdown import row_spread, token_terms
 from simrl.engine.kernels.codes import (
     F_ENT_COEF,
     F_KL_COEF,
+    F_LOSS_SCALE,
     F_LR,
     FORK_TIE_TOL,
     I_AGG,
     I_AGG_PER_LENGTH,
     I_BREAKDOWN,
+    I_ENT_AGG,
     I_EXACT,
     I_G,
     I_KL_SAMPLED,
@@ -29,7 +31,7 @@ from simrl.engine.kernels.codes import (
 )
 from simrl.engine.kernels.dispatch import aggregation_weight, sampled_kl_grad
 from simrl.engine.kernels.losses import clip_tally, token_losses
-from simrl.engine.kernels.metrics import quantile_sorted
+from simrl.engine.kernels.metrics import minibatch_ppo_kl, quantile_sorted
 from simrl.engine.kernels.seq_sampling import (
     SP_FORK_Q,
     TF_COEF,
@@ -40,6 +42,7 @@ from simrl.engine.kernels.seq_sampling import (
     TF_KEYS,
     TF_LOGP,
     TF_LOGP_OLD,
+    TF_RATIO,
     TF_SORT,
     TF_STEER,
     TF_WEIGHT,
@@ -50,7 +53,7 @@ from simrl.engine.kernels.seq_sampling import (
     TI_SEQ,
     TI_TOK,
 )
-from simrl.engine.kernels.update import apply_gradient
+from simrl.engine.kernels.update import add_entropy_grad, apply_gradient
 
 
 @njit(inline="always", cache=True)
@@ -136,6 +139,7 @@ def seq_minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, max_len):
         tseq, tpos = ti[TI_SEQ, b0:], ti[TI_POS, b0:]
         for t in range(N):
             tkeys[t] = u[cc_base + tseq[t] * max_len + tpos[t]]
+    minibatch_ppo_kl(tlogp, tlogp_old, tf[TF_COUNT, b0:], ip[I_EXACT] == 1, N, tally, 8)
     token_losses(algos.loss, run.lp, tf, ti, b0, N, flags, first)
     agg, exact, n_seq = ip[I_AGG], ip[I_EXACT] == 1, (hi - lo) * G
     tlen = ti[TI_LEN, b0:]
@@ -152,7 +156,11 @@ def seq_minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, max_len):
     # (sequence_ref.aggregation_weights), before its count; exact entries get the weight
     # of a full mask
     per_length = ip[I_AGG_PER_LENGTH] == 1 and not exact  # else one weight for all
-    w_all = aggregation_weight(agg, exact, N, n_seq, max_len, 1)
+    scale = fp[F_LOSS_SCALE] if fp[F_LOSS_SCALE] > 0 else float(max_len)  # the norm constant
+    w_all = aggregation_weight(agg, exact, N, n_seq, max_len, 1, scale)
+    # algo.entropy_agg = "kept-token-mean" (TRL): the bonus is the kept tokens' mean entropy
+    ent_mean = fp[F_ENT_COEF] > 0 and ip[I_ENT_AGG] == 1
+    ent_total = kept_count(N, exact, forking, tcount, tkeep) if ent_mean else 0.0
     state_terms = (kl_coef > 0 and not sampled_kl) or fp[F_ENT_COEF] > 0  # they read wsum
     for t in range(N):  # each touched state's sums start at 0
         csum[trow[t]] = 0.0
@@ -160,7 +168,11 @@ def seq_minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, max_len):
             wsum[trow[t]] = 0.0
     for t in range(N):
         row, a = trow[t], ttok[t]
-        w_agg = aggregation_weight(agg, exact, N, n_seq, max_len, tlen[t]) if per_length else w_all
+        w_agg = (
+            aggregation_weight(agg, exact, N, n_seq, max_len, tlen[t], scale)
+            if per_length
+            else w_all
+        )
         tc = tcount[t] if exact else 1.0  # an exact entry's expected count; 1 sampled
         w = w_agg * tc
         if breakdown:
@@ -169,7 +181,11 @@ def seq_minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, max_len):
         policy = w * td[t] * keep  # d loss / d logp_t
         c = policy
         if sampled_kl:
-            c += w * kl_coef * sampled_kl_grad(kind, tlogp[t] - ref_logp[row, a])
+            c += (
+                w
+                * kl_coef
+                * sampled_kl_grad(kind, tlogp[t] - ref_logp[row, a], tf[TF_RATIO, b0 + t])
+            )
         # the touched states in order of first touch, without a branch: every token
         # writes its state at the end of the list, which only a new state keeps (rows has
         # room for one more than every state)
@@ -178,6 +194,9 @@ def seq_minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, max_len):
         rows[n_rows] = row
         n_rows += new
         g[row, a] += c
+        if ent_mean and ent_total > 0:  # -coef H_row / n per kept token (its expected count)
+            e_w = (tcount[t] if exact else 1.0) * (tkeep[t] if forking else 1.0)
+            add_entropy_grad(fp[F_ENT_COEF] * e_w / ent_total, prob, logp, ent, row, g)
         csum[row] += c
         if state_terms:
             wsum[row] += w

@@ -21,7 +21,10 @@ from simrl.algorithms.tokens import (
 )
 from simrl.engine.kernels.breakdown import breakdown_step, expected_rewards
 from simrl.engine.kernels.codes import (
+    F_ENT_ADV_ALPHA,
+    F_ENT_ADV_KAPPA,
     F_LR,
+    I_ADV_GREEDY,
     I_BREAKDOWN,
     I_EPOCHS,
     I_EXACT,
@@ -42,7 +45,9 @@ from simrl.engine.kernels.metrics import (
     entropy_change,
     entropy_grad,
     eval_row,
+    ppo_kl_mean,
     rows_finite,
+    step_kl,
 )
 from simrl.engine.kernels.pcg64 import next_double
 from simrl.engine.kernels.sampling import collect_batch, exact_batch
@@ -82,22 +87,35 @@ def step_run(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     else:
         n_groups = collect_batch(run, u, prob_old, task, ws)
         n_entries = ip[I_G]
-        algos.advantage(run.ap, ws.brew, badv, n_groups, ip[I_G])
-    for i in range(5):
+        if ip[I_ADV_GREEDY] == 1:  # ReMax: the reward of the argmax answer (rbar = E[r | a])
+            for j in range(n_groups):
+                s = bprompt[j]
+                best = 0
+                for k in range(1, K):
+                    if prob_old[s, k] > prob_old[s, best]:
+                        best = k
+                ws.bgreedy[j] = ws.rbar[s, best]
+        # lens: bcount is 1 per sampled answer, a bandit response's length
+        algos.advantage(run.ap, ws.brew, badv, n_groups, ip[I_G], bcount, ws.bgreedy)
+    for i in range(tally.shape[0]):
         tally[i] = 0.0
     breakdown = ip[I_BREAKDOWN] == 1
     if breakdown:
         aud[:, :] = 0.0
+    ent_alpha, ent_kappa = run.fp[F_ENT_ADV_ALPHA], run.fp[F_ENT_ADV_KAPPA]
     pos = 0  # token arrays of the whole batch, in batch order, gathered once per step
     for j in range(n_groups):
         s = bprompt[j]
         for i in range(n_entries):
             tok[TF_LOGP_OLD, pos] = logp_old[s, bans[j, i]]
-            tok[TF_ADV, pos] = badv[j, i]
+            a_tok = badv[j, i]
+            if ent_alpha > 0.0:  # the entropy-based advantage (advantage.entropy_term)
+                a_tok = a_tok + min(ent_alpha * ent_old[s], abs(a_tok) / ent_kappa)
+            tok[TF_ADV, pos] = a_tok
             tok[TF_ENT_OLD, pos] = ent_old[s]
             tok[TF_COUNT, pos] = bcount[j, i]
             if breakdown:  # STEER's importance-weighted advantage A / pi_old(a), pi_old clamped
-                tok[TF_STEER, pos] = badv[j, i] / min(
+                tok[TF_STEER, pos] = a_tok / min(
                     max(prob_old[s, bans[j, i]], STEER_PROB_FLOOR), 1.0
                 )
             pos += 1
@@ -115,10 +133,12 @@ def step_run(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     step_metrics(ip, t, n_groups, pol, ws.stats, tally, ws.dh, upd)
     if breakdown:
         breakdown_step(
-            run.fp[F_LR], pol, old, aud, ws.rbar, ws.all_rows, S, upd[9:], pp, t, want_pp
+            run.fp[F_LR], pol, old, aud, ws.rbar, ws.all_rows, S, upd[9:14], pp, t, want_pp
         )
     else:
-        upd[9:] = np.nan
+        upd[9:14] = np.nan
+    upd[14] = ppo_kl_mean(tally, 5)  # metrics.STEP_KL_METRICS
+    upd[15] = step_kl(z, old.z0, pol.logp, ws.all_rows, S)
     return kept_finite(ip, pol, old.z0, ws.all_rows, S, rows_finite(z, ws.all_rows, S))
 
 
@@ -240,10 +260,11 @@ def workspace(S, K, P, G, N_max):
         bandit_token_index(N_max),  # ti: token t is its own response, position 0, length 1
         np.zeros((N_max, 4), dtype=np.int8),  # flags
         np.zeros(2),  # stats
-        np.zeros(5),  # tally
+        np.zeros(7),  # tally: counted, low, high, dual, selected, ppo_kl sum, updates
         np.zeros(2),  # dh
         np.zeros((4, S)),  # aud (kernels/breakdown.py)
-        np.zeros((S, K)),  # rbar: E[r | a], filled by run_chunk for the dH breakdown
+        np.zeros((S, K)),  # rbar: E[r | a], filled by run_chunk for the dH breakdown or ReMax
+        np.zeros(P + 1),  # bgreedy
     )
 
 
@@ -315,7 +336,7 @@ def run_chunk(
         task = bandit_task_row(tasks, task_of_run[r])
         P, G = ip_r[I_P], ip_r[I_G]
         ws = workspace(S, K, P, G, P * max(G, K))
-        if ip_r[I_BREAKDOWN] == 1:
+        if ip_r[I_BREAKDOWN] == 1 or ip_r[I_ADV_GREEDY] == 1:
             expected_rewards(run.fp, task.correct, task.fmt, task.label, ws.rbar)
         pol = run_policy(learner, r, S, K)
         upd = np.zeros(N_UPD)

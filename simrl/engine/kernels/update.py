@@ -12,14 +12,18 @@ from simrl.algorithms.tokens import (
     TF_DLOGP,
     TF_KEYS,
     TF_LOGP,
+    TF_LOGP_OLD,
+    TF_RATIO,
 )
 from simrl.engine.kernels.breakdown import breakdown_minibatch
 from simrl.engine.kernels.codes import (
     F_ENT_COEF,
     F_KL_COEF,
+    F_LOSS_SCALE,
     F_LR,
     I_AGG,
     I_BREAKDOWN,
+    I_ENT_AGG,
     I_EXACT,
     I_G,
     I_KL_SAMPLED,
@@ -35,7 +39,7 @@ from simrl.engine.kernels.codes import (
 )
 from simrl.engine.kernels.dispatch import aggregation_weight, exact_kl_grad, sampled_kl_grad
 from simrl.engine.kernels.losses import clip_tally, token_losses
-from simrl.engine.kernels.metrics import entropy_grad
+from simrl.engine.kernels.metrics import entropy_grad, minibatch_ppo_kl
 from simrl.engine.kernels.softmax import refresh_rows
 
 
@@ -77,9 +81,17 @@ def minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries):
     if has_keys:
         for t in range(N):
             tkeys[t] = u[cc_base + b0 + t]
+    minibatch_ppo_kl(tlogp, tok[TF_LOGP_OLD, b0:], tcount, True, N, ws.tally, 5)
     token_losses(algos.loss, run.lp, tok, ws.ti, b0, N, flags, first)
     # one-token responses: every token has the same weight (max_len = length = 1)
-    w_seq = aggregation_weight(ip[I_AGG], ip[I_EXACT] == 1, N, (hi - lo) * G, 1, 1)
+    scale = fp[F_LOSS_SCALE] if fp[F_LOSS_SCALE] > 0 else 1.0  # the norm modes' constant
+    w_seq = aggregation_weight(ip[I_AGG], ip[I_EXACT] == 1, N, (hi - lo) * G, 1, 1, scale)
+    # algo.entropy_agg = "kept-token-mean" (TRL): the bonus is the tokens' mean entropy
+    ent_mean = fp[F_ENT_COEF] > 0 and ip[I_ENT_AGG] == 1
+    ent_total = 0.0
+    if ent_mean:
+        for t in range(N):
+            ent_total += tcount[t]
     kl_coef = fp[F_KL_COEF]
     kind = ip[I_KLK]
     sampled_kl = kl_coef > 0 and ip[I_KL_SAMPLED] == 1
@@ -100,8 +112,18 @@ def minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries):
             w = w_seq * tcount[t]
             c = w * td[t]
             if sampled_kl:
-                c += w * kl_coef * sampled_kl_grad(kind, tlogp[t] - ref_logp[s, bans[j, i]])
+                c += (
+                    w
+                    * kl_coef
+                    * sampled_kl_grad(
+                        kind, tlogp[t] - ref_logp[s, bans[j, i]], tok[TF_RATIO, b0 + t]
+                    )
+                )
             g[s, bans[j, i]] += c
+            if ent_mean and ent_total > 0:  # loss -= coef H_s / n per token, dH/dz = -pi (l + H)
+                add_entropy_grad(
+                    fp[F_ENT_COEF] * tcount[t] / ent_total, pol.prob, logp, pol.ent, s, g
+                )
             work[t] = c  # kept for the dH breakdown
             cs += c
             wt += w
@@ -112,6 +134,15 @@ def minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries):
     if ip[I_BREAKDOWN] == 1:
         breakdown_minibatch(fp[F_LR], pol, ws, lo, hi, n_entries, w_seq)
     apply_gradient(run, algos.optimiser, pol, grad, n_rows, None, True)
+
+
+@njit(cache=True)
+def add_entropy_grad(scale, prob, logp, ent, s, g):
+    """g[s] += scale pi (l + H): the gradient of -scale H_s (the entropy bonus of one
+    token under algo.entropy_agg = "kept-token-mean"; apply_gradient adds the bonus
+    aggregated like the loss)."""
+    for k in range(g.shape[1]):
+        g[s, k] += scale * (prob[s, k] * (logp[s, k] + ent[s]))
 
 
 @njit(cache=True)
@@ -150,7 +181,7 @@ def apply_gradient(run, opt_fn, pol, grad, n_rows, saves, with_ent):
             g[s, k] -= csum[s] * prob[s, k]
         if exact_kl:
             exact_kl_grad(kind, kl_coef * wsum[s], logp, prob, pol.ref_logp, pol.ref_prob, s, g)
-        if ent_coef > 0:  # loss -= coef H, dH/dz = -pi (l + H)
+        if ent_coef > 0 and ip[I_ENT_AGG] == 0:  # loss -= coef H, dH/dz = -pi (l + H)
             for k in range(K):
                 g[s, k] += ent_coef * wsum[s] * (prob[s, k] * (logp[s, k] + ent[s]))
     opt_fn(run.op, z, g, prob, pol.m, pol.v, pol.adam_t, rows, n_rows)  # leaves g zero

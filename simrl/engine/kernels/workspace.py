@@ -77,10 +77,11 @@ BanditWorkspace = namedtuple(
         "ti",  # (N_TI, N) the int token table
         "flags",  # (N, 4) int8: clip low, high, dual, selected
         "stats",  # (2,) reward mean, zero-variance share
-        "tally",  # (5,) counted, low, high, dual, selected
+        "tally",  # (7,) counted, low, high, dual, selected, ppo_kl sum, minibatch updates
         "dh",  # (2,) exact dH, first order
         "aud",  # (4, S) the dH breakdown's sums (kernels/breakdown.py)
-        "rbar",  # (S, K) E[r | a], filled by run_chunk for the dH breakdown
+        "rbar",  # (S, K) E[r | a], filled by run_chunk for the dH breakdown or for ReMax
+        "bgreedy",  # (P + 1,) each group's greedy response's reward (ReMax's baseline)
     ],
 )
 
@@ -155,6 +156,8 @@ SeqBatch = namedtuple(
         "order",  # (max(P, S),)
         "counts",  # (A,)
         "chosen",  # (S,) bool
+        "blen",  # (P + 1, G) the responses' lengths (advantage estimators read them)
+        "bgreedy",  # (P + 1,) the greedy responses' rewards (ReMax's baseline)
     ],
 )
 
@@ -192,7 +195,7 @@ SeqMisc = namedtuple(
     "SeqMisc",
     [
         "stats",  # (3,) reward mean, zero-variance share, mean length
-        "tally",  # (8,)
+        "tally",  # (10,): seq_update's 8, then the ppo_kl sum and the minibatch updates
         "dh",  # (2,)
         "aud",  # (4, M) the dH breakdown's sums (kernels/breakdown.py)
         "qrow",  # (M, V)
