@@ -34,15 +34,17 @@ from simrl.config import Config
 from simrl.dynamic_sampling import dynamic_sampling
 from simrl.engine.dh_breakdown import BreakdownSums
 from simrl.engine.reference import (
-    RunState,
     TokenTable,
+    minibatch_groups,
+    select_prompts,
+    token_gradient,
+)
+from simrl.engine.step_end import (
+    RunState,
     finish_step,
     frozen_update_metrics,
     mean_or_nan,
-    minibatch_groups,
     minibatch_ppo_kl,
-    select_prompts,
-    token_gradient,
 )
 from simrl.engine.streams import StreamLayout
 from simrl.metrics_sequence import SEQUENCE_UPDATE_EXTRA
