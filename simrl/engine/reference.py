@@ -404,18 +404,6 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
 
     batch_stats = (batch.reward_mean, batch.zero_var_frac, len(batch.prompt))
     return finish_step(
-        cfg,
-        state,
-        z,
-        opt,
-        z0,
-        h_old,
-        t,
-        tally,
-        batch_stats,
-        breakdown,
-        params,
-        lin,
-        batch.prompt,
-        ppo_kl=mean_or_nan(ppo),
-    )
+        cfg, state, z, opt, z0, h_old, t, tally, batch_stats, breakdown, params, lin,
+        batch.prompt, ppo_kl=mean_or_nan(ppo),
+    )  # fmt: skip

@@ -327,19 +327,9 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
 
     batch_stats = (tok.reward_mean, tok.zero_var_frac, tok.n_groups)
     new_state, metrics = finish_step(
-        cfg,
-        state,
-        z,
-        opt,
-        z0,
-        h_old,
-        t,
-        tally,
-        batch_stats,
-        breakdown,
-        params,
+        cfg, state, z, opt, z0, h_old, t, tally, batch_stats, breakdown, params,
         ppo_kl=mean_or_nan(ppo),
-    )
+    )  # fmt: skip
     metrics["fork_grad_share"] = tally[6] / tally[7] if tally[7] > 0 else np.nan
     metrics["forking_kept_frac"] = tally[5] / tally[0] if tally[0] else 0.0
     metrics["tokens_per_response"] = tok.mean_length

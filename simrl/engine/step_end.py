@@ -63,21 +63,9 @@ def step_kl_exact(z0: np.ndarray, z: np.ndarray, moved: np.ndarray) -> float:
 
 
 def finish_step(
-    cfg,
-    state,
-    z,
-    opt,
-    z0,
-    h_old,
-    t,
-    tally,
-    batch_stats,
-    breakdown,
-    params,
-    lin=None,
-    prompts=None,
-    ppo_kl=np.nan,
-):
+    cfg, state, z, opt, z0, h_old, t, tally, batch_stats, breakdown, params, lin=None,
+    prompts=None, ppo_kl=np.nan,
+):  # fmt: skip
     """The end of a step, bandit or sequence: ProRL reset, then the update metrics (batch
     statistics, clip fractions from the tally, exact entropy change vs first order over
     the moved states, the breakdown). `params.breakdown_advantages` (or the bandit's expected

@@ -40,6 +40,7 @@ from simrl.algorithms.tokens import (
     TF_DLOGP,
     TF_LOGP,
     TF_LOGP_OLD,
+    TI_LEN,
     TI_SEQ,
     LossOut,
     TokenBatch,
@@ -61,7 +62,7 @@ def clipped_log_ratio(x: np.ndarray, adv: np.ndarray, clip_low: float, clip_high
 
 def numpy_form(b: TokenBatch, p) -> LossOut:
     x, low, high = clipped_log_ratio(b.logp - b.logp_old, b.adv, p.clip_low, p.clip_high)
-    R = np.exp(response_mean(x, b.seq))  # (N,) the token's response's R_i
+    R = np.exp(response_mean(x, b.seq, b.length))  # (N,) the token's response's R_i
     none = np.zeros(x.shape, dtype=bool)
     dlogp = np.where(low | high, 0.0, -b.adv * R)
     return LossOut(-b.adv * R, dlogp, low, high, none, none)
@@ -78,7 +79,7 @@ def numba_form(lp, tf, ti, b0, N, flags, first):
         flags[b0 + t, 0] = low
         flags[b0 + t, 1] = high
         x[t] = 0.0 if A == 0 else (hi if high else (lo if low else d))
-    nb.response_mean(N, x, ti[TI_SEQ, b0 : b0 + N], x)
+    nb.response_mean(N, x, ti[TI_SEQ, b0 : b0 + N], ti[TI_LEN, b0 : b0 + N], x)
     for t in range(N):
         clipped = flags[b0 + t, 0] | flags[b0 + t, 1]
         td[t] = 0.0 if clipped else -adv[t] * nb.fast_exp(x[t])
@@ -91,7 +92,7 @@ def torch_form(b, p) -> TorchLossOut:
     sign = torch.sign(b.adv)
     clamped = torch.clamp(d, -p.clip_low, p.clip_high)
     x = sign * torch.minimum(sign * d, sign * clamped)  # verl's rule, gradient included
-    R = torch.exp(response_mean_torch(x.detach(), b.seq))
+    R = torch.exp(response_mean_torch(x.detach(), b.seq, b.length))
     loss = -b.adv * R * (1.0 + x - x.detach())  # value -A R_i; d/dlogp_t = -A R_i dx_t
     high = (b.adv > 0) & (d > p.clip_high)
     low = (b.adv < 0) & (d < -p.clip_low)

@@ -35,6 +35,7 @@ from simrl.algorithms.tokens import (
     TF_DLOGP,
     TF_LOGP,
     TF_LOGP_OLD,
+    TI_LEN,
     TI_SEQ,
     LossOut,
     TokenBatch,
@@ -47,7 +48,7 @@ CLIP_LOW, CLIP_HIGH = 0, 1
 
 def sequence_ratio(b: TokenBatch) -> np.ndarray:
     """(N,) per token: its response's s_i = exp(mean_t (logp_t - logp_old_t))."""
-    return np.exp(response_mean(b.logp - b.logp_old, b.seq))
+    return np.exp(response_mean(b.logp - b.logp_old, b.seq, b.length))
 
 
 def numpy_form(b: TokenBatch, p) -> LossOut:
@@ -60,7 +61,7 @@ def numba_form(lp, tf, ti, b0, N, flags, first):
     s = tf[TF_COEF, b0 : b0 + N]  # scratch: the log ratio, then its response mean, then s_i
     for t in range(N):
         s[t] = logp[t] - logp_old[t]
-    nb.response_mean(N, s, ti[TI_SEQ, b0 : b0 + N], s)
+    nb.response_mean(N, s, ti[TI_SEQ, b0 : b0 + N], ti[TI_LEN, b0 : b0 + N], s)
     for t in range(N):
         s[t] = nb.fast_exp(s[t])
     nb.ppo_clip(
@@ -72,7 +73,7 @@ def numba_form(lp, tf, ti, b0, N, flags, first):
 def torch_form(b, p) -> TorchLossOut:
     import torch
 
-    log_s = response_mean_torch((b.logp - b.logp_old).detach(), b.seq)
+    log_s = response_mean_torch((b.logp - b.logp_old).detach(), b.seq, b.length)
     s_token = torch.exp(b.logp - b.logp.detach() + log_s)  # sg(s_i) pi_t / sg(pi_t)
     return clip.ppo_clip_torch(s_token, b.adv, p.clip_low, p.clip_high, 0.0)
 

@@ -67,11 +67,12 @@ def clamped_weight(N, lower, upper, adv, ratio, flags, td):
 
 
 @njit(cache=True)
-def response_reduce(N, x, seq, mean, out):
+def response_reduce(N, x, seq, mean, length, out):
     """out[t] = the sum (mean when `mean`) of x over token t's response, summed in token
-    order (response.response_reduce). A response's tokens are consecutive columns of the
-    token table (the kernels write them so), so a response is a run of equal `seq`: one
-    pass, no scratch. out may be x."""
+    order (response.response_reduce); the mean divides by length[t], the response's length
+    as the token table carries it, or with length None by its token count. A response's
+    tokens are consecutive columns of the token table (the kernels write them so), so a
+    response is a run of equal `seq`: one pass, no scratch. out may be x."""
     t = 0
     while t < N:
         end = t + 1
@@ -81,17 +82,20 @@ def response_reduce(N, x, seq, mean, out):
         for u in range(t, end):
             total += x[u]
         if mean:
-            total /= end - t
+            if length is None:
+                total /= end - t
+            else:
+                total /= length[t]
         for u in range(t, end):
             out[u] = total
         t = end
 
 
 @njit(cache=True)
-def response_mean(N, x, seq, out):
-    """out[t] = the mean of x over token t's response (response.response_mean). out may
-    be x."""
-    response_reduce(N, x, seq, True, out)
+def response_mean(N, x, seq, length, out):
+    """out[t] = the mean of x over token t's response, over its length[t]
+    (response.response_mean). out may be x."""
+    response_reduce(N, x, seq, True, length, out)
 
 
 @njit(cache=True)
@@ -100,7 +104,7 @@ def response_log_ratio(N, logp, logp_old, seq, mean, clamp, out):
     -clamp, clamp) (response.response_log_ratio). out must not be logp or logp_old."""
     for t in range(N):
         out[t] = min(max(logp[t] - logp_old[t], -clamp), clamp)
-    response_reduce(N, out, seq, mean, out)
+    response_reduce(N, out, seq, mean, None, out)
 
 
 @njit(cache=True)

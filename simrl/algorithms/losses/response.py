@@ -7,7 +7,8 @@ response_mean and response_log_ratio.
 A token batch carries, per token, its response's index `seq` in the step's batch
 (simrl/algorithms/tokens.py); a minibatch holds whole responses, so a reduction sums a
 per-token quantity over the tokens with the same `seq`, in token order, and hands every
-token its response's value (the mean divides by the response's token count, its length).
+token its response's value (the mean divides by the token's `length`, the response's
+length, which a caller may set: tests/parity/test_verl.py feeds verl's |y| + 1e-8).
 A bandit answer is its own response (length 1), so there a reduction is the identity.
 
 The sequence-level rules are written so that each token's loss depends on its own
@@ -28,19 +29,25 @@ import numpy as np
 NO_CLAMP = np.inf
 
 
-def response_reduce(x: np.ndarray, seq: np.ndarray, mean: bool) -> np.ndarray:
+def response_reduce(
+    x: np.ndarray, seq: np.ndarray, mean: bool, length: np.ndarray | None = None
+) -> np.ndarray:
     """(N,) per token: the sum (mean when `mean`) of x over the tokens of its response
-    (sums in token order: np.bincount adds its input in order)."""
+    (sums in token order: np.bincount adds its input in order). The mean divides by the
+    token's `length` (the response's length as the token batch carries it), or with
+    length None by the response's token count."""
     if x.size == 0:
         return x.copy()
     _, inv, count = np.unique(seq, return_inverse=True, return_counts=True)
     total = np.bincount(inv, weights=x, minlength=count.size)
-    return (total / count if mean else total)[inv]
+    if not mean:
+        return total[inv]
+    return total[inv] / (count[inv] if length is None else length)
 
 
-def response_mean(x: np.ndarray, seq: np.ndarray) -> np.ndarray:
-    """(N,) per token: the mean of x over the tokens of its response."""
-    return response_reduce(x, seq, True)
+def response_mean(x: np.ndarray, seq: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """(N,) per token: the mean of x over the tokens of its response, over its length."""
+    return response_reduce(x, seq, True, length)
 
 
 def response_log_ratio(
@@ -51,7 +58,7 @@ def response_log_ratio(
     return response_reduce(np.clip(logp - logp_old, -clamp, clamp), seq, mean)
 
 
-def response_reduce_torch(x, seq, mean: bool):
+def response_reduce_torch(x, seq, mean: bool, length=None):
     """response_reduce of tensors (with gradient through x; the caller detaches x where
     the rule says sg)."""
     import torch
@@ -60,12 +67,14 @@ def response_reduce_torch(x, seq, mean: bool):
         return x.clone()
     _, inv, count = torch.unique(seq, return_inverse=True, return_counts=True)
     total = torch.zeros(count.shape, dtype=x.dtype, device=x.device).index_add(0, inv, x)
-    return (total / count if mean else total)[inv]
+    if not mean:
+        return total[inv]
+    return total[inv] / (count[inv] if length is None else length).to(x.dtype)
 
 
-def response_mean_torch(x, seq):
+def response_mean_torch(x, seq, length):
     """response_mean of tensors."""
-    return response_reduce_torch(x, seq, True)
+    return response_reduce_torch(x, seq, True, length)
 
 
 def response_log_ratio_torch(logp, logp_old, seq, mean: bool, clamp: float = NO_CLAMP):
