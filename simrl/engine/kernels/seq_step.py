@@ -189,7 +189,7 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     upd[15] = tally[5] / tally[0] if tally[0] > 0 else 0.0
     upd[16] = misc.stats[2]
     upd[17] = ppo_kl_mean(tally, 8)  # metrics.STEP_KL_METRICS
-    upd[18] = step_kl(pol.z, old.z0, logp, saved_rows, n)
+    upd[18] = step_kl(pol.z, old.z0, old.logp_old, old.prob_old, logp, saved_rows, n)
     ok = kept_finite(ip, pol, old.z0, saved_rows, n, rows_ok)
     for i in range(n):
         saved[saved_rows[i]] = False
@@ -227,7 +227,7 @@ def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
     """A run's scratch arrays (workspace.SeqWorkspace and its groups)."""
     n_cap = 2 * V * N if exact else (P + 1) * G * max_len
     # z0, logp_old, prob_old, ent_old, gh_old: the moved states' starting values by slot
-    # (update.save_rows; logp_old and prob_old are filled only for the dH breakdown)
+    # (update.save_rows)
     old = StepStart(
         np.empty((M, V)), np.empty((M, V)), np.empty((M, V)), np.empty(M), np.empty((M, V))
     )

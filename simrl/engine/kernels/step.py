@@ -138,7 +138,7 @@ def step_run(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     else:
         upd[9:14] = np.nan
     upd[14] = ppo_kl_mean(tally, 5)  # metrics.STEP_KL_METRICS
-    upd[15] = step_kl(z, old.z0, pol.logp, ws.all_rows, S)
+    upd[15] = step_kl(z, old.z0, old.logp_old, old.prob_old, pol.logp, ws.all_rows, S)
     return kept_finite(ip, pol, old.z0, ws.all_rows, S, rows_finite(z, ws.all_rows, S))
 
 

@@ -174,7 +174,7 @@ def apply_gradient(run, opt_fn, pol, grad, n_rows, saves, with_ent):
     every = ip[I_OPT_EVERY] == 1  # the optimiser may move every entry (adam)
     every_row = every or n_rows == S
     if saves is not None:
-        save_rows(z, logp, prob, ent, rows, n_rows, every, ip[I_BREAKDOWN] == 1, saves)
+        save_rows(z, logp, prob, ent, rows, n_rows, every, saves)
     for i in range(n_rows):
         s = rows[i]
         for k in range(K):
@@ -194,13 +194,13 @@ def apply_gradient(run, opt_fn, pol, grad, n_rows, saves, with_ent):
 
 
 @njit(cache=True)
-def save_rows(z, logp, prob, ent, rows, n_rows, every, full, saves):
+def save_rows(z, logp, prob, ent, rows, n_rows, every, saves):
     """Save the logits and cache of the states rows[:n_rows] (every state with every) that
     this step has not saved yet into saves (a workspace.Saves: the StepStart slots, saved
     (S,) flags, saved_rows (S,), n_saved (1,)), the step's starting values of the states
     it changes (copy on write: a sequence task's step touches a fraction of its rows).
     gh_old is each entry's metrics.entropy_grad (what the first-order entropy change
-    reads); log pi and pi themselves only with full (the dH breakdown reads them).
+    reads); log pi and pi are what the step KL (metrics.step_kl) and the dH breakdown read.
 
     The old arrays are indexed by slot, not by state: slot i holds state saved_rows[i], so
     the saved rows lie together at the front of the arrays in the order they were saved
@@ -223,10 +223,8 @@ def save_rows(z, logp, prob, ent, rows, n_rows, every, full, saves):
         for k in range(K):
             z0[n, k] = z[s, k]
             gh_old[n, k] = entropy_grad(prob[s, k], logp[s, k], h)
-        if full:
-            for k in range(K):
-                logp_old[n, k] = logp[s, k]
-                prob_old[n, k] = prob[s, k]
+            logp_old[n, k] = logp[s, k]
+            prob_old[n, k] = prob[s, k]
         ent_old[n] = h
         n += 1
     n_saved[0] = n
