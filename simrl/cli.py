@@ -238,12 +238,12 @@ def cmd_theory(args: argparse.Namespace) -> int:
         return check_main(args.cases, args.seed)
     from rich.console import Console
 
+    from simrl.approximation_grid import main as grid_main
     from simrl.progress import LazyProgress
-    from simrl.theory_audit import main as audit_main
 
     _positive(args, "seeds", "steps")
     with LazyProgress("simrl theory audit") as progress:
-        audit_main(args.out, args.seeds, args.steps, progress)
+        grid_main(args.out, args.seeds, args.steps, progress)
     Console().print(f"wrote {args.out}/report.md, summary.parquet, summary.csv, points.parquet")
     return 0
 

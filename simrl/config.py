@@ -33,6 +33,7 @@ from simrl.config_checks import (  # noqa: F401  (check_algo: the bridge's confi
     check_combinations,
     unused_fields,
 )
+from simrl.config_policy import PolicyConfig
 from simrl.config_toml import (  # noqa: F401  (the bridge's config reads TOML the same way)
     _toml_value,
     build_sections,
@@ -40,7 +41,6 @@ from simrl.config_toml import (  # noqa: F401  (the bridge's config reads TOML t
     read_toml,
     with_overrides,
 )
-from simrl.errors import ConfigError
 from simrl.recipes import RECIPES
 from simrl.recipes import apply as apply_recipe
 from simrl.validate import (
@@ -54,7 +54,7 @@ from simrl.validate import (
     InRegistry,
     IntList,
     Range,
-    Text,
+    Section,
     one_of,
     param,
 )
@@ -65,25 +65,6 @@ DYNAMIC_SAMPLING = ("off", "drop", "resample")
 #: algo.entropy_agg: how the entropy bonus weighs the tokens (verl: like the loss; TRL: kept-token mean)
 ENTROPY_AGG = ("loss", "kept-token-mean")
 ON_NONFINITE = ("raise", "record")
-POLICY_KINDS = ("tabular", "linear")
-#: the feature families of a linear policy (simrl/policy.py; theory/NOTES.md "Shared parameters")
-FEATURE_FAMILIES = ("random_features", "shared_answer_features", "low_rank", "file")
-
-
-class Section:
-    """Shared behaviour of the config sections: field checks on construction."""
-
-    section: ClassVar[str]
-
-    def __post_init__(self) -> None:
-        for f in fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
-            if not f.metadata["check"].ok(value):
-                key, allowed = f"{self.section}.{f.name}", f.metadata["check"].allowed()
-                from simrl.crosswalk import foreign_value  # TRL's or verl's spelling of it
-
-                hint = foreign_value(key, value)
-                raise ConfigError(key, value, allowed if hint is None else f"{hint}; {allowed}")
 
 
 @dataclass(frozen=True)
@@ -390,45 +371,6 @@ class RunConfig(Section):
         "raise",
         "a non-finite value: 'raise' stops with an error naming run and step; 'record' marks the run failed",
         one_of(ON_NONFINITE),
-    )
-
-
-@dataclass(frozen=True)
-class PolicyConfig(Section):
-    """The policy class (simrl/policy.py): tabular logits, or a log-linear softmax
-    z(s, .) = theta_tab(s, .) + Phi(s, ., :) w with w shared by every state. Every field's
-    default means "as before", so a config that leaves this section out keeps its identity
-    (simrl/prereg/identity.py)."""
-
-    section: ClassVar[str] = "policy"
-    kind: str = param(
-        "tabular",
-        "'tabular' (one free logit per state and answer) or 'linear' (z = theta_tab + Phi w, w shared by all states; bandit tasks, reference engine)",
-        one_of(POLICY_KINDS),
-    )
-    features: str = param(
-        "random_features",
-        "linear: the feature family Phi (S, K, d): 'random_features' (cosine rho between states' feature rows), 'shared_answer_features' (the base's plurality answer and the format answer share a feature across prompts), 'low_rank' (z = theta_tab + U V^T, U a fixed random embedding, V trained), 'file' (policy.features_file)",
-        one_of(FEATURE_FAMILIES),
-    )
-    strength: float = param(
-        1.0,
-        "linear: feature scale: the norm of each feature row (random_features; in expectation when Gaussian), the feature value (shared_answer_features), the embedding norm (low_rank)",
-        NONNEG,
-    )
-    rho: float = param(
-        0.0,
-        "random_features: cosine between the feature rows of the same answer in different states (0 = no spill; -> 1 = one habit); exact with dim >= (num_prompts + 1) * num_answers, in expectation below",
-        Range(0.0, 1.0, hi_open=True),
-    )
-    dim: int = param(16, "random_features: number of shared features d", POS_INT)
-    rank: int = param(
-        2, "low_rank: rank r of U V^T (U: S x r fixed, V: K x r trained; r <= num_prompts)", POS_INT
-    )
-    features_file: str = param(
-        "",
-        "features = 'file': an .npy array (S, K, d), or FILE.py:FUNCTION, FUNCTION(config) returning one (loaded like `simrl run --task`; a relative path is taken from the working directory)",
-        Text(),
     )
 
 

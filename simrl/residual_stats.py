@@ -1,7 +1,7 @@
 """How well a prediction matches an exact quantity: residual statistics over paired points.
 
 Scores the entropy-change approximations (theory/NOTES.md) against the exact entropy
-change: per grid cell in `simrl theory audit` (simrl/theory_audit.py), and per run in the
+change: per grid cell in `simrl theory audit` (simrl/approximation_grid.py), and per run in the
 prereg outcomes `stat(dH_x)` (simrl/prereg/outcomes.py), for the simulator's and the
 bridge's audit columns alike.
 """

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 from simrl.errors import ConfigError
 
@@ -156,3 +156,19 @@ def require(cond: bool, field: str, value: object, allowed: str) -> None:
     """Cross-field check: raise ConfigError(field, value, allowed) unless `cond`."""
     if not cond:
         raise ConfigError(field, value, allowed)
+
+
+class Section:
+    """Shared behaviour of the config sections: field checks on construction."""
+
+    section: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if not f.metadata["check"].ok(value):
+                key, allowed = f"{self.section}.{f.name}", f.metadata["check"].allowed()
+                from simrl.crosswalk import foreign_value  # TRL's or verl's spelling of it
+
+                hint = foreign_value(key, value)
+                raise ConfigError(key, value, allowed if hint is None else f"{hint}; {allowed}")

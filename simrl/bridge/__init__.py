@@ -11,7 +11,7 @@ pretrain, model (load_policy: tiny, SmolLM2, any HF causal LM), device (cuda / b
 determinism), decode (fast KV-cache sampling), shared_prompt (scoring with each prompt
 run once), rollout (sampling and scoring, with the HF reference paths), collect (a step's
 rollouts and rewards), rewards, losses (torch registry), update (epochs x minibatches),
-audit (probe-set entropy change), metrics, step (one RL step), run (the loop), result,
+probes (the probe breakdown: run.audit on the bridge), metrics, step (one RL step), run (the loop), result,
 study (the study-runner entry point), bench (tokens/s, TRL comparison), cli. Needs the
 [llm] extra.
 """

@@ -22,7 +22,7 @@ class BridgeResult:
     config: BridgeRunConfig
     metrics: pd.DataFrame  # seed, step, metrics
     final: pd.DataFrame  # seed, failed_step, metrics at the last step
-    audit: pd.DataFrame | None  # seed, step, probe, kind, AUDIT_COLUMNS (every update)
+    audit: pd.DataFrame | None  # seed, step, probe, kind, PROBE_COLUMNS (every update)
     meta: dict = field(default_factory=dict)
     #: (seed, step) -> the eval completions kept at that eval row (run.SAMPLE_PROMPTS
     #: training prompts, every eval sample): seed, step, prompt, question, truth, sample,

@@ -17,11 +17,11 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from simrl.bridge.audit import AUDIT_COLUMNS, build_probes
 from simrl.bridge.config import BridgeRunConfig
 from simrl.bridge.device import configure, resolve_device
 from simrl.bridge.metrics import eval_metrics, eval_names
 from simrl.bridge.model import check_context, load_policy
+from simrl.bridge.probes import PROBE_COLUMNS, build_probes
 from simrl.bridge.result import BridgeResult
 from simrl.bridge.rewards import wrong_label
 from simrl.bridge.step import TIMING_NAMES, UPDATE_NAMES, Context, rl_step
@@ -203,7 +203,7 @@ def run_seed(
             for j, (probe, rec) in enumerate(zip(ctx.probes, audit, strict=True)):
                 audit_rows_out.append(
                     {"seed": r, "step": t + 1, "probe": j, "kind": probe.kind}
-                    | dict(zip(AUDIT_COLUMNS, rec, strict=True))
+                    | dict(zip(PROBE_COLUMNS, rec, strict=True))
                 )
         vals = np.array([um.get(k, np.nan) for k in UPDATE_NAMES], dtype=float)
         ok = np.isfinite(vals)

@@ -4,7 +4,7 @@
     2. advantages: the simulator's registry (simrl/advantages.py) on the (groups, G) rewards;
     3. the old policy's log-probabilities and entropies (and the reference's, for KL);
     4. the update (simrl/bridge/update.py): epochs x minibatches, AdamW or SGD;
-    5. the probe audit (simrl/bridge/audit.py): probe logits before / after the update.
+    5. the probe breakdown (simrl/bridge/probes.py): probe logits before / after the update.
 Returns the update metrics under the simulator's names (UPDATE_NAMES) and the audit rows.
 """
 
@@ -19,16 +19,16 @@ import torch
 from simrl.algorithms.advantage import ADVANTAGES
 from simrl.algorithms.advantage import compute as compute_advantages
 from simrl.algorithms.losses import POLICY_LOSSES
-from simrl.bridge.audit import (
-    AUDIT_COLUMNS,
-    audit_rows,
-    expected_advantages,
-    probe_index,
-    probe_logits,
-)
 from simrl.bridge.collect import collect
 from simrl.bridge.config import BridgeRunConfig
 from simrl.bridge.metrics import rollout
+from simrl.bridge.probes import (
+    PROBE_COLUMNS,
+    expected_advantages,
+    probe_breakdown_rows,
+    probe_index,
+    probe_logits,
+)
 from simrl.bridge.rewards import BRIDGE_REWARDS, answer_reward
 from simrl.bridge.rollout import score, scoring_batch
 from simrl.bridge.update import TALLY, ProbeSums, UpdateBatch, ppo_update
@@ -50,7 +50,7 @@ UPDATE_NAMES = (
     "fork_grad_share",
     "tokens_per_response",
     "kl_ref",
-    *AUDIT_COLUMNS,
+    *PROBE_COLUMNS,
     "rollout_tokens_per_s",
     "update_tokens_per_s",
 )
@@ -215,9 +215,11 @@ def rl_step(ctx: Context, policy, ref, opt, params, labels, t, rng, audit_rng):
     z1 = probe_logits(policy, ctx.probes, ctx.fmt.pad_id, temp, dev)
     audit = None
     if ctx.probes:
-        audit = audit_rows(z0, z1, sums if cfg.run.audit else None, probe_adv, cfg.optim.lr)
+        audit = probe_breakdown_rows(
+            z0, z1, sums if cfg.run.audit else None, probe_adv, cfg.optim.lr
+        )
         means = [np.nanmean(c) if np.isfinite(c).any() else np.nan for c in audit.T]
-        out.update(dict(zip(AUDIT_COLUMNS, means, strict=True)))
+        out.update(dict(zip(PROBE_COLUMNS, means, strict=True)))
         if not cfg.run.audit:
             audit = None
     return out, audit

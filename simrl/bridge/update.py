@@ -59,7 +59,7 @@ class UpdateBatch:
 
 @dataclass
 class ProbeSums:
-    """Per-probe sums over a step's token evaluations (the simulator's AuditSums):
+    """Per-probe sums over a step's token evaluations (the simulator's BreakdownSums):
     `where[(seq, pos)] = probe` marks the batch tokens generated at a probe prefix."""
 
     where: dict[tuple[int, int], int]
@@ -173,7 +173,7 @@ def ppo_update(
             if not torch.isfinite(total.detach()):
                 raise FloatingPointError("loss")
 
-            # d loss / d logp_t of the policy term (and of the sampled KL term, for the audit)
+            # d loss / d logp_t of the policy term (and of the sampled KL term, for the probe breakdown)
             g_policy = torch.autograd.grad(policy, lp, retain_graph=True)[0].detach()
             coef = g_policy
             if kl_sampled is not None:
@@ -202,7 +202,7 @@ def ppo_update(
 
 
 def _probe_terms(cfg, probes: ProbeSums, seqs, m, logits, tok, b: TorchTokens, w, keep, coef):
-    """Add the minibatch's tokens at probe prefixes to the audit sums, as the simulator's
+    """Add the minibatch's tokens at probe prefixes to the probe breakdown sums, as the simulator's
     reference `token_gradient` does for a state (theory/NOTES.md, "One token, and STEER's
     estimates"); z is the token's current tempered logits."""
     lr = cfg.optim.lr

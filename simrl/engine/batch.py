@@ -15,6 +15,7 @@ from simrl.config import Config
 from simrl.engine import reference as ref
 from simrl.engine.families import ENGINE_FORMS
 from simrl.engine.result import BatchResult, RunSpec, raise_first_failure
+from simrl.engine.step_end import is_finite
 from simrl.engine.streams import StreamLayout, fill_block, run_generator, stream_layout
 from simrl.errors import ConfigError, NonFiniteError
 from simrl.metrics import AUDIT_PROMPT_COLUMNS, UPDATE_METRICS
@@ -251,7 +252,7 @@ def _run_reference(
             fill_block(gen, u)
             with np.errstate(over="ignore", invalid="ignore"):  # detected just below
                 new_state, um = engine.step(state, params, u[0], t)
-            if not ref.is_finite(new_state):
+            if not is_finite(new_state):
                 failed[r] = t + 1
                 if cfg.run.on_nonfinite == "raise":
                     raise NonFiniteError(
@@ -259,7 +260,7 @@ def _run_reference(
                     )
                 break
             state = new_state
-            per_state = um.pop("audit_per_state", None)
+            per_state = um.pop("breakdown_per_state", None)
             if per_prompt is not None:
                 per_prompt[r, t] = per_state
             vals = np.array(

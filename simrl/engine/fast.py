@@ -24,6 +24,7 @@ import numpy as np
 from simrl.engine.kernels.codes import N_UPD
 from simrl.engine.kernels.pcg64 import state_of
 from simrl.engine.kernels.step import run_chunk
+from simrl.engine.kernels.workspace import BanditTask, ChunkOut, Learner, Params
 from simrl.engine.result import BatchResult, raise_first_failure
 from simrl.metrics import AUDIT_PROMPT_COLUMNS
 
@@ -33,20 +34,18 @@ BLOCK_RUN_STEPS = 20_000
 
 @dataclass
 class BatchArrays:
-    """What the kernels advance, one leading run axis each (R, ...)."""
+    """What the kernels advance, one leading run axis each (R, ...), in the kernels' named
+    structures (kernels/workspace.py)."""
 
     rng: np.ndarray  # (R, 4) PCG64 states
-    z: np.ndarray  # (R, S, K) logits
-    zref: np.ndarray  # (R, S, K) reference logits of the KL penalty
-    m: np.ndarray  # (R, S, K) adam moments
-    v: np.ndarray
-    adam_t: np.ndarray  # (R,)
-    metrics: np.ndarray  # (R, n_rows, n_names)
-    upd_sum: np.ndarray  # (R, n_upd) update metrics summed since the last recorded row
-    upd_cnt: np.ndarray
-    failed: np.ndarray  # (R,) the failing step, -1
+    learner: Learner  # logits z (R, S, K), zref, Adam's m, v, adam_t (R,)
+    out: ChunkOut  # metrics (R, n_rows, n_names), upd_sum, upd_cnt, failed, pp
     row_of_step: np.ndarray  # (steps + 1,) metric row of each step, -1 if not recorded
-    pp: np.ndarray  # (R, steps, S, 7) the per-state audit, or (R, 0, S, 7)
+
+
+def rows_of(nt, runs: slice):
+    """The runs' rows of every field of a kernels' named tuple (views)."""
+    return nt._make(x[runs] for x in nt)
 
 
 def distinct_tasks(tasks) -> tuple[list, np.ndarray]:
@@ -74,29 +73,36 @@ def batch_arrays(specs, tasks, rows, names, z0: np.ndarray, n_upd: int, audit_pr
     row_of_step[rows] = np.arange(rows.size)
     arrays = BatchArrays(
         rng=np.stack([state_of(run_generator(s.config, s.replicate)) for s in specs]),
-        z=z0,
-        zref=z0.copy(),
-        m=np.zeros_like(z0),
-        v=np.zeros_like(z0),
-        adam_t=np.zeros(R, dtype=np.int64),
-        metrics=np.full((R, rows.size, len(names)), np.nan),
-        upd_sum=np.zeros((R, n_upd)),
-        upd_cnt=np.zeros((R, n_upd), dtype=np.int64),
-        failed=np.full(R, -1, dtype=np.int64),
-        row_of_step=row_of_step,
-        pp=np.full(
-            (R, steps if audit_prompts else 0, z0.shape[1], len(AUDIT_PROMPT_COLUMNS)), np.nan
+        learner=Learner(
+            z=z0,
+            zref=z0.copy(),
+            m=np.zeros_like(z0),
+            v=np.zeros_like(z0),
+            adam_t=np.zeros(R, dtype=np.int64),
         ),
+        out=ChunkOut(
+            metrics=np.full((R, rows.size, len(names)), np.nan),
+            upd_sum=np.zeros((R, n_upd)),
+            upd_cnt=np.zeros((R, n_upd), dtype=np.int64),
+            failed=np.full(R, -1, dtype=np.int64),
+            # the per-state dH breakdown (run_batch's audit_prompts), or (R, 0, S, 7)
+            pp=np.full(
+                (R, steps if audit_prompts else 0, z0.shape[1], len(AUDIT_PROMPT_COLUMNS)),
+                np.nan,
+            ),
+        ),
+        row_of_step=row_of_step,
     )
+    out = arrays.out
     result = BatchResult(
         list(specs),
         rows,
         names,
-        arrays.metrics,
-        arrays.z,
-        arrays.failed,
+        out.metrics,
+        arrays.learner.z,
+        out.failed,
         list(tasks),
-        arrays.pp if audit_prompts else None,
+        out.pp if audit_prompts else None,
     )
     return arrays, result
 
@@ -158,12 +164,13 @@ def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
         specs, tasks, rows, names, base_logp[task_of_run].copy(), N_UPD, audit_prompts
     )
 
+    params = Params(fp, ip, np.zeros((len(specs), 0)), lp, ap, op)  # the bandit has no sp
+    task_arrays = BanditTask(base_logp, correct, fmt, label, top)
+
     def advance(runs: slice, t0: int, n: int) -> None:
         run_chunk(
-            t0, n, a.row_of_step, a.rng[runs], a.z[runs], a.zref[runs], a.m[runs], a.v[runs],
-            a.adam_t[runs], base_logp, correct, fmt, label, top, task_of_run[runs], fp[runs],
-            ip[runs], lp[runs], ap[runs], op[runs], algos, passk, a.metrics[runs], a.upd_sum[runs],
-            a.upd_cnt[runs], a.failed[runs], a.pp[runs],
+            t0, n, a.row_of_step, a.rng[runs], rows_of(a.learner, runs), rows_of(params, runs),
+            algos, task_arrays, task_of_run[runs], passk, rows_of(a.out, runs),
         )  # fmt: skip
 
     run_blocks(result, steps, progress, advance)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from simrl.engine.fast import algorithms, batch_arrays, distinct_tasks, run_blocks
+from simrl.engine.fast import algorithms, batch_arrays, distinct_tasks, rows_of, run_blocks
 from simrl.engine.kernels.seq_step import N_UPD_SEQ, run_chunk_seq
+from simrl.engine.kernels.workspace import Params, SeqFacts, SeqGraph, SeqLeaves, SeqTasks
 from simrl.tasks.sequence import NO_TOKEN, SequenceTask
 
 
@@ -31,9 +32,10 @@ def pack_sequence(configs) -> np.ndarray:
     ).reshape(len(configs), 3)
 
 
-def task_tuples(task: SequenceTask) -> tuple[tuple, tuple, tuple]:
+def task_tuples(task: SequenceTask) -> tuple[SeqGraph, SeqLeaves, SeqFacts]:
     """One task's arrays as the kernels read them (seq_graph, seq_sampling, seq_metrics),
-    indices as int32 (a smaller working set): graph (node_row, node_width, node_prompt,
+    as the named tuples of kernels/workspace.py, indices as int32 (a smaller working
+    set): graph (node_row, node_width, node_prompt,
     node_depth, node_fork, root, pn_ptr, pn_idx, slot, node_next), leaves (leaf_prompt, leaf_len,
     leaf_format, leaf_mode, leaf_det, leaf_answer, leaf_correct, leaf_label) and facts
     (correct, incorrect_label, base_top_mode, base_logp).
@@ -56,7 +58,7 @@ def task_tuples(task: SequenceTask) -> tuple[tuple, tuple, tuple]:
     within = np.arange(slot.shape[1])[None, :] < width[:, None]
     one_place = ((slot == slot[:, :1]) | ~within).all(axis=1) & (width > 0)
     node_next = np.where(one_place, slot[:, 0], -1)
-    graph = tuple(
+    graph = SeqGraph._make(
         a.astype(i32)
         for a in (
             task.node_row,
@@ -73,7 +75,7 @@ def task_tuples(task: SequenceTask) -> tuple[tuple, tuple, tuple]:
     )
     answer = task.leaf_answer
     leaf_det = np.where(answer.max(axis=1) == 1.0, np.argmax(answer, axis=1), -1)
-    leaves = (
+    leaves = SeqLeaves(
         *(
             a.astype(i32)
             for a in (task.leaf_prompt, task.leaf_len, task.leaf_format, task.leaf_mode, leaf_det)
@@ -82,7 +84,7 @@ def task_tuples(task: SequenceTask) -> tuple[tuple, tuple, tuple]:
         (answer * task.correct[task.leaf_prompt]).sum(axis=1),
         answer[np.arange(L), task.incorrect_label[task.leaf_prompt]].astype(np.float64),
     )
-    facts = (
+    facts = SeqFacts(
         task.correct.astype(np.bool_),
         task.incorrect_label.astype(i32),
         task.base_top_mode.astype(i32),
@@ -91,12 +93,14 @@ def task_tuples(task: SequenceTask) -> tuple[tuple, tuple, tuple]:
     return graph, leaves, facts
 
 
-def pack_tasks(tasks: list[SequenceTask]) -> tuple[tuple, tuple, tuple]:
+def pack_tasks(tasks: list[SequenceTask]) -> tuple[SeqGraph, SeqLeaves, SeqFacts]:
     """task_tuples of every distinct task, each array stacked over the tasks (the batch's
     tasks share their shapes: batch.check_shared_shapes)."""
     per_task = [task_tuples(t) for t in tasks]
     return tuple(
-        tuple(np.ascontiguousarray(np.stack(arrays)) for arrays in zip(*parts, strict=True))
+        type(parts[0])._make(
+            np.ascontiguousarray(np.stack(arrays)) for arrays in zip(*parts, strict=True)
+        )
         for parts in zip(*per_task, strict=True)
     )
 
@@ -119,12 +123,20 @@ def run_fast_sequence(specs, tasks, layouts, rows, names, progress, audit_prompt
     a, result = batch_arrays(specs, tasks, rows, names, z0, N_UPD_SEQ, audit_prompts)
     max_len, num_modes = unique[0].max_len, unique[0].num_modes
 
+    task_arrays = SeqTasks(
+        **graphs._asdict(),
+        **leaves._asdict(),
+        **facts._asdict(),
+        has_format=np.ascontiguousarray(leaves.leaf_format.any(axis=1)),
+        max_len=max_len,
+        num_modes=num_modes,
+    )
+    params = Params(fp, ip, sp, lp, ap, op)
+
     def advance(runs: slice, t0: int, n: int) -> None:
         run_chunk_seq(
-            t0, n, a.row_of_step, a.rng[runs], a.z[runs], a.zref[runs], a.m[runs], a.v[runs],
-            a.adam_t[runs], graphs, leaves, facts, task_of_run[runs], max_len, num_modes,
-            fp[runs], ip[runs], sp[runs], lp[runs], ap[runs], op[runs], algos, passk,
-            a.metrics[runs], a.upd_sum[runs], a.upd_cnt[runs], a.failed[runs], a.pp[runs],
+            t0, n, a.row_of_step, a.rng[runs], rows_of(a.learner, runs), rows_of(params, runs),
+            algos, task_arrays, task_of_run[runs], passk, rows_of(a.out, runs),
         )  # fmt: skip
 
     run_blocks(result, steps, progress, advance)

@@ -76,7 +76,7 @@ INT_FIELDS = (
     "L_tie",
     "L_cc",
     "L_total",
-    "audit",
+    "dh_breakdown",  # run.audit
     "train_prompts",
     "kl_sampled",
     "agg_per_length",
@@ -157,7 +157,7 @@ def _ints(c: Config, lay: StreamLayout) -> list[int]:
         "L_tie": lay.tie,
         "L_cc": lay.cc,
         "L_total": lay.total,
-        "audit": int(c.run.audit),
+        "dh_breakdown": int(c.run.audit),
         "train_prompts": c.train_prompts,
         "kl_sampled": int(KL_ESTIMATORS[a.kl_kind].sampled),
         "agg_per_length": int(AGGREGATIONS[a.agg].per_length),

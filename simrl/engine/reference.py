@@ -42,22 +42,26 @@ from simrl.algorithms.losses import POLICY_LOSSES
 from simrl.algorithms.tokens import LossOut, TokenBatch, bandit_positions
 from simrl.config import Config
 from simrl.dynamic_sampling import dynamic_sampling
+from simrl.engine.dh_breakdown import BreakdownSums
+from simrl.engine.step_end import (
+    RunState,
+    facts,
+    finish_step,
+    frozen_update_metrics,
+    mean_or_nan,
+    minibatch_ppo_kl,
+)
 from simrl.engine.streams import StreamLayout
 from simrl.kl import KL_ESTIMATORS
-from simrl.metrics import AUDIT_METRICS, AUDIT_PROMPT_COLUMNS, STEP_KL_METRICS
-from simrl.optim import OPTIMIZERS, OptState, init_state
-from simrl.policy import LinearState, apply_gradient, initial_linear_state
-from simrl.rewards import REWARDS, PromptFacts, expected_reward
+from simrl.optim import OPTIMIZERS, init_state
+from simrl.policy import apply_gradient, initial_linear_state
+from simrl.rewards import REWARDS, expected_reward
 from simrl.tasks import BanditTask
 from simrl.theory import (
-    cui_theorem1,
     entropy,
     entropy_gradient,
-    first_order_entropy_change,
     log_softmax,
     sampled_token_entropy_change,
-    second_order_entropy_change,
-    softmax,
     steer_omega_code,
 )
 
@@ -68,33 +72,11 @@ FORK_TIE_TOL = 1e-12
 
 
 @dataclass(frozen=True)
-class RunState:
-    logits: np.ndarray  # (S, K)
-    ref_logits: np.ndarray  # (S, K) reference of the KL penalty
-    opt: OptState  # the optimiser state of the logits (of theta_tab for a linear policy)
-    policy: LinearState | None = None  # a linear policy's theta_tab, w and w's optimiser
-
-
-@dataclass(frozen=True)
 class RunParams:
     config: Config
     task: BanditTask
     layout: StreamLayout
     features: np.ndarray | None = None  # Phi (S, K, d) of a linear policy; None = tabular
-
-
-@dataclass
-class AuditSums:
-    """Per-state sums over a step's token evaluations (run.audit; theory/NOTES.md)."""
-
-    weight: np.ndarray  # (S,) total aggregation weight: Cui's Theorem 1 uses eta = lr * weight
-    token: np.ndarray  # (S,) one-token first-order changes
-    steer_code: np.ndarray  # (S,) -lr w_t Omega_t, STEER's public-code Omega (signed)
-    steer_eq14: np.ndarray  # (S,) STEER Eq. 14 with the token's loss weight
-
-    @classmethod
-    def zeros(cls, S: int) -> AuditSums:
-        return cls(*(np.zeros(S) for _ in range(4)))
 
 
 @dataclass
@@ -129,10 +111,6 @@ def sample_answers(pi: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Inverse-CDF sampling: the first answer whose cumulative probability exceeds u."""
     cdf = np.cumsum(pi)
     return np.minimum(np.searchsorted(cdf, u, side="right"), pi.size - 1)
-
-
-def facts(task: BanditTask, s: int) -> PromptFacts:
-    return PromptFacts(task.correct[s], int(task.format_answer[s]), int(task.incorrect_label[s]))
 
 
 def sampled_batch(params: RunParams, pi_old: np.ndarray, u: np.ndarray) -> Batch:
@@ -227,12 +205,12 @@ def minibatch_gradient(
     adv: np.ndarray,
     groups: np.ndarray,
     keys: np.ndarray,
-    audit: AuditSums | None = None,
+    breakdown: BreakdownSums | None = None,
 ) -> tuple[np.ndarray, np.ndarray, object]:
     """Gradient (S, K) of the aggregated loss of the minibatch `groups` at logits z.
 
     Returns (grad, per-token counts, LossOut) so the caller can tally clip fractions; adds
-    the minibatch's audit terms to `audit` when given.
+    the minibatch's breakdown terms to `breakdown` when given.
     """
     n = batch.answers.shape[1]
     count = batch.count[groups].ravel()
@@ -257,7 +235,9 @@ def minibatch_gradient(
         length=length,
         count=count,
     )
-    grad, out, _, _ = token_gradient(params.config, z, ref_logits, logp_old, h_old, tokens, audit)
+    grad, out, _, _ = token_gradient(
+        params.config, z, ref_logits, logp_old, h_old, tokens, breakdown
+    )
     return grad, count, out
 
 
@@ -288,7 +268,7 @@ def token_gradient(
     logp_old: np.ndarray,
     h_old: np.ndarray,
     tokens: TokenTable,
-    audit: AuditSums | None = None,
+    breakdown: BreakdownSums | None = None,
 ) -> tuple[np.ndarray, LossOut, np.ndarray, np.ndarray]:
     """Gradient (S, K) at logits z of the aggregated loss of a minibatch of tokens; one
     function for bandit answers and sequence tokens alike.
@@ -337,11 +317,11 @@ def token_gradient(
         grad += a.kl_coef * state_weight * gk
     if a.entropy_coef > 0:  # loss -= coef * H
         grad -= a.entropy_coef * entropy_weight(a, tokens, keep, state_weight) * entropy_gradient(z)
-    if audit is not None:
+    if breakdown is not None:
         lr, h = cfg.optim.lr, entropy(z)
-        audit.weight += state_weight[:, 0]
+        breakdown.weight += state_weight[:, 0]
         # the token's own sgd step dz = -lr coef_t (e_a - pi), to first order
-        np.add.at(audit.token, s_t, sampled_token_entropy_change(z[s_t], a_t, -coef, lr))
+        np.add.at(breakdown.token, s_t, sampled_token_entropy_change(z[s_t], a_t, -coef, lr))
         omega = steer_omega_code(
             batch.adv,
             np.exp(batch.logp_old),
@@ -349,9 +329,11 @@ def token_gradient(
             batch.entropy_old,
             signed=True,
         )
-        np.add.at(audit.steer_code, s_t, -lr * w * keep * omega)
+        np.add.at(breakdown.steer_code, s_t, -lr * w * keep * omega)
         pi_a = np.exp(batch.logp)
-        np.add.at(audit.steer_eq14, s_t, -lr * -coef * (1.0 - pi_a) ** 2 * (batch.logp + h[s_t]))
+        np.add.at(
+            breakdown.steer_eq14, s_t, -lr * -coef * (1.0 - pi_a) ** 2 * (batch.logp + h[s_t])
+        )
     return grad, out, policy, keep
 
 
@@ -399,7 +381,7 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
     z, opt, lin = state.logits, state.opt, state.policy
     tally = np.zeros(5)  # counted tokens, low, high, dual, selected
     ppo: list[float] = []  # verl's ppo_kl of each minibatch update
-    audit = AuditSums.zeros(z.shape[0]) if cfg.run.audit else None
+    breakdown = BreakdownSums.zeros(z.shape[0]) if cfg.run.audit else None
     optimise = OPTIMIZERS[cfg.optim.kind].fn
     n = batch.answers.shape[1]
     u_cc = u[lay.cc_offset : lay.cc_offset + lay.cc].reshape(a.epochs, -1) if lay.cc else None
@@ -409,7 +391,7 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
             s_t, a_t = np.repeat(batch.prompt[groups], n), batch.answers[groups].ravel()
             ppo.append(minibatch_ppo_kl(z, logp_old, s_t, a_t, batch.count[groups].ravel()))
             grad, count, out = minibatch_gradient(
-                params, z, state.ref_logits, logp_old, h_old, batch, adv, groups, keys, audit
+                params, z, state.ref_logits, logp_old, h_old, batch, adv, groups, keys, breakdown
             )
             tally += [
                 count.sum(),
@@ -422,204 +404,6 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
 
     batch_stats = (batch.reward_mean, batch.zero_var_frac, len(batch.prompt))
     return finish_step(
-        cfg,
-        state,
-        z,
-        opt,
-        z0,
-        h_old,
-        t,
-        tally,
-        batch_stats,
-        audit,
-        params,
-        lin,
-        batch.prompt,
-        ppo_kl=mean_or_nan(ppo),
-    )
-
-
-def minibatch_ppo_kl(z, logp_old, states, tokens, count) -> float:
-    """verl's ppo_kl of one minibatch update (verl 0.9.1 core_algos
-    compute_policy_loss_vanilla and the others: masked_mean(-(log_prob - old_log_prob))
-    over the minibatch's tokens), at the logits z before the update; a token counts
-    `count` times (an exact entry: its expected count)."""
-    lp = log_softmax(z)[states, tokens]
-    total = count.sum()
-    return float((count * (logp_old[states, tokens] - lp)).sum() / total) if total > 0 else np.nan
-
-
-def mean_or_nan(values: list[float]) -> float:
-    """The mean of the minibatch updates' values (verl averages its per-minibatch metric)."""
-    finite = [v for v in values if np.isfinite(v)]
-    return float(np.mean(finite)) if finite else np.nan
-
-
-def step_kl_exact(z0: np.ndarray, z: np.ndarray, moved: np.ndarray) -> float:
-    """Mean over the moved states of the exact KL(pi_old || pi_new) = sum pi_old (l_old - l)."""
-    if not moved.any():
-        return np.nan
-    lo, ln = log_softmax(z0[moved]), log_softmax(z[moved])
-    p = np.exp(lo)
-    return float(np.where(p > 0, p * (lo - ln), 0.0).sum(axis=1).mean())
-
-
-def finish_step(
-    cfg,
-    state,
-    z,
-    opt,
-    z0,
-    h_old,
-    t,
-    tally,
-    batch_stats,
-    audit,
-    params,
-    lin=None,
-    prompts=None,
-    ppo_kl=np.nan,
-):
-    """The end of a step, bandit or sequence: ProRL reset, then the update metrics (batch
-    statistics, clip fractions from the tally, exact entropy change vs first order over
-    the moved states, the audit). `params.audit_advantages` (or the bandit's expected
-    rewards) gives the audit's exact expected advantages.
-
-    A linear policy (`lin`): the moved states are those whose own theta_tab moved (with
-    Phi = 0 exactly the tabular rule), and the states outside the step's batch (`prompts`)
-    get the held-out columns: the exact entropy change dH_heldout and its first-order
-    prediction dH_spill_first_order = -Cov(log pi, dz) of the actual dz (theory/NOTES.md,
-    "Shared parameters")."""
-    a = cfg.algo
-    ref = state.ref_logits
-    if a.ref_reset_every and (t + 1) % a.ref_reset_every == 0:
-        ref, opt = z.copy(), init_state(z.shape)
-        if lin is not None:
-            lin = LinearState(lin.theta, lin.w, init_state(lin.w.shape))
-    if lin is None:
-        moved = np.any(z != z0, axis=1)
-    else:
-        moved = np.any(lin.theta != state.policy.theta, axis=1)
-    dz = z - z0
-    reward_mean, zero_var_frac, n_groups = batch_stats
-    metrics = {
-        "reward_mean": reward_mean,
-        "zero_var_frac": zero_var_frac,
-        "groups_used": float(n_groups),
-        "clip_low_frac": tally[1] / tally[0] if tally[0] else 0.0,
-        "clip_high_frac": tally[2] / tally[0] if tally[0] else 0.0,
-        "clip_dual_frac": tally[3] / tally[0] if tally[0] else 0.0,
-        "cov_selected_frac": tally[4] / tally[0] if tally[0] else 0.0,
-        "dH_exact": float((entropy(z) - h_old)[moved].mean()) if moved.any() else np.nan,
-        "dH_first_order": float(first_order_entropy_change(z0, dz)[moved].mean())
-        if moved.any()
-        else np.nan,
-    }
-    if audit is not None:
-        per_state = audit_per_state(params, z0, z, h_old, moved, audit)
-        metrics.update(audit_metrics(per_state, moved))
-        metrics["audit_per_state"] = per_state  # (S, 7): simulate(..., audit_prompts=True)
-    else:
-        metrics.update(audit_metrics(None, moved))
-    if lin is not None:
-        metrics.update(heldout_metrics(z0, z, h_old, prompts))
-    metrics["ppo_kl"] = ppo_kl
-    metrics["kl_step_exact"] = step_kl_exact(z0, z, moved)
-    return RunState(z, ref, opt, lin), metrics
-
-
-def heldout_metrics(z0, z, h_old, prompts) -> dict:
-    """dH_heldout (exact) and dH_spill_first_order (-Cov(log pi, dz)), means over the states
-    not in the step's batch; NaN when every state was in it."""
-    out = np.ones(z.shape[0], dtype=bool)
-    out[np.asarray(prompts, dtype=np.int64)] = False
-    if not out.any():
-        return {"dH_heldout": np.nan, "dH_spill_first_order": np.nan}
-    return {
-        "dH_heldout": float((entropy(z[out]) - h_old[out]).mean()),
-        "dH_spill_first_order": float(first_order_entropy_change(z0[out], (z - z0)[out]).mean()),
-    }
-
-
-def audit_per_state(params: RunParams, z0, z, h_old, moved, audit: AuditSums) -> np.ndarray:
-    """(S, 7) per state, columns AUDIT_PROMPT_COLUMNS: exact dH, then the six predictions;
-    NaN rows for the states the step did not move."""
-    cfg, task = params.config, params.task
-    out = np.full((z.shape[0], len(AUDIT_PROMPT_COLUMNS)), np.nan)
-    if not moved.any():
-        return out
-    if hasattr(params, "audit_advantages"):  # a sequence task: per parameter row
-        adv = params.audit_advantages(np.exp(log_softmax(z0)))[moved]
-        return audit_table(cfg.optim.lr, z0, z, h_old, moved, audit, adv)
-    rbar = np.array(
-        [
-            expected_reward(cfg.reward.kind, facts(task, s), p=cfg.reward.p, flip=cfg.reward.flip)
-            for s in np.flatnonzero(moved)
-        ]
-    )  # (n_moved, K) E[r | a]
-    adv = rbar - (softmax(z0[moved]) * rbar).sum(axis=1, keepdims=True)  # exact expected A
-    return audit_table(cfg.optim.lr, z0, z, h_old, moved, audit, adv)
-
-
-def audit_table(lr: float, z0, z, h_old, moved, audit: AuditSums, adv: np.ndarray) -> np.ndarray:
-    """(S, 7) audit rows of the moved states, given their exact expected advantages
-    adv (n_moved, K) under the sampling policy; NaN rows elsewhere."""
-    out = np.full((z.shape[0], len(AUDIT_PROMPT_COLUMNS)), np.nan)
-    zm, dz = z0[moved], (z - z0)[moved]
-    eta = lr * audit.weight[moved][:, None]
-    out[moved] = np.stack(
-        [
-            entropy(z[moved]) - h_old[moved],
-            first_order_entropy_change(zm, dz),
-            second_order_entropy_change(zm, dz),
-            cui_theorem1(zm, adv, eta),
-            audit.token[moved],
-            audit.steer_code[moved],
-            audit.steer_eq14[moved],
-        ],
-        axis=1,
-    )
-    return out
-
-
-def audit_metrics(per_state: np.ndarray | None, moved: np.ndarray) -> dict:
-    """Means over the moved states of the audit's predictions (NaN when run.audit is off)."""
-    if per_state is None or not moved.any():
-        return dict.fromkeys(AUDIT_METRICS, np.nan)
-    means = per_state[moved].mean(axis=0)
-    return {name: float(means[AUDIT_PROMPT_COLUMNS.index(name)]) for name in AUDIT_METRICS}
-
-
-def frozen_update_metrics() -> dict:
-    """The frozen anchor samples nothing and moves nothing."""
-    return {
-        "reward_mean": np.nan,
-        "zero_var_frac": np.nan,
-        "groups_used": 0.0,
-        "clip_low_frac": 0.0,
-        "clip_high_frac": 0.0,
-        "clip_dual_frac": 0.0,
-        "cov_selected_frac": 0.0,
-        "dH_exact": np.nan,
-        "dH_first_order": np.nan,
-        **dict.fromkeys(AUDIT_METRICS, np.nan),
-        **dict.fromkeys(STEP_KL_METRICS, np.nan),
-    }
-
-
-def is_finite(state: RunState) -> bool:
-    lin = state.policy
-    return bool(
-        np.isfinite(state.logits).all()
-        and np.isfinite(state.opt.m).all()
-        and np.isfinite(state.opt.v).all()
-        and (
-            lin is None
-            or (
-                np.isfinite(lin.theta).all()
-                and np.isfinite(lin.w).all()
-                and np.isfinite(lin.w_opt.m).all()
-                and np.isfinite(lin.w_opt.v).all()
-            )
-        )
-    )
+        cfg, state, z, opt, z0, h_old, t, tally, batch_stats, breakdown, params, lin,
+        batch.prompt, ppo_kl=mean_or_nan(ppo),
+    )  # fmt: skip

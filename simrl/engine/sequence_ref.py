@@ -16,7 +16,7 @@ are token sequences over the task's graph (simrl/tasks/sequence.py). One step:
      minibatch's tokens, each weighted by the verl aggregation mode over the minibatch's
      (responses x max_len) mask; one optimiser step each.
   4. ProRL reference reset; update metrics (clip fractions, exact entropy change of every
-     moved row against first order; the audit with run.audit).
+     moved row against first order; the dH breakdown with run.audit).
 """
 
 from __future__ import annotations
@@ -32,17 +32,19 @@ from simrl.algorithms.advantage import compute as compute_advantages
 from simrl.algorithms.aggregation import weights
 from simrl.config import Config
 from simrl.dynamic_sampling import dynamic_sampling
+from simrl.engine.dh_breakdown import BreakdownSums
 from simrl.engine.reference import (
-    AuditSums,
-    RunState,
     TokenTable,
+    minibatch_groups,
+    select_prompts,
+    token_gradient,
+)
+from simrl.engine.step_end import (
+    RunState,
     finish_step,
     frozen_update_metrics,
     mean_or_nan,
-    minibatch_groups,
     minibatch_ppo_kl,
-    select_prompts,
-    token_gradient,
 )
 from simrl.engine.streams import StreamLayout
 from simrl.metrics_sequence import SEQUENCE_UPDATE_EXTRA
@@ -58,7 +60,7 @@ class SeqParams:
     task: SequenceTask
     layout: StreamLayout
 
-    def audit_advantages(self, pi_old: np.ndarray) -> np.ndarray:
+    def breakdown_advantages(self, pi_old: np.ndarray) -> np.ndarray:
         """(M, V) exact expected advantages per parameter row (row_advantages)."""
         return row_advantages(self, pi_old)
 
@@ -289,7 +291,7 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
     z, opt = state.logits, state.opt
     tally = np.zeros(8)  # counted, low, high, dual, selected, kept, |policy| fork, |policy|
     ppo: list[float] = []  # verl's ppo_kl of each minibatch update
-    audit = AuditSums.zeros(z.shape[0]) if cfg.run.audit else None
+    breakdown = BreakdownSums.zeros(z.shape[0]) if cfg.run.audit else None
     optimise = OPTIMIZERS[cfg.optim.kind].fn
     T = task.max_len
     u_cc = u[lay.cc_offset : lay.cc_offset + lay.cc].reshape(a.epochs, -1) if lay.cc else None
@@ -310,7 +312,7 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
             )
             ppo.append(minibatch_ppo_kl(z, logp_old, tok.row[sel], tok.token[sel], tok.count[sel]))
             grad, out, policy, keep = token_gradient(
-                cfg, z, state.ref_logits, logp_old, h_old, table, audit
+                cfg, z, state.ref_logits, logp_old, h_old, table, breakdown
             )
             count = tok.count[sel]
             mag = np.abs(policy)
@@ -325,19 +327,9 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
 
     batch_stats = (tok.reward_mean, tok.zero_var_frac, tok.n_groups)
     new_state, metrics = finish_step(
-        cfg,
-        state,
-        z,
-        opt,
-        z0,
-        h_old,
-        t,
-        tally,
-        batch_stats,
-        audit,
-        params,
+        cfg, state, z, opt, z0, h_old, t, tally, batch_stats, breakdown, params,
         ppo_kl=mean_or_nan(ppo),
-    )
+    )  # fmt: skip
     metrics["fork_grad_share"] = tally[6] / tally[7] if tally[7] > 0 else np.nan
     metrics["forking_kept_frac"] = tally[5] / tally[0] if tally[0] else 0.0
     metrics["tokens_per_response"] = tok.mean_length

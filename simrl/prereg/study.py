@@ -24,7 +24,7 @@ RUN_OUTCOMES = ("law_a", "law_b", "law_r2")
 #: "x - y": the per-run difference of two outcomes
 DIFFERENCE = " - "
 #: per-run statistics of an approximation against the exact entropy change over a run's
-#: steps (simrl/theory_audit.py fit_stats), e.g. "median_rel_err(dH_first_order)"
+#: steps (simrl/approximation_grid.py fit_stats), e.g. "median_rel_err(dH_first_order)"
 AUDIT_STATS = ("median_rel_err", "q90_rel_err", "sign_agree", "r2", "slope", "rank_corr")
 AUDIT_OUTCOME = re.compile(r"(" + "|".join(AUDIT_STATS) + r")\((dH_[a-z0-9_]+)\)")
 #: decomposition outcomes: per-seed terms, and shares (ratios of means; trend tests only)

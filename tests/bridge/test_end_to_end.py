@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from simrl.bridge import BridgeRunConfig, bridge_outcomes, run_bridge
-from simrl.bridge.audit import AUDIT_COLUMNS
 from simrl.bridge.pretrain import pretrained
+from simrl.bridge.probes import PROBE_COLUMNS
 from simrl.bridge.run import SAMPLE_PROMPTS, UPDATE_NAMES
 from simrl.config import Config
 from simrl.errors import ConfigError
@@ -78,7 +78,7 @@ def test_rl_run_layout_metrics_and_audit(tmp_path):
     assert math.isclose(last["mode_usage_0"] + last["mode_usage_1"], 1.0)
     assert np.isfinite(last["dH_exact"]) and np.isfinite(last["dH_first_order"])
     a = res.audit
-    assert set(AUDIT_COLUMNS) <= set(a.columns)
+    assert set(PROBE_COLUMNS) <= set(a.columns)
     assert set(a["kind"]) == {"mode", "code_step", "heldout"}
     # a probe that nothing was sampled at gets no token-based prediction
     assert (a.loc[a["kind"] == "heldout", "dH_token_sum"] == 0).all()

@@ -18,6 +18,7 @@ from simrl.bridge.losses import TORCH_LOSSES
 from simrl.bridge.update import UpdateBatch, ppo_update
 from simrl.config import Config
 from simrl.engine import reference as ref
+from simrl.engine.step_end import RunState
 from simrl.engine.streams import run_generator, stream_layout
 from simrl.kl import KL_ESTIMATORS
 from simrl.losses import POLICY_LOSSES
@@ -143,7 +144,7 @@ def compare_with_tabular(overrides: dict) -> None:
         pi_old = np.exp(log_softmax(z0))
         batch = ref.sampled_batch(params, pi_old, u)
         adv = ref.advantages(params, batch, pi_old)
-        state_ref = ref.RunState(z0, task.base_logits.copy(), ref.init_state(task.shape))
+        state_ref = RunState(z0, task.base_logits.copy(), ref.init_state(task.shape))
         new, _ = ref.step(state_ref, params, u, t)
         z_torch = torch_step(cfg, task, z0, batch, adv, u)
         tol = TOL_ADAM if cfg.optim.kind == "adam" else TOL

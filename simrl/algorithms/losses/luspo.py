@@ -12,7 +12,7 @@ this is TRL's sequence-level clip under that mode (seq-mean-token-mean is TRL's
 loss_type="grpo" with importance_sampling_level="sequence", its GSPO; token-mean its dapo).
 
 Every token of response i carries ell_i; its gradient is taken in GSPO's token form
-(sequence.py): d ell / d logp_t = -A_i s_i inside the band, 0 where the clip binds (A > 0
+(response.py): d ell / d logp_t = -A_i s_i inside the band, 0 where the clip binds (A > 0
 and s_i > 1 + clip_high, or A < 0 and s_i < 1 - clip_low), which summed over the response
 and averaged is the derivative of TRL's mean_i |y_i| ell_i through the mean log-ratio.
 TRL has no dual clip and neither does this loss. The clip flags are set on every token
@@ -27,7 +27,7 @@ import numpy as np
 from simrl.algorithms import nb
 from simrl.algorithms.losses import opsm
 from simrl.algorithms.losses import ppo_clip as clip
-from simrl.algorithms.losses.sequence import response_log_ratio, response_log_ratio_torch
+from simrl.algorithms.losses.response import response_log_ratio, response_log_ratio_torch
 from simrl.algorithms.policy_loss import PolicyLoss, register
 from simrl.algorithms.tokens import (
     TF_ADV,

@@ -1,6 +1,6 @@
 """numba forms of the rules several losses share, and of the longer token loops of some
 losses (their numpy and torch forms are in ppo_clip.py, covariance.py, response.py and
-the loss modules beside this file). Loss modules reach them through
+the loss modules beside this file). None allocates: they run once per minibatch. Loss modules reach them through
 simrl.algorithms.nb."""
 
 from __future__ import annotations
@@ -67,11 +67,12 @@ def clamped_weight(N, lower, upper, adv, ratio, flags, td):
 
 
 @njit(cache=True)
-def response_log_ratio(N, logp, logp_old, seq, mean, clamp, out):
-    """out[t] = the sum (mean when `mean`) over t's response of clip(logp - logp_old,
-    -clamp, clamp) (sequence.response_log_ratio). A response's tokens are consecutive
-    columns of the token table (the kernels write them so), so a response is a run of
-    equal `seq`."""
+def response_reduce(N, x, seq, mean, length, out):
+    """out[t] = the sum (mean when `mean`) of x over token t's response, summed in token
+    order (response.response_reduce); the mean divides by length[t], the response's length
+    as the token table carries it, or with length None by its token count. A response's
+    tokens are consecutive columns of the token table (the kernels write them so), so a
+    response is a run of equal `seq`: one pass, no scratch. out may be x."""
     t = 0
     while t < N:
         end = t + 1
@@ -79,12 +80,31 @@ def response_log_ratio(N, logp, logp_old, seq, mean, clamp, out):
             end += 1
         total = 0.0
         for u in range(t, end):
-            total += min(max(logp[u] - logp_old[u], -clamp), clamp)
+            total += x[u]
         if mean:
-            total /= end - t
+            if length is None:
+                total /= end - t
+            else:
+                total /= length[t]
         for u in range(t, end):
             out[u] = total
         t = end
+
+
+@njit(cache=True)
+def response_mean(N, x, seq, length, out):
+    """out[t] = the mean of x over token t's response, over its length[t]
+    (response.response_mean). out may be x."""
+    response_reduce(N, x, seq, True, length, out)
+
+
+@njit(cache=True)
+def response_log_ratio(N, logp, logp_old, seq, mean, clamp, out):
+    """out[t] = the sum (mean when `mean`) over t's response of clip(logp - logp_old,
+    -clamp, clamp) (response.response_log_ratio). out must not be logp or logp_old."""
+    for t in range(N):
+        out[t] = min(max(logp[t] - logp_old[t], -clamp), clamp)
+    response_reduce(N, out, seq, mean, None, out)
 
 
 @njit(cache=True)
@@ -100,23 +120,6 @@ def off_policy_mask(N, threshold, adv, logp, logp_old, seq, work, flags, td):
         flags[t, 3] = drop
         if drop:
             td[t] = 0.0
-
-
-@njit(cache=True)
-def response_mean(N, x, seq, length, out):
-    """out[t] = the mean of x over token t's response: the sum of x over the tokens with
-    seq = seq[t], in token order, over length[t] (response.response_mean). out may be x."""
-    if N == 0:
-        return
-    lo, hi = seq[0], seq[0]
-    for t in range(N):
-        lo = min(lo, seq[t])
-        hi = max(hi, seq[t])
-    sums = np.zeros(hi - lo + 1)
-    for t in range(N):
-        sums[seq[t] - lo] += x[t]
-    for t in range(N):
-        out[t] = sums[seq[t] - lo] / length[t]
 
 
 @njit(cache=True)

@@ -25,7 +25,7 @@ import numpy as np
 
 from simrl.algorithms import nb
 from simrl.algorithms.losses import ppo_clip as clip
-from simrl.algorithms.losses.sequence import response_log_ratio, response_log_ratio_torch
+from simrl.algorithms.losses.response import response_log_ratio, response_log_ratio_torch
 from simrl.algorithms.policy_loss import PolicyLoss, register
 from simrl.algorithms.tokens import (
     TF_ADV,

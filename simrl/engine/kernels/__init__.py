@@ -3,10 +3,11 @@
 One concept per module: `codes` (packed columns and registry codes), `fastmath` (a
 vectorisable exp), `pcg64` (numpy's PCG64 stream), `softmax` (the per-state cache),
 `sampling` (a bandit step's batch), `losses` (the ratio, the run's policy loss, the clip
-tallies), `update` (gradient and optimiser), `metrics`, `audit` (the entropy-change
-audit), `step` (one bandit step of one run, and the parallel chunk over runs); for
+tallies), `update` (gradient and optimiser), `metrics`, `breakdown` (the dH breakdown,
+`run.audit`), `step` (one bandit step of one run, and the parallel chunk over runs); for
 sequence tasks `seq_graph` (the task graph's dynamic programs), `seq_sampling`,
-`seq_update`, `seq_metrics` and `seq_step`.
+`seq_update`, `seq_metrics` and `seq_step`; `workspace` names the structures they pass
+(docs/architecture.md, "The kernels' plumbing").
 
 The algorithms' numba forms live with their algorithms (simrl/algorithms/): the policy
 losses, advantage estimators and optimisers reach the kernels as first-class functions

@@ -23,7 +23,7 @@ F_RPARAM, F_EW = 5, 6
 F_LOSS_SCALE = 11
 I_REW, I_AGG, I_KLK, I_OPT_EVERY, I_DS, I_G, I_P, I_EPOCHS, I_MB = 0, 1, 2, 3, 4, 5, 6, 7, 8
 I_REFRESET, I_EXACT, I_LOSS_ENT, I_ROUNDS = 9, 10, 11, 12
-I_LSEL, I_LSAMPLE, I_LREWARD, I_LTIE, I_LCC, I_LTOTAL, I_AUDIT, I_NTRAIN = (
+I_LSEL, I_LSAMPLE, I_LREWARD, I_LTIE, I_LCC, I_LTOTAL, I_BREAKDOWN, I_NTRAIN = (
     13, 14, 15, 16, 17, 18, 19, 20,
 )  # fmt: skip
 I_KL_SAMPLED, I_AGG_PER_LENGTH, I_REW_VOTES, I_REW_UPDATES, I_REW_FORMAT = 21, 22, 23, 24, 25
@@ -33,7 +33,8 @@ I_ENT_AGG = 27  # config.ENTROPY_AGG index: 0 like the loss (verl), 1 kept-token
 DS_OFF, DS_DROP, DS_RESAMPLE = 0, 1, 2
 
 # ---- metric columns ------------------------------------------------------------------
-#: reward_mean .. dH_first_order (9), the 5 audit metrics, then metrics.STEP_KL_METRICS (2)
+#: reward_mean .. dH_first_order (9), the 5 dH breakdown metrics (run.audit), then
+#: metrics.STEP_KL_METRICS (2)
 N_UPD = 16
 N_EVAL_FIXED = 8  # entropy mean/q10/q50/q90, kl_base, mass format/incorrect_label/base_top
 STEER_PROB_FLOOR = 1e-8  # theory.entropy.STEER_PROB_FLOOR

@@ -112,11 +112,12 @@ def entropy_change(z, z0, gh_old, ent_old, ent, rows, n_rows, out):
 
 
 @njit(cache=True)
-def step_kl(z, z0, logp, rows, n_rows):
+def step_kl(z, z0, logp_old, prob_old, logp, rows, n_rows):
     """Mean over the moved states of the exact KL(pi_old || pi_new) = sum_k pi_old (l_old -
     l_new) (reference.step_kl_exact); NaN if none moved. State rows[i] is saved in slot i
-    of z0, as for entropy_change; its old log-probs are log_softmax(z0[i]) (the sequence
-    step saves the old cache only for the audit), l_new the cache logp."""
+    of z0, logp_old and prob_old (the step's starting cache: update.save_rows,
+    step.snapshot), as for entropy_change; l_new is the cache logp. No exp: the cache's
+    values, within rounding of the reference's log_softmax (softmax.refresh_rows)."""
     n, kl = 0, 0.0
     K = z.shape[1]
     for i in range(n_rows):
@@ -124,18 +125,10 @@ def step_kl(z, z0, logp, rows, n_rows):
         if not row_moved(z, z0, s, i):
             continue
         n += 1
-        top = z0[i, 0]
-        for k in range(1, K):
-            top = max(top, z0[i, k])
-        tot = 0.0
         for k in range(K):
-            tot += math.exp(z0[i, k] - top)
-        lse = top + math.log(tot)
-        for k in range(K):
-            lo = z0[i, k] - lse
-            p = math.exp(lo)
+            p = prob_old[i, k]
             if p > 0.0:  # an entry of probability 0 adds 0 (a padded entry's logp may be -inf)
-                kl += p * (lo - logp[s, k])
+                kl += p * (logp_old[i, k] - logp[s, k])
     return kl / n if n > 0 else np.nan
 
 

@@ -62,15 +62,25 @@ def select_prompts(u, off, n, S, P, out):
 
 
 @njit(cache=True)
-def collect_batch(
-    fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, order, cdf, counts, stats
-):
-    """Sample, reward and filter one step's groups (reference.sampled_batch). Returns n_groups.
+def collect_batch(run, u, prob_old, task, ws):
+    """Sample, reward and filter one step's groups (reference.sampled_batch) into the bandit
+    workspace ws, for the run's parameters run and its task (workspace.py). Returns n_groups.
 
     Each group is written straight into the next free batch row and the row is kept (the
     count advances) or overwritten; bans and brew have P + 1 rows for that.
     stats[0] = reward mean and stats[1] = zero-variance share of the first round.
     """
+    fp, ip = run.fp, run.ip
+    correct, fmt, label = task.correct, task.fmt, task.label
+    bprompt, bans, brew, order, cdf, counts = (
+        ws.bprompt,
+        ws.bans,
+        ws.brew,
+        ws.order,
+        ws.cdf,
+        ws.counts,
+    )
+    stats = ws.stats
     K = prob_old.shape[1]
     S = ip[I_NTRAIN]  # prompts are drawn from the training prompts 0..S-1
     P, G, rounds = ip[I_P], ip[I_G], ip[I_ROUNDS]
@@ -126,8 +136,19 @@ def collect_batch(
 
 
 @njit(cache=True)
-def exact_batch(fp, ip, u, prob_old, correct, fmt, label, bprompt, bans, brew, bcount, badv, stats):
-    """Every answer of each chosen prompt, weighted G pi_old(a) (reference.exact_batch)."""
+def exact_batch(run, u, prob_old, task, ws):
+    """Every answer of each chosen prompt, weighted G pi_old(a) (reference.exact_batch),
+    into the bandit workspace ws (workspace.py)."""
+    ip = run.ip
+    correct, fmt, label = task.correct, task.fmt, task.label
+    bprompt, bans, brew, bcount, badv, stats = (
+        ws.bprompt,
+        ws.bans,
+        ws.brew,
+        ws.bcount,
+        ws.badv,
+        ws.stats,
+    )
     K = prob_old.shape[1]
     S = ip[I_NTRAIN]
     P, G = ip[I_P], ip[I_G]

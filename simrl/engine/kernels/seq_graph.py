@@ -8,8 +8,9 @@ lie one position above it, so the contributions to reach(n) arrive in the order 
 reference's depth-by-depth np.add.at adds them (ascending parent, then token): the same
 sums, in the same order.
 
-`graph` is the per-task tuple (node_row, node_width, node_prompt, node_depth, node_fork,
-root, pn_ptr, pn_idx, slot, node_next) that simrl/engine/fast_sequence.py packs (int32):
+`graph` is the task's workspace.SeqGraph (node_row, node_width, node_prompt, node_depth,
+node_fork, root, pn_ptr, pn_idx, slot, node_next) that simrl/engine/fast_sequence.py packs
+(int32):
 slot[n, v] is where token v of node n leads: its child node (< N), N + its leaf, or
 N + L beyond the row's width (SequenceTask.child's NO_TOKEN); node_next[n] is the one
 place every token of node n leads to (a state that does not fork), else -1.
@@ -29,8 +30,8 @@ def forward_reach(prob, graph, reach_ext):
     under the policy prob (M, V) (SequenceTask.node_reach and leaf_reach). Token v of node
     n flows into reach_ext[slot[n, v]], the sink N + L beyond the row's width, where pi = 0
     (so the loop has no branch)."""
-    node_row, _, _, _, _, root, _, _, slot, _ = graph
-    start_reach(reach_ext, root)
+    node_row, slot = graph.node_row, graph.slot
+    start_reach(reach_ext, graph.root)
     for n in range(slot.shape[0]):
         flow(reach_ext, slot, prob, n, node_row[n], reach_ext[n])
 
@@ -52,7 +53,7 @@ def flow(reach_ext, slot, prob, n, row, r):
 
     eval_row_seq, which runs every step, checks node_next first and skips the lookups at
     a state with one place; that branch stays in its loop because inside this inlined
-    function LLVM compiled the eval ~3x slower (measured), and forward_reach (audit and
+    function LLVM compiled the eval ~3x slower (measured), and forward_reach (dH breakdown and
     exact mode only) does without it."""
     c = slot[n, 0]
     acc = reach_ext[c] + r * prob[row, 0]
@@ -73,7 +74,7 @@ def q_values(prob, r_leaf, graph, q, value):
     """q (N, V): Q(n, v) = E[r | the response passes token v at node n] under prob, with
     r_leaf (L,) the expected reward of each leaf, 0 beyond a row's width; value (N,):
     V(n) = sum_v pi(v | n) Q(n, v) (SequenceTask.q_values, backward over the graph)."""
-    node_row, _, _, _, _, _, _, _, slot, _ = graph
+    node_row, slot = graph.node_row, graph.slot
     N, V = q.shape
     L = r_leaf.shape[0]
     for n in range(N - 1, -1, -1):
@@ -99,7 +100,8 @@ def leaf_rewards(fp, leaves, max_len, cache, factor, out):
     fp[F_EW:F_EW + 5], the same terms in the same order; NaN for self_consistency), plus
     DAPO's overlong penalty factor * min(0, ((max_len - cache) - |y|) / cache) when
     cache > 0 (rewards.overlong_penalty; Yu et al. 2025, arXiv 2503.14476, Eq. 13)."""
-    _, leaf_len, leaf_format, _, _, _, leaf_correct, leaf_label = leaves
+    leaf_len, leaf_format = leaves.leaf_len, leaves.leaf_format
+    leaf_correct, leaf_label = leaves.leaf_correct, leaves.leaf_label
     wc, wnc, wl, wf, w1 = fp[F_EW], fp[F_EW + 1], fp[F_EW + 2], fp[F_EW + 3], fp[F_EW + 4]
     for l in range(out.shape[0]):
         c = leaf_correct[l]
@@ -121,7 +123,7 @@ def row_q(q, reach, graph, n_train, qrow, wrow):
     """qrow (M, V): the visit-weighted mean of Q(n, v) over each parameter row's nodes on
     the training prompts (sequence_ref.row_advantages before centring; Cui et al.'s
     Theorem 1 for a state shared by several prompts); wrow (M,) the visit weights."""
-    node_row, _, node_prompt, _, _, _, _, _, _, _ = graph
+    node_row, node_prompt = graph.node_row, graph.node_prompt
     N, V = q.shape
     qrow[:, :] = 0.0
     wrow[:] = 0.0

@@ -36,7 +36,16 @@ def eval_row_seq(
     reach(n) (metrics_sequence's module docstring). kl_row (M,) holds KL(pi_row || base_row)
     (base_kl, kept with the cache)."""
     node_row, node_width, node_prompt, node_depth, _, root, _, _, slot, node_next = graph
-    leaf_prompt, leaf_len, leaf_format, leaf_mode, _, leaf_answer, leaf_correct, leaf_label = leaves
+    (
+        leaf_prompt,
+        leaf_len,
+        leaf_format,
+        leaf_mode,
+        leaf_det,
+        leaf_answer,
+        leaf_correct,
+        leaf_label,
+    ) = leaves
     base_top = facts[2]
     reach, leaf_p = dp[0], dp[1]
     p_acc, p_label, usage, hv, wv, depth_w, depth_wh = (
@@ -163,7 +172,7 @@ def eval_row_seq(
     out[c + 11] = length / n_train
     # the entropy of whole responses: sum_n reach(n) H(n) per prompt (metrics_sequence)
     out[c + 12] = swh / n_train
-    out[c + 13] = answer_entropy(leaf_p, leaf_prompt, leaf_answer, n_train)
+    out[c + 13] = answer_entropy(leaf_p, leaf_prompt, leaf_det, leaf_answer, n_train)
     c += N_EVAL_SEQ_FIXED
     for m in range(num_modes):
         tot = 0.0
@@ -176,18 +185,24 @@ def eval_row_seq(
 
 
 @njit(cache=True)
-def answer_entropy(leaf_p, leaf_prompt, leaf_answer, n_train):
+def answer_entropy(leaf_p, leaf_prompt, leaf_det, leaf_answer, n_train):
     """Mean over the training prompts of the entropy of the final answer's distribution,
     sum over a prompt's leaves of P(leaf) P(answer | leaf) (metrics_sequence's
-    task.answer_dist), 0 log 0 = 0."""
+    task.answer_dist), 0 log 0 = 0. A leaf whose answer is certain (leaf_det >= 0: every
+    leaf when the policy writes the answer) adds P(leaf) to that answer alone, which is
+    what the dense row adds (p * 1 and p * 0, exactly) at 1 / A of the work."""
     A = leaf_answer.shape[1]
     dist = np.zeros((n_train, A))
     for leaf in range(leaf_p.shape[0]):
         s = leaf_prompt[leaf]
         if s < n_train:
             p = leaf_p[leaf]
-            for a in range(A):
-                dist[s, a] += p * leaf_answer[leaf, a]
+            d = leaf_det[leaf]
+            if d >= 0:
+                dist[s, d] += p
+            else:
+                for a in range(A):
+                    dist[s, a] += p * leaf_answer[leaf, a]
     tot = 0.0
     for s in range(n_train):
         for a in range(A):

@@ -2,8 +2,8 @@
 
 Tokens are written in batch order (group, response, position) into the step's token
 arrays: `tf` (floats, rows TF_*) and `ti` (ints, rows TI_*); group j's tokens are
-tf[:, gstart[j] : gstart[j + 1]]. `graph`, `leaves` and `facts` are the per-task tuples
-packed by simrl/engine/fast_sequence.py.
+tf[:, gstart[j] : gstart[j + 1]]. A task's graph, leaves and facts are the named tuples
+of kernels/workspace.py, packed by simrl/engine/fast_sequence.py.
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ def sample_group(prob_old, graph, s, u, off, U, G, seq0, walk, ti, cur):
     the gaps of shorter ones (ti has room for a full group after the kept ones). walk
     (5, G, max_len) holds (walk[3, j, 0]) each response's leaf and (walk[4, j, 0]) its
     current node, then its length. Returns the new cur."""
-    node_row, node_width, _, _, node_fork, root, _, _, slot, _ = graph
+    node_row, node_width, node_fork = graph.node_row, graph.node_width, graph.node_fork
+    root, slot = graph.root, graph.slot
     N = slot.shape[0]
     max_len = walk.shape[2]
     for j in range(G):
@@ -127,17 +128,20 @@ def sample_group(prob_old, graph, s, u, off, U, G, seq0, walk, ti, cur):
 
 
 @njit(cache=True)
-def sampled_tokens(
-    fp, ip, sp, u, prob_old, graph, leaves, facts, max_len, bprompt, bresp, brew, gstart,
-    order, counts, ti, stats,
-):  # fmt: skip
-    """Sample, reward and filter one step's groups (sequence_ref.sampled_tokens). Returns
+def sampled_tokens(run, u, prob_old, task, ws):
+    """Sample, reward and filter one step's groups (sequence_ref.sampled_tokens) into the
+    sequence workspace ws, for the run's parameters run and its task (workspace.py). Returns
     n_groups. Each group is written after the kept ones and kept (the count advances) or
     overwritten; the batch arrays have P + 1 rows for that. bresp[0|1|2][j, i]: answer,
     length and format marker of response i of group j. stats: reward mean, zero-variance
     share and mean length of the first round."""
-    _, leaf_len, leaf_format, _, leaf_det, leaf_answer, _, _ = leaves
-    correct, label = facts[0], facts[1]
+    fp, ip, sp = run.fp, run.ip, run.sp
+    graph, leaves, max_len = task.graph, task.leaves, task.max_len
+    leaf_len, leaf_format, leaf_det = leaves.leaf_len, leaves.leaf_format, leaves.leaf_det
+    leaf_answer = leaves.leaf_answer
+    correct, label = task.facts.correct, task.facts.label
+    bprompt, bresp, brew, gstart = ws.batch.bprompt, ws.batch.bresp, ws.batch.brew, ws.batch.gstart
+    order, counts, ti, stats = ws.batch.order, ws.batch.counts, ws.ti, ws.misc.stats
     S = ip[I_NTRAIN]
     P, G, rounds = ip[I_P], ip[I_G], ip[I_ROUNDS]
     L_sel, L_sample, L_reward, L_tie = ip[I_LSEL], ip[I_LSAMPLE], ip[I_LREWARD], ip[I_LTIE]
@@ -213,22 +217,27 @@ def sampled_tokens(
 
 
 @njit(cache=True)
-def exact_tokens(
-    fp, ip, u, prob_old, graph, leaves, max_len, bprompt, gstart, tf, ti, dp, chosen, stats
-):
+def exact_tokens(run, u, prob_old, task, ws):
     """Every (state, token) pair of each chosen prompt, twice: the parts of its expected
     gradient with A = 1 - b and with A = -b, counting G reach(n) pi_old(v|n) Q(n,v) and
     G reach(n) pi_old(v|n) (1 - Q(n,v)) sampled tokens (sequence_ref.exact_tokens;
-    theory/NOTES.md, "Exact sequence gradient"). Returns n_groups (= P)."""
-    node_row, node_width, _, node_depth, node_fork, root, pn_ptr, pn_idx, _, _ = graph
-    leaf_prompt, leaf_len = leaves[0], leaves[1]
-    reach, leaf_p, q, value, r_leaf, reach_ext = dp
+    theory/NOTES.md, "Exact sequence gradient"), into the sequence workspace ws. Returns
+    n_groups (= P)."""
+    fp, ip = run.fp, run.ip
+    graph, leaves, max_len = task.graph, task.leaves, task.max_len
+    node_row, node_width, node_depth = graph.node_row, graph.node_width, graph.node_depth
+    node_fork, root, pn_ptr, pn_idx = graph.node_fork, graph.root, graph.pn_ptr, graph.pn_idx
+    leaf_prompt, leaf_len = leaves.leaf_prompt, leaves.leaf_len
+    dp = ws.dp
+    reach, leaf_p, q, value, r_leaf = dp.reach, dp.leaf_p, dp.q, dp.value, dp.r_leaf
+    bprompt, gstart, chosen = ws.batch.bprompt, ws.batch.gstart, ws.batch.chosen
+    tf, ti, stats = ws.tf, ws.ti, ws.misc.stats
     S = ip[I_NTRAIN]
     P, G = ip[I_P], ip[I_G]
     V = q.shape[1]
     select_prompts(u, 0, ip[I_LSEL], S, P, bprompt)
     leaf_rewards(fp, leaves, max_len, 0, 0.0, r_leaf)
-    forward_reach(prob_old, graph, reach_ext)
+    forward_reach(prob_old, graph, dp.reach_ext)
     q_values(prob_old, r_leaf, graph, q, value)
     chosen[:] = False
     cur = 0

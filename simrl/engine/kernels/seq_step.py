@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from simrl.engine.kernels.audit import audit_step
+from simrl.engine.kernels.breakdown import breakdown_step
 from simrl.engine.kernels.codes import (
     F_ENT_ADV_ALPHA,
     F_ENT_ADV_KAPPA,
+    F_LR,
     I_ADV_GREEDY,
-    I_AUDIT,
+    I_BREAKDOWN,
     I_EPOCHS,
     I_EXACT,
     I_G,
@@ -51,15 +52,27 @@ from simrl.engine.kernels.seq_sampling import (
     sampled_tokens,
 )
 from simrl.engine.kernels.seq_update import reads_entropy, seq_minibatch_step
-from simrl.engine.kernels.softmax import refresh_all, row_dot_diff, row_entropy
+from simrl.engine.kernels.softmax import row_dot_diff, row_entropy
 from simrl.engine.kernels.step import (
     add_update,
     frozen_update,
     kept_finite,
     record_update,
+    run_policy,
     step_metrics,
 )
-from simrl.engine.kernels.workspace import SeqMisc, SeqWorkspace
+from simrl.engine.kernels.workspace import (
+    GradSums,
+    Saves,
+    SeqBatch,
+    SeqDP,
+    SeqEval,
+    SeqMisc,
+    SeqWorkspace,
+    StepStart,
+    params_row,
+    seq_task_row,
+)
 
 #: update metrics of a sequence task: the bandit's 14, then fork_grad_share,
 #: forking_kept_frac, tokens_per_response (metrics_sequence.SEQUENCE_UPDATE_EXTRA)
@@ -70,9 +83,9 @@ N_UPD_SEQ = 19  # then metrics.STEP_KL_METRICS
 def greedy_leaf(prob, graph, s, max_len):
     """The leaf of prompt s's greedy response: the argmax token of pi (the first of tied
     maxima) at every state from the root (sequence_ref.greedy_leaf)."""
-    node_row, node_width, _, _, _, root, _, _, slot, _ = graph
+    node_row, node_width, slot = graph.node_row, graph.node_width, graph.slot
     N = slot.shape[0]
-    n = root[s]
+    n = graph.root[s]
     for _ in range(max_len):
         row = node_row[n]
         best = 0
@@ -87,58 +100,50 @@ def greedy_leaf(prob, graph, s, max_len):
 
 
 @njit(cache=True)
-def step_run_seq(
-    fp, ip, sp, lp, ap, op, algos, t, u, z, zref, m, v, adam_t, logp, prob, ent, ref, task, ws, upd,
-    pp, want_pp,
-):  # fmt: skip
+def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     """Step t of one run (sequence_ref.step). Returns False if a value became non-finite.
     algos holds the run's compiled policy loss, advantage estimator and optimiser
-    (simrl.algorithms.Algorithms), lp, ap and op their parameters."""
-    graph, leaves, facts, max_len, _, _ = task
-    old, grad, tf, ti, flags, batch, dp, misc = (
-        ws.old, ws.grad, ws.tf, ws.ti, ws.flags, ws.batch, ws.dp, ws.misc
-    )  # fmt: skip
-    z0, logp_old, prob_old, ent_old, _ = old
-    bprompt, bresp, brew, badv, gstart, order, counts, chosen, blen, bgreedy = batch
-    stats, tally, dh, aud = misc.stats, misc.tally, misc.dh, misc.aud
-    qrow, wrow, saved, saved_rows = misc.qrow, misc.wrow, misc.saved, misc.saved_rows
-    n_saved, kl_row = misc.n_saved, misc.kl_row
+    (simrl.algorithms.Algorithms), run (a workspace.Params) their parameters; pol is the
+    run's Policy, task its SeqTask, ws its SeqWorkspace (workspace.py)."""
+    ip, sp = run.ip, run.sp
+    saves, misc, dp, ti, tf, batch = ws.saves, ws.misc, ws.dp, ws.ti, ws.tf, ws.batch
+    old, saved, saved_rows, n_saved = saves.old, saves.saved, saves.saved_rows, saves.n_saved
+    gstart, badv = batch.gstart, batch.badv
+    tally, aud = misc.tally, misc.aud
+    logp, prob, ent = pol.logp, pol.prob, pol.ent
     if ip[I_REW_UPDATES] == 0:  # frozen: no update at all
         frozen_update(upd)
         return True
-    # the cache holds pi_old until the first update; each row is saved (old) before it
-    # changes (update.save_rows), and only the saved rows can have moved
-    saves = (old, saved, saved_rows, n_saved)
+    # the cache holds pi_old until the first update; each row is saved (saves.old) before
+    # it changes (update.save_rows), and only the saved rows can have moved
     n_saved[0] = 0
     G = ip[I_G]
     if ip[I_EXACT] == 1:
-        n_groups = exact_tokens(
-            fp, ip, u, prob, graph, leaves, max_len, bprompt, gstart, tf, ti, dp, chosen, stats
-        )
+        n_groups = exact_tokens(run, u, prob, task, ws)
     else:
-        n_groups = sampled_tokens(
-            fp, ip, sp, u, prob, graph, leaves, facts, max_len, bprompt, bresp, brew, gstart,
-            order, counts, ti, stats,
-        )  # fmt: skip
+        n_groups = sampled_tokens(run, u, prob, task, ws)
         for j in range(n_groups):  # the responses' lengths, as the estimator reads them
             for i in range(G):
-                blen[j, i] = bresp[1, j, i]
+                batch.blen[j, i] = batch.bresp[1, j, i]
         if ip[I_ADV_GREEDY] == 1:  # ReMax: each prompt's greedy response's expected reward
-            r_leaf = dp[4]
-            leaf_rewards(fp, leaves, max_len, int(sp[SP_OVER_CACHE]), sp[SP_OVER_FACTOR], r_leaf)
+            leaf_rewards(
+                run.fp, task.leaves, task.max_len, int(sp[SP_OVER_CACHE]), sp[SP_OVER_FACTOR],
+                dp.r_leaf,
+            )  # fmt: skip
             for j in range(n_groups):
-                bgreedy[j] = r_leaf[greedy_leaf(prob, graph, bprompt[j], max_len)]
-        algos.advantage(ap, brew, badv, n_groups, G, blen, bgreedy)
+                leaf = greedy_leaf(prob, task.graph, batch.bprompt[j], task.max_len)
+                batch.bgreedy[j] = dp.r_leaf[leaf]
+        algos.advantage(run.ap, batch.brew, badv, n_groups, G, batch.blen, batch.bgreedy)
         for j in range(n_groups):  # the sequence's advantage, broadcast to its tokens
             k = gstart[j]
             for i in range(G):  # response i's tokens follow response i - 1's
                 length = ti[TI_LEN, k]
                 tf[TF_ADV, k : k + length] = badv[j, i]
                 k += length
-    audit = ip[I_AUDIT] == 1
-    ent_alpha, ent_kappa = fp[F_ENT_ADV_ALPHA], fp[F_ENT_ADV_KAPPA]
-    # H_old per token: a loss that reads it, the audit, the entropy-based advantage
-    need_ent = audit or ip[I_LOSS_ENT] == 1 or ent_alpha > 0.0
+    breakdown = ip[I_BREAKDOWN] == 1
+    ent_alpha, ent_kappa = run.fp[F_ENT_ADV_ALPHA], run.fp[F_ENT_ADV_KAPPA]
+    # H_old per token: a loss that reads it, the dH breakdown, the entropy-based advantage
+    need_ent = breakdown or ip[I_LOSS_ENT] == 1 or ent_alpha > 0.0
     for k in range(gstart[n_groups]):  # token arrays of the whole batch, gathered once
         row, a = ti[TI_ROW, k], ti[TI_TOK, k]
         tf[TF_LOGP_OLD, k] = logp[row, a]
@@ -147,16 +152,18 @@ def step_run_seq(
         if ent_alpha > 0.0:  # the entropy-based advantage (advantage.entropy_term)
             adv_k = tf[TF_ADV, k]
             tf[TF_ADV, k] = adv_k + min(ent_alpha * ent[row], abs(adv_k) / ent_kappa)
-        if audit:  # STEER's importance-weighted advantage A / pi_old(a), pi_old clamped
+        if breakdown:  # STEER's importance-weighted advantage A / pi_old(a), pi_old clamped
             tf[TF_STEER, k] = tf[TF_ADV, k] / min(max(prob[row, a], STEER_PROB_FLOOR), 1.0)
     tally[:] = 0.0
-    if audit:  # Theorem 1 needs each row's exact expected advantage under pi_old
+    if breakdown:  # Theorem 1 needs each row's exact expected advantage under pi_old
         aud[:, :] = 0.0
-        reach, _, q, value, r_leaf, reach_ext = dp
-        leaf_rewards(fp, leaves, max_len, int(sp[SP_OVER_CACHE]), sp[SP_OVER_FACTOR], r_leaf)
-        forward_reach(prob, graph, reach_ext)
-        q_values(prob, r_leaf, graph, q, value)
-        row_q(q, reach, graph, ip[I_NTRAIN], qrow, wrow)
+        leaf_rewards(
+            run.fp, task.leaves, task.max_len, int(sp[SP_OVER_CACHE]), sp[SP_OVER_FACTOR],
+            dp.r_leaf,
+        )  # fmt: skip
+        forward_reach(prob, task.graph, dp.reach_ext)
+        q_values(prob, dp.r_leaf, task.graph, dp.q, dp.value)
+        row_q(dp.q, dp.reach, task.graph, ip[I_NTRAIN], misc.qrow, misc.wrow)
     mb = ip[I_MB]
     first = True
     for epoch in range(ip[I_EPOCHS]):
@@ -164,43 +171,40 @@ def step_run_seq(
             lo = (b * n_groups) // mb
             hi = ((b + 1) * n_groups) // mb
             if hi > lo:
-                seq_minibatch_step(
-                    fp, ip, sp, lp, op, algos, epoch, first, lo, hi, gstart, max_len, u, z, logp, prob, ent,
-                    ref, m, v, adam_t, grad, tf, ti, flags, tally, aud, saves,
-                )  # fmt: skip
+                seq_minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, task.max_len)
                 first = False
     n = n_saved[0]
     rows_ok = moved_rows(
-        z, old, prob, logp, ent, facts[3], saved_rows, n, not reads_entropy(fp, ip, sp), dh,
-        kl_row,
+        pol, old, task.facts.base_logp, saved_rows, n, not reads_entropy(run), misc.dh,
+        misc.kl_row,
     )  # fmt: skip
-    step_metrics(ip, t, n_groups, z, zref, m, v, adam_t, logp, prob, stats, ref, tally, dh, upd)
-    if audit:
-        audit_step(
-            fp, z, z0, prob_old, logp_old, ent_old, ent, aud, qrow, saved_rows, n, upd[9:14], pp,
-            t, want_pp,
-        )  # fmt: skip
+    step_metrics(ip, t, n_groups, pol, misc.stats, tally, misc.dh, upd)
+    if breakdown:
+        breakdown_step(
+            run.fp[F_LR], pol, old, aud, misc.qrow, saved_rows, n, upd[9:14], pp, t, want_pp
+        )
     else:
         upd[9:14] = np.nan
     upd[14] = tally[6] / tally[7] if tally[7] > 0 else np.nan
     upd[15] = tally[5] / tally[0] if tally[0] > 0 else 0.0
-    upd[16] = stats[2]
+    upd[16] = misc.stats[2]
     upd[17] = ppo_kl_mean(tally, 8)  # metrics.STEP_KL_METRICS
-    upd[18] = step_kl(z, z0, logp, saved_rows, n)
-    ok = kept_finite(ip, z, z0, m, v, saved_rows, n, rows_ok)
+    upd[18] = step_kl(pol.z, old.z0, old.logp_old, old.prob_old, logp, saved_rows, n)
+    ok = kept_finite(ip, pol, old.z0, saved_rows, n, rows_ok)
     for i in range(n):
         saved[saved_rows[i]] = False
     return ok
 
 
 @njit(cache=True)
-def moved_rows(z, old, prob, logp, ent, base_logp, rows, n_rows, with_ent, dh, kl_row):
+def moved_rows(pol, old, base_logp, rows, n_rows, with_ent, dh, kl_row):
     """One pass over the states the step saved, rows[:n_rows] (state rows[i] in slot i of
-    old; the only ones it can have moved), each row read once for: its H when the step's
+    old, a workspace.StepStart; the only ones it can have moved), each row read once for: its H when the step's
     refreshes skipped it (with_ent; softmax.entropies), exact dH and first order into dh
     (metrics.entropy_change), KL(pi || base) into kl_row (base_kl) and the finiteness of
     its logits (metrics.rows_finite), which it returns. The arithmetic of each is theirs."""
-    z0, _, _, ent_old, gh_old = old
+    z, prob, logp, ent = pol.z, pol.prob, pol.logp, pol.ent
+    z0, ent_old, gh_old = old.z0, old.ent_old, old.gh_old
     bits = z.view(np.int64)
     top = 0
     n, dh_sum, fo = 0, 0.0, 0.0
@@ -220,13 +224,20 @@ def moved_rows(z, old, prob, logp, ent, base_logp, rows, n_rows, with_ent, dh, k
 
 @njit(cache=True)
 def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
-    """A run's scratch arrays (workspace.SeqWorkspace; the groups' arrays are named in
-    the comments below)."""
+    """A run's scratch arrays (workspace.SeqWorkspace and its groups)."""
     n_cap = 2 * V * N if exact else (P + 1) * G * max_len
     # z0, logp_old, prob_old, ent_old, gh_old: the moved states' starting values by slot
-    # (update.save_rows; logp_old and prob_old are filled only for the audit)
-    old = (np.empty((M, V)), np.empty((M, V)), np.empty((M, V)), np.empty(M), np.empty((M, V)))
-    grad = (
+    # (update.save_rows)
+    old = StepStart(
+        np.empty((M, V)), np.empty((M, V)), np.empty((M, V)), np.empty(M), np.empty((M, V))
+    )
+    saves = Saves(
+        old,
+        np.zeros(M, dtype=np.bool_),  # saved: rows saved in old this step
+        np.zeros(M, dtype=np.int64),  # saved_rows
+        np.zeros(1, dtype=np.int64),  # n_saved
+    )
+    grad = GradSums(
         np.zeros((M, V)),  # g
         np.zeros(M),  # csum
         np.zeros(M),  # wsum
@@ -234,7 +245,7 @@ def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
         # rows: the touched rows of a minibatch, in order (+1: seq_update's branch-free append)
         np.zeros(M + 1, dtype=np.int64),
     )
-    batch = (
+    batch = SeqBatch(
         np.zeros(P + 1, dtype=np.int64),  # bprompt
         np.zeros((3, P + 1, G), dtype=np.int64),  # bresp: answer, length, format marker
         np.zeros((P + 1, G)),  # brew
@@ -247,8 +258,8 @@ def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
         np.zeros(P + 1),  # bgreedy: the greedy responses' rewards (ReMax's baseline)
     )
     ext = np.zeros(N + L + 1)  # reach, then leaf probabilities, then a sink (forward_reach)
-    dp = (ext[:N], ext[N : N + L], np.zeros((N, V)), np.zeros(N), np.zeros(L), ext)
-    ev = (
+    dp = SeqDP(ext[:N], ext[N : N + L], np.zeros((N, V)), np.zeros(N), np.zeros(L), ext)
+    ev = SeqEval(
         np.zeros(S),  # p_acc
         np.zeros(S),  # p_label
         np.zeros((S, max(num_modes, 1))),  # usage
@@ -266,16 +277,13 @@ def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
         np.zeros(3),  # stats: reward mean, zero-variance share, mean length
         np.zeros(10),  # tally (seq_update), then the ppo_kl sum and the updates
         np.zeros(2),  # dh
-        np.zeros((4, M)),  # aud (kernels/audit.py)
+        np.zeros((4, M)),  # aud (kernels/breakdown.py)
         np.zeros((M, V)),  # qrow
         np.zeros(M),  # wrow
-        np.zeros(M, dtype=np.bool_),  # saved: rows saved in old this step
-        np.zeros(M, dtype=np.int64),  # saved_rows
-        np.zeros(1, dtype=np.int64),  # n_saved
         np.zeros(M),  # kl_row: KL(pi_row || base_row), kept with the cache
     )
     return SeqWorkspace(
-        old,
+        saves,
         grad,
         np.zeros((N_TF, n_cap)),
         np.zeros((N_TI, n_cap), dtype=np.int32),
@@ -288,12 +296,11 @@ def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
 
 
 @njit(cache=True)
-def record_eval_seq(metrics_r, row, n_eval, prob, logp, ent, task, passk, n_train, ws, row_buf):
+def record_eval_seq(metrics_r, row, n_eval, pol, task, passk, n_train, ws, row_buf):
     """The exact eval metrics of the cached policy into metrics row `row` of one run."""
-    graph, leaves, facts, _, num_modes, has_format = task
     eval_row_seq(
-        prob, ent, ws.misc.kl_row, graph, leaves, facts, passk, n_train, num_modes, has_format,
-        ws.dp, ws.ev, row_buf,
+        pol.prob, pol.ent, ws.misc.kl_row, task.graph, task.leaves, task.facts, passk, n_train,
+        task.num_modes, task.has_format, ws.dp, ws.ev, row_buf,
     )  # fmt: skip
     for j in range(n_eval):
         metrics_r[row, j] = row_buf[j]
@@ -301,74 +308,57 @@ def record_eval_seq(metrics_r, row, n_eval, prob, logp, ent, task, passk, n_trai
 
 @njit(parallel=True, cache=True)
 def run_chunk_seq(
-    t0, n_steps, row_of_step, rng, z, zref, m, v, adam_t, graphs, leaves, facts, task_of_run,
-    max_len, num_modes, fp, ip, sp, lp, ap, op, algos, passk, metrics, upd_sum, upd_cnt, failed, pp,
-):  # fmt: skip
+    t0, n_steps, row_of_step, rng, learner, params, algos, tasks, task_of_run, passk, out
+):
     """Advance runs by n_steps from step t0; write eval/update rows where row_of_step >= 0.
 
-    The same structure as step.run_chunk: views of the shared arrays once per run, each
-    run's uniforms from its own PCG64 state into a private buffer. `graphs`, `leaves` and
-    `facts` hold the per-task arrays stacked over the batch's distinct tasks."""
-    R, M, V = z.shape
-    N = graphs[0].shape[1]
-    L = leaves[0].shape[1]
-    S, A = facts[0].shape[1], facts[0].shape[2]
+    The same arguments and structure as step.run_chunk (views of the shared arrays once
+    per run, each run's uniforms from its own PCG64 state into a private buffer), with
+    tasks a workspace.SeqTasks (the distinct tasks' arrays, stacked)."""
+    R, M, V = learner.z.shape
+    # a named tuple that the parallel loop reads must be an argument there, flat (numba's
+    # parfor lowering can neither pass a tuple of tuples nor rebuild a local one)
+    max_len, num_modes = tasks.max_len, tasks.num_modes
+    N = tasks.node_row.shape[1]
+    L = tasks.leaf_prompt.shape[1]
+    S, A = tasks.correct.shape[1], tasks.correct.shape[2]
     n_eval = 2 + 2 * passk.shape[0] + N_EVAL_SEQ_FIXED + num_modes + max_len
+    metrics, failed, pp = out.metrics, out.failed, out.pp
     n_cols = metrics.shape[2]
     for r in prange(R):
         if failed[r] >= 0:
             continue
-        ti = task_of_run[r]
-        fp_r, ip_r, sp_r = fp[r].copy(), ip[r].copy(), sp[r].copy()
-        lp_r, ap_r, op_r = lp[r].copy(), ap[r].copy(), op[r].copy()
-        want_pp = pp.shape[1] > 0  # the per-row audit: pp (R, steps, M, 7), or (R, 0, M, 7)
+        run = params_row(params, r)
+        ip_r = run.ip
+        # the per-row dH breakdown: pp (R, steps, M, 7), or (R, 0, M, 7)
+        want_pp = pp.shape[1] > 0
         pp_r = pp[r]
-        z_r, zref_r, m_r, v_r, at = z[r], zref[r], m[r], v[r], adam_t[r : r + 1]
-        graph_r = (
-            graphs[0][ti], graphs[1][ti], graphs[2][ti], graphs[3][ti], graphs[4][ti],
-            graphs[5][ti], graphs[6][ti], graphs[7][ti], graphs[8][ti], graphs[9][ti],
-        )  # fmt: skip
-        leaves_r = (
-            leaves[0][ti], leaves[1][ti], leaves[2][ti], leaves[3][ti], leaves[4][ti],
-            leaves[5][ti], leaves[6][ti], leaves[7][ti],
-        )  # fmt: skip
-        facts_r = (facts[0][ti], facts[1][ti], facts[2][ti], facts[3][ti])
-        task_r = (graph_r, leaves_r, facts_r, max_len, num_modes, leaves_r[2].any())
+        ti = task_of_run[r]
+        task = seq_task_row(tasks, ti)
         P, G = ip_r[I_P], ip_r[I_G]
         ws = seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, ip_r[I_EXACT] == 1)
-        logp, prob, ent = np.empty((M, V)), np.empty((M, V)), np.empty(M)
-        ref_logp, ref_prob, ref_ent = np.empty((M, V)), np.empty((M, V)), np.empty(M)
-        refresh_all(z_r, logp, prob, ent)
-        refresh_all(zref_r, ref_logp, ref_prob, ref_ent)
-        ref = (ref_logp, ref_prob)
-        base_kl(prob, logp, facts_r[3], ws.grad[4], 0, True, ws.misc.kl_row)
+        pol = run_policy(learner, r, M, V)
+        base_kl(pol.prob, pol.logp, task.facts.base_logp, ws.grad.rows, 0, True, ws.misc.kl_row)
         upd = np.zeros(N_UPD_SEQ)
         row_buf = np.empty(n_cols)
         L_u = ip_r[I_LTOTAL]
         u = np.empty(max(L_u, 1))
         st = rng[r].copy()
-        upd_sum_r, upd_cnt_r = upd_sum[r], upd_cnt[r]
+        upd_sum_r, upd_cnt_r = out.upd_sum[r], out.upd_cnt[r]
         n_train = ip_r[I_NTRAIN]
         if t0 == 0:
-            record_eval_seq(
-                metrics[r], 0, n_eval, prob, logp, ent, task_r, passk, n_train, ws, row_buf
-            )
+            record_eval_seq(metrics[r], 0, n_eval, pol, task, passk, n_train, ws, row_buf)
         for i in range(n_steps):
             t = t0 + i
             for j in range(L_u):
                 u[j] = next_double(st)
-            ok = step_run_seq(
-                fp_r, ip_r, sp_r, lp_r, ap_r, op_r, algos, t, u, z_r, zref_r, m_r, v_r, at, logp, prob, ent, ref,
-                task_r, ws, upd, pp_r, want_pp,
-            )  # fmt: skip
+            ok = step_run_seq(run, algos, pol, task, ws, t, u, upd, pp_r, want_pp)
             if not ok:
                 failed[r] = t + 1
                 break
             add_update(upd, upd_sum_r, upd_cnt_r)
             row = row_of_step[t + 1]
             if row >= 0:
-                record_eval_seq(
-                    metrics[r], row, n_eval, prob, logp, ent, task_r, passk, n_train, ws, row_buf
-                )
+                record_eval_seq(metrics[r], row, n_eval, pol, task, passk, n_train, ws, row_buf)
                 record_update(metrics[r], row, n_eval, upd_sum_r, upd_cnt_r)
         rng[r, :] = st

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from simrl.engine.kernels.audit import row_spread, token_terms
+from simrl.engine.kernels.breakdown import row_spread, token_terms
 from simrl.engine.kernels.codes import (
     F_ENT_COEF,
     F_KL_COEF,
@@ -15,7 +15,7 @@ from simrl.engine.kernels.codes import (
     FORK_TIE_TOL,
     I_AGG,
     I_AGG_PER_LENGTH,
-    I_AUDIT,
+    I_BREAKDOWN,
     I_ENT_AGG,
     I_EXACT,
     I_G,
@@ -57,12 +57,12 @@ from simrl.engine.kernels.update import add_entropy_grad, apply_gradient
 
 
 @njit(inline="always", cache=True)
-def reads_entropy(fp, ip, sp):
+def reads_entropy(run):
     """Does a step read a state's current H before its end? The forking rule (its
-    threshold), the entropy bonus (its gradient) and the audit (row_spread) do. Otherwise
+    threshold), the entropy bonus (its gradient) and the dH breakdown (row_spread) do. Otherwise
     the step's refreshes skip H, and the step computes it once per moved state at its end
     (seq_step.step_run_seq)."""
-    return sp[SP_FORK_Q] < 1.0 or fp[F_ENT_COEF] > 0 or ip[I_AUDIT] == 1
+    return run.sp[SP_FORK_Q] < 1.0 or run.fp[F_ENT_COEF] > 0 or run.ip[I_BREAKDOWN] == 1
 
 
 @njit(cache=True)
@@ -101,18 +101,21 @@ def kept_count(N, exact, forking, tcount, tkeep):
 
 
 @njit(cache=True)
-def seq_minibatch_step(
-    fp, ip, sp, lp, op, algos, epoch, first, lo, hi, gstart, max_len, u, z, logp, prob, ent, ref, m, v,
-    adam_t, grad, tf, ti, flags, tally, aud, saves,
-):  # fmt: skip
-    """One optimiser step on groups lo..hi-1 of the step's token table.
+def seq_minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, max_len):
+    """One optimiser step on groups lo..hi-1 of the step's token table (the sequence
+    workspace ws; run, pol and ws as workspace.py names them).
 
     tally (8,): counted tokens, clip low, clip high, dual clip, cov-selected, kept by the
     forking rule (each weighted by the tokens' counts), then sum |d loss / d logp| of the
     tokens at forking states and of all tokens (sequence_ref.step's tally). Rows are saved
-    in `saves` before they change (update.save_rows)."""
-    g, csum, wsum, touched, rows = grad
-    ref_logp = ref[0]
+    in ws.saves before they change (update.save_rows)."""
+    fp, ip, sp = run.fp, run.ip, run.sp
+    logp, prob, ent = pol.logp, pol.prob, pol.ent
+    tf, ti, flags, gstart = ws.tf, ws.ti, ws.flags, ws.batch.gstart
+    tally, aud = ws.misc.tally, ws.misc.aud
+    grad = ws.grad
+    g, csum, wsum, touched, rows = grad.g, grad.csum, grad.wsum, grad.touched, grad.rows
+    ref_logp = pol.ref_logp
     G = ip[I_G]
     b0 = gstart[lo]
     N = gstart[hi] - b0
@@ -137,7 +140,7 @@ def seq_minibatch_step(
         for t in range(N):
             tkeys[t] = u[cc_base + tseq[t] * max_len + tpos[t]]
     minibatch_ppo_kl(tlogp, tlogp_old, tf[TF_COUNT, b0:], ip[I_EXACT] == 1, N, tally, 8)
-    token_losses(algos.loss, lp, tf, ti, b0, N, flags, first)
+    token_losses(algos.loss, run.lp, tf, ti, b0, N, flags, first)
     agg, exact, n_seq = ip[I_AGG], ip[I_EXACT] == 1, (hi - lo) * G
     tlen = ti[TI_LEN, b0:]
     forking = sp[SP_FORK_Q] < 1.0
@@ -146,7 +149,7 @@ def seq_minibatch_step(
     kl_coef = fp[F_KL_COEF]
     kind = ip[I_KLK]
     sampled_kl = kl_coef > 0 and ip[I_KL_SAMPLED] == 1
-    audit = ip[I_AUDIT] == 1  # the audit reads each token's weight and coefficient
+    breakdown = ip[I_BREAKDOWN] == 1  # the dH breakdown reads each token's weight and coefficient
     n_rows = 0
     fork_mag = all_mag = 0.0
     # a token's weight under verl's agg_loss over the minibatch's (n_seq x max_len) mask
@@ -172,7 +175,7 @@ def seq_minibatch_step(
         )
         tc = tcount[t] if exact else 1.0  # an exact entry's expected count; 1 sampled
         w = w_agg * tc
-        if audit:
+        if breakdown:
             tw[t] = w
         keep = tkeep[t] if forking else 1.0
         policy = w * td[t] * keep  # d loss / d logp_t
@@ -197,7 +200,7 @@ def seq_minibatch_step(
         csum[row] += c
         if state_terms:
             wsum[row] += w
-        if audit:
+        if breakdown:
             work[t] = c
         mag = abs(policy)
         all_mag += mag
@@ -206,7 +209,7 @@ def seq_minibatch_step(
     tally[5] += kept_count(N, exact, forking, tcount, tkeep)
     tally[6] += fork_mag
     tally[7] += all_mag
-    if audit:
+    if breakdown:
         lr = fp[F_LR]
         for t in range(N):
             row, w = trow[t], tw[t]
@@ -219,7 +222,4 @@ def seq_minibatch_step(
             aud[1, row] += lr * d_token
             aud[2, row] += lr * d_code
             aud[3, row] += lr * d_eq14
-    apply_gradient(
-        fp, ip, op, algos.optimiser, z, g, csum, wsum, touched, rows, n_rows, logp, prob, ent, ref,
-        m, v, adam_t, saves, reads_entropy(fp, ip, sp),
-    )  # fmt: skip
+    apply_gradient(run, algos.optimiser, pol, grad, n_rows, ws.saves, reads_entropy(run))

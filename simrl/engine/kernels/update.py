@@ -10,21 +10,19 @@ from simrl.algorithms.tokens import (
     TF_COEF,
     TF_COUNT,
     TF_DLOGP,
-    TF_ENT_OLD,
     TF_KEYS,
     TF_LOGP,
     TF_LOGP_OLD,
     TF_RATIO,
-    TF_STEER,
 )
-from simrl.engine.kernels.audit import audit_minibatch
+from simrl.engine.kernels.breakdown import breakdown_minibatch
 from simrl.engine.kernels.codes import (
     F_ENT_COEF,
     F_KL_COEF,
     F_LOSS_SCALE,
     F_LR,
     I_AGG,
-    I_AUDIT,
+    I_BREAKDOWN,
     I_ENT_AGG,
     I_EXACT,
     I_G,
@@ -46,53 +44,22 @@ from simrl.engine.kernels.softmax import refresh_rows
 
 
 @njit(cache=True)
-def minibatch_step(
-    fp,
-    ip,
-    lp,
-    op,
-    algos,
-    epoch,
-    first,
-    lo,
-    hi,
-    n_entries,
-    bprompt,
-    bans,
-    badv,
-    bcount,
-    u,
-    z,
-    logp,
-    prob,
-    ent,
-    logp_old,
-    ent_old,
-    ref,
-    m,
-    v,
-    adam_t,
-    g,
-    csum,
-    wsum,
-    touched,
-    rows,
-    tok,
-    ti,
-    flags,
-    tally,
-    aud,
-):
+def minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries):
     """One optimiser step on groups lo..hi-1 (reference.minibatch_gradient + optimiser).
-    The minibatch is columns b0 .. b0 + N - 1 of the token tables tok and ti
+    The minibatch is columns b0 .. b0 + N - 1 of the token tables ws.tok and ws.ti
     (simrl/algorithms/tokens.py's rows); algos holds the run's policy loss and optimiser
-    (simrl.algorithms.Algorithms), lp and op their parameters."""
+    (simrl.algorithms.Algorithms), run.lp and run.op their parameters (workspace.py names
+    run, pol and ws)."""
+    fp, ip = run.fp, run.ip
+    bprompt, bans, tok, flags = ws.bprompt, ws.bans, ws.tok, ws.flags
+    grad = ws.grad
+    g, csum, wsum, touched, rows = grad.g, grad.csum, grad.wsum, grad.touched, grad.rows
+    logp, ref_logp = pol.logp, pol.ref_logp
     G = ip[I_G]
-    ref_logp = ref[0]
     N = (hi - lo) * n_entries
     # per-step token arrays (batch order), gathered once per step by step_run
     b0 = lo * n_entries
-    tent, tcount = tok[TF_ENT_OLD, b0:], tok[TF_COUNT, b0:]
+    tcount = tok[TF_COUNT, b0:]
     # per-minibatch arrays, at the same columns
     tlogp, tkeys, td, work = (
         tok[TF_LOGP, b0:],
@@ -114,8 +81,8 @@ def minibatch_step(
     if has_keys:
         for t in range(N):
             tkeys[t] = u[cc_base + b0 + t]
-    minibatch_ppo_kl(tlogp, tok[TF_LOGP_OLD, b0:], tcount, True, N, tally, 5)
-    token_losses(algos.loss, lp, tok, ti, b0, N, flags, first)
+    minibatch_ppo_kl(tlogp, tok[TF_LOGP_OLD, b0:], tcount, True, N, ws.tally, 5)
+    token_losses(algos.loss, run.lp, tok, ws.ti, b0, N, flags, first)
     # one-token responses: every token has the same weight (max_len = length = 1)
     scale = fp[F_LOSS_SCALE] if fp[F_LOSS_SCALE] > 0 else 1.0  # the norm modes' constant
     w_seq = aggregation_weight(ip[I_AGG], ip[I_EXACT] == 1, N, (hi - lo) * G, 1, 1, scale)
@@ -154,23 +121,19 @@ def minibatch_step(
                 )
             g[s, bans[j, i]] += c
             if ent_mean and ent_total > 0:  # loss -= coef H_s / n per token, dH/dz = -pi (l + H)
-                add_entropy_grad(fp[F_ENT_COEF] * tcount[t] / ent_total, prob, logp, ent, s, g)
-            work[t] = c  # kept for the audit
+                add_entropy_grad(
+                    fp[F_ENT_COEF] * tcount[t] / ent_total, pol.prob, logp, pol.ent, s, g
+                )
+            work[t] = c  # kept for the dH breakdown
             cs += c
             wt += w
             t += 1
         csum[s] += cs
         wsum[s] += wt
-    clip_tally(N, True, tcount, flags[b0:], tally)
-    if ip[I_AUDIT] == 1:
-        audit_minibatch(
-            fp[F_LR], lo, hi, n_entries, bprompt, bans, tlogp, tok[TF_STEER, b0:], tent, tcount,
-            work, w_seq, prob, logp, ent, aud,
-        )  # fmt: skip
-    apply_gradient(
-        fp, ip, op, algos.optimiser, z, g, csum, wsum, touched, rows, n_rows, logp, prob, ent, ref,
-        m, v, adam_t, None, True,
-    )  # fmt: skip
+    clip_tally(N, True, tcount, flags[b0:], ws.tally)
+    if ip[I_BREAKDOWN] == 1:
+        breakdown_minibatch(fp[F_LR], pol, ws, lo, hi, n_entries, w_seq)
+    apply_gradient(run, algos.optimiser, pol, grad, n_rows, None, True)
 
 
 @njit(cache=True)
@@ -183,28 +146,27 @@ def add_entropy_grad(scale, prob, logp, ent, s, g):
 
 
 @njit(cache=True)
-def apply_gradient(
-    fp, ip, op, opt_fn, z, g, csum, wsum, touched, rows, n_rows, logp, prob, ent, ref, m, v,
-    adam_t, saves, with_ent,
-):  # fmt: skip
-    """Finish the gradient of the touched states rows[:n_rows] and take the optimiser step
-    (reference.token_gradient's state terms, then the run's optimiser opt_fn with its
-    parameters op, simrl/algorithms/optimisers/); shared by the bandit and the sequence
+def apply_gradient(run, opt_fn, pol, grad, n_rows, saves, with_ent):
+    """Finish the gradient of the touched states grad.rows[:n_rows] and take the optimiser
+    step (reference.token_gradient's state terms, then the run's optimiser opt_fn with its
+    parameters run.op, simrl/algorithms/optimisers/); shared by the bandit and the sequence
     kernels.
 
     On entry g[s] holds sum_t coef_t e_{a_t}, csum[s] = sum_t coef_t and wsum[s] = sum_t w_t
-    over the tokens at state s; the chain rule d logp_a / dz = e_a - pi subtracts csum pi,
-    and the exact KL (the estimator's numba form) and entropy-bonus terms are weighted by
-    wsum. ref = (log pi_ref, pi_ref), the reference's cache (the same arithmetic as the
-    policy's, so that the KL gradient is exactly 0 where pi = pi_ref, as the reference's).
-    Leaves g zero, the
-    touched flags clear, and the cache of every state that moved refreshed (H too with
-    with_ent; without, the caller computes it before it is read: softmax.entropies). With saves
-    (see save_rows), each state's logits and cache are saved before its first change in
-    the step; saves = None when the step saved them all at its start.
+    over the tokens at state s (grad, a workspace.GradSums); the chain rule
+    d logp_a / dz = e_a - pi subtracts csum pi, and the exact KL (the estimator's numba
+    form) and entropy-bonus terms are weighted by wsum. pol.ref_logp, pol.ref_prob are the
+    reference's cache (the same arithmetic as the policy's, so that the KL gradient is
+    exactly 0 where pi = pi_ref, as the reference's). Leaves g zero, the touched flags
+    clear, and the cache of every state that moved refreshed (H too with with_ent;
+    without, the caller computes it before it is read: softmax.entropies). With saves (a
+    workspace.Saves; see save_rows), each state's logits and cache are saved before its
+    first change in the step; saves = None when the step saved them all at its start.
     """
+    fp, ip = run.fp, run.ip
+    z, logp, prob, ent = pol.z, pol.logp, pol.prob, pol.ent
+    g, csum, wsum, touched, rows = grad.g, grad.csum, grad.wsum, grad.touched, grad.rows
     S, K = z.shape
-    ref_logp, ref_prob = ref
     kl_coef = fp[F_KL_COEF]
     exact_kl = kl_coef > 0 and ip[I_KL_SAMPLED] == 0
     kind = ip[I_KLK]
@@ -212,17 +174,17 @@ def apply_gradient(
     every = ip[I_OPT_EVERY] == 1  # the optimiser may move every entry (adam)
     every_row = every or n_rows == S
     if saves is not None:
-        save_rows(z, logp, prob, ent, rows, n_rows, every, ip[I_AUDIT] == 1, saves)
+        save_rows(z, logp, prob, ent, rows, n_rows, every, saves)
     for i in range(n_rows):
         s = rows[i]
         for k in range(K):
             g[s, k] -= csum[s] * prob[s, k]
         if exact_kl:
-            exact_kl_grad(kind, kl_coef * wsum[s], logp, prob, ref_logp, ref_prob, s, g)
+            exact_kl_grad(kind, kl_coef * wsum[s], logp, prob, pol.ref_logp, pol.ref_prob, s, g)
         if ent_coef > 0 and ip[I_ENT_AGG] == 0:  # loss -= coef H, dH/dz = -pi (l + H)
             for k in range(K):
                 g[s, k] += ent_coef * wsum[s] * (prob[s, k] * (logp[s, k] + ent[s]))
-    opt_fn(op, z, g, prob, m, v, adam_t, rows, n_rows)  # leaves g zero
+    opt_fn(run.op, z, g, prob, pol.m, pol.v, pol.adam_t, rows, n_rows)  # leaves g zero
     for i in range(n_rows):
         touched[rows[i]] = False
     if every_row:
@@ -232,21 +194,23 @@ def apply_gradient(
 
 
 @njit(cache=True)
-def save_rows(z, logp, prob, ent, rows, n_rows, every, full, saves):
+def save_rows(z, logp, prob, ent, rows, n_rows, every, saves):
     """Save the logits and cache of the states rows[:n_rows] (every state with every) that
-    this step has not saved yet: saves = ((z0, logp_old, prob_old, ent_old, gh_old), saved
+    this step has not saved yet into saves (a workspace.Saves: the StepStart slots, saved
     (S,) flags, saved_rows (S,), n_saved (1,)), the step's starting values of the states
     it changes (copy on write: a sequence task's step touches a fraction of its rows).
     gh_old is each entry's metrics.entropy_grad (what the first-order entropy change
-    reads); log pi and pi themselves only with full (the audit reads them).
+    reads); log pi and pi are what the step KL (metrics.step_kl) and the dH breakdown read.
 
     The old arrays are indexed by slot, not by state: slot i holds state saved_rows[i], so
     the saved rows lie together at the front of the arrays in the order they were saved
     (a small working set that later passes read in order). The bandit's snapshot saves
     every state s in slot s (step.snapshot), which is the same layout with
     saved_rows = 0..S-1."""
-    old, saved, saved_rows, n_saved = saves
-    z0, logp_old, prob_old, ent_old, gh_old = old
+    saved, saved_rows, n_saved = saves.saved, saves.saved_rows, saves.n_saved
+    z0, logp_old, prob_old, ent_old, gh_old = (
+        saves.old.z0, saves.old.logp_old, saves.old.prob_old, saves.old.ent_old, saves.old.gh_old
+    )  # fmt: skip
     S, K = z.shape
     n = n_saved[0]
     for i in range(S if every else n_rows):
@@ -259,10 +223,8 @@ def save_rows(z, logp, prob, ent, rows, n_rows, every, full, saves):
         for k in range(K):
             z0[n, k] = z[s, k]
             gh_old[n, k] = entropy_grad(prob[s, k], logp[s, k], h)
-        if full:
-            for k in range(K):
-                logp_old[n, k] = logp[s, k]
-                prob_old[n, k] = prob[s, k]
+            logp_old[n, k] = logp[s, k]
+            prob_old[n, k] = prob[s, k]
         ent_old[n] = h
         n += 1
     n_saved[0] = n

@@ -1,21 +1,21 @@
-"""`simrl theory audit`: the grid, and the whole audit at a tiny budget."""
+"""`simrl theory audit`: the approximation grid, and the whole grid at a tiny budget."""
 
 import numpy as np
 import pandas as pd
 
-from simrl.theory_audit import APPROXIMATIONS, CELL, audit_cells, main
+from simrl.approximation_grid import APPROXIMATIONS, CELL, grid_cells, main
 
 
 def test_the_grid_spans_the_registered_factors():
-    cells = pd.DataFrame(audit_cells())
+    cells = pd.DataFrame(grid_cells())
     assert len(cells) == 2 * 4 * 2 * 2 * 2
     assert set(cells.optim) == {"sgd", "adam"} and cells.lr_level.nunique() == 4
 
 
-def test_audit_end_to_end_at_a_tiny_budget(tmp_path):
+def test_grid_end_to_end_at_a_tiny_budget(tmp_path):
     summary = main(tmp_path, seeds=1, steps=3)
     assert set(summary.approximation) == set(APPROXIMATIONS)
-    assert len(summary) == len(audit_cells()) * len(APPROXIMATIONS)
+    assert len(summary) == len(grid_cells()) * len(APPROXIMATIONS)
     assert set(CELL) <= set(summary.columns)
     report = (tmp_path / "report.md").read_text()
     assert "## What the numbers say" in report and "**sgd.**" in report and "**adam.**" in report

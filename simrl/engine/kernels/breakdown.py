@@ -1,4 +1,6 @@
-"""The entropy-change audit inside the kernels (reference.AuditSums / audit_metrics).
+"""The dH breakdown inside the kernels (`run.audit = true`; its numpy form is
+engine/dh_breakdown.py): the step's entropy change set against its predictions
+(docs/architecture.md, "Five things once called audit").
 
 Per minibatch, per state: the total aggregation weight (Cui's Theorem 1 uses
 eta = lr * weight), the one-token first-order changes of the sgd step of each token, and
@@ -14,7 +16,8 @@ import math
 import numpy as np
 from numba import njit
 
-from simrl.engine.kernels.codes import F_EW, F_LR, STEER_PROB_FLOOR
+from simrl.algorithms.tokens import TF_COEF, TF_COUNT, TF_ENT_OLD, TF_LOGP, TF_STEER
+from simrl.engine.kernels.codes import F_EW, STEER_PROB_FLOOR
 from simrl.engine.kernels.metrics import row_moved
 
 
@@ -30,7 +33,7 @@ def row_spread(prob, logp, h, s):
 
 @njit(inline="always", cache=True)
 def token_terms(c, w, pa, la, h, spread, steer_adv, h_old):
-    """One token evaluation's audit terms at the current policy, before the factor lr:
+    """One token evaluation's dH breakdown terms at the current policy, before the factor lr:
     its one-token first-order entropy change c (pi_a (l_a + H) - spread) (theory.entropy),
     STEER's public-code Omega (signed) times -w, and STEER Eq. 14's c (1 - pi_a)^2 (l_a + H).
     c is the token's loss coefficient, w its aggregation weight, pa and la its current
@@ -46,28 +49,16 @@ def token_terms(c, w, pa, la, h, spread, steer_adv, h_old):
 
 
 @njit(cache=True)
-def audit_minibatch(
-    lr,
-    lo,
-    hi,
-    n_entries,
-    bprompt,
-    bans,
-    tlogp,
-    tsteer,
-    tent_old,
-    tcount,
-    coef,
-    w_seq,
-    prob,
-    logp,
-    ent,
-    aud,
-):
-    """Add one minibatch's token terms at the current policy (before its update).
-
-    tsteer holds A / pi_old(a) per token (gathered once per step). A group's tokens share
+def breakdown_minibatch(lr, pol, ws, lo, hi, n_entries, w_seq):
+    """Add one minibatch's token terms at the current policy (before its update), from the
+    bandit workspace ws's token table (columns lo * n_entries ..; TF_STEER holds
+    A / pi_old(a) per token, gathered once per step) into ws.aud. A group's tokens share
     their state, so each group sums into locals and adds once."""
+    prob, logp, ent = pol.prob, pol.logp, pol.ent
+    bprompt, bans, tok, aud = ws.bprompt, ws.bans, ws.tok, ws.aud
+    b0 = lo * n_entries
+    tlogp, tsteer, tent_old = tok[TF_LOGP, b0:], tok[TF_STEER, b0:], tok[TF_ENT_OLD, b0:]
+    tcount, coef = tok[TF_COUNT, b0:], tok[TF_COEF, b0:]
     t = 0
     for j in range(lo, hi):
         s = bprompt[j]
@@ -106,13 +97,13 @@ def expected_rewards(fp, correct, fmt, label, out):
 
 
 @njit(cache=True)
-def audit_step(
-    fp, z, z0, prob_old, logp_old, ent_old, ent, aud, rbar, rows, n_rows, out, pp, t, want_pp
-):
+def breakdown_step(lr, pol, old, aud, rbar, rows, n_rows, out, pp, t, want_pp):
     """Means over moved states of: second order, Theorem 1, token sum, STEER code, Eq. 14;
     with want_pp, every moved state's record into pp[t, s] (AUDIT_PROMPT_COLUMNS).
     rows[:n_rows] are the states the step may have moved, state rows[i] saved in slot i
-    of the old arrays (update.save_rows)."""
+    of old (a workspace.StepStart; update.save_rows)."""
+    z, ent = pol.z, pol.ent
+    z0, prob_old, logp_old, ent_old = old.z0, old.prob_old, old.logp_old, old.ent_old
     K = z.shape[1]
     n = 0
     a0 = a1 = a2 = a3 = a4 = 0.0
@@ -144,7 +135,7 @@ def audit_step(
             p2c += pk * pk * c
         first = -puc
         second = -0.5 * (pu2c1 - 2.0 * eu * puc1 + eu * eu * pc1)
-        cui = -fp[F_LR] * aud[0, s] * (p2cr - er * p2c)
+        cui = -lr * aud[0, s] * (p2cr - er * p2c)
         a0 += first + second
         a1 += cui
         a2 += aud[1, s]

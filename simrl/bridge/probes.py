@@ -1,4 +1,7 @@
-"""The entropy-change audit on a fixed probe set of prefixes (theory/NOTES.md, "Bridge audit").
+"""The probe breakdown: `run.audit`'s dH breakdown on the bridge, at a fixed probe set of
+prefixes (theory/NOTES.md, "Bridge audit"; docs/architecture.md, "Five things once called
+audit": the config fields `bridge.audit_rollouts` and `bridge.audit_top_tokens` keep
+their names).
 
 Probes: for the first `bridge.probe_prompts` RL training problems, the prompt itself (the
 next token chooses the mode) and, where the format has one, the prompt followed by the
@@ -22,7 +25,7 @@ after the update (one forward each):
 The last four treat the probe's logits as free tabular parameters moved by lr times the
 token gradient: on a network the actual logit change also depends on every other
 token's gradient (shared parameters), so their scale is not expected to match; the
-residual statistics (simrl/theory_audit.py `fit_stats`) include scale-free ones (sign
+residual statistics (simrl/approximation_grid.py `fit_stats`) include scale-free ones (sign
 agreement, Spearman rank correlation).
 """
 
@@ -43,10 +46,10 @@ from simrl.theory import (
     second_order_entropy_change,
 )
 
-#: the per-probe record columns: the simulator's per-prompt audit record, by definition
-#: (simrl/metrics.py AUDIT_PROMPT_COLUMNS), so a bridge audit and a simulator audit are one
+#: the per-probe record columns: the simulator's per-state breakdown, by definition
+#: (simrl/metrics.py AUDIT_PROMPT_COLUMNS), so a bridge breakdown and a simulator one are one
 #: table
-AUDIT_COLUMNS = AUDIT_PROMPT_COLUMNS
+PROBE_COLUMNS = AUDIT_PROMPT_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -146,10 +149,10 @@ def expected_advantages(
     return np.where(has, q - value, 0.0)
 
 
-def audit_rows(z0: np.ndarray, z1: np.ndarray, sums, adv: np.ndarray | None, lr: float):
-    """(n_probes, 7) per-probe record, columns AUDIT_COLUMNS (NaN where not computed)."""
+def probe_breakdown_rows(z0: np.ndarray, z1: np.ndarray, sums, adv: np.ndarray | None, lr: float):
+    """(n_probes, 7) per-probe record, columns PROBE_COLUMNS (NaN where not computed)."""
     dz = z1 - z0
-    out = np.full((z0.shape[0], len(AUDIT_COLUMNS)), np.nan)
+    out = np.full((z0.shape[0], len(PROBE_COLUMNS)), np.nan)
     out[:, 0] = entropy(z1) - entropy(z0)
     out[:, 1] = first_order_entropy_change(z0, dz)
     out[:, 2] = second_order_entropy_change(z0, dz)

@@ -1,4 +1,5 @@
-"""`simrl theory audit`: how good are the entropy-change approximations, measured exactly.
+"""The approximation grid (`simrl theory audit`; this module was theory_audit.py): how good
+are the entropy-change approximations, measured exactly.
 
 A grid over step size (4 levels per optimiser, from 'clipping never binds' to 'binds
 often'), group size, epochs, optimiser (sgd, adam) and prior strength, every run with
@@ -55,7 +56,7 @@ APPROXIMATIONS = {
 CELL = ["optim", "lr_level", "lr", "group_size", "epochs", "prior_strength"]
 
 
-def audit_cells() -> list[dict]:
+def grid_cells() -> list[dict]:
     cells = []
     for optim, lrs in STEP_SIZES.items():
         for (level, lr), g, e, prior in itertools.product(
@@ -89,9 +90,9 @@ def cell_config(cell: dict, seeds: int, steps: int) -> Config:
     )
 
 
-def run_audit(seeds: int = 8, steps: int = 25, progress: Callable | None = None) -> pd.DataFrame:
+def run_grid(seeds: int = 8, steps: int = 25, progress: Callable | None = None) -> pd.DataFrame:
     """Every cell x seed as one batch; returns the per-step points (tidy)."""
-    cells = audit_cells()
+    cells = grid_cells()
     specs, owners = [], []
     for c, cell in enumerate(cells):
         cfg = cell_config(cell, seeds, steps)
@@ -221,7 +222,7 @@ def _markdown(df: pd.DataFrame, digits: int) -> str:
 
 
 def main(out: Path, seeds: int, steps: int, progress: Callable | None = None) -> pd.DataFrame:
-    points = run_audit(seeds, steps, progress)
+    points = run_grid(seeds, steps, progress)
     summary = summarize(points)
     io.write_parquet(out / "points.parquet", points)
     io.write_parquet(out / "summary.parquet", summary)
