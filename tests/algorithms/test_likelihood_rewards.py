@@ -131,3 +131,37 @@ def test_otb_is_registered_per_token():
     e = ADVANTAGES["optimal_token_baseline"]
     assert e.token_baseline and e.reads_lengths
     assert [x.name for x in ADVANTAGES if x.token_baseline] == ["optimal_token_baseline"]
+
+
+def test_kernel_token_baselines_equal_the_numpy_form():
+    """engine/kernels/token_baseline.py against the numpy form, on random ragged groups
+    (strictly longest responses included: the zero tail)."""
+    from simrl.algorithms.tokens import N_TF, N_TI, TF_ADV, TI_ROW, TI_TOK
+    from simrl.engine.kernels.token_baseline import sequence_token_baselines
+
+    rng = np.random.default_rng(3)
+    M, V, T = 7, 4, 5
+    for _ in range(20):
+        n, G = int(rng.integers(1, 4)), int(rng.integers(1, 6))
+        prob = rng.dirichlet(np.ones(V), size=M)
+        lens = rng.integers(1, T + 1, size=(n, G)).astype(float)
+        rew = rng.normal(size=(n, G))
+        N = int(lens.sum())
+        tf, ti = np.zeros((N_TF, N)), np.zeros((N_TI, N), dtype=np.int32)
+        gstart = np.zeros(n + 1, dtype=np.int64)
+        scores = np.zeros((n, G, T))
+        k = 0
+        for j in range(n):
+            gstart[j] = k
+            for i in range(G):
+                for t in range(int(lens[j, i])):
+                    row, a = rng.integers(0, M), rng.integers(0, V)
+                    ti[TI_ROW, k], ti[TI_TOK, k] = row, a
+                    tf[TF_ADV, k] = rew[j, i]  # the estimator's numba form: the returns
+                    scores[j, i, t] = 1.0 - 2.0 * prob[row, a] + (prob[row] ** 2).sum()
+                    k += 1
+        gstart[n] = k
+        sequence_token_baselines(prob, tf, ti, gstart, lens, rew, n, G)
+        want = _otb(rew, lens, scores)
+        mask = np.arange(T)[None, None, :] < lens[:, :, None]
+        np.testing.assert_allclose(tf[TF_ADV], want[mask], rtol=0, atol=1e-13)
