@@ -45,9 +45,7 @@ def _weights(code, exact, n_tokens, n_seq, max_len, lengths, scale, out):
 
 @njit
 def _rewards(code, s, ans, correct, fmt, label, u, param, winner, lik, out):
-    group_rewards(
-        code, s, ans, 0, ans.shape[1], correct, fmt, label, u, 0, param, winner, lik, out
-    )
+    group_rewards(code, s, ans, 0, ans.shape[1], correct, fmt, label, u, 0, param, winner, lik, out)
 
 
 @pytest.mark.parametrize("name", [e.name for e in KL_ESTIMATORS if e.sampled])
