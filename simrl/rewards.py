@@ -74,14 +74,28 @@ def expected_reward(kind: str, facts: PromptFacts, *, p: float, flip: float) -> 
 
 
 def sequence_rewards(
-    kind: str, answers, formats, facts: PromptFacts, u, u_tie, *, p: float, flip: float
+    kind: str,
+    answers,
+    formats,
+    facts: PromptFacts,
+    u,
+    u_tie,
+    *,
+    p: float,
+    flip: float,
+    lik=None,
+    param: float = 0.0,
 ) -> np.ndarray:
     """Rewards of a group of sequence responses: the registry's reward of the final
     answers, except a reward that pays the format (`pays_format`: 'format'), which pays
-    the format marker of the response itself."""
-    if REWARDS[kind].pays_format:
+    the format marker of the response itself. A reward with `reads_likelihood` gets lik
+    (G,), the responses' likelihoods under pi_old, and its packed `param`."""
+    e = REWARDS[kind]
+    if e.pays_format:
         return np.asarray(formats, dtype=float)
-    return REWARDS[kind].fn(answers, facts, u, u_tie, p=p, flip=flip)
+    if e.reads_likelihood:
+        return e.fn(answers, facts, u, u_tie, p=p, flip=flip, lik=lik, param=param)
+    return e.fn(answers, facts, u, u_tie, p=p, flip=flip)
 
 
 def overlong_penalty(lengths, max_len: int, cache: int, factor: float) -> np.ndarray:

@@ -18,6 +18,11 @@ its name, citation, config fields, checks and two forms:
   greedy[:n_groups] the greedy responses' rewards (filled only for an estimator with
   `reads_greedy`); every estimator receives both and ignores what it does not declare.
 
+An estimator with `token_baseline` (verl's optimal_token_baseline) is per token: its
+numpy form also takes `scores` (n_groups, G, T), each token's squared score norm
+1 - 2 pi_old(y_t) + sum_v pi_old(v)^2, and returns per-token advantages (n_groups, G, T);
+its numba form writes the returns and the kernels subtract the per-token baselines.
+
 The estimator is called once per step on the whole step's batch of groups, so a rule over
 the batch (a batch mean or std, whitening) reads every row of `rew` it is given.
 
@@ -54,6 +59,12 @@ class AdvantageEstimator:
     #: the rule reads the reward of each group's greedy response under pi_old (ReMax):
     #: numpy(rewards, p, greedy=...); numba reads `greedy`; needs a deterministic reward
     reads_greedy: bool = False
+    #: the rule is per token (verl's optimal_token_baseline): numpy(rewards, p, lengths,
+    #: scores) with scores (n_groups, G, T) each token's 1 - 2 pi_old(y) + sum pi_old^2
+    #: (0 past a response's end) returns per-token advantages (n_groups, G, T); the numba
+    #: form writes the returns and the kernels subtract the per-token baselines
+    #: (engine/kernels/token_baseline.py); needs reads_lengths
+    token_baseline: bool = False
     code: int = -1  # the registration index (set by register)
 
     @property
@@ -100,10 +111,14 @@ def declared_fields() -> list[tuple[str, type, Any]]:
     return [(n, t, f) for e in ADVANTAGES for n, (t, f) in e.fields.items()]
 
 
-def compute(name: str, rewards: Any, p: Any, lengths: Any = None, greedy: Any = None) -> Any:
+def compute(
+    name: str, rewards: Any, p: Any, lengths: Any = None, greedy: Any = None, scores: Any = None
+) -> Any:
     """The numpy form of estimator `name` on a step's rewards (n_groups, G); `lengths`
     (n_groups, G) the responses' token counts, None meaning 1 each (the bandit); `greedy`
-    (n_groups,) the greedy responses' rewards (read by an estimator with `reads_greedy`)."""
+    (n_groups,) the greedy responses' rewards (read by an estimator with `reads_greedy`);
+    `scores` (n_groups, G, T) the tokens' score norms 1 - 2 pi_old(y) + sum pi_old^2 (an
+    estimator with `token_baseline`, which then returns (n_groups, G, T))."""
     import numpy as np
 
     e = ADVANTAGES[name]
@@ -116,6 +131,10 @@ def compute(name: str, rewards: Any, p: Any, lengths: Any = None, greedy: Any = 
         if greedy is None:
             raise ValueError(f"advantage {name!r} needs the greedy responses' rewards")
         kw["greedy"] = np.asarray(greedy, dtype=float)
+    if e.token_baseline:
+        if scores is None:
+            raise ValueError(f"advantage {name!r} needs the tokens' score norms")
+        kw["scores"] = np.asarray(scores, dtype=float)
     return e.numpy(rewards, p, **kw)
 
 

@@ -11,7 +11,10 @@ citation, config fields (reward.<field>, after reward.kind), flags and forms:
 - `numba(s, ans, row, n, correct, fmt, label, u, u_off, param, winner, out)`: the
   kernels' form for group `row` of prompt s: rewards of ans[row, :n] into out[row, :n];
   u[u_off + i] is response i's uniform, `param` the run's value of the field `param`
-  names, `winner` the group's plurality answer (with `votes`). The kernels inline it per
+  names, `winner` the group's plurality answer (with `votes`); a form may also name
+  `lik` (with `reads_likelihood`): lik[row, :n], the responses' likelihoods under pi_old
+  (the bandit: pi_old(a | s); a sequence: the product of its tokens' pi_old, in position
+  order), filled by the kernels only for such a reward. The kernels inline it per
   group (an if-chain generated from the registry, engine/kernels/dispatch.py), so a
   reward must be built in (BUILTIN) to run on the numba engine;
 - `bridge(answers, correct, label, u, u_tie, *, p, flip) -> r`: the bridge's form on
@@ -24,7 +27,10 @@ Flags: `uses_uniform` (one uniform per response), `votes` (reads the group's plu
 answer, ties broken by a uniform per group), `deterministic` (a function of (prompt,
 answer): what algo.exact allows), `pays_format` (pays the format answer; on a sequence
 task, the response's format marker; the task needs one), `updates` (False: no update at
-all, the null anchor).
+all, the null anchor), `reads_likelihood` (the rewards depend on the responses'
+likelihoods under the sampling policy pi_old: the numpy form is called with `lik=` (G,)
+and `param=` (the packed value of `param`), the numba form reads `lik`; the engines
+compute the likelihoods only for such a reward, so every other reward runs as before).
 """
 
 from __future__ import annotations
@@ -65,6 +71,9 @@ class Reward:
     deterministic: bool = False  # a function of (prompt, answer): allowed with algo.exact
     pays_format: bool = False  # pays the format answer / a sequence's format marker
     updates: bool = True  # False: no update at all (frozen)
+    #: the rewards read the responses' likelihoods under pi_old (numpy: lik=, param=;
+    #: numba: lik[row, :n]); the engines compute them only for such a reward
+    reads_likelihood: bool = False
     code: int = -1  # the registration index (set by register)
 
     @property
@@ -109,6 +118,18 @@ def declared_fields() -> list[tuple[str, type, Any]]:
     global _FIELDS_FROZEN
     _FIELDS_FROZEN = True
     return [(n, t, f) for e in REWARDS for n, (t, f) in e.fields.items()]
+
+
+def call_numpy(entry: Reward, answers, facts, u, u_tie, *, reward, lik=None):
+    """The numpy form of `entry` on one group, with the run's reward config `reward`:
+    `lik` (G,), the responses' likelihoods under pi_old, is passed (with the packed
+    `param`) only to a reward with `reads_likelihood`."""
+    kw = {}
+    if entry.reads_likelihood:
+        if lik is None:
+            raise ValueError(f"reward {entry.name!r} needs the responses' likelihoods")
+        kw = {"lik": np.asarray(lik, dtype=float), "param": entry.packed_param(reward)}
+    return entry.numpy(answers, facts, u, u_tie, p=reward.p, flip=reward.flip, **kw)
 
 
 def parsed_equal(answers, value) -> np.ndarray:

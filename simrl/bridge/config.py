@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from simrl._version import __version__
+from simrl.algorithms.advantage import ADVANTAGES
+from simrl.algorithms.reward import REWARDS
 from simrl.config import (
     NONNEG,
     POS,
@@ -262,6 +264,20 @@ def _check(c: BridgeRunConfig) -> None:
         "must be 'sgd' or 'adam' (AdamW) on the bridge; 'npg' needs a per-state Fisher",
     )
     check_algo(a)  # the same combinations as the simulator (simrl/config.py)
+    require(
+        not REWARDS[c.reward.kind].reads_likelihood,
+        "reward.kind",
+        c.reward.kind,
+        "is not available on the bridge (its rewards are computed before the completions "
+        "are scored under pi_old); use the simulator",
+    )
+    require(
+        not ADVANTAGES[a.advantage].token_baseline,
+        "algo.advantage",
+        a.advantage,
+        "is not available on the bridge (its per-token baselines need pi_old of every token, "
+        "which the bridge scores after the advantages); use the simulator",
+    )
     require(
         a.overlong_cache < b.max_new_tokens,
         "algo.overlong_cache",

@@ -85,6 +85,7 @@ INT_FIELDS = (
     "reward_pays_format",
     "adv_greedy",
     "entropy_agg",
+    "adv_token_baseline",
 )
 
 
@@ -166,5 +167,6 @@ def _ints(c: Config, lay: StreamLayout) -> list[int]:
         "reward_pays_format": int(REWARDS[c.reward.kind].pays_format),
         "adv_greedy": int(ADVANTAGES[a.advantage].reads_greedy),
         "entropy_agg": ENTROPY_AGG.index(a.entropy_agg),
+        "adv_token_baseline": int(ADVANTAGES[a.advantage].token_baseline),
     }
     return [values[name] for name in INT_FIELDS]

@@ -39,6 +39,7 @@ from simrl.algorithms.advantage import compute as compute_advantages
 from simrl.algorithms.aggregation import weights
 from simrl.algorithms.kl_estimator import sampled_kl as sampled_kl_form
 from simrl.algorithms.losses import POLICY_LOSSES
+from simrl.algorithms.reward import call_numpy
 from simrl.algorithms.tokens import LossOut, TokenBatch, bandit_positions
 from simrl.config import Config
 from simrl.dynamic_sampling import dynamic_sampling
@@ -116,7 +117,7 @@ def sample_answers(pi: np.ndarray, u: np.ndarray) -> np.ndarray:
 def sampled_batch(params: RunParams, pi_old: np.ndarray, u: np.ndarray) -> Batch:
     cfg, task, lay = params.config, params.task, params.layout
     S, P, G = cfg.train_prompts, cfg.prompts_per_step, cfg.algo.group_size
-    reward_fn = REWARDS[cfg.reward.kind].fn
+    reward = REWARDS[cfg.reward.kind]
 
     def draw_round(rnd: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
         us = u[rnd * lay.round_size : (rnd + 1) * lay.round_size]
@@ -126,13 +127,15 @@ def sampled_batch(params: RunParams, pi_old: np.ndarray, u: np.ndarray) -> Batch
         groups = []
         for i, s in enumerate(select_prompts(us[: lay.sel], S, P)):
             answers = sample_answers(pi_old[s], u_sample[i])
-            r = reward_fn(
+            r = call_numpy(
+                reward,
                 answers,
                 facts(task, s),
                 u_reward[i] if lay.reward else None,
                 u_tie[i] if lay.tie else 0.0,
-                p=cfg.reward.p,
-                flip=cfg.reward.flip,
+                reward=cfg.reward,
+                # a response's likelihood under pi_old (a reward with reads_likelihood)
+                lik=pi_old[s][answers] if reward.reads_likelihood else None,
             )
             groups.append((int(s), answers, r))
         return groups
@@ -192,6 +195,12 @@ def advantages(params: RunParams, batch: Batch, pi_old: np.ndarray) -> np.ndarra
                 for s in batch.prompt
             ]
         )
+    if ADVANTAGES[a.advantage].token_baseline:  # one token per response: T = 1
+        pi = pi_old[batch.prompt]  # (n, K)
+        picked = np.take_along_axis(pi, batch.answers, axis=1)
+        scores = (1.0 - 2.0 * picked + (pi**2).sum(axis=1, keepdims=True))[:, :, None]
+        adv = compute_advantages(a.advantage, batch.rewards, a, scores=scores)
+        return adv[:, :, 0]
     return compute_advantages(a.advantage, batch.rewards, a, greedy=greedy)  # lengths 1
 
 

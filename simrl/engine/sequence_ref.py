@@ -116,6 +116,15 @@ def sample_response(task: SequenceTask, pi: np.ndarray, s: int, u: np.ndarray):
     return nodes, tokens, leaf, answer
 
 
+def likelihood(task: SequenceTask, pi: np.ndarray, nodes, tokens) -> float:
+    """A response's likelihood under pi: the product of its tokens' probabilities, taken
+    in position order (the kernels' seq_sampling.sampled_tokens multiplies in that order)."""
+    lik = 1.0
+    for n, v in zip(nodes, tokens, strict=True):
+        lik *= float(pi[task.node_row[n], v])
+    return lik
+
+
 def prompt_facts(task: SequenceTask, s: int) -> PromptFacts:
     return PromptFacts(task.correct[s], -1, int(task.incorrect_label[s]))
 
@@ -149,6 +158,9 @@ def sampled_tokens(params: SeqParams, pi_old: np.ndarray, u: np.ndarray) -> SeqT
             answers = np.array([r[3] for r in responses])
             formats = task.leaf_format[[r[2] for r in responses]]
             lengths = np.array([len(r[1]) for r in responses])
+            lik = None
+            if REWARDS[cfg.reward.kind].reads_likelihood:
+                lik = np.array([likelihood(task, pi_old, r[0], r[1]) for r in responses])
             rew = sequence_rewards(
                 cfg.reward.kind,
                 answers,
@@ -158,6 +170,8 @@ def sampled_tokens(params: SeqParams, pi_old: np.ndarray, u: np.ndarray) -> SeqT
                 u_tie[i] if lay.tie else 0.0,
                 p=cfg.reward.p,
                 flip=cfg.reward.flip,
+                lik=lik,
+                param=REWARDS[cfg.reward.kind].packed_param(cfg.reward),
             ) + overlong_penalty(lengths, T, a.overlong_cache, a.overlong_factor)
             groups.append((int(s), responses, rew))
         return groups
@@ -173,7 +187,15 @@ def sampled_tokens(params: SeqParams, pi_old: np.ndarray, u: np.ndarray) -> SeqT
         r_leaf = leaf_expected_reward(task, cfg.reward.kind, p=cfg.reward.p, flip=cfg.reward.flip)
         r_leaf = r_leaf + overlong_penalty(task.leaf_len, T, a.overlong_cache, a.overlong_factor)
         greedy = np.array([r_leaf[greedy_leaf(task, pi_old, g[0])] for g in kept])
-    adv = compute_advantages(a.advantage, rewards, a, lengths, greedy)
+    scores = None
+    if ADVANTAGES[a.advantage].token_baseline:  # each token's 1 - 2 pi_old(y) + sum pi_old^2
+        sum_sq = (pi_old**2).sum(axis=1)
+        scores = np.zeros((n, G, T))
+        for j, (_, responses, _) in enumerate(kept):
+            for i, (nodes, tokens, _, _) in enumerate(responses):
+                rows = task.node_row[np.asarray(nodes)]
+                scores[j, i, : len(tokens)] = 1.0 - 2.0 * pi_old[rows, tokens] + sum_sq[rows]
+    adv = compute_advantages(a.advantage, rewards, a, lengths, greedy, scores)
     cols: dict[str, list] = {
         k: [] for k in ("group", "seq", "pos", "length", "node", "token", "adv")
     }
@@ -186,7 +208,7 @@ def sampled_tokens(params: SeqParams, pi_old: np.ndarray, u: np.ndarray) -> SeqT
             cols["length"] += [L] * L
             cols["node"] += nodes
             cols["token"] += tokens
-            cols["adv"] += [adv[j, i]] * L
+            cols["adv"] += list(adv[j, i, :L]) if scores is not None else [adv[j, i]] * L
     node = np.array(cols["node"], dtype=np.int64)
     return SeqTokens(
         group=np.array(cols["group"], dtype=np.int64),

@@ -63,7 +63,12 @@ CASES = {
     "random-reward-dr_grpo": {"reward.kind": "random", "algo.advantage": "dr_grpo"},
     # every advantage estimator: the bridge computes advantages with the numpy form
     # (advantage.compute, lengths 1 on the one-token model), then updates with torch
-    **{f"advantage={n}": {"algo.advantage": n} for n in ADVANTAGES.names},
+    # (not a per-token estimator: the bridge refuses token_baseline, see bridge/config.py)
+    **{
+        f"advantage={n}": {"algo.advantage": n}
+        for n in ADVANTAGES.names
+        if not ADVANTAGES[n].token_baseline
+    },
     "advantage=passk-k2": {"algo.advantage": "passk", "algo.passk_k": 2},
     # the entropy-based advantage, added per token by the bridge's update
     "entropy-adv": {"algo.entropy_adv_alpha": 0.4},

@@ -219,4 +219,12 @@ ADVANTAGE_OPTION_CASES = {
     },
     # ReMax's greedy baseline under another deterministic reward
     "remax-incorrect": {"algo.advantage": "remax", "reward.kind": "incorrect"},
+    # a reward that reads the likelihoods (its ranks), its largest penalty, a bigger group,
+    # and dynamic sampling over the reshaped rewards
+    "unlikeliness-beta1-G8": {
+        "reward.kind": "unlikeliness",
+        "reward.unlikeliness_beta": 1.0,
+        "algo.group_size": 8,
+        "algo.dynamic_sampling": "drop",
+    },
 }

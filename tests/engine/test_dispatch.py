@@ -44,8 +44,8 @@ def _weights(code, exact, n_tokens, n_seq, max_len, lengths, scale, out):
 
 
 @njit
-def _rewards(code, s, ans, correct, fmt, label, u, param, winner, out):
-    group_rewards(code, s, ans, 0, ans.shape[1], correct, fmt, label, u, 0, param, winner, out)
+def _rewards(code, s, ans, correct, fmt, label, u, param, winner, lik, out):
+    group_rewards(code, s, ans, 0, ans.shape[1], correct, fmt, label, u, 0, param, winner, lik, out)
 
 
 @pytest.mark.parametrize("name", [e.name for e in KL_ESTIMATORS if e.sampled])
@@ -91,8 +91,12 @@ def test_reward_dispatch(name):
     answers = np.array([[0, 1, 2, 3, 4, 1, 2, 1]])  # (1, G): 1 has the plurality
     u = np.array([0.05, 0.95, 0.3, 0.6, 0.15, 0.45, 0.5, 0.01])
     p, flip = 0.5, 0.2
-    param = 0.0 if e.param is None else {"p": p, "flip": flip}[e.param]
+    param = 0.0 if e.param is None else {"p": p, "flip": flip, "unlikeliness_beta": 0.3}[e.param]
+    # the responses' likelihoods (read by a reward with reads_likelihood), with a tie
+    lik = np.array([[0.2, 0.5, 0.1, 0.05, 0.2, 0.5, 0.1, 0.5]])
     out = np.empty((1, 8))
-    _rewards(e.code, 0, answers, correct, np.array([4]), np.array([2]), u, param, 1, out)
+    _rewards(e.code, 0, answers, correct, np.array([4]), np.array([2]), u, param, 1, lik, out)
     facts = PromptFacts(correct[0], 4, 2)
-    np.testing.assert_array_equal(out[0], e.numpy(answers[0], facts, u, 0.5, p=p, flip=flip))
+    kw = {"lik": lik[0], "param": param} if e.reads_likelihood else {}
+    want = e.numpy(answers[0], facts, u, 0.5, p=p, flip=flip, **kw)
+    np.testing.assert_array_equal(out[0], want)

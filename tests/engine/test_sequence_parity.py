@@ -63,6 +63,8 @@ CASES = {
     **LOSS_OPTION_CASES,
     **ADVANTAGE_OPTION_CASES,
     "remax-policy-answers": {**POLICY, **VARIABLE, "algo.advantage": "remax"},
+    # the likelihood of responses of unequal lengths (a product over their tokens)
+    "unlikeliness-variable-policy": {**POLICY, **VARIABLE, "reward.kind": "unlikeliness"},
     "entropy-adv-variable": {**VARIABLE, "algo.entropy_adv_alpha": 0.4, "run.audit": True},
     # the estimators that read the responses' lengths, on responses of unequal lengths;
     # rewards off {0, 1} (the overlong penalty) for the rules that treat them apart

@@ -51,6 +51,9 @@ SHARED = {
     "grpo_passk": ("grpo_passk", {}),
     "remax": ("remax", {}),
 }
+#: simrl's per-token estimators (token_baseline) and verl's name: tested below with the
+#: tokens' pi_old and sum pi_old^2 (test_optimal_token_baseline_matches_verl)
+TOKEN_SHARED = {"optimal_token_baseline": "optimal_token_baseline"}
 #: vectorised verl variants of the same rules, and the tolerance: grpo_vectorized's
 #: verl.utils.groupwise.group_mean_std casts the scores to float32 (a float32 rounding)
 VECTORISED = {"grpo": "grpo_vectorized", "rloo": "rloo_vectorized"}
@@ -58,7 +61,6 @@ VECTORISED_TOL = {"grpo": 1e-6, "rloo": TOL}
 #: verl's registered estimators simrl does not have (here), and why
 VERL_ONLY = {
     "gae": "needs a critic (value model); simrl is critic-free",
-    "optimal_token_baseline": "per-token baselines from pi_old and sum pi^2: not built",
     "tir_optimal_token_baseline": "multi-turn tool-use variant of optimal_token_baseline",
     "gdpo": "normalises several reward functions separately; simrl has one reward",
 }
@@ -181,7 +183,13 @@ def test_every_shared_name_is_registered_in_both():
     names = set(core.ADV_ESTIMATOR_REGISTRY)
     for ours, (theirs, _) in SHARED.items():
         assert ours in ADVANTAGES.names and theirs in names
-    assert set(VERL_ONLY) | {v for v, _ in SHARED.values()} | set(VECTORISED.values()) == names
+    assert (
+        set(VERL_ONLY)
+        | {v for v, _ in SHARED.values()}
+        | set(VECTORISED.values())
+        | set(TOKEN_SHARED.values())
+        == names
+    )
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -216,3 +224,63 @@ def test_passk_matches_the_authors_formula_with_scipy():
             neg = (1 - rho - comb(G - c - 1, k - 1) / comb(G - 1, k - 1)) / (sigma + 1e-6)
             want = np.where(val == 1, pos, neg)
             assert np.abs(ours[j] - want).max() <= TOL
+
+
+def token_inputs(lengths: np.ndarray, seed: int):
+    """Random pi_old of the sampled tokens and sum pi_old^2 at their states, (B, 6), as a
+    softmax gives them (pi(y) <= sqrt(sum pi^2) <= 1), and simrl's per-token score norms
+    (n_groups, G, 6), 0 past each response's end."""
+    rng = np.random.default_rng(500 + seed)
+    n, G = lengths.shape
+    B, T = n * G, 6
+    probs = rng.dirichlet(np.ones(4), size=(B, T))  # a 4-token vocabulary per state
+    picked = probs[:, :, 0]
+    sum_sq = (probs**2).sum(axis=2)
+    mask = (np.arange(T)[None, :] < lengths.reshape(-1, 1)).astype(float)
+    scores = ((1.0 - 2.0 * picked + sum_sq) * mask).reshape(n, G, T)
+    return torch.as_tensor(np.log(picked)), torch.as_tensor(sum_sq), scores
+
+
+@pytest.mark.parametrize(
+    "case",
+    CASES + [(3, 4, "mixed", s) for s in range(3)] + [(5, 1, "normal", 0)],
+    ids=lambda c: f"{c[0]}x{c[1]}-{c[2]}-{c[3]}",
+)
+def test_optimal_token_baseline_matches_verl(case):
+    """verl's own optimal_token_baseline (handle_zero_tail at its default, True, and off
+    against simrl's rule without the tail: the tail is exercised where one response is
+    strictly the longest of its group, which the random lengths make common)."""
+    n, G, kind, seed = case
+    rewards, lengths, tlr, mask, index = batch(n, G, kind, seed)
+    logp_old, sum_sq, scores = token_inputs(lengths, seed)
+    fn = core.get_adv_estimator_fn(TOKEN_SHARED["optimal_token_baseline"])
+    got, _ = fn(
+        token_level_rewards=tlr.clone(),
+        response_mask=mask,
+        index=index,
+        old_log_probs=logp_old,
+        sum_pi_squared=sum_sq,
+        config=VerlAlgoConfig(),
+    )
+    cfg = simrl_config("optimal_token_baseline", G, n)
+    ours = compute("optimal_token_baseline", rewards, cfg, lengths, scores=scores)
+    diff = np.abs(got.numpy() - ours.reshape(n * G, -1)).max()
+    assert diff <= TOL, f"optimal_token_baseline vs verl: max |diff| {diff:.3g}"
+    if G > 1:  # the baseline does something: not the returns themselves
+        assert (
+            np.abs(
+                ours.reshape(n * G, -1) - tlr.flip(-1).cumsum(-1).flip(-1).numpy() * mask.numpy()
+            ).max()
+            > 1e-6
+        )
+
+
+def test_optimal_token_baseline_zero_tail_is_exercised():
+    """At least one group of the cases has a strictly longest response (handle_zero_tail)."""
+    hits = 0
+    for n, G, kind, seed in CASES:
+        _, lengths, *_ = batch(n, G, kind, seed)
+        for row in lengths:
+            s = np.sort(row)
+            hits += G > 1 and s[-1] > s[-2]
+    assert hits > 5

@@ -19,6 +19,7 @@ BUILTIN = (
     "psr_nsr",  # psr, nsr, w_reinforce
     "grpo_batch",
     "remax",
+    "optimal_token_baseline",
 )
 for _name in BUILTIN:
     import_module(f"{__name__}.{_name}")

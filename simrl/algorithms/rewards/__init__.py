@@ -6,7 +6,16 @@ from importlib import import_module
 
 from simrl.algorithms.reward import REWARDS
 
-BUILTIN = ("true", "random", "incorrect", "format", "self_consistency", "noisy", "frozen")
+BUILTIN = (
+    "true",
+    "random",
+    "incorrect",
+    "format",
+    "self_consistency",
+    "noisy",
+    "frozen",
+    "unlikeliness",
+)
 for _name in BUILTIN:
     import_module(f"{__name__}.{_name}")
 #: the names the built-in modules registered (what the kernels are compiled for)

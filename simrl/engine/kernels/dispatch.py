@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
 from numba import njit
 
 from simrl.algorithms.aggregations import AGGREGATIONS
@@ -69,6 +70,30 @@ aggregation_weight = inline_dispatch(
     "aggregation_weight",
     ("exact", "n_tokens", "n_seq", "max_len", "length", "scale"),
 )
-#: group_rewards(code, s, ans, row, n, correct, fmt, label, u, u_off, param, winner, out):
-#: the rewards of group `row` into out[row, :n]
-group_rewards = inline_dispatch([REWARDS[n] for n in REWARD_BUILTIN], "group_rewards")
+#: group_rewards(code, s, ans, row, n, correct, fmt, label, u, u_off, param, winner, lik,
+#: out): the rewards of group `row` into out[row, :n]; lik[row, :n] the responses'
+#: likelihoods under pi_old (filled only for a reward with reads_likelihood)
+group_rewards = inline_dispatch(
+    [REWARDS[n] for n in REWARD_BUILTIN],
+    "group_rewards",
+    (
+        "s",
+        "ans",
+        "row",
+        "n",
+        "correct",
+        "fmt",
+        "label",
+        "u",
+        "u_off",
+        "param",
+        "winner",
+        "lik",
+        "out",
+    ),
+)
+#: per reward code, 1 if its numba form reads `lik` (reads_likelihood): the kernels fill
+#: the likelihoods only then (a global array: numba freezes it into the compiled kernels)
+REWARD_READS_LIKELIHOOD = np.array(
+    [int(REWARDS[n].reads_likelihood) for n in REWARD_BUILTIN], dtype=np.int64
+)

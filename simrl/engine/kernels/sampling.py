@@ -22,7 +22,9 @@ from simrl.engine.kernels.codes import (
     I_REW_VOTES,
     I_ROUNDS,
 )
-from simrl.engine.kernels.dispatch import group_rewards  # the reward registry's numba forms
+
+# the reward registry's numba forms, and which of them read the likelihoods
+from simrl.engine.kernels.dispatch import REWARD_READS_LIKELIHOOD, group_rewards
 
 
 @njit(cache=True)
@@ -89,6 +91,8 @@ def collect_batch(run, u, prob_old, task, ws):
     code, mode = ip[I_REW], ip[I_DS]
     bern = fp[F_RPARAM]
     votes = ip[I_REW_VOTES] == 1
+    needs_lik = REWARD_READS_LIKELIHOOD[code] == 1
+    blik = ws.blik
     n_kept = 0
     for rnd in range(rounds):
         base = rnd * rsize
@@ -116,8 +120,13 @@ def collect_batch(run, u, prob_old, task, ws):
                 winner = plurality(
                     bans, row, G, K, counts, u[base + L_sel + L_sample + L_reward + i]
                 )
+            if needs_lik:  # a response's likelihood under pi_old is pi_old(a | s)
+                for g in range(G):
+                    blik[row, g] = prob_old[s, bans[row, g]]
             roff = base + L_sel + L_sample + i * G
-            group_rewards(code, s, bans, row, G, correct, fmt, label, u, roff, bern, winner, brew)
+            group_rewards(
+                code, s, bans, row, G, correct, fmt, label, u, roff, bern, winner, blik, brew
+            )
             n_same = 0
             for g in range(G):
                 rsum += brew[row, g]
@@ -160,7 +169,7 @@ def exact_batch(run, u, prob_old, task, ws):
         lo, hi = 1.0, 0.0
         for a in range(K):
             bans[j, a] = a
-        group_rewards(ip[I_REW], s, bans, j, K, correct, fmt, label, u, 0, 0.0, -1, brew)
+        group_rewards(ip[I_REW], s, bans, j, K, correct, fmt, label, u, 0, 0.0, -1, ws.blik, brew)
         for a in range(K):
             r = brew[j, a]
             bcount[j, a] = G * prob_old[s, a]

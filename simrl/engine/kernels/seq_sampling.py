@@ -52,7 +52,7 @@ from simrl.engine.kernels.codes import (
     I_REW_VOTES,
     I_ROUNDS,
 )
-from simrl.engine.kernels.dispatch import group_rewards
+from simrl.engine.kernels.dispatch import REWARD_READS_LIKELIHOOD, group_rewards
 from simrl.engine.kernels.sampling import plurality, select_prompts
 from simrl.engine.kernels.seq_graph import forward_reach, leaf_rewards, overlong, q_values
 
@@ -150,6 +150,8 @@ def sampled_tokens(run, u, prob_old, task, ws):
     code, mode = ip[I_REW], ip[I_DS]
     bern = fp[F_RPARAM]
     votes, pays_format = ip[I_REW_VOTES] == 1, ip[I_REW_FORMAT] == 1
+    needs_lik = REWARD_READS_LIKELIHOOD[code] == 1
+    blik = ws.batch.blik
     cache = int(sp[SP_OVER_CACHE])
     factor = sp[SP_OVER_FACTOR]
     A = correct.shape[1]
@@ -178,6 +180,14 @@ def sampled_tokens(run, u, prob_old, task, ws):
                 bresp[1, row, j] = leaf_len[leaf]
                 bresp[2, row, j] = leaf_format[leaf]
                 lsum += leaf_len[leaf]
+            if needs_lik:  # each response's likelihood: its tokens' pi_old, in position order
+                k = gstart[row]
+                for j in range(G):
+                    lik = 1.0
+                    for _pos in range(bresp[1, row, j]):
+                        lik *= prob_old[ti[TI_ROW, k], ti[TI_TOK, k]]
+                        k += 1
+                    blik[row, j] = lik
             if pays_format:  # rewards.sequence_rewards: the response's format marker
                 for j in range(G):
                     brew[row, j] = 1.0 if bresp[2, row, j] else 0.0
@@ -190,7 +200,7 @@ def sampled_tokens(run, u, prob_old, task, ws):
                 roff = base + L_sel + L_sample + i * G
                 # the format answer (fmt) is the bandit's; 'format' is handled above
                 group_rewards(
-                    code, s, bans, row, G, correct, label, label, u, roff, bern, winner, brew
+                    code, s, bans, row, G, correct, label, label, u, roff, bern, winner, blik, brew
                 )
             if cache > 0:
                 for j in range(G):

@@ -12,6 +12,7 @@ from simrl.engine.kernels.codes import (
     F_ENT_ADV_KAPPA,
     F_LR,
     I_ADV_GREEDY,
+    I_ADV_TOKEN,
     I_BREAKDOWN,
     I_EPOCHS,
     I_EXACT,
@@ -61,6 +62,7 @@ from simrl.engine.kernels.step import (
     run_policy,
     step_metrics,
 )
+from simrl.engine.kernels.token_baseline import sequence_token_baselines
 from simrl.engine.kernels.workspace import (
     GradSums,
     Saves,
@@ -140,6 +142,8 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
                 length = ti[TI_LEN, k]
                 tf[TF_ADV, k : k + length] = badv[j, i]
                 k += length
+        if ip[I_ADV_TOKEN] == 1:  # per-token baselines (verl's optimal_token_baseline)
+            sequence_token_baselines(prob, tf, ti, gstart, batch.blen, batch.brew, n_groups, G)
     breakdown = ip[I_BREAKDOWN] == 1
     ent_alpha, ent_kappa = run.fp[F_ENT_ADV_ALPHA], run.fp[F_ENT_ADV_KAPPA]
     # H_old per token: a loss that reads it, the dH breakdown, the entropy-based advantage
@@ -256,6 +260,7 @@ def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
         np.zeros(S, dtype=np.bool_),  # chosen
         np.ones((P + 1, G)),  # blen: the responses' lengths (advantage estimators read them)
         np.zeros(P + 1),  # bgreedy: the greedy responses' rewards (ReMax's baseline)
+        np.zeros((P + 1, G)),  # blik: likelihoods under pi_old, for a reward that reads them
     )
     ext = np.zeros(N + L + 1)  # reach, then leaf probabilities, then a sink (forward_reach)
     dp = SeqDP(ext[:N], ext[N : N + L], np.zeros((N, V)), np.zeros(N), np.zeros(L), ext)

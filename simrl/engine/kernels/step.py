@@ -25,6 +25,7 @@ from simrl.engine.kernels.codes import (
     F_ENT_ADV_KAPPA,
     F_LR,
     I_ADV_GREEDY,
+    I_ADV_TOKEN,
     I_BREAKDOWN,
     I_EPOCHS,
     I_EXACT,
@@ -52,6 +53,7 @@ from simrl.engine.kernels.metrics import (
 from simrl.engine.kernels.pcg64 import next_double
 from simrl.engine.kernels.sampling import collect_batch, exact_batch
 from simrl.engine.kernels.softmax import refresh_all
+from simrl.engine.kernels.token_baseline import bandit_token_baselines
 from simrl.engine.kernels.update import minibatch_step
 from simrl.engine.kernels.workspace import (
     BanditWorkspace,
@@ -97,6 +99,8 @@ def step_run(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
                 ws.bgreedy[j] = ws.rbar[s, best]
         # lens: bcount is 1 per sampled answer, a bandit response's length
         algos.advantage(run.ap, ws.brew, badv, n_groups, ip[I_G], bcount, ws.bgreedy)
+        if ip[I_ADV_TOKEN] == 1:  # a per-token baseline (verl's optimal_token_baseline)
+            bandit_token_baselines(prob_old, bprompt, bans, ws.brew, badv, n_groups, ip[I_G])
     for i in range(tally.shape[0]):
         tally[i] = 0.0
     breakdown = ip[I_BREAKDOWN] == 1
@@ -265,6 +269,7 @@ def workspace(S, K, P, G, N_max):
         np.zeros((4, S)),  # aud (kernels/breakdown.py)
         np.zeros((S, K)),  # rbar: E[r | a], filled by run_chunk for the dH breakdown or ReMax
         np.zeros(P + 1),  # bgreedy
+        np.zeros((P + 1, n)),  # blik: likelihoods under pi_old, for a reward that reads them
     )
 
 

@@ -82,6 +82,7 @@ BanditWorkspace = namedtuple(
         "aud",  # (4, S) the dH breakdown's sums (kernels/breakdown.py)
         "rbar",  # (S, K) E[r | a], filled by run_chunk for the dH breakdown or for ReMax
         "bgreedy",  # (P + 1,) each group's greedy response's reward (ReMax's baseline)
+        "blik",  # (P + 1, n) the responses' likelihoods under pi_old (reads_likelihood)
     ],
 )
 
@@ -158,6 +159,7 @@ SeqBatch = namedtuple(
         "chosen",  # (S,) bool
         "blen",  # (P + 1, G) the responses' lengths (advantage estimators read them)
         "bgreedy",  # (P + 1,) the greedy responses' rewards (ReMax's baseline)
+        "blik",  # (P + 1, G) the responses' likelihoods under pi_old (reads_likelihood)
     ],
 )
 
