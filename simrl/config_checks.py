@@ -52,18 +52,13 @@ def check_combinations(c: Config) -> None:
 def _check_sampling(c: Config) -> None:
     """The rollout sampler (simrl/rollout_sampling.py): temperature, top_p, top_k,
     staleness, TIS. The exact expected gradient weighs every answer by pi_old itself."""
-    from simrl.rollout_sampling import differs
+    from simrl.rollout_sampling import SAMPLER_FIELDS, differs
 
     a = c.algo
     if not differs(a):
         return
-    for name, value, off in (
-        ("top_p", a.top_p, 1.0),
-        ("top_k", a.top_k, 0),
-        ("temperature", a.temperature, 1.0),
-        ("staleness", a.staleness, 0),
-        ("tis", a.tis, "off"),
-    ):
+    for name, off in SAMPLER_FIELDS:
+        value = getattr(a, name)
         require(
             not a.exact or value == off,
             f"algo.{name}",

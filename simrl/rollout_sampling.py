@@ -48,10 +48,25 @@ from simrl.theory import log_softmax
 TIS_MODES = ("off", "token_truncate", "token_mask", "sequence_truncate", "sequence_mask")
 
 
+#: the algo fields of the sampler and their "off" values
+SAMPLER_FIELDS = (
+    ("temperature", 1.0),
+    ("top_p", 1.0),
+    ("top_k", 0),
+    ("staleness", 0),
+    ("tis", "off"),
+)
+
+
+def first_sampler_field(a) -> str | None:
+    """The first sampler field of algo section `a` away from its off value, or None."""
+    return next((name for name, off in SAMPLER_FIELDS if getattr(a, name) != off), None)
+
+
 def differs(a) -> bool:
     """Does the rollout sampler of algo section `a` differ from pi_old (or correct it)?
     False at every default: the engines then take their old path, bitwise."""
-    return a.temperature != 1.0 or a.top_p < 1.0 or a.top_k > 0 or a.staleness > 0 or a.tis != "off"
+    return first_sampler_field(a) is not None
 
 
 def truncated_logits(z: np.ndarray, temperature: float, top_p: float, top_k: int) -> np.ndarray:

@@ -43,6 +43,7 @@ from simrl.config import (
     with_overrides,
 )
 from simrl.errors import ConfigError
+from simrl.rollout_sampling import SAMPLER_FIELDS
 from simrl.validate import Range, one_of, require
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -262,6 +263,19 @@ def _check(c: BridgeRunConfig) -> None:
         "must be 'sgd' or 'adam' (AdamW) on the bridge; 'npg' needs a per-state Fisher",
     )
     check_algo(a)  # the same combinations as the simulator (simrl/config.py)
+    require(
+        a.temperature == 1.0,
+        "algo.temperature",
+        a.temperature,
+        "must be 1 on the bridge: set bridge.temperature (the same rule: it samples and trains softmax(logits / T))",
+    )
+    for name, off in SAMPLER_FIELDS[1:]:
+        require(
+            getattr(a, name) == off,
+            f"algo.{name}",
+            getattr(a, name),
+            f"must be {off!r} on the bridge for now (its rollout draws from softmax(logits / T) of the current model; top-p, top-k, stale rollouts and TIS are built in the simulator's reference engine only)",
+        )
     require(
         a.overlong_cache < b.max_new_tokens,
         "algo.overlong_cache",
