@@ -20,9 +20,10 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the library parity needs torch")
 
+from simrl.theory import entropy, log_softmax  # noqa: E402
+
 from simrl.config import AlgoConfig  # noqa: E402
 from simrl.rollout_sampling import sampler_logp, tis_weights  # noqa: E402
-from simrl.theory import entropy, log_softmax  # noqa: E402
 
 TOL = 1e-10
 TRL_VERSION = "1.16.0"
@@ -93,7 +94,10 @@ def test_tis_weights_match_verl(level, threshold, mode, lo, hi):
     mask = (np.arange(T)[None, :] < lengths[:, None]).astype(float)
     log_ratio = rng.normal(0.0, 0.3, size=(B, T)) * mask
     w_verl, _ = compute_rollout_correction_weights(
-        torch.tensor(log_ratio), torch.tensor(mask), rollout_is=level, rollout_is_threshold=threshold
+        torch.tensor(log_ratio),
+        torch.tensor(mask),
+        rollout_is=level,
+        rollout_is_threshold=threshold,
     )
     m = mask.astype(bool)
     seq = np.repeat(np.arange(B)[:, None], T, axis=1)[m]
