@@ -46,6 +46,37 @@ def check_combinations(c: Config) -> None:
         _check_bandit(c)
     _check_common(c)
     _check_policy(c)
+    _check_sampling(c)
+
+
+def _check_sampling(c: Config) -> None:
+    """The rollout sampler (simrl/rollout_sampling.py): temperature, top_p, top_k,
+    staleness, TIS. The exact expected gradient weighs every answer by pi_old itself."""
+    from simrl.rollout_sampling import SAMPLER_FIELDS, differs
+
+    a = c.algo
+    if not differs(a):
+        return
+    for name, off in SAMPLER_FIELDS:
+        value = getattr(a, name)
+        require(
+            not a.exact or value == off,
+            f"algo.{name}",
+            value,
+            f"must be {off!r} with algo.exact = true (the exact gradient weighs each answer by pi_old, not by a sampler)",
+        )
+    require(
+        a.tis_clip_min <= a.tis_clip_max,
+        "algo.tis_clip_min",
+        a.tis_clip_min,
+        f"must be <= algo.tis_clip_max ({a.tis_clip_max})",
+    )
+    require(
+        not c.run.audit,
+        "run.audit",
+        c.run.audit,
+        "must be false when the rollout sampler differs from pi_old (temperature, top_p, top_k, staleness, tis): the dH breakdown assumes on-policy samples",
+    )
 
 
 def _check_policy(c: Config) -> None:

@@ -174,8 +174,50 @@ ENTRIES: tuple[Entry, ...] = (
     Entry(
         "TRL",
         "temperature",
-        "bridge.temperature",
-        "sampling temperature: the bridge only; the simulator samples at temperature 1",
+        "algo.temperature + bridge.temperature",
+        "rollout temperature T; the loss trains softmax(logits / T), old and reference "
+        "log-probs and entropies tempered alike (trl/trainer/utils.py "
+        "selective_log_softmax_and_entropy); the simulator's reference engine "
+        "(algo.temperature) and the bridge (bridge.temperature)",
+    ),
+    Entry(
+        "TRL",
+        "top_p",
+        "algo.top_p",
+        "nucleus sampling of the rollouts (transformers TopPLogitsWarper); the log-probs of "
+        "the loss are not truncated; simulator reference engine only",
+    ),
+    Entry(
+        "TRL",
+        "top_k",
+        "algo.top_k",
+        "top-k sampling of the rollouts, 0 = off (TRL's default 0); simulator reference "
+        "engine only",
+    ),
+    Entry(
+        "TRL",
+        "vllm_importance_sampling_correction",
+        "algo.tis",
+        "TRL's default True applies with use_vllm only; simrl's switch is algo.tis != 'off'",
+    ),
+    Entry(
+        "TRL",
+        "vllm_importance_sampling_mode",
+        "algo.tis",
+        "the same values: token_truncate, token_mask, sequence_truncate, sequence_mask "
+        "(TRL's default sequence_mask); rho = pi_old / q times the per-token policy loss",
+    ),
+    Entry(
+        "TRL",
+        "vllm_importance_sampling_clip_max",
+        "algo.tis_clip_max",
+        "upper bound of the weight (TRL's default 3.0; simrl's 2.0 is verl's)",
+    ),
+    Entry(
+        "TRL",
+        "vllm_importance_sampling_clip_min",
+        "algo.tis_clip_min",
+        "lower bound of the weight (TRL's None = simrl's 0)",
     ),
     # ---- verl 0.9.1 (rules: verl/trainer/ppo/core_algos.py) --------------------------------
     Entry("verl", "actor_rollout_ref.rollout.n", "algo.group_size", "responses per prompt G"),
@@ -309,8 +351,35 @@ ENTRIES: tuple[Entry, ...] = (
     Entry(
         "verl",
         "actor_rollout_ref.rollout.temperature",
-        "bridge.temperature",
-        "the bridge only; the simulator samples at temperature 1",
+        "algo.temperature + bridge.temperature",
+        "rollout temperature; verl's actor divides its logits by it too "
+        "(verl/workers/engine/fsdp/transformer_impl.py): the loss trains softmax(logits / T)",
+    ),
+    Entry(
+        "verl",
+        "actor_rollout_ref.rollout.top_p",
+        "algo.top_p",
+        "nucleus sampling of the rollouts; simulator reference engine only",
+    ),
+    Entry(
+        "verl",
+        "actor_rollout_ref.rollout.top_k",
+        "algo.top_k",
+        "top-k sampling of the rollouts (verl's -1 = off is simrl's 0)",
+    ),
+    Entry(
+        "verl",
+        "algorithm.rollout_correction.rollout_is",
+        "algo.tis",
+        "'token' / 'sequence' with a float threshold = 'token_truncate' / "
+        "'sequence_truncate'; with a 'lower_upper' threshold (IcePop) = 'token_mask' / "
+        "'sequence_mask' (rollout_corr_helper.compute_rollout_correction_weights); null = 'off'",
+    ),
+    Entry(
+        "verl",
+        "algorithm.rollout_correction.rollout_is_threshold",
+        "algo.tis_clip_max + algo.tis_clip_min",
+        "a float: the upper bound (default 2.0, simrl's); 'lower_upper': both bounds",
     ),
     Entry("verl", "trainer.total_training_steps", "run.steps", "training steps"),
 )

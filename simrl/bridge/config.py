@@ -45,6 +45,7 @@ from simrl.config import (
     with_overrides,
 )
 from simrl.errors import ConfigError
+from simrl.rollout_sampling import SAMPLER_FIELDS
 from simrl.validate import Range, one_of, require
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -278,6 +279,19 @@ def _check(c: BridgeRunConfig) -> None:
         "is not available on the bridge (its per-token baselines need pi_old of every token, "
         "which the bridge scores after the advantages); use the simulator",
     )
+    require(
+        a.temperature == 1.0,
+        "algo.temperature",
+        a.temperature,
+        "must be 1 on the bridge: set bridge.temperature (the same rule: it samples and trains softmax(logits / T))",
+    )
+    for name, off in SAMPLER_FIELDS[1:]:
+        require(
+            getattr(a, name) == off,
+            f"algo.{name}",
+            getattr(a, name),
+            f"must be {off!r} on the bridge for now (its rollout draws from softmax(logits / T) of the current model; top-p, top-k, stale rollouts and TIS are built in the simulator's reference engine only)",
+        )
     require(
         a.overlong_cache < b.max_new_tokens,
         "algo.overlong_cache",

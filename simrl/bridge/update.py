@@ -55,6 +55,9 @@ class UpdateBatch:
     #: from the first forward of the update (epoch 0, before any optimiser step the policy
     #: is pi_old, so that forward computes them: one scoring pass fewer)
     old_from_first: bool = False
+    #: (B, T') the tokens' TIS weights (algo.tis, simrl/rollout_sampling.py), multiplying
+    #: the per-token policy loss only (TRL _compute_loss); None = no correction
+    is_weight: torch.Tensor | None = None
 
 
 @dataclass
@@ -153,7 +156,10 @@ def ppo_update(
             )
             out = TORCH_LOSSES[a.loss].fn(b, a)
             keep = forking_keep(h_t.detach(), a.forking_top_quantile)
-            policy = (w * keep * out.loss).sum()
+            if batch.is_weight is None:
+                policy = (w * keep * out.loss).sum()
+            else:  # TRL: per_token_loss * importance_sampling_ratio (detached)
+                policy = (w * keep * out.loss * batch.is_weight[idx][m].detach()).sum()
             total = policy
             kl_sampled = None
             if a.kl_coef > 0 and KL_ESTIMATORS[a.kl_kind].sampled:

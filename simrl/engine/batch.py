@@ -20,6 +20,7 @@ from simrl.engine.streams import StreamLayout, fill_block, run_generator, stream
 from simrl.errors import ConfigError, NonFiniteError
 from simrl.metrics import AUDIT_PROMPT_COLUMNS, UPDATE_METRICS
 from simrl.policy import POLICY_UPDATE_METRICS, build_features, overlap, policy_metric_names
+from simrl.rollout_sampling import first_sampler_field
 from simrl.tasks import build_task
 from simrl.tasks.family import TASK_FAMILIES, family, family_of
 
@@ -94,7 +95,8 @@ def names_for(config: Config, task) -> tuple[str, ...]:
 
 
 def check_engine_policy(specs: Sequence[RunSpec], engine: str) -> None:
-    """The numba engine has tabular logits only: a linear policy runs on the reference."""
+    """The numba engine has tabular logits only: a linear policy runs on the reference; so
+    does a rollout sampler that differs from pi_old (simrl/rollout_sampling.py)."""
     if engine == "fast":
         for spec in specs:
             if spec.config.policy.kind != "tabular":
@@ -103,6 +105,15 @@ def check_engine_policy(specs: Sequence[RunSpec], engine: str) -> None:
                     spec.config.policy.kind,
                     "runs on engine 'reference' only for now (the numba engine is tabular; "
                     "pass --engine reference)",
+                )
+            sampler = first_sampler_field(spec.config.algo)
+            if sampler is not None:
+                raise ConfigError(
+                    f"algo.{sampler}",
+                    getattr(spec.config.algo, sampler),
+                    "runs on engine 'reference' only for now (the numba kernels sample from "
+                    "pi_old; a separate rollout sampler is not built in them yet: pass "
+                    "--engine reference)",
                 )
 
 

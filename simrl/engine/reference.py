@@ -28,7 +28,7 @@ logits, so every registry entry works on both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 import numpy as np
@@ -57,6 +57,14 @@ from simrl.kl import KL_ESTIMATORS
 from simrl.optim import OPTIMIZERS, init_state
 from simrl.policy import apply_gradient, initial_linear_state
 from simrl.rewards import REWARDS, expected_reward
+from simrl.rollout_sampling import (
+    behaviour_logits,
+    differs,
+    next_history,
+    sampler_logp,
+    tempered,
+    tis_weights,
+)
 from simrl.tasks import BanditTask
 from simrl.theory import (
     entropy,
@@ -215,6 +223,7 @@ def minibatch_gradient(
     groups: np.ndarray,
     keys: np.ndarray,
     breakdown: BreakdownSums | None = None,
+    is_weight: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, object]:
     """Gradient (S, K) of the aggregated loss of the minibatch `groups` at logits z.
 
@@ -243,6 +252,7 @@ def minibatch_gradient(
         pos=pos,
         length=length,
         count=count,
+        is_weight=None if is_weight is None else is_weight[groups].ravel(),
     )
     grad, out, _, _ = token_gradient(
         params.config, z, ref_logits, logp_old, h_old, tokens, breakdown
@@ -268,6 +278,9 @@ class TokenTable:
     #: the sampled tokens each entry stands for (1 sampled; an exact entry's expected
     #: count): what algo.entropy_agg = "kept-token-mean" counts; None = all 1
     count: np.ndarray | None = None
+    #: the TIS weight of each token (algo.tis, simrl/rollout_sampling.py), multiplying
+    #: its policy loss only; None = no correction
+    is_weight: np.ndarray | None = None
 
 
 def token_gradient(
@@ -309,6 +322,8 @@ def token_gradient(
         h_tok = entropy(z)[s_t]
         keep = h_tok >= np.quantile(h_tok, 1.0 - a.forking_top_quantile) - FORK_TIE_TOL
     policy = w * out.dlogp * keep  # d loss / d logp_t
+    if tokens.is_weight is not None:  # TRL: per_token_loss * importance_sampling_ratio
+        policy = policy * tokens.is_weight
     coef = policy
     sampled_kl = KL_ESTIMATORS[a.kl_kind].sampled
     if a.kl_coef > 0 and sampled_kl:
@@ -381,11 +396,24 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
         return state, frozen_update_metrics()
 
     z0 = state.logits
-    logp_old = log_softmax(z0)
+    # the trained policy is pi_T = softmax(z / T) (simrl/rollout_sampling.py); T = 1: z0
+    T = a.temperature
+    logp_old = log_softmax(tempered(z0, T))
     pi_old = np.exp(logp_old)
-    h_old = entropy(z0)
-    batch = (exact_batch if a.exact else sampled_batch)(params, pi_old, u)
-    adv = advantages(params, batch, pi_old)
+    h_old = entropy(tempered(z0, T))
+    sampler = differs(a)
+    pi_sample, is_weight = pi_old, None
+    if sampler:  # the rollouts' sampler q: stale, tempered, truncated
+        logq = sampler_logp(behaviour_logits(state.history, z0, a.staleness), a)
+        pi_sample = np.exp(logq)
+    batch = (exact_batch if a.exact else sampled_batch)(params, pi_sample, u)
+    adv = advantages(params, batch, pi_sample)
+    if a.tis != "off":  # rho = pi_T,old(a) / q(a), per token (a bandit response is one)
+        s_b = np.repeat(batch.prompt, batch.answers.shape[1])
+        log_ratio = logp_old[s_b, batch.answers.ravel()] - logq[s_b, batch.answers.ravel()]
+        is_weight = tis_weights(
+            log_ratio, np.arange(log_ratio.size), a.tis, a.tis_clip_min, a.tis_clip_max
+        ).reshape(batch.answers.shape)
 
     z, opt, lin = state.logits, state.opt, state.policy
     tally = np.zeros(5)  # counted tokens, low, high, dual, selected
@@ -398,10 +426,14 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
         for groups in minibatch_groups(len(batch.prompt), a.minibatches):
             keys = u_cc[epoch, groups[0] * n : (groups[-1] + 1) * n] if lay.cc else None
             s_t, a_t = np.repeat(batch.prompt[groups], n), batch.answers[groups].ravel()
-            ppo.append(minibatch_ppo_kl(z, logp_old, s_t, a_t, batch.count[groups].ravel()))
+            zt = tempered(z, T)
+            ppo.append(minibatch_ppo_kl(zt, logp_old, s_t, a_t, batch.count[groups].ravel()))
             grad, count, out = minibatch_gradient(
-                params, z, state.ref_logits, logp_old, h_old, batch, adv, groups, keys, breakdown
-            )
+                params, zt, tempered(state.ref_logits, T), logp_old, h_old, batch, adv, groups,
+                keys, breakdown, is_weight,
+            )  # fmt: skip
+            if T != 1.0:  # d loss / dz = (1 / T) d loss / d(z / T)
+                grad = grad / T
             tally += [
                 count.sum(),
                 *(count @ m for m in (out.clip_low, out.clip_high, out.clip_dual, out.selected)),
@@ -412,7 +444,10 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
                 z, opt, lin = apply_gradient(optimise, cfg.optim, lin, opt, params.features, grad)
 
     batch_stats = (batch.reward_mean, batch.zero_var_frac, len(batch.prompt))
-    return finish_step(
-        cfg, state, z, opt, z0, h_old, t, tally, batch_stats, breakdown, params, lin,
-        batch.prompt, ppo_kl=mean_or_nan(ppo),
+    new_state, metrics = finish_step(
+        cfg, state, z, opt, z0, h_old if T == 1.0 else entropy(z0), t, tally, batch_stats,
+        breakdown, params, lin, batch.prompt, ppo_kl=mean_or_nan(ppo),
     )  # fmt: skip
+    if a.staleness > 0:
+        new_state = replace(new_state, history=next_history(state.history, z0, a.staleness))
+    return new_state, metrics

@@ -50,6 +50,14 @@ from simrl.engine.streams import StreamLayout
 from simrl.metrics_sequence import SEQUENCE_UPDATE_EXTRA
 from simrl.optim import OPTIMIZERS, init_state
 from simrl.rewards import REWARDS, PromptFacts, overlong_penalty, sequence_rewards
+from simrl.rollout_sampling import (
+    behaviour_logits,
+    differs,
+    next_history,
+    sampler_logp,
+    tempered,
+    tis_weights,
+)
 from simrl.tasks.sequence import SequenceTask, leaf_expected_reward
 from simrl.theory import entropy, log_softmax
 
@@ -302,10 +310,19 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
     if not REWARDS[cfg.reward.kind].updates:  # frozen
         return state, {**frozen_update_metrics(), **dict.fromkeys(SEQUENCE_UPDATE_EXTRA, np.nan)}
     z0 = state.logits
-    logp_old = log_softmax(z0)
+    # the trained policy is pi_T = softmax(z / T) (simrl/rollout_sampling.py); T = 1: z0
+    T_temp = a.temperature
+    logp_old = log_softmax(tempered(z0, T_temp))
     pi_old = np.exp(logp_old)
-    h_old = entropy(z0)
-    tok = (exact_tokens if a.exact else sampled_tokens)(params, pi_old, u)
+    h_old = entropy(tempered(z0, T_temp))
+    pi_sample, is_weight = pi_old, None
+    if differs(a):  # the rollouts' sampler q: stale, tempered, truncated
+        logq = sampler_logp(behaviour_logits(state.history, z0, a.staleness), a)
+        pi_sample = np.exp(logq)
+    tok = (exact_tokens if a.exact else sampled_tokens)(params, pi_sample, u)
+    if a.tis != "off":  # rho = pi_T,old(v) / q(v) per token, or per response
+        log_ratio = logp_old[tok.row, tok.token] - logq[tok.row, tok.token]
+        is_weight = tis_weights(log_ratio, tok.seq, a.tis, a.tis_clip_min, a.tis_clip_max)
     if a.entropy_adv_alpha > 0:  # the entropy-based advantage, per token (never exact)
         adv = entropy_term(tok.adv, h_old[tok.row], a.entropy_adv_alpha, a.entropy_adv_kappa)
         tok = dataclasses.replace(tok, adv=adv)
@@ -331,11 +348,15 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
                 pos=tok.pos[sel],
                 length=tok.length[sel],
                 count=tok.count[sel],
+                is_weight=None if is_weight is None else is_weight[sel],
             )
-            ppo.append(minibatch_ppo_kl(z, logp_old, tok.row[sel], tok.token[sel], tok.count[sel]))
+            zt = tempered(z, T_temp)
+            ppo.append(minibatch_ppo_kl(zt, logp_old, tok.row[sel], tok.token[sel], tok.count[sel]))
             grad, out, policy, keep = token_gradient(
-                cfg, z, state.ref_logits, logp_old, h_old, table, breakdown
+                cfg, zt, tempered(state.ref_logits, T_temp), logp_old, h_old, table, breakdown
             )
+            if T_temp != 1.0:  # d loss / dz = (1 / T) d loss / d(z / T)
+                grad = grad / T_temp
             count = tok.count[sel]
             mag = np.abs(policy)
             tally += [
@@ -349,9 +370,13 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
 
     batch_stats = (tok.reward_mean, tok.zero_var_frac, tok.n_groups)
     new_state, metrics = finish_step(
-        cfg, state, z, opt, z0, h_old, t, tally, batch_stats, breakdown, params,
-        ppo_kl=mean_or_nan(ppo),
+        cfg, state, z, opt, z0, h_old if T_temp == 1.0 else entropy(z0), t, tally,
+        batch_stats, breakdown, params, ppo_kl=mean_or_nan(ppo),
     )  # fmt: skip
+    if a.staleness > 0:
+        new_state = dataclasses.replace(
+            new_state, history=next_history(state.history, z0, a.staleness)
+        )
     metrics["fork_grad_share"] = tally[6] / tally[7] if tally[7] > 0 else np.nan
     metrics["forking_kept_frac"] = tally[5] / tally[0] if tally[0] else 0.0
     metrics["tokens_per_response"] = tok.mean_length

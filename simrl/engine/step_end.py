@@ -31,6 +31,9 @@ class RunState:
     ref_logits: np.ndarray  # (S, K) reference of the KL penalty
     opt: OptState  # the optimiser state of the logits (of theta_tab for a linear policy)
     policy: LinearState | None = None  # a linear policy's theta_tab, w and w's optimiser
+    #: algo.staleness = k: the logits at the start of the last k steps, oldest first
+    #: (simrl/rollout_sampling.py); () otherwise
+    history: tuple = ()
 
 
 def facts(task: BanditTask, s: int) -> PromptFacts:
