@@ -93,6 +93,7 @@ def plot_zoo(changes: pd.DataFrame):
             if c == 0:
                 ax.set_yticks(y, algos, fontsize="x-small")
     axes[0, 0].invert_yaxis()
-    axes[0, 0].legend(loc="lower left", fontsize="x-small", title="predicted at strong prior",
-                      title_fontsize="x-small")  # fmt: skip
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize="x-small",
+               title="registered direction at the strong prior", title_fontsize="x-small")  # fmt: skip
     return fig, axes
