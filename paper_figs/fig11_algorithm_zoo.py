@@ -9,7 +9,7 @@ FIGURE = Figure(
     name="fig11_algorithm_zoo",
     studies=("algorithm_zoo",),
     caption=(
-        "Every policy loss of simrl's registry (with grpo) and every advantage rule (adv_*, with "
+        "Every policy loss of simrl's registry (with grpo) and the advantage rules (adv_*, with "
         "the PPO clip) under the random reward (algorithm_zoo: bandit of 16 prompts x 4 answers, "
         "sgd 4, and the sequence task of spurious_rewards, sgd 30; 4 epochs, group 8, 64 seeds x "
         "200 steps): change of accuracy (top) and of mean token entropy (bottom) since step 0, "
