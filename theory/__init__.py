@@ -33,6 +33,7 @@ _EXPORTS = {
             "clip_bias_direction",
             "expected_clipped_gradient",
             "expected_clipped_gradient_closed_form",
+            "expected_sign_weighted_gradient",
             "mean_positive_advantage",
             "monte_carlo_clipped_gradient",
             "never_clipped_high",

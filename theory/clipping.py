@@ -354,3 +354,32 @@ def clip_bias_direction(
     direction = -pi
     direction[int(np.argmax(z_old))] += 1.0
     return float(step @ direction)
+
+
+def expected_sign_weighted_gradient(
+    z_old: np.ndarray,
+    z_theta: np.ndarray,
+    G: int,
+    p: float,
+    k_plus,
+    k_minus,
+    advantage: str = "grpo",
+    std_eps: float = 1e-6,
+    ddof: int = 1,
+) -> np.ndarray:
+    """E[g] (K,) for a token loss with d loss / d logp = -A k_+(rho) (A > 0), -A k_-(rho)
+    (A < 0): NOTES.md, "Clipping bias, generalised: the sign asymmetry",
+
+        E[g]_j = -m (D_j - pi_j sum_a D_a),   D_a = pi_old(a) (k_+(rho_a) - k_-(rho_a)).
+
+    k_plus, k_minus: vectorised functions of the ratio. PPO's weights (k_+ = rho where
+    rho <= 1 + eps_high, else 0; k_- = rho where rho >= 1 - eps_low, else 0) give Eq. (2);
+    weights that do not depend on the sign (k_+ = k_-) give 0. Same domain as Eq. (2).
+    """
+    z_old, z_theta = _check(z_old, z_theta, G, p, 0.0, 0.0, advantage, std_eps, ddof)
+    pi_old = np.exp(log_softmax(z_old))  # (K,)
+    pi = np.exp(log_softmax(z_theta))  # (K,)
+    rho = _ratio(z_old, z_theta)  # (K,)
+    D = pi_old * (np.asarray(k_plus(rho), dtype=float) - np.asarray(k_minus(rho), dtype=float))
+    m = mean_positive_advantage(G, p, advantage, std_eps, ddof)
+    return -m * (D - pi * D.sum())

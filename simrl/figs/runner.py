@@ -36,6 +36,7 @@ REGISTERED = (
     "fig08_token_entropy",
     "fig09_bridge_vs_sim",
     "fig10_bridge_clipping",
+    "fig11_algorithm_zoo",
 )
 
 
