@@ -58,7 +58,10 @@ def test_empty_cache_is_announced_on_a_pipe(tmp_path):
 def test_a_compiled_kernel_is_no_longer_cold(tmp_path):
     """A tiny subset: compile the optimiser's cfunc (seconds) into the fresh cache; a new
     process finds it there and still finds the step kernel cold."""
-    first = python("from simrl.algorithms import optimiser; optimiser.compiled('adam')", tmp_path)
+    first = python(
+        "import simrl.config\nfrom simrl.algorithms import optimiser\noptimiser.compiled('adam')",
+        tmp_path,
+    )
     assert first.returncode == 0, first.stderr
     assert list(tmp_path.rglob("*.nbi")), "numba cached nothing"
     out = python(NOTICE, tmp_path, str(QUICKSTART))
