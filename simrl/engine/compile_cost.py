@@ -127,7 +127,9 @@ def describe(kernels: list[Kernel]) -> str:
     cold = [k for k in kernels if k.cold]
     where = sorted({k.cache_dir for k in cold if k.cache_dir})
     place = ", ".join(where) if where else "memory"
-    return f"~{cold_seconds(kernels):.0f} s, cached in {place} ({', '.join(k.key for k in cold)})"
+    seconds = cold_seconds(kernels)
+    time = f"~{seconds:.0f} s" if seconds else "time not measured (no compile_times.toml)"
+    return f"{time}, cached in {place} ({', '.join(k.key for k in cold)})"
 
 
 _ANNOUNCED: set[str] = set()
