@@ -78,6 +78,7 @@ def _entry_kernel(kind: str) -> Kernel:
     module, name = ENTRY[kind]
     dispatcher = getattr(import_module(module), name)
     key = f"{kind}.{name}"
+    watch(dispatcher, key)
     if dispatcher.overloads:  # compiled or loaded in this process already
         return Kernel(key, False, 0.0, "")
     fresh, where = _fresh_in_cache(dispatcher.py_func)
@@ -133,17 +134,58 @@ def describe(kernels: list[Kernel]) -> str:
 
 
 _ANNOUNCED: set[str] = set()
+#: entry kernels whose compile `announce` has just announced (the listener stays quiet)
+_EXPECTED: set[str] = set()
+#: py_func -> key of the dispatchers whose every real compile is announced
+_WATCHED: dict = {}
+_LISTENING: list = []
+
+
+def watch(dispatcher, key: str) -> None:
+    """Announce every compile of `dispatcher` (numba's 'numba:compile' event fires on a
+    cache miss only), also one for argument types `announce` could not foresee (a run
+    with run.audit, a second layout): the notice then comes as the compile starts."""
+    _WATCHED[dispatcher.py_func] = key
+    if _LISTENING:
+        return
+    from numba.core import event
+
+    class Notice(event.Listener):
+        def on_start(self, ev):
+            fn = getattr((ev.data or {}).get("dispatcher"), "py_func", None)
+            key = _WATCHED.get(fn)
+            if key is None:
+                return
+            if key in _EXPECTED:
+                _EXPECTED.discard(key)
+                return
+            where = _fresh_in_cache(fn)[1]
+            sys.stderr.write(
+                f"simrl: compiling kernels for first use: ~{estimate(key):.0f} s, cached in "
+                f"{where} ({key}, new argument types)\n"
+            )
+            sys.stderr.flush()
+
+        def on_end(self, ev):
+            pass
+
+    listener = Notice()
+    event.register("numba:compile", listener)
+    _LISTENING.append(listener)
 
 
 def announce(configs, stream=None) -> float:
     """Write 'simrl: compiling kernels for first use: ~N s, cached in PATH (...)' to
     stderr (a TTY or not) when any kernel these runs need is cold; once per process and
-    set of kernels. Returns the estimate (0 when nothing is cold)."""
+    set of kernels (a compile it could not foresee is announced as it starts: `watch`).
+    Returns the estimate (0 when nothing is cold)."""
     kernels = needed(configs)
     cold = tuple(k.key for k in kernels if k.cold)
+    _EXPECTED.clear()
     if not cold or cold in _ANNOUNCED:
         return 0.0
     _ANNOUNCED.add(cold)
+    _EXPECTED.update(k for k in cold if k.split(".")[0] in ENTRY)
     m = measured()
     source = f"; measured {m['measured_utc'][:10]} on {m['cpu']}" if "cpu" in m else ""
     stream = stream if stream is not None else sys.stderr

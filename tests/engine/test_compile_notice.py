@@ -105,3 +105,25 @@ def test_first_run_announces_and_the_second_does_not(tmp_path):
     second = python(run, cache, "run", *args, "--out", str(tmp_path / "b"))
     assert second.returncode == 0, second.stderr
     assert "compiling kernels" not in second.stderr
+
+
+def test_a_compile_announce_did_not_foresee_is_announced_as_it_starts(capsys):
+    """The listener: a watched dispatcher compiling for new argument types says so (a
+    tiny function, not cached, stands in for an entry kernel)."""
+    from numba import njit
+
+    @njit
+    def tiny(x):
+        return x + 1
+
+    compile_cost.watch(tiny, "test.tiny")
+    tiny(1)
+    first = capsys.readouterr().err
+    assert "compiling kernels for first use: ~" in first and "test.tiny" in first
+    tiny(2)  # compiled: nothing
+    assert "compiling" not in capsys.readouterr().err
+    tiny(1.5)  # new argument types: a second compile
+    assert "test.tiny, new argument types" in capsys.readouterr().err
+    compile_cost._EXPECTED.add("test.tiny")  # announce() said it already
+    tiny(1j)
+    assert "compiling" not in capsys.readouterr().err
