@@ -18,6 +18,7 @@ clock: a busy or slower host takes longer.
 
 from __future__ import annotations
 
+import os
 import sys
 import tomllib
 from dataclasses import dataclass
@@ -126,8 +127,10 @@ def cold_seconds(kernels: list[Kernel]) -> float:
 def describe(kernels: list[Kernel]) -> str:
     """'~95 s, cached in DIR (bandit.run_chunk, loss.vanilla)' for the cold ones."""
     cold = [k for k in kernels if k.cold]
-    where = sorted({k.cache_dir for k in cold if k.cache_dir})
-    place = ", ".join(where) if where else "memory"
+    where = sorted({k.cache_dir for k in cold if k.cache_dir not in ("", "memory")})
+    place = where[0] if len(where) == 1 else "memory"
+    if len(where) > 1:  # one folder per source folder: name the folder above them
+        place = f"{os.path.commonpath(where)} ({len(where)} folders)"
     seconds = cold_seconds(kernels)
     time = f"~{seconds:.0f} s" if seconds else "time not measured (no compile_times.toml)"
     return f"{time}, cached in {place} ({', '.join(k.key for k in cold)})"
