@@ -17,6 +17,7 @@
               [--address A] [--max-memory SIZE]
     simrl prereg verify STUDY [--recompute [--sample N]]
     simrl prereg analyze STUDY
+    simrl prereg all STUDY [--workers N [--force]] [--max-memory SIZE]
     simrl reaudit [--dir experiments/reaudits] [--root DIR] [--out DIR]
     simrl figs [--only NAME] [--compute] [--out DIR] [--root DIR]
     simrl fields [SECTION]
