@@ -127,3 +127,13 @@ def test_a_compile_announce_did_not_foresee_is_announced_as_it_starts(capsys):
     compile_cost._EXPECTED.add("test.tiny")  # announce() said it already
     tiny(1j)
     assert "compiling" not in capsys.readouterr().err
+
+
+def test_the_measured_times_ship_in_the_wheel():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    data = project["tool"]["setuptools"]["package-data"]["simrl"]
+    assert "engine/compile_times.toml" in data
+    assert compile_cost.TIMES_FILE == ROOT / "simrl" / "engine" / "compile_times.toml"
+    assert compile_cost.measured()["seconds"]["bandit.run_chunk"] > 0
