@@ -2,7 +2,7 @@
 
     simrl run CONFIG.toml [--set section.field=value ...] [--recipe NAME] [--out DIR [--force]]
               [--engine fast|reference] [--task FILE.py:FUNCTION] [--max-memory SIZE]
-              [--log tensorboard]
+              [--log tensorboard] [--dry-run]
     simrl plot RUN_DIR [--out FILE.png]
     simrl recipes [NAME]
     simrl bench [--runs R] [--steps T] [--baseline-runs N] [--loss NAME]
@@ -17,6 +17,7 @@
               [--address A] [--max-memory SIZE]
     simrl prereg verify STUDY [--recompute [--sample N]]
     simrl prereg analyze STUDY
+    simrl prereg all STUDY [--workers N [--force]] [--max-memory SIZE]
     simrl reaudit [--dir experiments/reaudits] [--root DIR] [--out DIR]
     simrl figs [--only NAME] [--compute] [--out DIR] [--root DIR]
     simrl fields [SECTION]
@@ -122,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="numba fast path (default) or the numpy reference",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the memory and a measured time estimate (compile included); write nothing",
+    )
     add_log_argument(run)
     run.add_argument(
         "--force", action="store_true", help="replace an existing, non-empty --out folder"
@@ -269,10 +275,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     read_toml(args.config)  # unreadable, non-UTF-8 or invalid TOML: one line, before the rest
     config = Config.from_toml(args.config, overrides)
     limit = None if args.max_memory is None else memory.parse_size(args.max_memory)
-    memory.check(memory.estimate(config), limit, f"{args.config} ({config.run.seeds} seeds)")
+    need = memory.estimate(config)
+    memory.check(need, limit, f"{args.config} ({config.run.seeds} seeds)")
     out = args.out or Path("runs") / args.config.stem
-    check_out(out, args.force)
+    if not args.dry_run:
+        check_out(out, args.force)
     task = load_task(args.task, config) if args.task else None
+    if args.dry_run:
+        from simrl.dry_run import dry_run_lines
+
+        print("\n".join(dry_run_lines(config, args.engine, need, limit, task)))
+        return 0
 
     from simrl.io import atomic_dir
     from simrl.progress import LazyProgress

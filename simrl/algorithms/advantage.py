@@ -189,6 +189,8 @@ def compiled(name: str):
     if name not in _COMPILED:
         from numba import cfunc
 
+        import simrl.engine.kernels  # noqa: F401  (drops stale numba caches first)
+
         e = ADVANTAGES[name]
         cache = (getattr(e.numba, "__module__", "") or "").startswith("simrl.")
         _COMPILED[name] = cfunc(numba_signature(), cache=cache)(e.numba)

@@ -188,6 +188,8 @@ def compiled(name: str, cache: bool = True):
     if name not in _COMPILED:
         from numba import cfunc
 
+        import simrl.engine.kernels  # noqa: F401  (drops stale numba caches first)
+
         e = entry(name)
         _COMPILED[name] = cfunc(numba_signature(), cache=cache and _cacheable(e))(e.numba)
     return _COMPILED[name]

@@ -167,6 +167,9 @@ def run_batch(
     if engine == "reference":
         return _run_reference(specs, tasks, layouts, rows, names, progress, audit_prompts, features)
     run_fast = ENGINE_FORMS[family_of(tasks[0]).name].run_fast()
+    from simrl.engine.compile_cost import announce
+
+    announce([s.config for s in specs])  # a cold numba cache says so on stderr
     groups: dict[tuple[str, str, str], list[int]] = {}
     for r, spec in enumerate(specs):
         c = spec.config

@@ -1,4 +1,5 @@
-"""The `simrl prereg` subcommands: register, run, verify, analyze."""
+"""The `simrl prereg` subcommands: register, run, all (register if not yet, run, analyze),
+verify, analyze."""
 
 from __future__ import annotations
 
@@ -26,34 +27,12 @@ def add_parser(sub, parser_class) -> None:
         help="record a change to a registered spec as a deviation (reason, time, diff)",
     )
     run = psub.add_parser("run", help="run the missing cells of a registered study")
-    run.add_argument("study", help="a folder with prereg.toml, or a name under experiments/")
-    run.add_argument(
-        "--root", default=None, metavar="DIR", help="find a study name under DIR/experiments/"
+    _run_arguments(run, dry_run=True)
+    every = psub.add_parser(
+        "all",
+        help="register (if not yet), run the missing cells and analyze, in one process",
     )
-    run.add_argument(
-        "--dry-run", action="store_true", help="print cells, runs and a measured time estimate"
-    )
-    run.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
-    run.add_argument(
-        "--executor", choices=("local", "ray"), default="local", help="where units run"
-    )
-    run.add_argument(
-        "--address", default=None, help="Ray cluster address (default: a local instance)"
-    )
-    run.add_argument(
-        "--runs-per-unit",
-        type=int,
-        default=None,
-        help="most runs per engine call (default 2048; smaller units resume finer)",
-    )
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
-    run.add_argument(
-        "--max-memory",
-        default=None,
-        metavar="SIZE",
-        help="refuse a grid whose estimated peak memory exceeds SIZE (default: available)",
-    )
-    run.add_argument("--force", action="store_true", help="allow more --workers than cores")
+    _run_arguments(every, dry_run=False)
     ver = psub.add_parser(
         "verify", help="check a whole study: spec, lock (against git), every cell, the report"
     )
@@ -76,6 +55,41 @@ def add_parser(sub, parser_class) -> None:
     )
 
 
+def _run_arguments(run, dry_run: bool) -> None:
+    """The options of `prereg run` (and of `prereg all`, without --dry-run)."""
+    run.add_argument("study", help="a folder with prereg.toml, or a name under experiments/")
+    run.add_argument(
+        "--root", default=None, metavar="DIR", help="find a study name under DIR/experiments/"
+    )
+    if dry_run:
+        run.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="print cells, runs and a measured time estimate (numba compile included)",
+        )
+    run.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    run.add_argument(
+        "--executor", choices=("local", "ray"), default="local", help="where units run"
+    )
+    run.add_argument(
+        "--address", default=None, help="Ray cluster address (default: a local instance)"
+    )
+    run.add_argument(
+        "--runs-per-unit",
+        type=int,
+        default=None,
+        help="most runs per engine call (default 2048; smaller units resume finer)",
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--max-memory",
+        default=None,
+        metavar="SIZE",
+        help="refuse a grid whose estimated peak memory exceeds SIZE (default: available)",
+    )
+    run.add_argument("--force", action="store_true", help="allow more --workers than cores")
+
+
 def cmd(args: argparse.Namespace) -> int:
     from simrl.prereg.spec import resolve, resolve_writable
 
@@ -86,8 +100,16 @@ def cmd(args: argparse.Namespace) -> int:
     path = find(args.study, args.root)
     if path not in (Path(args.study), Path("experiments") / args.study):
         args.study = str(path)  # under --root, or shipped: the commands below get the folder
+    if args.prereg_command == "all":
+        from simrl.prereg.lock import LOCK_FILE
+
+        _run_limit(args)  # bad options answer before the study is registered
+        if not (Path(args.study) / LOCK_FILE).is_file():
+            _register(args.study)
+        _run(args)
+        return _analyze(args.study, not args.quiet)
     if args.prereg_command == "register":
-        from simrl.prereg.lock import amend, register
+        from simrl.prereg.lock import amend
 
         if args.amend is not None:
             lock = amend(args.study, args.amend)
@@ -97,11 +119,7 @@ def cmd(args: argparse.Namespace) -> int:
                 f"{am['spec_sha256'][:12]} ({am['reason']})"
             )
         else:
-            lock = register(args.study)
-            print(
-                f"registered {lock['study']}: sha256 {lock['spec_sha256'][:12]}, "
-                f"simrl {lock['simrl_version']}, commit {lock['git_commit'][:12]}, {lock['registered_utc']}"
-            )
+            _register(args.study)
         return 0
     if args.prereg_command == "verify":
         if args.sample is not None and args.sample < 1:
@@ -115,53 +133,87 @@ def cmd(args: argparse.Namespace) -> int:
         print(f"{args.study}: {summary(checks)}")
         return 1 if any(c.status == FAILED for c in checks) else 0
     if args.prereg_command == "run":
-        from simrl import memory
-        from simrl.errors import ConfigError
-        from simrl.prereg.runner import dry_run, run_study
+        return _run(args)
+    return _analyze(args.study, False)
 
-        if args.workers < 1:
-            raise ConfigError("--workers", args.workers, "must be an integer >= 1")
-        memory.cap_workers(args.workers, args.force)
-        limit = None if args.max_memory is None else memory.parse_size(args.max_memory)
-        if args.runs_per_unit is not None and args.runs_per_unit < 1:
-            raise ConfigError("--runs-per-unit", args.runs_per_unit, "must be an integer >= 1")
-        if args.dry_run:
-            d = dry_run(args.study, args.workers, limit=limit)
-            print(
-                f"memory: estimated peak {memory.gib(d.memory)}, available {memory.gib(d.available)}"
-                + (f", --max-memory {memory.gib(limit)}" if limit is not None else "")
-            )
-            print(
-                f"{d.cells} cells, {d.runs} runs; stored {d.stored} cells; to run {d.missing_cells} "
-                f"cells = {d.missing_runs} runs ({d.run_steps} run-steps) in {d.units} engine calls; "
-                f"estimated {d.estimate_s:.1f} s with {args.workers} worker(s) (timed probe)"
-            )
-            return 0
-        from simrl.progress import LazyProgress
 
-        with LazyProgress(
-            f"simrl prereg run {args.study}", enabled=not args.quiet, unit="runs"
-        ) as progress:
-            rep = run_study(
-                args.study, args.workers, args.executor, args.address, progress,
-                args.runs_per_unit, max_memory=limit,
-            )  # fmt: skip
+def _register(study: str) -> None:
+    from simrl.prereg.lock import register
+
+    lock = register(study)
+    print(
+        f"registered {lock['study']}: sha256 {lock['spec_sha256'][:12]}, "
+        f"simrl {lock['simrl_version']}, commit {lock['git_commit'][:12]}, {lock['registered_utc']}"
+    )
+
+
+def _run_limit(args: argparse.Namespace) -> int | None:
+    """Check the run options (one line, exit 2, before any work); the --max-memory bytes."""
+    from simrl import memory
+    from simrl.errors import ConfigError
+
+    if args.workers < 1:
+        raise ConfigError("--workers", args.workers, "must be an integer >= 1")
+    memory.cap_workers(args.workers, args.force)
+    if args.runs_per_unit is not None and args.runs_per_unit < 1:
+        raise ConfigError("--runs-per-unit", args.runs_per_unit, "must be an integer >= 1")
+    return None if args.max_memory is None else memory.parse_size(args.max_memory)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from simrl import memory
+    from simrl.prereg.runner import dry_run, run_study
+
+    limit = _run_limit(args)
+    if getattr(args, "dry_run", False):
+        d = dry_run(args.study, args.workers, limit=limit)
         print(
-            f"{rep.cells} cells ({rep.runs} runs): {rep.stored_before} already stored, ran "
-            f"{rep.ran_cells} cells ({rep.ran_runs} runs) in {rep.units} engine calls, {rep.wall_s:.1f} s"
+            f"memory: estimated peak {memory.gib(d.memory)}, available {memory.gib(d.available)}"
+            + (f", --max-memory {memory.gib(limit)}" if limit is not None else "")
         )
-        if rep.set_aside:
-            print(
-                f"set aside {rep.set_aside} stored cells (named above) and recomputed them; "
-                f"{len(rep.differ)} differ bitwise from the set-aside files"
-            )
+        from simrl.engine.compile_cost import estimate_phrase
+
+        print(
+            f"{d.cells} cells, {d.runs} runs; stored {d.stored} cells; to run {d.missing_cells} "
+            f"cells = {d.missing_runs} runs ({d.run_steps} run-steps) in {d.units} engine calls; "
+            + estimate_phrase(d.estimate_s, d.compile_s, d.compile_note, args.workers, True)
+        )
         return 0
+    from simrl.progress import LazyProgress
+
+    with LazyProgress(
+        f"simrl prereg run {args.study}", enabled=not args.quiet, unit="runs"
+    ) as progress:
+        rep = run_study(
+            args.study, args.workers, args.executor, args.address, progress,
+            args.runs_per_unit, max_memory=limit,
+        )  # fmt: skip
+    print(
+        f"{rep.cells} cells ({rep.runs} runs): {rep.stored_before} already stored, ran "
+        f"{rep.ran_cells} cells ({rep.ran_runs} runs) in {rep.units} engine calls, {rep.wall_s:.1f} s"
+    )
+    if rep.set_aside:
+        print(
+            f"set aside {rep.set_aside} stored cells (named above) and recomputed them; "
+            f"{len(rep.differ)} differ bitwise from the set-aside files"
+        )
+    return 0
+
+
+def _analyze(study: str, progress: bool) -> int:
+    """Analyze and write the report; with `progress`, a heartbeat line every 30 s in a log
+    (the analysis reports no counts: the line says it is still going)."""
+    from contextlib import nullcontext
+
     from simrl.prereg.analysis import analyze
     from simrl.prereg.report import write
+    from simrl.progress import LazyProgress
 
     t0 = time.perf_counter()
-    a = analyze(args.study)
-    path = write(a)
+    beat = LazyProgress(f"simrl prereg analyze {study}") if progress else nullcontext()
+    with beat:
+        a = analyze(study)
+        path = write(a)
     for hr in a.hypotheses:
         r = hr.result
         print(f"{hr.hypothesis.id}: {r.verdict} (estimate {r.estimate:.4g}, p adj {r.p_adj:.3g})")

@@ -55,6 +55,8 @@ class DryRun:
     estimate_s: float
     memory: int = 0  # estimated peak bytes (simrl/memory.py)
     available: int = 0  # bytes available now
+    compile_s: float = 0.0  # numba compile of the cold kernels (simrl/engine/compile_cost.py)
+    compile_note: str = ""  # which kernels, where they are cached
 
 
 def prepare(study_path, require_lock: bool = True) -> tuple[Study, dict | None, list[Cell], Store]:
@@ -255,6 +257,14 @@ def dry_run(study_path, workers: int = 1, probe: bool = True, limit: int | None 
     todo = units(study, missing, workers)
     need = grid_memory(units(study, cells, workers), cells, workers)  # the whole grid's peak
     memory.check(need, limit, f"study {study.name}")
+    compile_s, compile_note = 0.0, ""
+    if study.backend != "bridge" and missing:
+        from simrl.engine import compile_cost
+
+        # read before the probe compiles them: the estimate is the run's from the cache now
+        kernels = compile_cost.needed([c.config for c in missing], study.engine)
+        compile_s = compile_cost.cold_seconds(kernels)
+        compile_note = compile_cost.describe(kernels) if compile_s else ""
     estimate = _estimate(study, missing, workers) if (probe and missing) else 0.0
     return DryRun(
         cells=len(cells),
@@ -267,6 +277,8 @@ def dry_run(study_path, workers: int = 1, probe: bool = True, limit: int | None 
         estimate_s=estimate,
         memory=need,
         available=memory.available(),
+        compile_s=compile_s,
+        compile_note=compile_note,
     )
 
 

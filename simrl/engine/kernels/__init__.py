@@ -15,9 +15,15 @@ losses, advantage estimators and optimisers reach the kernels as first-class fun
 generated from their registries and inlined (`dispatch`).
 
 numba's on-disk cache is keyed on each function's own source file, so a kernel whose
-callee in another module changed would load stale machine code. This package therefore
-fingerprints the sources of its modules and of simrl/algorithms, and drops their numba
-caches when any changed.
+callee or frozen global in another module changed would load stale machine code. This
+package therefore fingerprints, per group of compiled code, the sources it is built from,
+and drops that group's numba caches (wherever numba keeps them: the source's __pycache__,
+NUMBA_CACHE_DIR, or the user-wide cache) when any of its sources changed. The groups: the
+kernels (the step and chunk kernels with everything they inline: the KL estimators,
+aggregations and rewards, the numba helpers, the tokens' columns, the metrics' constants),
+and one per family of algorithm cfuncs (losses, advantages, optimisers: each with the
+helpers it calls). So an upgrade that changes one loss recompiles the losses' cfuncs
+(seconds), not the step kernels (minutes); docs/performance.md, "Compile time".
 """
 
 from __future__ import annotations
@@ -26,45 +32,87 @@ import hashlib
 from pathlib import Path
 
 
-def drop_stale_cache(sources: list[Path], stamp: Path) -> bool:
-    """Delete numba's cache files in the __pycache__ of every folder that holds one of
-    `sources` (files, or folders: every *.py under them) unless the sources are the ones
-    it was built from (a sha256 in `stamp`). Returns True if it deleted or restamped."""
-    digest = hashlib.sha256()
-    files = sorted({p for s in sources for p in ([s] if s.is_file() else s.rglob("*.py"))})
-    folders = sorted({p.parent for p in files})
-    for path in files:
-        digest.update(f"{path.parent.name}/{path.name}".encode() + b"\0")
-        digest.update(path.read_bytes())
-    fingerprint = digest.hexdigest()
+def numba_cache_dir(source: Path) -> Path | None:
+    """The folder where numba keeps the cache of functions defined in `source` (numba's
+    own locators, in numba's order: NUMBA_CACHE_DIR, the source's __pycache__, the
+    user-wide cache); None if it has none."""
+    from numba.core.caching import CacheImpl
+
+    def probe() -> None:  # the locators read a function's first line only
+        pass
+
+    for locator in CacheImpl._locator_classes:
+        found = locator.from_function(probe, str(source))
+        if found is not None:
+            return Path(found.get_cache_path())
+    return None
+
+
+def drop_stale_group(name: str, sources: list[Path], compiled: list[Path]) -> bool:
+    """Delete numba's cache files of the functions defined in the `compiled` files (files,
+    or folders: every *.py under them) unless `sources` (idem) are the ones they were built
+    from (a sha256 stamp `simrl-<name>.sha256` in the first one's cache folder)."""
+    files = sorted({p for s in compiled for p in ([s] if s.is_file() else s.rglob("*.py"))})
+    folder = numba_cache_dir(files[0]) if files else None
+    if folder is None:
+        return False
+    digest = _fingerprint(sources)
+    stamp = folder / f"simrl-{name}.sha256"
     try:
-        if stamp.is_file() and stamp.read_text() == fingerprint:
+        if stamp.is_file() and stamp.read_text() == digest:
             return False
-        for folder in folders:
-            cache = folder / "__pycache__"
-            for stale in [*cache.glob("*.nbi"), *cache.glob("*.nbc")]:
-                stale.unlink(missing_ok=True)
-        stamp.parent.mkdir(exist_ok=True)
-        stamp.write_text(fingerprint)
-    except OSError:  # a read-only install: numba then caches elsewhere, keyed by path
+        for path in files:
+            cache = numba_cache_dir(path)
+            if cache is not None:
+                for stale in [*cache.glob(f"{path.stem}.*.nbi"), *cache.glob(f"{path.stem}.*.nbc")]:
+                    stale.unlink(missing_ok=True)
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(digest)
+    except OSError:  # a read-only cache folder: numba cannot cache there either
         return False
     return True
 
 
+def _fingerprint(sources: list[Path]) -> str:
+    digest = hashlib.sha256()
+    files = sorted({p for s in sources for p in ([s] if s.is_file() else s.rglob("*.py"))})
+    for path in files:
+        digest.update(f"{path.parent.name}/{path.name}".encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 _HERE = Path(__file__).parent
-_ALGORITHMS = _HERE.parents[1] / "algorithms"
-drop_stale_cache(
-    [
-        _HERE,
-        _HERE.parent / "packing.py",
-        _ALGORITHMS / "losses",
-        _ALGORITHMS / "advantages",
-        _ALGORITHMS / "kl_estimators",
-        _ALGORITHMS / "aggregations",
-        _ALGORITHMS / "optimisers",
-        _ALGORITHMS / "rewards",
-        _ALGORITHMS / "tokens.py",
-        _ALGORITHMS / "nb.py",
-    ],
-    _HERE / "__pycache__" / "kernels.sha256",
+_SIMRL = _HERE.parents[1]
+_ALGORITHMS = _SIMRL / "algorithms"
+#: what every compiled form may call or freeze: the numba helpers and the tokens' columns
+_SHARED = [
+    _ALGORITHMS / "losses" / "numba_helpers.py",
+    _HERE / "fastmath.py",
+    _ALGORITHMS / "tokens.py",
+    _ALGORITHMS / "nb.py",
+    # theory/entropy.py: simrl/theory/ in a wheel, the top-level theory/ in a checkout
+    # (simrl/_theory_path.py); a path that does not exist adds nothing to a fingerprint
+    _SIMRL / "theory" / "entropy.py",
+    _SIMRL.parent / "theory" / "entropy.py",
+]
+#: the step kernels: their modules and all they inline or freeze as globals
+_KERNELS = [
+    _HERE,
+    _ALGORITHMS / "kl_estimators",
+    _ALGORITHMS / "aggregations",
+    _ALGORITHMS / "rewards",
+]
+_KERNEL_SOURCES = [
+    *_KERNELS,
+    *_SHARED,
+    _HERE.parent / "packing.py",
+    _HERE.parent / "reference.py",
+    _SIMRL / "metrics.py",
+    _SIMRL / "metrics_sequence.py",
+]
+drop_stale_group(
+    "kernels", _KERNEL_SOURCES, [*_KERNELS, _ALGORITHMS / "losses" / "numba_helpers.py"]
 )
+for _family in ("losses", "advantages", "optimisers"):
+    drop_stale_group(_family, [_ALGORITHMS / _family, *_SHARED], [_ALGORITHMS / _family])

@@ -1,0 +1,131 @@
+"""Measure numba's compile time per kernel from an empty cache and write
+simrl/engine/compile_times.toml (the data behind the "compiling kernels for first use: ~N s"
+notice and the --dry-run estimates; docs/performance.md, "Compile time").
+
+    NUMBA_CACHE_DIR=$(mktemp -d) NUMBA_NUM_THREADS=1 python3 scripts/measure_compile.py [--out FILE]
+
+Each entry kernel (the bandit step's and the sequence step's run_chunk, and the cfunc of
+every registered policy loss, advantage estimator and optimiser) is compiled once in this
+process, from the empty cache NUMBA_CACHE_DIR names; its time is numba's own compile
+event (numba:compile, inclusive of the callees it compiles), or the time of the cfunc
+decoration, each as CPU and wall seconds. numba's one-time start-up (its type system and LLVM) is paid by a trivial
+function first and recorded as `numba_init`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+def host() -> dict:
+    from simrl.bench import cpu_model
+
+    return {
+        "host": platform.node(),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "load_before": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(),
+    }
+
+
+def compile_events(fn):
+    """Run fn(); per dispatcher qualname, the (wall, CPU) seconds of numba:compile,
+    inclusive of the callees it compiles. The CPU time (this process's, numba compiles on
+    one thread) is what a calm machine's wall time would be; on a shared host the wall
+    time also counts the other processes' turns."""
+    from numba.core import event
+
+    class Clocks(event.Listener):
+        def __init__(self):
+            self.starts, self.spans = {}, {}
+
+        def on_start(self, ev):
+            self.starts[id(ev.data["dispatcher"])] = (time.perf_counter(), time.process_time())
+
+        def on_end(self, ev):
+            w0, c0 = self.starts.pop(id(ev.data["dispatcher"]))
+            name = ev.data["dispatcher"].py_func.__qualname__
+            w, c = self.spans.get(name, (0.0, 0.0))
+            self.spans[name] = (w + time.perf_counter() - w0, c + time.process_time() - c0)
+
+    clocks = Clocks()
+    with event.install_listener("numba:compile", clocks):
+        fn()
+    return clocks.spans
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, default=Path("simrl/engine/compile_times.toml"))
+    args = ap.parse_args()
+    if not os.environ.get("NUMBA_CACHE_DIR"):
+        sys.exit("set NUMBA_CACHE_DIR to an empty folder (the measurement needs a cold cache)")
+    info = host()
+    t0, c0 = time.perf_counter(), time.process_time()
+    from numba import njit
+
+    njit(lambda x: x + 1)(1)
+    init = (time.perf_counter() - t0, time.process_time() - c0)
+    from simrl.algorithms import advantage, optimiser, policy_loss
+    from simrl.config import Config
+    from simrl.examples_path import example
+    from simrl.simulate import simulate
+
+    times: dict[str, tuple[float, float]] = {"numba_init": init}
+    for group, module, names in (
+        ("loss", policy_loss, [e.name for e in policy_loss.POLICY_LOSSES]),
+        ("advantage", advantage, [e.name for e in advantage.ADVANTAGES]),
+        ("optimiser", optimiser, [e.name for e in optimiser.OPTIMIZERS]),
+    ):
+        for name in names:
+            module._COMPILED.pop(name, None)
+            t, c = time.perf_counter(), time.process_time()
+            module.compiled(name)
+            times[f"{group}.{name}"] = (time.perf_counter() - t, time.process_time() - c)
+            print(f"{group}.{name}: {times[f'{group}.{name}']}", file=sys.stderr, flush=True)
+    for kind, toml, kernel in (
+        ("bandit", "quickstart.toml", "run_chunk"),
+        ("sequence", "sequence.toml", "run_chunk_seq"),
+    ):
+        cfg = Config.from_toml(example(Path(toml)), {"run.steps": 2, "run.seeds": 1})
+        # the run's cfuncs are compiled (and timed) above, so the kernel's time is its own
+        spans = compile_events(lambda cfg=cfg: simulate(cfg, engine="fast"))
+        times[f"{kind}.{kernel}"] = spans[kernel]
+        print(f"{kind}.{kernel}: {spans[kernel]}", file=sys.stderr, flush=True)
+    import numba
+
+    info["load_after"] = round(os.getloadavg()[0], 2)
+    lines = [
+        "# numba compile time per entry kernel from an empty cache (inclusive of the callees",
+        "# each compiles): [seconds] is this process's CPU time (numba compiles on one thread:",
+        "# a calm machine's wall time), [wall_seconds] the wall time on the host named below",
+        "# while its load was as given. Written by scripts/measure_compile.py; read by",
+        "# simrl/engine/compile_cost.py for the first-use notice and --dry-run estimates.",
+        f'measured_utc = "{datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}"',
+        f'numba = "{numba.__version__}"',
+        f"numba_threads = {numba.get_num_threads()}",
+        *(f"{k} = {v!r}" if not isinstance(v, str) else f'{k} = "{v}"' for k, v in info.items()),
+        "",
+        "[seconds]",
+        *(f'"{k}" = {v[1]:.3f}' for k, v in times.items()),
+        "",
+        "[wall_seconds]",
+        *(f'"{k}" = {v[0]:.3f}' for k, v in times.items()),
+        "",
+    ]
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines))
+    tmp.replace(args.out)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
