@@ -5,7 +5,7 @@
               [--log tensorboard]
     simrl plot RUN_DIR [--out FILE.png]
     simrl recipes [NAME]
-    simrl bench [--runs R] [--steps T] [--baseline-runs N] [--loss NAME]
+    simrl bench [--runs R] [--steps T] [--baseline-runs N] [--loss NAME] [--against REV]
     simrl theory check [--cases N] [--seed S]
     simrl theory audit [--out DIR] [--seeds N] [--steps T]
     simrl bridge pretrain [--prior-mix X] [--config CONFIG.toml] [--force]
@@ -174,6 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=3,
         help="timed repeats of the simrl engine (best is reported)",
+    )
+    bench.add_argument(
+        "--against",
+        default=None,
+        metavar="REV",
+        help="time W1 and W2 of this checkout against git revision REV (exported once to a "
+        "cache folder), in alternating processes, instead of the full bench",
+    )
+    bench.add_argument(
+        "--pairs", type=int, default=4, help="alternating process pairs of --against"
     )
 
     theory = sub.add_parser(
@@ -367,11 +377,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
             )
     from simrl.bench import run_bench
 
-    for name in ("runs", "steps", "baseline_runs", "repeats"):
+    for name in ("runs", "steps", "baseline_runs", "repeats", "pairs"):
         if getattr(args, name) < 1:
             raise ConfigError(
                 f"--{name.replace('_', '-')}", getattr(args, name), "must be an integer >= 1"
             )
+    if args.against is not None:
+        from simrl.bench_against import resolve, run_bench_against, this_tree
+
+        resolve(args.against, this_tree())  # a bad revision: one line, before any work
+        run_bench_against(args.against, args.runs, args.steps, args.pairs)
+        return 0
     if args.loss is not None:
         from simrl.bench import run_bench_loss
 

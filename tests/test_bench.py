@@ -141,3 +141,27 @@ def test_peer_sweep_is_twenty_cells_of_twelve_seeds():
     assert answers(specs) == 240 * 200 * 16 * 8
     res = run_batch(peer_specs(seeds=1, steps=2))  # one batched call runs every cell
     assert res.metrics.shape[0] == 20 and np.isfinite(res.logits).all()
+
+
+def test_bench_against_a_bad_revision_is_one_line_exit_2():
+    p = subprocess.run(
+        [sys.executable, "-m", "simrl", "bench", "--against", "no-such-revision-xyz"],
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.count("\n") == 1 and "--against" in p.stderr
+
+
+def test_bench_against_exports_a_revision_once(tmp_path, monkeypatch):
+    """The reference revision's files land in a cache folder named by its commit, once."""
+    from simrl.bench_against import reference_tree, resolve, this_tree
+
+    here = this_tree()
+    if not (here / ".git").exists():
+        pytest.skip("not a git checkout")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    sha = resolve("HEAD", here)
+    tree = reference_tree(sha, here)
+    assert tree.name == sha and (tree / "simrl" / "bench.py").is_file()
+    assert reference_tree(sha, here) == tree
