@@ -257,6 +257,7 @@ def w2_light(
     out = np.empty((R, M * V))
     tokens = np.zeros(R)
     flat_base = base.ravel()
+    flat_answer = leaf_answer.ravel()
     for r in prange(R):
         st = states[r].copy()
         z = out[r]
@@ -307,9 +308,7 @@ def w2_light(
                         n = c
                     ans = leaf_det[n]
                     if ans < 0:  # the environment's answer (sequence_ref.sample_response)
-                        ans = inverse_cdf_row(
-                            leaf_answer.ravel(), n * A, A, u[off + j * U + max_len]
-                        )
+                        ans = inverse_cdf_row(flat_answer, n * A, A, u[off + j * U + max_len])
                     rew[i * G + j] = correct[s, ans]
                     rlen[i * G + j] = n_tok - start
                 group_advantages(rew, adv, i * G, G, std_eps, std_ddof)

@@ -99,10 +99,15 @@ def test_light_kernel_matches_engine_on_w1():
 
 def test_light_kernel_matches_engine_on_w2():
     """The W2 kernel: the engine's logits to round-off (padded entries stay -1e30) and the
-    engine's count of sampled tokens; also with a prompt subset drawn each step."""
+    engine's count of sampled tokens; also with a prompt subset drawn each step, shorter
+    responses and answers drawn by the environment (task.answer = 'env')."""
     from simrl.bench_sol import w2_light, w2_light_inputs
 
-    for over in ({}, {"algo.prompts_per_step": 16, "task.reasoning_tokens": 3}):
+    for over in (
+        {},
+        {"algo.prompts_per_step": 16, "task.reasoning_tokens": 3},
+        {"task.answer": "env", "algo.prompts_per_step": 16},
+    ):
         cfg = w2_config(runs=2, steps=6).replace(**over)
         task = build_task(cfg.task)
         res = run_batch([RunSpec(cfg, i, task=task) for i in range(2)])
