@@ -170,3 +170,11 @@ def test_bench_against_exports_a_revision_once(tmp_path, monkeypatch):
     tree = reference_tree(sha, here)
     assert tree.name == sha and (tree / "simrl" / "bench.py").is_file()
     assert reference_tree(sha, here) == tree
+
+
+def test_bench_against_timing_process_runs_in_a_tree():
+    """The timing process --against runs in each tree (here: this one) reports W1 and W2."""
+    from simrl.bench_against import this_tree, time_tree
+
+    got = time_tree(this_tree(), 2, 2)
+    assert set(got) == {"W1", "W2"} and all(v > 0 for v in got.values())
