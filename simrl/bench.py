@@ -14,6 +14,11 @@ other sequence metric every step (eval_every = 1, dynamic programming over the t
 epochs reuse them). Building the task (Python, once per batch) is timed apart, like
 numba's compile.
 
+Each workload is timed alternately with its speed-of-light kernel (simrl/bench_sol.py:
+the unavoidable work only, no metrics), and the bench prints simrl's rate as a fraction
+of it; then the peer sweep (simrl/bench_peer.py). `simrl bench --against REV` times W1
+and W2 against a fixed git revision instead (simrl/bench_against.py).
+
 `simrl bench --loss NAME` times one policy loss instead: W1 with `algo.loss = NAME` and
 W1 with the default loss (vanilla) in the same process, their repeats interleaved, best
 of each, and the ratio NAME / default of their answers per second (`run_bench_loss`).
@@ -278,7 +283,7 @@ def run_bench(
     w2 = run_bench_w2(runs, steps, repeats, console, tick)
     from simrl.bench_peer import run_bench_peer
 
-    peer = run_bench_peer(repeats, console, tick)
+    peer = run_bench_peer(repeats, console, tick, steps)
     host_after = host_line()
     console.print(host_after.replace("host:", "after the bench:", 1))
     return {

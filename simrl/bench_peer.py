@@ -64,12 +64,15 @@ def answers(specs: list[RunSpec]) -> int:
     )
 
 
-def run_bench_peer(repeats: int, console: Console | None = None, tick=lambda: None) -> dict:
-    """The peer sweep (one run_batch call of 240 runs), alternating with W1 at 240 runs x
-    200 steps, best of `repeats` each: seconds and answers/s of both, and their ratio."""
+def run_bench_peer(
+    repeats: int, console: Console | None = None, tick=lambda: None, steps: int = STEPS
+) -> dict:
+    """The peer sweep (one run_batch call of 240 runs; `steps` each, the sweep's 200 unless
+    `simrl bench --steps` says otherwise), alternating with W1 at 240 runs x `steps`, best
+    of `repeats` each: seconds and answers/s of both, and their ratio."""
     console = console or Console()
-    specs = peer_specs()
-    w1 = Config.from_dict(W1, {"run.seeds": len(specs), "run.steps": STEPS})
+    specs = peer_specs(steps=steps)
+    w1 = Config.from_dict(W1, {"run.seeds": len(specs), "run.steps": steps})
     w1_specs = [RunSpec(w1, i) for i in range(len(specs))]
     run_batch(peer_specs(seeds=1, steps=2))  # compile or load every reward's code
     tick()
@@ -82,7 +85,7 @@ def run_bench_peer(repeats: int, console: Console | None = None, tick=lambda: No
         tick()
     rate = {"peer": answers(specs) / best["peer"], "w1": answers(w1_specs) / best["w1"]}
     console.print(
-        f"peer sweep (5 priors x 4 rewards x {SEEDS} seeds x {STEPS} steps, 50x8 bandit, "
+        f"peer sweep (5 priors x 4 rewards x {SEEDS} seeds x {steps} steps, 50x8 bandit, "
         f"G 8, 16 prompts per step; one call): {best['peer']:.3f} s, {rate['peer']:.3g} "
         f"answers/s; W1 at {len(specs)} runs alternately: {best['w1']:.3f} s, "
         f"{rate['w1']:.3g} answers/s; peer / W1 answers/s {rate['peer'] / rate['w1']:.2f} "
