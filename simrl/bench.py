@@ -14,6 +14,11 @@ other sequence metric every step (eval_every = 1, dynamic programming over the t
 epochs reuse them). Building the task (Python, once per batch) is timed apart, like
 numba's compile.
 
+Each workload is timed alternately with its speed-of-light kernel (simrl/bench_sol.py:
+the unavoidable work only, no metrics), and the bench prints simrl's rate as a fraction
+of it; then the peer sweep (simrl/bench_peer.py). `simrl bench --against REV` times W1
+and W2 against a fixed git revision instead (simrl/bench_against.py).
+
 `simrl bench --loss NAME` times one policy loss instead: W1 with `algo.loss = NAME` and
 W1 with the default loss (vanilla) in the same process, their repeats interleaved, best
 of each, and the ratio NAME / default of their answers per second (`run_bench_loss`).
@@ -188,9 +193,12 @@ def run_bench(
     console: Console | None = None,
     progress=None,
 ) -> dict:
-    """W1 then W2; `progress(done, total)` counts the timed phases (4 * repeats + 6)."""
+    """W1 then W2, each paired with its speed-of-light kernel (bench_sol.py), then the
+    peer sweep; `progress(done, total)` counts the timed phases (7 * repeats + 9)."""
+    from simrl.bench_sol import fraction_line, light_fraction, w1_light, w1_light_inputs
+
     console = console or Console()
-    total, done = 4 * repeats + 6, [0]
+    total, done = 7 * repeats + 9, [0]
 
     def tick() -> None:
         done[0] += 1
@@ -212,13 +220,24 @@ def run_bench(
     audit_specs = [RunSpec(config.replace(**{"run.audit": True}), i) for i in range(runs)]
     run_batch(audit_specs[:2])  # compile the audit's code path
     tick()
-    # interleaved, so that a slow spell of a shared machine hits both alike; best of each
+    light_args = w1_light_inputs(config, range(runs))
+    w1_light(*w1_light_inputs(w1_config(2, 2), range(2)))  # compile or load the kernel
+    tick()
+    # interleaved, so that a slow spell of a shared machine hits all alike; best of each
     times = []
     for _ in range(repeats):
-        times.append((_timed(lambda: run_batch(specs)), _timed(lambda: run_batch(audit_specs))))
+        times.append(
+            (
+                _timed(lambda: run_batch(specs)),
+                _timed(lambda: run_batch(audit_specs)),
+                _timed(lambda: w1_light(*light_args)),
+            )
+        )
         tick()
         tick()
-    fast_s, audit_s = (min(t) for t in zip(*times, strict=True))
+        tick()
+    fast_s, audit_s, light_s = (min(t) for t in zip(*times, strict=True))
+    w1_frac = light_fraction([t[0] for t in times], [t[2] for t in times])
     n_base = min(baseline_runs, runs)
     base_s = math.inf
     for _ in range(repeats):
@@ -234,6 +253,7 @@ def run_bench(
     tick()
 
     rates = {
+        "speed of light (no metrics)": (runs, steps, light_s, runs * answers_per_run / light_s),
         "simrl (numba, all cores)": (runs, steps, fast_s, runs * answers_per_run / fast_s),
         "simrl, run.audit = true": (runs, steps, audit_s, runs * answers_per_run / audit_s),
         "per-run numpy baseline": (n_base, steps, base_s, n_base * answers_per_run / base_s),
@@ -259,21 +279,30 @@ def run_bench(
         f"numba compile or cache load (excluded above): {compile_s:.2f} s; "
         f"best of {repeats} timed repeats for simrl and the baseline; the audit costs {audit_s / fast_s:.2f}x"
     )
+    console.print(fraction_line("W1", w1_frac))
     w2 = run_bench_w2(runs, steps, repeats, console, tick)
+    from simrl.bench_peer import run_bench_peer
+
+    peer = run_bench_peer(repeats, console, tick, steps)
     host_after = host_line()
     console.print(host_after.replace("host:", "after the bench:", 1))
     return {
         "compile_s": compile_s,
         **{k: v[3] for k, v in rates.items()},
+        "w1_light_fraction": w1_frac,
         "w2": w2,
+        "peer_sweep": peer,
         "host": host_before,
         "host_after": host_after,
     }
 
 
 def run_bench_w2(runs: int, steps: int, repeats: int, console: Console, tick=lambda: None) -> dict:
-    """Workload W2 on the numba engine (best of `repeats`), and the numpy reference on a
-    few steps for scale. Returns its rates in sampled tokens per second."""
+    """Workload W2 on the numba engine paired with its speed-of-light kernel (bench_sol.py,
+    alternately, best of `repeats` each), and the numpy reference on a few steps for scale.
+    Returns its rates in sampled tokens per second and the fraction."""
+    from simrl.bench_sol import fraction_line, light_fraction, w2_light, w2_light_inputs
+
     config = w2_config(runs, steps)
     t = time.perf_counter()
     task = build_task(config.task)
@@ -284,12 +313,21 @@ def run_bench_w2(runs: int, steps: int, repeats: int, console: Console, tick=lam
     run_batch([RunSpec(w2_config(2, 2), i, task=task) for i in range(2)])
     compile_s = time.perf_counter() - t
     tick()
-    fast_s, result = math.inf, None
+    light_args = w2_light_inputs(config, range(runs), task)
+    w2_light(*w2_light_inputs(w2_config(2, 2), range(2), task))  # compile or load the kernel
+    tick()
+    times, result, light_tokens = [], None, 0.0
     for _ in range(repeats):
         t = time.perf_counter()
         result = run_batch(specs)
-        fast_s = min(fast_s, time.perf_counter() - t)
+        fast_t = time.perf_counter() - t
         tick()
+        t = time.perf_counter()
+        light_tokens = float(w2_light(*light_args)[1].sum())
+        times.append((fast_t, time.perf_counter() - t))
+        tick()
+    fast_s, light_s = (min(t) for t in zip(*times, strict=True))
+    frac = light_fraction([t[0] for t in times], [t[1] for t in times])
     tokens = sampled_tokens(result)
     ref_steps = min(steps, 2)
     t = time.perf_counter()
@@ -297,6 +335,7 @@ def run_bench_w2(runs: int, steps: int, repeats: int, console: Console, tick=lam
     ref_s = time.perf_counter() - t
     tick()
     rates = {
+        "speed of light (no metrics)": (runs, steps, light_s, light_tokens / light_s),
         "simrl (numba, all cores)": (runs, steps, fast_s, tokens / fast_s),
         "simrl numpy reference": (1, ref_steps, ref_s, sampled_tokens(ref) / ref_s),
     }
@@ -313,7 +352,13 @@ def run_bench_w2(runs: int, steps: int, repeats: int, console: Console, tick=lam
         f"{tokens:.4g} tokens sampled; task construction {build_s:.2f} s and numba compile or "
         f"cache load {compile_s:.2f} s (excluded above); best of {repeats} timed repeats"
     )
-    return {"build_s": build_s, "compile_s": compile_s, **{k: v[3] for k, v in rates.items()}}
+    console.print(fraction_line("W2", frac))
+    return {
+        "build_s": build_s,
+        "compile_s": compile_s,
+        **{k: v[3] for k, v in rates.items()},
+        "light_fraction": frac,
+    }
 
 
 def check_loss(name: str) -> None:

@@ -5,7 +5,7 @@
               [--log tensorboard] [--dry-run]
     simrl plot RUN_DIR [--out FILE.png]
     simrl recipes [NAME]
-    simrl bench [--runs R] [--steps T] [--baseline-runs N] [--loss NAME]
+    simrl bench [--runs R] [--steps T] [--baseline-runs N] [--loss NAME] [--against REV]
     simrl theory check [--cases N] [--seed S]
     simrl theory audit [--out DIR] [--seeds N] [--steps T]
     simrl bridge pretrain [--prior-mix X] [--config CONFIG.toml] [--force]
@@ -180,6 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=3,
         help="timed repeats of the simrl engine (best is reported)",
+    )
+    bench.add_argument(
+        "--against",
+        default=None,
+        metavar="REV",
+        help="time W1 and W2 of this checkout against git revision REV (exported once to a "
+        "cache folder), in alternating processes, instead of the full bench",
+    )
+    bench.add_argument(
+        "--pairs", type=int, default=4, help="alternating process pairs of --against"
     )
 
     theory = sub.add_parser(
@@ -371,30 +381,9 @@ def call_task_function(spec: str, config, expected: type):
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    if args.loss is not None:  # before the engine loads
-        from simrl.algorithms.losses import POLICY_LOSSES
+    from simrl.bench_cli import cmd_bench as run
 
-        if args.loss not in POLICY_LOSSES:
-            raise ConfigError(
-                "--loss", args.loss, "a policy loss: one of " + ", ".join(POLICY_LOSSES.names)
-            )
-    from simrl.bench import run_bench
-
-    for name in ("runs", "steps", "baseline_runs", "repeats"):
-        if getattr(args, name) < 1:
-            raise ConfigError(
-                f"--{name.replace('_', '-')}", getattr(args, name), "must be an integer >= 1"
-            )
-    if args.loss is not None:
-        from simrl.bench import run_bench_loss
-
-        run_bench_loss(args.loss, args.runs, args.steps, args.repeats)
-        return 0
-    from simrl.progress import LazyProgress
-
-    with LazyProgress("simrl bench", unit="timed phases") as progress:
-        run_bench(args.runs, args.steps, args.baseline_runs, args.repeats, progress=progress)
-    return 0
+    return run(args)
 
 
 def cmd_plot(args: argparse.Namespace) -> int:

@@ -3,7 +3,8 @@ finish_step): the run's state, the update metrics (batch statistics, clip fracti
 exact entropy change against first order, the dH breakdown, verl's ppo_kl and the exact
 step KL, a linear policy's held-out columns), the frozen anchor's metrics and the
 finiteness check. The numba engine's forms are kernels/step.py's step_metrics and
-kept_finite and kernels/metrics.py's step_kl and minibatch_ppo_kl.
+kept_finite and kernels/metrics.py's entropy_change (the exact step KL in its pass over the moved
+states) and minibatch_ppo_kl.
 """
 
 from __future__ import annotations

@@ -95,41 +95,50 @@ def row_moved(z, z0, s, i):
 
 
 @njit(cache=True)
-def entropy_change(z, z0, gh_old, ent_old, ent, rows, n_rows, out):
-    """Mean over the moved states of exact dH and of -Cov_pi(log pi, dz); NaN if none moved.
-    rows[:n_rows] are the states the step may have moved (the others are unchanged), state
-    rows[i] saved in slot i of the old arrays (update.save_rows); gh_old holds their
-    entropy_grad at the step's start."""
-    n, dh, fo = 0, 0.0, 0.0
+def entropy_change(z, z0, gh_old, ent_old, ent, logp_old, prob_old, logp, rows, n_rows, out):
+    """The step's metrics of the moved states, in one pass over them: out[0], out[1] the
+    means of exact dH and of -Cov_pi(log pi, dz), out[2] the mean exact KL(pi_old ||
+    pi_new) (reference.step_kl_exact); NaN if none moved. rows[:n_rows] are the states the
+    step may have moved (the others are unchanged), state rows[i] saved in slot i of the
+    old arrays (update.save_rows); gh_old holds their entropy_grad, logp_old and prob_old
+    their cache at the step's start (step.snapshot); logp is the cache after the step."""
+    n, dh, fo, kl = 0, 0.0, 0.0, 0.0
     for i in range(n_rows):
         s = rows[i]
         if not row_moved(z, z0, s, i):
             continue
         n += 1
         dh += ent[s] - ent_old[i]
-        fo -= row_first_order(z, z0, gh_old, s, i)
+        f, k = row_first_order_kl(z, z0, gh_old, logp_old, prob_old, logp, s, i)
+        fo -= f
+        kl += k
     entropy_change_means(n, dh, fo, out)
+    out[2] = kl / n if n > 0 else np.nan
 
 
-@njit(cache=True)
-def step_kl(z, z0, logp_old, prob_old, logp, rows, n_rows):
-    """Mean over the moved states of the exact KL(pi_old || pi_new) = sum_k pi_old (l_old -
-    l_new) (reference.step_kl_exact); NaN if none moved. State rows[i] is saved in slot i
-    of z0, logp_old and prob_old (the step's starting cache: update.save_rows,
-    step.snapshot), as for entropy_change; l_new is the cache logp. No exp: the cache's
-    values, within rounding of the reference's log_softmax (softmax.refresh_rows)."""
-    n, kl = 0, 0.0
-    K = z.shape[1]
-    for i in range(n_rows):
-        s = rows[i]
-        if not row_moved(z, z0, s, i):
-            continue
-        n += 1
-        for k in range(K):
-            p = prob_old[i, k]
-            if p > 0.0:  # an entry of probability 0 adds 0 (a padded entry's logp may be -inf)
-                kl += p * (logp_old[i, k] - logp[s, k])
-    return kl / n if n > 0 else np.nan
+@njit(inline="always", cache=True)
+def row_first_order_kl(z, z0, gh_old, logp_old, prob_old, logp, s, i):
+    """Two sums over the entries of state s (saved in slot i), in one loop: sum_k pi_old
+    (log pi_old + H_old) dz (gh_old: its entropy_grad), minus its first-order entropy
+    change (theory.entropy: the gradient first, then times dz), and its exact
+    KL(pi_old || pi_new) = sum_k pi_old (l_old - l_new) (reference.step_kl_exact) from the
+    step's starting cache and the new cache logp: no exp, the cache's values, within
+    rounding of the reference's log_softmax (softmax.refresh_rows). An entry of
+    probability 0 adds 0 (a padded entry's logp may be -inf). Each in two partial sums
+    (even and odd k); the first-order sum's arithmetic is as before the fusion (bitwise),
+    the KL's per-state sums are added to the step's where it once ran one sum over
+    every entry (a few ulp apart; docs/performance.md)."""
+    a0 = a1 = b0 = b1 = 0.0
+    for k in range(z.shape[1]):  # a for loop: LLVM unrolls it (a while loop ran ~7x slower)
+        x = gh_old[i, k] * (z[s, k] - z0[i, k])
+        y = weighted(prob_old[i, k], logp_old[i, k] - logp[s, k])
+        if k % 2 == 0:
+            a0 += x
+            b0 += y
+        else:
+            a1 += x
+            b1 += y
+    return a0 + a1, b0 + b1
 
 
 @njit(inline="always", cache=True)
@@ -159,23 +168,8 @@ def minibatch_ppo_kl(tlogp, tlogp_old, tcount, weighted, N, tally, i):
 @njit(inline="always", cache=True)
 def entropy_grad(p, logp, h):
     """pi (log pi + H) of one entry (0 where pi = 0), minus the entropy's gradient in the
-    logits (theory.entropy); saved per entry at a step's start for row_first_order."""
+    logits (theory.entropy); saved per entry at a step's start for row_first_order_kl."""
     return weighted(p, logp + h)
-
-
-@njit(inline="always", cache=True)
-def row_first_order(z, z0, gh_old, s, i):
-    """sum_k pi_old (log pi_old + H_old) dz of state s (saved in slot i; gh_old: its
-    entropy_grad): minus its first-order entropy change (theory.entropy: the gradient
-    first, then times dz)."""
-    a0 = a1 = 0.0  # two partial sums (even and odd k): shorter dependency chains
-    for k in range(z.shape[1]):  # a for loop: LLVM unrolls it (a while loop ran ~7x slower)
-        x = gh_old[i, k] * (z[s, k] - z0[i, k])
-        if k % 2 == 0:
-            a0 += x
-        else:
-            a1 += x
-    return a0 + a1
 
 
 @njit(inline="always", cache=True)

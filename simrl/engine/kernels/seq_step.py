@@ -29,10 +29,9 @@ from simrl.engine.kernels.metrics import (
     EXPONENT_BITS,
     entropy_change_means,
     ppo_kl_mean,
-    row_first_order,
+    row_first_order_kl,
     row_moved,
     row_top_exponent,
-    step_kl,
 )
 from simrl.engine.kernels.pcg64 import next_double
 from simrl.engine.kernels.seq_graph import forward_reach, leaf_rewards, q_values, row_q
@@ -193,7 +192,7 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     upd[15] = tally[5] / tally[0] if tally[0] > 0 else 0.0
     upd[16] = misc.stats[2]
     upd[17] = ppo_kl_mean(tally, 8)  # metrics.STEP_KL_METRICS
-    upd[18] = step_kl(pol.z, old.z0, old.logp_old, old.prob_old, logp, saved_rows, n)
+    upd[18] = misc.dh[2]  # kl_step_exact, from moved_rows' pass
     ok = kept_finite(ip, pol, old.z0, saved_rows, n, rows_ok)
     for i in range(n):
         saved[saved_rows[i]] = False
@@ -204,14 +203,20 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
 def moved_rows(pol, old, base_logp, rows, n_rows, with_ent, dh, kl_row):
     """One pass over the states the step saved, rows[:n_rows] (state rows[i] in slot i of
     old, a workspace.StepStart; the only ones it can have moved), each row read once for: its H when the step's
-    refreshes skipped it (with_ent; softmax.entropies), exact dH and first order into dh
-    (metrics.entropy_change), KL(pi || base) into kl_row (base_kl) and the finiteness of
+    refreshes skipped it (with_ent; softmax.entropies), exact dH, first order and the
+    exact step KL into dh (metrics.entropy_change), KL(pi || base) into kl_row (base_kl) and the finiteness of
     its logits (metrics.rows_finite), which it returns. The arithmetic of each is theirs."""
     z, prob, logp, ent = pol.z, pol.prob, pol.logp, pol.ent
-    z0, ent_old, gh_old = old.z0, old.ent_old, old.gh_old
+    z0, ent_old, gh_old, logp_old, prob_old = (
+        old.z0,
+        old.ent_old,
+        old.gh_old,
+        old.logp_old,
+        old.prob_old,
+    )
     bits = z.view(np.int64)
     top = 0
-    n, dh_sum, fo = 0, 0.0, 0.0
+    n, dh_sum, fo, kl = 0, 0.0, 0.0, 0.0
     for i in range(n_rows):
         s = rows[i]
         if with_ent:
@@ -221,8 +226,11 @@ def moved_rows(pol, old, base_logp, rows, n_rows, with_ent, dh, kl_row):
         if row_moved(z, z0, s, i):
             n += 1
             dh_sum += ent[s] - ent_old[i]
-            fo -= row_first_order(z, z0, gh_old, s, i)
+            f, k = row_first_order_kl(z, z0, gh_old, logp_old, prob_old, logp, s, i)
+            fo -= f
+            kl += k
     entropy_change_means(n, dh_sum, fo, dh)
+    dh[2] = kl / n if n > 0 else np.nan
     return top != EXPONENT_BITS
 
 
@@ -281,7 +289,7 @@ def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
     misc = SeqMisc(
         np.zeros(3),  # stats: reward mean, zero-variance share, mean length
         np.zeros(10),  # tally (seq_update), then the ppo_kl sum and the updates
-        np.zeros(2),  # dh
+        np.zeros(3),  # dh: exact dH, first order, kl_step_exact (moved_rows)
         np.zeros((4, M)),  # aud (kernels/breakdown.py)
         np.zeros((M, V)),  # qrow
         np.zeros(M),  # wrow

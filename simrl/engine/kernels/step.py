@@ -48,7 +48,6 @@ from simrl.engine.kernels.metrics import (
     eval_row,
     ppo_kl_mean,
     rows_finite,
-    step_kl,
 )
 from simrl.engine.kernels.pcg64 import next_double
 from simrl.engine.kernels.sampling import collect_batch, exact_batch
@@ -133,7 +132,10 @@ def step_run(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
                 minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries)
                 first = False
     S = z.shape[0]
-    entropy_change(z, old.z0, old.gh_old, ent_old, pol.ent, ws.all_rows, S, ws.dh)
+    entropy_change(
+        z, old.z0, old.gh_old, ent_old, pol.ent, logp_old, prob_old, pol.logp, ws.all_rows, S,
+        ws.dh,
+    )  # fmt: skip
     step_metrics(ip, t, n_groups, pol, ws.stats, tally, ws.dh, upd)
     if breakdown:
         breakdown_step(
@@ -142,7 +144,7 @@ def step_run(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     else:
         upd[9:14] = np.nan
     upd[14] = ppo_kl_mean(tally, 5)  # metrics.STEP_KL_METRICS
-    upd[15] = step_kl(z, old.z0, old.logp_old, old.prob_old, pol.logp, ws.all_rows, S)
+    upd[15] = ws.dh[2]  # kl_step_exact, from entropy_change's pass
     return kept_finite(ip, pol, old.z0, ws.all_rows, S, rows_finite(z, ws.all_rows, S))
 
 
@@ -265,7 +267,7 @@ def workspace(S, K, P, G, N_max):
         np.zeros((N_max, 4), dtype=np.int8),  # flags
         np.zeros(2),  # stats
         np.zeros(7),  # tally: counted, low, high, dual, selected, ppo_kl sum, updates
-        np.zeros(2),  # dh
+        np.zeros(3),  # dh: exact dH, first order, kl_step_exact (metrics.entropy_change)
         np.zeros((4, S)),  # aud (kernels/breakdown.py)
         np.zeros((S, K)),  # rbar: E[r | a], filled by run_chunk for the dH breakdown or ReMax
         np.zeros(P + 1),  # bgreedy

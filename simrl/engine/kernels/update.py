@@ -200,7 +200,7 @@ def save_rows(z, logp, prob, ent, rows, n_rows, every, saves):
     (S,) flags, saved_rows (S,), n_saved (1,)), the step's starting values of the states
     it changes (copy on write: a sequence task's step touches a fraction of its rows).
     gh_old is each entry's metrics.entropy_grad (what the first-order entropy change
-    reads); log pi and pi are what the step KL (metrics.step_kl) and the dH breakdown read.
+    reads); log pi and pi are what the step KL (metrics.row_first_order_kl) and the dH breakdown read.
 
     The old arrays are indexed by slot, not by state: slot i holds state saved_rows[i], so
     the saved rows lie together at the front of the arrays in the order they were saved
