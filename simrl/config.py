@@ -41,6 +41,7 @@ from simrl.config_toml import (  # noqa: F401  (the bridge's config reads TOML t
     read_toml,
     with_overrides,
 )
+from simrl.controllers import declared_fields as control_fields
 from simrl.recipes import RECIPES
 from simrl.recipes import apply as apply_recipe
 from simrl.validate import (
@@ -241,9 +242,8 @@ _AlgoLossFields.__module__ = __name__  # pickles by name (make_dataclass's modul
 
 
 @dataclass(frozen=True)
-class AlgoConfig(_AlgoLossFields):
-    """The algorithm: group size, advantage, policy loss (and its fields), aggregation,
-    KL, entropy bonus, epochs and minibatches, dynamic sampling, exact mode."""
+class _AlgoCore(_AlgoLossFields):
+    """The algo fields after the policy loss's, before the controllers' (AlgoConfig)."""
 
     forking_top_quantile: float = param(
         1.0,
@@ -322,6 +322,20 @@ class AlgoConfig(_AlgoLossFields):
         "`simrl recipes`): " + ", ".join(RECIPES) + "; '' = none",
         one_of(("", *RECIPES)),
     )
+
+
+#: the controllers' fields (KL in the reward, TR-DPO's reference mix, adaptive entropy),
+#: declared in simrl/controllers.py
+_AlgoControlFields = dataclasses.make_dataclass(
+    "_AlgoControlFields", control_fields(), bases=(_AlgoCore,), frozen=True
+)
+_AlgoControlFields.__module__ = __name__  # pickles by name (make_dataclass's module= is 3.12+)
+
+
+@dataclass(frozen=True)
+class AlgoConfig(_AlgoControlFields):
+    """The algorithm: group size, advantage, policy loss (and its fields), aggregation,
+    KL, entropy bonus, epochs and minibatches, dynamic sampling, exact mode, controllers."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from simrl import controllers
 from simrl.algorithms.advantage import ADVANTAGES, check_advantage
 from simrl.algorithms.aggregation import fixed_weight_names
 from simrl.algorithms.aggregations import AGGREGATIONS
@@ -255,6 +256,7 @@ def check_algo(a: AlgoConfig) -> None:
     """The combinations within the algo section, shared by the simulator and the bridge."""
     check_advantage(a)  # the chosen estimator's checks (simrl/algorithms/advantages/)
     check_losses(a)  # each loss's own checks (simrl/algorithms/losses/), then dual clip
+    controllers.check(a)  # KL in the reward, TR-DPO's mix, adaptive entropy
 
 
 def _check_common(c: Config) -> None:
@@ -272,6 +274,7 @@ def _check_common(c: Config) -> None:
         f"must be <= task.num_prompts = {t.num_prompts} (0 = all)",
     )
     check_algo(a)
+    controllers.check_config(c)
     if ADVANTAGES[a.advantage].reads_greedy and not a.exact:
         require(
             REWARDS[r.kind].deterministic,

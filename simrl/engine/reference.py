@@ -28,11 +28,12 @@ logits, so every registry entry works on both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 import numpy as np
 
+from simrl import controllers
 from simrl.aggregation import AGGREGATIONS
 from simrl.algorithms.advantage import ADVANTAGES, entropy_term
 from simrl.algorithms.advantage import compute as compute_advantages
@@ -206,6 +207,7 @@ def minibatch_gradient(
     groups: np.ndarray,
     keys: np.ndarray,
     breakdown: BreakdownSums | None = None,
+    entropy_coef: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, object]:
     """Gradient (S, K) of the aggregated loss of the minibatch `groups` at logits z.
 
@@ -236,7 +238,7 @@ def minibatch_gradient(
         count=count,
     )
     grad, out, _, _ = token_gradient(
-        params.config, z, ref_logits, logp_old, h_old, tokens, breakdown
+        params.config, z, ref_logits, logp_old, h_old, tokens, breakdown, entropy_coef
     )
     return grad, count, out
 
@@ -269,6 +271,7 @@ def token_gradient(
     h_old: np.ndarray,
     tokens: TokenTable,
     breakdown: BreakdownSums | None = None,
+    entropy_coef: float | None = None,
 ) -> tuple[np.ndarray, LossOut, np.ndarray, np.ndarray]:
     """Gradient (S, K) at logits z of the aggregated loss of a minibatch of tokens; one
     function for bandit answers and sequence tokens alike.
@@ -278,7 +281,8 @@ def token_gradient(
     minibatch (TRL `get_high_entropy_mask`: threshold torch.quantile(H, 1 - q), keep
     H >= threshold - FORK_TIE_TOL); d logp_t / dz = e_a - pi chains it to the logits; KL and entropy
     terms are added per token, weighted like the token. Returns (grad, LossOut, the
-    per-token policy coefficient w_t * keep_t * dlogp_t, the keep mask).
+    per-token policy coefficient w_t * keep_t * dlogp_t, the keep mask). `entropy_coef`
+    replaces algo.entropy_coef (the adaptive controller's applied value).
     """
     a = cfg.algo
     s_t, a_t, w = tokens.state, tokens.token, tokens.weight
@@ -315,8 +319,9 @@ def token_gradient(
     if a.kl_coef > 0 and not sampled_kl:
         _, gk = KL_ESTIMATORS[a.kl_kind].fn(logp, log_softmax(ref_logits))
         grad += a.kl_coef * state_weight * gk
-    if a.entropy_coef > 0:  # loss -= coef * H
-        grad -= a.entropy_coef * entropy_weight(a, tokens, keep, state_weight) * entropy_gradient(z)
+    ent_coef = a.entropy_coef if entropy_coef is None else entropy_coef
+    if ent_coef > 0:  # loss -= coef * H
+        grad -= ent_coef * entropy_weight(a, tokens, keep, state_weight) * entropy_gradient(z)
     if breakdown is not None:
         lr, h = cfg.optim.lr, entropy(z)
         breakdown.weight += state_weight[:, 0]
@@ -376,6 +381,15 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
     pi_old = np.exp(logp_old)
     h_old = entropy(z0)
     batch = (exact_batch if a.exact else sampled_batch)(params, pi_old, u)
+    ctl, ref, kl_now = state.control, state.ref_logits, (np.nan, np.nan)
+    if ctl is not None and a.kl_in_reward:  # verl apply_kl_penalty: one token per response
+        k = controllers.kl_values(
+            a.kl_reward_kind,
+            logp_old[batch.prompt[:, None], batch.answers],
+            log_softmax(ref)[batch.prompt[:, None], batch.answers],
+        )
+        rewards, *kl_now, ctl = controllers.penalise_rewards(a, ctl, batch.rewards, k, k)
+        batch = replace(batch, rewards=rewards)
     adv = advantages(params, batch, pi_old)
 
     z, opt, lin = state.logits, state.opt, state.policy
@@ -391,8 +405,10 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
             s_t, a_t = np.repeat(batch.prompt[groups], n), batch.answers[groups].ravel()
             ppo.append(minibatch_ppo_kl(z, logp_old, s_t, a_t, batch.count[groups].ravel()))
             grad, count, out = minibatch_gradient(
-                params, z, state.ref_logits, logp_old, h_old, batch, adv, groups, keys, breakdown
-            )
+                params, z, state.ref_logits, logp_old, h_old, batch, adv, groups, keys, breakdown,
+                controllers.applied_entropy_coef(a, ctl),
+            )  # fmt: skip
+            h_now = entropy(z)[s_t] if ctl is not None else None
             tally += [
                 count.sum(),
                 *(count @ m for m in (out.clip_low, out.clip_high, out.clip_dual, out.selected)),
@@ -401,9 +417,19 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
                 z, opt = optimise(z, grad, opt, cfg.optim)
             else:  # the policy-class seam: theta_tab and w from the logit gradient
                 z, opt, lin = apply_gradient(optimise, cfg.optim, lin, opt, params.features, grad)
+            if ctl is not None:  # the bandit has no forking mask: every token is kept
+                e = controllers.kept_entropy_mean(h_now, count, np.ones(count.size))
+                ctl, ref = controllers.after_update(a, ctl, e, z, ref)
 
     batch_stats = (batch.reward_mean, batch.zero_var_frac, len(batch.prompt))
-    return finish_step(
-        cfg, state, z, opt, z0, h_old, t, tally, batch_stats, breakdown, params, lin,
-        batch.prompt, ppo_kl=mean_or_nan(ppo),
+    if ctl is None:
+        return finish_step(
+            cfg, state, z, opt, z0, h_old, t, tally, batch_stats, breakdown, params, lin,
+            batch.prompt, ppo_kl=mean_or_nan(ppo),
+        )  # fmt: skip
+    new_state, metrics = finish_step(
+        cfg, replace(state, ref_logits=ref), z, opt, z0, h_old, t, tally, batch_stats,
+        breakdown, params, lin, batch.prompt, ppo_kl=mean_or_nan(ppo),
     )  # fmt: skip
+    metrics.update(controllers.metrics(a, ctl, *kl_now))
+    return replace(new_state, control=ctl), metrics

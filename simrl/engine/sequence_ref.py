@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simrl import controllers
 from simrl.aggregation import AGGREGATIONS
 from simrl.algorithms.advantage import ADVANTAGES, entropy_term
 from simrl.algorithms.advantage import compute as compute_advantages
@@ -133,7 +134,10 @@ def greedy_leaf(task: SequenceTask, pi: np.ndarray, s: int) -> int:
     raise AssertionError("every path ends in a leaf within max_len tokens")
 
 
-def sampled_tokens(params: SeqParams, pi_old: np.ndarray, u: np.ndarray) -> SeqTokens:
+def sampled_tokens(params: SeqParams, pi_old: np.ndarray, u: np.ndarray, kl=None) -> SeqTokens:
+    """The step's sampled batch. `kl(rewards, nodes, tokens)` (KL in the reward), given
+    the kept groups' rewards (n, G) and each response's states and tokens, returns the
+    penalised rewards."""
     cfg, task, lay = params.config, params.task, params.layout
     S, P, G, T = cfg.train_prompts, cfg.prompts_per_step, cfg.algo.group_size, task.max_len
     a, U = cfg.algo, T + 1
@@ -168,6 +172,10 @@ def sampled_tokens(params: SeqParams, pi_old: np.ndarray, u: np.ndarray) -> SeqT
     n = len(kept)
     rewards = np.array([g[2] for g in kept], dtype=float).reshape(n, G)
     lengths = np.array([[len(r[1]) for r in g[1]] for g in kept], dtype=float).reshape(n, G)
+    if kl is not None:
+        rewards = kl(
+            rewards, [[r[0] for r in g[1]] for g in kept], [[r[1] for r in g[1]] for g in kept]
+        )
     greedy = None
     if ADVANTAGES[a.advantage].reads_greedy:  # ReMax: the greedy responses' rewards
         r_leaf = leaf_expected_reward(task, cfg.reward.kind, p=cfg.reward.p, flip=cfg.reward.flip)
@@ -283,7 +291,32 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
     logp_old = log_softmax(z0)
     pi_old = np.exp(logp_old)
     h_old = entropy(z0)
-    tok = (exact_tokens if a.exact else sampled_tokens)(params, pi_old, u)
+    ctl, ref, kl_now = state.control, state.ref_logits, [np.nan, np.nan]
+    if ctl is not None and a.kl_in_reward:  # never exact (the config refuses it)
+
+        def kl(rewards, nodes, tokens):  # verl apply_kl_penalty over each response's tokens
+            nonlocal ctl
+            lr, rows = log_softmax(ref), task.node_row
+            k = [
+                [
+                    controllers.kl_values(
+                        a.kl_reward_kind, logp_old[rows[ns], ts], lr[rows[ns], ts]
+                    )
+                    for ns, ts in zip(gn, gt, strict=True)
+                ]
+                for gn, gt in zip(nodes, tokens, strict=True)
+            ]
+            shape = rewards.shape
+            k_sum = np.array([[x.sum() for x in g] for g in k]).reshape(shape)
+            k_mean = np.array([[x.mean() for x in g] for g in k]).reshape(shape)
+            rewards, kl_now[0], kl_now[1], ctl = controllers.penalise_rewards(
+                a, ctl, rewards, k_sum, k_mean
+            )
+            return rewards
+
+        tok = sampled_tokens(params, pi_old, u, kl)
+    else:
+        tok = (exact_tokens if a.exact else sampled_tokens)(params, pi_old, u)
     if a.entropy_adv_alpha > 0:  # the entropy-based advantage, per token (never exact)
         adv = entropy_term(tok.adv, h_old[tok.row], a.entropy_adv_alpha, a.entropy_adv_kappa)
         tok = dataclasses.replace(tok, adv=adv)
@@ -311,9 +344,11 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
                 count=tok.count[sel],
             )
             ppo.append(minibatch_ppo_kl(z, logp_old, tok.row[sel], tok.token[sel], tok.count[sel]))
+            h_now = entropy(z)[table.state] if ctl is not None else None
             grad, out, policy, keep = token_gradient(
-                cfg, z, state.ref_logits, logp_old, h_old, table, breakdown
-            )
+                cfg, z, state.ref_logits, logp_old, h_old, table, breakdown,
+                controllers.applied_entropy_coef(a, ctl),
+            )  # fmt: skip
             count = tok.count[sel]
             mag = np.abs(policy)
             tally += [
@@ -324,12 +359,18 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
                 mag.sum(),
             ]
             z, opt = optimise(z, grad, opt, cfg.optim)
+            if ctl is not None:
+                e = controllers.kept_entropy_mean(h_now, count, keep)
+                ctl, ref = controllers.after_update(a, ctl, e, z, ref)
 
     batch_stats = (tok.reward_mean, tok.zero_var_frac, tok.n_groups)
     new_state, metrics = finish_step(
-        cfg, state, z, opt, z0, h_old, t, tally, batch_stats, breakdown, params,
-        ppo_kl=mean_or_nan(ppo),
+        cfg, state if ctl is None else dataclasses.replace(state, ref_logits=ref), z, opt, z0,
+        h_old, t, tally, batch_stats, breakdown, params, ppo_kl=mean_or_nan(ppo),
     )  # fmt: skip
+    if ctl is not None:
+        metrics.update(controllers.metrics(a, ctl, *kl_now))
+        new_state = dataclasses.replace(new_state, control=ctl)
     metrics["fork_grad_share"] = tally[6] / tally[7] if tally[7] > 0 else np.nan
     metrics["forking_kept_frac"] = tally[5] / tally[0] if tally[0] else 0.0
     metrics["tokens_per_response"] = tok.mean_length

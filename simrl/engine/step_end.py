@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simrl.controllers import ControlState
 from simrl.engine.dh_breakdown import BreakdownSums, breakdown_metrics, breakdown_table
 from simrl.metrics import AUDIT_METRICS, AUDIT_PROMPT_COLUMNS, STEP_KL_METRICS
 from simrl.optim import OptState, init_state
@@ -31,6 +32,7 @@ class RunState:
     ref_logits: np.ndarray  # (S, K) reference of the KL penalty
     opt: OptState  # the optimiser state of the logits (of theta_tab for a linear policy)
     policy: LinearState | None = None  # a linear policy's theta_tab, w and w's optimiser
+    control: ControlState | None = None  # the controllers' state (simrl/controllers.py)
 
 
 def facts(task: BanditTask, s: int) -> PromptFacts:
@@ -111,7 +113,7 @@ def finish_step(
         metrics.update(heldout_metrics(z0, z, h_old, prompts))
     metrics["ppo_kl"] = ppo_kl
     metrics["kl_step_exact"] = step_kl_exact(z0, z, moved)
-    return RunState(z, ref, opt, lin), metrics
+    return RunState(z, ref, opt, lin, state.control), metrics
 
 
 def heldout_metrics(z0, z, h_old, prompts) -> dict:
