@@ -48,6 +48,9 @@ from simrl.validate import NONNEG, NONNEG_INT, POS, POS_INT, Bool, Range, one_of
 #: algo.kl_ctrl (verl algorithm.kl_ctrl.type)
 KL_CTRL = ("fixed", "adaptive")
 
+#: verl.utils.torch_functional.masked_mean divides by mask.sum() + 1e-8
+VERL_MEAN_GUARD = 1e-8
+
 #: verl's proportional-error clip in AdaptiveKLController.update
 KL_CTRL_CLIP = 0.2
 
@@ -253,11 +256,14 @@ def kl_controller_update(a, beta: float, current_kl: float, n_steps: int) -> flo
     return beta * (1 + error * n_steps / a.kl_horizon)
 
 
-def penalise_rewards(a, ctl: ControlState, rewards: np.ndarray, kl_sum, kl_mean):
-    """(rewards - beta sum_t k_t, current_kl, the new state): `kl_sum` and `kl_mean` are
-    each response's sum and mean over its tokens of k, shaped like `rewards` (n_groups, G)."""
+def penalise_rewards(a, ctl: ControlState, rewards: np.ndarray, kl_sum, lengths):
+    """(rewards - beta sum_t k_t, current_kl, beta, the new state): `kl_sum` is each
+    response's sum of k over its tokens and `lengths` its token count, shaped like
+    `rewards` (n_groups, G). current_kl is verl's: the batch mean of
+    masked_mean(k, mask, axis=-1) = sum_t k_t / (|y| + 1e-8) (verl.utils.torch_functional
+    masked_mean's guard, kept so that the controller's trajectory is verl's)."""
     beta = ctl.kl_beta
-    current = float(np.mean(kl_mean)) if np.size(kl_mean) else 0.0
+    current = float(np.mean(kl_sum / (lengths + VERL_MEAN_GUARD))) if np.size(kl_sum) else 0.0
     n = int(np.size(rewards))
     new = replace(ctl, kl_beta=kl_controller_update(a, beta, current, n))
     return rewards - beta * kl_sum, current, beta, new

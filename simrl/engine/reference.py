@@ -388,7 +388,7 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
             logp_old[batch.prompt[:, None], batch.answers],
             log_softmax(ref)[batch.prompt[:, None], batch.answers],
         )
-        rewards, *kl_now, ctl = controllers.penalise_rewards(a, ctl, batch.rewards, k, k)
+        rewards, *kl_now, ctl = controllers.penalise_rewards(a, ctl, batch.rewards, k, 1.0)
         batch = replace(batch, rewards=rewards)
     adv = advantages(params, batch, pi_old)
 

@@ -308,9 +308,9 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
             ]
             shape = rewards.shape
             k_sum = np.array([[x.sum() for x in g] for g in k]).reshape(shape)
-            k_mean = np.array([[x.mean() for x in g] for g in k]).reshape(shape)
+            k_len = np.array([[x.size for x in g] for g in k], dtype=float).reshape(shape)
             rewards, kl_now[0], kl_now[1], ctl = controllers.penalise_rewards(
-                a, ctl, rewards, k_sum, k_mean
+                a, ctl, rewards, k_sum, k_len
             )
             return rewards
 
