@@ -98,15 +98,15 @@ def test_kl_in_reward_matches_verl(kind, ctrl):
         current = torch.mean(masked_mean(kld, mask=torch.tensor(mask), axis=-1), dim=0).item()
         theirs.update(current_kl=current, n_steps=B)
         # simrl
-        k = [controllers.kl_values(kind, old[i, : length[i]], ref[i, : length[i]]) for i in range(B)]
+        k = [
+            controllers.kl_values(kind, old[i, : length[i]], ref[i, : length[i]]) for i in range(B)
+        ]
         k_sum = np.array([x.sum() for x in k]).reshape(n_groups, G)
         r = score.sum(axis=1).reshape(n_groups, G)
         pen, cur, used, ours = controllers.penalise_rewards(
             a, ours, r, k_sum, length.reshape(n_groups, G).astype(float)
         )
-        np.testing.assert_allclose(
-            pen.ravel(), token_rewards.sum(dim=-1).numpy(), rtol=0, atol=TOL
-        )
+        np.testing.assert_allclose(pen.ravel(), token_rewards.sum(dim=-1).numpy(), rtol=0, atol=TOL)
         assert abs(cur - current) <= TOL
         assert used == beta
         assert abs(ours.kl_beta - theirs.value) <= TOL * max(1.0, abs(theirs.value))
@@ -166,9 +166,7 @@ def test_ref_mixing_matches_trl_callback(kind):
     """One update per step (epochs = minibatches = 1), tau = 3: TRL's callback at its global
     steps mixes a torch copy of the logits into the reference's; the engine's reference
     logits after every step agree (1e-10), and differ from the base's."""
-    cfg = small(
-        kind, ref_sync_steps=3, ref_mixup_alpha=0.6, kl_coef=0.1, minibatches=1, epochs=1
-    )
+    cfg = small(kind, ref_sync_steps=3, ref_mixup_alpha=0.6, kl_coef=0.1, minibatches=1, epochs=1)
     states = run_steps(cfg, 9)
     task = build_task(cfg.task)
     policy = torch.nn.Linear(1, 1)  # stands in for the model: its parameters are the logits
@@ -255,9 +253,7 @@ def test_adaptive_entropy_matches_trl():
         applied = controllers.applied_entropy_coef(a, ours)
         applied_seen.add(applied > 0)
         n = m.sum()
-        np.testing.assert_allclose(
-            g_ent.numpy()[m], np.full(n, -applied / n), rtol=0, atol=TOL
-        )
+        np.testing.assert_allclose(g_ent.numpy()[m], np.full(n, -applied / n), rtol=0, atol=TOL)
         e = controllers.kept_entropy_mean(ent[m], np.ones(n), np.ones(n, dtype=bool))
         ours, _ = controllers.after_update(a, ours, e, None, None)
         assert abs(ours.last_entropy - stub._last_world_entropy) <= TOL
