@@ -288,9 +288,15 @@ def after_update(a, ctl: ControlState, world_entropy: float, z, ref):
             c = max(c - a.entropy_coef_delta, a.entropy_coef_min)
         ctl = replace(ctl, entropy_coef=c, last_entropy=world_entropy)
     ctl = replace(ctl, updates=ctl.updates + 1)
-    if a.ref_sync_steps > 0 and ctl.updates % a.ref_sync_steps == 0:
+    if sync_due(a, ctl) and ref is not None:  # ref None: the caller mixes (the bridge)
         ref = mix_reference(ref, z, a.ref_mixup_alpha)
     return ctl, ref
+
+
+def sync_due(a, ctl: ControlState) -> bool:
+    """Does TR-DPO mix after the update just counted? (TRL on_step_end:
+    state.global_step % ref_model_sync_steps == 0)"""
+    return a.ref_sync_steps > 0 and ctl.updates % a.ref_sync_steps == 0
 
 
 def mix_reference(ref: np.ndarray, z: np.ndarray, alpha: float) -> np.ndarray:

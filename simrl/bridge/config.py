@@ -262,13 +262,6 @@ def _check(c: BridgeRunConfig) -> None:
         "must be 'sgd' or 'adam' (AdamW) on the bridge; 'npg' needs a per-state Fisher",
     )
     check_algo(a)  # the same combinations as the simulator (simrl/config.py)
-    for name in ("kl_in_reward", "ref_sync_steps", "entropy_adaptive"):  # simrl/controllers.py
-        require(
-            not getattr(a, name),
-            f"algo.{name}",
-            getattr(a, name),
-            "is not in the bridge yet (the numpy reference engine has it; docs/controllers.md)",
-        )
     require(
         a.overlong_cache < b.max_new_tokens,
         "algo.overlong_cache",

@@ -1,7 +1,7 @@
 """The controllers (simrl/controllers.py) in the engines: off by default (no state, no
 columns, the same numbers), bad values and combinations refused in one line before any
-work, the numba engine and the bridge refusing them for now, and what each does to a
-run. Parity with verl and TRL: tests/parity/test_controllers.py."""
+work, the numba engine refusing them for now, and what each does to a run. Parity with
+verl and TRL: tests/parity/test_controllers.py; the bridge: tests/bridge/test_controllers.py."""
 
 from __future__ import annotations
 
@@ -92,16 +92,6 @@ def test_numba_engine_refuses_before_any_work(name, value):
 def test_a_batch_mixing_controllers_is_refused():
     with pytest.raises(ConfigError, match="controller"):
         run_batch([RunSpec(cfg(), 0), RunSpec(cfg(kl_in_reward=True), 0)], engine="reference")
-
-
-def test_bridge_refuses_them_in_one_line():
-    pytest.importorskip("torch")
-    from simrl.bridge.config import BridgeRunConfig
-
-    with pytest.raises(ConfigError, match=r"^algo.ref_sync_steps.*bridge"):
-        BridgeRunConfig.from_toml(
-            EXAMPLES / "bridge.toml", {"algo.ref_sync_steps": 3, "algo.kl_coef": 0.1}
-        )
 
 
 def test_cli_bad_value_is_one_line_exit_2(capsys):
