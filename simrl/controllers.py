@@ -151,6 +151,26 @@ FIELDS = {
 CONTROL_METRICS = ("kl_reward", "kl_reward_coef", "entropy_coef_now")
 
 
+#: README's table (simrl/algorithm_table.py): (setting, rule, source) per controller
+TABLE = (
+    (
+        "algo.kl_in_reward = true",
+        "each response token's reward r_t - beta k(log pi_old - log pi_ref), k = algo.kl_reward_kind's value; beta fixed or adaptive (algo.kl_ctrl: beta *= 1 + clip(current_kl / kl_target - 1, -0.2, 0.2) n / kl_horizon)",
+        "verl 0.9.1 trainer/ppo/ray_trainer.py apply_kl_penalty; core_algos.py FixedKLController, AdaptiveKLController (Ziegler et al. 2019, arXiv 1909.08593)",
+    ),
+    (
+        "algo.ref_sync_steps = N",
+        "TR-DPO: every N optimiser updates the reference's parameters (the logits) become (1 - alpha) ref + alpha policy, alpha = algo.ref_mixup_alpha",
+        "Gorbatovski et al. 2024 (arXiv 2404.09656); TRL 1.16.0 trainer/callbacks.py SyncRefModelCallback",
+    ),
+    (
+        "algo.entropy_adaptive = true",
+        "the entropy coefficient c applies when the last update's kept-token mean entropy <= entropy_target; then c +/- entropy_coef_delta within [entropy_coef_min, entropy_coef_max]",
+        "Skywork-OR1 (arXiv 2505.22312) Sec. 3.2.2; TRL 1.16.0 GRPOTrainer._compute_loss use_adaptive_entropy",
+    ),
+)
+
+
 def declared_fields() -> list[tuple[str, type, object]]:
     """The fields for dataclasses.make_dataclass, in order."""
     return [(name, typ, p) for name, (typ, p) in FIELDS.items()]
