@@ -381,6 +381,11 @@ class RunConfig(Section):
         "record the entropy-change audit: second order, Cui's Theorem 1, the one-token sum, STEER's two forms",
         Bool(),
     )
+    audit_quadrants: bool = param(
+        False,
+        "with audit: the entropy change split into STEER's four quadrants (sign of A x token above / below the mean log-probability), theory/NOTES.md",
+        Bool(),
+    )
     on_nonfinite: str = param(
         "raise",
         "a non-finite value: 'raise' stops with an error naming run and step; 'record' marks the run failed",

@@ -275,6 +275,14 @@ def _check_common(c: Config) -> None:
     )
     check_algo(a)
     controllers.check_config(c)
+    if c.run.audit_quadrants:  # theory/NOTES.md, "STEER's four quadrants"
+        require(
+            c.run.audit and c.optim.kind == "sgd" and c.policy.kind == "tabular",
+            "run.audit_quadrants",
+            True,
+            "needs run.audit = true, optim.kind = 'sgd' and a tabular policy (a quadrant's "
+            "displacement is its tokens' sgd step on the logits)",
+        )
     if ADVANTAGES[a.advantage].reads_greedy and not a.exact:
         require(
             REWARDS[r.kind].deterministic,

@@ -263,6 +263,12 @@ def _check(c: BridgeRunConfig) -> None:
     )
     check_algo(a)  # the same combinations as the simulator (simrl/config.py)
     require(
+        not r.audit_quadrants,
+        "run.audit_quadrants",
+        r.audit_quadrants,
+        "is not on the bridge (its probe breakdown has no quadrant split yet)",
+    )
+    require(
         a.overlong_cache < b.max_new_tokens,
         "algo.overlong_cache",
         a.overlong_cache,

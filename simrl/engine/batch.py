@@ -16,6 +16,7 @@ from simrl import controllers
 from simrl.config import Config
 from simrl.controllers import CONTROL_METRICS
 from simrl.engine import reference as ref
+from simrl.engine.dh_breakdown import QUADRANT_METRICS
 from simrl.engine.families import ENGINE_FORMS
 from simrl.engine.result import BatchResult, RunSpec, raise_first_failure
 from simrl.engine.step_end import is_finite
@@ -27,7 +28,7 @@ from simrl.tasks import build_task
 from simrl.tasks.family import TASK_FAMILIES, family, family_of
 
 #: update metrics a step may leave out (a frozen step: NaN)
-OPTIONAL_METRICS = POLICY_UPDATE_METRICS + CONTROL_METRICS
+OPTIONAL_METRICS = POLICY_UPDATE_METRICS + CONTROL_METRICS + QUADRANT_METRICS
 
 __all__ = ["ENGINES", "BatchResult", "RunSpec", "raise_first_failure", "run_batch"]
 
@@ -97,7 +98,8 @@ def names_for(config: Config, task) -> tuple[str, ...]:
     """The metric columns of a run of this config on this task (a linear policy's after
     the family's: simrl/policy.py)."""
     names = family_of(task).task_metric_names(config, task) + policy_metric_names(config)
-    return names + (CONTROL_METRICS if controllers.active(config.algo) else ())
+    names = names + (CONTROL_METRICS if controllers.active(config.algo) else ())
+    return names + (QUADRANT_METRICS if config.run.audit_quadrants else ())
 
 
 def check_engine_policy(specs: Sequence[RunSpec], engine: str) -> None:
@@ -105,7 +107,20 @@ def check_engine_policy(specs: Sequence[RunSpec], engine: str) -> None:
     do the controllers (simrl/controllers.py), for now; a batch's runs agree on whether
     they have one (it adds metric columns)."""
     first = controllers.active(specs[0].config.algo)
+    quad = specs[0].config.run.audit_quadrants
     for spec in specs:
+        if spec.config.run.audit_quadrants != quad:
+            raise ConfigError(
+                "run.audit_quadrants",
+                spec.config.run.audit_quadrants,
+                "runs batched together must agree (it adds metric columns)",
+            )
+        if engine == "fast" and quad:
+            raise ConfigError(
+                "run.audit_quadrants",
+                True,
+                "runs on engine 'reference' only for now (pass --engine reference)",
+            )
         a = spec.config.algo
         if controllers.active(a) != first:
             raise ConfigError(
@@ -257,6 +272,8 @@ def _run_reference(
         update_names = update_names + POLICY_UPDATE_METRICS
     if controllers.active(specs[0].config.algo):  # batches agree (check_engine_policy)
         update_names = update_names + CONTROL_METRICS
+    if specs[0].config.run.audit_quadrants:  # batches agree (check_engine_policy)
+        update_names = update_names + QUADRANT_METRICS
     upd_idx = [names.index(n) for n in update_names]
     features = features or [None] * R
     for r, spec in enumerate(specs):

@@ -326,7 +326,12 @@ def token_gradient(
         lr, h = cfg.optim.lr, entropy(z)
         breakdown.weight += state_weight[:, 0]
         # the token's own sgd step dz = -lr coef_t (e_a - pi), to first order
-        np.add.at(breakdown.token, s_t, sampled_token_entropy_change(z[s_t], a_t, -coef, lr))
+        one_token = sampled_token_entropy_change(z[s_t], a_t, -coef, lr)
+        np.add.at(breakdown.token, s_t, one_token)
+        if breakdown.quadrant is not None:  # run.audit_quadrants
+            breakdown.add_quadrants(
+                s_t, a_t, batch.adv, batch.logp_old, batch.entropy_old, one_token, coef, pi, lr
+            )
         omega = steer_omega_code(
             batch.adv,
             np.exp(batch.logp_old),
@@ -395,7 +400,7 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
     z, opt, lin = state.logits, state.opt, state.policy
     tally = np.zeros(5)  # counted tokens, low, high, dual, selected
     ppo: list[float] = []  # verl's ppo_kl of each minibatch update
-    breakdown = BreakdownSums.zeros(z.shape[0]) if cfg.run.audit else None
+    breakdown = BreakdownSums.zeros(*z.shape, cfg.run.audit_quadrants) if cfg.run.audit else None
     optimise = OPTIMIZERS[cfg.optim.kind].fn
     n = batch.answers.shape[1]
     u_cc = u[lay.cc_offset : lay.cc_offset + lay.cc].reshape(a.epochs, -1) if lay.cc else None

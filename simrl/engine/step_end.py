@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simrl.controllers import ControlState
-from simrl.engine.dh_breakdown import BreakdownSums, breakdown_metrics, breakdown_table
+from simrl.engine.dh_breakdown import (
+    BreakdownSums,
+    breakdown_metrics,
+    breakdown_table,
+    quadrant_metrics,
+)
 from simrl.metrics import AUDIT_METRICS, AUDIT_PROMPT_COLUMNS, STEP_KL_METRICS
 from simrl.optim import OptState, init_state
 from simrl.policy import LinearState
@@ -107,6 +112,8 @@ def finish_step(
         per_state = breakdown_per_state(params, z0, z, h_old, moved, breakdown)
         metrics.update(breakdown_metrics(per_state, moved))
         metrics["breakdown_per_state"] = per_state  # (S, 7): simulate(..., audit_prompts=True)
+        if breakdown.quadrant is not None:  # run.audit_quadrants (sgd: config check)
+            metrics.update(quadrant_metrics(z0, z, h_old, moved, breakdown))
     else:
         metrics.update(breakdown_metrics(None, moved))
     if lin is not None:
