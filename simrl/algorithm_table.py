@@ -41,6 +41,10 @@ def rows() -> list[tuple[str, str, str, str]]:
     ):
         for e in registry:
             out.append((kind, f"`{field} = {e.name}`", e.doc, e.source))
+    from simrl.controllers import TABLE
+
+    for setting, rule, source in TABLE:
+        out.append(("controller", f"`{setting}`", rule, source))
     for r in RECIPES.values():
         out.append(("recipe", f"`algo.recipe = {r.name}`", r.summary, r.source))
     return out

@@ -41,6 +41,7 @@ from simrl.config_toml import (  # noqa: F401  (the bridge's config reads TOML t
     read_toml,
     with_overrides,
 )
+from simrl.controllers import declared_fields as control_fields
 from simrl.recipes import RECIPES
 from simrl.recipes import apply as apply_recipe
 from simrl.rollout_sampling import TIS_MODES
@@ -242,9 +243,8 @@ _AlgoLossFields.__module__ = __name__  # pickles by name (make_dataclass's modul
 
 
 @dataclass(frozen=True)
-class AlgoConfig(_AlgoLossFields):
-    """The algorithm: group size, advantage, policy loss (and its fields), aggregation,
-    KL, entropy bonus, epochs and minibatches, dynamic sampling, exact mode."""
+class _AlgoCore(_AlgoLossFields):
+    """The algo fields after the policy loss's, before the controllers' (AlgoConfig)."""
 
     forking_top_quantile: float = param(
         1.0,
@@ -360,6 +360,20 @@ class AlgoConfig(_AlgoLossFields):
     )
 
 
+#: the controllers' fields (KL in the reward, TR-DPO's reference mix, adaptive entropy),
+#: declared in simrl/controllers.py
+_AlgoControlFields = dataclasses.make_dataclass(
+    "_AlgoControlFields", control_fields(), bases=(_AlgoCore,), frozen=True
+)
+_AlgoControlFields.__module__ = __name__  # pickles by name (make_dataclass's module= is 3.12+)
+
+
+@dataclass(frozen=True)
+class AlgoConfig(_AlgoControlFields):
+    """The algorithm: group size, advantage, policy loss (and its fields), aggregation,
+    KL, entropy bonus, epochs and minibatches, dynamic sampling, exact mode, controllers."""
+
+
 @dataclass(frozen=True)
 class _OptimHead(Section):
     """The optim fields before the optimisers' own (OptimConfig)."""
@@ -401,6 +415,11 @@ class RunConfig(Section):
     audit: bool = param(
         False,
         "record the entropy-change audit: second order, Cui's Theorem 1, the one-token sum, STEER's two forms",
+        Bool(),
+    )
+    audit_quadrants: bool = param(
+        False,
+        "with audit: the entropy change split into STEER's four quadrants (sign of A x token above / below the mean log-probability), theory/NOTES.md",
         Bool(),
     )
     on_nonfinite: str = param(

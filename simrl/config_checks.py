@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from simrl import controllers
 from simrl.algorithms.advantage import ADVANTAGES, check_advantage
 from simrl.algorithms.aggregation import fixed_weight_names
 from simrl.algorithms.aggregations import AGGREGATIONS
@@ -76,6 +77,13 @@ def _check_sampling(c: Config) -> None:
         "run.audit",
         c.run.audit,
         "must be false when the rollout sampler differs from pi_old (temperature, top_p, top_k, staleness, tis): the dH breakdown assumes on-policy samples",
+    )
+    first = next(n for n, off in SAMPLER_FIELDS if getattr(a, n) != off)
+    require(
+        not controllers.active(a),
+        f"algo.{first}",
+        getattr(a, first),
+        "cannot be combined with a controller (algo.kl_in_reward, ref_sync_steps, entropy_adaptive) yet: each is built and checked against its trainer on-policy only",
     )
 
 
@@ -286,6 +294,7 @@ def check_algo(a: AlgoConfig) -> None:
     """The combinations within the algo section, shared by the simulator and the bridge."""
     check_advantage(a)  # the chosen estimator's checks (simrl/algorithms/advantages/)
     check_losses(a)  # each loss's own checks (simrl/algorithms/losses/), then dual clip
+    controllers.check(a)  # KL in the reward, TR-DPO's mix, adaptive entropy
 
 
 def _check_common(c: Config) -> None:
@@ -303,6 +312,15 @@ def _check_common(c: Config) -> None:
         f"must be <= task.num_prompts = {t.num_prompts} (0 = all)",
     )
     check_algo(a)
+    controllers.check_config(c)
+    if c.run.audit_quadrants:  # theory/NOTES.md, "STEER's four quadrants"
+        require(
+            c.run.audit and c.optim.kind == "sgd" and c.policy.kind == "tabular",
+            "run.audit_quadrants",
+            True,
+            "needs run.audit = true, optim.kind = 'sgd' and a tabular policy (a quadrant's "
+            "displacement is its tokens' sgd step on the logits)",
+        )
     if ADVANTAGES[a.advantage].reads_greedy and not a.exact:
         require(
             REWARDS[r.kind].deterministic,

@@ -112,6 +112,33 @@ ENTRIES: tuple[Entry, ...] = (
     ),
     Entry(
         "TRL",
+        "use_adaptive_entropy",
+        "algo.entropy_adaptive",
+        "Skywork-OR1's adaptive entropy coefficient, starting at algo.entropy_coef; "
+        "algo.entropy_target, entropy_coef_delta, entropy_coef_min, entropy_coef_max keep "
+        "TRL's names (simrl/controllers.py)",
+    ),
+    Entry(
+        "TRL",
+        "sync_ref_model",
+        "algo.ref_sync_steps",
+        "TR-DPO's reference mixing: on when algo.ref_sync_steps > 0 (TRL's "
+        "ref_model_sync_steps; TRL's default 512)",
+    ),
+    Entry(
+        "TRL",
+        "ref_model_sync_steps",
+        "algo.ref_sync_steps",
+        "optimiser updates between mixes (TRL's global steps); 0 = off",
+    ),
+    Entry(
+        "TRL",
+        "ref_model_mixup_alpha",
+        "algo.ref_mixup_alpha",
+        "ref <- (1 - alpha) ref + alpha policy over the parameters (here the logits)",
+    ),
+    Entry(
+        "TRL",
         "off_policy_mask_threshold",
         "algo.opsm_threshold",
         "the off-policy sequence mask (algo.loss = 'opsm', or luspo / vespo with it)",
@@ -316,15 +343,26 @@ ENTRIES: tuple[Entry, ...] = (
     Entry(
         "verl",
         "algorithm.use_kl_in_reward",
-        "",
-        "a KL penalty in the reward is not modelled; simrl's KL is a loss term (algo.kl_coef)",
+        "algo.kl_in_reward",
+        "the KL penalty in the token rewards, r_t - beta k_t (apply_kl_penalty; "
+        "simrl/controllers.py); simrl's algo.kl_coef is the KL loss (verl's use_kl_loss)",
     ),
     Entry(
         "verl",
-        "algorithm.kl_ctrl.kl_coef",
-        "",
-        "the in-reward KL's coefficient; not modelled (algo.kl_coef is the KL loss)",
+        "algorithm.kl_penalty",
+        "algo.kl_reward_kind",
+        "the in-reward KL estimator: 'kl' = 'k1', 'mse' = 'k2', 'low_var_kl' = 'k3' (verl "
+        "clamps its value to [-10, 10]: not here), 'abs', 'k1+', 'k3+' (their values)",
     ),
+    Entry("verl", "algorithm.kl_ctrl.type", "algo.kl_ctrl", "'fixed' or 'adaptive'"),
+    Entry(
+        "verl",
+        "algorithm.kl_ctrl.kl_coef",
+        "algo.kl_reward_coef",
+        "the in-reward KL's coefficient beta (initial, with 'adaptive'); not algo.kl_coef",
+    ),
+    Entry("verl", "algorithm.kl_ctrl.target_kl", "algo.kl_target", "the adaptive target"),
+    Entry("verl", "algorithm.kl_ctrl.horizon", "algo.kl_horizon", "the adaptive horizon"),
     Entry("verl", "algorithm.gamma", "", "GAE's discount: simrl has no critic"),
     Entry("verl", "algorithm.lam", "", "GAE's lambda: simrl has no critic"),
     Entry(

@@ -293,6 +293,12 @@ def _check(c: BridgeRunConfig) -> None:
             f"must be {off!r} on the bridge for now (its rollout draws from softmax(logits / T) of the current model; top-p, top-k, stale rollouts and TIS are built in the simulator's reference engine only)",
         )
     require(
+        not r.audit_quadrants,
+        "run.audit_quadrants",
+        r.audit_quadrants,
+        "is not on the bridge (its probe breakdown has no quadrant split yet)",
+    )
+    require(
         a.overlong_cache < b.max_new_tokens,
         "algo.overlong_cache",
         a.overlong_cache,

@@ -17,7 +17,9 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from simrl import controllers
 from simrl.bridge.config import BridgeRunConfig
+from simrl.bridge.control import BridgeControl
 from simrl.bridge.device import configure, resolve_device
 from simrl.bridge.metrics import eval_metrics, eval_names
 from simrl.bridge.model import check_context, load_policy
@@ -27,6 +29,7 @@ from simrl.bridge.rewards import wrong_label
 from simrl.bridge.step import TIMING_NAMES, UPDATE_NAMES, Context, rl_step
 from simrl.bridge.task import split_problems
 from simrl.bridge.update import make_optimizer
+from simrl.controllers import CONTROL_METRICS
 from simrl.errors import NonFiniteError
 
 __all__ = ["TIMING_NAMES", "UPDATE_NAMES", "BridgeResult", "metric_names", "run_bridge"]
@@ -90,6 +93,8 @@ def run_bridge(
         0 if task is None else per_step,
     )
     names = metric_names(cfg.run.passk)
+    if controllers.active(cfg.algo):
+        names = (*names, *CONTROL_METRICS)
     rows, audits, finals, samples, models = [], [], [], {}, {}
     steps = cfg.run.steps
     for r in range(cfg.run.seeds):
@@ -164,6 +169,12 @@ def run_seed(
         p.requires_grad_(True)
     params = [p for p in policy.parameters() if p.requires_grad]
     ref = ctx.base
+    control = None
+    if controllers.active(cfg.algo):  # simrl/bridge/control.py; TR-DPO mixes its own copy
+        if cfg.algo.ref_sync_steps > 0:
+            ref = copy.deepcopy(ctx.base)
+        control = BridgeControl(cfg.algo, params, list(ref.parameters()))
+    names = UPDATE_NAMES + (CONTROL_METRICS if control is not None else ())
     opt = make_optimizer(cfg, params)
     train_rng, eval_rng, audit_rng = (seed_generator(cfg, r, s) for s in range(3))
 
@@ -182,13 +193,19 @@ def run_seed(
     ev["mass_incorrect_label"] = float(
         np.mean([a == lab for a, lab in zip(samples.answers, np.repeat(labels, n), strict=True)])
     )
-    rows = [{"seed": r, "step": 0, **ev, **dict.fromkeys(UPDATE_NAMES, np.nan)}]
+    rows = [{"seed": r, "step": 0, **ev, **dict.fromkeys(names, np.nan)}]
     audit_rows_out: list[dict] = []
-    sums, counts = np.zeros(len(UPDATE_NAMES)), np.zeros(len(UPDATE_NAMES))
+    sums, counts = np.zeros(len(names)), np.zeros(len(names))
     failed = -1
     for t in range(cfg.run.steps):
         try:
-            um, audit = rl_step(ctx, policy, ref, opt, params, labels, t, train_rng, audit_rng)
+            um, audit = rl_step(
+                ctx, policy, ref, opt, params, labels, t, train_rng, audit_rng, control
+            )
+            if control is not None:
+                um["entropy_coef_now"] = (
+                    control.state.entropy_coef if cfg.algo.entropy_adaptive else np.nan
+                )
         except FloatingPointError:
             failed = t + 1
             if cfg.run.on_nonfinite == "raise":
@@ -205,7 +222,7 @@ def run_seed(
                     {"seed": r, "step": t + 1, "probe": j, "kind": probe.kind}
                     | dict(zip(PROBE_COLUMNS, rec, strict=True))
                 )
-        vals = np.array([um.get(k, np.nan) for k in UPDATE_NAMES], dtype=float)
+        vals = np.array([um.get(k, np.nan) for k in names], dtype=float)
         ok = np.isfinite(vals)
         sums[ok] += vals[ok]
         counts[ok] += 1
@@ -217,7 +234,7 @@ def run_seed(
             keep(t + 1, v)
             upd = dict(
                 zip(
-                    UPDATE_NAMES,
+                    names,
                     np.where(counts > 0, sums / np.maximum(counts, 1), np.nan),
                     strict=True,
                 )

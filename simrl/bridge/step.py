@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from simrl import controllers
 from simrl.algorithms.advantage import ADVANTAGES
 from simrl.algorithms.advantage import compute as compute_advantages
 from simrl.algorithms.losses import POLICY_LOSSES
@@ -102,6 +103,27 @@ def old_policy_stats(model, ref, s, cfg, tokens, mask, device, rows=None):
     return logp, ent, logp_ref, kl_ref
 
 
+@torch.no_grad()
+def kl_penalised(control, ref, s, cfg, comp, logp_old, rewards, out, device):
+    """The rewards minus beta times each completion's summed KL estimate of log pi_old -
+    log pi_ref per token (verl apply_kl_penalty), the controller stepped; reports
+    kl_reward (verl's current_kl) and kl_reward_coef (the beta applied)."""
+    a = cfg.algo
+    lr, _, _, _ = old_policy_stats(ref, ref, s, cfg, comp.tokens, comp.mask, device)
+    mask = comp.mask[:, : s.T].double().cpu().numpy()
+    k = controllers.kl_values(
+        a.kl_reward_kind,
+        logp_old.double().cpu().numpy(),
+        lr.double().cpu().numpy(),
+    )
+    k_sum = (k * mask).sum(-1).reshape(rewards.shape)
+    lengths = mask.sum(-1).reshape(rewards.shape)
+    pen, out["kl_reward"], out["kl_reward_coef"], control.state = controllers.penalise_rewards(
+        a, control.state, rewards, k_sum, lengths
+    )
+    return pen
+
+
 def first_minibatch_rows(cfg, n_groups: int) -> np.ndarray:
     """The sequences of the update's first minibatch (simrl/engine/reference.py split)."""
     groups = minibatch_groups(n_groups, cfg.algo.minibatches)[0]
@@ -126,8 +148,9 @@ def greedy_rewards(ctx: Context, policy, problems: np.ndarray, labels) -> np.nda
     return out
 
 
-def rl_step(ctx: Context, policy, ref, opt, params, labels, t, rng, audit_rng):
-    """One RL step of one replicate: (update metrics, per-probe audit (n_probes, 7) or None)."""
+def rl_step(ctx: Context, policy, ref, opt, params, labels, t, rng, audit_rng, control=None):
+    """One RL step of one replicate: (update metrics, per-probe audit (n_probes, 7) or None).
+    `control`: the replicate's controllers (simrl/bridge/control.py), or None."""
     cfg, dev = ctx.cfg, ctx.device
     a = cfg.algo
     if not REWARDS[cfg.reward.kind].updates:  # frozen
@@ -147,11 +170,10 @@ def rl_step(ctx: Context, policy, ref, opt, params, labels, t, rng, audit_rng):
     greedy = None
     if ADVANTAGES[a.advantage].reads_greedy:
         greedy = greedy_rewards(ctx, policy, problem[:: a.group_size], labels)
-    adv = compute_advantages(a.advantage, rewards, a, lengths, greedy)
     s = scoring_batch(comp, ctx.fmt.pad_id, dev)
     # pi_old of the first minibatch comes from the update's first forward (the policy is
     # pi_old until the first optimiser step), unless the reference is scored beside it
-    share = a.kl_coef == 0
+    share = a.kl_coef == 0 and not a.kl_in_reward
     rows = None
     if share:
         first = first_minibatch_rows(cfg, rewards.shape[0])
@@ -160,6 +182,9 @@ def rl_step(ctx: Context, policy, ref, opt, params, labels, t, rng, audit_rng):
         policy, ref, s, cfg, comp.tokens, comp.mask, dev, rows
     )
     out["kl_ref"] = kl_ref
+    if control is not None and a.kl_in_reward:  # verl apply_kl_penalty (simrl/controllers.py)
+        rewards = kl_penalised(control, ref, s, cfg, comp, logp_old, rewards, out, dev)
+    adv = compute_advantages(a.advantage, rewards, a, lengths, greedy)
     batch = UpdateBatch(
         tokens=comp.tokens,
         mask=comp.mask,
@@ -199,6 +224,7 @@ def rl_step(ctx: Context, policy, ref, opt, params, labels, t, rng, audit_rng):
         forward_ref=lambda idx: score(ref, s, idx, temp, dev),
         probes=sums if cfg.run.audit else None,
         max_grad_norm=cfg.bridge.max_grad_norm,
+        control=control,
     )
     secs = time.perf_counter() - start
     if not all(torch.isfinite(p).all() for p in params):

@@ -107,10 +107,12 @@ def ppo_update(
     forward_ref: Callable[[torch.Tensor], torch.Tensor] | None = None,
     probes: ProbeSums | None = None,
     max_grad_norm: float = 0.0,
+    control=None,
 ) -> np.ndarray:
     """Run algo.epochs x algo.minibatches optimiser steps; return the tally (TALLY order).
 
-    keys: (epochs, B, T) uniforms for Clip-Cov (None for other losses)."""
+    keys: (epochs, B, T) uniforms for Clip-Cov (None for other losses). control: the
+    replicate's controllers (simrl/bridge/control.py), or None."""
     a = cfg.algo
     G = batch.group_size
     device = batch.adv.device
@@ -171,11 +173,12 @@ def ppo_update(
             elif a.kl_coef > 0:
                 ref_all = torch.log_softmax(forward_ref(idx).detach(), dim=-1)[m]
                 total = total + a.kl_coef * (w * exact_kl(a.kl_kind, logp_all[m], ref_all)).sum()
-            if a.entropy_coef > 0 and a.entropy_agg == "loss":  # loss -= coef * H, like the loss
-                total = total - a.entropy_coef * (w * h_t).sum()
-            elif a.entropy_coef > 0:  # TRL: the mean entropy of the kept tokens
+            ent_coef = a.entropy_coef if control is None else control.entropy_coef()
+            if ent_coef > 0 and a.entropy_agg == "loss":  # loss -= coef * H, like the loss
+                total = total - ent_coef * (w * h_t).sum()
+            elif ent_coef > 0:  # TRL: the mean entropy of the kept tokens
                 kept = keep.to(h_t.dtype)
-                total = total - a.entropy_coef * (kept * h_t).sum() / kept.sum().clamp(min=1.0)
+                total = total - ent_coef * (kept * h_t).sum() / kept.sum().clamp(min=1.0)
             if not torch.isfinite(total.detach()):
                 raise FloatingPointError("loss")
 
@@ -204,6 +207,10 @@ def ppo_update(
             if max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
             optimizer.step()
+            if control is not None:
+                control.after_update(h_t.detach(), keep)
+    if control is not None:
+        control.end_step()
     return tally
 
 

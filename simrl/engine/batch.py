@@ -8,11 +8,15 @@ the engine's chunking of steps.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
+from simrl import controllers
 from simrl.config import Config
+from simrl.controllers import CONTROL_METRICS
 from simrl.engine import reference as ref
+from simrl.engine.dh_breakdown import QUADRANT_METRICS
 from simrl.engine.families import ENGINE_FORMS
 from simrl.engine.result import BatchResult, RunSpec, raise_first_failure
 from simrl.engine.step_end import is_finite
@@ -23,6 +27,9 @@ from simrl.policy import POLICY_UPDATE_METRICS, build_features, overlap, policy_
 from simrl.rollout_sampling import first_sampler_field
 from simrl.tasks import build_task
 from simrl.tasks.family import TASK_FAMILIES, family, family_of
+
+#: update metrics a step may leave out (a frozen step: NaN)
+OPTIONAL_METRICS = POLICY_UPDATE_METRICS + CONTROL_METRICS + QUADRANT_METRICS
 
 __all__ = ["ENGINES", "BatchResult", "RunSpec", "raise_first_failure", "run_batch"]
 
@@ -91,12 +98,50 @@ def check_task_config(spec: RunSpec, task) -> None:
 def names_for(config: Config, task) -> tuple[str, ...]:
     """The metric columns of a run of this config on this task (a linear policy's after
     the family's: simrl/policy.py)."""
-    return family_of(task).task_metric_names(config, task) + policy_metric_names(config)
+    names = family_of(task).task_metric_names(config, task) + policy_metric_names(config)
+    names = names + (CONTROL_METRICS if controllers.active(config.algo) else ())
+    return names + (QUADRANT_METRICS if config.run.audit_quadrants else ())
 
 
 def check_engine_policy(specs: Sequence[RunSpec], engine: str) -> None:
     """The numba engine has tabular logits only: a linear policy runs on the reference; so
-    does a rollout sampler that differs from pi_old (simrl/rollout_sampling.py)."""
+    do a rollout sampler that differs from pi_old (simrl/rollout_sampling.py) and the
+    controllers (simrl/controllers.py), for now. A batch's runs agree on whether they have
+    a controller (it adds metric columns)."""
+    first = controllers.active(specs[0].config.algo)
+    quad = specs[0].config.run.audit_quadrants
+    for spec in specs:
+        if spec.config.run.audit_quadrants != quad:
+            raise ConfigError(
+                "run.audit_quadrants",
+                spec.config.run.audit_quadrants,
+                "runs batched together must agree (it adds metric columns)",
+            )
+        if engine == "fast" and quad:
+            raise ConfigError(
+                "run.audit_quadrants",
+                True,
+                "runs on engine 'reference' only for now (pass --engine reference)",
+            )
+        a = spec.config.algo
+        if controllers.active(a) != first:
+            raise ConfigError(
+                "algo.kl_in_reward / ref_sync_steps / entropy_adaptive",
+                controllers.active(a),
+                "runs batched together must all use a controller or none (its metric columns)",
+            )
+        if engine == "fast" and first:
+            field = next(
+                f"algo.{n}"
+                for n in ("kl_in_reward", "ref_sync_steps", "entropy_adaptive")
+                if getattr(a, n)
+            )
+            raise ConfigError(
+                field,
+                getattr(a, field[5:]),
+                "runs on engine 'reference' only for now (the numba kernels do not carry the "
+                "controllers' state yet; pass --engine reference)",
+            )
     if engine == "fast":
         for spec in specs:
             if spec.config.policy.kind != "tabular":
@@ -239,6 +284,10 @@ def _run_reference(
     update_names = UPDATE_METRICS + forms.update_extra
     if specs[0].config.policy.kind != "tabular":  # batches share policy.kind
         update_names = update_names + POLICY_UPDATE_METRICS
+    if controllers.active(specs[0].config.algo):  # batches agree (check_engine_policy)
+        update_names = update_names + CONTROL_METRICS
+    if specs[0].config.run.audit_quadrants:  # batches agree (check_engine_policy)
+        update_names = update_names + QUADRANT_METRICS
     upd_idx = [names.index(n) for n in update_names]
     features = features or [None] * R
     for r, spec in enumerate(specs):
@@ -251,6 +300,7 @@ def _run_reference(
             params = ref.RunParams(cfg, tasks[r], layouts[r], phi)
             state = ref.initial_state(tasks[r], phi)
             policy_row = {"policy_overlap": overlap(phi, tasks[r].base_logits)}
+        state = replace(state, control=controllers.initial(cfg.algo))
         gen = run_generator(cfg, spec.replicate)
         sums, counts = np.zeros(len(upd_idx)), np.zeros(len(upd_idx))
         u = np.empty((1, layouts[r].total))
@@ -278,7 +328,7 @@ def _run_reference(
             if per_prompt is not None:
                 per_prompt[r, t] = per_state
             vals = np.array(
-                [um.get(n, np.nan) if n in POLICY_UPDATE_METRICS else um[n] for n in update_names]
+                [um.get(n, np.nan) if n in OPTIONAL_METRICS else um[n] for n in update_names]
             )  # a frozen step records no held-out change
             ok = np.isfinite(vals)
             sums[ok] += vals[ok]

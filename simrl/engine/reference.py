@@ -33,6 +33,7 @@ from itertools import pairwise
 
 import numpy as np
 
+from simrl import controllers
 from simrl.aggregation import AGGREGATIONS
 from simrl.algorithms.advantage import ADVANTAGES, entropy_term
 from simrl.algorithms.advantage import compute as compute_advantages
@@ -224,6 +225,7 @@ def minibatch_gradient(
     keys: np.ndarray,
     breakdown: BreakdownSums | None = None,
     is_weight: np.ndarray | None = None,
+    entropy_coef: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, object]:
     """Gradient (S, K) of the aggregated loss of the minibatch `groups` at logits z.
 
@@ -255,7 +257,7 @@ def minibatch_gradient(
         is_weight=None if is_weight is None else is_weight[groups].ravel(),
     )
     grad, out, _, _ = token_gradient(
-        params.config, z, ref_logits, logp_old, h_old, tokens, breakdown
+        params.config, z, ref_logits, logp_old, h_old, tokens, breakdown, entropy_coef
     )
     return grad, count, out
 
@@ -291,6 +293,7 @@ def token_gradient(
     h_old: np.ndarray,
     tokens: TokenTable,
     breakdown: BreakdownSums | None = None,
+    entropy_coef: float | None = None,
 ) -> tuple[np.ndarray, LossOut, np.ndarray, np.ndarray]:
     """Gradient (S, K) at logits z of the aggregated loss of a minibatch of tokens; one
     function for bandit answers and sequence tokens alike.
@@ -300,7 +303,8 @@ def token_gradient(
     minibatch (TRL `get_high_entropy_mask`: threshold torch.quantile(H, 1 - q), keep
     H >= threshold - FORK_TIE_TOL); d logp_t / dz = e_a - pi chains it to the logits; KL and entropy
     terms are added per token, weighted like the token. Returns (grad, LossOut, the
-    per-token policy coefficient w_t * keep_t * dlogp_t, the keep mask).
+    per-token policy coefficient w_t * keep_t * dlogp_t, the keep mask). `entropy_coef`
+    replaces algo.entropy_coef (the adaptive controller's applied value).
     """
     a = cfg.algo
     s_t, a_t, w = tokens.state, tokens.token, tokens.weight
@@ -339,13 +343,19 @@ def token_gradient(
     if a.kl_coef > 0 and not sampled_kl:
         _, gk = KL_ESTIMATORS[a.kl_kind].fn(logp, log_softmax(ref_logits))
         grad += a.kl_coef * state_weight * gk
-    if a.entropy_coef > 0:  # loss -= coef * H
-        grad -= a.entropy_coef * entropy_weight(a, tokens, keep, state_weight) * entropy_gradient(z)
+    ent_coef = a.entropy_coef if entropy_coef is None else entropy_coef
+    if ent_coef > 0:  # loss -= coef * H
+        grad -= ent_coef * entropy_weight(a, tokens, keep, state_weight) * entropy_gradient(z)
     if breakdown is not None:
         lr, h = cfg.optim.lr, entropy(z)
         breakdown.weight += state_weight[:, 0]
         # the token's own sgd step dz = -lr coef_t (e_a - pi), to first order
-        np.add.at(breakdown.token, s_t, sampled_token_entropy_change(z[s_t], a_t, -coef, lr))
+        one_token = sampled_token_entropy_change(z[s_t], a_t, -coef, lr)
+        np.add.at(breakdown.token, s_t, one_token)
+        if breakdown.quadrant is not None:  # run.audit_quadrants
+            breakdown.add_quadrants(
+                s_t, a_t, batch.adv, batch.logp_old, batch.entropy_old, one_token, coef, pi, lr
+            )
         omega = steer_omega_code(
             batch.adv,
             np.exp(batch.logp_old),
@@ -407,6 +417,16 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
         logq = sampler_logp(behaviour_logits(state.history, z0, a.staleness), a)
         pi_sample = np.exp(logq)
     batch = (exact_batch if a.exact else sampled_batch)(params, pi_sample, u)
+    # the controllers and a separate sampler are not combined (config_checks refuses it)
+    ctl, ref, kl_now = state.control, state.ref_logits, (np.nan, np.nan)
+    if ctl is not None and a.kl_in_reward:  # verl apply_kl_penalty: one token per response
+        k = controllers.kl_values(
+            a.kl_reward_kind,
+            logp_old[batch.prompt[:, None], batch.answers],
+            log_softmax(ref)[batch.prompt[:, None], batch.answers],
+        )
+        rewards, *kl_now, ctl = controllers.penalise_rewards(a, ctl, batch.rewards, k, 1.0)
+        batch = replace(batch, rewards=rewards)
     adv = advantages(params, batch, pi_sample)
     if a.tis != "off":  # rho = pi_T,old(a) / q(a), per token (a bandit response is one)
         s_b = np.repeat(batch.prompt, batch.answers.shape[1])
@@ -418,7 +438,7 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
     z, opt, lin = state.logits, state.opt, state.policy
     tally = np.zeros(5)  # counted tokens, low, high, dual, selected
     ppo: list[float] = []  # verl's ppo_kl of each minibatch update
-    breakdown = BreakdownSums.zeros(z.shape[0]) if cfg.run.audit else None
+    breakdown = BreakdownSums.zeros(*z.shape, cfg.run.audit_quadrants) if cfg.run.audit else None
     optimise = OPTIMIZERS[cfg.optim.kind].fn
     n = batch.answers.shape[1]
     u_cc = u[lay.cc_offset : lay.cc_offset + lay.cc].reshape(a.epochs, -1) if lay.cc else None
@@ -430,10 +450,11 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
             ppo.append(minibatch_ppo_kl(zt, logp_old, s_t, a_t, batch.count[groups].ravel()))
             grad, count, out = minibatch_gradient(
                 params, zt, tempered(state.ref_logits, T), logp_old, h_old, batch, adv, groups,
-                keys, breakdown, is_weight,
+                keys, breakdown, is_weight, controllers.applied_entropy_coef(a, ctl),
             )  # fmt: skip
             if T != 1.0:  # d loss / dz = (1 / T) d loss / d(z / T)
                 grad = grad / T
+            h_now = entropy(z)[s_t] if ctl is not None else None
             tally += [
                 count.sum(),
                 *(count @ m for m in (out.clip_low, out.clip_high, out.clip_dual, out.selected)),
@@ -442,12 +463,20 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
                 z, opt = optimise(z, grad, opt, cfg.optim)
             else:  # the policy-class seam: theta_tab and w from the logit gradient
                 z, opt, lin = apply_gradient(optimise, cfg.optim, lin, opt, params.features, grad)
+            if ctl is not None:  # the bandit has no forking mask: every token is kept
+                e = controllers.kept_entropy_mean(h_now, count, np.ones(count.size))
+                ctl, ref = controllers.after_update(a, ctl, e, z, ref)
 
     batch_stats = (batch.reward_mean, batch.zero_var_frac, len(batch.prompt))
+    if ctl is not None:
+        state = replace(state, ref_logits=ref)
     new_state, metrics = finish_step(
         cfg, state, z, opt, z0, h_old if T == 1.0 else entropy(z0), t, tally, batch_stats,
         breakdown, params, lin, batch.prompt, ppo_kl=mean_or_nan(ppo),
     )  # fmt: skip
     if a.staleness > 0:
         new_state = replace(new_state, history=next_history(state.history, z0, a.staleness))
+    if ctl is not None:
+        metrics.update(controllers.metrics(a, ctl, *kl_now))
+        new_state = replace(new_state, control=ctl)
     return new_state, metrics

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simrl import controllers
 from simrl.aggregation import AGGREGATIONS
 from simrl.algorithms.advantage import ADVANTAGES, entropy_term
 from simrl.algorithms.advantage import compute as compute_advantages
@@ -150,7 +151,10 @@ def greedy_leaf(task: SequenceTask, pi: np.ndarray, s: int) -> int:
     raise AssertionError("every path ends in a leaf within max_len tokens")
 
 
-def sampled_tokens(params: SeqParams, pi_old: np.ndarray, u: np.ndarray) -> SeqTokens:
+def sampled_tokens(params: SeqParams, pi_old: np.ndarray, u: np.ndarray, kl=None) -> SeqTokens:
+    """The step's sampled batch. `kl(rewards, nodes, tokens)` (KL in the reward), given
+    the kept groups' rewards (n, G) and each response's states and tokens, returns the
+    penalised rewards."""
     cfg, task, lay = params.config, params.task, params.layout
     S, P, G, T = cfg.train_prompts, cfg.prompts_per_step, cfg.algo.group_size, task.max_len
     a, U = cfg.algo, T + 1
@@ -190,6 +194,10 @@ def sampled_tokens(params: SeqParams, pi_old: np.ndarray, u: np.ndarray) -> SeqT
     n = len(kept)
     rewards = np.array([g[2] for g in kept], dtype=float).reshape(n, G)
     lengths = np.array([[len(r[1]) for r in g[1]] for g in kept], dtype=float).reshape(n, G)
+    if kl is not None:
+        rewards = kl(
+            rewards, [[r[0] for r in g[1]] for g in kept], [[r[1] for r in g[1]] for g in kept]
+        )
     greedy = None
     if ADVANTAGES[a.advantage].reads_greedy:  # ReMax: the greedy responses' rewards
         r_leaf = leaf_expected_reward(task, cfg.reward.kind, p=cfg.reward.p, flip=cfg.reward.flip)
@@ -319,7 +327,33 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
     if differs(a):  # the rollouts' sampler q: stale, tempered, truncated
         logq = sampler_logp(behaviour_logits(state.history, z0, a.staleness), a)
         pi_sample = np.exp(logq)
-    tok = (exact_tokens if a.exact else sampled_tokens)(params, pi_sample, u)
+    # the controllers and a separate sampler are not combined (config_checks refuses it)
+    ctl, ref, kl_now = state.control, state.ref_logits, [np.nan, np.nan]
+    if ctl is not None and a.kl_in_reward:  # never exact (the config refuses it)
+
+        def kl(rewards, nodes, tokens):  # verl apply_kl_penalty over each response's tokens
+            nonlocal ctl
+            lr, rows = log_softmax(ref), task.node_row
+            k = [
+                [
+                    controllers.kl_values(
+                        a.kl_reward_kind, logp_old[rows[ns], ts], lr[rows[ns], ts]
+                    )
+                    for ns, ts in zip(gn, gt, strict=True)
+                ]
+                for gn, gt in zip(nodes, tokens, strict=True)
+            ]
+            shape = rewards.shape
+            k_sum = np.array([[x.sum() for x in g] for g in k]).reshape(shape)
+            k_len = np.array([[x.size for x in g] for g in k], dtype=float).reshape(shape)
+            rewards, kl_now[0], kl_now[1], ctl = controllers.penalise_rewards(
+                a, ctl, rewards, k_sum, k_len
+            )
+            return rewards
+
+        tok = sampled_tokens(params, pi_sample, u, kl)
+    else:
+        tok = (exact_tokens if a.exact else sampled_tokens)(params, pi_sample, u)
     if a.tis != "off":  # rho = pi_T,old(v) / q(v) per token, or per response
         log_ratio = logp_old[tok.row, tok.token] - logq[tok.row, tok.token]
         is_weight = tis_weights(log_ratio, tok.seq, a.tis, a.tis_clip_min, a.tis_clip_max)
@@ -330,7 +364,7 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
     z, opt = state.logits, state.opt
     tally = np.zeros(8)  # counted, low, high, dual, selected, kept, |policy| fork, |policy|
     ppo: list[float] = []  # verl's ppo_kl of each minibatch update
-    breakdown = BreakdownSums.zeros(z.shape[0]) if cfg.run.audit else None
+    breakdown = BreakdownSums.zeros(*z.shape, cfg.run.audit_quadrants) if cfg.run.audit else None
     optimise = OPTIMIZERS[cfg.optim.kind].fn
     T = task.max_len
     u_cc = u[lay.cc_offset : lay.cc_offset + lay.cc].reshape(a.epochs, -1) if lay.cc else None
@@ -352,9 +386,11 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
             )
             zt = tempered(z, T_temp)
             ppo.append(minibatch_ppo_kl(zt, logp_old, tok.row[sel], tok.token[sel], tok.count[sel]))
+            h_now = entropy(z)[table.state] if ctl is not None else None
             grad, out, policy, keep = token_gradient(
-                cfg, zt, tempered(state.ref_logits, T_temp), logp_old, h_old, table, breakdown
-            )
+                cfg, zt, tempered(state.ref_logits, T_temp), logp_old, h_old, table, breakdown,
+                controllers.applied_entropy_coef(a, ctl),
+            )  # fmt: skip
             if T_temp != 1.0:  # d loss / dz = (1 / T) d loss / d(z / T)
                 grad = grad / T_temp
             count = tok.count[sel]
@@ -367,16 +403,23 @@ def step(state: RunState, params: SeqParams, u: np.ndarray, t: int) -> tuple[Run
                 mag.sum(),
             ]
             z, opt = optimise(z, grad, opt, cfg.optim)
+            if ctl is not None:
+                e = controllers.kept_entropy_mean(h_now, count, keep)
+                ctl, ref = controllers.after_update(a, ctl, e, z, ref)
 
     batch_stats = (tok.reward_mean, tok.zero_var_frac, tok.n_groups)
     new_state, metrics = finish_step(
-        cfg, state, z, opt, z0, h_old if T_temp == 1.0 else entropy(z0), t, tally,
-        batch_stats, breakdown, params, ppo_kl=mean_or_nan(ppo),
+        cfg, state if ctl is None else dataclasses.replace(state, ref_logits=ref), z, opt, z0,
+        h_old if T_temp == 1.0 else entropy(z0), t, tally, batch_stats, breakdown, params,
+        ppo_kl=mean_or_nan(ppo),
     )  # fmt: skip
     if a.staleness > 0:
         new_state = dataclasses.replace(
             new_state, history=next_history(state.history, z0, a.staleness)
         )
+    if ctl is not None:
+        metrics.update(controllers.metrics(a, ctl, *kl_now))
+        new_state = dataclasses.replace(new_state, control=ctl)
     metrics["fork_grad_share"] = tally[6] / tally[7] if tally[7] > 0 else np.nan
     metrics["forking_kept_frac"] = tally[5] / tally[0] if tally[0] else 0.0
     metrics["tokens_per_response"] = tok.mean_length

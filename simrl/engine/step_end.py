@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simrl.engine.dh_breakdown import BreakdownSums, breakdown_metrics, breakdown_table
+from simrl.controllers import ControlState
+from simrl.engine.dh_breakdown import (
+    BreakdownSums,
+    breakdown_metrics,
+    breakdown_table,
+    quadrant_metrics,
+)
 from simrl.metrics import AUDIT_METRICS, AUDIT_PROMPT_COLUMNS, STEP_KL_METRICS
 from simrl.optim import OptState, init_state
 from simrl.policy import LinearState
@@ -35,6 +41,7 @@ class RunState:
     #: algo.staleness = k: the logits at the start of the last k steps, oldest first
     #: (simrl/rollout_sampling.py); () otherwise
     history: tuple = ()
+    control: ControlState | None = None  # the controllers' state (simrl/controllers.py)
 
 
 def facts(task: BanditTask, s: int) -> PromptFacts:
@@ -109,13 +116,15 @@ def finish_step(
         per_state = breakdown_per_state(params, z0, z, h_old, moved, breakdown)
         metrics.update(breakdown_metrics(per_state, moved))
         metrics["breakdown_per_state"] = per_state  # (S, 7): simulate(..., audit_prompts=True)
+        if breakdown.quadrant is not None:  # run.audit_quadrants (sgd: config check)
+            metrics.update(quadrant_metrics(z0, z, h_old, moved, breakdown))
     else:
         metrics.update(breakdown_metrics(None, moved))
     if lin is not None:
         metrics.update(heldout_metrics(z0, z, h_old, prompts))
     metrics["ppo_kl"] = ppo_kl
     metrics["kl_step_exact"] = step_kl_exact(z0, z, moved)
-    return RunState(z, ref, opt, lin), metrics
+    return RunState(z, ref, opt, lin, state.control), metrics
 
 
 def heldout_metrics(z0, z, h_old, prompts) -> dict:

@@ -268,6 +268,7 @@ SL = (SPUR, "code/ttrl/models/loss.py")
 SE = (SPUR, "code/ttrl/trainer/experience_maker.py")
 SA = (SPUR, "code/ttrl/cli/train_ppo_naive.py")
 KS = (SKY, "or1_scripts/train/7b_16k.sh")
+KD = (SKY, "verl/workers/actor/dp_actor.py")
 KY = (SKY, "verl/trainer/config/ppo_trainer.yaml")
 KA = (SKY, "verl/trainer/ppo/core_algos.py")
 
@@ -398,6 +399,17 @@ PINS = {
         "algo.minibatches": (1, KS, 19, "ROLLOUT_BATCH_SIZE=256"),
         "algo.dynamic_sampling": ("drop", KS, 98, "trainer.rejection_sample=True"),
         "algo.entropy_coef": (0.0, KS, 12, "ENTROPY_COEFF=0.0"),
+        "algo.entropy_adaptive": (True, KS, 13, "USE_ADAPTIVE_ENT=True"),
+        "algo.entropy_target": (0.2, KS, 14, "TGT_ENTROPY=0.2"),
+        "algo.entropy_coef_max": (0.005, KS, 15, "MAX_ENT_COEF=0.005"),
+        "algo.entropy_coef_min": (0.0, KS, 16, "MIN_ENT_COEF=0"),
+        "algo.entropy_coef_delta": (0.0001, KS, 17, "DELTA_ENT_COEF=0.0001"),
+        "algo.entropy_agg": (
+            "loss",
+            KD,
+            283,
+            "entropy_loss = verl_F.masked_mean(entropy, response_mask)",
+        ),
     },
     "prorl": {
         "algo.advantage": ("grpo", None, 0, "paper Sec. 3"),
