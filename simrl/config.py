@@ -44,7 +44,7 @@ from simrl.config_toml import (  # noqa: F401  (the bridge's config reads TOML t
 from simrl.controllers import declared_fields as control_fields
 from simrl.recipes import RECIPES
 from simrl.recipes import apply as apply_recipe
-from simrl.rollout_sampling import TIS_MODES
+from simrl.rollout_sampling import declared_fields as sampler_fields
 from simrl.validate import (
     NONNEG,
     NONNEG_INT,
@@ -317,41 +317,6 @@ class _AlgoCore(_AlgoLossFields):
         "use the exact expected gradient with A(a) = r(a) - E_pi r instead of sampled groups",
         Bool(),
     )
-    temperature: float = param(
-        1.0,
-        "rollout temperature T: responses are drawn from softmax(z / T) (then top_k, top_p) and the loss trains the tempered policy softmax(z / T), old log-probs, reference and entropies tempered alike (TRL GRPOConfig.temperature, verl rollout.temperature; simrl/rollout_sampling.py); the exact metrics measure softmax(z); 1 = off",
-        POS,
-    )
-    top_p: float = param(
-        1.0,
-        "rollout nucleus sampling: drop the least likely tokens whose cumulative probability is <= 1 - top_p (transformers TopPLogitsWarper; TRL/verl top_p); 1 = off",
-        Range(0.0, 1.0, lo_open=True),
-    )
-    top_k: int = param(
-        0,
-        "rollout top-k sampling: keep the tokens whose logit is >= the k-th largest (transformers TopKLogitsWarper; TRL top_k, verl top_k); 0 = off",
-        NONNEG_INT,
-    )
-    staleness: int = param(
-        0,
-        "rollouts drawn from the policy k updates old (the logits at the start of step max(t - k, 0)), as in asynchronous RL; the PPO ratio stays against the step's start (TRL/verl recompute old log-probs); 0 = on-policy",
-        NONNEG_INT,
-    )
-    tis: str = param(
-        "off",
-        "truncated importance sampling of the sampler mismatch, rho = pi_old(a) / q(a) times the per-token policy loss: 'token_truncate', 'token_mask', 'sequence_truncate', 'sequence_mask' (TRL vllm_importance_sampling_mode; verl rollout_is token / sequence, IcePop = *_mask); 'off' = uncorrected",
-        one_of(TIS_MODES),
-    )
-    tis_clip_max: float = param(
-        2.0,
-        "upper bound of the TIS weight (verl rollout_is_threshold 2.0; TRL vllm_importance_sampling_clip_max 3.0)",
-        POS,
-    )
-    tis_clip_min: float = param(
-        0.0,
-        "lower bound of the TIS weight: truncate clamps up to it, mask zeroes below it (TRL vllm_importance_sampling_clip_min; 0 = none, verl's TIS)",
-        NONNEG,
-    )
     recipe: str = param(
         "",
         "a published recipe's settings for the fields this config does not set (simrl/recipes/, "
@@ -360,10 +325,15 @@ class _AlgoCore(_AlgoLossFields):
     )
 
 
-#: the controllers' fields (KL in the reward, TR-DPO's reference mix, adaptive entropy),
-#: declared in simrl/controllers.py
+#: the rollout sampler's fields (temperature, top_p, top_k, staleness, TIS), declared in
+#: simrl/rollout_sampling.py, then the controllers' (KL in the reward, TR-DPO's reference
+#: mix, adaptive entropy), declared in simrl/controllers.py
+_AlgoSamplerFields = dataclasses.make_dataclass(
+    "_AlgoSamplerFields", sampler_fields(), bases=(_AlgoCore,), frozen=True
+)
+_AlgoSamplerFields.__module__ = __name__  # pickles by name (make_dataclass's module= is 3.12+)
 _AlgoControlFields = dataclasses.make_dataclass(
-    "_AlgoControlFields", control_fields(), bases=(_AlgoCore,), frozen=True
+    "_AlgoControlFields", control_fields(), bases=(_AlgoSamplerFields,), frozen=True
 )
 _AlgoControlFields.__module__ = __name__  # pickles by name (make_dataclass's module= is 3.12+)
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 import numpy as np
 
 from simrl.theory import log_softmax
+from simrl.validate import NONNEG, NONNEG_INT, POS, Range, one_of, param
 
 #: algo.tis: TRL 1.16.0 GRPOConfig.vllm_importance_sampling_mode's values, and "off"
 TIS_MODES = ("off", "token_truncate", "token_mask", "sequence_truncate", "sequence_mask")
@@ -56,6 +57,72 @@ SAMPLER_FIELDS = (
     ("staleness", 0),
     ("tis", "off"),
 )
+
+#: the sampler's algo fields, in order (simrl/config.py declares them in AlgoConfig):
+#: name -> (type, param)
+FIELDS = {
+    "temperature": (
+        float,
+        param(
+            1.0,
+            "rollout temperature T: responses are drawn from softmax(z / T) (then top_k, top_p) and the loss trains the tempered policy softmax(z / T), old log-probs, reference and entropies tempered alike (TRL GRPOConfig.temperature, verl rollout.temperature; simrl/rollout_sampling.py); the exact metrics measure softmax(z); 1 = off",
+            POS,
+        ),
+    ),
+    "top_p": (
+        float,
+        param(
+            1.0,
+            "rollout nucleus sampling: drop the least likely tokens whose cumulative probability is <= 1 - top_p (transformers TopPLogitsWarper; TRL/verl top_p); 1 = off",
+            Range(0.0, 1.0, lo_open=True),
+        ),
+    ),
+    "top_k": (
+        int,
+        param(
+            0,
+            "rollout top-k sampling: keep the tokens whose logit is >= the k-th largest (transformers TopKLogitsWarper; TRL top_k, verl top_k); 0 = off",
+            NONNEG_INT,
+        ),
+    ),
+    "staleness": (
+        int,
+        param(
+            0,
+            "rollouts drawn from the policy k updates old (the logits at the start of step max(t - k, 0)), as in asynchronous RL; the PPO ratio stays against the step's start (TRL/verl recompute old log-probs); 0 = on-policy",
+            NONNEG_INT,
+        ),
+    ),
+    "tis": (
+        str,
+        param(
+            "off",
+            "truncated importance sampling of the sampler mismatch, rho = pi_old(a) / q(a) times the per-token policy loss: 'token_truncate', 'token_mask', 'sequence_truncate', 'sequence_mask' (TRL vllm_importance_sampling_mode; verl rollout_is token / sequence, IcePop = *_mask); 'off' = uncorrected",
+            one_of(TIS_MODES),
+        ),
+    ),
+    "tis_clip_max": (
+        float,
+        param(
+            2.0,
+            "upper bound of the TIS weight (verl rollout_is_threshold 2.0; TRL vllm_importance_sampling_clip_max 3.0)",
+            POS,
+        ),
+    ),
+    "tis_clip_min": (
+        float,
+        param(
+            0.0,
+            "lower bound of the TIS weight: truncate clamps up to it, mask zeroes below it (TRL vllm_importance_sampling_clip_min; 0 = none, verl's TIS)",
+            NONNEG,
+        ),
+    ),
+}
+
+
+def declared_fields() -> list[tuple[str, type, object]]:
+    """The fields for dataclasses.make_dataclass, in order."""
+    return [(name, typ, p) for name, (typ, p) in FIELDS.items()]
 
 
 def first_sampler_field(a) -> str | None:
