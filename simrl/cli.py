@@ -5,7 +5,7 @@
               [--log tensorboard]
     simrl plot RUN_DIR [--out FILE.png]
     simrl recipes [NAME]
-    simrl bench [--runs R] [--steps T] [--baseline-runs N] [--loss NAME]
+    simrl bench [--runs R] [--steps T] [--baseline-runs N] [--loss NAME] [--linear]
     simrl theory check [--cases N] [--seed S]
     simrl theory audit [--out DIR] [--seeds N] [--steps T]
     simrl bridge pretrain [--prior-mix X] [--config CONFIG.toml] [--force]
@@ -168,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="time W1 with this policy loss, paired with the default loss (and W2 for a "
         "per-response loss), instead of the full bench",
+    )
+    bench.add_argument(
+        "--linear",
+        action="store_true",
+        help="time W1 with a linear policy (d = 16), paired with the tabular W1, instead of "
+        "the full bench",
     )
     bench.add_argument(
         "--repeats",
@@ -372,6 +378,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"--{name.replace('_', '-')}", getattr(args, name), "must be an integer >= 1"
             )
+    if args.linear:
+        from simrl.bench import run_bench_linear
+
+        run_bench_linear(args.runs, args.steps, args.repeats)
+        return 0
     if args.loss is not None:
         from simrl.bench import run_bench_loss
 

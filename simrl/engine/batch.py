@@ -94,15 +94,16 @@ def names_for(config: Config, task) -> tuple[str, ...]:
 
 
 def check_engine_policy(specs: Sequence[RunSpec], engine: str) -> None:
-    """The numba engine has tabular logits only: a linear policy runs on the reference."""
+    """The numba engine's linear policy (kernels/linear.py) has no dH breakdown: a linear
+    run with run.audit = true runs on the reference."""
     if engine == "fast":
         for spec in specs:
-            if spec.config.policy.kind != "tabular":
+            if spec.config.policy.kind != "tabular" and spec.config.run.audit:
                 raise ConfigError(
-                    "policy.kind",
-                    spec.config.policy.kind,
-                    "runs on engine 'reference' only for now (the numba engine is tabular; "
-                    "pass --engine reference)",
+                    "run.audit",
+                    True,
+                    "with policy.kind = 'linear' runs on engine 'reference' only (the numba "
+                    "engine's linear policy has no dH breakdown; pass --engine reference)",
                 )
 
 
@@ -156,6 +157,8 @@ def run_batch(
     if engine == "reference":
         return _run_reference(specs, tasks, layouts, rows, names, progress, audit_prompts, features)
     run_fast = ENGINE_FORMS[family_of(tasks[0]).name].run_fast()
+    if specs[0].config.policy.kind != "tabular":  # batches share policy.kind
+        run_fast = linear_runner(specs, features)
     groups: dict[tuple[str, str, str], list[int]] = {}
     for r, spec in enumerate(specs):
         c = spec.config
@@ -165,6 +168,19 @@ def run_batch(
     return _run_by_loss(
         run_fast, groups, specs, tasks, layouts, rows, names, progress, audit_prompts
     )
+
+
+def linear_runner(specs: Sequence[RunSpec], features: list):
+    """fast_linear.run_fast_linear with each run's Phi, found by the identity of its spec
+    (_run_by_loss calls the runner on subsets of the batch)."""
+    from simrl.engine.fast_linear import run_fast_linear
+
+    phi_of = {id(s): f for s, f in zip(specs, features, strict=True)}
+
+    def run(sub_specs, *args):
+        return run_fast_linear(sub_specs, *args, [phi_of[id(s)] for s in sub_specs])
+
+    return run
 
 
 def _run_by_loss(run_fast, groups, specs, tasks, layouts, rows, names, progress, audit_prompts):

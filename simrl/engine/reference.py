@@ -400,7 +400,9 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
             if lin is None:
                 z, opt = optimise(z, grad, opt, cfg.optim)
             else:  # the policy-class seam: theta_tab and w from the logit gradient
-                z, opt, lin = apply_gradient(optimise, cfg.optim, lin, opt, params.features, grad)
+                z, opt, lin = apply_gradient(
+                    optimise, cfg.optim, lin, opt, params.features, grad, z, cfg.train_prompts
+                )
 
     batch_stats = (batch.reward_mean, batch.zero_var_frac, len(batch.prompt))
     return finish_step(
