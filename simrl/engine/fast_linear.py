@@ -60,6 +60,7 @@ def run_fast_linear(specs, tasks, layouts, rows, names, progress, audit_prompts,
         if key not in ov_unique:
             ov_unique[key] = overlap(unique_phi[phi_of_run[r]], tasks[r].base_logits)
         ov[r] = ov_unique[key]
+    phits = np.ascontiguousarray(phis.transpose(0, 1, 3, 2))  # (n, S, d, K): linear_logits
     R, d = len(specs), phis.shape[3]
     lin = LinLearner(
         theta=a.learner.z.copy(),
@@ -76,7 +77,7 @@ def run_fast_linear(specs, tasks, layouts, rows, names, progress, audit_prompts,
         run_chunk_linear(
             t0, n, a.row_of_step, a.rng[runs], rows_of(a.learner, runs), rows_of(lin, runs),
             rows_of(params, runs), algos, task_arrays, task_of_run[runs], passk,
-            rows_of(a.out, runs), phis, phi_of_run[runs], ov[runs], npg,
+            rows_of(a.out, runs), phis, phits, phi_of_run[runs], ov[runs], npg,
         )  # fmt: skip
 
     run_blocks(result, steps, progress, advance)

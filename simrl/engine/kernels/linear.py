@@ -71,24 +71,31 @@ NPG_W_RCOND = 1e-10
 LinLearner = namedtuple("LinLearner", ["theta", "w", "wm", "wv", "w_t"])
 
 #: one run's linear policy in the step kernels: its LinLearner views (w_t a (1,) view),
-#: its features phi (S, K, d), and scratch: theta_tab at the step's start, Phi^T g (1, d),
+#: its features phi (S, K, d) and phit, the same transposed (S, d, K), and scratch: theta_tab at the step's start, Phi^T g (1, d),
 #: the row index 0 (1,) (w's optimiser steps "row 0" of w), the batch's prompts' flags (S,),
 #: and npg (1: w takes npg_w's step)
 LinPolicy = namedtuple(
-    "LinPolicy", ["theta", "w", "wm", "wv", "w_t", "phi", "theta0", "gw", "wrow", "inb", "npg"]
+    "LinPolicy",
+    ["theta", "w", "wm", "wv", "w_t", "phi", "phit", "theta0", "gw", "wrow", "inb", "npg"],
 )
 
 
 @njit(cache=True)
-def linear_logits(theta, phi, w, z):
-    """z = theta_tab + Phi w for every state (policy.logits)."""
-    S, K, d = phi.shape
+def linear_logits(theta, phit, w, z):
+    """z = theta_tab + Phi w for every state (policy.logits), from phit = Phi transposed
+    (S, d, K): the dot products accumulate in z over j with the answers innermost, a loop
+    that vectorises (one dot product per entry, summed over j in order, would be a chain
+    of d dependent adds per entry), then theta_tab is added."""
+    S, d, K = phit.shape
     for s in range(S):
         for k in range(K):
-            acc = 0.0
-            for j in range(d):
-                acc += phi[s, k, j] * w[j]
-            z[s, k] = theta[s, k] + acc
+            z[s, k] = 0.0
+        for j in range(d):
+            wj = w[j]
+            for k in range(K):
+                z[s, k] += phit[s, j, k] * wj
+        for k in range(K):
+            z[s, k] = theta[s, k] + z[s, k]
 
 
 @njit(cache=True)
@@ -163,7 +170,7 @@ def linear_update(run, opt_fn, pol, lin, grad, n_rows, n_train):
         opt_fn(run.op, lin.w, lin.gw, prob, lin.wm, lin.wv, lin.w_t, lin.wrow, 1)
     for i in range(n_rows):
         touched[rows[i]] = False
-    linear_logits(lin.theta, phi, lin.w[0], z)
+    linear_logits(lin.theta, lin.phit, lin.w[0], z)
     refresh_rows(z, logp, prob, ent, np.arange(S), S, True)
 
 
@@ -265,12 +272,12 @@ def linear_finite(ip, pol, lin, z0):
 @njit(parallel=True, cache=True)
 def run_chunk_linear(
     t0, n_steps, row_of_step, rng, learner, lin_learner, params, algos, tasks, task_of_run,
-    passk, out, phis, phi_of_run, overlap, npg,
+    passk, out, phis, phits, phi_of_run, overlap, npg,
 ):  # fmt: skip
     """step.run_chunk for runs with a linear policy: lin_learner (a LinLearner) holds each
     run's theta_tab and w, phis (n_phi, S, K, d) the batch's distinct features (zero-padded
     to one d), phi_of_run each run's, overlap (R,) each run's policy_overlap, npg 1 when
-    the optimiser is npg."""
+    the optimiser is npg; phits the phis transposed (n_phi, S, d, K)."""
     R, S, K = learner.z.shape
     d = phis.shape[3]
     n_eval = 2 + 2 * passk.shape[0] + N_EVAL_FIXED
@@ -290,7 +297,8 @@ def run_chunk_linear(
         pol = run_policy(learner, r, S, K)
         lin = LinPolicy(
             lin_learner.theta[r], lin_learner.w[r], lin_learner.wm[r], lin_learner.wv[r],
-            lin_learner.w_t[r : r + 1], phis[phi_of_run[r]], np.empty((S, K)), np.zeros((1, d)),
+            lin_learner.w_t[r : r + 1], phis[phi_of_run[r]], phits[phi_of_run[r]],
+            np.empty((S, K)), np.zeros((1, d)),
             np.zeros(1, dtype=np.int64), np.zeros(S, dtype=np.bool_), npg == 1,
         )  # fmt: skip
         upd = np.zeros(N_UPD_LINEAR)
