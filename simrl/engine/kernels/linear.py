@@ -73,10 +73,12 @@ LinLearner = namedtuple("LinLearner", ["theta", "w", "wm", "wv", "w_t"])
 #: one run's linear policy in the step kernels: its LinLearner views (w_t a (1,) view),
 #: its features phi (S, K, d) and phit, the same transposed (S, d, K), and scratch: theta_tab at the step's start, Phi^T g (1, d),
 #: the row index 0 (1,) (w's optimiser steps "row 0" of w), the batch's prompts' flags (S,),
-#: and npg (1: w takes npg_w's step)
+#: npg (1: w takes npg_w's step), and w1, gw1 the (d,) views of w, gw and all_rows
+#: 0..S-1, taken once per run (a view taken per update would touch the shared parent's
+#: reference count from every thread: step.run_chunk's note)
 LinPolicy = namedtuple(
     "LinPolicy",
-    ["theta", "w", "wm", "wv", "w_t", "phi", "phit", "theta0", "gw", "wrow", "inb", "npg"],
+    "theta w wm wv w_t phi phit theta0 gw wrow inb npg w1 gw1 all_rows".split(),
 )
 
 
@@ -154,7 +156,7 @@ def linear_update(run, opt_fn, pol, lin, grad, n_rows, n_train):
     S, K = z.shape
     d = phi.shape[2]
     finish_gradient(run, pol, grad, n_rows)
-    gw = lin.gw[0]
+    gw = lin.gw1
     for j in range(d):
         gw[j] = 0.0
     for i in range(n_rows):
@@ -164,14 +166,14 @@ def linear_update(run, opt_fn, pol, lin, grad, n_rows, n_train):
             for j in range(d):
                 gw[j] += phi[s, k, j] * gsk
     if lin.npg:
-        npg_w(run.op[0], phi, prob, gw, lin.w[0], n_train)
+        npg_w(run.op[0], phi, prob, gw, lin.w1, n_train)
     opt_fn(run.op, lin.theta, g, prob, pol.m, pol.v, pol.adam_t, rows, n_rows)  # leaves g zero
     if not lin.npg:
         opt_fn(run.op, lin.w, lin.gw, prob, lin.wm, lin.wv, lin.w_t, lin.wrow, 1)
     for i in range(n_rows):
         touched[rows[i]] = False
-    linear_logits(lin.theta, lin.phit, lin.w[0], z)
-    refresh_rows(z, logp, prob, ent, np.arange(S), S, True)
+    linear_logits(lin.theta, lin.phit, lin.w1, z)
+    refresh_rows(z, logp, prob, ent, lin.all_rows, S, True)
 
 
 @njit(cache=True)
@@ -295,11 +297,12 @@ def run_chunk_linear(
         if ip_r[I_ADV_GREEDY] == 1:
             expected_rewards(run.fp, task.correct, task.fmt, task.label, ws.rbar)
         pol = run_policy(learner, r, S, K)
+        w_r, gw_r = lin_learner.w[r], np.zeros((1, d))
         lin = LinPolicy(
-            lin_learner.theta[r], lin_learner.w[r], lin_learner.wm[r], lin_learner.wv[r],
+            lin_learner.theta[r], w_r, lin_learner.wm[r], lin_learner.wv[r],
             lin_learner.w_t[r : r + 1], phis[phi_of_run[r]], phits[phi_of_run[r]],
-            np.empty((S, K)), np.zeros((1, d)),
-            np.zeros(1, dtype=np.int64), np.zeros(S, dtype=np.bool_), npg == 1,
+            np.empty((S, K)), gw_r, np.zeros(1, dtype=np.int64), np.zeros(S, dtype=np.bool_),
+            npg == 1, w_r[0], gw_r[0], np.arange(S),
         )  # fmt: skip
         upd = np.zeros(N_UPD_LINEAR)
         row_buf = np.empty(n_cols)
