@@ -18,6 +18,9 @@ Each workload is timed alternately with its speed-of-light kernel (simrl/bench_s
 the unavoidable work only, no metrics), and the bench prints simrl's rate as a fraction
 of it; then the peer sweep (simrl/bench_peer.py). `simrl bench --against REV` times W1
 and W2 against a fixed git revision instead (simrl/bench_against.py).
+W1 linear: W1 with policy.kind = 'linear' (random_features, d = 16, rho 0.3; the numba
+engine's linear policy, kernels/linear.py), paired with the tabular W1 in the same process
+(`run_bench_linear`; `simrl bench --linear` runs that pairing alone).
 
 `simrl bench --loss NAME` times one policy loss instead: W1 with `algo.loss = NAME` and
 W1 with the default loss (vanilla) in the same process, their repeats interleaved, best
@@ -193,12 +196,13 @@ def run_bench(
     console: Console | None = None,
     progress=None,
 ) -> dict:
-    """W1 then W2, each paired with its speed-of-light kernel (bench_sol.py), then the
-    peer sweep; `progress(done, total)` counts the timed phases (7 * repeats + 9)."""
+    """W1 then W2, each paired with its speed-of-light kernel (bench_sol.py), the peer
+    sweep, then W1 with a linear policy; `progress(done, total)` counts the timed phases
+    (9 * repeats + 10)."""
     from simrl.bench_sol import fraction_line, light_fraction, w1_light, w1_light_inputs
 
     console = console or Console()
-    total, done = 7 * repeats + 9, [0]
+    total, done = 9 * repeats + 10, [0]
 
     def tick() -> None:
         done[0] += 1
@@ -284,6 +288,7 @@ def run_bench(
     from simrl.bench_peer import run_bench_peer
 
     peer = run_bench_peer(repeats, console, tick, steps)
+    w1_linear = run_bench_linear(runs, steps, repeats, console, tick)
     host_after = host_line()
     console.print(host_after.replace("host:", "after the bench:", 1))
     return {
@@ -292,6 +297,7 @@ def run_bench(
         "w1_light_fraction": w1_frac,
         "w2": w2,
         "peer_sweep": peer,
+        "w1_linear": w1_linear,
         "host": host_before,
         "host_after": host_after,
     }
@@ -438,3 +444,52 @@ def _timed(fn) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
+
+
+#: W1's policy made linear (simrl/policy.py): random features, d = 16, rho 0.3 between
+#: states' feature rows (Gaussian rows: 16 < (64 + 1) 16), strength 1
+W1_LINEAR_POLICY = {"kind": "linear", "features": "random_features", "dim": 16, "rho": 0.3}
+
+
+def w1_linear_config(runs: int, steps: int) -> Config:
+    return Config.from_dict(
+        {**W1, "policy": W1_LINEAR_POLICY}, {"run.seeds": runs, "run.steps": steps}
+    )
+
+
+def run_bench_linear(
+    runs: int, steps: int, repeats: int, console: Console | None = None, tick=lambda: None
+) -> dict:
+    """W1 with a linear policy (W1_LINEAR_POLICY; kernels/linear.py), paired with the
+    tabular W1 in the same process, their repeats interleaved: sampled answers per second
+    of each (best of `repeats`) and their ratio. The linear step adds, per minibatch
+    update, Phi^T g over the batch's states and z = theta_tab + Phi w and the softmax of
+    every state (O(S K d)), and the held-out columns at the step's end."""
+    console = console or Console()
+    cfgs = {"linear": w1_linear_config(runs, steps), "tabular": w1_config(runs, steps)}
+    specs = {k: [RunSpec(c, i) for i in range(runs)] for k, c in cfgs.items()}
+    t = time.perf_counter()
+    for k in specs:  # compile or load each kernel before timing
+        run_batch(specs[k][: min(2, runs)])
+    compile_s = time.perf_counter() - t
+    tick()
+    best = {k: math.inf for k in specs}
+    for _ in range(repeats):
+        for k in ("linear", "tabular"):
+            best[k] = min(best[k], _timed(lambda k=k: run_batch(specs[k])))
+            tick()
+    c = cfgs["tabular"]
+    answers = runs * steps * c.prompts_per_step * c.algo.group_size
+    rate = {k: answers / best[k] for k in best}
+    table = Table(
+        title=f"W1 with policy.kind = 'linear' (random_features, d = 16, rho 0.3); "
+        f"{runs} runs x {steps} steps, paired with the tabular W1 (best of {repeats} interleaved)"
+    )
+    for col in ("policy", "seconds", "answers/s", "linear / tabular"):
+        table.add_column(col, justify="left" if col == "policy" else "right")
+    for k in ("linear", "tabular"):
+        ratio = f"{rate['linear'] / rate['tabular']:.2f}" if k == "linear" else ""
+        table.add_row(k, f"{best[k]:.3f}", f"{rate[k]:.3g}", ratio)
+    console.print(table)
+    console.print(f"numba compile or cache load (excluded above): {compile_s:.2f} s")
+    return {**rate, "ratio": rate["linear"] / rate["tabular"], "compile_s": compile_s}

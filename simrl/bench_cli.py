@@ -1,6 +1,7 @@
 """`simrl bench`'s command: the checks of its arguments (one line, exit 2, before any
-work), then the full bench (bench.run_bench), one loss (--loss: bench.run_bench_loss) or
-a fixed revision (--against: bench_against.run_bench_against)."""
+work), then the full bench (bench.run_bench), one loss (--loss: bench.run_bench_loss), the
+linear policy (--linear: bench.run_bench_linear) or a fixed revision (--against:
+bench_against.run_bench_against)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         resolve(args.against, this_tree())  # a bad revision: one line, before any work
         run_bench_against(args.against, args.runs, args.steps, args.pairs)
+        return 0
+    if args.linear:
+        from simrl.bench import run_bench_linear
+
+        run_bench_linear(args.runs, args.steps, args.repeats)
         return 0
     if args.loss is not None:
         from simrl.bench import run_bench_loss

@@ -5,7 +5,8 @@
               [--log tensorboard] [--dry-run]
     simrl plot RUN_DIR [--out FILE.png]
     simrl recipes [NAME]
-    simrl bench [--runs R] [--steps T] [--baseline-runs N] [--loss NAME] [--against REV]
+    simrl bench [--runs R] [--steps T] [--baseline-runs N] [--loss NAME] [--linear]
+                [--against REV]
     simrl theory check [--cases N] [--seed S]
     simrl theory audit [--out DIR] [--seeds N] [--steps T]
     simrl bridge pretrain [--prior-mix X] [--config CONFIG.toml] [--force]
@@ -174,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="time W1 with this policy loss, paired with the default loss (and W2 for a "
         "per-response loss), instead of the full bench",
+    )
+    bench.add_argument(
+        "--linear",
+        action="store_true",
+        help="time W1 with a linear policy (d = 16), paired with the tabular W1, instead of "
+        "the full bench",
     )
     bench.add_argument(
         "--repeats",

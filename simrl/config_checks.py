@@ -109,12 +109,6 @@ def _check_policy(c: Config) -> None:
         p.kind,
         "'linear' needs task.kind = 'bandit' (sequence tasks have tabular states only, for now)",
     )
-    require(
-        c.optim.kind != "npg",
-        "optim.kind",
-        c.optim.kind,
-        "must be 'sgd' or 'adam' with policy.kind = 'linear' (the exact Fisher of w is not built yet; theory/NOTES.md gives its closed form)",
-    )
     if p.features == "low_rank":
         require(
             p.rank <= c.task.num_prompts,

@@ -23,7 +23,7 @@ class PolicyConfig(Section):
     section: ClassVar[str] = "policy"
     kind: str = param(
         "tabular",
-        "'tabular' (one free logit per state and answer) or 'linear' (z = theta_tab + Phi w, w shared by all states; bandit tasks, reference engine)",
+        "'tabular' (one free logit per state and answer) or 'linear' (z = theta_tab + Phi w, w shared by all states; bandit tasks, both engines; the numba engine without run.audit)",
         one_of(POLICY_KINDS),
     )
     features: str = param(

@@ -49,6 +49,7 @@ import numpy as np
 
 from simrl.errors import ConfigError
 from simrl.optim import OptState, init_state
+from simrl.theory import softmax
 from simrl.theory.shared import policy_overlap
 
 #: the stream of the task seed that draws features (SeedSequence(task.seed, spawn_key=(.,)))
@@ -204,12 +205,57 @@ def logits(theta: np.ndarray, phi: np.ndarray, w: np.ndarray) -> np.ndarray:
     return theta + phi @ w
 
 
-def apply_gradient(optimise, cfg_optim, lin: LinearState, opt, phi, grad):
+def apply_gradient(optimise, cfg_optim, lin: LinearState, opt, phi, grad, z=None, n_train=0):
     """One optimiser step of a linear policy from the per-state logit gradient grad (S, K):
     theta_tab with grad (its state `opt`), w with Phi^T grad (its state lin.w_opt). Returns
     (z, opt, lin). sgd and adam act entrywise, so stepping the two parameter blocks
-    separately is stepping the joint vector; npg is refused with a linear policy."""
+    separately is stepping the joint vector. npg (`npg_step`) needs the current logits z
+    and the number of training states n_train."""
+    if cfg_optim.kind == "npg":
+        theta, w = npg_step(z, lin.theta, lin.w, phi, grad, cfg_optim.lr, n_train)
+        return logits(theta, phi, w), opt, LinearState(theta, w, lin.w_opt)
     theta, opt = optimise(lin.theta, grad, opt, cfg_optim)
     grad_w = np.einsum("skd,sk->d", phi, grad)
     w, w_opt = optimise(lin.w, grad_w, lin.w_opt, cfg_optim)
     return logits(theta, phi, w), opt, LinearState(theta, w, w_opt)
+
+
+#: npg on w: eigen-directions of F_w below this fraction of its largest eigenvalue are its
+#: null space (Phi^T g has no component there, up to rounding); kernels/linear.NPG_W_RCOND
+NPG_W_RCOND = 1e-10
+
+
+def fisher_w(z: np.ndarray, phi: np.ndarray, n_train: int) -> np.ndarray:
+    """The exact Fisher of w over the training states (unit weight each, as tabular npg's
+    per-state blocks): F_w = sum_{s < n_train} Phi_s^T (diag pi_s - pi_s pi_s^T) Phi_s
+    (theory/NOTES.md, "The natural step", option (c))."""
+    pi = softmax(z[:n_train])
+    ph = phi[:n_train]
+    a = np.einsum("sk,skd->sd", pi, ph)  # Phi_s^T pi_s
+    return np.einsum("sk,ski,skj->ij", pi, ph, ph) - a.T @ a
+
+
+def npg_w_direction(f: np.ndarray, grad_w: np.ndarray) -> np.ndarray:
+    """F_w^+ grad_w, the minimum-norm solution: eigh of the symmetrised F_w, directions with
+    eigenvalue <= NPG_W_RCOND * the largest dropped (zero when F_w = 0)."""
+    lam, vec = np.linalg.eigh(0.5 * (f + f.T))
+    if not lam[-1] > 0:
+        return np.zeros_like(grad_w)
+    keep = lam > NPG_W_RCOND * lam[-1]
+    return vec[:, keep] @ ((vec[:, keep].T @ grad_w) / lam[keep])
+
+
+def npg_step(z, theta, w, phi, grad, lr: float, n_train: int):
+    """npg with a linear policy (theory/NOTES.md "The natural step", option (c): the
+    block-diagonal Fisher): theta_tab takes the tabular natural step at the current
+    policy pi = softmax(z) (simrl/algorithms/optimisers/npg.py: x = g / pi, centred), w the
+    step lr F_w^+ Phi^T g with the exact Fisher of w (fisher_w). Both from the same
+    pre-update z. Cost: O(n_train K d^2 + d^3) per update (F_w and its d x d eigh)."""
+    from simrl.algorithms.optimisers.npg import NPG_PI_FLOOR
+
+    pi = softmax(z)
+    x = grad / np.maximum(pi, NPG_PI_FLOOR)
+    x -= x.mean(axis=-1, keepdims=True)
+    grad_w = np.einsum("skd,sk->d", phi, grad)
+    step_w = npg_w_direction(fisher_w(z, phi, n_train), grad_w)
+    return theta - lr * x, w - lr * step_w

@@ -50,6 +50,20 @@ def test_bench_loss_runs_paired_with_the_default():
     assert all(np.isfinite(out[w]["ratio"]) and out[w]["ratio"] > 0 for w in ("W1", "W2"))
 
 
+def test_bench_linear_runs_paired_with_the_tabular_w1():
+    """`simrl bench --linear` at tiny sizes: W1 with a linear policy (d = 16) and the
+    tabular W1, rates finite and positive, the ratio theirs."""
+    from rich.console import Console
+
+    from simrl.bench import run_bench_linear, w1_linear_config
+
+    cfg = w1_linear_config(2, 2)
+    assert (cfg.policy.kind, cfg.policy.dim) == ("linear", 16)
+    out = run_bench_linear(2, 2, 1, console=Console(file=io.StringIO()))
+    assert out["linear"] > 0 and out["tabular"] > 0
+    assert np.isclose(out["ratio"], out["linear"] / out["tabular"])
+
+
 def test_bench_bad_loss_is_one_line_exit_2():
     p = subprocess.run(
         [sys.executable, "-m", "simrl", "bench", "--loss", "nope", "--runs", "1"],
@@ -72,7 +86,7 @@ def test_run_bench_reports_progress_through_every_phase():
     run_bench(
         2, 2, 1, 2, console=Console(file=io.StringIO()), progress=lambda d, t: seen.append((d, t))
     )
-    assert seen == [(d, 7 * 2 + 9) for d in range(1, 7 * 2 + 10)]
+    assert seen == [(d, 9 * 2 + 10) for d in range(1, 9 * 2 + 11)]
 
 
 def test_the_host_line_names_cpu_cores_and_load():

@@ -104,10 +104,11 @@ def names_for(config: Config, task) -> tuple[str, ...]:
 
 
 def check_engine_policy(specs: Sequence[RunSpec], engine: str) -> None:
-    """The numba engine has tabular logits only: a linear policy runs on the reference; so
-    do a rollout sampler that differs from pi_old (simrl/rollout_sampling.py) and the
-    controllers (simrl/controllers.py), for now. A batch's runs agree on whether they have
-    a controller (it adds metric columns)."""
+    """What the numba engine refuses, for now, in one line each: a linear run with
+    run.audit = true (kernels/linear.py has no dH breakdown), a rollout sampler that differs
+    from pi_old (simrl/rollout_sampling.py), the controllers (simrl/controllers.py) and the
+    quadrant split; they run on the reference. A batch's runs agree on whether they have a
+    controller or the quadrant split (each adds metric columns)."""
     first = controllers.active(specs[0].config.algo)
     quad = specs[0].config.run.audit_quadrants
     for spec in specs:
@@ -144,12 +145,12 @@ def check_engine_policy(specs: Sequence[RunSpec], engine: str) -> None:
             )
     if engine == "fast":
         for spec in specs:
-            if spec.config.policy.kind != "tabular":
+            if spec.config.policy.kind != "tabular" and spec.config.run.audit:
                 raise ConfigError(
-                    "policy.kind",
-                    spec.config.policy.kind,
-                    "runs on engine 'reference' only for now (the numba engine is tabular; "
-                    "pass --engine reference)",
+                    "run.audit",
+                    True,
+                    "with policy.kind = 'linear' runs on engine 'reference' only (the numba "
+                    "engine's linear policy has no dH breakdown; pass --engine reference)",
                 )
             sampler = first_sampler_field(spec.config.algo)
             if sampler is not None:
@@ -215,6 +216,8 @@ def run_batch(
     from simrl.engine.compile_cost import announce
 
     announce([s.config for s in specs])  # a cold numba cache says so on stderr
+    if specs[0].config.policy.kind != "tabular":  # batches share policy.kind
+        run_fast = linear_runner(specs, features)
     groups: dict[tuple[str, str, str], list[int]] = {}
     for r, spec in enumerate(specs):
         c = spec.config
@@ -224,6 +227,19 @@ def run_batch(
     return _run_by_loss(
         run_fast, groups, specs, tasks, layouts, rows, names, progress, audit_prompts
     )
+
+
+def linear_runner(specs: Sequence[RunSpec], features: list):
+    """fast_linear.run_fast_linear with each run's Phi, found by the identity of its spec
+    (_run_by_loss calls the runner on subsets of the batch)."""
+    from simrl.engine.fast_linear import run_fast_linear
+
+    phi_of = {id(s): f for s, f in zip(specs, features, strict=True)}
+
+    def run(sub_specs, *args):
+        return run_fast_linear(sub_specs, *args, [phi_of[id(s)] for s in sub_specs])
+
+    return run
 
 
 def _run_by_loss(run_fast, groups, specs, tasks, layouts, rows, names, progress, audit_prompts):

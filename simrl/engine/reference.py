@@ -462,7 +462,9 @@ def step(state: RunState, params: RunParams, u: np.ndarray, t: int) -> tuple[Run
             if lin is None:
                 z, opt = optimise(z, grad, opt, cfg.optim)
             else:  # the policy-class seam: theta_tab and w from the logit gradient
-                z, opt, lin = apply_gradient(optimise, cfg.optim, lin, opt, params.features, grad)
+                z, opt, lin = apply_gradient(
+                    optimise, cfg.optim, lin, opt, params.features, grad, z, cfg.train_prompts
+                )
             if ctl is not None:  # the bandit has no forking mask: every token is kept
                 e = controllers.kept_entropy_mean(h_now, count, np.ones(count.size))
                 ctl, ref = controllers.after_update(a, ctl, e, z, ref)

@@ -333,11 +333,14 @@ def parse(data: dict[str, Any], path: Path) -> Study:
     study = _with(study, cells=tuple(cell_configs(study)))  # builds and checks every config
     if backend == "bridge":
         _check_bridge_cells(study)
-    elif engine == "fast" and any(c.policy.kind != "tabular" for _, c in study.cells):
+    elif engine == "fast" and any(
+        c.policy.kind != "tabular" and c.run.audit for _, c in study.cells
+    ):
         raise ConfigError(
             "design.engine",
             engine,
-            "must be 'reference' when a cell has policy.kind = 'linear' (the numba engine is tabular)",
+            "must be 'reference' when a cell has policy.kind = 'linear' with run.audit = true "
+            "(the numba engine's linear policy has no dH breakdown)",
         )
     study = _with(study, additive=_additive(data["analysis"].get("additive"), study))
     study = _with(study, hypotheses=_hypotheses(data.get("hypothesis", []), study))

@@ -107,9 +107,9 @@ CONFIGS = [
     ("policy-rho-nan", "passk = [1]", P_LIN + "rho = nan", "policy.rho"),
     ("policy-rank-large", "passk = [1]", P_LIN + 'features = "low_rank"\nrank = 9', "policy.rank"),
     ("policy-dim-zero", "passk = [1]", P_LIN + "dim = 0", "policy.dim"),
-    ("policy-npg", 'kind = "adam"', 'kind = "npg"', "optim.kind", P_LIN),
     ("policy-tabular-rho", "passk = [1]", "passk = [1]\n[policy]\nrho = 0.5", "policy.rho"),
-    ("policy-fast-engine", "passk = [1]", P_LIN + "rho = 0.5", "policy.kind"),
+    # the numba engine's linear policy has no dH breakdown (engine/batch.check_engine_policy)
+    ("policy-fast-audit", "passk = [1]", "passk = [1]\naudit = true\n" + P_LIN[12:], "run.audit"),
     (
         "policy-file-suffix",
         "passk = [1]",

@@ -1,7 +1,8 @@
 """The policy class (simrl/policy.py) on the reference engine: a linear policy with Phi = 0
 is the tabular run bitwise; the feature families have the overlap their docs state; the
-held-out audit columns agree with their first-order prediction to O(lr^2); the numba
-engine and mixed batches refuse a linear policy in one line."""
+held-out audit columns agree with their first-order prediction to O(lr^2); mixed batches,
+and the numba engine with run.audit, refuse a linear policy in one line (the numba
+engine's linear policy: tests/engine/test_linear_fast.py)."""
 
 from __future__ import annotations
 
@@ -214,9 +215,9 @@ def test_shared_answer_features_mark_the_plurality_and_format_answers():
     assert phi.sum() == pytest.approx(0.7 * 16)
 
 
-def test_the_numba_engine_refuses_a_linear_policy():
-    cfg = Config.from_dict(_merge(BASE, {"policy": {"kind": "linear"}}))
-    with pytest.raises(ConfigError, match=r"policy\.kind"):
+def test_the_numba_engine_refuses_a_linear_policy_with_the_audit():
+    cfg = Config.from_dict(_merge(BASE, {"policy": {"kind": "linear"}, "run": {"audit": True}}))
+    with pytest.raises(ConfigError, match=r"run\.audit"):
         run_batch([RunSpec(cfg, 0)], engine="fast")
 
 
@@ -252,11 +253,6 @@ def test_bad_policy_fields_are_one_config_error(policy, field):
         Config.from_dict(_merge(BASE, {"policy": policy}))
 
 
-def test_npg_with_a_linear_policy_is_refused():
-    with pytest.raises(ConfigError, match=r"optim\.kind"):
-        Config.from_dict(_merge(BASE, {"policy": {"kind": "linear"}, "optim": {"kind": "npg"}}))
-
-
 def test_sequence_tasks_refuse_a_linear_policy():
     with pytest.raises(ConfigError, match=r"policy\.kind"):
         Config.from_dict({"task": {"kind": "sequence"}, "policy": {"kind": "linear"}})
@@ -270,13 +266,14 @@ def _registry_cases():
     cases = [{"algo": {"loss": name}} for name in POLICY_LOSSES.names]
     cases += [{"algo": {"advantage": name}} for name in ADVANTAGES.names]
     cases += [{"algo": {"kl_coef": 0.1, "kl_kind": name}} for name in KL_ESTIMATORS.names]
-    cases += [{"optim": {"kind": "adam", "lr": 0.05}}, {"algo": {"exact": True}}]
+    cases += [{"optim": {"kind": "adam", "lr": 0.05}}, {"optim": {"kind": "npg", "lr": 0.1}}]
+    cases += [{"algo": {"exact": True}}]
     return cases
 
 
 @pytest.mark.parametrize("extra", _registry_cases(), ids=lambda e: str(e))
 def test_every_registry_entry_runs_on_a_linear_policy(extra):
-    """Each loss, advantage estimator, KL estimator and optimiser (npg is refused) acts on
+    """Each loss, advantage estimator, KL estimator and optimiser (npg: policy.npg_step) acts on
     the per-state logit gradient, so each runs on a linear policy, and moves held-out
     prompts through w."""
     data = _merge(
@@ -338,9 +335,16 @@ def test_a_study_can_vary_the_policy_on_the_reference_engine(tmp_path):
     from simrl.prereg.spec import load_study
 
     (tmp_path / "fast").mkdir()
-    (tmp_path / "fast" / "prereg.toml").write_text(STUDY.format(engine="fast"))
-    with pytest.raises(ConfigError, match=r"design\.engine"):
+    audited = STUDY.format(engine="fast").replace(
+        "algo = {{ group_size = 4 }}".replace("{{", "{").replace("}}", "}"),
+        "algo = { group_size = 4 }\nrun = { audit = true }",
+    )
+    assert "audit = true" in audited
+    (tmp_path / "fast" / "prereg.toml").write_text(audited)
+    with pytest.raises(ConfigError, match=r"design\.engine"):  # no dH breakdown in numba
         load_study(tmp_path / "fast")
+    (tmp_path / "fast" / "prereg.toml").write_text(STUDY.format(engine="fast"))
+    load_study(tmp_path / "fast")  # without the audit the numba engine runs linear cells
     (tmp_path / "ref").mkdir()
     (tmp_path / "ref" / "prereg.toml").write_text(STUDY.format(engine="reference"))
     study = load_study(tmp_path / "ref")

@@ -72,14 +72,50 @@ def step_run(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     run's Policy, task its BanditTask, ws its BanditWorkspace (workspace.py)."""
     ip = run.ip
     old = ws.old
-    logp_old, prob_old, ent_old = old.logp_old, old.prob_old, old.ent_old
-    bprompt, bans, bcount, badv, tok = ws.bprompt, ws.bans, ws.bcount, ws.badv, ws.tok
-    tally, aud = ws.tally, ws.aud
+    ent_old, tally, aud = old.ent_old, ws.tally, ws.aud
+    breakdown = ip[I_BREAKDOWN] == 1
     z = pol.z
-    K = z.shape[1]
     if ip[I_REW_UPDATES] == 0:  # frozen: no update at all
         frozen_update(upd)
         return True
+    n_groups, n_entries = prepare_step(run, algos, pol, task, ws, u)
+    mb = ip[I_MB]
+    first = True
+    for epoch in range(ip[I_EPOCHS]):
+        for b in range(mb):
+            lo = (b * n_groups) // mb
+            hi = ((b + 1) * n_groups) // mb
+            if hi > lo:
+                minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries)
+                first = False
+    S = z.shape[0]
+    entropy_change(
+        z, old.z0, old.gh_old, ent_old, pol.ent, old.logp_old, old.prob_old, pol.logp,
+        ws.all_rows, S, ws.dh,
+    )  # fmt: skip
+    step_metrics(ip, t, n_groups, pol, ws.stats, tally, ws.dh, upd)
+    if breakdown:
+        breakdown_step(
+            run.fp[F_LR], pol, old, aud, ws.rbar, ws.all_rows, S, upd[9:14], pp, t, want_pp
+        )
+    else:
+        upd[9:14] = np.nan
+    upd[14] = ppo_kl_mean(tally, 5)  # metrics.STEP_KL_METRICS
+    upd[15] = ws.dh[2]  # kl_step_exact, from entropy_change's pass
+    return kept_finite(ip, pol, old.z0, ws.all_rows, S, rows_finite(z, ws.all_rows, S))
+
+
+@njit(cache=True)
+def prepare_step(run, algos, pol, task, ws, u):
+    """The start of a bandit step before its updates (step_run; kernels/linear.py's step
+    too): snapshot the policy, draw (or enumerate) the batch, its advantages, and the
+    step's token table. Returns (n_groups, n_entries per group)."""
+    ip = run.ip
+    old = ws.old
+    logp_old, prob_old, ent_old = old.logp_old, old.prob_old, old.ent_old
+    bprompt, bans, bcount, badv, tok = ws.bprompt, ws.bans, ws.bcount, ws.badv, ws.tok
+    tally, aud = ws.tally, ws.aud
+    K = pol.z.shape[1]
     snapshot(pol, old)
     exact = ip[I_EXACT] == 1
     if exact:
@@ -122,30 +158,7 @@ def step_run(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
                     max(prob_old[s, bans[j, i]], STEER_PROB_FLOOR), 1.0
                 )
             pos += 1
-    mb = ip[I_MB]
-    first = True
-    for epoch in range(ip[I_EPOCHS]):
-        for b in range(mb):
-            lo = (b * n_groups) // mb
-            hi = ((b + 1) * n_groups) // mb
-            if hi > lo:
-                minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries)
-                first = False
-    S = z.shape[0]
-    entropy_change(
-        z, old.z0, old.gh_old, ent_old, pol.ent, logp_old, prob_old, pol.logp, ws.all_rows, S,
-        ws.dh,
-    )  # fmt: skip
-    step_metrics(ip, t, n_groups, pol, ws.stats, tally, ws.dh, upd)
-    if breakdown:
-        breakdown_step(
-            run.fp[F_LR], pol, old, aud, ws.rbar, ws.all_rows, S, upd[9:14], pp, t, want_pp
-        )
-    else:
-        upd[9:14] = np.nan
-    upd[14] = ppo_kl_mean(tally, 5)  # metrics.STEP_KL_METRICS
-    upd[15] = ws.dh[2]  # kl_step_exact, from entropy_change's pass
-    return kept_finite(ip, pol, old.z0, ws.all_rows, S, rows_finite(z, ws.all_rows, S))
+    return n_groups, n_entries
 
 
 @njit(cache=True)

@@ -49,7 +49,17 @@ def minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries):
     The minibatch is columns b0 .. b0 + N - 1 of the token tables ws.tok and ws.ti
     (simrl/algorithms/tokens.py's rows); algos holds the run's policy loss and optimiser
     (simrl.algorithms.Algorithms), run.lp and run.op their parameters (workspace.py names
-    run, pol and ws)."""
+    run, pol and ws). A linear policy takes the same gradient and its own step
+    (kernels/linear.py)."""
+    n_rows = minibatch_gradient(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries)
+    apply_gradient(run, algos.optimiser, pol, ws.grad, n_rows, None, True)
+
+
+@njit(cache=True)
+def minibatch_gradient(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries):
+    """The token part of minibatch_step: the sums of ws.grad (apply_gradient's entry
+    state) for groups lo..hi-1, the tallies and the breakdown's terms. Returns the number
+    of touched states (ws.grad.rows[:n_rows])."""
     fp, ip = run.fp, run.ip
     bprompt, bans, tok, flags = ws.bprompt, ws.bans, ws.tok, ws.flags
     grad = ws.grad
@@ -133,7 +143,7 @@ def minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries):
     clip_tally(N, True, tcount, flags[b0:], ws.tally)
     if ip[I_BREAKDOWN] == 1:
         breakdown_minibatch(fp[F_LR], pol, ws, lo, hi, n_entries, w_seq)
-    apply_gradient(run, algos.optimiser, pol, grad, n_rows, None, True)
+    return n_rows
 
 
 @njit(cache=True)
@@ -163,18 +173,37 @@ def apply_gradient(run, opt_fn, pol, grad, n_rows, saves, with_ent):
     workspace.Saves; see save_rows), each state's logits and cache are saved before its
     first change in the step; saves = None when the step saved them all at its start.
     """
-    fp, ip = run.fp, run.ip
+    ip = run.ip
     z, logp, prob, ent = pol.z, pol.logp, pol.prob, pol.ent
-    g, csum, wsum, touched, rows = grad.g, grad.csum, grad.wsum, grad.touched, grad.rows
-    S, K = z.shape
-    kl_coef = fp[F_KL_COEF]
-    exact_kl = kl_coef > 0 and ip[I_KL_SAMPLED] == 0
-    kind = ip[I_KLK]
-    ent_coef = fp[F_ENT_COEF]
+    g, touched, rows = grad.g, grad.touched, grad.rows
+    S = z.shape[0]
     every = ip[I_OPT_EVERY] == 1  # the optimiser may move every entry (adam)
     every_row = every or n_rows == S
     if saves is not None:
         save_rows(z, logp, prob, ent, rows, n_rows, every, saves)
+    finish_gradient(run, pol, grad, n_rows)
+    opt_fn(run.op, z, g, prob, pol.m, pol.v, pol.adam_t, rows, n_rows)  # leaves g zero
+    for i in range(n_rows):
+        touched[rows[i]] = False
+    if every_row:
+        refresh_rows(z, logp, prob, ent, np.arange(S), S, with_ent)
+    else:
+        refresh_rows(z, logp, prob, ent, rows, n_rows, with_ent)
+
+
+@njit(cache=True)
+def finish_gradient(run, pol, grad, n_rows):
+    """The state terms of apply_gradient's gradient (the chain rule's - csum pi, the exact
+    KL and the entropy bonus) on the touched states grad.rows[:n_rows], at the cached
+    policy pol (shared with the linear policy's step, kernels/linear.py)."""
+    fp, ip = run.fp, run.ip
+    logp, prob, ent = pol.logp, pol.prob, pol.ent
+    g, csum, wsum, rows = grad.g, grad.csum, grad.wsum, grad.rows
+    K = g.shape[1]
+    kl_coef = fp[F_KL_COEF]
+    exact_kl = kl_coef > 0 and ip[I_KL_SAMPLED] == 0
+    kind = ip[I_KLK]
+    ent_coef = fp[F_ENT_COEF]
     for i in range(n_rows):
         s = rows[i]
         for k in range(K):
@@ -184,13 +213,6 @@ def apply_gradient(run, opt_fn, pol, grad, n_rows, saves, with_ent):
         if ent_coef > 0 and ip[I_ENT_AGG] == 0:  # loss -= coef H, dH/dz = -pi (l + H)
             for k in range(K):
                 g[s, k] += ent_coef * wsum[s] * (prob[s, k] * (logp[s, k] + ent[s]))
-    opt_fn(run.op, z, g, prob, pol.m, pol.v, pol.adam_t, rows, n_rows)  # leaves g zero
-    for i in range(n_rows):
-        touched[rows[i]] = False
-    if every_row:
-        refresh_rows(z, logp, prob, ent, np.arange(S), S, with_ent)
-    else:
-        refresh_rows(z, logp, prob, ent, rows, n_rows, with_ent)
 
 
 @njit(cache=True)
