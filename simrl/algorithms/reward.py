@@ -13,8 +13,8 @@ citation, config fields (reward.<field>, after reward.kind), flags and forms:
   u[u_off + i] is response i's uniform, `param` the run's value of the field `param`
   names, `winner` the group's plurality answer (with `votes`); a form may also name
   `lik` (with `reads_likelihood`): lik[row, :n], the responses' likelihoods under pi_old
-  (the bandit: pi_old(a | s); a sequence: the product of its tokens' pi_old, in position
-  order), filled by the kernels only for such a reward. The kernels inline it per
+  (the bandit: pi_old(a | s); a sequence: its per-token likelihood, exp of the mean of
+  its tokens' log pi_old, summed in position order), filled by the kernels only for such a reward. The kernels inline it per
   group (an if-chain generated from the registry, engine/kernels/dispatch.py), so a
   reward must be built in (BUILTIN) to run on the numba engine;
 - `bridge(answers, correct, label, u, u_tie, *, p, flip) -> r`: the bridge's form on

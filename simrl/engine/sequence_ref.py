@@ -22,6 +22,7 @@ are token sequences over the task's graph (simrl/tasks/sequence.py). One step:
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,12 +127,16 @@ def sample_response(task: SequenceTask, pi: np.ndarray, s: int, u: np.ndarray):
 
 
 def likelihood(task: SequenceTask, pi: np.ndarray, nodes, tokens) -> float:
-    """A response's likelihood under pi: the product of its tokens' probabilities, taken
-    in position order (the kernels' seq_sampling.sampled_tokens multiplies in that order)."""
-    lik = 1.0
+    """A response's per-token likelihood under pi: exp of the mean of its tokens' log
+    probabilities (the geometric mean; 1 for an empty response), summed in position order
+    as the kernels' seq_sampling.sampled_tokens does. What a likelihood-reading reward
+    ranks by: the unlikeliness reward's authors rank by the mean per-token log-probability
+    (ray_lean_trainer.py `masked_mean(old_log_probs, eos_mask)`), which orders responses
+    of different lengths as this does; a one-token response's is its probability."""
+    ll = 0.0
     for n, v in zip(nodes, tokens, strict=True):
-        lik *= float(pi[task.node_row[n], v])
-    return lik
+        ll += math.log(float(pi[task.node_row[n], v]))
+    return math.exp(ll / len(tokens)) if len(tokens) else 1.0
 
 
 def prompt_facts(task: SequenceTask, s: int) -> PromptFacts:

@@ -165,3 +165,22 @@ def test_kernel_token_baselines_equal_the_numpy_form():
         want = _otb(rew, lens, scores)
         mask = np.arange(T)[None, None, :] < lens[:, :, None]
         np.testing.assert_allclose(tf[TF_ADV], want[mask], rtol=0, atol=1e-13)
+
+
+def test_a_sequence_ranks_by_its_per_token_likelihood_as_the_authors_code():
+    """The authors rank by the mean per-token log-probability (ray_lean_trainer.py
+    masked_mean(old_log_probs)): a two-token response of pi 0.5 each outranks a one-token
+    response of pi 0.3, which the full product (0.25 < 0.3) would order the other way."""
+    from types import SimpleNamespace
+
+    from simrl.engine.sequence_ref import likelihood
+
+    task = SimpleNamespace(node_row=np.array([0, 1]))
+    pi = np.array([[0.5, 0.3, 0.2], [0.5, 0.25, 0.25]])
+    two = likelihood(task, pi, [0, 1], [0, 0])
+    one = likelihood(task, pi, [0], [1])
+    assert two == pytest.approx(0.5, abs=1e-15)
+    assert one == pytest.approx(0.3, abs=1e-15)
+    from simrl.algorithms.rewards.unlikeliness import ranks
+
+    assert list(ranks(np.array([two, one]))) == [1, 0]

@@ -21,11 +21,11 @@ code leaves it open, and where simrl differs:
   exactly) are broken by the response's index in the group: the earlier one ranks lower
   (a stable sort). The code's `torch.argsort` leaves ties unspecified; with a language
   model's continuous log-likelihoods they do not occur;
-- the likelihood of a sequence response is the product of its tokens' pi_old (ranked in
-  probability space, the product taken in position order). The authors' code ranks by
-  the per-token mean log-probability (`masked_mean(old_log_probs, eos_mask)`), which
-  orders responses of different lengths differently; on the bandit (one token) the two
-  agree.
+- the likelihood of a sequence response is its per-token likelihood, exp of the mean of
+  its tokens' log pi_old, as the authors' code ranks by the per-token mean
+  log-probability (`masked_mean(old_log_probs, eos_mask)`); the full product of the
+  tokens' pi_old would rank responses of different lengths differently (a longer one
+  less likely); on the bandit (one token) all three agree.
 
 E[r | y] is not a function of the response (it depends on the other G - 1 responses'
 likelihoods), so the reward has no `expectation`: the expected-reward metrics that need

@@ -8,6 +8,8 @@ of kernels/workspace.py, packed by simrl/engine/fast_sequence.py.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -180,14 +182,15 @@ def sampled_tokens(run, u, prob_old, task, ws):
                 bresp[1, row, j] = leaf_len[leaf]
                 bresp[2, row, j] = leaf_format[leaf]
                 lsum += leaf_len[leaf]
-            if needs_lik:  # each response's likelihood: its tokens' pi_old, in position order
+            if needs_lik:  # each response's per-token likelihood (sequence_ref.likelihood)
                 k = gstart[row]
                 for j in range(G):
-                    lik = 1.0
-                    for _pos in range(bresp[1, row, j]):
-                        lik *= prob_old[ti[TI_ROW, k], ti[TI_TOK, k]]
+                    n_tok = bresp[1, row, j]
+                    ll = 0.0
+                    for _pos in range(n_tok):
+                        ll += math.log(prob_old[ti[TI_ROW, k], ti[TI_TOK, k]])
                         k += 1
-                    blik[row, j] = lik
+                    blik[row, j] = math.exp(ll / n_tok) if n_tok > 0 else 1.0
             if pays_format:  # rewards.sequence_rewards: the response's format marker
                 for j in range(G):
                     brew[row, j] = 1.0 if bresp[2, row, j] else 0.0
