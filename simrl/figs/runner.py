@@ -37,6 +37,7 @@ REGISTERED = (
     "fig09_bridge_vs_sim",
     "fig10_bridge_clipping",
     "fig11_algorithm_zoo",
+    "fig13_overlap_entropy",
 )
 
 
