@@ -38,6 +38,7 @@ REGISTERED = (
     "fig10_bridge_clipping",
     "fig11_algorithm_zoo",
     "fig12_overlap_spurious",
+    "fig13_overlap_entropy",
 )
 
 

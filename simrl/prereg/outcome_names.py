@@ -8,8 +8,10 @@ from simrl.prereg import formula
 from simrl.prereg.factors import available_metrics
 from simrl.prereg.study import (
     AUDIT_OUTCOME,
+    AUDIT_REFERENCE,
     DERIVED_OUTCOMES,
     DIFFERENCE,
+    HELDOUT_TOTAL,
     RUN_OUTCOMES,
     Study,
 )
@@ -27,8 +29,14 @@ def _check_outcome_name(study: Study, outcome: str, where: str) -> None:
             raise ConfigError(
                 where, outcome, "an audit statistic needs every step: design.eval_every = 1"
             )
-        for needed in ("dH_exact", audit.group(2)):
+        approximation = audit.group(2)
+        for needed in (AUDIT_REFERENCE.get(approximation, "dH_exact"), approximation):
             _check_outcome_name(study, needed, where)
+        return
+    if outcome == HELDOUT_TOTAL:
+        if study.eval_every != 1:
+            raise ConfigError(where, outcome, "a sum over the steps needs design.eval_every = 1")
+        _check_outcome_name(study, "dH_heldout", where)
         return
     if outcome in RUN_OUTCOMES:
         for needed in ("acc", "entropy_mean"):

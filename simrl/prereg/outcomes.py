@@ -9,10 +9,18 @@ and derived ones:
     law_a, law_b, law_r2
               R = -a exp(H) + b fitted to one run's recorded (entropy_mean, acc) points
               (theory/laws.py; Cui et al. 2025); NaN if the entropy never moved
+    dH_heldout_total
+              the sum of dH_heldout over the run's steps: the exact change of the mean
+              entropy of the states outside every step's batch from the base policy to the
+              last step (a telescoping sum, exact when that set is the same every step:
+              the held-out prompts, with every training prompt in every batch; linear
+              policies; needs eval_every = 1)
     x - y     the per-run difference of two outcomes, e.g. "pass_at_1 - pass_at_64"
     stat(dH_x)  an entropy-change approximation against the exact change over the run's
               steps: median_rel_err, q90_rel_err, sign_agree, r2, slope, rank_corr
-              (simrl/residual_stats.py fit_stats; needs run.audit and eval_every = 1)
+              (simrl/residual_stats.py fit_stats; needs run.audit and eval_every = 1);
+              dH_spill_first_order is scored against dH_heldout (the held-out states'
+              exact change; a linear policy's columns, no run.audit needed)
 
 Exclusion (registered in [exclusions]): a run that hit a non-finite value
 (failed_step >= 0) is marked `excluded`; tests on paired data drop the seed from every
@@ -35,8 +43,10 @@ from simrl.prereg.grid import Cell
 from simrl.prereg.store import Store
 from simrl.prereg.study import (
     AUDIT_OUTCOME,
+    AUDIT_REFERENCE,
     DERIVED_OUTCOMES,
     DIFFERENCE,
+    HELDOUT_TOTAL,
     RUN_OUTCOMES,
     Study,
     metric_of,
@@ -82,6 +92,8 @@ def _outcome(study: Study, cell: Cell, df: pd.DataFrame, by_step: dict, name: st
         return _outcome(study, cell, df, by_step, left.strip()) - _outcome(
             study, cell, df, by_step, right.strip()
         )
+    if name == HELDOUT_TOTAL:
+        return _heldout_total(df)
     if name in RUN_OUTCOMES:
         return _law(df, name)
     audit = AUDIT_OUTCOME.fullmatch(name)
@@ -97,10 +109,18 @@ def _outcome(study: Study, cell: Cell, df: pd.DataFrame, by_step: dict, name: st
 def _audit(df: pd.DataFrame, stat: str, approximation: str) -> np.ndarray:
     """Per run: an approximation of the entropy change against the exact one over the run's
     steps (step 0, the base policy, has no update), by simrl.residual_stats.fit_stats."""
+    exact = AUDIT_REFERENCE.get(approximation, "dH_exact")
     out = []
     for _, run in df[df["step"] > 0].groupby("seed", sort=True):
-        out.append(fit_stats(run["dH_exact"].to_numpy(), run[approximation].to_numpy())[stat])
+        out.append(fit_stats(run[exact].to_numpy(), run[approximation].to_numpy())[stat])
     return np.asarray(out, dtype=float)
+
+
+def _heldout_total(df: pd.DataFrame) -> np.ndarray:
+    """Per run: the sum of dH_heldout over its steps (step 0 has no update): the held-out
+    states' exact mean-entropy change from the base policy to the last step."""
+    steps = df[df["step"] > 0]
+    return steps.groupby("seed", sort=True)["dH_heldout"].sum(min_count=1).to_numpy(dtype=float)
 
 
 def _law(df: pd.DataFrame, name: str) -> np.ndarray:

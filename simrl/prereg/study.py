@@ -19,14 +19,20 @@ DIRECTIONS = ("greater", "less", "two-sided", "equivalent")
 CORRECTIONS = ("holm", "bonferroni", "fdr_bh", "none")
 #: per-run outcomes derived from the metrics (simrl/prereg/outcomes.py)
 DERIVED_OUTCOMES = ("acc_all",)
-#: per-run outcomes of the whole trajectory: the entropy-performance law's fit
-RUN_OUTCOMES = ("law_a", "law_b", "law_r2")
+#: per-run outcomes of the whole trajectory: the entropy-performance law's fit, and the
+#: held-out prompts' total exact entropy change (sum of dH_heldout over the run's steps)
+LAW_OUTCOMES = ("law_a", "law_b", "law_r2")
+HELDOUT_TOTAL = "dH_heldout_total"
+RUN_OUTCOMES = (*LAW_OUTCOMES, HELDOUT_TOTAL)
 #: "x - y": the per-run difference of two outcomes
 DIFFERENCE = " - "
 #: per-run statistics of an approximation against the exact entropy change over a run's
 #: steps (simrl/approximation_grid.py fit_stats), e.g. "median_rel_err(dH_first_order)"
 AUDIT_STATS = ("median_rel_err", "q90_rel_err", "sign_agree", "r2", "slope", "rank_corr")
 AUDIT_OUTCOME = re.compile(r"(" + "|".join(AUDIT_STATS) + r")\((dH_[a-z0-9_]+)\)")
+#: the exact change an approximation is scored against: dH_exact (the moved states), except
+#: the held-out spill term, scored against the held-out states' exact change
+AUDIT_REFERENCE = {"dH_spill_first_order": "dH_heldout"}
 #: decomposition outcomes: per-seed terms, and shares (ratios of means; trend tests only)
 DECOMP_PREFIX = "decomposition."
 TOP_KEYS = (
