@@ -80,7 +80,7 @@ CONFIGS = [
     ("clip-high-string", "clip_high = 0.28", 'clip_high = "wide"', "algo.clip_high"),
     ("epochs-zero", "epochs = 2", "epochs = 0", "algo.epochs"),
     ("std-eps-negative", "epochs = 2", "epochs = 2\nstd_eps = -1e-6", "algo.std_eps"),
-    ("agg", "epochs = 2", 'epochs = 2\nagg = "token-sum"', "algo.agg"),
+    ("agg", "epochs = 2", 'epochs = 2\nagg = "token-median"', "algo.agg"),
     ("optim-kind", 'kind = "adam"', 'kind = "lion"', "optim.kind"),
     ("lr-zero", "lr = 0.05", "lr = 0.0", "optim.lr"),
     ("lr-nan", "lr = 0.05", "lr = nan", "optim.lr"),

@@ -87,3 +87,23 @@ def test_unknown_study_is_refused(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_study(tmp_path / "nope")
     assert e.value.field == "study"
+
+
+@pytest.mark.parametrize(
+    ("algo", "field"),
+    [
+        ('algo = {{ group_size = 8, loss = "vanilla", epochs = 2, temperature = 0.7 }}', "algo.temperature"),
+        ('algo = {{ group_size = 8, loss = "vanilla", epochs = 2, entropy_adaptive = true }}', "algo.entropy_adaptive"),
+    ],
+)  # fmt: skip
+def test_what_the_fast_engine_refuses_is_refused_at_register(tmp_path, algo, field):
+    """A cell the numba engine would refuse when its unit runs (a rollout sampler, a
+    controller) is refused when the study is loaded, naming design.engine, the cell and
+    the field."""
+    text = TINY.replace('algo = {{ group_size = 8, loss = "vanilla", epochs = 2 }}', algo)
+    with pytest.raises(ConfigError) as e:
+        load_study(write_study(tmp_path, text=text.format(absent_sesoi=0.05)))
+    assert e.value.field == "design.engine", str(e.value)
+    assert field in str(e.value) and "reward=frozen" in str(e.value)
+    ok = text.replace("[design]", '[design]\nengine = "reference"', 1)
+    assert load_study(write_study(tmp_path, "ok", text=ok.format(absent_sesoi=0.05))).cells
