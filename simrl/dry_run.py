@@ -1,8 +1,9 @@
 """`simrl run --dry-run`: what a run would do and how long it would take, without writing.
 
 The time is measured as `simrl prereg run --dry-run` measures it (simrl/prereg/runner.py):
-a short probe (at most PROBE_SEEDS seeds for PROBE_STEPS steps, after a one-seed warm-up
-call) gives seconds per run-step, scaled to the run's seeds x steps; the compile time of
+a probe of at most PROBE_SEEDS seeds for PROBE_STEPS and for twice as many steps, after a
+one-seed warm-up call, gives the seconds per run-step (scaled to the run's seeds x steps)
+and the call's fixed cost; the compile time of
 the kernels that are cold before the probe is added from the measured per-kernel table
 (simrl/engine/compile_cost.py).
 """
@@ -15,17 +16,35 @@ PROBE_SEEDS, PROBE_STEPS = 4, 20
 
 
 def probe_seconds(config, engine: str, task=None) -> float:
-    """Estimated seconds of running config's seeds x steps (compile excluded)."""
+    """Estimated seconds of running config's seeds x steps (compile excluded): the probe
+    runs for PROBE_STEPS and for twice as many steps after a one-seed warm-up; their
+    difference gives the seconds per run-step, the rest of the short probe the call's
+    fixed cost, charged once (as simrl/prereg/runner.py's estimate does)."""
     from simrl.simulate import simulate
 
-    steps = min(PROBE_STEPS, config.run.steps)
+    s1 = min(PROBE_STEPS, config.run.steps)
+    s2 = min(2 * s1, config.run.steps)
     seeds = min(PROBE_SEEDS, config.run.seeds)
-    probe = config.replace(**{"run.steps": steps, "run.eval_every": steps, "run.seeds": seeds})
-    simulate(probe.replace(**{"run.seeds": 1}), engine=engine, task=task)  # compile or load
-    t0 = time.perf_counter()
-    simulate(probe, engine=engine, task=task)
-    per_run_step = (time.perf_counter() - t0) / (seeds * steps)
-    return per_run_step * config.run.seeds * config.run.steps
+
+    def timed(steps):
+        probe = config.replace(**{"run.steps": steps, "run.eval_every": steps, "run.seeds": seeds})
+        t0 = time.perf_counter()
+        simulate(probe, engine=engine, task=task)
+        return time.perf_counter() - t0
+
+    simulate(  # compile or load the kernels, untimed
+        config.replace(**{"run.steps": s1, "run.eval_every": s1, "run.seeds": 1}),
+        engine=engine,
+        task=task,
+    )
+    t1 = timed(s1)
+    per_run_step, fixed = t1 / (seeds * s1), 0.0
+    if s2 > s1:
+        t2 = timed(s2)
+        if t2 > t1:  # else the host's noise hid the difference: the short probe's mean
+            per_run_step = (t2 - t1) / (seeds * (s2 - s1))
+            fixed = max(0.0, t1 - per_run_step * seeds * s1)
+    return per_run_step * config.run.seeds * config.run.steps + fixed
 
 
 def dry_run_lines(config, engine: str, need: int, limit: int | None, task=None) -> list[str]:

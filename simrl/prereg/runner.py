@@ -282,11 +282,20 @@ def dry_run(study_path, workers: int = 1, probe: bool = True, limit: int | None 
     )
 
 
-#: the probe: replicates per probed cell, cells per shape group, steps
+#: the probe: replicates per probed cell, cells per shape group, steps (the short probe;
+#: the long one runs twice as many)
 PROBE_SEEDS, PROBE_CELLS, PROBE_STEPS = 4, 6, 20
 
 
 def _estimate(study: Study, missing: list[Cell], workers: int) -> float:
+    """Seconds to run the missing cells, compile excluded (dry_run adds it). Per shape
+    group, a few cells' probe runs twice, for PROBE_STEPS and twice as many steps, after a
+    one-seed warm-up of every policy loss, advantage and optimiser among them (a kernel
+    compiled inside the timed call once made estimates ~10x too long): the difference
+    gives the seconds per run-step, the rest of the short probe the fixed cost of a call
+    (task build, packing, per-call set-up), charged once per unit. Before 2026-12-07 the
+    whole short probe was divided by its run-steps, which charged a call's fixed cost to
+    every run-step of the real, much larger units."""
     if study.backend == "bridge":
         return _estimate_bridge(study, missing, workers)
     groups: dict[tuple, list[Cell]] = {}
@@ -296,14 +305,34 @@ def _estimate(study: Study, missing: list[Cell], workers: int) -> float:
     total = 0.0
     for group in groups.values():
         pick = group[:: max(1, len(group) // PROBE_CELLS)][:PROBE_CELLS]
-        steps = min(PROBE_STEPS, study.steps)
-        cfgs = [c.config.replace(**{"run.steps": steps, "run.eval_every": steps}) for c in pick]
-        specs = [RunSpec(cfg, i) for cfg in cfgs for i in range(PROBE_SEEDS)]
-        run_batch(specs[:1], engine=study.engine)  # warm-up: compile or load the kernels
+        s1 = min(PROBE_STEPS, study.steps)
+        s2 = min(2 * s1, study.steps)
+
+        def specs(steps, pick=pick):
+            cfgs = [c.config.replace(**{"run.steps": steps, "run.eval_every": steps}) for c in pick]
+            return [RunSpec(cfg, i) for cfg in cfgs for i in range(PROBE_SEEDS)]
+
+        warm = {}
+        for spec in specs(s1):  # compile or load every kernel the probe calls, untimed
+            a = spec.config.algo
+            warm.setdefault((a.loss, a.advantage, spec.config.optim.kind), spec)
+        for spec in warm.values():
+            run_batch([spec], engine=study.engine)
+        n = len(pick) * PROBE_SEEDS
         t0 = time.perf_counter()
-        run_batch(specs, engine=study.engine)
-        per_run_step = (time.perf_counter() - t0) / (len(specs) * steps)
-        total += per_run_step * sum(c.runs for c in group) * study.steps
+        run_batch(specs(s1), engine=study.engine)
+        t1 = time.perf_counter() - t0
+        per_run_step = t1 / (n * s1)
+        fixed = 0.0
+        if s2 > s1:
+            t0 = time.perf_counter()
+            run_batch(specs(s2), engine=study.engine)
+            t2 = time.perf_counter() - t0
+            if t2 > t1:  # else the host's noise hid the difference: the short probe's mean
+                per_run_step = (t2 - t1) / (n * (s2 - s1))
+                fixed = max(0.0, t1 - per_run_step * n * s1)
+        calls = len(units(study, group, workers))
+        total += per_run_step * sum(c.runs for c in group) * study.steps + fixed * calls
     return total / min(workers, max(1, len(missing)))
 
 

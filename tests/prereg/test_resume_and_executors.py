@@ -155,3 +155,29 @@ def test_cli_register_run_analyze_end_to_end(tiny):
     assert len(res) == 16 * 12 and {"acc", "acc@20", "entropy_mean", "seed", "excluded"} <= set(
         res.columns
     )
+
+
+def test_the_dry_run_estimate_separates_a_calls_fixed_cost_from_its_run_steps(
+    tmp_path, monkeypatch
+):
+    """prereg's time estimate on a fake clock: a call costs FIXED plus PER per run-step, so
+    the probe's two lengths must recover both, charging FIXED once per unit (not to every
+    run-step, which made real estimates ~4x too long) and nothing for the warm-up calls."""
+    from simrl.prereg import runner
+    from simrl.prereg.grid import expand, units
+    from simrl.prereg.spec import load_study
+    from tests.prereg.conftest import write_study
+
+    FIXED, PER = 0.5, 1e-4
+    clock = [0.0]
+
+    def fake_run_batch(specs, engine=None):
+        clock[0] += FIXED + PER * sum(s.config.run.steps for s in specs)
+
+    monkeypatch.setattr(runner, "run_batch", fake_run_batch)
+    monkeypatch.setattr(runner.time, "perf_counter", lambda: clock[0])
+    study = load_study(write_study(tmp_path, absent_sesoi=0.05))
+    cells = expand(study)
+    got = runner._estimate(study, cells, workers=1)
+    want = PER * sum(c.runs for c in cells) * study.steps + FIXED * len(units(study, cells, 1))
+    assert abs(got - want) < 1e-9 * want
