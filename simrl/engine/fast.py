@@ -144,6 +144,22 @@ def algorithms(specs):
     return compiled(*kinds.pop())
 
 
+def bandit_tasks(tasks) -> tuple[BanditTask, np.ndarray]:
+    """The batch's distinct bandit tasks stacked for the kernels, and each run's index
+    into them (run_fast and fast_linear.run_fast_linear)."""
+    unique, task_of_run = distinct_tasks(tasks)
+    return (
+        BanditTask(
+            np.stack([t.base_logits for t in unique]),
+            np.stack([t.correct for t in unique]),
+            np.stack([t.format_answer for t in unique]),
+            np.stack([t.incorrect_label for t in unique]),
+            np.stack([t.base_top for t in unique]),
+        ),
+        task_of_run,
+    )
+
+
 def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
     """Run a batch of bandit runs that share a policy loss and an advantage estimator on
     the numba kernels; the same contract as batch._run_reference (batch.run_batch splits
@@ -152,20 +168,14 @@ def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
 
     steps = specs[0].config.run.steps
     passk = np.array(specs[0].config.run.passk, dtype=np.int64)
-    unique, task_of_run = distinct_tasks(tasks)
-    base_logp = np.stack([t.base_logits for t in unique])
-    correct = np.stack([t.correct for t in unique])
-    fmt = np.stack([t.format_answer for t in unique])
-    label = np.stack([t.incorrect_label for t in unique])
-    top = np.stack([t.base_top for t in unique])
+    task_arrays, task_of_run = bandit_tasks(tasks)
     fp, ip, lp, ap, op = pack([s.config for s in specs], layouts)
     algos = algorithms(specs)
     a, result = batch_arrays(
-        specs, tasks, rows, names, base_logp[task_of_run].copy(), N_UPD, audit_prompts
+        specs, tasks, rows, names, task_arrays.base_logp[task_of_run].copy(), N_UPD, audit_prompts
     )
 
     params = Params(fp, ip, np.zeros((len(specs), 0)), lp, ap, op)  # the bandit has no sp
-    task_arrays = BanditTask(base_logp, correct, fmt, label, top)
 
     def advance(runs: slice, t0: int, n: int) -> None:
         run_chunk(

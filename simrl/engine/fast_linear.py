@@ -15,9 +15,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from simrl.engine.fast import algorithms, batch_arrays, distinct_tasks, rows_of, run_blocks
+from simrl.engine.fast import (
+    algorithms,
+    bandit_tasks,
+    batch_arrays,
+    distinct_tasks,
+    rows_of,
+    run_blocks,
+)
 from simrl.engine.kernels.linear import N_UPD_LINEAR, LinLearner, run_chunk_linear
-from simrl.engine.kernels.workspace import BanditTask, Params
+from simrl.engine.kernels.workspace import Params
 from simrl.policy import overlap
 
 
@@ -41,17 +48,13 @@ def run_fast_linear(specs, tasks, layouts, rows, names, progress, audit_prompts,
 
     steps = specs[0].config.run.steps
     passk = np.array(specs[0].config.run.passk, dtype=np.int64)
-    unique, task_of_run = distinct_tasks(tasks)
-    base_logp = np.stack([t.base_logits for t in unique])
-    correct = np.stack([t.correct for t in unique])
-    fmt = np.stack([t.format_answer for t in unique])
-    label = np.stack([t.incorrect_label for t in unique])
-    top = np.stack([t.base_top for t in unique])
+    task_arrays, task_of_run = bandit_tasks(tasks)
     fp, ip, lp, ap, op = pack([s.config for s in specs], layouts)
     algos = algorithms(specs)
     a, result = batch_arrays(
-        specs, tasks, rows, names, base_logp[task_of_run].copy(), N_UPD_LINEAR, audit_prompts
-    )
+        specs, tasks, rows, names, task_arrays.base_logp[task_of_run].copy(), N_UPD_LINEAR,
+        audit_prompts,
+    )  # fmt: skip
     phis, phi_of_run, unique_phi = stack_features(features)
     ov_unique = {}
     ov = np.empty(len(specs))
@@ -71,7 +74,6 @@ def run_fast_linear(specs, tasks, layouts, rows, names, progress, audit_prompts,
     )
     npg = int(specs[0].config.optim.kind == "npg")  # one optimiser per call (fast.algorithms)
     params = Params(fp, ip, np.zeros((R, 0)), lp, ap, op)
-    task_arrays = BanditTask(base_logp, correct, fmt, label, top)
 
     def advance(runs: slice, t0: int, n: int) -> None:
         run_chunk_linear(
