@@ -2,10 +2,12 @@
 
 `sample(...)` generates up to T = max_new_tokens tokens for a batch of prompts: one
 forward over the left-padded prompts fills the cache, then one token per forward. A
-token is drawn from softmax(logits / temperature) by inverse CDF with a uniform from the
-run's numpy Generator (drawn up front, one per (sequence, position), so a sequence's
-sample does not depend on its batch-mates' lengths), or greedily (argmax). After the end
-token a sequence emits padding, masked out.
+token is drawn from softmax(logits / temperature), truncated by top-k / top-p when the
+run's sampler asks (simrl/bridge/sampler.py `choose`), by inverse CDF with a uniform from
+the run's numpy Generator (drawn up front, one per (sequence, position), so a sequence's
+sample does not depend on its batch-mates' lengths), or greedily (argmax); the sampled
+completions carry each token's log q. After the end token a sequence emits padding,
+masked out.
 
 `score(...)` runs the model once over prompt + completion and returns the logits that
 predicted each completion token, divided by the temperature: the policy the loss

@@ -149,6 +149,18 @@ def greedy_rewards(ctx: Context, policy, problems: np.ndarray, labels) -> np.nda
     return out
 
 
+def step_advantages(a, rewards: np.ndarray, comp, lengths, greedy) -> np.ndarray:
+    """The advantages of the kept completions: (B,) per completion, by the simulator's
+    registry (simrl/algorithms/advantage.py) on the rewards (n_groups, G); (B, T) per
+    token for an estimator with `token_baseline` (verl's optimal_token_baseline), its score
+    norms 1 - 2 q(y) + sum_v q(v)^2 from the sampler's record (sampler.score_norms)."""
+    if ADVANTAGES[a.advantage].token_baseline:
+        scores = score_norms(comp.logq, comp.sum_sq, comp.mask).reshape(*rewards.shape, -1)
+        adv = compute_advantages(a.advantage, rewards, a, lengths, greedy, scores)
+        return adv.reshape(comp.tokens.shape[0], -1)
+    return compute_advantages(a.advantage, rewards, a, lengths, greedy).ravel()
+
+
 def rl_step(
     ctx: Context, policy, ref, opt, params, labels, t, rng, audit_rng, control=None, stale=None
 ):
@@ -192,12 +204,7 @@ def rl_step(
     out["kl_ref"] = kl_ref
     if control is not None and a.kl_in_reward:  # verl apply_kl_penalty (simrl/controllers.py)
         rewards = kl_penalised(control, ref, s, cfg, comp, logp_old, rewards, out, dev)
-    if ADVANTAGES[a.advantage].token_baseline:  # per token, from the sampler's record
-        scores = score_norms(comp.logq, comp.sum_sq, comp.mask).reshape(*rewards.shape, -1)
-        adv = compute_advantages(a.advantage, rewards, a, lengths, greedy, scores)
-        adv = adv.reshape(comp.tokens.shape[0], -1)  # (B, T) token advantages
-    else:
-        adv = compute_advantages(a.advantage, rewards, a, lengths, greedy).ravel()
+    adv = step_advantages(a, rewards, comp, lengths, greedy)
     is_weight = None
     if a.tis != "off":  # rho = pi_T,old / q of each token (simrl/rollout_sampling.py)
         m = comp.mask[:, : s.T].to(dev)
