@@ -173,6 +173,8 @@ def rl_step(
     a = cfg.algo
     if not REWARDS[cfg.reward.kind].updates:  # frozen
         return {"groups_used": 0.0, "clip_low_frac": 0.0, "clip_high_frac": 0.0}, None
+    if a.staleness > 0 and stale is None:  # never sample on-policy silently
+        raise ValueError("algo.staleness > 0 needs the replicate's sampler.StaleRing (stale=)")
     behaviour = policy if stale is None else stale.begin(policy)
     comp, problem, rewards, stats, n_tok, secs = collect(ctx, behaviour, labels, rng)
     out = dict(stats)
