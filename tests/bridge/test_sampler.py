@@ -167,3 +167,49 @@ def test_stale_ring_samples_with_the_parameters_k_steps_old():
             policy.weight.add_(float(t + 1))
         ring.end()
         assert len(ring.ring) == min(t + 1, k)
+
+
+def test_both_decoders_record_log_q_of_the_tokens_they_sample():
+    """The fast decoder (finished rows dropped) and the HF reference loop draw the same
+    tokens with top-k / top-p and record the same log q and sum q^2 (1e-5: their float32
+    logits differ by rounding), 0 at padding; log q is the warped softmax of a
+    teacher-forced forward at each token (rollout.score, 1e-5)."""
+    from simrl.bridge import rollout as R
+    from simrl.bridge.decode import sample_llama
+    from simrl.bridge.device import autocast
+    from simrl.bridge.sampler import Record
+    from tests.bridge.test_decode import llama, prompts
+
+    cpu = torch.device("cpu")
+    model = llama(2, seed=5)
+    ps = prompts(G=4)
+    T = 10
+    with torch.inference_mode():
+        eos = int(model(input_ids=torch.tensor([ps[0]])).logits[0, -1].argsort()[-2])
+    u = torch.as_tensor(np.random.default_rng(7).random((len(ps), T)))
+    s = Sampler(0.9, 0.8, 12, sum_sq=True)
+    ids, attn = R.left_pad(ps, 0, cpu)
+    recs = [Record.empty(len(ps), T, True, cpu) for _ in range(2)]
+    with torch.inference_mode():
+        ref = R.sample_hf(model, ids, attn, T, s, eos, 0, u, recs[0])
+        fast = sample_llama(model, ids, attn, torch.arange(len(ps)), T, s, eos, 0, u,
+                            autocast(cpu), recs[1])  # fmt: skip
+    for a, b in zip(ref, fast, strict=True):
+        assert torch.equal(a, b)
+    tok, mask, done = ref
+    assert done.any() and not done.all()  # some rows finished early
+    for rec in recs:
+        assert (rec.logq[mask == 0] == 0).all() and (rec.logq[mask == 1] < 0).all()
+    assert (recs[0].logq - recs[1].logq).abs().max() <= 1e-5
+    assert (recs[0].sum_sq - recs[1].sum_sq).abs().max() <= 1e-5
+    c = R.sample(model, ps, T, s, eos, 0, u.numpy(), cpu)
+    assert torch.equal(c.tokens, tok)  # rollout.sample: shared prefill, same tokens
+    assert (c.logq - recs[1].logq).abs().max() <= 1e-5
+    sb = R.scoring_batch(c, 0, cpu)
+    with torch.no_grad():
+        z = R.score(model, sb, None, 1.0, cpu).double() / s.temperature  # (B, T', V)
+    lq = torch.log_softmax(warp(z, s.top_p, s.top_k), -1)
+    got = lq.gather(-1, c.tokens[:, : sb.T, None])[..., 0]
+    m = c.mask[:, : sb.T].bool()
+    assert (got[m] - c.logq[:, : sb.T][m]).abs().max() <= 1e-5
+    assert (got[m] > -np.inf).all()
