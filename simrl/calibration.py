@@ -23,6 +23,7 @@ experiments/overlap_calibration).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -172,9 +173,10 @@ def match_overlap(
 # ---- the registered comparison of experiments/overlap_calibration ----------------------------
 
 #: the bridge's two draws of bridge_replay's grid: the registered result and its recompute
+_REPLAY = Path(__file__).resolve().parents[1] / "experiments" / "bridge_replay"
 BRIDGE_DRAWS = {
-    "registered": "experiments/bridge_replay/results.parquet",
-    "recompute": "experiments/bridge_replay/recompute-2026-12-07/results.parquet",
+    "registered": _REPLAY / "results.parquet",
+    "recompute": _REPLAY / "recompute-2026-12-07" / "results.parquet",
 }
 
 
@@ -230,19 +232,186 @@ def compare(
     if tabular:
         tab = min(tabular, key=lambda lv: rows[lv]["mae"])
         rng = np.random.default_rng(seed)
-        diffs = []
+        others = [lv for lv in levels if lv != tab]
+        diffs = {lv: [] for lv in others}
         for _ in range(n_boot):
             bd = [
                 t.iloc[rng.integers(0, len(t), len(t))].mean().to_numpy() for t in tables.values()
             ]
-            sb = {}
-            for lv in (best, tab):
-                t = sims[lv]
-                sb[lv] = t.iloc[rng.integers(0, len(t), len(t))].mean().to_numpy()
-            diffs.append(_scores(sb[tab], bd, agree)[0] - _scores(sb[best], bd, agree)[0])
-        lo, hi = np.percentile(diffs, [2.5, 97.5])
+            sb = {
+                lv: t.iloc[rng.integers(0, len(t), len(t))].mean().to_numpy()
+                for lv, t in sims.items()
+            }
+            base = _scores(sb[tab], bd, agree)[0]
+            for lv in others:
+                diffs[lv].append(base - _scores(sb[lv], bd, agree)[0])
         out["tabular_best"] = tab
-        out["mae_gain_over_tabular"] = rows[tab]["mae"] - rows[best]["mae"]
-        out["mae_gain_ci"] = [float(lo), float(hi)]
+        for lv in others:
+            lo, hi = np.percentile(diffs[lv], [2.5, 97.5])
+            rows[lv]["mae_gain_over_tabular"] = rows[tab]["mae"] - rows[lv]["mae"]
+            rows[lv]["mae_gain_ci"] = [float(lo), float(hi)]
+        if best != tab:
+            out["mae_gain_over_tabular"] = rows[best]["mae_gain_over_tabular"]
+            out["mae_gain_ci"] = rows[best]["mae_gain_ci"]
+        else:
+            out["mae_gain_over_tabular"], out["mae_gain_ci"] = 0.0, [0.0, 0.0]
         out["sign_gain_over_tabular"] = rows[best]["sign_agreement"] - rows[tab]["sign_agreement"]
     return out
+
+
+def gain_verdict(gain: float, ci: list[float], sesoi: float) -> str:
+    """P2's rule: supported if the interval's lower end is above 0 and the estimate is at
+    least the SESOI; not supported if the interval's upper end is below the SESOI."""
+    if ci[0] > 0 and gain >= sesoi:
+        return "supported"
+    if ci[1] < sesoi:
+        return "not supported"
+    return "inconclusive"
+
+
+def verdicts(out: dict, predicted_best: str, sesoi: float, no_gain: tuple[str, ...]) -> dict:
+    """The registered predictions P1-P3 of experiments/overlap_calibration/prereg.toml."""
+    p3 = {}
+    for lv in no_gain:
+        r = out["configs"][lv]
+        gain, ci = r.get("mae_gain_over_tabular", 0.0), r.get("mae_gain_ci", [0.0, 0.0])
+        # P3 predicts NO gain of the SESOI: it holds where the gain's interval is below it
+        v = gain_verdict(gain, ci, sesoi)
+        p3[lv] = {
+            "gain": gain,
+            "ci": ci,
+            "holds": {"not supported": "yes", "supported": "no"}.get(v, "inconclusive"),
+        }
+    p3_all = [x["holds"] for x in p3.values()]
+    return {
+        "P1_best": {
+            "predicted": predicted_best,
+            "observed": out["best"],
+            "verdict": "supported" if out["best"] == predicted_best else "not supported",
+        },
+        "P2_gain": {
+            "config": predicted_best,
+            "gain": out["configs"][predicted_best].get("mae_gain_over_tabular", 0.0),
+            "ci": out["configs"][predicted_best].get("mae_gain_ci", [0.0, 0.0]),
+            "verdict": gain_verdict(
+                out["configs"][predicted_best].get("mae_gain_over_tabular", 0.0),
+                out["configs"][predicted_best].get("mae_gain_ci", [0.0, 0.0]),
+                sesoi,
+            ),
+        },
+        "P3_no_gain": {
+            "per_config": p3,
+            "verdict": "supported"
+            if all(h == "yes" for h in p3_all)
+            else ("not supported" if any(h == "no" for h in p3_all) else "inconclusive"),
+        },
+    }
+
+
+def report_md(out: dict) -> str:
+    """The comparison as a markdown section (calibration.md)."""
+    ids = out["contrasts"]
+    lines = [
+        "| config | MAE (mean of draws) | MAE registered | MAE recompute | sign agreement "
+        "| MAE gain over best tabular [95% CI] |",
+        "|---|---|---|---|---|---|",
+    ]
+    order = sorted(out["configs"], key=lambda lv: out["configs"][lv]["mae"])
+    for lv in order:
+        r = out["configs"][lv]
+        by = r["mae_by_draw"]
+        gain = ""
+        if "mae_gain_ci" in r:
+            lo, hi = r["mae_gain_ci"]
+            gain = f"{r['mae_gain_over_tabular']:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+        lines.append(
+            f"| {lv} | {r['mae']:.4f} | {by.get('registered', np.nan):.4f} | "
+            f"{by.get('recompute', np.nan):.4f} | {r['sign_agreement']:.3f} | {gain} |"
+        )
+    lines += ["", "| contrast | " + " | ".join([*out["bridge"], *order]) + " |"]
+    lines.append("|---" * (1 + len(out["bridge"]) + len(order)) + "|")
+    for i in ids:
+        vals = [out["bridge"][k][i] for k in out["bridge"]]
+        vals += [out["configs"][lv]["contrasts"][i] for lv in order]
+        lines.append(f"| {i} | " + " | ".join(f"{v:+.3f}" for v in vals) + " |")
+    lines.append("")
+    lines.append(f"Best configuration (lowest MAE): **{out['best']}**.")
+    if "tabular_best" in out:
+        lo, hi = out["mae_gain_ci"]
+        lines.append(
+            f"Its MAE advantage over the best tabular configuration ({out['tabular_best']}): "
+            f"{out['mae_gain_over_tabular']:+.4f} [{lo:+.4f}, {hi:+.4f}] (95% percentile "
+            f"bootstrap over the seeds of both bridge draws and of the simulator); sign "
+            f"agreement {out['sign_gain_over_tabular']:+.3f}."
+        )
+    if "verdicts" in out:
+        v = out["verdicts"]
+        lines.append("")
+        lines.append(
+            f"- P1 (best = {v['P1_best']['predicted']}): observed {v['P1_best']['observed']}: "
+            f"**{v['P1_best']['verdict']}**."
+        )
+        lo, hi = v["P2_gain"]["ci"]
+        lines.append(
+            f"- P2 ({v['P2_gain']['config']} gains >= SESOI over the best tabular): "
+            f"{v['P2_gain']['gain']:+.4f} [{lo:+.4f}, {hi:+.4f}]: **{v['P2_gain']['verdict']}**."
+        )
+        holds = ", ".join(f"{k}: {x['holds']}" for k, x in v["P3_no_gain"]["per_config"].items())
+        lines.append(
+            f"- P3 (no random_features / low_rank configuration gains the SESOI; per config, "
+            f"whether it holds: {holds}): **{v['P3_no_gain']['verdict']}**."
+        )
+        lines.append("")
+    lines.append(
+        f"Sign agreement counts the {len(out['sign_stable'])} contrasts whose sign is the same "
+        f"in both bridge draws: {', '.join(out['sign_stable'])}."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python3 -m simrl.calibration STUDY: the registered comparison of a calibration
+    study's results (results.parquet, factor `sim`) with bridge_replay's two draws; writes
+    STUDY/calibration.json and STUDY/calibration.md."""
+    import argparse
+    import json
+    import sys
+
+    from simrl.io import write_text
+
+    ap = argparse.ArgumentParser(prog="python3 -m simrl.calibration")
+    ap.add_argument("study")
+    ap.add_argument("--tabular", nargs="+", default=["tab_sgd", "tab_adam"])
+    ap.add_argument("--n-boot", type=int, default=2000)
+    ap.add_argument("--predicted-best", default="")
+    ap.add_argument("--sesoi", type=float, default=0.01)
+    a = ap.parse_args(argv)
+    study = Path(a.study)
+    res = study / "results.parquet"
+    if not res.is_file():
+        print(f"error: {res}: no results.parquet (run the study first)", file=sys.stderr)
+        return 2
+    sim = pd.read_parquet(res)
+    missing = [t for t in a.tabular if t not in set(sim["sim"])]
+    if missing:
+        print(f"error: --tabular {missing[0]!r}: not a level of factor 'sim'", file=sys.stderr)
+        return 2
+    bridge = {k: pd.read_parquet(v) for k, v in BRIDGE_DRAWS.items()}
+    if a.predicted_best and a.predicted_best not in set(sim["sim"]):
+        print(
+            f"error: --predicted-best {a.predicted_best!r}: not a level of factor 'sim'",
+            file=sys.stderr,
+        )
+        return 2
+    out = compare(sim, bridge, tabular=tuple(a.tabular), n_boot=a.n_boot)
+    if a.predicted_best:
+        no_gain = tuple(lv for lv in out["configs"] if lv.startswith(("rf_", "lr_")))
+        out["verdicts"] = verdicts(out, a.predicted_best, a.sesoi, no_gain)
+    write_text(study / "calibration.json", json.dumps(out, indent=1) + "\n")
+    write_text(study / "calibration.md", report_md(out))
+    print(report_md(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

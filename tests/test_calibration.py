@@ -98,3 +98,27 @@ def test_match_overlap_hits_the_target_and_clamps():
     ) == pytest.approx(got)
     hi, top = cal.match_overlap(0.99, cfgs, "rho", 0.0, 0.99)
     assert hi == 0.99 and top < 0.99
+
+
+def test_gain_verdict_rules_and_registered_predictions():
+    assert cal.gain_verdict(0.02, [0.005, 0.03], 0.01) == "supported"
+    assert cal.gain_verdict(0.005, [0.001, 0.009], 0.01) == "not supported"
+    assert cal.gain_verdict(0.02, [-0.01, 0.05], 0.01) == "inconclusive"
+    bridge = {
+        "a": _toy(0.0, rng=np.random.default_rng(1)),
+        "b": _toy(0.0, rng=np.random.default_rng(2)),
+    }
+    sim = pd.concat(
+        [
+            _toy(0.01).assign(sim="sa_near"),
+            _toy(0.2).assign(sim="tab"),
+            _toy(0.19).assign(sim="rf_x"),
+        ],
+        ignore_index=True,
+    )
+    out = cal.compare(sim, bridge, tabular=("tab",), n_boot=200)
+    v = cal.verdicts(out, "sa_near", 0.01, ("rf_x",))
+    assert v["P1_best"]["verdict"] == "supported"
+    assert v["P2_gain"]["verdict"] == "supported"
+    assert v["P3_no_gain"]["per_config"]["rf_x"]["holds"] in ("yes", "inconclusive")
+    assert "P1" in cal.report_md({**out, "verdicts": v})
