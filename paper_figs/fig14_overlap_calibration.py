@@ -14,10 +14,12 @@ FIGURE = Figure(
         "in its registered draw and its recompute (crosses), and as predicted by the bandit "
         "(24 prompts x 4 answers, 8 trained, base accuracy 0.52 / 0.86, 5 steps, 64 seeds) "
         "with a tabular policy (sgd, Adam) and with linear policies at the transformer's "
-        "measured gradient overlap 0.373 (random_features, shared_answer_features; Adam). "
+        "measured gradient overlap 0.373 (random_features, low_rank rank 1, "
+        "shared_answer_features; Adam). "
         "Right: every configuration's mean absolute error over the 13 contrasts (mean over "
         "the two bridge draws) and its sign agreement on the 12 contrasts whose sign both "
-        "draws share."
+        "draws share. The best, low_rank with Adam (MAE 0.042), beats the best tabular "
+        "configuration (Adam, 0.049) by 0.007 [-0.001, 0.012], less than the registered 0.01."
     ),
 )
 

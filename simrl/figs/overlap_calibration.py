@@ -19,8 +19,14 @@ from simrl.figs.style import FULL
 STUDY = "overlap_calibration"
 BRIDGE = "bridge_replay"
 #: the configurations drawn in the left panel (the rest are in the right one)
-SHOWN = ("tab_sgd", "tab_adam", "rf_mode_adam", "sa_mode_adam")
-MARKERS = {"tab_sgd": "s", "tab_adam": "D", "rf_mode_adam": "^", "sa_mode_adam": "o"}
+SHOWN = ("tab_sgd", "tab_adam", "rf_mode_adam", "lr_mode_adam", "sa_mode_adam")
+MARKERS = {
+    "tab_sgd": "s",
+    "tab_adam": "D",
+    "rf_mode_adam": "^",
+    "lr_mode_adam": "v",
+    "sa_mode_adam": "o",
+}
 
 
 def calibration_frames(root=None) -> tuple[pd.DataFrame, pd.DataFrame]:
