@@ -122,3 +122,9 @@ def test_gain_verdict_rules_and_registered_predictions():
     assert v["P2_gain"]["verdict"] == "supported"
     assert v["P3_no_gain"]["per_config"]["rf_x"]["holds"] in ("yes", "inconclusive")
     assert "P1" in cal.report_md({**out, "verdicts": v})
+
+
+def test_cli_refuses_a_study_without_results(tmp_path, capsys):
+    assert cal.main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "results.parquet" in err[0]
