@@ -107,12 +107,12 @@ def extra_update_columns(config) -> int:
     )
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def has_controls(cp):
     return cp.shape[0] > 0 and cp[C_CTL] == 1.0
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def entropy_adaptive(cp):
     """Does the run adapt its entropy coefficient? (Then every update reads H: seq_update.reads_entropy.)"""
     return cp.shape[0] > 0 and cp[C_ENT_ON] == 1.0

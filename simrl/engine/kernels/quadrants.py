@@ -36,7 +36,7 @@ Quadrants = namedtuple("Quadrants", ["first", "dz", "csum"])
 N_QUADRANT_METRICS = 9
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def has_quadrants(cp):
     return cp.shape[0] > 0 and cp[C_QUAD] == 1.0
 
@@ -49,13 +49,13 @@ def quadrant_sums(cp, S, K):
     return Quadrants(np.zeros((4, 0)), np.zeros((4, 0, 0)), np.zeros((4, 0)))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def quadrant_of(adv, logp_old, h_old):
     """2 [A <= 0] + [log pi_old(a) + H_old <= 0] (dh_breakdown.add_quadrants)."""
     return (2 if adv <= 0.0 else 0) + (1 if logp_old + h_old <= 0.0 else 0)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def add_token(q, lr, c, k, s, a, pa, la, h, spread):
     """One token of quadrant k at state s: its one-token change lr c (pi_a (l_a + H) -
     spread) (theory.entropy.sampled_token_entropy_change with weight -c) and its

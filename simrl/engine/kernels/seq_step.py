@@ -356,6 +356,7 @@ def run_chunk_seq(
     n_eval = 2 + 2 * passk.shape[0] + N_EVAL_SEQ_FIXED + num_modes + max_len
     metrics, failed, pp = out.metrics, out.failed, out.pp
     n_cols = metrics.shape[2]
+    controls = params.cp  # outside the parallel loop, as step.run_chunk's
     for r in prange(R):
         if failed[r] >= 0:
             continue
@@ -393,4 +394,4 @@ def run_chunk_seq(
                 record_eval_seq(metrics[r], row, n_eval, pol, task, passk, n_train, ws, row_buf)
                 record_update(metrics[r], row, n_eval, upd_sum_r, upd_cnt_r)
         rng[r, :] = st
-        params.cp[r, :] = run.cp  # the controllers' state, for the next chunk
+        controls[r, :] = run.cp  # the controllers' state, for the next chunk

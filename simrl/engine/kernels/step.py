@@ -363,6 +363,9 @@ def run_chunk(
     n_eval = 2 + 2 * passk.shape[0] + N_EVAL_FIXED  # acc, pass@k (train, held-out), the rest
     metrics, failed, pp = out.metrics, out.failed, out.pp
     n_cols = metrics.shape[2]
+    # taken out of the parallel loop: there, a write to a field of an argument's named
+    # tuple would go to a copy (numba 0.68's parfor lowering)
+    controls = params.cp
     for r in prange(R):
         if failed[r] >= 0:
             continue
@@ -399,4 +402,4 @@ def run_chunk(
                 record_eval(metrics[r], row, n_eval, pol, task, passk, ip_r[I_NTRAIN], row_buf)
                 record_update(metrics[r], row, n_eval, upd_sum_r, upd_cnt_r)
         rng[r, :] = st
-        params.cp[r, :] = run.cp  # the controllers' state, for the next chunk
+        controls[r, :] = run.cp  # the controllers' state, for the next chunk
