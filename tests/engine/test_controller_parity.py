@@ -89,13 +89,39 @@ def _cfg(kind: str, over: dict) -> Config:
     return Config.from_dict(SUITES[kind].SMALL, {"run.steps": 50, **over})
 
 
+#: the update metrics that are means over the states a step moved (z != z0 exactly)
+MOVED_MEANS = ("dH_exact", "dH_first_order", "kl_step_exact")
+#: their tolerance where KL in the reward breaks a group's reward tie at the rounding
+#: level (sequence task): two responses whose token KLs are the same values summed in
+#: another order differ by an ulp, GRPO's std normalisation turns that into a tiny
+#: advantage, and a state then moves by one ulp of its logit (8e-17 at steps 36 and 46
+#: of seed 0 of `kl-reward-fixed-k2`) in one engine and not in the other, so the two
+#: means are over 11 and 12 states. The logits and every other column stay within 1e-9.
+TIE_TOL = 1e-3
+
+
+def _assert_match(kind, ref, fast, tie_prone):
+    if not tie_prone:
+        SUITES[kind]._assert_match(ref, fast)
+        return
+    assert ref.names == fast.names
+    for j, name in enumerate(ref.names):
+        if name in MOVED_MEANS:
+            a, b = np.nan_to_num(ref.metrics[..., j]), np.nan_to_num(fast.metrics[..., j])
+            assert np.abs(a - b).max() <= TIE_TOL, name
+        else:
+            sequence._assert_close(name, ref.metrics[..., j], fast.metrics[..., j])
+    sequence._assert_close("logits", ref.logits, fast.logits)
+    np.testing.assert_array_equal(ref.failed_step, fast.failed_step)
+
+
 @pytest.mark.parametrize("kind, over", PARAMS)
 def test_fast_matches_reference(kind, over):
     cfg = _cfg(kind, over)
     specs = [RunSpec(cfg, i) for i in range(cfg.run.seeds)]
     ref = run_batch(specs, engine="reference")
     fast = run_batch(specs, engine="fast")
-    SUITES[kind]._assert_match(ref, fast)
+    _assert_match(kind, ref, fast, kind == "sequence" and cfg.algo.kl_in_reward)
     # the case exercises what it names
     col = {n: ref.names.index(n) for n in ref.names}
     rows = ref.metrics[:, 1:]
