@@ -156,14 +156,26 @@ def main() -> None:
             parts.append((est, lo, hi))
             per_lr[f"{lr:g}"] = {"estimate": est, "ci95": [lo, hi], "n_rows": len(d)}
         v = verdict(parts, direction, thr)
-        out[hid] = {"subset": sub, "direction": direction, "threshold": thr,
-                    "per_lr": per_lr, "verdict": v}  # fmt: skip
+        # the binding step size (the interval bound nearest the threshold on the predicted
+        # side) gives the headline estimate and interval, as simrl reaudit reads them
+        sign = 1 if direction == "greater" else -1
+        k = int(np.argmin([sign * ((lo if sign > 0 else hi) - thr) for _, lo, hi in parts]))
+        out[hid] = {
+            "subset": sub,
+            "direction": direction,
+            "threshold": thr,
+            "estimate": parts[k][0],
+            "ci": [parts[k][1], parts[k][2]],
+            "per_lr": per_lr,
+            "verdict": v,
+        }
         cells = "; ".join(
             f"lr {k}: {x['estimate']:.3f} [{x['ci95'][0]:.3f}, {x['ci95'][1]:.3f}]"
             for k, x in per_lr.items()
         )
         lines.append(f"| {hid} | {sub} | {direction} {thr:g} | {cells} | **{v}** |")
-    io.write_text(HERE / "verdicts.json", json.dumps(out, indent=1) + "\n")
+    data = {"study": "smollm2_entropy_audit", "correction": "none", "hypotheses": out}
+    io.write_text(HERE / "verdicts.json", json.dumps(data, indent=1) + "\n")
     n_probes = table["probe"].nunique()
     kinds = table.drop_duplicates("probe")["kind"].value_counts().to_dict()
     visited = table.groupby("lr")["visited"].sum().iloc[0]
