@@ -336,13 +336,12 @@ def main(argv=None) -> int:
             from simrl.bridge.cli import load_bridge_task
 
             task = load_bridge_task(args.task, cfg)
-        torch.set_num_threads(1)
-        ctx = audit_context(cfg, task)
         meta = {"model": cfg.bridge.model or f"tiny-{cfg.pretrain_key()}", "task": args.task,
                 "n_train": args.n_train, "n_heldout": args.n_heldout, "cuts": args.cuts,
                 "seed": args.seed, "max_new_tokens": cfg.bridge.max_new_tokens,
                 "temperature": cfg.bridge.temperature}  # fmt: skip
-        if args.probes and Path(args.probes).is_file():
+        ps = None
+        if args.probes and Path(args.probes).is_file():  # checked before any work
             ps, stored = load_probes(args.probes)
             for k, v in meta.items():
                 if stored.get(k) != v:
@@ -351,7 +350,9 @@ def main(argv=None) -> int:
                         args.probes,
                         f"was built with {k} = {stored.get(k)!r}, not {v!r}",
                     )
-        else:
+        torch.set_num_threads(1)
+        ctx = audit_context(cfg, task)
+        if ps is None:
             ps = build_probe_set(
                 ctx.base, ctx.fmt, ctx.train, ctx.heldout, args.n_train, args.n_heldout,
                 args.cuts, args.seed, cfg.bridge.max_new_tokens, cfg.bridge.temperature,

@@ -128,3 +128,19 @@ def test_bad_arguments_are_one_line(tmp_path, capsys, args, says):
 def test_a_kl_term_is_refused(tmp_path):
     with pytest.raises(ea.ConfigError, match=r"algo\.kl_coef"):
         ea.check_config(cfg_for(**{"algo.kl_coef": 0.1}))
+
+
+def test_main_stores_the_probe_set_and_refuses_one_built_otherwise(ctx, tmp_path, capsys):
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text(ctx.cfg.to_toml())
+    probes = tmp_path / "p.json"
+    args = [str(cfg_path), "--probes", str(probes), "--lrs", "1e-3", "--n-train", "2",
+            "--n-heldout", "1", "--cuts", "1"]  # fmt: skip
+    assert ea.main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert probes.is_file() and (tmp_path / "a" / "table.parquet").is_file()
+    assert (tmp_path / "a" / "stats.csv").is_file()
+    capsys.readouterr()
+    code = ea.main([*args[:-1], "2", "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "cuts = 1" in err and "\n" not in err
+    assert not (tmp_path / "b").exists()
