@@ -171,8 +171,10 @@ def check_config(cfg) -> None:
         )
 
 
-def audit_table(ctx: Context, ps: ProbeSet, lrs, updates: int, seed: int, progress=None):
-    """One row per (update, lr, probe): update, lr, probe, kind, visited, PROBE_COLUMNS."""
+def audit_table(ctx: Context, ps: ProbeSet, lrs, updates: int, seed: int, progress=None, sink=None):
+    """One row per (update, lr, probe): update, lr, probe, kind, visited, PROBE_COLUMNS.
+    `sink(table)`, if given, gets the rows so far after each (update, lr): a long run's
+    finished part is kept if it is stopped."""
     cfg, dev = ctx.cfg, ctx.device
     check_config(cfg)
     a = cfg.algo
@@ -247,6 +249,8 @@ def audit_table(ctx: Context, ps: ProbeSet, lrs, updates: int, seed: int, progre
             del policy, params
             if progress:
                 progress(u, lr)
+            if sink:
+                sink(pd.DataFrame(rows))
     return pd.DataFrame(rows)
 
 
@@ -370,10 +374,15 @@ def main(argv=None) -> int:
             f"update {u} lr {lr:g} done at {time.time() - start:.0f} s", file=sys.stderr, flush=True
         )
 
-    table = audit_table(ctx, ps, lrs, args.updates, args.seed, progress)
     out = Path(args.out)
+
+    def sink(rows):  # the finished part, replaced atomically; removed once the run is done
+        io.write_parquet(out / "partial.parquet", rows)
+
+    table = audit_table(ctx, ps, lrs, args.updates, args.seed, progress, sink)
     io.write_parquet(out / "table.parquet", table)
     io.write_text(out / "stats.csv", audit_stats(table).to_csv(index=False))
+    (out / "partial.parquet").unlink(missing_ok=True)
     print(f"{len(ps.probes)} probes x {len(lrs)} step sizes x {args.updates} updates -> {out}")
     return 0
 

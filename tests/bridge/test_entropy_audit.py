@@ -139,6 +139,7 @@ def test_main_stores_the_probe_set_and_refuses_one_built_otherwise(ctx, tmp_path
     assert ea.main([*args, "--out", str(tmp_path / "a")]) == 0
     assert probes.is_file() and (tmp_path / "a" / "table.parquet").is_file()
     assert (tmp_path / "a" / "stats.csv").is_file()
+    assert not (tmp_path / "a" / "partial.parquet").exists()
     capsys.readouterr()
     code = ea.main([*args[:-1], "2", "--out", str(tmp_path / "b")])
     err = capsys.readouterr().err.strip()
