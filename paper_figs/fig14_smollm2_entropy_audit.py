@@ -11,8 +11,8 @@ FIGURE = Figure(
     caption=(
         "SmolLM2-135M-Instruct, one GRPO update (4 prompts x 8 completions of the two-operand "
         "arithmetic task, true reward, PPO clip 0.2, 1 epoch) from the base model at three Adam "
-        "step sizes on the same batch, 4 independent updates, up to 144 probe prefixes (every "
-        "training prompt and 16 held-out prompts, each alone and with 2 prefixes of the base "
+        "step sizes on the same batch, 2 independent updates, 80 probe prefixes (every "
+        "training prompt and 8 held-out prompts, each alone and with 1 prefix of the base "
         "model's own completion; smollm2_entropy_audit). Left: exact next-token entropy change "
         "against the first-order prediction -Cov(log pi, dz) (Cui et al. 2025, Lemma 1) per "
         "probe. Right: each predictor's median relative error (first and second order over "
