@@ -63,7 +63,7 @@ from simrl.bridge.rewards import answer_reward
 from simrl.bridge.rollout import sample, score, scoring_batch
 from simrl.bridge.step import Context, old_policy_stats
 from simrl.bridge.study import bridge_config
-from simrl.bridge.update import ProbeSums, UpdateBatch, make_optimizer, ppo_update
+from simrl.bridge.update import TALLY, ProbeSums, UpdateBatch, make_optimizer, ppo_update
 from simrl.errors import ConfigError
 from simrl.residual_stats import STATS, fit_stats
 
@@ -172,7 +172,8 @@ def check_config(cfg) -> None:
 
 
 def audit_table(ctx: Context, ps: ProbeSet, lrs, updates: int, seed: int, progress=None, sink=None):
-    """One row per (update, lr, probe): update, lr, probe, kind, visited, PROBE_COLUMNS.
+    """One row per (update, lr, probe): update, lr, probe, kind, visited, the batch's mean
+    reward, the update's clip fraction (clip_low + clip_high over all epochs), PROBE_COLUMNS.
     `sink(table)`, if given, gets the rows so far after each (update, lr): a long run's
     finished part is kept if it is stopped."""
     cfg, dev = ctx.cfg, ctx.device
@@ -227,7 +228,7 @@ def audit_table(ctx: Context, ps: ProbeSet, lrs, updates: int, seed: int, progre
                 group_size=a.group_size,
             )
             sums = ProbeSums.empty(where, len(probes))
-            ppo_update(
+            tally = ppo_update(
                 cfg_lr,
                 batch,
                 forward=lambda idx, policy=policy, s=s: score(policy, s, idx, temp, dev),
@@ -237,6 +238,9 @@ def audit_table(ctx: Context, ps: ProbeSet, lrs, updates: int, seed: int, progre
                 probes=sums,
                 max_grad_norm=cfg.bridge.max_grad_norm,
             )
+            tl = dict(zip(TALLY, tally, strict=True))
+            # tokens whose gradient the clip removed, over all epochs (step.py's clip fractions)
+            clip_frac = (tl["low"] + tl["high"]) / tl["counted"] if tl["counted"] else np.nan
             z1 = probe_logits(policy, probes, ctx.fmt.pad_id, temp, dev)
             br = probe_breakdown_rows(z0, z1, sums, probe_adv if cfg.run.audit else None, lr)
             for j in range(len(probes)):
@@ -244,6 +248,7 @@ def audit_table(ctx: Context, ps: ProbeSet, lrs, updates: int, seed: int, progre
                     {"update": u, "lr": float(lr), "probe": j, "kind": ps.kinds[j],
                      "visited": bool(sums.weight[j] > 0),
                      "reward_mean": float(rewards.mean()),
+                     "clip_frac": clip_frac,
                      **dict(zip(PROBE_COLUMNS, br[j].tolist(), strict=True))}
                 )  # fmt: skip
             del policy, params

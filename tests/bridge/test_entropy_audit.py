@@ -86,6 +86,7 @@ def test_partial_and_heldout_probes_match_rl_step_and_unvisited_tabular_terms_ar
         first[cols].to_numpy(), want[:, [PROBE_COLUMNS.index(c) for c in cols]],
         rtol=1e-6, atol=1e-12,
     )  # fmt: skip
+    assert (table["clip_frac"] == 0).all()  # one epoch: every ratio is 1 (to rounding)
     off = table[~table["visited"]]
     assert len(off) > 0 and (off[list(TABULAR)].to_numpy() == 0).all()
     assert (table.loc[table["kind"].str.startswith("heldout"), "visited"] == False).all()  # noqa: E712
@@ -123,6 +124,14 @@ def test_bad_arguments_are_one_line(tmp_path, capsys, args, says):
     err = capsys.readouterr().err.strip()
     assert code == 2 and says in err and "\n" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_clip_fractions_are_recorded_per_update(ctx):
+    """Four epochs at a large step: the clip binds on some tokens, the same for every probe row."""
+    many = copy.copy(ctx)
+    many.cfg = cfg_for(**{"algo.epochs": 4, "optim.lr": 0.03})
+    table = ea.audit_table(many, probe_set(ctx, n_heldout=0, cuts=0), [0.03], updates=1, seed=3)
+    assert table["clip_frac"].nunique() == 1 and 0 < table["clip_frac"].iloc[0] < 1
 
 
 def test_a_kl_term_is_refused(tmp_path):
