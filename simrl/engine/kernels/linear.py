@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from simrl.engine.kernels.codes import (
     I_ADV_GREEDY,
@@ -269,7 +269,7 @@ def linear_finite(ip, pol, lin, z0):
     return False
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
 def run_chunk_linear(
     t0, n_steps, row_of_step, rng, learner, lin_learner, params, algos, tasks, task_of_run,
     passk, out, phis, phits, phi_of_run, overlap, npg,
@@ -284,7 +284,7 @@ def run_chunk_linear(
     metrics, failed = out.metrics, out.failed
     n_cols = metrics.shape[2]
     col_overlap = n_eval + N_UPD
-    for r in prange(R):
+    for r in range(R):  # over threads: engine/threads.py
         if failed[r] >= 0:
             continue
         run = params_row(params, r)

@@ -1,10 +1,10 @@
 """One step of one run on a sequence task (sequence_ref.step), and `run_chunk_seq`: a chunk
-of steps for every run of a batch, in parallel over runs (the design of step.run_chunk)."""
+of steps for every run of a call (the design of step.run_chunk)."""
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from simrl.engine.kernels.breakdown import breakdown_step
 from simrl.engine.kernels.codes import (
@@ -319,7 +319,7 @@ def record_eval_seq(metrics_r, row, n_eval, pol, task, passk, n_train, ws, row_b
         metrics_r[row, j] = row_buf[j]
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
 def run_chunk_seq(
     t0, n_steps, row_of_step, rng, learner, params, algos, tasks, task_of_run, passk, out
 ):
@@ -329,8 +329,8 @@ def run_chunk_seq(
     per run, each run's uniforms from its own PCG64 state into a private buffer), with
     tasks a workspace.SeqTasks (the distinct tasks' arrays, stacked)."""
     R, M, V = learner.z.shape
-    # a named tuple that the parallel loop reads must be an argument there, flat (numba's
-    # parfor lowering can neither pass a tuple of tuples nor rebuild a local one)
+    # tasks is flat, written for numba's parfor lowering (which could neither pass a tuple
+    # of tuples nor rebuild a local one); the runs now go over threads (engine/threads.py)
     max_len, num_modes = tasks.max_len, tasks.num_modes
     N = tasks.node_row.shape[1]
     L = tasks.leaf_prompt.shape[1]
@@ -338,7 +338,7 @@ def run_chunk_seq(
     n_eval = 2 + 2 * passk.shape[0] + N_EVAL_SEQ_FIXED + num_modes + max_len
     metrics, failed, pp = out.metrics, out.failed, out.pp
     n_cols = metrics.shape[2]
-    for r in prange(R):
+    for r in range(R):  # over threads: engine/threads.py
         if failed[r] >= 0:
             continue
         run = params_row(params, r)

@@ -1,12 +1,12 @@
 """One step of one run (reference.step), and `run_chunk`: a chunk of steps for every run
-of a batch, in parallel over runs."""
+of a call (engine/threads.py splits a block's runs over threads, one call each)."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from simrl.algorithms.tokens import (
     N_TF,
@@ -326,7 +326,7 @@ def run_policy(learner, r, S, K):
     )  # fmt: skip
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
 def run_chunk(
     t0, n_steps, row_of_step, rng, learner, params, algos, tasks, task_of_run, passk, out
 ):
@@ -345,7 +345,7 @@ def run_chunk(
     n_eval = 2 + 2 * passk.shape[0] + N_EVAL_FIXED  # acc, pass@k (train, held-out), the rest
     metrics, failed, pp = out.metrics, out.failed, out.pp
     n_cols = metrics.shape[2]
-    for r in prange(R):
+    for r in range(R):  # over threads: engine/threads.py
         if failed[r] >= 0:
             continue
         run = params_row(params, r)
