@@ -189,7 +189,7 @@ def linear_step(run, algos, pol, lin, task, ws, t, u, upd):
     n_groups, n_entries = prepare_step(run, algos, pol, task, ws, u)
     n_train = ip[I_NTRAIN]
     mb = ip[I_MB]
-    first = True
+    first = np.bool_(True)  # not Literal[bool] (step.step_run)
     for epoch in range(ip[I_EPOCHS]):
         for b in range(mb):
             lo = (b * n_groups) // mb
@@ -309,7 +309,7 @@ def run_chunk_linear(
         st = rng[r].copy()
         upd_sum_r, upd_cnt_r = out.upd_sum[r], out.upd_cnt[r]
         if t0 == 0:
-            record_eval(metrics[r], 0, n_eval, pol, task, passk, ip_r[I_NTRAIN], row_buf)
+            record_eval(metrics[r], np.int64(0), n_eval, pol, task, passk, ip_r[I_NTRAIN], row_buf)
             metrics[r, 0, col_overlap] = overlap[r]
         for i in range(n_steps):
             t = t0 + i

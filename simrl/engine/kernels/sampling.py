@@ -93,7 +93,7 @@ def collect_batch(run, u, prob_old, task, ws):
     votes = ip[I_REW_VOTES] == 1
     needs_lik = REWARD_READS_LIKELIHOOD[code] == 1
     blik = ws.blik
-    n_kept = 0
+    n_kept = np.int64(0)  # not Literal[int] (step.step_run)
     for rnd in range(rounds):
         base = rnd * rsize
         select_prompts(u, base, L_sel, S, P, order)
@@ -161,7 +161,7 @@ def exact_batch(run, u, prob_old, task, ws):
     K = prob_old.shape[1]
     S = ip[I_NTRAIN]
     P, G = ip[I_P], ip[I_G]
-    select_prompts(u, 0, ip[I_LSEL], S, P, bprompt)
+    select_prompts(u, np.int64(0), ip[I_LSEL], S, P, bprompt)
     tot, n_zero = 0.0, 0
     for j in range(P):
         s = bprompt[j]

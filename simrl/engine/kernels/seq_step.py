@@ -168,7 +168,7 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
         q_values(prob, dp.r_leaf, task.graph, dp.q, dp.value)
         row_q(dp.q, dp.reach, task.graph, ip[I_NTRAIN], misc.qrow, misc.wrow)
     mb = ip[I_MB]
-    first = True
+    first = np.bool_(True)  # not Literal[bool] (step.step_run)
     for epoch in range(ip[I_EPOCHS]):
         for b in range(mb):
             lo = (b * n_groups) // mb
@@ -360,7 +360,7 @@ def run_chunk_seq(
         upd_sum_r, upd_cnt_r = out.upd_sum[r], out.upd_cnt[r]
         n_train = ip_r[I_NTRAIN]
         if t0 == 0:
-            record_eval_seq(metrics[r], 0, n_eval, pol, task, passk, n_train, ws, row_buf)
+            record_eval_seq(metrics[r], np.int64(0), n_eval, pol, task, passk, n_train, ws, row_buf)
         for i in range(n_steps):
             t = t0 + i
             for j in range(L_u):

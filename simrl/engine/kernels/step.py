@@ -80,7 +80,10 @@ def step_run(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
         return True
     n_groups, n_entries = prepare_step(run, algos, pol, task, ws, u)
     mb = ip[I_MB]
-    first = True
+    # np.bool_(True), np.int64(0), not the literals True, 0: an argument that is a literal
+    # on type inference's first pass (Literal[bool](True)) makes numba compile the callee
+    # (and all below it) once for the literal and once more for bool; docs/performance.md
+    first = np.bool_(True)
     for epoch in range(ip[I_EPOCHS]):
         for b in range(mb):
             lo = (b * n_groups) // mb
@@ -366,7 +369,7 @@ def run_chunk(
         st = rng[r].copy()
         upd_sum_r, upd_cnt_r = out.upd_sum[r], out.upd_cnt[r]
         if t0 == 0:
-            record_eval(metrics[r], 0, n_eval, pol, task, passk, ip_r[I_NTRAIN], row_buf)
+            record_eval(metrics[r], np.int64(0), n_eval, pol, task, passk, ip_r[I_NTRAIN], row_buf)
         for i in range(n_steps):
             t = t0 + i
             for j in range(L):
