@@ -41,6 +41,7 @@ from simrl.engine.kernels.codes import (
     N_EVAL_FIXED,
     N_UPD,
 )
+from simrl.engine.kernels.copying import copy1, copy2
 from simrl.engine.kernels.metrics import all_finite, ppo_kl_mean, row_first_order_kl
 from simrl.engine.kernels.pcg64 import next_double
 from simrl.engine.kernels.softmax import refresh_rows
@@ -185,7 +186,7 @@ def linear_step(run, algos, pol, lin, task, ws, t, u, upd):
     if ip[I_REW_UPDATES] == 0:  # frozen: no update at all, no held-out change
         frozen_update(upd)
         return True
-    lin.theta0[:, :] = lin.theta
+    copy2(lin.theta0, lin.theta)
     n_groups, n_entries = prepare_step(run, algos, pol, task, ws, u)
     n_train = ip[I_NTRAIN]
     mb = ip[I_MB]
@@ -265,7 +266,7 @@ def linear_finite(ip, pol, lin, z0):
         ok = all_finite(pol.m) and all_finite(pol.v) and all_finite(lin.wm) and all_finite(lin.wv)
     if ok:
         return True
-    pol.z[:, :] = z0
+    copy2(pol.z, z0)
     return False
 
 
@@ -325,4 +326,4 @@ def run_chunk_linear(
                 record_eval(metrics[r], row, n_eval, pol, task, passk, ip_r[I_NTRAIN], row_buf)
                 record_update(metrics[r], row, n_eval, upd_sum_r, upd_cnt_r)
                 metrics[r, row, col_overlap] = overlap[r]
-        rng[r, :] = st
+        copy1(rng[r], st)

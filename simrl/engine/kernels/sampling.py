@@ -22,6 +22,7 @@ from simrl.engine.kernels.codes import (
     I_REW_VOTES,
     I_ROUNDS,
 )
+from simrl.engine.kernels.copying import stable_argsort
 
 # the reward registry's numba forms, and which of them read the likelihoods
 from simrl.engine.kernels.dispatch import REWARD_READS_LIKELIHOOD, group_rewards
@@ -53,12 +54,14 @@ def plurality(ans, row, n, K, counts, u_tie):
 
 @njit(cache=True)
 def select_prompts(u, off, n, S, P, out):
-    """All prompts in order, or the first P of the argsort of the keys u[off : off + n]."""
+    """All prompts in order, or the first P of the argsort of the keys u[off : off + n]
+    (numpy's stable mergesort order: copying.stable_argsort)."""
     if P == S:
         for i in range(S):
             out[i] = i
     else:
-        order = np.argsort(u[off : off + n], kind="mergesort")
+        order = np.empty(n, dtype=np.int64)
+        stable_argsort(u[off : off + n], order, np.empty(n, dtype=np.int64))
         for i in range(P):
             out[i] = order[i]
 

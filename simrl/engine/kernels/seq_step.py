@@ -25,6 +25,7 @@ from simrl.engine.kernels.codes import (
     I_REW_UPDATES,
     STEER_PROB_FLOOR,
 )
+from simrl.engine.kernels.copying import copy1
 from simrl.engine.kernels.metrics import (
     EXPONENT_BITS,
     entropy_change_means,
@@ -374,4 +375,4 @@ def run_chunk_seq(
             if row >= 0:
                 record_eval_seq(metrics[r], row, n_eval, pol, task, passk, n_train, ws, row_buf)
                 record_update(metrics[r], row, n_eval, upd_sum_r, upd_cnt_r)
-        rng[r, :] = st
+        copy1(rng[r], st)

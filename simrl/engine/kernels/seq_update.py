@@ -29,6 +29,7 @@ from simrl.engine.kernels.codes import (
     I_P,
     I_ROUNDS,
 )
+from simrl.engine.kernels.copying import copy1
 from simrl.engine.kernels.dispatch import aggregation_weight, sampled_kl_grad
 from simrl.engine.kernels.losses import clip_tally, token_losses
 from simrl.engine.kernels.metrics import minibatch_ppo_kl, quantile_sorted
@@ -127,7 +128,7 @@ def seq_minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, max_len):
     tlogp, tkeys, td, work = tf[TF_LOGP, b0:], tf[TF_KEYS, b0:], tf[TF_DLOGP, b0:], tf[TF_COEF, b0:]
     tw, tkeep = tf[TF_WEIGHT], tf[TF_KEEP]
     if first:  # the cache still holds pi_old: log pi is log pi_old, gathered at the step's start
-        tlogp[:N] = tlogp_old[:N]
+        copy1(tlogp[:N], tlogp_old[:N])
     else:
         for t in range(N):
             tlogp[t] = logp[trow[t], ttok[t]]

@@ -41,6 +41,7 @@ from simrl.engine.kernels.codes import (
     N_UPD,
     STEER_PROB_FLOOR,
 )
+from simrl.engine.kernels.copying import copy1, copy2
 from simrl.engine.kernels.metrics import (
     all_finite,
     entropy_change,
@@ -183,10 +184,10 @@ def snapshot(pol, old):
         old.ent_old,
         old.gh_old,
     )
-    z0[:, :] = z
-    logp_old[:, :] = logp
-    prob_old[:, :] = prob
-    ent_old[:] = ent
+    copy2(z0, z)
+    copy2(logp_old, logp)
+    copy2(prob_old, prob)
+    copy1(ent_old, ent)
     for s in range(z.shape[0]):
         for k in range(z.shape[1]):
             gh_old[s, k] = entropy_grad(prob[s, k], logp[s, k], ent[s])
@@ -201,12 +202,12 @@ def step_metrics(ip, t, n_groups, pol, stats, tally, dh, upd):
     pass over its moved states)."""
     every = ip[I_REFRESET]
     if every > 0 and (t + 1) % every == 0:
-        pol.zref[:, :] = pol.z
+        copy2(pol.zref, pol.z)
         pol.m[:, :] = 0.0
         pol.v[:, :] = 0.0
         pol.adam_t[0] = 0
-        pol.ref_logp[:, :] = pol.logp  # the cache holds log softmax(z) and softmax(z)
-        pol.ref_prob[:, :] = pol.prob
+        copy2(pol.ref_logp, pol.logp)  # the cache holds log softmax(z) and softmax(z)
+        copy2(pol.ref_prob, pol.prob)
     upd[0] = stats[0]
     upd[1] = stats[1]
     upd[2] = n_groups
@@ -225,7 +226,7 @@ def kept_finite(ip, pol, z0, rows, n_rows, rows_ok):
     if rows_ok and (ip[I_OPT_EVERY] == 0 or (all_finite(pol.m) and all_finite(pol.v))):
         return True
     for i in range(n_rows):
-        pol.z[rows[i]] = z0[i]
+        copy1(pol.z[rows[i]], z0[i])
     return False
 
 
@@ -383,4 +384,4 @@ def run_chunk(
             if row >= 0:
                 record_eval(metrics[r], row, n_eval, pol, task, passk, ip_r[I_NTRAIN], row_buf)
                 record_update(metrics[r], row, n_eval, upd_sum_r, upd_cnt_r)
-        rng[r, :] = st
+        copy1(rng[r], st)
