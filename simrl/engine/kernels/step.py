@@ -165,14 +165,14 @@ def prepare_step(run, algos, pol, task, ws, u):
     return n_groups, n_entries
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def frozen_update(upd):
     """The frozen anchor samples nothing and moves nothing (reference.frozen_update_metrics)."""
     upd[:] = np.nan
     upd[2] = upd[3] = upd[4] = upd[5] = upd[6] = 0.0
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def snapshot(pol, old):
     """old (a workspace.StepStart): the logits and cache at the step's start, and each
     entry's metrics.entropy_grad (update.save_rows, every state)."""
@@ -193,7 +193,7 @@ def snapshot(pol, old):
             gh_old[s, k] = entropy_grad(prob[s, k], logp[s, k], ent[s])
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def step_metrics(ip, t, n_groups, pol, stats, tally, dh, upd):
     """After the epochs (bandit and sequence steps alike): the ProRL reference reset, then
     update metrics 0..8: reward mean, zero-variance share, groups, the clip and selection
@@ -217,7 +217,7 @@ def step_metrics(ip, t, n_groups, pol, stats, tally, dh, upd):
     upd[8] = dh[1]
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def kept_finite(ip, pol, z0, rows, n_rows, rows_ok):
     """reference.is_finite of the new state, given rows_ok: are the logits of the states
     it may have changed (rows[:n_rows]) finite (metrics.rows_finite)? If not, restore the
@@ -230,7 +230,7 @@ def kept_finite(ip, pol, z0, rows, n_rows, rows_ok):
     return False
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def add_update(upd, upd_sum, upd_cnt):
     """Sum the step's finite update metrics until the next recorded row."""
     for j in range(upd.shape[0]):
@@ -239,7 +239,7 @@ def add_update(upd, upd_sum, upd_cnt):
             upd_cnt[j] += 1
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def record_update(metrics_r, row, first_col, upd_sum, upd_cnt):
     """Means of the update metrics since the last recorded row into metrics row `row`
     (NaN where none was finite), then reset the sums."""
@@ -292,7 +292,7 @@ def workspace(S, K, P, G, N_max):
     )
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def bandit_token_index(n):
     """The int token table of a bandit batch (algorithms/tokens.py): an answer is a
     length-1 response, so token t has response index t, position 0 and length 1 (the
@@ -304,7 +304,7 @@ def bandit_token_index(n):
     return ti
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def record_eval(metrics_r, row, n_eval, pol, task, passk, n_train, row_buf):
     """The exact eval metrics of the cached policy into metrics row `row` of one run."""
     eval_row(

@@ -43,7 +43,7 @@ from simrl.engine.kernels.metrics import entropy_grad, minibatch_ppo_kl
 from simrl.engine.kernels.softmax import refresh_rows
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries):
     """One optimiser step on groups lo..hi-1 (reference.minibatch_gradient + optimiser).
     The minibatch is columns b0 .. b0 + N - 1 of the token tables ws.tok and ws.ti
