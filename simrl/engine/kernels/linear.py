@@ -174,7 +174,7 @@ def linear_update(run, opt_fn, pol, lin, grad, n_rows, n_train):
     for i in range(n_rows):
         touched[rows[i]] = False
     linear_logits(lin.theta, lin.phit, lin.w1, z)
-    refresh_rows(z, logp, prob, ent, lin.all_rows, S, True)
+    refresh_rows(z, logp, prob, ent, lin.all_rows, S, np.bool_(True))
 
 
 @njit(cache=True)

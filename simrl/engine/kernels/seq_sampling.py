@@ -249,7 +249,7 @@ def exact_tokens(run, u, prob_old, task, ws):
     P, G = ip[I_P], ip[I_G]
     V = q.shape[1]
     select_prompts(u, np.int64(0), ip[I_LSEL], S, P, bprompt)
-    leaf_rewards(fp, leaves, max_len, 0, 0.0, r_leaf)
+    leaf_rewards(fp, leaves, max_len, np.int64(0), 0.0, r_leaf)
     forward_reach(prob_old, graph, dp.reach_ext)
     q_values(prob_old, r_leaf, graph, q, value)
     chosen[:] = False

@@ -4,6 +4,7 @@ tokens with sequence_ref.aggregation_weights, then the shared optimiser step
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from simrl.engine.kernels.breakdown import row_spread, token_terms
@@ -151,7 +152,7 @@ def seq_minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, max_len):
     kind = ip[I_KLK]
     sampled_kl = kl_coef > 0 and ip[I_KL_SAMPLED] == 1
     breakdown = ip[I_BREAKDOWN] == 1  # the dH breakdown reads each token's weight and coefficient
-    n_rows = 0
+    n_rows = np.int64(0)  # not Literal[int] (step.step_run)
     fork_mag = all_mag = 0.0
     # a token's weight under verl's agg_loss over the minibatch's (n_seq x max_len) mask
     # (sequence_ref.aggregation_weights), before its count; exact entries get the weight

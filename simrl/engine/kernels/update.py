@@ -52,7 +52,7 @@ def minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries):
     run, pol and ws). A linear policy takes the same gradient and its own step
     (kernels/linear.py)."""
     n_rows = minibatch_gradient(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries)
-    apply_gradient(run, algos.optimiser, pol, ws.grad, n_rows, None, True)
+    apply_gradient(run, algos.optimiser, pol, ws.grad, n_rows, None, np.bool_(True))
 
 
 @njit(cache=True)
