@@ -64,7 +64,18 @@ def compile_events(fn):
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=Path("simrl/engine/compile_times.toml"))
+    ap.add_argument(
+        "--only",
+        default="",
+        help="comma-separated keys or groups to measure (bandit, sequence, loss, advantage, "
+        "optimiser, or one key such as loss.vanilla); the others keep their values in --out",
+    )
     args = ap.parse_args()
+    only = {k for k in args.only.split(",") if k}
+
+    def wanted(key: str) -> bool:
+        return not only or key in only or key.split(".")[0] in only
+
     if not os.environ.get("NUMBA_CACHE_DIR"):
         sys.exit("set NUMBA_CACHE_DIR to an empty folder (the measurement needs a cold cache)")
     info = host()
@@ -85,6 +96,8 @@ def main() -> int:
         ("optimiser", optimiser, [e.name for e in optimiser.OPTIMIZERS]),
     ):
         for name in names:
+            if not wanted(f"{group}.{name}"):
+                continue
             module._COMPILED.pop(name, None)
             t, c = time.perf_counter(), time.process_time()
             module.compiled(name)
@@ -94,13 +107,32 @@ def main() -> int:
         ("bandit", "quickstart.toml", "run_chunk"),
         ("sequence", "sequence.toml", "run_chunk_seq"),
     ):
+        if not wanted(f"{kind}.{kernel}"):
+            continue
         cfg = Config.from_toml(example(Path(toml)), {"run.steps": 2, "run.seeds": 1})
-        # the run's cfuncs are compiled (and timed) above, so the kernel's time is its own
+        # the run's cfuncs first, untimed unless measured above, so the kernel's time is its own
+        from simrl.algorithms import compiled
+
+        compiled(cfg.algo.loss, cfg.algo.advantage, cfg.optim.kind)
         spans = compile_events(lambda cfg=cfg: simulate(cfg, engine="fast"))
         times[f"{kind}.{kernel}"] = spans[kernel]
         print(f"{kind}.{kernel}: {spans[kernel]}", file=sys.stderr, flush=True)
     import numba
 
+    kept = {}
+    if only and args.out.is_file():  # the entries not measured now keep their values
+        import tomllib
+
+        old = tomllib.loads(args.out.read_text())
+        kept = {k: v for k, v in old.items() if not isinstance(v, dict)}
+        for key in old.get("seconds", {}):
+            if key not in times:
+                times[key] = (
+                    old.get("wall_seconds", {}).get(key, float("nan")),
+                    old["seconds"][key],
+                )
+        info["remeasured"] = ", ".join(sorted(k for k in times if wanted(k) and k != "numba_init"))
+        info["kept_from"] = kept.get("measured_utc", "?")
     info["load_after"] = round(os.getloadavg()[0], 2)
     lines = [
         "# numba compile time per entry kernel from an empty cache (inclusive of the callees",

@@ -1,8 +1,9 @@
 """The numba fast path: the reference step (simrl/engine/reference.py), batched over runs.
 
 `run_fast` packs each run's config into arrays, seeds each run's PCG64 stream, and calls
-`kernels.step.run_chunk`, which advances every run of a block in parallel over runs
-(`prange`). Each run is computed by one thread from its own arrays and its own uniforms,
+`kernels.step.run_chunk`, which advances runs of a block; the block's runs are split over
+numba's thread count, each part a `run_chunk` call on its own thread (the kernel releases
+the GIL; engine/threads.py). Each run is computed by one thread from its own arrays and its own uniforms,
 in a fixed order, without fastmath, so its numbers do not depend on which other runs share
 the batch. The kernels keep a cache of log pi, pi and H per state, refreshed after every
 optimiser step, so a softmax is computed once per state per update.
@@ -27,6 +28,7 @@ from simrl.engine.kernels.pcg64 import state_of
 from simrl.engine.kernels.step import run_chunk
 from simrl.engine.kernels.workspace import BanditTask, ChunkOut, Learner, Params
 from simrl.engine.result import BatchResult, raise_first_failure
+from simrl.engine.threads import over_threads
 from simrl.metrics import AUDIT_PROMPT_COLUMNS
 
 #: progress is reported after each block of runs; blocks are at most this many run-steps
@@ -179,11 +181,14 @@ def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
     cp = pack_controls([s.config for s in specs])  # the controllers, the quadrant split
     params = Params(fp, ip, np.zeros((len(specs), 0)), lp, ap, op, cp)  # the bandit has no sp
 
-    def advance(runs: slice, t0: int, n: int) -> None:
+    def part(runs: slice, t0: int, n: int) -> None:
         run_chunk(
             t0, n, a.row_of_step, a.rng[runs], rows_of(a.learner, runs), rows_of(params, runs),
             algos, task_arrays, task_of_run[runs], passk, rows_of(a.out, runs),
         )  # fmt: skip
+
+    def advance(runs: slice, t0: int, n: int) -> None:
+        over_threads(lambda sub: part(sub, t0, n), runs)
 
     run_blocks(result, steps, progress, advance)
     return result

@@ -25,6 +25,7 @@ from simrl.engine.fast import (
 )
 from simrl.engine.kernels.linear import N_UPD_LINEAR, LinLearner, run_chunk_linear
 from simrl.engine.kernels.workspace import Params
+from simrl.engine.threads import over_threads
 from simrl.policy import overlap
 
 
@@ -75,12 +76,15 @@ def run_fast_linear(specs, tasks, layouts, rows, names, progress, audit_prompts,
     npg = int(specs[0].config.optim.kind == "npg")  # one optimiser per call (fast.algorithms)
     params = Params(fp, ip, np.zeros((R, 0)), lp, ap, op, np.zeros((R, 0)))  # no controllers
 
-    def advance(runs: slice, t0: int, n: int) -> None:
+    def part(runs: slice, t0: int, n: int) -> None:
         run_chunk_linear(
             t0, n, a.row_of_step, a.rng[runs], rows_of(a.learner, runs), rows_of(lin, runs),
             rows_of(params, runs), algos, task_arrays, task_of_run[runs], passk,
             rows_of(a.out, runs), phis, phits, phi_of_run[runs], ov[runs], npg,
         )  # fmt: skip
+
+    def advance(runs: slice, t0: int, n: int) -> None:
+        over_threads(lambda sub: part(sub, t0, n), runs)
 
     run_blocks(result, steps, progress, advance)
     return result

@@ -18,6 +18,7 @@ from simrl.engine.fast import algorithms, batch_arrays, distinct_tasks, rows_of,
 from simrl.engine.kernels.controllers import extra_update_columns, pack_controls
 from simrl.engine.kernels.seq_step import N_UPD_SEQ, run_chunk_seq
 from simrl.engine.kernels.workspace import Params, SeqFacts, SeqGraph, SeqLeaves, SeqTasks
+from simrl.engine.threads import over_threads
 from simrl.tasks.sequence import NO_TOKEN, SequenceTask
 
 
@@ -135,11 +136,14 @@ def run_fast_sequence(specs, tasks, layouts, rows, names, progress, audit_prompt
     )
     params = Params(fp, ip, sp, lp, ap, op, pack_controls(configs))
 
-    def advance(runs: slice, t0: int, n: int) -> None:
+    def part(runs: slice, t0: int, n: int) -> None:
         run_chunk_seq(
             t0, n, a.row_of_step, a.rng[runs], rows_of(a.learner, runs), rows_of(params, runs),
             algos, task_arrays, task_of_run[runs], passk, rows_of(a.out, runs),
         )  # fmt: skip
+
+    def advance(runs: slice, t0: int, n: int) -> None:
+        over_threads(lambda sub: part(sub, t0, n), runs)
 
     run_blocks(result, steps, progress, advance)
     return result

@@ -5,7 +5,7 @@ driver (runner.py) writes every cell to the store. Workers only compute, so a Ra
 cluster needs no shared filesystem, only simrl installed on its nodes.
 
     local  --workers 1     in this process (the engine already runs runs in parallel
-                           threads, numba prange)
+                           threads, engine/threads.py)
     local  --workers N     N processes (concurrent.futures, spawn), numba threads split
     ray    --address A     ray.init(address=A) (None: a local instance); one task per unit
 

@@ -14,6 +14,14 @@ losses, advantage estimators and optimisers reach the kernels as first-class fun
 (simrl.algorithms.compiled), the KL estimators and aggregation modes through an if-chain
 generated from their registries and inlined (`dispatch`).
 
+Compile time (docs/performance.md, "Compile time"): every njit function is a library that
+links, optimises and generates machine code for everything below it again, so the thin
+per-step wrappers (step.snapshot, step_metrics, kept_finite, record_eval, ...,
+update.minibatch_step) are `inline="always"`; no caller passes a literal (True, 0) where a
+variable is passed elsewhere (numba would compile the callee twice); array copies are
+loops (`copying`); and the chunk kernels run serially, the driver splitting a block's runs
+over threads (engine/threads.py) instead of numba's parfor lowering.
+
 numba's on-disk cache is keyed on each function's own source file, so a kernel whose
 callee or frozen global in another module changed would load stale machine code. This
 package therefore fingerprints, per group of compiled code, the sources it is built from,

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from simrl.engine.kernels.codes import (
     I_ADV_GREEDY,
@@ -41,6 +41,7 @@ from simrl.engine.kernels.codes import (
     N_EVAL_FIXED,
     N_UPD,
 )
+from simrl.engine.kernels.copying import copy1, copy2
 from simrl.engine.kernels.metrics import all_finite, ppo_kl_mean, row_first_order_kl
 from simrl.engine.kernels.pcg64 import next_double
 from simrl.engine.kernels.softmax import refresh_rows
@@ -173,7 +174,7 @@ def linear_update(run, opt_fn, pol, lin, grad, n_rows, n_train):
     for i in range(n_rows):
         touched[rows[i]] = False
     linear_logits(lin.theta, lin.phit, lin.w1, z)
-    refresh_rows(z, logp, prob, ent, lin.all_rows, S, True)
+    refresh_rows(z, logp, prob, ent, lin.all_rows, S, np.bool_(True))
 
 
 @njit(cache=True)
@@ -185,11 +186,11 @@ def linear_step(run, algos, pol, lin, task, ws, t, u, upd):
     if ip[I_REW_UPDATES] == 0:  # frozen: no update at all, no held-out change
         frozen_update(upd)
         return True
-    lin.theta0[:, :] = lin.theta
+    copy2(lin.theta0, lin.theta)
     n_groups, n_entries = prepare_step(run, algos, pol, task, ws, u)
     n_train = ip[I_NTRAIN]
     mb = ip[I_MB]
-    first = True
+    first = np.bool_(True)  # not Literal[bool] (step.step_run)
     for epoch in range(ip[I_EPOCHS]):
         for b in range(mb):
             lo = (b * n_groups) // mb
@@ -265,11 +266,11 @@ def linear_finite(ip, pol, lin, z0):
         ok = all_finite(pol.m) and all_finite(pol.v) and all_finite(lin.wm) and all_finite(lin.wv)
     if ok:
         return True
-    pol.z[:, :] = z0
+    copy2(pol.z, z0)
     return False
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
 def run_chunk_linear(
     t0, n_steps, row_of_step, rng, learner, lin_learner, params, algos, tasks, task_of_run,
     passk, out, phis, phits, phi_of_run, overlap, npg,
@@ -284,7 +285,7 @@ def run_chunk_linear(
     metrics, failed = out.metrics, out.failed
     n_cols = metrics.shape[2]
     col_overlap = n_eval + N_UPD
-    for r in prange(R):
+    for r in range(R):  # over threads: engine/threads.py
         if failed[r] >= 0:
             continue
         run = params_row(params, r)
@@ -309,7 +310,7 @@ def run_chunk_linear(
         st = rng[r].copy()
         upd_sum_r, upd_cnt_r = out.upd_sum[r], out.upd_cnt[r]
         if t0 == 0:
-            record_eval(metrics[r], 0, n_eval, pol, task, passk, ip_r[I_NTRAIN], row_buf)
+            record_eval(metrics[r], np.int64(0), n_eval, pol, task, passk, ip_r[I_NTRAIN], row_buf)
             metrics[r, 0, col_overlap] = overlap[r]
         for i in range(n_steps):
             t = t0 + i
@@ -325,4 +326,4 @@ def run_chunk_linear(
                 record_eval(metrics[r], row, n_eval, pol, task, passk, ip_r[I_NTRAIN], row_buf)
                 record_update(metrics[r], row, n_eval, upd_sum_r, upd_cnt_r)
                 metrics[r, row, col_overlap] = overlap[r]
-        rng[r, :] = st
+        copy1(rng[r], st)

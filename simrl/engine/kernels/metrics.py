@@ -94,7 +94,7 @@ def row_moved(z, z0, s, i):
     return False
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def entropy_change(z, z0, gh_old, ent_old, ent, logp_old, prob_old, logp, rows, n_rows, out):
     """The step's metrics of the moved states, in one pass over them: out[0], out[1] the
     means of exact dH and of -Cov_pi(log pi, dz), out[2] the mean exact KL(pi_old ||
@@ -183,7 +183,7 @@ def entropy_change_means(n, dh, fo, out):
 EXPONENT_BITS = 0x7FF0000000000000
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def all_finite(a):
     """No inf or NaN in the contiguous float64 array a (reference.is_finite): the largest
     exponent field is not all ones. An integer max, which vectorises (a float reduction may
@@ -194,7 +194,7 @@ def all_finite(a):
     return top != EXPONENT_BITS
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def rows_finite(a, rows, n_rows):
     """all_finite over the rows rows[:n_rows] of a (the only ones a step changed)."""
     bits = a.view(np.int64)

@@ -22,6 +22,7 @@ from simrl.engine.kernels.codes import (
     I_REW_VOTES,
     I_ROUNDS,
 )
+from simrl.engine.kernels.copying import stable_argsort
 
 # the reward registry's numba forms, and which of them read the likelihoods
 from simrl.engine.kernels.dispatch import REWARD_READS_LIKELIHOOD, group_rewards
@@ -53,12 +54,14 @@ def plurality(ans, row, n, K, counts, u_tie):
 
 @njit(cache=True)
 def select_prompts(u, off, n, S, P, out):
-    """All prompts in order, or the first P of the argsort of the keys u[off : off + n]."""
+    """All prompts in order, or the first P of the argsort of the keys u[off : off + n]
+    (numpy's stable mergesort order: copying.stable_argsort)."""
     if P == S:
         for i in range(S):
             out[i] = i
     else:
-        order = np.argsort(u[off : off + n], kind="mergesort")
+        order = np.empty(n, dtype=np.int64)
+        stable_argsort(u[off : off + n], order, np.empty(n, dtype=np.int64))
         for i in range(P):
             out[i] = order[i]
 
@@ -93,7 +96,7 @@ def collect_batch(run, u, prob_old, task, ws):
     votes = ip[I_REW_VOTES] == 1
     needs_lik = REWARD_READS_LIKELIHOOD[code] == 1
     blik = ws.blik
-    n_kept = 0
+    n_kept = np.int64(0)  # not Literal[int] (step.step_run)
     for rnd in range(rounds):
         base = rnd * rsize
         select_prompts(u, base, L_sel, S, P, order)
@@ -161,7 +164,7 @@ def exact_batch(run, u, prob_old, task, ws):
     K = prob_old.shape[1]
     S = ip[I_NTRAIN]
     P, G = ip[I_P], ip[I_G]
-    select_prompts(u, 0, ip[I_LSEL], S, P, bprompt)
+    select_prompts(u, np.int64(0), ip[I_LSEL], S, P, bprompt)
     tot, n_zero = 0.0, 0
     for j in range(P):
         s = bprompt[j]

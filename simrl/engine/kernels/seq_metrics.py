@@ -67,7 +67,7 @@ def eval_row_seq(
     depth_wh[:] = 0.0
     sw = swh = above_lo = above_hi = kl = 0.0
     h_min, h_max = np.inf, -np.inf
-    n_tr = 0
+    n_tr = np.int64(0)  # not Literal[int] (step.step_run)
     # the running sums of the current depth live in registers (nodes come depth by depth
     # in the built-in family), and are stored when the depth changes: the same additions
     # in the same order as depth_w[d] += w for every node
@@ -239,7 +239,7 @@ def weighted_quantiles(values, weights, n, lo, hi, bucket, bucket_w, work, sub, 
     for i in range(3):
         target = (Q10, Q50, Q90)[i] * total * (1.0 - TIE_TOL)
         b, below = crossing(bucket_w, b, below, target)
-        m = 0
+        m = np.int64(0)  # not Literal[int] (step.step_run)
         v_min, v_max = np.inf, -np.inf
         for j in range(n):
             if bucket[j] == b:

@@ -159,7 +159,7 @@ def sampled_tokens(run, u, prob_old, task, ws):
     A = correct.shape[1]
     bans = bresp[0]
     walk = np.empty((5, G, max_len), dtype=np.int64)
-    n_kept = 0
+    n_kept = np.int64(0)  # not Literal[int] (step.step_run)
     cur = 0
     for rnd in range(rounds):
         base = rnd * rsize
@@ -248,8 +248,8 @@ def exact_tokens(run, u, prob_old, task, ws):
     S = ip[I_NTRAIN]
     P, G = ip[I_P], ip[I_G]
     V = q.shape[1]
-    select_prompts(u, 0, ip[I_LSEL], S, P, bprompt)
-    leaf_rewards(fp, leaves, max_len, 0, 0.0, r_leaf)
+    select_prompts(u, np.int64(0), ip[I_LSEL], S, P, bprompt)
+    leaf_rewards(fp, leaves, max_len, np.int64(0), 0.0, r_leaf)
     forward_reach(prob_old, graph, dp.reach_ext)
     q_values(prob_old, r_leaf, graph, q, value)
     chosen[:] = False

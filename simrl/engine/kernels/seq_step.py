@@ -1,10 +1,10 @@
 """One step of one run on a sequence task (sequence_ref.step), and `run_chunk_seq`: a chunk
-of steps for every run of a batch, in parallel over runs (the design of step.run_chunk)."""
+of steps for every run of a call (the design of step.run_chunk)."""
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from simrl.engine.kernels.breakdown import breakdown_step
 from simrl.engine.kernels.codes import (
@@ -31,6 +31,7 @@ from simrl.engine.kernels.controllers import (
     controls_end,
     penalise_sequence,
 )
+from simrl.engine.kernels.copying import copy1
 from simrl.engine.kernels.metrics import (
     EXPONENT_BITS,
     entropy_change_means,
@@ -177,7 +178,7 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
         q_values(prob, dp.r_leaf, task.graph, dp.q, dp.value)
         row_q(dp.q, dp.reach, task.graph, ip[I_NTRAIN], misc.qrow, misc.wrow)
     mb = ip[I_MB]
-    first = True
+    first = np.bool_(True)  # not Literal[bool] (step.step_run)
     for epoch in range(ip[I_EPOCHS]):
         for b in range(mb):
             lo = (b * n_groups) // mb
@@ -337,7 +338,7 @@ def record_eval_seq(metrics_r, row, n_eval, pol, task, passk, n_train, ws, row_b
         metrics_r[row, j] = row_buf[j]
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
 def run_chunk_seq(
     t0, n_steps, row_of_step, rng, learner, params, algos, tasks, task_of_run, passk, out
 ):
@@ -347,8 +348,8 @@ def run_chunk_seq(
     per run, each run's uniforms from its own PCG64 state into a private buffer), with
     tasks a workspace.SeqTasks (the distinct tasks' arrays, stacked)."""
     R, M, V = learner.z.shape
-    # a named tuple that the parallel loop reads must be an argument there, flat (numba's
-    # parfor lowering can neither pass a tuple of tuples nor rebuild a local one)
+    # tasks is flat, written for numba's parfor lowering (which could neither pass a tuple
+    # of tuples nor rebuild a local one); the runs now go over threads (engine/threads.py)
     max_len, num_modes = tasks.max_len, tasks.num_modes
     N = tasks.node_row.shape[1]
     L = tasks.leaf_prompt.shape[1]
@@ -356,8 +357,8 @@ def run_chunk_seq(
     n_eval = 2 + 2 * passk.shape[0] + N_EVAL_SEQ_FIXED + num_modes + max_len
     metrics, failed, pp = out.metrics, out.failed, out.pp
     n_cols = metrics.shape[2]
-    controls = params.cp  # outside the parallel loop, as step.run_chunk's
-    for r in prange(R):
+    controls = params.cp  # written back at the chunk's end, as step.run_chunk's
+    for r in range(R):  # over threads: engine/threads.py
         if failed[r] >= 0:
             continue
         run = params_row(params, r)
@@ -379,7 +380,7 @@ def run_chunk_seq(
         upd_sum_r, upd_cnt_r = out.upd_sum[r], out.upd_cnt[r]
         n_train = ip_r[I_NTRAIN]
         if t0 == 0:
-            record_eval_seq(metrics[r], 0, n_eval, pol, task, passk, n_train, ws, row_buf)
+            record_eval_seq(metrics[r], np.int64(0), n_eval, pol, task, passk, n_train, ws, row_buf)
         for i in range(n_steps):
             t = t0 + i
             for j in range(L_u):
@@ -393,5 +394,5 @@ def run_chunk_seq(
             if row >= 0:
                 record_eval_seq(metrics[r], row, n_eval, pol, task, passk, n_train, ws, row_buf)
                 record_update(metrics[r], row, n_eval, upd_sum_r, upd_cnt_r)
-        rng[r, :] = st
-        controls[r, :] = run.cp  # the controllers' state, for the next chunk
+        copy1(rng[r], st)
+        copy1(controls[r], run.cp)  # the controllers' state, for the next chunk

@@ -4,6 +4,7 @@ tokens with sequence_ref.aggregation_weights, then the shared optimiser step
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from simrl.engine.kernels.breakdown import row_spread, token_terms
@@ -30,6 +31,7 @@ from simrl.engine.kernels.codes import (
     I_ROUNDS,
 )
 from simrl.engine.kernels.controllers import entropy_adaptive, measure_sequence
+from simrl.engine.kernels.copying import copy1
 from simrl.engine.kernels.dispatch import aggregation_weight, sampled_kl_grad
 from simrl.engine.kernels.losses import clip_tally, token_losses
 from simrl.engine.kernels.metrics import minibatch_ppo_kl, quantile_sorted
@@ -135,7 +137,7 @@ def seq_minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, max_len):
     tlogp, tkeys, td, work = tf[TF_LOGP, b0:], tf[TF_KEYS, b0:], tf[TF_DLOGP, b0:], tf[TF_COEF, b0:]
     tw, tkeep = tf[TF_WEIGHT], tf[TF_KEEP]
     if first:  # the cache still holds pi_old: log pi is log pi_old, gathered at the step's start
-        tlogp[:N] = tlogp_old[:N]
+        copy1(tlogp[:N], tlogp_old[:N])
     else:
         for t in range(N):
             tlogp[t] = logp[trow[t], ttok[t]]
@@ -158,7 +160,7 @@ def seq_minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, max_len):
     kind = ip[I_KLK]
     sampled_kl = kl_coef > 0 and ip[I_KL_SAMPLED] == 1
     breakdown = ip[I_BREAKDOWN] == 1  # the dH breakdown reads each token's weight and coefficient
-    n_rows = 0
+    n_rows = np.int64(0)  # not Literal[int] (step.step_run)
     fork_mag = all_mag = 0.0
     # a token's weight under verl's agg_loss over the minibatch's (n_seq x max_len) mask
     # (sequence_ref.aggregation_weights), before its count; exact entries get the weight

@@ -141,4 +141,4 @@ def entropies(prob, logp, ent, rows, n_rows):
 @njit(cache=True)
 def refresh_all(z, logp, prob, ent):
     """refresh_rows for every state, with H."""
-    refresh_rows(z, logp, prob, ent, np.arange(z.shape[0]), z.shape[0], True)
+    refresh_rows(z, logp, prob, ent, np.arange(z.shape[0]), z.shape[0], np.bool_(True))

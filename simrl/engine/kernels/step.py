@@ -1,12 +1,12 @@
 """One step of one run (reference.step), and `run_chunk`: a chunk of steps for every run
-of a batch, in parallel over runs."""
+of a call (engine/threads.py splits a block's runs over threads, one call each)."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from simrl.algorithms.tokens import (
     N_TF,
@@ -47,6 +47,7 @@ from simrl.engine.kernels.controllers import (
     controls_end,
     penalise_bandit,
 )
+from simrl.engine.kernels.copying import copy1, copy2
 from simrl.engine.kernels.metrics import (
     all_finite,
     entropy_change,
@@ -87,7 +88,10 @@ def step_run(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
         return True
     n_groups, n_entries = prepare_step(run, algos, pol, task, ws, u)
     mb = ip[I_MB]
-    first = True
+    # np.bool_(True), np.int64(0), not the literals True, 0: an argument that is a literal
+    # on type inference's first pass (Literal[bool](True)) makes numba compile the callee
+    # (and all below it) once for the literal and once more for bool; docs/performance.md
+    first = np.bool_(True)
     for epoch in range(ip[I_EPOCHS]):
         for b in range(mb):
             lo = (b * n_groups) // mb
@@ -177,14 +181,14 @@ def prepare_step(run, algos, pol, task, ws, u):
     return n_groups, n_entries
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def frozen_update(upd):
     """The frozen anchor samples nothing and moves nothing (reference.frozen_update_metrics)."""
     upd[:] = np.nan
     upd[2] = upd[3] = upd[4] = upd[5] = upd[6] = 0.0
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def snapshot(pol, old):
     """old (a workspace.StepStart): the logits and cache at the step's start, and each
     entry's metrics.entropy_grad (update.save_rows, every state)."""
@@ -196,16 +200,16 @@ def snapshot(pol, old):
         old.ent_old,
         old.gh_old,
     )
-    z0[:, :] = z
-    logp_old[:, :] = logp
-    prob_old[:, :] = prob
-    ent_old[:] = ent
+    copy2(z0, z)
+    copy2(logp_old, logp)
+    copy2(prob_old, prob)
+    copy1(ent_old, ent)
     for s in range(z.shape[0]):
         for k in range(z.shape[1]):
             gh_old[s, k] = entropy_grad(prob[s, k], logp[s, k], ent[s])
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def step_metrics(ip, t, n_groups, pol, stats, tally, dh, upd):
     """After the epochs (bandit and sequence steps alike): the ProRL reference reset, then
     update metrics 0..8: reward mean, zero-variance share, groups, the clip and selection
@@ -214,12 +218,12 @@ def step_metrics(ip, t, n_groups, pol, stats, tally, dh, upd):
     pass over its moved states)."""
     every = ip[I_REFRESET]
     if every > 0 and (t + 1) % every == 0:
-        pol.zref[:, :] = pol.z
+        copy2(pol.zref, pol.z)
         pol.m[:, :] = 0.0
         pol.v[:, :] = 0.0
         pol.adam_t[0] = 0
-        pol.ref_logp[:, :] = pol.logp  # the cache holds log softmax(z) and softmax(z)
-        pol.ref_prob[:, :] = pol.prob
+        copy2(pol.ref_logp, pol.logp)  # the cache holds log softmax(z) and softmax(z)
+        copy2(pol.ref_prob, pol.prob)
     upd[0] = stats[0]
     upd[1] = stats[1]
     upd[2] = n_groups
@@ -229,7 +233,7 @@ def step_metrics(ip, t, n_groups, pol, stats, tally, dh, upd):
     upd[8] = dh[1]
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def kept_finite(ip, pol, z0, rows, n_rows, rows_ok):
     """reference.is_finite of the new state, given rows_ok: are the logits of the states
     it may have changed (rows[:n_rows]) finite (metrics.rows_finite)? If not, restore the
@@ -238,11 +242,11 @@ def kept_finite(ip, pol, z0, rows, n_rows, rows_ok):
     if rows_ok and (ip[I_OPT_EVERY] == 0 or (all_finite(pol.m) and all_finite(pol.v))):
         return True
     for i in range(n_rows):
-        pol.z[rows[i]] = z0[i]
+        copy1(pol.z[rows[i]], z0[i])
     return False
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def add_update(upd, upd_sum, upd_cnt):
     """Sum the step's finite update metrics until the next recorded row."""
     for j in range(upd.shape[0]):
@@ -251,7 +255,7 @@ def add_update(upd, upd_sum, upd_cnt):
             upd_cnt[j] += 1
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def record_update(metrics_r, row, first_col, upd_sum, upd_cnt):
     """Means of the update metrics since the last recorded row into metrics row `row`
     (NaN where none was finite), then reset the sums."""
@@ -306,7 +310,7 @@ def workspace(S, K, P, G, N_max, cp):
     )
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def bandit_token_index(n):
     """The int token table of a bandit batch (algorithms/tokens.py): an answer is a
     length-1 response, so token t has response index t, position 0 and length 1 (the
@@ -318,7 +322,7 @@ def bandit_token_index(n):
     return ti
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def record_eval(metrics_r, row, n_eval, pol, task, passk, n_train, row_buf):
     """The exact eval metrics of the cached policy into metrics row `row` of one run."""
     eval_row(
@@ -344,7 +348,7 @@ def run_policy(learner, r, S, K):
     )  # fmt: skip
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
 def run_chunk(
     t0, n_steps, row_of_step, rng, learner, params, algos, tasks, task_of_run, passk, out
 ):
@@ -363,10 +367,11 @@ def run_chunk(
     n_eval = 2 + 2 * passk.shape[0] + N_EVAL_FIXED  # acc, pass@k (train, held-out), the rest
     metrics, failed, pp = out.metrics, out.failed, out.pp
     n_cols = metrics.shape[2]
-    # taken out of the parallel loop: there, a write to a field of an argument's named
-    # tuple would go to a copy (numba 0.68's parfor lowering)
+    # each run's controllers' state, written back at the chunk's end through this view
+    # (inside a prange, as this loop once was, a write to a field of an argument's named
+    # tuple went to a copy: numba 0.68's parfor lowering)
     controls = params.cp
-    for r in prange(R):
+    for r in range(R):  # over threads: engine/threads.py
         if failed[r] >= 0:
             continue
         run = params_row(params, r)
@@ -387,7 +392,7 @@ def run_chunk(
         st = rng[r].copy()
         upd_sum_r, upd_cnt_r = out.upd_sum[r], out.upd_cnt[r]
         if t0 == 0:
-            record_eval(metrics[r], 0, n_eval, pol, task, passk, ip_r[I_NTRAIN], row_buf)
+            record_eval(metrics[r], np.int64(0), n_eval, pol, task, passk, ip_r[I_NTRAIN], row_buf)
         for i in range(n_steps):
             t = t0 + i
             for j in range(L):
@@ -401,5 +406,5 @@ def run_chunk(
             if row >= 0:
                 record_eval(metrics[r], row, n_eval, pol, task, passk, ip_r[I_NTRAIN], row_buf)
                 record_update(metrics[r], row, n_eval, upd_sum_r, upd_cnt_r)
-        rng[r, :] = st
-        controls[r, :] = run.cp  # the controllers' state, for the next chunk
+        copy1(rng[r], st)
+        copy1(controls[r], run.cp)  # the controllers' state, for the next chunk

@@ -45,7 +45,7 @@ from simrl.engine.kernels.quadrants import quadrant_bandit
 from simrl.engine.kernels.softmax import refresh_rows
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries):
     """One optimiser step on groups lo..hi-1 (reference.minibatch_gradient + optimiser).
     The minibatch is columns b0 .. b0 + N - 1 of the token tables ws.tok and ws.ti
@@ -54,7 +54,7 @@ def minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries):
     run, pol and ws). A linear policy takes the same gradient and its own step
     (kernels/linear.py)."""
     n_rows = minibatch_gradient(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries)
-    apply_gradient(run, algos.optimiser, pol, ws.grad, n_rows, None, True)
+    apply_gradient(run, algos.optimiser, pol, ws.grad, n_rows, None, np.bool_(True))
 
 
 @njit(cache=True)
