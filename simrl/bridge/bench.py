@@ -20,7 +20,10 @@ SmolLM2's chat template), per_device_train_batch_size = prompts x group completi
 num_generations = group, max_completion_length = max_new, num_iterations = epochs (one
 generation, then `epochs` optimiser steps: the bridge's epochs x 1 minibatch),
 loss_type 'dapo' (= token-mean), epsilon 0.2, beta 0, learning_rate 1e-6, float32 on CPU
-(bf16 autocast on CUDA, as the bridge), the same temperature. The two alternate in one
+(bf16 autocast on CUDA, as the bridge), the same temperature, and no gradient
+checkpointing (GRPOConfig's default turns it on: the backward recomputes each layer's
+forward, about a third more arithmetic than the bridge's step; measurements before
+2026-12-07 17:30 UTC, the 1.52x and 1.69x of docs/bridge.md, had it on). The two alternate in one
 process (a TRL step, then a bridge step, from a trainer callback), so that both see the
 same machine load; the ratio is TRL seconds / bridge seconds of each pair, and the
 median of those paired ratios is printed, in wall seconds and in CPU seconds.
@@ -175,6 +178,9 @@ def trl_trainer(cfg: BridgeRunConfig, out_dir: str, steps: int):
         save_strategy="no",
         use_cpu=not cuda,
         bf16=cuda,
+        # GRPOConfig defaults to True (trl/trainer/grpo_config.py): the backward would
+        # recompute every layer's forward, work the bridge does not do
+        gradient_checkpointing=False,
         disable_tqdm=True,
         dataloader_num_workers=0,
         seed=0,
