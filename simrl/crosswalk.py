@@ -212,14 +212,14 @@ ENTRIES: tuple[Entry, ...] = (
         "top_p",
         "algo.top_p",
         "nucleus sampling of the rollouts (transformers TopPLogitsWarper); the log-probs of "
-        "the loss are not truncated; simulator reference engine only",
+        "the loss are not truncated; simulator reference engine and bridge",
     ),
     Entry(
         "TRL",
         "top_k",
         "algo.top_k",
         "top-k sampling of the rollouts, 0 = off (TRL's default 0); simulator reference "
-        "engine only",
+        "engine and bridge",
     ),
     Entry(
         "TRL",
@@ -397,7 +397,7 @@ ENTRIES: tuple[Entry, ...] = (
         "verl",
         "actor_rollout_ref.rollout.top_p",
         "algo.top_p",
-        "nucleus sampling of the rollouts; simulator reference engine only",
+        "nucleus sampling of the rollouts; simulator reference engine and bridge",
     ),
     Entry(
         "verl",
