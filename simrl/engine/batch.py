@@ -105,10 +105,10 @@ def names_for(config: Config, task) -> tuple[str, ...]:
 
 def check_engine_policy(specs: Sequence[RunSpec], engine: str) -> None:
     """What the numba engine refuses, for now, in one line each: a linear run with
-    run.audit = true (kernels/linear.py has no dH breakdown), a rollout sampler that differs
-    from pi_old (simrl/rollout_sampling.py), the controllers (simrl/controllers.py) and the
-    quadrant split; they run on the reference. A batch's runs agree on whether they have a
-    controller or the quadrant split (each adds metric columns)."""
+    run.audit = true or a controller (kernels/linear.py has neither the dH breakdown nor
+    the controllers' state), a rollout sampler that differs from pi_old
+    (simrl/rollout_sampling.py); they run on the reference. A batch's runs agree on
+    whether they have a controller or the quadrant split (each adds metric columns)."""
     first = controllers.active(specs[0].config.algo)
     quad = specs[0].config.run.audit_quadrants
     for spec in specs:
@@ -118,12 +118,6 @@ def check_engine_policy(specs: Sequence[RunSpec], engine: str) -> None:
                 spec.config.run.audit_quadrants,
                 "runs batched together must agree (it adds metric columns)",
             )
-        if engine == "fast" and quad:
-            raise ConfigError(
-                "run.audit_quadrants",
-                True,
-                "runs on engine 'reference' only for now (pass --engine reference)",
-            )
         a = spec.config.algo
         if controllers.active(a) != first:
             raise ConfigError(
@@ -131,7 +125,7 @@ def check_engine_policy(specs: Sequence[RunSpec], engine: str) -> None:
                 controllers.active(a),
                 "runs batched together must all use a controller or none (its metric columns)",
             )
-        if engine == "fast" and first:
+        if engine == "fast" and first and spec.config.policy.kind != "tabular":
             field = next(
                 f"algo.{n}"
                 for n in ("kl_in_reward", "ref_sync_steps", "entropy_adaptive")
@@ -140,8 +134,9 @@ def check_engine_policy(specs: Sequence[RunSpec], engine: str) -> None:
             raise ConfigError(
                 field,
                 getattr(a, field[5:]),
-                "runs on engine 'reference' only for now (the numba kernels do not carry the "
-                "controllers' state yet; pass --engine reference)",
+                "with policy.kind = 'linear' runs on engine 'reference' only for now (the "
+                "numba engine's linear policy does not carry the controllers' state; pass "
+                "--engine reference)",
             )
     if engine == "fast":
         for spec in specs:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simrl.engine.kernels.codes import N_UPD
+from simrl.engine.kernels.controllers import extra_update_columns, pack_controls
 from simrl.engine.kernels.pcg64 import state_of
 from simrl.engine.kernels.step import run_chunk
 from simrl.engine.kernels.workspace import BanditTask, ChunkOut, Learner, Params
@@ -171,11 +172,12 @@ def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
     task_arrays, task_of_run = bandit_tasks(tasks)
     fp, ip, lp, ap, op = pack([s.config for s in specs], layouts)
     algos = algorithms(specs)
+    n_upd = N_UPD + extra_update_columns(specs[0].config)  # the batch agrees on them
     a, result = batch_arrays(
-        specs, tasks, rows, names, task_arrays.base_logp[task_of_run].copy(), N_UPD, audit_prompts
+        specs, tasks, rows, names, task_arrays.base_logp[task_of_run].copy(), n_upd, audit_prompts
     )
-
-    params = Params(fp, ip, np.zeros((len(specs), 0)), lp, ap, op)  # the bandit has no sp
+    cp = pack_controls([s.config for s in specs])  # the controllers, the quadrant split
+    params = Params(fp, ip, np.zeros((len(specs), 0)), lp, ap, op, cp)  # the bandit has no sp
 
     def advance(runs: slice, t0: int, n: int) -> None:
         run_chunk(

@@ -73,7 +73,7 @@ def run_fast_linear(specs, tasks, layouts, rows, names, progress, audit_prompts,
         w_t=np.zeros(R, dtype=np.int64),
     )
     npg = int(specs[0].config.optim.kind == "npg")  # one optimiser per call (fast.algorithms)
-    params = Params(fp, ip, np.zeros((R, 0)), lp, ap, op)
+    params = Params(fp, ip, np.zeros((R, 0)), lp, ap, op, np.zeros((R, 0)))  # no controllers
 
     def advance(runs: slice, t0: int, n: int) -> None:
         run_chunk_linear(

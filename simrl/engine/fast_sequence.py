@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from simrl.engine.fast import algorithms, batch_arrays, distinct_tasks, rows_of, run_blocks
+from simrl.engine.kernels.controllers import extra_update_columns, pack_controls
 from simrl.engine.kernels.seq_step import N_UPD_SEQ, run_chunk_seq
 from simrl.engine.kernels.workspace import Params, SeqFacts, SeqGraph, SeqLeaves, SeqTasks
 from simrl.tasks.sequence import NO_TOKEN, SequenceTask
@@ -120,7 +121,8 @@ def run_fast_sequence(specs, tasks, layouts, rows, names, progress, audit_prompt
     algos = algorithms(specs)
     sp = pack_sequence(configs)
     z0 = np.stack([t.base_logits for t in unique])[task_of_run]
-    a, result = batch_arrays(specs, tasks, rows, names, z0, N_UPD_SEQ, audit_prompts)
+    n_upd = N_UPD_SEQ + extra_update_columns(configs[0])  # the batch agrees on them
+    a, result = batch_arrays(specs, tasks, rows, names, z0, n_upd, audit_prompts)
     max_len, num_modes = unique[0].max_len, unique[0].num_modes
 
     task_arrays = SeqTasks(
@@ -131,7 +133,7 @@ def run_fast_sequence(specs, tasks, layouts, rows, names, progress, audit_prompt
         max_len=max_len,
         num_modes=num_modes,
     )
-    params = Params(fp, ip, sp, lp, ap, op)
+    params = Params(fp, ip, sp, lp, ap, op, pack_controls(configs))
 
     def advance(runs: slice, t0: int, n: int) -> None:
         run_chunk_seq(

@@ -40,6 +40,7 @@ REGISTERED = (
     "fig12_overlap_spurious",
     "fig13_overlap_entropy",
     "fig14_overlap_calibration",
+    "fig15_smollm2_entropy_audit",
 )
 
 

@@ -1,6 +1,7 @@
 """run.audit_quadrants: the entropy change split into STEER's four quadrants (sign of A x
 the token's log-probability above / below its mean -H_old under pi_old; theory/NOTES.md,
-"STEER's four quadrants"), in the numpy reference engines."""
+"STEER's four quadrants"), in the numpy reference engines (the numba engine against them:
+tests/engine/test_controller_parity.py)."""
 
 from __future__ import annotations
 
@@ -82,9 +83,8 @@ def test_refused_combinations_are_one_line(over):
         cfg(**over)
 
 
-def test_numba_engine_refuses_and_default_adds_no_column():
-    with pytest.raises(ConfigError, match=r"^run\.audit_quadrants.*reference"):
-        run_batch([RunSpec(cfg(), 0)], engine="fast")
+def test_default_adds_no_column():
+    """(The numba engine's split: tests/engine/test_controller_parity.py.)"""
     plain = run_batch([RunSpec(cfg(**{"run.audit_quadrants": False}), 0)], engine="reference")
     assert not set(QUADRANT_METRICS) & set(plain.names)
     split = run_batch([RunSpec(cfg(), 0)], engine="reference")

@@ -93,7 +93,6 @@ def test_unknown_study_is_refused(tmp_path):
     ("algo", "field"),
     [
         ('algo = {{ group_size = 8, loss = "vanilla", epochs = 2, temperature = 0.7 }}', "algo.temperature"),
-        ('algo = {{ group_size = 8, loss = "vanilla", epochs = 2, entropy_adaptive = true }}', "algo.entropy_adaptive"),
     ],
 )  # fmt: skip
 def test_what_the_fast_engine_refuses_is_refused_at_register(tmp_path, algo, field):
@@ -107,3 +106,11 @@ def test_what_the_fast_engine_refuses_is_refused_at_register(tmp_path, algo, fie
     assert field in str(e.value) and "reward=frozen" in str(e.value)
     ok = text.replace("[design]", '[design]\nengine = "reference"', 1)
     assert load_study(write_study(tmp_path, "ok", text=ok.format(absent_sesoi=0.05))).cells
+
+
+def test_a_controller_runs_on_the_fast_engine(tmp_path):
+    """The controllers run on the numba engine (kernels/controllers.py): such a cell loads
+    with the default engine."""
+    algo = 'algo = {{ group_size = 8, loss = "vanilla", epochs = 2, entropy_adaptive = true }}'
+    text = TINY.replace('algo = {{ group_size = 8, loss = "vanilla", epochs = 2 }}', algo)
+    assert load_study(write_study(tmp_path, text=text.format(absent_sesoi=0.05))).cells

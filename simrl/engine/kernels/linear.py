@@ -291,7 +291,7 @@ def run_chunk_linear(
         ip_r = run.ip
         task = bandit_task_row(tasks, task_of_run[r])
         P, G = ip_r[I_P], ip_r[I_G]
-        ws = workspace(S, K, P, G, P * max(G, K))
+        ws = workspace(S, K, P, G, P * max(G, K), run.cp)
         if ip_r[I_ADV_GREEDY] == 1:
             expected_rewards(run.fp, task.correct, task.fmt, task.label, ws.rbar)
         pol = run_policy(learner, r, S, K)

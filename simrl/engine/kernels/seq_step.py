@@ -25,6 +25,12 @@ from simrl.engine.kernels.codes import (
     I_REW_UPDATES,
     STEER_PROB_FLOOR,
 )
+from simrl.engine.kernels.controllers import (
+    after_update,
+    before_update,
+    controls_end,
+    penalise_sequence,
+)
 from simrl.engine.kernels.metrics import (
     EXPONENT_BITS,
     entropy_change_means,
@@ -34,6 +40,7 @@ from simrl.engine.kernels.metrics import (
     row_top_exponent,
 )
 from simrl.engine.kernels.pcg64 import next_double
+from simrl.engine.kernels.quadrants import quadrant_sums, quadrants_end
 from simrl.engine.kernels.seq_graph import forward_reach, leaf_rewards, q_values, row_q
 from simrl.engine.kernels.seq_metrics import N_BUCKETS, N_EVAL_SEQ_FIXED, base_kl, eval_row_seq
 from simrl.engine.kernels.seq_sampling import (
@@ -123,6 +130,8 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
         n_groups = exact_tokens(run, u, prob, task, ws)
     else:
         n_groups = sampled_tokens(run, u, prob, task, ws)
+        if run.cp.shape[0] > 0:  # KL in the reward (kernels/controllers.py)
+            penalise_sequence(run.cp, batch, ti, TI_ROW, TI_TOK, logp, pol.ref_logp, n_groups, G)
         for j in range(n_groups):  # the responses' lengths, as the estimator reads them
             for i in range(G):
                 batch.blen[j, i] = batch.bresp[1, j, i]
@@ -174,7 +183,11 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
             lo = (b * n_groups) // mb
             hi = ((b + 1) * n_groups) // mb
             if hi > lo:
+                if run.cp.shape[0] > 0:  # the controllers (kernels/controllers.py)
+                    before_update(run.cp, run.fp)
                 seq_minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, task.max_len)
+                if run.cp.shape[0] > 0:
+                    after_update(run.cp, pol)
                 first = False
     n = n_saved[0]
     rows_ok = moved_rows(
@@ -193,6 +206,9 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     upd[16] = misc.stats[2]
     upd[17] = ppo_kl_mean(tally, 8)  # metrics.STEP_KL_METRICS
     upd[18] = misc.dh[2]  # kl_step_exact, from moved_rows' pass
+    if run.cp.shape[0] > 0:  # the controllers' and the quadrant split's columns
+        col = controls_end(run.cp, pol, upd, N_UPD_SEQ)
+        quadrants_end(run.cp, ws.quad, pol, old, saved_rows, n, upd, col)
     ok = kept_finite(ip, pol, old.z0, saved_rows, n, rows_ok)
     for i in range(n):
         saved[saved_rows[i]] = False
@@ -235,8 +251,9 @@ def moved_rows(pol, old, base_logp, rows, n_rows, with_ent, dh, kl_row):
 
 
 @njit(cache=True)
-def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
-    """A run's scratch arrays (workspace.SeqWorkspace and its groups)."""
+def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact, cp):
+    """A run's scratch arrays (workspace.SeqWorkspace and its groups); cp is the run's
+    controllers' row (the quadrant split's sums are made only when it asks for them)."""
     n_cap = 2 * V * N if exact else (P + 1) * G * max_len
     # z0, logp_old, prob_old, ent_old, gh_old: the moved states' starting values by slot
     # (update.save_rows)
@@ -305,6 +322,7 @@ def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact):
         dp,
         ev,
         misc,
+        quadrant_sums(cp, M, V),  # quad (kernels/quadrants.py)
     )
 
 
@@ -338,6 +356,7 @@ def run_chunk_seq(
     n_eval = 2 + 2 * passk.shape[0] + N_EVAL_SEQ_FIXED + num_modes + max_len
     metrics, failed, pp = out.metrics, out.failed, out.pp
     n_cols = metrics.shape[2]
+    controls = params.cp  # outside the parallel loop, as step.run_chunk's
     for r in prange(R):
         if failed[r] >= 0:
             continue
@@ -349,10 +368,10 @@ def run_chunk_seq(
         ti = task_of_run[r]
         task = seq_task_row(tasks, ti)
         P, G = ip_r[I_P], ip_r[I_G]
-        ws = seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, ip_r[I_EXACT] == 1)
+        ws = seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, ip_r[I_EXACT] == 1, run.cp)
         pol = run_policy(learner, r, M, V)
         base_kl(pol.prob, pol.logp, task.facts.base_logp, ws.grad.rows, 0, True, ws.misc.kl_row)
-        upd = np.zeros(N_UPD_SEQ)
+        upd = np.zeros(out.upd_sum.shape[1])  # N_UPD_SEQ, then the controllers' and quadrants'
         row_buf = np.empty(n_cols)
         L_u = ip_r[I_LTOTAL]
         u = np.empty(max(L_u, 1))
@@ -375,3 +394,4 @@ def run_chunk_seq(
                 record_eval_seq(metrics[r], row, n_eval, pol, task, passk, n_train, ws, row_buf)
                 record_update(metrics[r], row, n_eval, upd_sum_r, upd_cnt_r)
         rng[r, :] = st
+        controls[r, :] = run.cp  # the controllers' state, for the next chunk

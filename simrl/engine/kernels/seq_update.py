@@ -29,9 +29,11 @@ from simrl.engine.kernels.codes import (
     I_P,
     I_ROUNDS,
 )
+from simrl.engine.kernels.controllers import entropy_adaptive, measure_sequence
 from simrl.engine.kernels.dispatch import aggregation_weight, sampled_kl_grad
 from simrl.engine.kernels.losses import clip_tally, token_losses
 from simrl.engine.kernels.metrics import minibatch_ppo_kl, quantile_sorted
+from simrl.engine.kernels.quadrants import quadrant_sequence
 from simrl.engine.kernels.seq_sampling import (
     SP_FORK_Q,
     TF_COEF,
@@ -61,8 +63,14 @@ def reads_entropy(run):
     """Does a step read a state's current H before its end? The forking rule (its
     threshold), the entropy bonus (its gradient) and the dH breakdown (row_spread) do. Otherwise
     the step's refreshes skip H, and the step computes it once per moved state at its end
-    (seq_step.step_run_seq)."""
-    return run.sp[SP_FORK_Q] < 1.0 or run.fp[F_ENT_COEF] > 0 or run.ip[I_BREAKDOWN] == 1
+    (seq_step.step_run_seq). The adaptive entropy coefficient reads it at every update
+    (kernels/controllers.py)."""
+    return (
+        run.sp[SP_FORK_Q] < 1.0
+        or run.fp[F_ENT_COEF] > 0
+        or run.ip[I_BREAKDOWN] == 1
+        or entropy_adaptive(run.cp)
+    )
 
 
 @njit(cache=True)
@@ -222,4 +230,7 @@ def seq_minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, max_len):
             aud[1, row] += lr * d_token
             aud[2, row] += lr * d_code
             aud[3, row] += lr * d_eq14
+    if run.cp.shape[0] > 0:  # the adaptive entropy's measure, the quadrant split
+        measure_sequence(run.cp, ent, trow, tcount, tkeep, N, exact, forking)
+        quadrant_sequence(run.cp, fp[F_LR], pol, ws.quad, tf, trow, ttok, b0, N, rows, n_rows)
     apply_gradient(run, algos.optimiser, pol, grad, n_rows, ws.saves, reads_entropy(run))

@@ -41,6 +41,12 @@ from simrl.engine.kernels.codes import (
     N_UPD,
     STEER_PROB_FLOOR,
 )
+from simrl.engine.kernels.controllers import (
+    after_update,
+    before_update,
+    controls_end,
+    penalise_bandit,
+)
 from simrl.engine.kernels.metrics import (
     all_finite,
     entropy_change,
@@ -50,6 +56,7 @@ from simrl.engine.kernels.metrics import (
     rows_finite,
 )
 from simrl.engine.kernels.pcg64 import next_double
+from simrl.engine.kernels.quadrants import quadrant_sums, quadrants_end
 from simrl.engine.kernels.sampling import collect_batch, exact_batch
 from simrl.engine.kernels.softmax import refresh_all
 from simrl.engine.kernels.token_baseline import bandit_token_baselines
@@ -86,7 +93,11 @@ def step_run(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
             lo = (b * n_groups) // mb
             hi = ((b + 1) * n_groups) // mb
             if hi > lo:
+                if run.cp.shape[0] > 0:  # the controllers (kernels/controllers.py)
+                    before_update(run.cp, run.fp)
                 minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries)
+                if run.cp.shape[0] > 0:
+                    after_update(run.cp, pol)
                 first = False
     S = z.shape[0]
     entropy_change(
@@ -102,6 +113,9 @@ def step_run(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
         upd[9:14] = np.nan
     upd[14] = ppo_kl_mean(tally, 5)  # metrics.STEP_KL_METRICS
     upd[15] = ws.dh[2]  # kl_step_exact, from entropy_change's pass
+    if run.cp.shape[0] > 0:  # the controllers' and the quadrant split's columns
+        col = controls_end(run.cp, pol, upd, N_UPD)
+        quadrants_end(run.cp, ws.quad, pol, old, ws.all_rows, S, upd, col)
     return kept_finite(ip, pol, old.z0, ws.all_rows, S, rows_finite(z, ws.all_rows, S))
 
 
@@ -124,6 +138,8 @@ def prepare_step(run, algos, pol, task, ws, u):
     else:
         n_groups = collect_batch(run, u, prob_old, task, ws)
         n_entries = ip[I_G]
+        if run.cp.shape[0] > 0:  # KL in the reward (kernels/controllers.py)
+            penalise_bandit(run.cp, ws, logp_old, pol.ref_logp, n_groups, ip[I_G])
         if ip[I_ADV_GREEDY] == 1:  # ReMax: the reward of the argmax answer (rbar = E[r | a])
             for j in range(n_groups):
                 s = bprompt[j]
@@ -246,8 +262,9 @@ def record_update(metrics_r, row, first_col, upd_sum, upd_cnt):
 
 
 @njit(cache=True)
-def workspace(S, K, P, G, N_max):
-    """A run's scratch arrays (workspace.BanditWorkspace names them)."""
+def workspace(S, K, P, G, N_max, cp):
+    """A run's scratch arrays (workspace.BanditWorkspace names them); cp is the run's
+    controllers' row (the quadrant split's sums are made only when it asks for them)."""
     n = max(G, K)
     old = StepStart(
         np.empty((S, K)),  # z0
@@ -285,6 +302,7 @@ def workspace(S, K, P, G, N_max):
         np.zeros((S, K)),  # rbar: E[r | a], filled by run_chunk for the dH breakdown or ReMax
         np.zeros(P + 1),  # bgreedy
         np.zeros((P + 1, n)),  # blik: likelihoods under pi_old, for a reward that reads them
+        quadrant_sums(cp, S, K),  # quad (kernels/quadrants.py)
     )
 
 
@@ -345,6 +363,9 @@ def run_chunk(
     n_eval = 2 + 2 * passk.shape[0] + N_EVAL_FIXED  # acc, pass@k (train, held-out), the rest
     metrics, failed, pp = out.metrics, out.failed, out.pp
     n_cols = metrics.shape[2]
+    # taken out of the parallel loop: there, a write to a field of an argument's named
+    # tuple would go to a copy (numba 0.68's parfor lowering)
+    controls = params.cp
     for r in prange(R):
         if failed[r] >= 0:
             continue
@@ -355,11 +376,11 @@ def run_chunk(
         pp_r = pp[r]
         task = bandit_task_row(tasks, task_of_run[r])
         P, G = ip_r[I_P], ip_r[I_G]
-        ws = workspace(S, K, P, G, P * max(G, K))
+        ws = workspace(S, K, P, G, P * max(G, K), run.cp)
         if ip_r[I_BREAKDOWN] == 1 or ip_r[I_ADV_GREEDY] == 1:
             expected_rewards(run.fp, task.correct, task.fmt, task.label, ws.rbar)
         pol = run_policy(learner, r, S, K)
-        upd = np.zeros(N_UPD)
+        upd = np.zeros(out.upd_sum.shape[1])  # N_UPD, then the controllers' and quadrants'
         row_buf = np.empty(n_cols)
         L = ip_r[I_LTOTAL]
         u = np.empty(max(L, 1))
@@ -381,3 +402,4 @@ def run_chunk(
                 record_eval(metrics[r], row, n_eval, pol, task, passk, ip_r[I_NTRAIN], row_buf)
                 record_update(metrics[r], row, n_eval, upd_sum_r, upd_cnt_r)
         rng[r, :] = st
+        controls[r, :] = run.cp  # the controllers' state, for the next chunk

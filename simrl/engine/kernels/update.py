@@ -37,9 +37,11 @@ from simrl.engine.kernels.codes import (
     I_P,
     I_ROUNDS,
 )
+from simrl.engine.kernels.controllers import measure_bandit
 from simrl.engine.kernels.dispatch import aggregation_weight, exact_kl_grad, sampled_kl_grad
 from simrl.engine.kernels.losses import clip_tally, token_losses
 from simrl.engine.kernels.metrics import entropy_grad, minibatch_ppo_kl
+from simrl.engine.kernels.quadrants import quadrant_bandit
 from simrl.engine.kernels.softmax import refresh_rows
 
 
@@ -143,6 +145,9 @@ def minibatch_gradient(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries):
     clip_tally(N, True, tcount, flags[b0:], ws.tally)
     if ip[I_BREAKDOWN] == 1:
         breakdown_minibatch(fp[F_LR], pol, ws, lo, hi, n_entries, w_seq)
+    if run.cp.shape[0] > 0:  # the adaptive entropy's measure, the quadrant split
+        measure_bandit(run.cp, pol.ent, bprompt, tcount, lo, hi, n_entries)
+        quadrant_bandit(run.cp, fp[F_LR], pol, ws, lo, hi, n_entries, rows, n_rows)
     return n_rows
 
 

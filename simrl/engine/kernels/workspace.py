@@ -20,9 +20,11 @@ from numba import njit
 
 #: a run's parameter rows (engine/packing.py): floats, ints (codes and flags), the
 #: sequence task's (fast_sequence.pack_sequence; empty for the bandit), the policy
-#: loss's, advantage estimator's and optimiser's. (R, .) in run_chunk's arguments, one
+#: loss's, advantage estimator's and optimiser's, and the controllers' and quadrant
+#: split's flags, parameters and state (kernels/controllers.py pack_controls; empty
+#: without them; written back after each chunk). (R, .) in run_chunk's arguments, one
 #: run's private copy in the step kernels
-Params = namedtuple("Params", ["fp", "ip", "sp", "lp", "ap", "op"])
+Params = namedtuple("Params", ["fp", "ip", "sp", "lp", "ap", "op", "cp"])
 
 #: what a run learns and keeps between steps: logits z, the KL reference's logits zref,
 #: the optimiser's moments m, v and step count adam_t. (R, .) in run_chunk's arguments
@@ -83,6 +85,7 @@ BanditWorkspace = namedtuple(
         "rbar",  # (S, K) E[r | a], filled by run_chunk for the dH breakdown or for ReMax
         "bgreedy",  # (P + 1,) each group's greedy response's reward (ReMax's baseline)
         "blik",  # (P + 1, n) the responses' likelihoods under pi_old (reads_likelihood)
+        "quad",  # run.audit_quadrants' sums (kernels/quadrants.py; empty without it)
     ],
 )
 
@@ -189,7 +192,7 @@ SeqEval = namedtuple(
 
 #: the sequence step's scratch (seq_step.seq_workspace): groups of arrays by role
 SeqWorkspace = namedtuple(
-    "SeqWorkspace", ["saves", "grad", "tf", "ti", "flags", "batch", "dp", "ev", "misc"]
+    "SeqWorkspace", ["saves", "grad", "tf", "ti", "flags", "batch", "dp", "ev", "misc", "quad"]
 )
 
 #: the sequence step's per-step odds and ends (SeqWorkspace.misc)
