@@ -8,7 +8,10 @@ The step: simrl/examples/bridge.toml's model and task (the shipped tiny model, p
 the PPO clip loss (0.2 / 0.2), token-mean aggregation, `epochs` passes of one minibatch,
 Adam at lr 1e-6, no KL, no audit. Reported per step: wall seconds, rollout tokens/s
 (generated tokens / sampling seconds) and update tokens/s (trained tokens x epochs /
-update seconds), the median over `repeats` steps after one warm-up step.
+update seconds), the median over `repeats` steps after one warm-up step; beside them the
+same rates per CPU second of this process (rollout: sampling, verifying and rewards) and
+the 1-minute load average, since on a shared machine wall-clock rates move with other
+processes' load and CPU seconds much less.
 
 --trl runs TRL's GRPOTrainer (the installed version; tested with trl 1.16.0) on the same
 work: the same weights (a second copy), the same prompts (the same training problems,
@@ -17,15 +20,19 @@ SmolLM2's chat template), per_device_train_batch_size = prompts x group completi
 num_generations = group, max_completion_length = max_new, num_iterations = epochs (one
 generation, then `epochs` optimiser steps: the bridge's epochs x 1 minibatch),
 loss_type 'dapo' (= token-mean), epsilon 0.2, beta 0, learning_rate 1e-6, float32 on CPU
-(bf16 autocast on CUDA, as the bridge), the same temperature. The two alternate in one
+(bf16 autocast on CUDA, as the bridge), the same temperature, and no gradient
+checkpointing (GRPOConfig's default turns it on: the backward recomputes each layer's
+forward, about a third more arithmetic than the bridge's step; measurements before
+2026-12-07 17:30 UTC, the 1.52x and 1.69x of docs/bridge.md, had it on). The two alternate in one
 process (a TRL step, then a bridge step, from a trainer callback), so that both see the
 same machine load; the ratio is TRL seconds / bridge seconds of each pair, and the
-median of those paired ratios is printed.
+median of those paired ratios is printed, in wall seconds and in CPU seconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -88,7 +95,7 @@ class BridgeStepper:
         self.t = 0
 
     def __call__(self) -> tuple[float, dict]:
-        start = time.perf_counter()
+        start, cpu0 = time.perf_counter(), time.process_time()
         out, _ = rl_step(
             self.ctx, self.policy, self.policy, self.opt, self.params, self.labels, self.t,
             self.rng, self.arng,
@@ -96,6 +103,7 @@ class BridgeStepper:
         if self.dev.type == "cuda":
             torch.cuda.synchronize()
         self.t += 1
+        out["step_cpu_seconds"] = time.process_time() - cpu0
         return time.perf_counter() - start, out
 
 
@@ -110,6 +118,14 @@ def summarize(runs: list[tuple[float, dict]], prefix: str) -> dict[str, float]:
     out = {f"{prefix}_step_seconds": statistics.median(s for s, _ in runs)}
     for k in ("rollout_tokens_per_s", "update_tokens_per_s", "tokens_per_response"):
         out[f"{prefix}_{k}"] = statistics.median(m[k] for _, m in runs)
+    # per CPU second of this process (simrl/bridge/step.py rl_step): what the load of
+    # other processes on a shared machine moves least
+    out[f"{prefix}_step_cpu_seconds"] = statistics.median(m["step_cpu_seconds"] for _, m in runs)
+    for k in ("rollout", "update"):
+        out[f"{prefix}_{k}_tokens_per_cpu_s"] = statistics.median(
+            m[f"{k}_tokens"] / m[f"{k}_cpu_seconds"] for _, m in runs
+        )
+    out["load_average_1min"] = os.getloadavg()[0]
     return out
 
 
@@ -162,6 +178,9 @@ def trl_trainer(cfg: BridgeRunConfig, out_dir: str, steps: int):
         save_strategy="no",
         use_cpu=not cuda,
         bf16=cuda,
+        # GRPOConfig defaults to True (trl/trainer/grpo_config.py): the backward would
+        # recompute every layer's forward, work the bridge does not do
+        gradient_checkpointing=False,
         disable_tqdm=True,
         dataloader_num_workers=0,
         seed=0,
@@ -184,26 +203,29 @@ def bench_paired(cfg: BridgeRunConfig, repeats: int) -> dict[str, float]:
     stepper = BridgeStepper(cfg)
     E = cfg.algo.epochs  # TRL optimiser steps per generation = one bridge step
     pairs: list[tuple[float, float]] = []
+    cpu_pairs: list[tuple[float, float]] = []  # the same steps' CPU seconds
     bridge_runs: list[tuple[float, dict]] = []
 
     class Alternate(TrainerCallback):
         def __init__(self):
-            self.trl = 0.0
+            self.trl = self.trl_cpu = 0.0
 
         def on_step_begin(self, args, state, control, **kw):
-            self.t0 = time.perf_counter()
+            self.t0, self.c0 = time.perf_counter(), time.process_time()
 
         def on_step_end(self, args, state, control, **kw):
             if resolve_device(cfg.bridge.device).type == "cuda":
                 torch.cuda.synchronize()
             self.trl += time.perf_counter() - self.t0
+            self.trl_cpu += time.process_time() - self.c0
             if state.global_step % E:
                 return
             run = stepper()
             if state.global_step > E:  # the first pair is the warm-up
                 pairs.append((self.trl, run[0]))
+                cpu_pairs.append((self.trl_cpu, run[1]["step_cpu_seconds"]))
                 bridge_runs.append(run)
-            self.trl = 0.0
+            self.trl = self.trl_cpu = 0.0
 
     with tempfile.TemporaryDirectory() as tmp:
         trainer = trl_trainer(cfg, tmp, E * (repeats + 1))
@@ -216,6 +238,11 @@ def bench_paired(cfg: BridgeRunConfig, repeats: int) -> dict[str, float]:
     out["trl_over_bridge_min"], out["trl_over_bridge_max"] = min(ratios), max(ratios)
     out["parameters"] = n_params(stepper.policy)
     out["pairs_trl_bridge_seconds"] = " ".join(f"{t:.3g}/{b:.3g}" for t, b in pairs)
+    cpu_ratios = [t / s for t, s in cpu_pairs]
+    out["trl_step_cpu_seconds"] = statistics.median(t for t, _ in cpu_pairs)
+    out["trl_over_bridge_cpu_paired"] = statistics.median(cpu_ratios)
+    out["trl_over_bridge_cpu_min"] = min(cpu_ratios)
+    out["trl_over_bridge_cpu_max"] = max(cpu_ratios)
     return out
 
 
@@ -246,7 +273,10 @@ def bench_cmd(args: argparse.Namespace) -> int:
     for k, v in out.items():
         print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
     if args.trl:
-        print(f"one GRPO step: TRL / bridge = {out['trl_over_bridge_paired']:.2f}x (paired median)")
+        print(
+            f"one GRPO step: TRL / bridge = {out['trl_over_bridge_paired']:.2f}x wall, "
+            f"{out['trl_over_bridge_cpu_paired']:.2f}x CPU seconds (paired medians)"
+        )
     return 0
 
 

@@ -101,11 +101,26 @@ def cmd(args: argparse.Namespace) -> int:
     if threads < 1:
         raise ConfigError("--threads", threads, "must be an integer >= 1")
     args.threads = threads  # set in torch by each command after its checks (_torch_threads)
+    passive_wait(threads)
     if args.bridge_command == "bench":
         from simrl.bridge.bench import bench_cmd
 
         return bench_cmd(args)
     return (pretrain_cmd if args.bridge_command == "pretrain" else run_cmd)(args)
+
+
+def passive_wait(threads: int) -> None:
+    """With more than one torch thread, OpenMP threads that wait for work sleep instead of
+    spinning (OMP_WAIT_POLICY=PASSIVE, unless the environment sets it): on a machine whose
+    cores are shared, spinning threads take the cores that the working ones need. Measured
+    here at load ~15 on 2 cores (docs/bridge.md, "Threads"): a 640 x 576 x 1536 float32
+    matmul on 2 threads gave 9 GFLOP/s spinning, 16 passive, 10-14 on 1 thread. The
+    OpenMP runtime reads it once, when torch loads: so only before torch is imported. It
+    changes how threads wait, not what they compute."""
+    import os
+
+    if threads > 1 and "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _require_llm() -> None:

@@ -13,6 +13,7 @@ do not fit the model's positions. Everything loads with HF_HUB_OFFLINE=1.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -74,7 +75,13 @@ def smollm2_folder() -> Path:
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
     if not (out / "config.json").is_file():
-        tmp.rename(out)
+        try:
+            tmp.rename(out)
+        except OSError:  # another process renamed its copy first
+            if not (out / "config.json").is_file():
+                raise
+    if tmp.exists():  # lost the race: the folder in place is an identical conversion
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

@@ -217,7 +217,14 @@ def score(model, s: Scored, idx: torch.Tensor | None, temperature: float, device
         logits = shared_prompt_logits(
             model, s.input_ids[sl], s.attention_mask[sl], s.position_ids[sl], s.P, s.T
         )
-    return logits.float() / temperature
+    return tempered(logits, temperature)
+
+
+def tempered(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """logits.float() / temperature; at temperature 1 the division (exact: x / 1 == x in
+    IEEE arithmetic) is skipped, saving a copy of the (b, T', V) logits and its backward."""
+    logits = logits.float()
+    return logits if temperature == 1.0 else logits / temperature
 
 
 def score_hf(model, s: Scored, idx: torch.Tensor | None, temperature: float, device):
@@ -232,4 +239,4 @@ def score_hf(model, s: Scored, idx: torch.Tensor | None, temperature: float, dev
             position_ids=s.position_ids[sl],
             logits_to_keep=s.T + 1,
         ).logits
-    return logits[:, : s.T].float() / temperature
+    return tempered(logits[:, : s.T], temperature)

@@ -79,6 +79,18 @@ class Context:
 
 
 @torch.no_grad()
+def params_finite(params) -> bool:
+    """Whether every parameter is finite: one float64 sum per tensor, then one check. A
+    float64 sum of float32 values cannot overflow (|sum| <= n * 3.4e38 << 1.8e308), so it
+    is finite exactly when every term is; one reduction per tensor instead of isfinite's
+    elementwise passes (abs, eq, ne, and, all) over the 135M parameters of SmolLM2."""
+    if not params:
+        return True
+    sums = torch.stack([p.detach().sum(dtype=torch.float64) for p in params])
+    return bool(torch.isfinite(sums).all())
+
+
+@torch.no_grad()
 def old_policy_stats(model, ref, s, cfg, tokens, mask, device, rows=None):
     """(logp_old, entropy_old, logp_ref or None, kl_ref) over the scoring batch, chunked;
     with `rows`, only those sequences are scored (the others' rows are left at zero)."""
@@ -176,8 +188,15 @@ def rl_step(
     if a.staleness > 0 and stale is None:  # never sample on-policy silently
         raise ValueError("algo.staleness > 0 needs the replicate's sampler.StaleRing (stale=)")
     behaviour = policy if stale is None else stale.begin(policy)
+    cpu0 = time.process_time()
     comp, problem, rewards, stats, n_tok, secs = collect(ctx, behaviour, labels, rng)
     out = dict(stats)
+    # CPU seconds (this process, all its threads) of the rollouts (sampling, verifying,
+    # rewards) and of the update: beside wall-clock rates for `simrl bridge bench` on a
+    # shared machine, where they move less with other processes' load; not UPDATE_NAMES,
+    # so a run does not record them
+    out["rollout_cpu_seconds"] = time.process_time() - cpu0
+    out["rollout_tokens"] = float(n_tok)
     out["groups_used"] = float(rewards.shape[0])
     out["rollout_tokens_per_s"] = n_tok / secs if secs > 0 else np.nan
     keys = None
@@ -242,7 +261,7 @@ def rl_step(
     sums = ProbeSums.empty(
         probe_index(ctx.probes, problem, comp.tokens, comp.mask), len(ctx.probes)
     )
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     tally = ppo_update(
         cfg,
         batch,
@@ -256,11 +275,13 @@ def rl_step(
         control=control,
     )
     secs = time.perf_counter() - start
-    if not all(torch.isfinite(p).all() for p in params):
+    out["update_cpu_seconds"] = time.process_time() - cpu0
+    if not params_finite(params):
         raise FloatingPointError("parameters")
     tl = dict(zip(TALLY, tally, strict=True))
     counted = tl["counted"] or np.nan
     out["update_tokens_per_s"] = tl["counted"] / secs if secs > 0 else np.nan
+    out["update_tokens"] = tl["counted"]
     out["clip_low_frac"] = tl["low"] / counted
     out["clip_high_frac"] = tl["high"] / counted
     out["clip_dual_frac"] = tl["dual"] / counted
