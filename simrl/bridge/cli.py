@@ -215,6 +215,12 @@ def run_cmd(args: argparse.Namespace) -> int:
         overrides["algo.recipe"] = args.recipe
     cfg = BridgeRunConfig.from_toml(args.config, overrides)
     check_model_folder(cfg.bridge.model)
+    if cfg.bridge.model == "":  # the tiny model: a shipped or cached checkpoint's hashes,
+        from simrl.bridge import checkpoints  # checked before torch loads (one line)
+
+        folder = checkpoints.folder_for(cfg.pretrain_key())
+        if (folder / "meta.json").is_file() or folder.parent == checkpoints.SHIPPED:
+            checkpoints.verify(folder)
     task = load_bridge_task(args.task, cfg) if args.task else None
     from simrl.bridge.run import run_bridge  # torch: after the checks
 
