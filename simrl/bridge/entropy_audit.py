@@ -282,16 +282,11 @@ def audit_context(cfg, task=None) -> Context:
     (the audit brings its own set)."""
     from simrl.bridge.device import configure, resolve_device
     from simrl.bridge.model import check_context, load_policy
-    from simrl.bridge.task import split_problems
+    from simrl.bridge.run import problem_sets
 
     dev = resolve_device(cfg.bridge.device)
     configure(dev)
-    b = cfg.bridge
-    if task is None:
-        split = split_problems(b.max_operand, b.train_prompts, b.eval_prompts, b.task_seed)
-        train, heldout = split.train, split.heldout
-    else:
-        train, heldout = list(task.train), list(task.heldout)
+    train, heldout = problem_sets(cfg, task)
     base, fmt = load_policy(cfg)
     check_context(cfg, [*train, *heldout], base, fmt)
     base = base.to(dev)

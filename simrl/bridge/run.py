@@ -46,6 +46,16 @@ def seed_generator(cfg: BridgeRunConfig, replicate: int, stream: int) -> np.rand
     )
 
 
+def problem_sets(cfg: BridgeRunConfig, task=None) -> tuple[list, list]:
+    """(train, heldout): the built-in split of bridge.train_prompts / eval_prompts, or a
+    user's BridgeTask's prompt sets."""
+    if task is None:
+        b = cfg.bridge
+        split = split_problems(b.max_operand, b.train_prompts, b.eval_prompts, b.task_seed)
+        return split.train, split.heldout
+    return list(task.train), list(task.heldout)
+
+
 def run_bridge(
     cfg: BridgeRunConfig,
     device: str | None = None,
@@ -60,11 +70,8 @@ def run_bridge(
     dev = resolve_device(device or cfg.bridge.device)
     configure(dev)
     b = cfg.bridge
-    if task is None:
-        split = split_problems(b.max_operand, b.train_prompts, b.eval_prompts, b.task_seed)
-        train, heldout = split.train, split.heldout
-    else:
-        train, heldout = list(task.train), list(task.heldout)
+    train, heldout = problem_sets(cfg, task)
+    if task is not None:
         per_step = cfg.algo.prompts_per_step or len(train)
         if per_step > len(train):
             from simrl.errors import ConfigError
