@@ -54,7 +54,9 @@ CASES = {
         "algo.entropy_coef": 0.05,
         "algo.entropy_adv_alpha": 0.4,
     },
-    "temperature-steer-npg": {"algo.temperature": 1.3, "algo.loss": "steer", "optim.kind": "npg"},
+    "temperature-steer": {"algo.temperature": 1.3, "algo.loss": "steer"},
+    # npg's Fisher is softmax(z)'s (the reference's optimiser reads z); lr 0.5 diverges
+    "temperature-npg": {"algo.temperature": 1.3, "optim.kind": "npg", "optim.lr": 0.1},
     "remax-top_k": {"algo.advantage": "remax", "algo.top_k": 2, "algo.temperature": 0.9},
     "token-baseline-tis": {
         **MISMATCH,
