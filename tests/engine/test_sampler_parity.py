@@ -1,8 +1,8 @@
 """The rollout sampler on the numba engine (kernels/rollout_sampler.py,
 kernels/seq_rollout_sampler.py) matches the numpy references (reference.step,
 sequence_ref.step; simrl/rollout_sampling.py) within 1e-9, logits and every metric
-column, after 50 steps on the bandit and 30 on the sequence task (the sequence parity
-suite's length), for temperature, top-p, top-k, staleness 1 and 2 and every TIS mode;
+column, after 50 steps on the bandit and on the sequence task, for temperature, top-p,
+top-k, staleness 1 and 2 and every TIS mode;
 runs without a sampler never reach its kernels."""
 
 import numpy as np
@@ -13,7 +13,9 @@ from simrl.engine import fast_sampler
 from simrl.engine.batch import RunSpec, run_batch
 from tests.engine.test_parity import SMALL as BANDIT
 from tests.engine.test_parity import _assert_match
-from tests.engine.test_sequence_parity import SMALL as SEQUENCE
+from tests.engine.test_sequence_parity import SMALL as SEQUENCE_SMALL
+
+SEQUENCE = {**SEQUENCE_SMALL, "run": {**SEQUENCE_SMALL["run"], "steps": 50}}
 
 #: what makes the sampler differ from the trained policy, so that TIS weights are not 1
 MISMATCH = {"algo.temperature": 0.8, "algo.top_p": 0.85}
