@@ -47,6 +47,22 @@ CASES = {
         "algo.tis_clip_min": 0.7,
         "algo.tis_clip_max": 1.3,
     },
+    # a stale, truncated sampler whose weights leave the bounds: the clamp and the mask
+    # act (each changes the run against unbounded weights, on the reference; the mask's
+    # wider bounds leave tokens to learn from). The bounds are off round numbers: the
+    # task's prior probabilities are multiples of 0.1, so a weight of exactly 0.9 (a kept
+    # mass) would sit on a bound of 0.9, where the mask's decision follows the last bit
+    # of each engine's exp
+    **{
+        f"tis-{mode}-binding": {
+            "algo.staleness": 2,
+            "algo.top_p": 0.85,
+            "algo.tis": mode,
+            "algo.tis_clip_min": 0.913 if mode.endswith("truncate") else 0.813,
+            "algo.tis_clip_max": 1.087 if mode.endswith("truncate") else 1.187,
+        }
+        for mode in ("token_truncate", "token_mask", "sequence_truncate", "sequence_mask")
+    },
     # the parts the trained policy feeds: the KL terms, the entropy bonus and advantage,
     # the entropy-reading losses, ReMax and the token baselines (from q), the optimisers
     "temperature-kl-k3": {"algo.temperature": 0.7, "algo.kl_coef": 0.1, "algo.kl_kind": "k3"},
@@ -81,6 +97,12 @@ CASES = {
 
 SEQUENCE_CASES = {
     **CASES,
+    # a response's tokens have weights nearer 1 than a bandit answer's: narrower bounds
+    "tis-token_mask-binding": {
+        **CASES["tis-token_mask-binding"],
+        "algo.tis_clip_min": 0.913,
+        "algo.tis_clip_max": 1.087,
+    },
     "forking-temperature-tis": {
         **MISMATCH,
         "algo.forking_top_quantile": 0.5,
