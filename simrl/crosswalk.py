@@ -212,14 +212,15 @@ ENTRIES: tuple[Entry, ...] = (
         "top_p",
         "algo.top_p",
         "nucleus sampling of the rollouts (transformers TopPLogitsWarper); the log-probs of "
-        "the loss are not truncated; the simulator's engines (reference and numba)",
+        "the loss are not truncated; the simulator's engines (reference and numba) and the "
+        "bridge",
     ),
     Entry(
         "TRL",
         "top_k",
         "algo.top_k",
         "top-k sampling of the rollouts, 0 = off (TRL's default 0); the simulator's "
-        "engines (reference and numba)",
+        "engines (reference and numba) and the bridge",
     ),
     Entry(
         "TRL",
@@ -397,7 +398,8 @@ ENTRIES: tuple[Entry, ...] = (
         "verl",
         "actor_rollout_ref.rollout.top_p",
         "algo.top_p",
-        "nucleus sampling of the rollouts; the simulator's engines (reference and numba)",
+        "nucleus sampling of the rollouts; the simulator's engines (reference and numba) "
+        "and the bridge",
     ),
     Entry(
         "verl",

@@ -18,7 +18,9 @@ citation, config fields (reward.<field>, after reward.kind), flags and forms:
   group (an if-chain generated from the registry, engine/kernels/dispatch.py), so a
   reward must be built in (BUILTIN) to run on the numba engine;
 - `bridge(answers, correct, label, u, u_tie, *, p, flip) -> r`: the bridge's form on
-  parsed answers (an int, or None when the completion is not well-formed);
+  parsed answers (an int, or None when the completion is not well-formed); with
+  `reads_likelihood` also `lik=` (G,), the completions' per-token likelihoods under the
+  bridge's sampler (simrl/bridge/sampler.py `likelihoods`), and `param=`;
 - `expectation(p, flip) -> (w_c, w_nc, w_l, w_f, w_1)`: E[r | y] as affine weights of
   what a response tells (rewards.affine_expectation), or None where E[r | y] is not a
   function of the response.

@@ -23,9 +23,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
+from simrl import controllers
 from simrl._version import __version__
-from simrl.algorithms.advantage import ADVANTAGES
-from simrl.algorithms.reward import REWARDS
 from simrl.config import (
     NONNEG,
     POS,
@@ -266,31 +265,32 @@ def _check(c: BridgeRunConfig) -> None:
     )
     check_algo(a)  # the same combinations as the simulator (simrl/config.py)
     require(
-        not REWARDS[c.reward.kind].reads_likelihood,
-        "reward.kind",
-        c.reward.kind,
-        "is not available on the bridge (its rewards are computed before the completions "
-        "are scored under pi_old); use the simulator",
-    )
-    require(
-        not ADVANTAGES[a.advantage].token_baseline,
-        "algo.advantage",
-        a.advantage,
-        "is not available on the bridge (its per-token baselines need pi_old of every token, "
-        "which the bridge scores after the advantages); use the simulator",
-    )
-    require(
         a.temperature == 1.0,
         "algo.temperature",
         a.temperature,
         "must be 1 on the bridge: set bridge.temperature (the same rule: it samples and trains softmax(logits / T))",
     )
-    for name, off in SAMPLER_FIELDS[1:]:
+    # the rollout sampler (simrl/bridge/sampler.py): the simulator's combination checks
+    # (simrl/config_checks.py _check_sampling) for the fields the bridge reads
+    first = next((n for n, off in SAMPLER_FIELDS[1:] if getattr(a, n) != off), None)
+    if first is not None:
         require(
-            getattr(a, name) == off,
-            f"algo.{name}",
-            getattr(a, name),
-            f"must be {off!r} on the bridge for now (its rollout draws from softmax(logits / T) of the current model; top-p, top-k, stale rollouts and TIS are built in the simulator's reference engine only)",
+            a.tis_clip_min <= a.tis_clip_max,
+            "algo.tis_clip_min",
+            a.tis_clip_min,
+            f"must be <= algo.tis_clip_max ({a.tis_clip_max})",
+        )
+        require(
+            not r.audit,
+            "run.audit",
+            r.audit,
+            f"must be false with algo.{first} = {getattr(a, first)!r} (the probe breakdown assumes on-policy samples)",
+        )
+        require(
+            not controllers.active(a),
+            f"algo.{first}",
+            getattr(a, first),
+            "cannot be combined with a controller (algo.kl_in_reward, ref_sync_steps, entropy_adaptive) yet: each is built and checked against its trainer on-policy only",
         )
     require(
         not r.audit_quadrants,

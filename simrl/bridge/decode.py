@@ -27,6 +27,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from simrl.bridge.sampler import as_sampler, choose
+
 #: drop finished rows once this share of the rows still computed has finished
 COMPACT_SHARE = 0.25
 
@@ -99,13 +101,18 @@ class LlamaDecoder:
         return self.model.lm_head(m.norm(h[:, -1]))  # (b, V)
 
 
-def sample_llama(model, ids, attn, rows_of, T, temperature, eos_id, pad_id, uniforms, autocast):
+def sample_llama(
+    model, ids, attn, rows_of, T, temperature, eos_id, pad_id, uniforms, autocast, record=None
+):
     """(tokens (B, T), mask (B, T), finished (B,)) of B sequences whose prompts are the
     left-padded distinct prompts ids / attn (U, P), sequence i starting from prompt
-    rows_of[i] (B,); uniforms (B, T) float64 for inverse-CDF sampling at `temperature`,
-    None for greedy decoding. `autocast` is the device's precision context. A group's G
+    rows_of[i] (B,); uniforms (B, T) float64 for inverse-CDF sampling at `temperature` (a
+    float, or a simrl/bridge/sampler.py Sampler: temperature, top-k, top-p), None for
+    greedy decoding; `record` (a sampler.Record), if given, gets each generated token's
+    log q (and sum_v q^2). `autocast` is the device's precision context. A group's G
     sequences share their prompt's prefill: it runs once per distinct prompt, and the
     cache rows are copied G times."""
+    sampler = as_sampler(temperature)
     U, P = ids.shape
     B = rows_of.shape[0]
     device = ids.device
@@ -127,17 +134,13 @@ def sample_llama(model, ids, attn, rows_of, T, temperature, eos_id, pad_id, unif
     dec.keep(rows_of)  # (U, ...) -> (B, ...): each sequence gets its prompt's cache
     logits, valid, pos = logits[rows_of], valid[rows_of], pos[rows_of, -1:]
     for t in range(T):
-        if uniforms is None:
-            tok = logits.argmax(-1)
-        else:
-            probs = torch.softmax(logits.double() / temperature, dim=-1)
-            cdf = probs.cumsum(-1)
-            tok = torch.searchsorted(cdf, uniforms[rows, t : t + 1].contiguous(), right=True)
-            tok = tok[:, 0].clamp(max=probs.shape[-1] - 1)
+        tok, lq, sq = choose(logits, None if uniforms is None else uniforms[rows, t], sampler)
         tok = torch.where(done, torch.full_like(tok, pad_id), tok)
         live = rows[~done]
         out_tok[live, t] = tok[~done]
         out_mask[live, t] = 1.0
+        if record is not None and lq is not None:
+            record.put(live, t, lq[~done], None if sq is None else sq[~done])
         done = done | (tok == eos_id)
         finished[rows[done]] = True
         if bool(done.all()) or t == T - 1:

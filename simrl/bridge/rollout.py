@@ -2,10 +2,12 @@
 
 `sample(...)` generates up to T = max_new_tokens tokens for a batch of prompts: one
 forward over the left-padded prompts fills the cache, then one token per forward. A
-token is drawn from softmax(logits / temperature) by inverse CDF with a uniform from the
-run's numpy Generator (drawn up front, one per (sequence, position), so a sequence's
-sample does not depend on its batch-mates' lengths), or greedily (argmax). After the end
-token a sequence emits padding, masked out.
+token is drawn from softmax(logits / temperature), truncated by top-k / top-p when the
+run's sampler asks (simrl/bridge/sampler.py `choose`), by inverse CDF with a uniform from
+the run's numpy Generator (drawn up front, one per (sequence, position), so a sequence's
+sample does not depend on its batch-mates' lengths), or greedily (argmax); the sampled
+completions carry each token's log q. After the end token a sequence emits padding,
+masked out.
 
 `score(...)` runs the model once over prompt + completion and returns the logits that
 predicted each completion token, divided by the temperature: the policy the loss
@@ -22,6 +24,7 @@ import torch
 
 from simrl.bridge.decode import sample_llama, supports
 from simrl.bridge.device import autocast
+from simrl.bridge.sampler import Record, as_sampler, choose
 from simrl.bridge.shared_prompt import shared_prompt_logits
 
 
@@ -43,6 +46,37 @@ class Completions:
     tokens: torch.Tensor  # (B, T) completion ids, pad after the end token; T = max_new_tokens
     mask: torch.Tensor  # (B, T) float: 1 for generated tokens (the end token included)
     finished: np.ndarray  # (B,) bool: the end token was generated within T
+    #: (B, T) float64 log q of each generated token under the sampler (0 at padding), or
+    #: None (greedy decoding); simrl/bridge/sampler.py
+    logq: torch.Tensor | None = None
+    #: (B, T) float64 sum_v q(v)^2 at each generated token's position, or None (not asked)
+    sum_sq: torch.Tensor | None = None
+
+    def rows(self, rows) -> Completions:
+        """The completions `rows` (a slice)."""
+        return Completions(
+            self.prompts[rows],
+            self.tokens[rows],
+            self.mask[rows],
+            self.finished[rows],
+            None if self.logq is None else self.logq[rows],
+            None if self.sum_sq is None else self.sum_sq[rows],
+        )
+
+    @staticmethod
+    def cat(parts: list[Completions]) -> Completions:
+        def join(name):
+            xs = [getattr(p, name) for p in parts]
+            return None if any(x is None for x in xs) else torch.cat(xs)
+
+        return Completions(
+            prompts=[pr for p in parts for pr in p.prompts],
+            tokens=torch.cat([p.tokens for p in parts]),
+            mask=torch.cat([p.mask for p in parts]),
+            finished=np.concatenate([p.finished for p in parts]),
+            logq=join("logq"),
+            sum_sq=join("sum_sq"),
+        )
 
 
 def left_pad(prompts: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,7 +100,9 @@ def sample(
     device: torch.device,
     chunk: int = 256,
 ) -> Completions:
-    """Completions of `prompts`; uniforms (B, T) for sampling, None for greedy decoding."""
+    """Completions of `prompts`; uniforms (B, T) for sampling, None for greedy decoding.
+    `temperature`: a float, or a simrl/bridge/sampler.py Sampler (top-k, top-p, and
+    whether sum_v q^2 is recorded); sampled completions carry each token's log q."""
     parts = []
     for lo in range(0, len(prompts), chunk):
         hi = min(lo + chunk, len(prompts))
@@ -76,16 +112,13 @@ def sample(
                 model, prompts[lo:hi], max_new_tokens, temperature, eos_id, pad_id, u, device
             )
         )
-    return Completions(
-        prompts=list(prompts),
-        tokens=torch.cat([p[0] for p in parts]),
-        mask=torch.cat([p[1] for p in parts]),
-        finished=np.concatenate([p[2] for p in parts]),
-    )
+    return Completions.cat(parts)
 
 
 def _sample_chunk(model, prompts, T, temperature, eos_id, pad_id, uniforms, device):
     u = None if uniforms is None else torch.as_tensor(uniforms, dtype=torch.float64, device=device)
+    s = as_sampler(temperature)
+    rec = None if u is None else Record.empty(len(prompts), T, s.sum_sq, device)
     with torch.inference_mode():
         if supports(model):
             distinct: dict[tuple, int] = {}
@@ -93,18 +126,26 @@ def _sample_chunk(model, prompts, T, temperature, eos_id, pad_id, uniforms, devi
             ids, attn = left_pad([list(p) for p in distinct], pad_id, device)
             rows_of = torch.as_tensor(rows_of, device=device)
             tok, mask, done = sample_llama(
-                model, ids, attn, rows_of, T, temperature, eos_id, pad_id, u, autocast(device)
+                model, ids, attn, rows_of, T, s, eos_id, pad_id, u, autocast(device), rec
             )
         else:
             ids, attn = left_pad(prompts, pad_id, device)
-            tok, mask, done = sample_hf(model, ids, attn, T, temperature, eos_id, pad_id, u)
+            tok, mask, done = sample_hf(model, ids, attn, T, s, eos_id, pad_id, u, rec)
     # clones made outside inference mode: ordinary tensors, which autograd may save
-    return tok.cpu().clone(), mask.cpu().clone(), done.cpu().numpy()
+    return Completions(
+        list(prompts),
+        tok.cpu().clone(),
+        mask.cpu().clone(),
+        done.cpu().numpy(),
+        None if rec is None else rec.logq.cpu().clone(),
+        None if rec is None or rec.sum_sq is None else rec.sum_sq.cpu().clone(),
+    )
 
 
-def sample_hf(model, ids, attn, T, temperature, eos_id, pad_id, u):
+def sample_hf(model, ids, attn, T, temperature, eos_id, pad_id, u, record=None):
     """The reference sampler: `transformers`' forward with its KV cache, one token at a
-    time for the whole batch (rows that finished are fed padding). Any causal LM."""
+    time for the whole batch (rows that finished are fed padding). Any causal LM.
+    `temperature` and `record` as in decode.sample_llama."""
     B = ids.shape[0]
     device = ids.device
     pos = (attn.cumsum(-1) - 1).clamp(min=0)
@@ -118,17 +159,15 @@ def sample_hf(model, ids, attn, T, temperature, eos_id, pad_id, u):
     cache_arg = _cache_arg(model)
     past, logits = _cache_of(out), out.logits[:, -1].float()
     pos = pos[:, -1:]
+    sampler = as_sampler(temperature)
     for t in range(T):
-        if u is None:
-            tok = logits.argmax(-1)
-        else:
-            probs = torch.softmax(logits.double() / temperature, dim=-1)
-            cdf = probs.cumsum(-1)
-            tok = torch.searchsorted(cdf, u[:, t : t + 1].contiguous(), right=True)[:, 0]
-            tok = tok.clamp(max=probs.shape[-1] - 1)
+        tok, lq, sq = choose(logits, None if u is None else u[:, t], sampler)
         tok = torch.where(done, torch.full_like(tok, pad_id), tok)
         out_tok[:, t] = tok
         out_mask[:, t] = (~done).float()
+        if record is not None and lq is not None:
+            live = (~done).nonzero()[:, 0]
+            record.put(live, t, lq[live], None if sq is None else sq[live])
         done = done | (tok == eos_id)
         if bool(done.all()) or t == T - 1:
             break

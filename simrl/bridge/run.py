@@ -26,6 +26,7 @@ from simrl.bridge.model import check_context, load_policy
 from simrl.bridge.probes import PROBE_COLUMNS, build_probes
 from simrl.bridge.result import BridgeResult
 from simrl.bridge.rewards import wrong_label
+from simrl.bridge.sampler import StaleRing
 from simrl.bridge.step import TIMING_NAMES, UPDATE_NAMES, Context, rl_step
 from simrl.bridge.task import split_problems
 from simrl.bridge.update import make_optimizer
@@ -176,6 +177,7 @@ def run_seed(
         control = BridgeControl(cfg.algo, params, list(ref.parameters()))
     names = UPDATE_NAMES + (CONTROL_METRICS if control is not None else ())
     opt = make_optimizer(cfg, params)
+    stale = StaleRing(cfg.algo.staleness) if cfg.algo.staleness > 0 else None
     train_rng, eval_rng, audit_rng = (seed_generator(cfg, r, s) for s in range(3))
 
     ev, samples = eval_metrics(
@@ -200,8 +202,10 @@ def run_seed(
     for t in range(cfg.run.steps):
         try:
             um, audit = rl_step(
-                ctx, policy, ref, opt, params, labels, t, train_rng, audit_rng, control
+                ctx, policy, ref, opt, params, labels, t, train_rng, audit_rng, control, stale
             )
+            if stale is not None:  # the step's start joins the ring of the last k
+                stale.end()
             if control is not None:
                 um["entropy_coef_now"] = (
                     control.state.entropy_coef if cfg.algo.entropy_adaptive else np.nan

@@ -32,6 +32,7 @@ from simrl.bridge.probes import (
 )
 from simrl.bridge.rewards import BRIDGE_REWARDS, answer_reward
 from simrl.bridge.rollout import score, scoring_batch
+from simrl.bridge.sampler import score_norms, tis_weights
 from simrl.bridge.update import TALLY, ProbeSums, UpdateBatch, ppo_update
 from simrl.engine.reference import minibatch_groups
 from simrl.kl import KL_ESTIMATORS
@@ -148,14 +149,34 @@ def greedy_rewards(ctx: Context, policy, problems: np.ndarray, labels) -> np.nda
     return out
 
 
-def rl_step(ctx: Context, policy, ref, opt, params, labels, t, rng, audit_rng, control=None):
+def step_advantages(a, rewards: np.ndarray, comp, lengths, greedy) -> np.ndarray:
+    """The advantages of the kept completions: (B,) per completion, by the simulator's
+    registry (simrl/algorithms/advantage.py) on the rewards (n_groups, G); (B, T) per
+    token for an estimator with `token_baseline` (verl's optimal_token_baseline), its score
+    norms 1 - 2 q(y) + sum_v q(v)^2 from the sampler's record (sampler.score_norms)."""
+    if ADVANTAGES[a.advantage].token_baseline:
+        scores = score_norms(comp.logq, comp.sum_sq, comp.mask).reshape(*rewards.shape, -1)
+        adv = compute_advantages(a.advantage, rewards, a, lengths, greedy, scores)
+        return adv.reshape(comp.tokens.shape[0], -1)
+    return compute_advantages(a.advantage, rewards, a, lengths, greedy).ravel()
+
+
+def rl_step(
+    ctx: Context, policy, ref, opt, params, labels, t, rng, audit_rng, control=None, stale=None
+):
     """One RL step of one replicate: (update metrics, per-probe audit (n_probes, 7) or None).
-    `control`: the replicate's controllers (simrl/bridge/control.py), or None."""
+    `control`: the replicate's controllers (simrl/bridge/control.py), or None; `stale`:
+    the replicate's sampler.StaleRing (algo.staleness > 0), or None: the rollouts (and
+    ReMax's greedy baseline, the sampler's argmax) come from its model, the policy k
+    updates old; the caller ends the ring's step (`stale.end()`)."""
     cfg, dev = ctx.cfg, ctx.device
     a = cfg.algo
     if not REWARDS[cfg.reward.kind].updates:  # frozen
         return {"groups_used": 0.0, "clip_low_frac": 0.0, "clip_high_frac": 0.0}, None
-    comp, problem, rewards, stats, n_tok, secs = collect(ctx, policy, labels, rng)
+    if a.staleness > 0 and stale is None:  # never sample on-policy silently
+        raise ValueError("algo.staleness > 0 needs the replicate's sampler.StaleRing (stale=)")
+    behaviour = policy if stale is None else stale.begin(policy)
+    comp, problem, rewards, stats, n_tok, secs = collect(ctx, behaviour, labels, rng)
     out = dict(stats)
     out["groups_used"] = float(rewards.shape[0])
     out["rollout_tokens_per_s"] = n_tok / secs if secs > 0 else np.nan
@@ -169,11 +190,12 @@ def rl_step(ctx: Context, policy, ref, opt, params, labels, t, rng, audit_rng, c
     lengths = comp.mask.sum(-1).double().numpy().reshape(rewards.shape)  # tokens per completion
     greedy = None
     if ADVANTAGES[a.advantage].reads_greedy:
-        greedy = greedy_rewards(ctx, policy, problem[:: a.group_size], labels)
+        greedy = greedy_rewards(ctx, behaviour, problem[:: a.group_size], labels)
     s = scoring_batch(comp, ctx.fmt.pad_id, dev)
     # pi_old of the first minibatch comes from the update's first forward (the policy is
     # pi_old until the first optimiser step), unless the reference is scored beside it
-    share = a.kl_coef == 0 and not a.kl_in_reward
+    # or the TIS weights need pi_old of every token before the update
+    share = a.kl_coef == 0 and not a.kl_in_reward and a.tis == "off"
     rows = None
     if share:
         first = first_minibatch_rows(cfg, rewards.shape[0])
@@ -184,17 +206,24 @@ def rl_step(ctx: Context, policy, ref, opt, params, labels, t, rng, audit_rng, c
     out["kl_ref"] = kl_ref
     if control is not None and a.kl_in_reward:  # verl apply_kl_penalty (simrl/controllers.py)
         rewards = kl_penalised(control, ref, s, cfg, comp, logp_old, rewards, out, dev)
-    adv = compute_advantages(a.advantage, rewards, a, lengths, greedy)
+    adv = step_advantages(a, rewards, comp, lengths, greedy)
+    is_weight = None
+    if a.tis != "off":  # rho = pi_T,old / q of each token (simrl/rollout_sampling.py)
+        m = comp.mask[:, : s.T].to(dev)
+        is_weight = tis_weights(
+            logp_old, comp.logq[:, : s.T].to(dev), m, a.tis, a.tis_clip_min, a.tis_clip_max
+        )
     batch = UpdateBatch(
         tokens=comp.tokens,
         mask=comp.mask,
-        adv=torch.as_tensor(adv.ravel(), dtype=torch.float32, device=dev),
+        adv=torch.as_tensor(adv, dtype=torch.float32, device=dev),
         logp_old=logp_old,
         entropy_old=h_old,
         logp_ref=logp_ref,
         n_groups=rewards.shape[0],
         group_size=a.group_size,
         old_from_first=share,
+        is_weight=is_weight,
     )
     temp = cfg.bridge.temperature
     z0 = probe_logits(policy, ctx.probes, ctx.fmt.pad_id, temp, dev)

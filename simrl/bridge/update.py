@@ -45,7 +45,7 @@ class UpdateBatch:
 
     tokens: torch.Tensor  # (B, T) completion ids, T = max_new_tokens
     mask: torch.Tensor  # (B, T) float
-    adv: torch.Tensor  # (B,) sequence advantages
+    adv: torch.Tensor  # (B,) sequence advantages, or (B, T) per token (token_baseline)
     logp_old: torch.Tensor  # (B, T') log pi_old of the tokens (T' <= T used positions)
     entropy_old: torch.Tensor  # (B, T') full-vocabulary entropy of pi_old at each prefix
     logp_ref: torch.Tensor | None  # (B, T') for sampled KL estimators
@@ -140,7 +140,8 @@ def ppo_update(
             first = False
             lp, w, h_t = logp[m], W[m], h[m]
             k = None if keys is None else keys[epoch, seqs][:, :Tp][m.cpu().numpy()]
-            adv = batch.adv[idx][:, None].expand(-1, Tp)[m]
+            adv = batch.adv[idx]  # per sequence (b,), or per token (b, T): token baselines
+            adv = (adv[:, :Tp] if adv.dim() == 2 else adv[:, None].expand(-1, Tp))[m]
             if a.entropy_adv_alpha > 0:  # the entropy-based advantage (advantage.entropy_term)
                 h_old = batch.entropy_old[idx][m].detach().to(adv.dtype)
                 adv = adv + torch.minimum(

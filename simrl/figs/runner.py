@@ -39,6 +39,7 @@ REGISTERED = (
     "fig11_algorithm_zoo",
     "fig12_overlap_spurious",
     "fig13_overlap_entropy",
+    "fig14_overlap_calibration",
 )
 
 

@@ -94,11 +94,13 @@ def test_bad_combinations_are_refused(overrides):
         Config.from_dict({}, overrides)
 
 
-def test_the_bridge_refuses_both():
+def test_the_bridge_accepts_both():
+    """The bridge reads the likelihoods and score norms from its sampler's record
+    (simrl/bridge/sampler.py; run and parity: tests/bridge/test_sampler_parity.py)."""
     bridge = pytest.importorskip("simrl.bridge.config")
     for over in ({"reward.kind": "unlikeliness"}, {"algo.advantage": "optimal_token_baseline"}):
-        with pytest.raises(ConfigError, match="not available on the bridge"):
-            bridge.BridgeRunConfig.from_dict({}, over)
+        cfg = bridge.BridgeRunConfig.from_dict({}, over)
+        assert (cfg.reward.kind, cfg.algo.advantage) != ("true", "grpo")
 
 
 def _otb(rewards, lengths, scores):

@@ -157,6 +157,12 @@ def test_runs_are_deterministic_and_independent_of_batch_mates():
         {"algo.advantage": "reinforce_pp_baseline", "algo.minibatches": 2},
         {"algo.advantage": "passk", "algo.passk_k": 2},
         {"algo.advantage": "remax", "algo.overlong_cache": 4},
+        # issue 17: the rollout sampler (simrl/bridge/sampler.py) and what reads its record
+        {"algo.top_p": 0.8, "algo.top_k": 5, "algo.tis": "token_truncate"},
+        {"algo.staleness": 1, "algo.tis": "sequence_mask", "algo.tis_clip_min": 0.5},
+        {"reward.kind": "unlikeliness", "algo.dynamic_sampling": "drop"},
+        {"algo.advantage": "optimal_token_baseline", "algo.minibatches": 2},
+        {"algo.advantage": "remax", "algo.staleness": 2, "run.steps": 3},
     ],
     ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()),
 )
@@ -209,6 +215,28 @@ def test_remax_gets_one_greedy_reward_per_group(monkeypatch):
         assert greedy.shape == (rewards.shape[0],)
         assert set(np.unique(greedy)) <= {0.0, 1.0}
         np.testing.assert_array_equal(adv, rewards - greedy[:, None])
+
+
+def test_stale_top_p_runs_are_deterministic_and_differ_from_on_policy():
+    """Staleness and top-p change the run (the sampler is not the policy), and a rerun
+    is bitwise identical."""
+    over = {"algo.staleness": 1, "algo.top_p": 0.7, "algo.tis": "token_truncate", "run.steps": 3}
+    one, two = run_bridge(tiny(**over)), run_bridge(tiny(**over))
+    base = run_bridge(tiny(**{"run.steps": 3}))
+    cols = [c for c in one.metrics.columns if not c.endswith("tokens_per_s")]
+    pd.testing.assert_frame_equal(one.metrics[cols], two.metrics[cols])
+    assert not one.metrics[cols].equals(base.metrics[cols])
+
+
+def test_sampler_combinations_are_refused_in_one_line():
+    with pytest.raises(ConfigError, match=r"run\.audit"):
+        tiny(**{"algo.top_p": 0.9, "run.audit": True})
+    with pytest.raises(ConfigError, match=r"algo\.staleness"):
+        tiny(**{"algo.staleness": 1, "algo.kl_in_reward": True, "algo.kl_coef": 0.1})
+    with pytest.raises(ConfigError, match=r"algo\.tis_clip_min"):
+        tiny(**{"algo.tis": "token_mask", "algo.tis_clip_min": 3.0, "algo.tis_clip_max": 2.0})
+    with pytest.raises(ConfigError, match=r"algo\.temperature"):
+        tiny(**{"algo.temperature": 0.7})
 
 
 def test_frozen_reward_leaves_the_base_model():

@@ -63,7 +63,8 @@ CASES = {
     "random-reward-dr_grpo": {"reward.kind": "random", "algo.advantage": "dr_grpo"},
     # every advantage estimator: the bridge computes advantages with the numpy form
     # (advantage.compute, lengths 1 on the one-token model), then updates with torch
-    # (not a per-token estimator: the bridge refuses token_baseline, see bridge/config.py)
+    # (not the per-token estimator: optimal_token_baseline on the bridge reads its
+    # sampler's record, tests/bridge/test_sampler_parity.py)
     **{
         f"advantage={n}": {"algo.advantage": n}
         for n in ADVANTAGES.names

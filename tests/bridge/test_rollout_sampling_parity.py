@@ -6,7 +6,7 @@ TRL and verl do), old log-probs, reference and entropies tempered, and the TIS w
 multiplying the per-token policy loss. One step, max abs difference 1e-10 on the logits.
 
 The batch comes from the reference's sampler (simrl/rollout_sampling.py); the bridge's
-own rollout does not draw top-p / top-k / stale samples yet (its config refuses them)."""
+own sampler (simrl/bridge/sampler.py) drawing the batch is tests/bridge/test_sampler_parity.py."""
 
 import numpy as np
 import pytest

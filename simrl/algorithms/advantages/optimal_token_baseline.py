@@ -25,8 +25,10 @@ per response) writes A = r, and the kernels then subtract the per-position basel
 from the token advantages (engine/kernels/token_baseline.py), reading pi_old from their
 cache. On the bandit every response is one token: B = sum_i r_i w_i / (sum_i w_i + 1e-8),
 w_i = 1 - 2 pi_old(a_i | s) + sum_a pi_old(a | s)^2. Refused with `algo.exact` (an exact
-entry's advantage is r - E r) and on the bridge (its advantages are computed before the
-completions are scored under pi_old).
+entry's advantage is r - E r). The bridge reads pi_old(y) and sum pi_old^2 from its
+sampler's record (simrl/bridge/sampler.py `score_norms`: the sampler's q, which is pi_old
+unless top-p, top-k or staleness change it; the reference engines pass the sampler's
+probabilities alike).
 """
 
 from __future__ import annotations

@@ -31,15 +31,20 @@ E[r | y] is not a function of the response (it depends on the other G - 1 respon
 likelihoods), so the reward has no `expectation`: the expected-reward metrics that need
 one (the dH breakdown's E[r | a], ReMax's greedy value) are NaN or refused, as for
 `self_consistency`; accuracy and pass@k do not read the reward and stay exact. Not
-deterministic (refused with `algo.exact`). The bridge refuses it: its rewards are
-computed (and dynamic sampling decided) before the completions are scored under pi_old.
+deterministic (refused with `algo.exact`). On the bridge the likelihoods are the
+sampler's, recorded per token while sampling (simrl/bridge/sampler.py), so the rewards
+(and dynamic sampling) need no scoring pass: with the plain sampler q is pi_old (the
+decoding forward's, equal to the scoring forward's up to float rounding); with top-p,
+top-k or staleness it is q, as in the reference engines (which pass the sampler's
+probabilities, `pi_sample`). The authors' code ranks by the trainer's recomputed
+`old_log_probs`, which differ from q there: the same choice as the reference's, noted.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from simrl.algorithms.reward import PromptFacts, Reward, register
+from simrl.algorithms.reward import PromptFacts, Reward, parsed_equal, register
 from simrl.validate import UNIT, param
 
 FIELDS = {
@@ -77,10 +82,13 @@ def numba_form(s, ans, row, n, correct, fmt, label, u, u_off, param, winner, lik
         out[row, g] = 1.0 - param * rank / n if correct[s, ans[row, g]] else 0.0
 
 
-def bridge_form(answers, correct, label, u, u_tie, *, p, flip):
-    raise NotImplementedError(
-        "reward.kind='unlikeliness' on the bridge (refused by its config check)"
-    )
+def bridge_form(answers, correct, label, u, u_tie, *, p, flip, lik, param):
+    """On parsed answers (None = ill-formed, earns 0); lik (G,) the completions' per-token
+    likelihoods under the sampler, exp of the mean log q of their tokens (the bridge
+    records log q while sampling: simrl/bridge/sampler.py `likelihoods`)."""
+    G = len(answers)
+    scale = 1.0 - param * ranks(lik) / G
+    return np.where(parsed_equal(answers, correct) > 0, scale, 0.0)
 
 
 ENTRY = register(

@@ -1,0 +1,201 @@
+"""The bridge's token choice: temperature, top-k and top-p warping, inverse-CDF sampling,
+the sampler's log-probabilities per token, and stale rollouts (the policy k updates old).
+
+The rules are simrl/rollout_sampling.py's (the numpy reference's; docs/adding-an-algorithm.md,
+"The rollout sampler"), on a language model's logits:
+
+- the sampler q draws from softmax(z_b / T) truncated by top-k, then top-p, renormalised:
+  transformers 5.25 `TemperatureLogitsWarper` (scores / T), `TopKLogitsWarper` (remove
+  scores < the k-th largest: ties at it kept), `TopPLogitsWarper` (sort ascending, remove
+  the tokens whose ascending cumulative probability is <= 1 - top_p, never the largest;
+  min_tokens_to_keep 1), in that order (TRL's generate path, vLLM's sampler).
+  tests/bridge/test_sampler.py holds `warp` against the installed warpers at 1e-10;
+- a token is the first whose cumulative probability exceeds the row's uniform (the run's
+  numpy Generator), never past the last token with positive probability (the sequence
+  reference's `inverse_cdf`); the untruncated path is the bridge's sampler as it was,
+  bitwise (clamped to the last token);
+- log q(token) is recorded per (sequence, position) (`Record.logq`), and with `sum_sq`
+  sum_v q(v)^2 at each position (`Record.sum_sq`): what TIS (rho = pi_T,old / q), the
+  unlikeliness reward (exp of the mean log q of a response) and optimal_token_baseline
+  (1 - 2 q(y) + sum_v q(v)^2 per token) read. Without top-p, top-k or staleness, q is the
+  policy pi_old (softmax(logits / T) of the decoding forward: equal to the scoring
+  forward's up to float rounding, ~1e-6 in float32), so those read pi_old as the
+  reference engines do;
+- staleness k: `StaleRing` keeps the parameters of the last k step starts and loads the
+  oldest (the start of step max(t - k, 0)) into a copy of the policy that samples the
+  step's rollouts (the reference's `RunState.history` ring of logits, per parameter).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """How a token is chosen: q = softmax(z / temperature) truncated by top_k, top_p."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    #: record sum_v q(v)^2 at each position (optimal_token_baseline's score norms)
+    sum_sq: bool = False
+
+    @property
+    def warps(self) -> bool:
+        """Does q truncate (top-k or top-p)?"""
+        return self.top_p < 1.0 or self.top_k > 0
+
+    @classmethod
+    def of(cls, cfg) -> Sampler:
+        """A bridge run's rollout sampler (bridge.temperature, algo.top_p, algo.top_k)."""
+        from simrl.algorithms.advantage import ADVANTAGES
+
+        a = cfg.algo
+        return cls(
+            cfg.bridge.temperature,
+            a.top_p,
+            a.top_k,
+            sum_sq=ADVANTAGES[a.advantage].token_baseline,
+        )
+
+
+def as_sampler(s) -> Sampler:
+    """A Sampler, or a temperature (the sampler of the plain policy)."""
+    return s if isinstance(s, Sampler) else Sampler(float(s))
+
+
+@dataclass
+class Record:
+    """What the sampler recorded per (sequence, position), 0 where nothing was generated."""
+
+    logq: torch.Tensor  # (B, T) float64: log q of the chosen token
+    sum_sq: torch.Tensor | None  # (B, T) float64: sum_v q(v)^2, or None (not asked)
+
+    @classmethod
+    def empty(cls, B: int, T: int, sum_sq: bool, device) -> Record:
+        z = torch.zeros((B, T), dtype=torch.float64, device=device)
+        return cls(z, z.clone() if sum_sq else None)
+
+    def put(self, rows, t: int, logq, sum_sq) -> None:
+        self.logq[rows, t] = logq
+        if self.sum_sq is not None:
+            self.sum_sq[rows, t] = sum_sq
+
+
+def warp(z: torch.Tensor, top_p: float, top_k: int) -> torch.Tensor:
+    """Tempered logits z (rows over the vocabulary) with top-k, then top-p applied, removed
+    entries -inf (transformers TopKLogitsWarper, TopPLogitsWarper; min_tokens_to_keep 1).
+    The sort is stable, as the reference's numpy argsort (ties are cut alike)."""
+    V = z.shape[-1]
+    if 0 < top_k < V:  # keep the logits >= the k-th largest
+        kth = torch.topk(z, top_k, dim=-1).values[..., -1:]
+        z = z.masked_fill(z < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_z, order = torch.sort(z, dim=-1, stable=True)  # ascending
+        cum = torch.softmax(sorted_z, dim=-1).cumsum(dim=-1)
+        remove = cum <= 1.0 - top_p
+        remove[..., -1] = False  # the largest is always kept
+        drop = remove.scatter(-1, order, remove)
+        z = z.masked_fill(drop, float("-inf"))
+    return z
+
+
+def choose(logits: torch.Tensor, u: torch.Tensor | None, s: Sampler):
+    """(tokens (b,), log q of them (b,) float64, sum_v q^2 (b,) or None) for logits (b, V)
+    and uniforms u (b,) float64; u None: greedy (argmax, nothing recorded)."""
+    if u is None:
+        return logits.argmax(-1), None, None
+    z = logits.double() / s.temperature
+    if s.warps:
+        z = warp(z, s.top_p, s.top_k)
+    probs = torch.softmax(z, dim=-1)
+    cdf = probs.cumsum(-1)
+    tok = torch.searchsorted(cdf, u[:, None].contiguous(), right=True)[:, 0]
+    V = probs.shape[-1]
+    if s.warps:  # never past the last token with positive probability
+        last = (V - 1) - (probs > 0).flip(-1).to(torch.int8).argmax(-1)
+        tok = torch.minimum(tok, last)
+    else:
+        tok = tok.clamp(max=V - 1)
+    logq = torch.log(probs.gather(-1, tok[:, None])[:, 0])
+    sq = (probs * probs).sum(-1) if s.sum_sq else None
+    return tok, logq, sq
+
+
+class StaleRing:
+    """Rollouts from the policy k updates old (algo.staleness = k): the parameters at the
+    start of the last k steps, oldest first (the reference's `next_history` ring), and a
+    copy of the policy that holds the oldest for sampling. Step t samples with the
+    parameters of step max(t - k, 0)'s start: the policy itself while the ring is empty
+    (step 0)."""
+
+    def __init__(self, k: int):
+        self.k = k
+        self.ring: list[list[torch.Tensor]] = []
+        self.pending: list[torch.Tensor] | None = None
+        self.model = None
+
+    @torch.no_grad()
+    def begin(self, policy):
+        """The model that samples this step's rollouts; records the step's start."""
+        self.pending = [p.detach().clone() for p in policy.parameters()]
+        if not self.ring:
+            return policy
+        if self.model is None:
+            self.model = copy.deepcopy(policy)
+            for p in self.model.parameters():
+                p.requires_grad_(False)
+        for p, q in zip(self.model.parameters(), self.ring[0], strict=True):
+            p.copy_(q)
+        return self.model
+
+    def end(self) -> None:
+        """After the step: its start joins the ring (the last k kept)."""
+        if self.pending is not None:
+            self.ring = [*self.ring, self.pending][-self.k :]
+            self.pending = None
+
+
+def tis_weights(
+    logp_old: torch.Tensor, logq: torch.Tensor, mask: torch.Tensor, mode: str, lo: float, hi: float
+) -> torch.Tensor:
+    """(B, T) detached TIS weights rho from log pi_T,old (B, T) and the recorded log q
+    (B, T) of the tokens, mask (B, T): simrl/rollout_sampling.py `tis_weights` (TRL 1.16.0
+    vllm_importance_sampling_mode: sequence modes exp(the response's summed log ratio),
+    token modes exp(the token's); `*_truncate` clamps to [lo, hi], `*_mask` zeroes
+    outside), in float64, returned in logp_old's dtype; 0 at padding."""
+    m = mask.to(torch.float64)
+    lr = (logp_old.to(torch.float64) - logq.to(torch.float64)) * m
+    level, _, rule = mode.partition("_")
+    if level == "sequence":
+        lr = lr.sum(-1, keepdim=True).expand_as(lr)
+    w = torch.exp(lr)
+    if rule == "truncate":
+        w = w.clamp(min=lo, max=hi)
+    else:
+        w = torch.where((w < lo) | (w > hi), torch.zeros_like(w), w)
+    return (w * m).to(logp_old.dtype).detach()
+
+
+def likelihoods(logq: torch.Tensor, mask: torch.Tensor):
+    """Each response's per-token likelihood under the sampler, exp of the mean of its
+    tokens' log q (1 for an empty response): what the unlikeliness reward ranks by (the
+    authors' `masked_mean(old_log_probs, eos_mask)`; simrl/engine/sequence_ref.py
+    `likelihood`). A numpy array (B,)."""
+    m = mask.to(torch.float64)
+    n = m.sum(-1)
+    ll = (logq.to(torch.float64) * m).sum(-1)
+    return torch.where(n > 0, torch.exp(ll / n.clamp(min=1.0)), torch.ones_like(n)).cpu().numpy()
+
+
+def score_norms(logq: torch.Tensor, sum_sq: torch.Tensor, mask: torch.Tensor):
+    """(B, T) numpy: each token's 1 - 2 q(y) + sum_v q(v)^2 (0 past a response's end): the
+    squared score norm optimal_token_baseline weighs by (verl `old_log_probs`,
+    `sum_pi_squared`; the sampler's, which is pi_old's unless top-p, top-k or staleness
+    change it, as in the reference engines)."""
+    m = mask.to(torch.float64)
+    return ((1.0 - 2.0 * torch.exp(logq) + sum_sq) * m).cpu().numpy()
