@@ -4,7 +4,8 @@ notice and the --dry-run estimates; docs/performance.md, "Compile time").
 
     NUMBA_CACHE_DIR=$(mktemp -d) NUMBA_NUM_THREADS=1 python3 scripts/measure_compile.py [--out FILE]
 
-Each entry kernel (the bandit step's and the sequence step's run_chunk, and the cfunc of
+Each entry kernel (the bandit step's and the sequence step's run_chunk, their rollout
+sampler forms run_chunk_sampler and run_chunk_seq_sampler, and the cfunc of
 every registered policy loss, advantage estimator and optimiser) is compiled once in this
 process, from the empty cache NUMBA_CACHE_DIR names; its time is numba's own compile
 event (numba:compile, inclusive of the callees it compiles), or the time of the cfunc
@@ -103,13 +104,17 @@ def main() -> int:
             module.compiled(name)
             times[f"{group}.{name}"] = (time.perf_counter() - t, time.process_time() - c)
             print(f"{group}.{name}: {times[f'{group}.{name}']}", file=sys.stderr, flush=True)
-    for kind, toml, kernel in (
-        ("bandit", "quickstart.toml", "run_chunk"),
-        ("sequence", "sequence.toml", "run_chunk_seq"),
+    # a rollout sampler runs on its own kernels (engine/fast_sampler.py)
+    sampler = {"algo.temperature": 0.7, "algo.staleness": 1, "algo.tis": "token_truncate"}
+    for kind, toml, kernel, extra in (
+        ("bandit", "quickstart.toml", "run_chunk", {}),
+        ("sequence", "sequence.toml", "run_chunk_seq", {}),
+        ("bandit_sampler", "quickstart.toml", "run_chunk_sampler", sampler),
+        ("sequence_sampler", "sequence.toml", "run_chunk_seq_sampler", sampler),
     ):
         if not wanted(f"{kind}.{kernel}"):
             continue
-        cfg = Config.from_toml(example(Path(toml)), {"run.steps": 2, "run.seeds": 1})
+        cfg = Config.from_toml(example(Path(toml)), {"run.steps": 2, "run.seeds": 1, **extra})
         # the run's cfuncs first, untimed unless measured above, so the kernel's time is its own
         from simrl.algorithms import compiled
 

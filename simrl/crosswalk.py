@@ -204,22 +204,23 @@ ENTRIES: tuple[Entry, ...] = (
         "algo.temperature + bridge.temperature",
         "rollout temperature T; the loss trains softmax(logits / T), old and reference "
         "log-probs and entropies tempered alike (trl/trainer/utils.py "
-        "selective_log_softmax_and_entropy); the simulator's reference engine "
-        "(algo.temperature) and the bridge (bridge.temperature)",
+        "selective_log_softmax_and_entropy); the simulator's engines, reference and numba "
+        "(algo.temperature), and the bridge (bridge.temperature)",
     ),
     Entry(
         "TRL",
         "top_p",
         "algo.top_p",
         "nucleus sampling of the rollouts (transformers TopPLogitsWarper); the log-probs of "
-        "the loss are not truncated; simulator reference engine and bridge",
+        "the loss are not truncated; the simulator's engines (reference and numba) and the "
+        "bridge",
     ),
     Entry(
         "TRL",
         "top_k",
         "algo.top_k",
-        "top-k sampling of the rollouts, 0 = off (TRL's default 0); simulator reference "
-        "engine and bridge",
+        "top-k sampling of the rollouts, 0 = off (TRL's default 0); the simulator's "
+        "engines (reference and numba) and the bridge",
     ),
     Entry(
         "TRL",
@@ -397,7 +398,8 @@ ENTRIES: tuple[Entry, ...] = (
         "verl",
         "actor_rollout_ref.rollout.top_p",
         "algo.top_p",
-        "nucleus sampling of the rollouts; simulator reference engine and bridge",
+        "nucleus sampling of the rollouts; the simulator's engines (reference and numba) "
+        "and the bridge",
     ),
     Entry(
         "verl",

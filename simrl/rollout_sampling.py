@@ -1,6 +1,7 @@
 """The rollout sampler when it differs from the trained policy: temperature, top-k, top-p,
 staleness (asynchronous rollouts from the policy k updates old) and truncated importance
-sampling (TIS), one rule for the numpy references.
+sampling (TIS), one rule for the numpy references; the numba engine's form of it is
+simrl/engine/kernels/rollout_sampler.py (tests/engine/test_sampler_parity.py).
 
 What the trainers do (read in the installed packages, followed here):
 

@@ -63,7 +63,10 @@ def bandit_positions(first: int, n: int) -> tuple[np.ndarray, np.ndarray, np.nda
 # (the audit), the keep mask (the forking rule)
 TF_LOGP_OLD, TF_ADV, TF_ENT_OLD, TF_COUNT, TF_LOGP, TF_KEYS, TF_DLOGP = 0, 1, 2, 3, 4, 5, 6
 TF_COEF, TF_RATIO, TF_STEER, TF_WEIGHT, TF_KEEP, TF_SORT = 7, 8, 9, 10, 11, 12
-N_TF = 13
+# the rollout sampler's TIS weight of the token (kernels/rollout_sampler.py; filled only
+# with algo.tis, which multiplies TF_DLOGP by it: kernels/tis.py)
+TF_IS = 13
+N_TF = 14
 # int rows: parameter row, token, response in the batch, position, forking state (0/1),
 # length of the token's response
 TI_ROW, TI_TOK, TI_SEQ, TI_POS, TI_FORK, TI_LEN = 0, 1, 2, 3, 4, 5

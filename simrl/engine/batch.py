@@ -24,7 +24,7 @@ from simrl.engine.streams import StreamLayout, fill_block, run_generator, stream
 from simrl.errors import ConfigError, NonFiniteError
 from simrl.metrics import AUDIT_PROMPT_COLUMNS, UPDATE_METRICS
 from simrl.policy import POLICY_UPDATE_METRICS, build_features, overlap, policy_metric_names
-from simrl.rollout_sampling import first_sampler_field
+from simrl.rollout_sampling import differs, first_sampler_field
 from simrl.tasks import build_task
 from simrl.tasks.family import TASK_FAMILIES, family, family_of
 
@@ -105,9 +105,10 @@ def names_for(config: Config, task) -> tuple[str, ...]:
 
 def check_engine_policy(specs: Sequence[RunSpec], engine: str) -> None:
     """What the numba engine refuses, for now, in one line each: a linear run with
-    run.audit = true or a controller (kernels/linear.py has neither the dH breakdown nor
-    the controllers' state), a rollout sampler that differs from pi_old
-    (simrl/rollout_sampling.py); they run on the reference. A batch's runs agree on
+    run.audit = true, a controller or a rollout sampler that differs from pi_old
+    (kernels/linear.py has neither the dH breakdown, the controllers' state nor the
+    sampler; tabular runs have them in kernels/breakdown.py, kernels/controllers.py and
+    kernels/rollout_sampler.py); they run on the reference. A batch's runs agree on
     whether they have a controller or the quadrant split (each adds metric columns)."""
     first = controllers.active(specs[0].config.algo)
     quad = specs[0].config.run.audit_quadrants
@@ -148,12 +149,12 @@ def check_engine_policy(specs: Sequence[RunSpec], engine: str) -> None:
                     "engine's linear policy has no dH breakdown; pass --engine reference)",
                 )
             sampler = first_sampler_field(spec.config.algo)
-            if sampler is not None:
+            if sampler is not None and spec.config.policy.kind != "tabular":
                 raise ConfigError(
                     f"algo.{sampler}",
                     getattr(spec.config.algo, sampler),
-                    "runs on engine 'reference' only for now (the numba kernels sample from "
-                    "pi_old; a separate rollout sampler is not built in them yet: pass "
+                    "with policy.kind = 'linear' runs on engine 'reference' only for now (the "
+                    "numba engine's rollout sampler is built for tabular policies: pass "
                     "--engine reference)",
                 )
 
@@ -213,10 +214,13 @@ def run_batch(
     announce([s.config for s in specs])  # a cold numba cache says so on stderr
     if specs[0].config.policy.kind != "tabular":  # batches share policy.kind
         run_fast = linear_runner(specs, features)
-    groups: dict[tuple[str, str, str], list[int]] = {}
+    # one kernel call per loss, advantage and optimiser, and with or without a rollout
+    # sampler (its own kernels: engine/fast_sampler.py)
+    groups: dict[tuple[str, str, str, bool], list[int]] = {}
     for r, spec in enumerate(specs):
         c = spec.config
-        groups.setdefault((c.algo.loss, c.algo.advantage, c.optim.kind), []).append(r)
+        key = (c.algo.loss, c.algo.advantage, c.optim.kind, differs(c.algo))
+        groups.setdefault(key, []).append(r)
     if len(groups) == 1:
         return run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts)
     return _run_by_loss(

@@ -29,6 +29,9 @@ from pathlib import Path
 ENTRY = {
     "bandit": ("simrl.engine.kernels.step", "run_chunk"),
     "sequence": ("simrl.engine.kernels.seq_step", "run_chunk_seq"),
+    # runs with a rollout sampler (engine/fast_sampler.py)
+    "bandit_sampler": ("simrl.engine.kernels.rollout_sampler", "run_chunk_sampler"),
+    "sequence_sampler": ("simrl.engine.kernels.seq_rollout_sampler", "run_chunk_seq_sampler"),
 }
 TIMES_FILE = Path(__file__).with_name("compile_times.toml")
 
@@ -55,6 +58,10 @@ def estimate(key: str) -> float:
     seconds = measured().get("seconds", {})
     if key in seconds:
         return float(seconds[key])
+    family = key.split(".")[0]
+    plain = family.removesuffix("_sampler")
+    if plain != family and plain in ENTRY:  # a sampler kernel not measured yet: about
+        return estimate(f"{plain}.{ENTRY[plain][1]}")  # its plain kernel's (the same parts)
     group = sorted(v for k, v in seconds.items() if k.split(".")[0] == key.split(".")[0])
     return float(group[len(group) // 2]) if group else 0.0
 
@@ -108,9 +115,12 @@ def needed(configs, engine: str = "fast") -> list[Kernel]:
     """The kernels the runs of these configs need on `engine` (none on the reference)."""
     if engine != "fast":
         return []
+    from simrl.rollout_sampling import differs
+
     kinds, algos = set(), set()
     for c in configs:
-        kinds.add("sequence" if c.task.kind == "sequence" else "bandit")
+        kind = "sequence" if c.task.kind == "sequence" else "bandit"
+        kinds.add(f"{kind}_sampler" if differs(c.algo) else kind)
         algos |= {("loss", c.algo.loss), ("advantage", c.algo.advantage)}
         algos.add(("optimiser", c.optim.kind))
     return [*(_entry_kernel(k) for k in sorted(kinds)), *(_algorithm(*a) for a in sorted(algos))]

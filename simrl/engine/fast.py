@@ -167,6 +167,7 @@ def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
     """Run a batch of bandit runs that share a policy loss and an advantage estimator on
     the numba kernels; the same contract as batch._run_reference (batch.run_batch splits
     a batch by them)."""
+    from simrl.engine.fast_sampler import chunk_kernel, sampler_arrays
     from simrl.engine.packing import pack
 
     steps = specs[0].config.run.steps
@@ -181,10 +182,14 @@ def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
     cp = pack_controls([s.config for s in specs])  # the controllers, the quadrant split
     params = Params(fp, ip, np.zeros((len(specs), 0)), lp, ap, op, cp)  # the bandit has no sp
 
+    # the rollout sampler's arrays, or None (engine/fast_sampler.py)
+    samp = sampler_arrays([s.config for s in specs], task_arrays.base_logp.shape[1:])
+
     def part(runs: slice, t0: int, n: int) -> None:
-        run_chunk(
+        kernel, extra = chunk_kernel(run_chunk, "bandit", samp, runs)
+        kernel(
             t0, n, a.row_of_step, a.rng[runs], rows_of(a.learner, runs), rows_of(params, runs),
-            algos, task_arrays, task_of_run[runs], passk, rows_of(a.out, runs),
+            algos, task_arrays, task_of_run[runs], passk, rows_of(a.out, runs), *extra,
         )  # fmt: skip
 
     def advance(runs: slice, t0: int, n: int) -> None:

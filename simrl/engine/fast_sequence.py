@@ -111,6 +111,7 @@ def run_fast_sequence(specs, tasks, layouts, rows, names, progress, audit_prompt
     """Run a batch of sequence-task runs that share a policy loss and an advantage
     estimator on the numba kernels; the same contract as batch._run_reference
     (batch.run_batch splits a batch by them)."""
+    from simrl.engine.fast_sampler import chunk_kernel, sampler_arrays
     from simrl.engine.packing import pack
 
     steps = specs[0].config.run.steps
@@ -135,11 +136,14 @@ def run_fast_sequence(specs, tasks, layouts, rows, names, progress, audit_prompt
         num_modes=num_modes,
     )
     params = Params(fp, ip, sp, lp, ap, op, pack_controls(configs))
+    # the rollout sampler's arrays, or None (engine/fast_sampler.py)
+    samp = sampler_arrays(configs, z0.shape[1:])
 
     def part(runs: slice, t0: int, n: int) -> None:
-        run_chunk_seq(
+        kernel, extra = chunk_kernel(run_chunk_seq, "sequence", samp, runs)
+        kernel(
             t0, n, a.row_of_step, a.rng[runs], rows_of(a.learner, runs), rows_of(params, runs),
-            algos, task_arrays, task_of_run[runs], passk, rows_of(a.out, runs),
+            algos, task_arrays, task_of_run[runs], passk, rows_of(a.out, runs), *extra,
         )  # fmt: skip
 
     def advance(runs: slice, t0: int, n: int) -> None:

@@ -86,6 +86,7 @@ INT_FIELDS = (
     "adv_greedy",
     "entropy_agg",
     "adv_token_baseline",
+    "rollout_tis",  # algo.tis != "off" (simrl/rollout_sampling.py; kernels/tis.py)
 )
 
 
@@ -168,5 +169,6 @@ def _ints(c: Config, lay: StreamLayout) -> list[int]:
         "adv_greedy": int(ADVANTAGES[a.advantage].reads_greedy),
         "entropy_agg": ENTROPY_AGG.index(a.entropy_agg),
         "adv_token_baseline": int(ADVANTAGES[a.advantage].token_baseline),
+        "rollout_tis": int(a.tis != "off"),
     }
     return [values[name] for name in INT_FIELDS]

@@ -78,6 +78,21 @@ def test_estimate_uses_the_group_median_for_an_unmeasured_kernel():
     assert compile_cost.estimate("bandit.run_chunk") == seconds["bandit.run_chunk"]
 
 
+def test_a_sampler_run_needs_the_sampler_kernel():
+    """A run with a rollout sampler compiles the sampler's chunk kernel, not the plain one
+    (engine/fast_sampler.py); unmeasured, it is estimated as its plain kernel."""
+    from simrl.config import Config
+
+    cfg = Config.from_toml(QUICKSTART, {"algo.top_p": 0.9})
+    keys = [k.key for k in compile_cost.needed([cfg])]
+    assert "bandit_sampler.run_chunk_sampler" in keys and "bandit.run_chunk" not in keys
+    seconds = compile_cost.measured()["seconds"]
+    if "bandit_sampler.run_chunk_sampler" not in seconds:
+        assert (
+            compile_cost.estimate("bandit_sampler.run_chunk_sampler") == seconds["bandit.run_chunk"]
+        )
+
+
 def test_estimate_phrase_adds_the_compile():
     text = compile_cost.estimate_phrase(2.0, 90.0, "~90 s, cached in X (k)", 1, True)
     assert text.startswith("estimated 92.0 s") and "90 s compiling kernels" in text

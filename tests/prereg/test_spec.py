@@ -92,12 +92,13 @@ def test_unknown_study_is_refused(tmp_path):
 @pytest.mark.parametrize(
     ("algo", "field"),
     [
-        ('algo = {{ group_size = 8, loss = "vanilla", epochs = 2, temperature = 0.7 }}', "algo.temperature"),
+        ('algo = {{ group_size = 8, loss = "vanilla", epochs = 2, temperature = 0.7 }}\npolicy = {{ kind = "linear" }}', "algo.temperature"),
+        ('algo = {{ group_size = 8, loss = "vanilla", epochs = 2, entropy_adaptive = true }}\npolicy = {{ kind = "linear" }}', "algo.entropy_adaptive"),
     ],
 )  # fmt: skip
 def test_what_the_fast_engine_refuses_is_refused_at_register(tmp_path, algo, field):
-    """A cell the numba engine would refuse when its unit runs (a rollout sampler, a
-    controller) is refused when the study is loaded, naming design.engine, the cell and
+    """A cell the numba engine would refuse when its unit runs (a linear policy with a
+    rollout sampler or a controller) is refused when the study is loaded, naming design.engine, the cell and
     the field."""
     text = TINY.replace('algo = {{ group_size = 8, loss = "vanilla", epochs = 2 }}', algo)
     with pytest.raises(ConfigError) as e:
@@ -114,3 +115,12 @@ def test_a_controller_runs_on_the_fast_engine(tmp_path):
     algo = 'algo = {{ group_size = 8, loss = "vanilla", epochs = 2, entropy_adaptive = true }}'
     text = TINY.replace('algo = {{ group_size = 8, loss = "vanilla", epochs = 2 }}', algo)
     assert load_study(write_study(tmp_path, text=text.format(absent_sesoi=0.05))).cells
+
+
+def test_a_tabular_rollout_sampler_registers_on_the_fast_engine(tmp_path):
+    """The numba engine has the rollout sampler for tabular policies
+    (kernels/rollout_sampler.py): such a cell is not refused at register."""
+    old = 'algo = {{ group_size = 8, loss = "vanilla", epochs = 2 }}'
+    new = 'algo = {{ group_size = 8, loss = "vanilla", epochs = 2, top_p = 0.8, staleness = 1 }}'
+    text = TINY.replace(old, new).format(absent_sesoi=0.05)
+    assert load_study(write_study(tmp_path, text=text)).cells

@@ -30,6 +30,7 @@ I_KL_SAMPLED, I_AGG_PER_LENGTH, I_REW_VOTES, I_REW_UPDATES, I_REW_FORMAT = 21, 2
 I_ADV_GREEDY = 26  # the advantage estimator reads the greedy response's reward (ReMax)
 I_ENT_AGG = 27  # config.ENTROPY_AGG index: 0 like the loss (verl), 1 kept-token mean (TRL)
 I_ADV_TOKEN = 28  # the estimator's baseline is per token (token_baseline: verl's OTB)
+I_TIS = 29  # the rollout sampler's TIS weights multiply d loss / d logp (kernels/tis.py)
 
 DS_OFF, DS_DROP, DS_RESAMPLE = 0, 1, 2
 
@@ -49,9 +50,10 @@ def check_layout() -> None:
         and len(DERIVED_FLOATS) == 6
         and F_RPARAM + len(DERIVED_FLOATS) == F_LOSS_SCALE
         and LATE_FLOAT_FIELDS == (("algo", "loss_scale_factor"),)
-        and len(INT_FIELDS) == I_ADV_TOKEN + 1
+        and len(INT_FIELDS) == I_TIS + 1
         and I_ADV_GREEDY + 1 == I_ENT_AGG
         and I_ENT_AGG + 1 == I_ADV_TOKEN
+        and I_ADV_TOKEN + 1 == I_TIS
         and len(UPDATE_METRICS) + len(STEP_KL_METRICS) == N_UPD
     )
     assert FORK_TIE_TOL == reference.FORK_TIE_TOL and STEER_PROB_FLOOR == THEORY_STEER_PROB_FLOOR

@@ -29,6 +29,7 @@ from simrl.engine.kernels.codes import (
     I_LTIE,
     I_P,
     I_ROUNDS,
+    I_TIS,
 )
 from simrl.engine.kernels.controllers import entropy_adaptive, measure_sequence
 from simrl.engine.kernels.copying import copy1
@@ -57,6 +58,7 @@ from simrl.engine.kernels.seq_sampling import (
     TI_SEQ,
     TI_TOK,
 )
+from simrl.engine.kernels.tis import apply_tis
 from simrl.engine.kernels.update import add_entropy_grad, apply_gradient
 
 
@@ -110,15 +112,25 @@ def kept_count(N, exact, forking, tcount, tkeep):
     return n
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def seq_minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, max_len):
     """One optimiser step on groups lo..hi-1 of the step's token table (the sequence
-    workspace ws; run, pol and ws as workspace.py names them).
+    workspace ws; run, pol and ws as workspace.py names them): seq_minibatch_gradient,
+    then the shared optimiser step. Rows are saved in ws.saves before they change
+    (update.save_rows)."""
+    n_rows = seq_minibatch_gradient(run, algos, pol, ws, u, epoch, first, lo, hi, max_len)
+    apply_gradient(run, algos.optimiser, pol, ws.grad, n_rows, ws.saves, reads_entropy(run))
+
+
+@njit(cache=True)
+def seq_minibatch_gradient(run, algos, pol, ws, u, epoch, first, lo, hi, max_len):
+    """The token part of seq_minibatch_step: the sums of ws.grad (update.apply_gradient's
+    entry state) for groups lo..hi-1, the tallies and the breakdown's terms. Returns the
+    number of touched rows (ws.grad.rows[:n_rows]).
 
     tally (8,): counted tokens, clip low, clip high, dual clip, cov-selected, kept by the
     forking rule (each weighted by the tokens' counts), then sum |d loss / d logp| of the
-    tokens at forking states and of all tokens (sequence_ref.step's tally). Rows are saved
-    in ws.saves before they change (update.save_rows)."""
+    tokens at forking states and of all tokens (sequence_ref.step's tally)."""
     fp, ip, sp = run.fp, run.ip, run.sp
     logp, prob, ent = pol.logp, pol.prob, pol.ent
     tf, ti, flags, gstart = ws.tf, ws.ti, ws.flags, ws.batch.gstart
@@ -151,6 +163,8 @@ def seq_minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, max_len):
             tkeys[t] = u[cc_base + tseq[t] * max_len + tpos[t]]
     minibatch_ppo_kl(tlogp, tlogp_old, tf[TF_COUNT, b0:], ip[I_EXACT] == 1, N, tally, 8)
     token_losses(algos.loss, run.lp, tf, ti, b0, N, flags, first)
+    if ip[I_TIS] == 1:  # the rollout sampler's TIS weights (kernels/tis.py)
+        apply_tis(tf, b0, N)
     agg, exact, n_seq = ip[I_AGG], ip[I_EXACT] == 1, (hi - lo) * G
     tlen = ti[TI_LEN, b0:]
     forking = sp[SP_FORK_Q] < 1.0
@@ -235,4 +249,4 @@ def seq_minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, max_len):
     if run.cp.shape[0] > 0:  # the adaptive entropy's measure, the quadrant split
         measure_sequence(run.cp, ent, trow, tcount, tkeep, N, exact, forking)
         quadrant_sequence(run.cp, fp[F_LR], pol, ws.quad, tf, trow, ttok, b0, N, rows, n_rows)
-    apply_gradient(run, algos.optimiser, pol, grad, n_rows, ws.saves, reads_entropy(run))
+    return n_rows

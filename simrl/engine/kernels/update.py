@@ -36,6 +36,7 @@ from simrl.engine.kernels.codes import (
     I_OPT_EVERY,
     I_P,
     I_ROUNDS,
+    I_TIS,
 )
 from simrl.engine.kernels.controllers import measure_bandit
 from simrl.engine.kernels.dispatch import aggregation_weight, exact_kl_grad, sampled_kl_grad
@@ -43,6 +44,7 @@ from simrl.engine.kernels.losses import clip_tally, token_losses
 from simrl.engine.kernels.metrics import entropy_grad, minibatch_ppo_kl
 from simrl.engine.kernels.quadrants import quadrant_bandit
 from simrl.engine.kernels.softmax import refresh_rows
+from simrl.engine.kernels.tis import apply_tis
 
 
 @njit(inline="always", cache=True)
@@ -95,6 +97,8 @@ def minibatch_gradient(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries):
             tkeys[t] = u[cc_base + b0 + t]
     minibatch_ppo_kl(tlogp, tok[TF_LOGP_OLD, b0:], tcount, True, N, ws.tally, 5)
     token_losses(algos.loss, run.lp, tok, ws.ti, b0, N, flags, first)
+    if ip[I_TIS] == 1:  # the rollout sampler's TIS weights (kernels/tis.py)
+        apply_tis(tok, b0, N)
     # one-token responses: every token has the same weight (max_len = length = 1)
     scale = fp[F_LOSS_SCALE] if fp[F_LOSS_SCALE] > 0 else 1.0  # the norm modes' constant
     w_seq = aggregation_weight(ip[I_AGG], ip[I_EXACT] == 1, N, (hi - lo) * G, 1, 1, scale)
