@@ -72,17 +72,35 @@ def cell_outcomes(
     study: Study, cell: Cell, df: pd.DataFrame, names: tuple[str, ...]
 ) -> pd.DataFrame:
     """One row per seed of a cell: its levels, failed_step, excluded, and the outcomes."""
-    by_step = {step: g.set_index("seed") for step, g in df.groupby("step")}
+    by_step = _Steps(df)
     last = by_step[study.steps]
-    out = pd.DataFrame({"seed": last.index.to_numpy()})
-    out.insert(0, "cell", cell.key)
-    for i, (factor, label) in enumerate(cell.labels.items()):
-        out.insert(1 + i, factor, label)
-    out["failed_step"] = last["failed_step"].to_numpy()
-    out["excluded"] = (out["failed_step"] >= 0) & study.exclude_nonfinite
+    failed = last["failed_step"].to_numpy()
+    n = len(failed)
+    # the columns built first and framed once (inserting them one by one cost more than
+    # the outcomes): cell, the factors' labels, seed, failed_step, excluded, the outcomes
+    cols: dict[str, object] = {"cell": [cell.key] * n}
+    cols.update((factor, [label] * n) for factor, label in cell.labels.items())
+    cols["seed"] = last.index.to_numpy()
+    cols["failed_step"] = failed
+    cols["excluded"] = (failed >= 0) & study.exclude_nonfinite
     for name in names:
-        out[name] = _outcome(study, cell, df, by_step, name)
-    return out
+        cols[name] = _outcome(study, cell, df, by_step, name)
+    return pd.DataFrame(cols)
+
+
+class _Steps(dict):
+    """step -> that step's rows indexed by seed, each built on first use."""
+
+    def __init__(self, df: pd.DataFrame):
+        super().__init__()
+        self._df = df
+
+    def __missing__(self, step: int) -> pd.DataFrame:
+        rows = self._df[self._df["step"].to_numpy() == step].set_index("seed")
+        if rows.empty:
+            raise KeyError(step)
+        self[step] = rows
+        return rows
 
 
 def _outcome(study: Study, cell: Cell, df: pd.DataFrame, by_step: dict, name: str) -> np.ndarray:
