@@ -51,7 +51,8 @@ def run_fast_linear(specs, tasks, layouts, rows, names, progress, audit_prompts,
     passk = np.array(specs[0].config.run.passk, dtype=np.int64)
     task_arrays, task_of_run = bandit_tasks(tasks)
     fp, ip, lp, ap, op = pack([s.config for s in specs], layouts)
-    algos = algorithms(specs)
+    no_controls = np.zeros((len(specs), 0))  # the linear kernels have no controllers
+    algos = algorithms(specs, "bandit", ip, no_controls)
     a, result = batch_arrays(
         specs, tasks, rows, names, task_arrays.base_logp[task_of_run].copy(), N_UPD_LINEAR,
         audit_prompts,
@@ -74,7 +75,7 @@ def run_fast_linear(specs, tasks, layouts, rows, names, progress, audit_prompts,
         w_t=np.zeros(R, dtype=np.int64),
     )
     npg = int(specs[0].config.optim.kind == "npg")  # one optimiser per call (fast.algorithms)
-    params = Params(fp, ip, np.zeros((R, 0)), lp, ap, op, np.zeros((R, 0)))  # no controllers
+    params = Params(fp, ip, np.zeros((R, 0)), lp, ap, op, no_controls)  # no controllers
 
     def part(runs: slice, t0: int, n: int) -> None:
         run_chunk_linear(
