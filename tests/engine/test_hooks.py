@@ -80,6 +80,10 @@ KERNEL_MODULES = ("step.py", "update.py", "seq_step.py", "seq_update.py")
 #: what the kernels must reach only through algos.hooks
 HOOKED = {
     "exact_batch",
+    "exact_tokens",
+    "forward_reach",
+    "q_values",
+    "row_q",
     "penalise_bandit",
     "penalise_sequence",
     "before_update",

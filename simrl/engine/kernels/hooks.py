@@ -45,6 +45,8 @@ from simrl.engine.kernels.controllers import (
 )
 from simrl.engine.kernels.quadrants import quadrant_bandit, quadrant_sequence, quadrants_end
 from simrl.engine.kernels.sampling import exact_batch
+from simrl.engine.kernels.seq_graph import forward_reach, leaf_rewards, q_values, row_q
+from simrl.engine.kernels.seq_sampling import exact_tokens
 from simrl.engine.kernels.token_baseline import bandit_token_baselines, sequence_token_baselines
 
 #: a call's hooks; a field is None where the call's kernel family never reads it
@@ -63,9 +65,11 @@ Hooks = namedtuple(
         "minibatch_bandit",  # the adaptive entropy's measure and the quadrant split
         "breakdown_minibatch",  # the dH breakdown's token terms
         # sequence tasks
+        "exact_tokens",  # algo.exact's token table (seq_sampling.exact_tokens)
         "penalise_sequence",
         "token_baselines_sequence",
         "minibatch_sequence",
+        "breakdown_prepare_sequence",  # the breakdown's E[A] per row (the graph's DP)
         "breakdown_tokens_sequence",
     ],
 )
@@ -85,9 +89,10 @@ FEATURES = {
     "audit": (  # run.audit: the dH breakdown
         "breakdown_step",
         "breakdown_minibatch",
+        "breakdown_prepare_sequence",
         "breakdown_tokens_sequence",
     ),
-    "exact": ("exact_batch",),  # algo.exact (a sequence task's exact tokens stay inline)
+    "exact": ("exact_batch", "exact_tokens"),  # algo.exact
     "token_baseline": ("token_baselines_bandit", "token_baselines_sequence"),
 }
 #: the fields each kernel family reads
@@ -108,9 +113,11 @@ FAMILY_FIELDS = {
         "after_update",
         "step_end",
         "breakdown_step",
+        "exact_tokens",
         "penalise_sequence",
         "token_baselines_sequence",
         "minibatch_sequence",
+        "breakdown_prepare_sequence",
         "breakdown_tokens_sequence",
     ),
 }
@@ -126,6 +133,11 @@ _GroupView = namedtuple("_GroupView", ["bprompt", "bans", "brew"])
 _TokView = namedtuple("_TokView", ["bprompt", "bans", "tok", "quad"])
 _AudView = namedtuple("_AudView", ["bprompt", "bans", "tok", "aud"])
 _SeqBatchView = namedtuple("_SeqBatchView", ["gstart", "bresp", "brew"])
+_RunFpIp = namedtuple("_RunFpIp", ["fp", "ip"])
+_SeqTaskView = namedtuple("_SeqTaskView", ["graph", "leaves", "max_len"])
+_ChosenView = namedtuple("_ChosenView", ["bprompt", "gstart", "chosen"])
+_StatsView = namedtuple("_StatsView", ["stats"])
+_SeqExactView = namedtuple("_SeqExactView", ["dp", "batch", "tf", "ti", "misc"])
 
 
 # ---- the features' hooks (plain functions: `compiled` makes them cfuncs) ----------------
@@ -174,6 +186,26 @@ def h_minibatch_bandit(cp, lr, pol, tok, bprompt, bans, quad, lo, hi, n_entries,
 
 def h_breakdown_minibatch(lr, pol, tok, bprompt, bans, aud, lo, hi, n_entries, w_seq):
     breakdown_minibatch(lr, pol, _AudView(bprompt, bans, tok, aud), lo, hi, n_entries, w_seq)
+
+
+def h_exact_tokens(
+    fp, ip, u, prob_old, graph, leaves, max_len, dp, bprompt, gstart, chosen, tf, ti, stats
+):
+    return exact_tokens(
+        _RunFpIp(fp, ip), u, prob_old, _SeqTaskView(graph, leaves, max_len),
+        _SeqExactView(dp, _ChosenView(bprompt, gstart, chosen), tf, ti, _StatsView(stats)),
+    )  # fmt: skip
+
+
+def h_breakdown_prepare_sequence(
+    fp, leaves, max_len, over_cache, over_factor, prob, graph, dp, n_train, qrow, wrow
+):
+    """Each row's exact expected advantage under pi_old for Theorem 1 (seq_step's dH
+    breakdown): the leaves' rewards, the reach and Q over the graph, per row."""
+    leaf_rewards(fp, leaves, max_len, over_cache, over_factor, dp.r_leaf)
+    forward_reach(prob, graph, dp.reach_ext)
+    q_values(prob, dp.r_leaf, graph, dp.q, dp.value)
+    row_q(dp.q, dp.reach, graph, n_train, qrow, wrow)
 
 
 def h_penalise_sequence(cp, gstart, bresp, brew, ti, logp, ref_logp, n_groups, G):
@@ -240,6 +272,18 @@ def s_breakdown_minibatch(lr, pol, tok, bprompt, bans, aud, lo, hi, n_entries, w
     return
 
 
+def s_exact_tokens(
+    fp, ip, u, prob_old, graph, leaves, max_len, dp, bprompt, gstart, chosen, tf, ti, stats
+):
+    return 0
+
+
+def s_breakdown_prepare_sequence(
+    fp, leaves, max_len, over_cache, over_factor, prob, graph, dp, n_train, qrow, wrow
+):
+    return
+
+
 def s_penalise_sequence(cp, gstart, bresp, brew, ti, logp, ref_logp, n_groups, G):
     return
 
@@ -269,7 +313,7 @@ def signatures() -> dict:
     from numba import typeof, types
 
     from simrl.engine.kernels.quadrants import Quadrants
-    from simrl.engine.kernels.workspace import Policy, StepStart
+    from simrl.engine.kernels.workspace import Policy, SeqDP, SeqGraph, SeqLeaves, StepStart
 
     def arr(dtype, ndim):
         return types.Array(dtype, ndim, "C")
@@ -283,6 +327,12 @@ def signatures() -> dict:
     pol = typeof(Policy(s2, s2, s2, s2, np.zeros(1, np.int64), s2, s2, s1, s2, s2))
     old = typeof(StepStart(s2, s2, s2, s1, s2))
     quad = typeof(Quadrants(s2, np.zeros((1, 1, 1)), s2))
+    # a sequence task's arrays as fast_sequence.task_tuples makes them (int32 indices)
+    g1, g2 = np.zeros(1, np.int32), np.zeros((1, 1), np.int32)
+    graph = typeof(SeqGraph(g1, g1, g1, g1, g1, g1, g1, g1, g2, g1))
+    leaves = typeof(SeqLeaves(g1, g1, g1, g1, g1, s2, s1, s1))
+    dp = typeof(SeqDP(s1, s1, s2, s1, s1, s1))
+    b1_1 = arr(types.boolean, 1)
     return {
         "before_update": void(f1, f1),
         "after_update": void(f1, pol),
@@ -293,6 +343,8 @@ def signatures() -> dict:
         "token_baselines_bandit": void(f2, i1, i2, f2, f2, i8, i8),
         "minibatch_bandit": void(f1, f8, pol, f2, i1, i2, quad, i8, i8, i8, i1, i8),
         "breakdown_minibatch": void(f8, pol, f2, i1, i2, f2, i8, i8, i8, f8),
+        "exact_tokens": i8(f1, i1, f1, f2, graph, leaves, i8, dp, i1, i1, b1_1, f2, i4_2, f1),
+        "breakdown_prepare_sequence": void(f1, leaves, i8, i8, f8, f2, graph, dp, i8, f2, f1),
         "penalise_sequence": void(f1, i1, i3, f2, i4_2, f2, f2, i8, i8),
         "token_baselines_sequence": void(f2, f2, i4_2, i1, f2, f2, i8, i8),
         "minibatch_sequence": void(

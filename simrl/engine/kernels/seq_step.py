@@ -35,7 +35,7 @@ from simrl.engine.kernels.metrics import (
 )
 from simrl.engine.kernels.pcg64 import next_double
 from simrl.engine.kernels.quadrants import quadrant_sums
-from simrl.engine.kernels.seq_graph import forward_reach, leaf_rewards, q_values, row_q
+from simrl.engine.kernels.seq_graph import leaf_rewards
 from simrl.engine.kernels.seq_metrics import N_BUCKETS, N_EVAL_SEQ_FIXED, base_kl, eval_row_seq
 from simrl.engine.kernels.seq_sampling import (
     N_TF,
@@ -49,7 +49,6 @@ from simrl.engine.kernels.seq_sampling import (
     TI_LEN,
     TI_ROW,
     TI_TOK,
-    exact_tokens,
     sampled_tokens,
 )
 from simrl.engine.kernels.seq_update import reads_entropy, seq_minibatch_step
@@ -100,7 +99,7 @@ def greedy_leaf(prob, graph, s, max_len):
     return -1  # unreachable: every path ends in a leaf within max_len tokens
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     """Step t of one run (sequence_ref.step). Returns False if a value became non-finite.
     algos holds the run's compiled policy loss, advantage estimator and optimiser
@@ -122,8 +121,11 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     # it changes (update.save_rows), and only the saved rows can have moved
     n_saved[0] = 0
     G = ip[I_G]
-    if ip[I_EXACT] == 1:
-        n_groups = exact_tokens(run, u, prob, task, ws)
+    if ip[I_EXACT] == 1:  # algo.exact's token table (a hook: kernels/hooks.py)
+        n_groups = hk.exact_tokens(
+            run.fp, ip, u, prob, task.graph, task.leaves, task.max_len, dp, batch.bprompt,
+            gstart, batch.chosen, tf, ti, misc.stats,
+        )  # fmt: skip
     else:
         n_groups = sampled_tokens(run, u, prob, task, ws)
         if run.cp.shape[0] > 0:  # KL in the reward (kernels/controllers.py)
@@ -167,13 +169,10 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     tally[:] = 0.0
     if breakdown:  # Theorem 1 needs each row's exact expected advantage under pi_old
         aud[:, :] = 0.0
-        leaf_rewards(
-            run.fp, task.leaves, task.max_len, int(sp[SP_OVER_CACHE]), sp[SP_OVER_FACTOR],
-            dp.r_leaf,
+        hk.breakdown_prepare_sequence(
+            run.fp, task.leaves, task.max_len, int(sp[SP_OVER_CACHE]), sp[SP_OVER_FACTOR], prob,
+            task.graph, dp, ip[I_NTRAIN], misc.qrow, misc.wrow,
         )  # fmt: skip
-        forward_reach(prob, task.graph, dp.reach_ext)
-        q_values(prob, dp.r_leaf, task.graph, dp.q, dp.value)
-        row_q(dp.q, dp.reach, task.graph, ip[I_NTRAIN], misc.qrow, misc.wrow)
     mb = ip[I_MB]
     first = np.bool_(True)  # not Literal[bool] (step.step_run)
     for epoch in range(ip[I_EPOCHS]):

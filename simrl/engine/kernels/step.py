@@ -65,7 +65,7 @@ from simrl.engine.kernels.workspace import (
 )
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def step_run(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     """Step t of one run (reference.step). Returns False if a value became non-finite.
     algos holds the run's compiled policy loss, advantage estimator and optimiser
@@ -118,7 +118,7 @@ def step_run(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     return kept_finite(ip, pol, old.z0, ws.all_rows, S, rows_finite(z, ws.all_rows, S))
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def prepare_step(run, algos, pol, task, ws, u):
     """The start of a bandit step before its updates (step_run; kernels/linear.py's step
     too): snapshot the policy, draw (or enumerate) the batch, its advantages, and the
