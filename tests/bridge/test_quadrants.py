@@ -14,6 +14,7 @@ the probe breakdown.
 import numpy as np
 import pytest
 import torch
+from simrl.theory import entropy, log_softmax
 
 from simrl.bridge import quadrants as Q
 from simrl.bridge.update import ProbeSums, UpdateBatch, ppo_update
@@ -23,7 +24,6 @@ from simrl.engine.step_end import RunState
 from simrl.engine.streams import run_generator, stream_layout
 from simrl.errors import ConfigError
 from simrl.tasks.bandit import build_bandit
-from simrl.theory import entropy, log_softmax
 
 TOL = 1e-10
 BASE = {
@@ -109,3 +109,77 @@ def test_one_token_model_quadrants_match_the_reference(case):
     np.testing.assert_allclose(rows[:, :4].sum(1) + rows[:, 8], exact, rtol=0, atol=1e-14)
     assert (np.abs(rows[moved, :4]) > 0).sum() >= 2  # more than one quadrant holds tokens
 
+
+@pytest.fixture
+def cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("SIMRL_CACHE", str(tmp_path_factory.getbasetemp() / "simrl-cache"))
+
+
+QUAD = {"run.audit": True, "run.audit_quadrants": True, "optim.kind": "sgd"}
+
+
+def test_tiny_model_quadrants_sum_to_the_step_and_close_the_entropy_change(cache, monkeypatch):
+    """On the tiny Llama (sgd, one minibatch, no KL or entropy term, gradient clipping on):
+    the four D_q sum to the update's parameter step (float32 rounding); per probe the first
+    order terms sum to dH_token_sum and, with the residual, to dH_exact; the alone changes
+    are defined at every probe (held-out ones too: spill-over); the parameters are
+    restored bitwise; the update metrics hold the probe means."""
+    from simrl.bridge import run_bridge
+    from simrl.bridge.probes import PROBE_COLUMNS
+    from tests.bridge.test_end_to_end import tiny
+
+    gaps, orig = [], Q.QuadrantSums.alone_logits
+
+    def spy(self, params, probe_logits):
+        now = [p.detach().clone() for p in params]
+        step = torch.cat([(p - p0).ravel() for p, p0 in zip(now, self.theta0, strict=True)])
+        parts = torch.cat([sum(d[i] for d in self.dtheta).ravel() for i in range(len(now))])
+        gaps.append(float((parts - step).abs().max() / step.abs().max()))
+        out = orig(self, params, probe_logits)
+        assert all(torch.equal(p, v) for p, v in zip(params, now, strict=True))
+        return out
+
+    monkeypatch.setattr(Q.QuadrantSums, "alone_logits", spy)
+    cfg = tiny(**QUAD, **{"optim.lr": 0.5, "reward.kind": "random", "bridge.max_grad_norm": 0.5})
+    res = run_bridge(cfg)
+    assert len(gaps) == cfg.run.steps and max(gaps) <= 1e-5, gaps
+    a = res.audit
+    assert set(PROBE_COLUMNS + Q.QUADRANT_METRICS) <= set(a.columns)
+    first = a[[f"dH_q_{q}" for q in Q.QUADRANTS]].to_numpy()
+    np.testing.assert_allclose(first.sum(1), a["dH_token_sum"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(first.sum(1) + a["dH_q_residual"], a["dH_exact"], rtol=0, atol=1e-12)
+    alone = a[[f"dH_q_{q}_alone" for q in Q.QUADRANTS]].to_numpy()
+    assert np.isfinite(alone).all() and (np.abs(alone) > 0).any()
+    held = a["kind"] == "heldout"
+    assert (first[held] == 0).all() and (np.abs(alone[held]) > 0).any()
+    last = res.metrics.iloc[-1]
+    for name in Q.QUADRANT_METRICS:
+        assert name in res.metrics.columns and np.isfinite(last[name])
+    step_rows = a[a["step"] == cfg.run.steps]
+    assert np.isclose(last["dH_q_residual"], step_rows["dH_q_residual"].mean())
+
+
+def test_the_config_needs_the_audit_and_sgd():
+    from tests.bridge.test_end_to_end import tiny
+
+    tiny(**QUAD)  # accepted
+    for bad in ({"run.audit": False}, {"optim.kind": "adam"}):
+        with pytest.raises(ConfigError, match=r"^run\.audit_quadrants"):
+            tiny(**{**QUAD, **bad})
+
+
+def test_the_entropy_audit_at_scale_has_the_split_of_rl_step(cache):
+    """simrl/bridge/entropy_audit.py with run.audit_quadrants: its rows carry the split,
+    equal to rl_step's on the same batch (every probe visited, as in test_entropy_audit)."""
+    from simrl.bridge import entropy_audit as ea
+    from simrl.bridge.step import audit_columns
+    from tests.bridge.test_entropy_audit import cfg_for, probe_set, rl_step_audit
+
+    ctx = ea.audit_context(cfg_for(**QUAD, **{"optim.lr": 0.5}))
+    ps = probe_set(ctx, n_heldout=0, cuts=0)
+    table = ea.audit_table(ctx, ps, [0.5], updates=1, seed=3)
+    want = rl_step_audit(ctx, ps, 3)
+    cols = list(audit_columns(ctx.cfg))
+    assert cols[-len(Q.QUADRANT_METRICS) :] == list(Q.QUADRANT_METRICS)
+    np.testing.assert_allclose(table[cols].to_numpy(), want, rtol=1e-6, atol=1e-12)
+    assert np.abs(table[[f"dH_q_{q}_alone" for q in Q.QUADRANTS]].to_numpy()).max() > 0
