@@ -2,7 +2,7 @@
 full sort (`top_p_drop_sorted`), paired in one process (alternating calls, one torch
 thread), on random logits of SmolLM2's vocabulary size and in the tiny model's rollouts.
 
-    PYTHONPATH=. python3 scripts/bench_top_p.py [--reps 5]
+    PYTHONPATH=. python3 scripts/bench_top_p.py [--reps 5] [--only logits|tiny|smollm2]
 
 Prints the median seconds per call of each path and their ratio; checks that both paths
 give the same result (the removed tokens; the rollouts' tokens and log q) bitwise.
@@ -84,16 +84,52 @@ def tiny_case(reps: int) -> None:
           f"full sort {so:.3f} s, fast {f:.3f} s, {so / f:.2f}x")  # fmt: skip
 
 
+def smollm2_case(reps: int) -> None:
+    """Logits of SmolLM2-135M-Instruct (bridge.model = "smollm2", its cached folder): the
+    next-token logits at the last 8 positions of 32 task prompts, 8 batches of 32 rows."""
+    from simrl.bridge.config import BridgeRunConfig
+    from simrl.bridge.model import load_policy
+    from simrl.bridge.rollout import left_pad
+    from simrl.bridge.run import problem_sets
+
+    cfg = BridgeRunConfig.from_dict({"bridge": {"device": "cpu", "model": "smollm2"}}, {})
+    model, fmt = load_policy(cfg)
+    train, _ = problem_sets(cfg)
+    ids, attn = left_pad([fmt.prompt_ids(p) for p in train[:32]], fmt.pad_id, torch.device("cpu"))
+    pos = (attn.cumsum(-1) - 1).clamp(min=0)
+    with torch.inference_mode():
+        z = model(input_ids=ids, attention_mask=attn, position_ids=pos).logits[:, -8:]
+    z = z.double().transpose(0, 1) / cfg.bridge.temperature  # (8, 32, V)
+    for top_p in (0.9, 0.95):
+        f = s = 0.0
+        kept = []
+        for batch in z:
+            want = S.top_p_drop_sorted(batch, top_p)
+            assert torch.equal(S.top_p_drop(batch, top_p), want)
+            kept.append(float((~want).sum(-1).double().mean()))
+            bf, bs = paired(
+                lambda b=batch, p=top_p: S.top_p_drop(b, p),
+                lambda b=batch, p=top_p: S.top_p_drop_sorted(b, p),
+                reps,
+            )
+            f, s = f + bf, s + bs
+        print(f"SmolLM2 logits (8 batches of 32 x {z.shape[-1]}), top_p {top_p}: kept "
+              f"{np.mean(kept):.1f} (batch means {min(kept):.1f}-{max(kept):.1f}); "
+              f"sort {s / 8:.4f} s, fast {f / 8:.4f} s per batch, {s / f:.1f}x")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--only", choices=("logits", "tiny"), default=None)
+    ap.add_argument("--only", choices=("logits", "tiny", "smollm2"), default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.only in (None, "logits"):
         logits_case(args.reps)
     if args.only in (None, "tiny"):
         tiny_case(args.reps)
+    if args.only == "smollm2":  # needs the SmolLM2 install (docs/bridge.md)
+        smollm2_case(args.reps)
 
 
 if __name__ == "__main__":

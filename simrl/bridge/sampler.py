@@ -196,6 +196,8 @@ def top_p_drop(z: torch.Tensor, top_p: float, k0: int = TOP_P_K0) -> torch.Tenso
             k = min(max(2 * k, int(need.max())), V - 1)
     slow.append(rows if k <= 0 else rows[:0])
     slow = torch.cat(slow)
+    if slow.numel() == R:  # every row takes the sort: no copies
+        return top_p_drop_sorted(z, top_p)
     if slow.numel():
         drop[slow] = top_p_drop_sorted(z2[slow], top_p)
     return drop.reshape(shape)
