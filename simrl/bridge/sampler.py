@@ -8,7 +8,9 @@ The rules are simrl/rollout_sampling.py's (the numpy reference's; docs/adding-an
   transformers 5.25 `TemperatureLogitsWarper` (scores / T), `TopKLogitsWarper` (remove
   scores < the k-th largest: ties at it kept), `TopPLogitsWarper` (sort ascending, remove
   the tokens whose ascending cumulative probability is <= 1 - top_p, never the largest;
-  min_tokens_to_keep 1), in that order (TRL's generate path, vLLM's sampler).
+  min_tokens_to_keep 1), in that order (TRL's generate path, vLLM's sampler); top-p's
+  removed set is computed without sorting the vocabulary (`top_p_drop`, bitwise the full
+  sort's `top_p_drop_sorted`; theory/NOTES.md, "Fast top-p").
   tests/bridge/test_sampler.py holds `warp` against the installed warpers at 1e-10;
 - a token is the first whose cumulative probability exceeds the row's uniform (the run's
   numpy Generator), never past the last token with positive probability (the sequence
@@ -144,8 +146,11 @@ def top_p_drop(z: torch.Tensor, top_p: float, k0: int = TOP_P_K0) -> torch.Tenso
     less than top_p + margin tries again with k' = max(2 k, k + (top_p - c_{k-1}) / q_k)
     (q_k the k-th probability: every further token has at most q_k, so fewer cannot
     reach top_p). A row with a c_j within the margin, or whose k' exceeds
-    TOP_P_SORT_SHARE of the vocabulary, takes the full sort."""
+    TOP_P_SORT_SHARE of the vocabulary, takes the full sort; so does a vocabulary of at
+    most 4 k0 tokens."""
     shape, V = z.shape, z.shape[-1]
+    if V <= 4 * k0:  # a small vocabulary: its sort is cheaper than the selection
+        return top_p_drop_sorted(z, top_p)
     z2 = z.reshape(-1, V)
     R = z2.shape[0]
     drop = torch.ones(z2.shape, dtype=torch.bool, device=z.device)

@@ -265,19 +265,26 @@ def test_fast_top_p_equals_the_full_sort_bitwise(monkeypatch):
 
 
 def test_fast_top_p_sorts_the_rows_within_its_rounding_margin(monkeypatch):
-    """64 equal logits put a cumulative probability exactly at top_p 0.5 (the full sort
-    removes the 32 lowest indices): such a row takes the full sort; a row far from the
-    margin does not."""
+    """Four equal logits (the other 60 -inf) put a cumulative probability exactly at
+    top_p 0.5 (the full sort removes the two lowest indices of the four): such a row takes
+    the full sort; a peaked row far from the margin does not; a vocabulary of at most
+    4 k0 tokens is sorted whole."""
     from simrl.bridge import sampler as S
 
     calls, full_sort = [], S.top_p_drop_sorted
     monkeypatch.setattr(
         S, "top_p_drop_sorted", lambda z, p: calls.append(z.shape[0]) or full_sort(z, p)
     )
-    z = torch.zeros((3, 64), dtype=torch.float64)
-    z[1] = torch.as_tensor(np.random.default_rng(23).normal(0.0, 3.0, 64))
-    got = S.top_p_drop(z, 0.5)
+    z = torch.full((3, 64), float("-inf"), dtype=torch.float64)
+    z[:, :4] = 0.0
+    z[1, :3] = torch.tensor([10.0, 9.0, 0.0])
+    got = S.top_p_drop(z, 0.5, k0=4)
     assert calls == [2]
-    assert torch.equal(got[[0, 2]], (torch.arange(64) < 32).expand(2, -1))
+    kept = (torch.arange(64) == 2) | (torch.arange(64) == 3)
+    assert torch.equal(got[[0, 2]], (~kept).expand(2, -1))
+    assert torch.equal(got[1], torch.arange(64) != 0)
+    calls.clear()
+    S.top_p_drop(z, 0.5, k0=16)
+    assert calls == [3]
     monkeypatch.undo()
     assert torch.equal(got, S.top_p_drop_sorted(z, 0.5))
