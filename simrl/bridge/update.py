@@ -210,12 +210,12 @@ def ppo_update(
 
             optimizer.zero_grad(set_to_none=True)
             total.backward(retain_graph=quads is not None)
-            clip = 1.0
             if max_grad_norm > 0:
                 norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
-                # torch's factor (torch/nn/utils/clip_grad.py: max_norm / (norm + 1e-6), <= 1)
-                clip = min(1.0, float(max_grad_norm / (norm + 1e-6)))
             if quads is not None:  # each quadrant's share of this sgd step
+                clip = 1.0
+                if max_grad_norm > 0:  # torch's factor (nn/utils/clip_grad.py), <= 1
+                    clip = min(1.0, float(max_grad_norm / (norm + 1e-6)))
                 quads.add_steps(params, lp, coef, quad, cfg.optim.lr * clip)
             optimizer.step()
             if control is not None:
