@@ -292,12 +292,14 @@ def _check(c: BridgeRunConfig) -> None:
             getattr(a, first),
             "cannot be combined with a controller (algo.kl_in_reward, ref_sync_steps, entropy_adaptive) yet: each is built and checked against its trainer on-policy only",
         )
-    require(
-        not r.audit_quadrants,
-        "run.audit_quadrants",
-        r.audit_quadrants,
-        "is not on the bridge (its probe breakdown has no quadrant split yet)",
-    )
+    if r.audit_quadrants:  # simrl/bridge/quadrants.py; theory/NOTES.md, "STEER's four quadrants"
+        require(
+            r.audit and o.kind == "sgd",
+            "run.audit_quadrants",
+            True,
+            "needs run.audit = true and optim.kind = 'sgd' on the bridge (a quadrant's "
+            "displacement is its tokens' share of the sgd step)",
+        )
     require(
         a.overlong_cache < b.max_new_tokens,
         "algo.overlong_cache",

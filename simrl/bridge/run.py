@@ -23,11 +23,12 @@ from simrl.bridge.control import BridgeControl
 from simrl.bridge.device import configure, resolve_device
 from simrl.bridge.metrics import eval_metrics, eval_names
 from simrl.bridge.model import check_context, load_policy
-from simrl.bridge.probes import PROBE_COLUMNS, build_probes
+from simrl.bridge.probes import build_probes
+from simrl.bridge.quadrants import QUADRANT_METRICS
 from simrl.bridge.result import BridgeResult
 from simrl.bridge.rewards import wrong_label
 from simrl.bridge.sampler import StaleRing
-from simrl.bridge.step import TIMING_NAMES, UPDATE_NAMES, Context, rl_step
+from simrl.bridge.step import TIMING_NAMES, UPDATE_NAMES, Context, audit_columns, rl_step
 from simrl.bridge.task import split_problems
 from simrl.bridge.update import make_optimizer
 from simrl.controllers import CONTROL_METRICS
@@ -103,6 +104,8 @@ def run_bridge(
     names = metric_names(cfg.run.passk)
     if controllers.active(cfg.algo):
         names = (*names, *CONTROL_METRICS)
+    if cfg.run.audit_quadrants:
+        names = (*names, *QUADRANT_METRICS)
     rows, audits, finals, samples, models = [], [], [], {}, {}
     steps = cfg.run.steps
     for r in range(cfg.run.seeds):
@@ -183,6 +186,7 @@ def run_seed(
             ref = copy.deepcopy(ctx.base)
         control = BridgeControl(cfg.algo, params, list(ref.parameters()))
     names = UPDATE_NAMES + (CONTROL_METRICS if control is not None else ())
+    names += QUADRANT_METRICS if cfg.run.audit_quadrants else ()
     opt = make_optimizer(cfg, params)
     stale = StaleRing(cfg.algo.staleness) if cfg.algo.staleness > 0 else None
     train_rng, eval_rng, audit_rng = (seed_generator(cfg, r, s) for s in range(3))
@@ -231,7 +235,7 @@ def run_seed(
             for j, (probe, rec) in enumerate(zip(ctx.probes, audit, strict=True)):
                 audit_rows_out.append(
                     {"seed": r, "step": t + 1, "probe": j, "kind": probe.kind}
-                    | dict(zip(PROBE_COLUMNS, rec, strict=True))
+                    | dict(zip(audit_columns(cfg), rec, strict=True))
                 )
         vals = np.array([um.get(k, np.nan) for k in names], dtype=float)
         ok = np.isfinite(vals)
