@@ -158,12 +158,13 @@ def linear_update(run, opt_fn, pol, lin, grad, n_rows, n_train):
     linear_apply(run, opt_fn, pol, lin, grad, n_rows, n_train)
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def linear_apply(run, opt_fn, pol, lin, grad, n_rows, n_train):
     """The optimiser's part of linear_update, from the finished logit gradient g of the
     touched states: Phi^T g, the optimiser's steps of theta_tab and of w (npg: npg_w for
     w, from the same pre-update pi = the cache of softmax(z)), then z and the cache of
-    every state (kernels/linear_sampler.py calls it with g divided by T)."""
+    every state (kernels/linear_sampler.py calls it with g divided by T). Inlined, so the
+    plain kernel's update is one function as before the split (docs/performance.md)."""
     z, logp, prob, ent = pol.z, pol.logp, pol.prob, pol.ent
     g, touched, rows = grad.g, grad.touched, grad.rows
     phi = lin.phi
@@ -215,7 +216,7 @@ def linear_step(run, algos, pol, lin, task, ws, t, u, upd):
     return linear_finite(ip, pol, lin, old.z0)
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def linear_step_end(ip, pol, lin, ws, t, n_groups, upd):
     """The end of a linear step after its updates (step_end.finish_step): ProRL's reset of
     w's optimiser state, the entropy columns (linear_changes), step.step_metrics, verl's
