@@ -47,6 +47,8 @@ def check_shared_shapes(specs: Sequence[RunSpec], tasks: Sequence) -> None:
     first = specs[0].config
     for spec, task in zip(specs[1:], tasks[1:], strict=True):
         c = spec.config
+        if c is first and task is tasks[0]:
+            continue  # the first run's own config and task
         for name, mine, theirs in (
             ("task.kind", c.task.kind, first.task.kind),
             ("task.num_prompts", c.task.num_prompts, first.task.num_prompts),
@@ -163,13 +165,16 @@ def run_batch(
     check_engine_policy(specs, engine)
     tasks = build_tasks(specs)
     check_shared_shapes(specs, tasks)
+    # once per distinct (config, task) object pair: a batch's runs usually share both
+    pairs: dict = {}
     for spec, task in zip(specs, tasks, strict=True):
-        check_task_config(spec, task)
+        if (id(spec.config), id(task)) not in pairs:
+            check_task_config(spec, task)
+            pairs[id(spec.config), id(task)] = stream_layout(
+                spec.config, getattr(task, "max_len", None)
+            )
     features = build_all_features(specs, tasks)
-    layouts = [
-        stream_layout(s.config, getattr(t, "max_len", None))
-        for s, t in zip(specs, tasks, strict=True)
-    ]
+    layouts = [pairs[id(s.config), id(t)] for s, t in zip(specs, tasks, strict=True)]
     run_cfg = specs[0].config.run
     rows = record_steps(run_cfg.steps, run_cfg.eval_every)
     names = names_for(specs[0].config, tasks[0])
