@@ -295,11 +295,16 @@ def audit_context(cfg, task=None) -> Context:
     from simrl.bridge.device import configure, resolve_device
     from simrl.bridge.model import check_context, load_policy
     from simrl.bridge.run import problem_sets
+    from simrl.bridge.tasks import builtin_task, check_one_task, with_task_verifier
 
     dev = resolve_device(cfg.bridge.device)
     configure(dev)
+    check_one_task(cfg, task is not None)
+    if task is None:  # bridge.task: a built-in task by name
+        task = builtin_task(cfg)
     train, heldout = problem_sets(cfg, task)
     base, fmt = load_policy(cfg)
+    fmt = with_task_verifier(fmt, task)
     check_context(cfg, [*train, *heldout], base, fmt)
     base = base.to(dev)
     for p in base.parameters():
