@@ -35,3 +35,9 @@ dev)
     exit 2
     ;;
 esac
+# An editable install leaves simrl's own modules uncompiled until first imported, and where
+# PYTHONDONTWRITEBYTECODE is set (many containers and CI images) Python never writes their
+# .pyc: every command then compiles its ~150 modules from source (~0.4 CPU s of a warm
+# `simrl run`, docs/performance.md "The warm path"). Compiled once here, they are read
+# (never written) on every later run, and recompiled in memory if a source changes.
+"$PY" -m compileall -q simrl theory > /dev/null

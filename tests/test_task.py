@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simrl.config import TaskConfig
+from simrl.config import Config, TaskConfig
 from simrl.tasks import build_bandit
 
 TASKS = {
@@ -139,3 +139,65 @@ def test_prior_spread_has_the_requested_mean_and_std(strength, spread):
     se_std = spread * np.sqrt((excess_kurtosis + 2) / (4 * n))
     assert abs(prior.mean() - strength) < 3 * se_mean
     assert abs(prior.std(ddof=1) - spread) < 3 * se_std
+
+
+def _build_bandit_loop(cfg):
+    """build_bandit as the per-prompt loop it was until issue 20 (the specification its
+    vectorised form must reproduce bit for bit)."""
+    from simrl.tasks.bandit import _argmax_random_ties, prior_strengths
+
+    rng = np.random.default_rng(np.random.SeedSequence(cfg.seed))
+    S, K, C = cfg.num_prompts, cfg.num_answers, cfg.num_correct
+    prior = prior_strengths(cfg, rng)
+    has_format = cfg.format_mass > 0
+    n_other = K - C - int(has_format)
+    probs = np.empty((S, K))
+    correct = np.zeros((S, K), dtype=bool)
+    format_answer = np.full(S, -1, dtype=np.int64)
+    for s in range(S):
+        order = rng.permutation(K)
+        correct[s, order[:C]] = True
+        probs[s] = (1.0 - prior[s] - cfg.format_mass) / n_other
+        probs[s, order[:C]] = prior[s] / C
+        if has_format:
+            format_answer[s] = order[C]
+            probs[s, order[C]] = cfg.format_mass
+    incorrect_label = np.empty(S, dtype=np.int64)
+    base_top = np.empty(S, dtype=np.int64)
+    for s in range(S):
+        incorrect_label[s] = _argmax_random_ties(np.where(correct[s], -1.0, probs[s]), rng)
+        base_top[s] = _argmax_random_ties(probs[s], rng)
+    return (np.log(probs), correct, format_answer, incorrect_label, base_top, prior)
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        {},
+        {"num_prompts": 1, "num_answers": 2},
+        {"num_prompts": 64, "num_answers": 16, "prior_strength": 0.3},
+        {"num_prompts": 50, "num_answers": 8, "num_correct": 2, "format_mass": 0.2},
+        {"num_prompts": 33, "num_answers": 300, "num_correct": 3, "prior_spread": 0.1},
+        {"num_prompts": 7, "num_answers": 5, "num_correct": 4},
+        {"num_prompts": 20, "num_answers": 6, "prior_strength": 0.9, "num_correct": 1},
+        {"num_prompts": 20, "num_answers": 5, "num_correct": 2, "format_mass": 0.1},
+    ],
+)
+def test_vectorised_build_is_the_per_prompt_loop(task):
+    """build_bandit (vectorised) draws the same numbers in the same order as the loop it
+    replaced: every array bitwise equal, for several seeds."""
+    from simrl.tasks.bandit import build_bandit
+
+    for seed in range(6):
+        cfg = Config.from_dict({"task": {**task, "seed": seed}}).task
+        got = build_bandit(cfg)
+        want = _build_bandit_loop(cfg)
+        for name, a, b in zip(
+            ("base_logits", "correct", "format", "label", "top", "prior"),
+            (got.base_logits, got.correct, got.format_answer, got.incorrect_label,
+             got.base_top, got.prior),
+            want,
+            strict=True,
+        ):  # fmt: skip
+            assert a.dtype == b.dtype, name
+            np.testing.assert_array_equal(a, b, err_msg=f"{name}, seed {seed}")

@@ -17,7 +17,11 @@ forms:
   order. It must leave g zero (the next minibatch accumulates into it): clear each
   entry after its step, while it is in cache (sgd's one pass is the old fused row step);
 - `moves_every_entry`: the step can move a state with zero gradient (Adam: its moments
-  decay), so the kernels refresh and check every state, and its moments m, v.
+  decay), so the kernels refresh and check every state, and its moments m, v;
+- `moments`: the numba form reads or writes m and v (True unless declared otherwise).
+  Without them the fast engines give it (0, 0) arrays for m and v instead of two (S, K)
+  arrays per run (engine/fast.py batch_arrays): a form that declares False must not
+  index them.
 
 The torch bridge uses torch.optim (simrl/bridge/update.py), not these forms.
 """
@@ -56,6 +60,7 @@ class Optimiser:
     #: the optim-config fields this module declares: name -> (type, param(default, doc, check))
     fields: dict[str, tuple[type, Any]] = field(default_factory=dict)
     moves_every_entry: bool = False  # a state with zero gradient may move (Adam's moments)
+    moments: bool = True  # the numba form reads or writes m, v (else they are (0, 0))
     code: int = -1  # the registration index (set by register)
 
     @property

@@ -221,6 +221,9 @@ def run_cmd(args: argparse.Namespace) -> int:
         folder = checkpoints.folder_for(cfg.pretrain_key())
         if (folder / "meta.json").is_file() or folder.parent == checkpoints.SHIPPED:
             checkpoints.verify(folder)
+    from simrl.bridge.tasks import check_one_task
+
+    check_one_task(cfg, bool(args.task))
     task = load_bridge_task(args.task, cfg) if args.task else None
     from simrl.bridge.run import run_bridge  # torch: after the checks
 

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from simrl import controllers
 from simrl._version import __version__
+from simrl.bridge.tasks import BUILTIN_TASKS, two_operand_count
 from simrl.config import (
     NONNEG,
     POS,
@@ -87,6 +88,11 @@ class BridgeConfig(Section):
         0,
         "seed of the problem split (held-out, RL training, pretraining pool), separate from run seeds",
         Range(0, integer=True),
+    )
+    task: str = param(
+        "",
+        "a built-in task by name (simrl/bridge/tasks.py): '' = the built-in split of two- and three-operand problems; 'arith2' = simrl/examples/bridge_arith.py's two-operand split and verifier (for an independently pretrained LLM)",
+        one_of(BUILTIN_TASKS),
     )
     train_prompts: int = param(
         32, "problems RL trains on (the first of the shuffled pool)", POS_INT
@@ -263,6 +269,15 @@ def _check(c: BridgeRunConfig) -> None:
         o.kind,
         "must be 'sgd' or 'adam' (AdamW) on the bridge; 'npg' needs a per-state Fisher",
     )
+    if b.task == "arith2":
+        n = two_operand_count(b.max_operand)
+        require(
+            b.train_prompts + b.eval_prompts <= n,
+            "bridge.train_prompts",
+            b.train_prompts,
+            f"train_prompts + eval_prompts must be <= {n} two-operand problems of bridge.task = "
+            f"'arith2' at max_operand = {b.max_operand}",
+        )
     check_algo(a)  # the same combinations as the simulator (simrl/config.py)
     require(
         a.temperature == 1.0,
@@ -292,12 +307,14 @@ def _check(c: BridgeRunConfig) -> None:
             getattr(a, first),
             "cannot be combined with a controller (algo.kl_in_reward, ref_sync_steps, entropy_adaptive) yet: each is built and checked against its trainer on-policy only",
         )
-    require(
-        not r.audit_quadrants,
-        "run.audit_quadrants",
-        r.audit_quadrants,
-        "is not on the bridge (its probe breakdown has no quadrant split yet)",
-    )
+    if r.audit_quadrants:  # simrl/bridge/quadrants.py; theory/NOTES.md, "STEER's four quadrants"
+        require(
+            r.audit and o.kind == "sgd",
+            "run.audit_quadrants",
+            True,
+            "needs run.audit = true and optim.kind = 'sgd' on the bridge (a quadrant's "
+            "displacement is its tokens' share of the sgd step)",
+        )
     require(
         a.overlong_cache < b.max_new_tokens,
         "algo.overlong_cache",

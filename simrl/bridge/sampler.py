@@ -8,7 +8,9 @@ The rules are simrl/rollout_sampling.py's (the numpy reference's; docs/adding-an
   transformers 5.25 `TemperatureLogitsWarper` (scores / T), `TopKLogitsWarper` (remove
   scores < the k-th largest: ties at it kept), `TopPLogitsWarper` (sort ascending, remove
   the tokens whose ascending cumulative probability is <= 1 - top_p, never the largest;
-  min_tokens_to_keep 1), in that order (TRL's generate path, vLLM's sampler).
+  min_tokens_to_keep 1), in that order (TRL's generate path, vLLM's sampler); top-p's
+  removed set is computed without sorting the vocabulary (`top_p_drop`, bitwise the full
+  sort's `top_p_drop_sorted`; theory/NOTES.md, "Fast top-p").
   tests/bridge/test_sampler.py holds `warp` against the installed warpers at 1e-10;
 - a token is the first whose cumulative probability exceeds the row's uniform (the run's
   numpy Generator), never past the last token with positive probability (the sequence
@@ -89,19 +91,121 @@ class Record:
 def warp(z: torch.Tensor, top_p: float, top_k: int) -> torch.Tensor:
     """Tempered logits z (rows over the vocabulary) with top-k, then top-p applied, removed
     entries -inf (transformers TopKLogitsWarper, TopPLogitsWarper; min_tokens_to_keep 1).
-    The sort is stable, as the reference's numpy argsort (ties are cut alike)."""
+    Top-p removes what `top_p_drop_sorted` removes (the sort is stable, as the reference's
+    numpy argsort: ties are cut alike), computed by `top_p_drop` without sorting the whole
+    vocabulary."""
     V = z.shape[-1]
     if 0 < top_k < V:  # keep the logits >= the k-th largest
         kth = torch.topk(z, top_k, dim=-1).values[..., -1:]
         z = z.masked_fill(z < kth, float("-inf"))
     if top_p < 1.0:
-        sorted_z, order = torch.sort(z, dim=-1, stable=True)  # ascending
-        cum = torch.softmax(sorted_z, dim=-1).cumsum(dim=-1)
-        remove = cum <= 1.0 - top_p
-        remove[..., -1] = False  # the largest is always kept
-        drop = remove.scatter(-1, order, remove)
-        z = z.masked_fill(drop, float("-inf"))
+        z = z.masked_fill(top_p_drop(z, top_p), float("-inf"))
     return z
+
+
+def top_p_drop_sorted(z: torch.Tensor, top_p: float) -> torch.Tensor:
+    """The tokens top-p removes, by a full sort (transformers 5.25 TopPLogitsWarper, with a
+    stable sort): sort each row ascending, remove the tokens whose ascending cumulative
+    probability is <= 1 - top_p, never the largest. Bool, z's shape."""
+    sorted_z, order = torch.sort(z, dim=-1, stable=True)  # ascending
+    cum = torch.softmax(sorted_z, dim=-1).cumsum(dim=-1)
+    remove = cum <= 1.0 - top_p
+    remove[..., -1] = False  # the largest is always kept
+    return remove.scatter(-1, order, remove)
+
+
+#: the fast top-p's first candidate count per row
+TOP_P_K0 = 64
+#: a row whose kept set may hold more than this share of the vocabulary takes the full
+#: sort (a partial selection of that many costs about as much)
+TOP_P_SORT_SHARE = 1 / 8
+
+
+def top_p_margin(V: int, dtype) -> float:
+    """The rounding margin of `top_p_drop` (theory/NOTES.md, "Fast top-p"): a bound on the
+    difference between the full sort's ascending cumulative probability of a token and 1
+    minus the descending cumulative probability the fast path computes, both in float:
+    each is a sum of at most V softmax terms, each term and each partial sum within
+    (2.4 V + 3) u of the exact value (u = eps / 2); 8 (V + 2) eps is over twice the sum of
+    the two."""
+    return 8.0 * (V + 2) * torch.finfo(dtype).eps
+
+
+def top_p_drop(z: torch.Tensor, top_p: float, k0: int = TOP_P_K0) -> torch.Tensor:
+    """`top_p_drop_sorted` bitwise, without sorting the vocabulary (theory/NOTES.md,
+    "Fast top-p").
+
+    In exact arithmetic the full sort keeps, in descending order with ties by descending
+    index (the ascending stable order reversed), the first n tokens, n = 1 + the number of
+    positions j whose cumulative probability c_j (tokens 0..j) is < top_p. Per row: the k
+    largest logits (torch.topk), their probabilities from the row's softmax, c by cumsum.
+    Where no c_j lies within the rounding margin of top_p (`top_p_margin`), the full
+    sort's float comparisons decide as the exact ones do, so n is the full sort's: keep
+    the tokens above the n-th largest value t and, of those equal to t, the highest
+    indices (the ties the ascending stable sort puts last). A row whose k largest hold
+    less than top_p + margin tries again with k' = max(2 k, k + (top_p - c_{k-1}) / q_k)
+    (q_k the k-th probability: every further token has at most q_k, so fewer cannot
+    reach top_p). A row with a c_j within the margin, or whose k' exceeds
+    TOP_P_SORT_SHARE of the vocabulary, takes the full sort; so does a vocabulary of at
+    most 4 k0 tokens."""
+    shape, V = z.shape, z.shape[-1]
+    if V <= 4 * k0:  # a small vocabulary: its sort is cheaper than the selection
+        return top_p_drop_sorted(z, top_p)
+    z2 = z.reshape(-1, V)
+    R = z2.shape[0]
+    drop = torch.ones(z2.shape, dtype=torch.bool, device=z.device)
+    margin = top_p_margin(V, z.dtype)
+    lo, hi = top_p - margin, top_p + margin
+    lse = torch.logsumexp(z2, dim=-1, keepdim=True)  # log of the softmax normaliser
+    rows = torch.arange(R, device=z.device)
+    slow = []
+    most = max(1, int(V * TOP_P_SORT_SHARE))
+    k = min(k0, V - 1)
+    while rows.numel() and k > 0:
+        zr = z2 if rows.numel() == R else z2[rows]
+        vals, _ = torch.topk(zr, k, dim=-1)  # descending
+        pk = torch.exp(vals - lse[rows])  # their probabilities
+        cum = pk.cumsum(-1)
+        n_lo = (cum < lo).sum(-1)  # positions surely below top_p
+        n_hi = (cum < hi).sum(-1)  # positions not surely above it
+        ambiguous = n_lo != n_hi
+        done = ~ambiguous & (n_hi < k)
+        slow.append(rows[ambiguous])
+        if done.any():
+            n = n_hi[done] + 1  # kept count
+            vd = vals[done]
+            t = vd.gather(-1, (n - 1)[:, None])  # the n-th largest value
+            zd = zr[done]
+            keep = zd >= t
+            # ties at t beyond the n-th: the (n + 1)-th largest equals t (or n = k: unknown)
+            nxt = vd.gather(-1, n.clamp(max=k - 1)[:, None])
+            tied = ((n < k) & (nxt[:, 0] == t[:, 0])) | (n == k)
+            if tied.any():  # of the ties, keep the highest indices only
+                zt, tt = zd[tied], t[tied]
+                eq = zt == tt
+                need = n[tied, None] - (zt > tt).sum(-1, keepdim=True)
+                from_end = eq.flip(-1).cumsum(-1).flip(-1)  # ties at index >= i
+                keep[tied] = (zt > tt) | (eq & (from_end <= need))
+            drop[rows[done]] = ~keep
+        more = ~ambiguous & ~done
+        if not more.any():
+            break
+        short = (hi - cum[more, -1]).clamp(min=0.0)
+        tail = pk[more, -1].clamp(min=torch.finfo(z.dtype).tiny)
+        need = (k + torch.ceil(short / tail)).clamp(max=float(V))  # tokens needed at least
+        rows = rows[more]
+        big = need > most
+        slow.append(rows[big])
+        rows, need = rows[~big], need[~big]
+        if rows.numel():
+            k = min(max(2 * k, int(need.max())), V - 1)
+    slow.append(rows if k <= 0 else rows[:0])
+    slow = torch.cat(slow)
+    if slow.numel() == R:  # every row takes the sort: no copies
+        return top_p_drop_sorted(z, top_p)
+    if slow.numel():
+        drop[slow] = top_p_drop_sorted(z2[slow], top_p)
+    return drop.reshape(shape)
 
 
 def choose(logits: torch.Tensor, u: torch.Tensor | None, s: Sampler):

@@ -30,6 +30,7 @@ from simrl.bridge.probes import (
     probe_index,
     probe_logits,
 )
+from simrl.bridge.quadrants import QUADRANT_METRICS, QuadrantSums, quadrant_rows
 from simrl.bridge.rewards import BRIDGE_REWARDS, answer_reward
 from simrl.bridge.rollout import score, scoring_batch
 from simrl.bridge.sampler import score_norms, tis_weights
@@ -61,6 +62,12 @@ UPDATE_NAMES = (
 TIMING_NAMES = ("rollout_tokens_per_s", "update_tokens_per_s")
 #: forward passes are chunked to this many sequences when nothing needs gradient
 SCORE_CHUNK = 64
+
+
+def audit_columns(cfg) -> tuple[str, ...]:
+    """The per-probe audit's columns: PROBE_COLUMNS, then QUADRANT_METRICS with
+    run.audit_quadrants."""
+    return PROBE_COLUMNS + (QUADRANT_METRICS if cfg.run.audit_quadrants else ())
 
 
 @dataclass
@@ -176,7 +183,8 @@ def step_advantages(a, rewards: np.ndarray, comp, lengths, greedy) -> np.ndarray
 def rl_step(
     ctx: Context, policy, ref, opt, params, labels, t, rng, audit_rng, control=None, stale=None
 ):
-    """One RL step of one replicate: (update metrics, per-probe audit (n_probes, 7) or None).
+    """One RL step of one replicate: (update metrics, per-probe audit (n_probes, 7) or None;
+    with run.audit_quadrants (n_probes, 7 + 9), the columns `audit_columns(cfg)`).
     `control`: the replicate's controllers (simrl/bridge/control.py), or None; `stale`:
     the replicate's sampler.StaleRing (algo.staleness > 0), or None: the rollouts (and
     ReMax's greedy baseline, the sampler's argmax) come from its model, the policy k
@@ -258,8 +266,11 @@ def rl_step(
             audit_rng,
             dev,
         )
+    quads = None
+    if cfg.run.audit_quadrants and ctx.probes:  # simrl/bridge/quadrants.py
+        quads = QuadrantSums.start(len(ctx.probes), params)
     sums = ProbeSums.empty(
-        probe_index(ctx.probes, problem, comp.tokens, comp.mask), len(ctx.probes)
+        probe_index(ctx.probes, problem, comp.tokens, comp.mask), len(ctx.probes), quads
     )
     start, cpu0 = time.perf_counter(), time.process_time()
     tally = ppo_update(
@@ -294,8 +305,15 @@ def rl_step(
         audit = probe_breakdown_rows(
             z0, z1, sums if cfg.run.audit else None, probe_adv, cfg.optim.lr
         )
+        columns = PROBE_COLUMNS
+        if quads is not None:  # the quadrant split's columns after the breakdown's
+            alone = quads.alone_logits(
+                params, lambda: probe_logits(policy, ctx.probes, ctx.fmt.pad_id, temp, dev)
+            )
+            audit = np.concatenate([audit, quadrant_rows(z0, z1, quads.first, alone)], axis=1)
+            columns = PROBE_COLUMNS + QUADRANT_METRICS
         means = [np.nanmean(c) if np.isfinite(c).any() else np.nan for c in audit.T]
-        out.update(dict(zip(PROBE_COLUMNS, means, strict=True)))
+        out.update(dict(zip(columns, means, strict=True)))
         if not cfg.run.audit:
             audit = None
     return out, audit

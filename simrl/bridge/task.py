@@ -93,11 +93,15 @@ class BridgeTask:
     model's format turns into prompts and verifies as the built-in task does. `reward`:
     fn(problem, completion_text, answer) -> float, `answer` the verifier's parsed integer
     or None; it replaces the config's reward.kind (None: reward.kind as usual).
+    `answer`: fn(completion_text, finished) -> int or None, a verifier that replaces the
+    model's format's (the acc metrics, mass_format and the built-in rewards read it;
+    simrl/bridge/tasks.py TaskFormat); None: the format's verifier.
     """
 
     train: tuple[Problem, ...]
     heldout: tuple[Problem, ...]
     reward: object = None
+    answer: object = None
 
 
 def split_problems(max_operand: int, train: int, heldout: int, seed: int) -> Split:

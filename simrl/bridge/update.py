@@ -28,6 +28,7 @@ import torch
 from simrl.aggregation import AGGREGATIONS
 from simrl.algorithms.aggregation import weights
 from simrl.bridge.losses import TORCH_LOSSES, TorchTokens, exact_kl, sampled_kl
+from simrl.bridge.quadrants import QuadrantSums, quadrant_of
 from simrl.engine.reference import FORK_TIE_TOL, minibatch_groups
 from simrl.kl import KL_ESTIMATORS
 from simrl.theory.entropy import sampled_token_entropy_change, steer_omega_code
@@ -70,10 +71,12 @@ class ProbeSums:
     token: np.ndarray  # one-token first-order changes (theory/NOTES.md, "One token")
     steer_code: np.ndarray  # -lr w keep Omega (STEER public code, signed)
     steer_eq14: np.ndarray  # STEER Eq. 14 over the sampled tokens
+    #: run.audit_quadrants: STEER's quadrant split (simrl/bridge/quadrants.py), or None
+    quadrants: QuadrantSums | None = None
 
     @classmethod
-    def empty(cls, where: dict, n: int) -> ProbeSums:
-        return cls(where, *(np.zeros(n) for _ in range(4)))
+    def empty(cls, where: dict, n: int, quadrants: QuadrantSums | None = None) -> ProbeSums:
+        return cls(where, *(np.zeros(n) for _ in range(4)), quadrants)
 
 
 def make_optimizer(cfg, params) -> torch.optim.Optimizer:
@@ -117,6 +120,7 @@ def ppo_update(
     G = batch.group_size
     device = batch.adv.device
     tally = np.zeros(len(TALLY))
+    quads = probes.quadrants if probes is not None else None
     first = True
     for epoch in range(a.epochs):
         for groups in minibatch_groups(batch.n_groups, a.minibatches):
@@ -200,13 +204,19 @@ def ppo_update(
                 float(g_policy.abs()[fork].sum()),
                 float(g_policy.abs().sum()),
             ]
+            quad = None if quads is None else quadrant_of(b.adv, b.logp_old, b.entropy_old)
             if probes is not None and probes.where:
-                _probe_terms(cfg, probes, seqs, m, logits, tok, b, w, keep, coef)
+                _probe_terms(cfg, probes, seqs, m, logits, tok, b, w, keep, coef, quad)
 
             optimizer.zero_grad(set_to_none=True)
-            total.backward()
+            total.backward(retain_graph=quads is not None)
             if max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+                norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+            if quads is not None:  # each quadrant's share of this sgd step
+                clip = 1.0
+                if max_grad_norm > 0:  # torch's factor (nn/utils/clip_grad.py), <= 1
+                    clip = min(1.0, float(max_grad_norm / (norm + 1e-6)))
+                quads.add_steps(params, lp, coef, quad, cfg.optim.lr * clip)
             optimizer.step()
             if control is not None:
                 control.after_update(h_t.detach(), keep)
@@ -215,7 +225,9 @@ def ppo_update(
     return tally
 
 
-def _probe_terms(cfg, probes: ProbeSums, seqs, m, logits, tok, b: TorchTokens, w, keep, coef):
+def _probe_terms(
+    cfg, probes: ProbeSums, seqs, m, logits, tok, b: TorchTokens, w, keep, coef, quad=None
+):
     """Add the minibatch's tokens at probe prefixes to the probe breakdown sums, as the simulator's
     reference `token_gradient` does for a state (theory/NOTES.md, "One token, and STEER's
     estimates"); z is the token's current tempered logits."""
@@ -243,7 +255,10 @@ def _probe_terms(cfg, probes: ProbeSums, seqs, m, logits, tok, b: TorchTokens, w
     lz = zs - np.log(np.exp(zs).sum(-1, keepdims=True))
     h_now = -(np.exp(lz) * lz).sum(-1)
     np.add.at(probes.weight, pid, w_t)
-    np.add.at(probes.token, pid, sampled_token_entropy_change(z, a_t, -c_t, lr))
+    one_token = sampled_token_entropy_change(z, a_t, -c_t, lr)
+    np.add.at(probes.token, pid, one_token)
+    if probes.quadrants is not None:  # run.audit_quadrants
+        probes.quadrants.add_first(pid, quad[ti].cpu().numpy(), one_token)
     omega = steer_omega_code(adv, np.exp(logp_old), np.exp(logp), h_old, signed=True)
     np.add.at(probes.steer_code, pid, -lr * w_t * keep_t * omega)
     pi_a = np.exp(logp)

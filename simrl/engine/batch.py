@@ -24,7 +24,7 @@ from simrl.engine.streams import StreamLayout, fill_block, run_generator, stream
 from simrl.errors import ConfigError, NonFiniteError
 from simrl.metrics import AUDIT_PROMPT_COLUMNS, UPDATE_METRICS
 from simrl.policy import POLICY_UPDATE_METRICS, build_features, overlap, policy_metric_names
-from simrl.rollout_sampling import differs, first_sampler_field
+from simrl.rollout_sampling import differs
 from simrl.tasks import build_task
 from simrl.tasks.family import TASK_FAMILIES, family, family_of
 
@@ -47,6 +47,8 @@ def check_shared_shapes(specs: Sequence[RunSpec], tasks: Sequence) -> None:
     first = specs[0].config
     for spec, task in zip(specs[1:], tasks[1:], strict=True):
         c = spec.config
+        if c is first and task is tasks[0]:
+            continue  # the first run's own config and task
         for name, mine, theirs in (
             ("task.kind", c.task.kind, first.task.kind),
             ("task.num_prompts", c.task.num_prompts, first.task.num_prompts),
@@ -104,12 +106,10 @@ def names_for(config: Config, task) -> tuple[str, ...]:
 
 
 def check_engine_policy(specs: Sequence[RunSpec], engine: str) -> None:
-    """What the numba engine refuses, for now, in one line each: a linear run with
-    run.audit = true, a controller or a rollout sampler that differs from pi_old
-    (kernels/linear.py has neither the dH breakdown, the controllers' state nor the
-    sampler; tabular runs have them in kernels/breakdown.py, kernels/controllers.py and
-    kernels/rollout_sampler.py); they run on the reference. A batch's runs agree on
-    whether they have a controller or the quadrant split (each adds metric columns)."""
+    """A batch's runs agree on whether they have a controller or the quadrant split (each
+    adds metric columns). (The numba engine runs a linear policy with the rollout sampler,
+    the controllers and run.audit: kernels/linear_sampler.py, kernels/linear_audit.py; the
+    config refuses run.audit_quadrants with a linear policy on every engine.)"""
     first = controllers.active(specs[0].config.algo)
     quad = specs[0].config.run.audit_quadrants
     for spec in specs:
@@ -126,37 +126,6 @@ def check_engine_policy(specs: Sequence[RunSpec], engine: str) -> None:
                 controllers.active(a),
                 "runs batched together must all use a controller or none (its metric columns)",
             )
-        if engine == "fast" and first and spec.config.policy.kind != "tabular":
-            field = next(
-                f"algo.{n}"
-                for n in ("kl_in_reward", "ref_sync_steps", "entropy_adaptive")
-                if getattr(a, n)
-            )
-            raise ConfigError(
-                field,
-                getattr(a, field[5:]),
-                "with policy.kind = 'linear' runs on engine 'reference' only for now (the "
-                "numba engine's linear policy does not carry the controllers' state; pass "
-                "--engine reference)",
-            )
-    if engine == "fast":
-        for spec in specs:
-            if spec.config.policy.kind != "tabular" and spec.config.run.audit:
-                raise ConfigError(
-                    "run.audit",
-                    True,
-                    "with policy.kind = 'linear' runs on engine 'reference' only (the numba "
-                    "engine's linear policy has no dH breakdown; pass --engine reference)",
-                )
-            sampler = first_sampler_field(spec.config.algo)
-            if sampler is not None and spec.config.policy.kind != "tabular":
-                raise ConfigError(
-                    f"algo.{sampler}",
-                    getattr(spec.config.algo, sampler),
-                    "with policy.kind = 'linear' runs on engine 'reference' only for now (the "
-                    "numba engine's rollout sampler is built for tabular policies: pass "
-                    "--engine reference)",
-                )
 
 
 def build_all_features(specs: Sequence[RunSpec], tasks: Sequence) -> list:
@@ -196,13 +165,16 @@ def run_batch(
     check_engine_policy(specs, engine)
     tasks = build_tasks(specs)
     check_shared_shapes(specs, tasks)
+    # once per distinct (config, task) object pair: a batch's runs usually share both
+    pairs: dict = {}
     for spec, task in zip(specs, tasks, strict=True):
-        check_task_config(spec, task)
+        if (id(spec.config), id(task)) not in pairs:
+            check_task_config(spec, task)
+            pairs[id(spec.config), id(task)] = stream_layout(
+                spec.config, getattr(task, "max_len", None)
+            )
     features = build_all_features(specs, tasks)
-    layouts = [
-        stream_layout(s.config, getattr(t, "max_len", None))
-        for s, t in zip(specs, tasks, strict=True)
-    ]
+    layouts = [pairs[id(s.config), id(t)] for s, t in zip(specs, tasks, strict=True)]
     run_cfg = specs[0].config.run
     rows = record_steps(run_cfg.steps, run_cfg.eval_every)
     names = names_for(specs[0].config, tasks[0])

@@ -24,7 +24,6 @@ import numpy as np
 
 from simrl.engine.kernels.codes import N_UPD
 from simrl.engine.kernels.controllers import extra_update_columns, pack_controls
-from simrl.engine.kernels.pcg64 import state_of
 from simrl.engine.kernels.step import run_chunk
 from simrl.engine.kernels.workspace import BanditTask, ChunkOut, Learner, Params
 from simrl.engine.result import BatchResult, raise_first_failure
@@ -68,19 +67,22 @@ def distinct_tasks(tasks) -> tuple[list, np.ndarray]:
 def batch_arrays(specs, tasks, rows, names, z0: np.ndarray, n_upd: int, audit_prompts: bool):
     """The batch's arrays, every run starting from logits z0 (R, S, K), and the BatchResult
     that views them."""
-    from simrl.engine.streams import run_generator
+    from simrl.algorithms.optimiser import OPTIMIZERS
+    from simrl.engine.streams import run_states
 
     R = len(specs)
     steps = specs[0].config.run.steps
+    # Adam's moments only for an optimiser that keeps them (the call runs one optimiser)
+    moments = OPTIMIZERS[specs[0].config.optim.kind].moments
     row_of_step = np.full(steps + 1, -1, dtype=np.int64)
     row_of_step[rows] = np.arange(rows.size)
     arrays = BatchArrays(
-        rng=np.stack([state_of(run_generator(s.config, s.replicate)) for s in specs]),
+        rng=run_states(specs),  # state_of(run_generator(.)) of each run, all at once
         learner=Learner(
             z=z0,
             zref=z0.copy(),
-            m=np.zeros_like(z0),
-            v=np.zeros_like(z0),
+            m=np.zeros_like(z0) if moments else np.zeros((R, 0, 0)),
+            v=np.zeros_like(z0) if moments else np.zeros((R, 0, 0)),
             adam_t=np.zeros(R, dtype=np.int64),
         ),
         out=ChunkOut(
@@ -179,7 +181,7 @@ def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
     fp, ip, lp, ap, op = pack([s.config for s in specs], layouts)
     n_upd = N_UPD + extra_update_columns(specs[0].config)  # the batch agrees on them
     a, result = batch_arrays(
-        specs, tasks, rows, names, task_arrays.base_logp[task_of_run].copy(), n_upd, audit_prompts
+        specs, tasks, rows, names, task_arrays.base_logp[task_of_run], n_upd, audit_prompts
     )
     cp = pack_controls([s.config for s in specs])  # the controllers, the quadrant split
     algos = algorithms(specs, "bandit", ip, cp)

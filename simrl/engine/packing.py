@@ -108,7 +108,28 @@ def pack(
     configs: Sequence[Config], layouts: Sequence[StreamLayout]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(fp, ip, lp, ap, op): FLOAT_FIELDS (then DERIVED_FLOATS, LATE_FLOAT_FIELDS), INT_FIELDS, and each run's
-    policy-loss, advantage-estimator and optimiser parameters, per run."""
+    policy-loss, advantage-estimator and optimiser parameters, per run. Each distinct
+    (config object, layout) is packed once and its rows repeated (the runs of a batch
+    usually share one config object)."""
+    first: dict = {}
+    which = np.array(
+        [
+            first.setdefault((id(c), lay), len(first))
+            for c, lay in zip(configs, layouts, strict=True)
+        ],
+        dtype=np.int64,
+    )
+    if len(first) < len(configs):
+        keep = np.unique(which, return_index=True)[1]  # the first run of each distinct pair
+        rows = _pack([configs[i] for i in keep], [layouts[i] for i in keep])
+        return tuple(a[which] for a in rows)
+    return _pack(configs, layouts)
+
+
+def _pack(
+    configs: Sequence[Config], layouts: Sequence[StreamLayout]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """pack, one row per run."""
     for c in configs:
         check_compiled_in(c)
     fp = np.array(

@@ -77,11 +77,47 @@ def run_bridge_unit(unit: Unit) -> dict[str, pd.DataFrame]:
     torch.set_num_threads(BRIDGE_THREADS)
     out = {}
     for key, d in unit.cells:
-        df = bridge_outcomes(BridgeRunConfig.from_dict(d), trajectory=True)
+        df = bridge_outcomes(
+            BridgeRunConfig.from_dict(d), trajectory=True, progress=CellProgress(key)
+        )
         # throughput is wall-clock, not a result: left out so that a cell is reproducible
         keep = list(unit.metrics) or [c for c in df.columns[3:] if c not in TIMING_NAMES]
         out[key] = df[["seed", "step", "failed_step", *keep]].reset_index(drop=True)
     return out
+
+
+class CellProgress:
+    """progress(done, total) of a bridge cell's run-steps: one line on stderr at most every
+    PROGRESS_EVERY_S seconds and at the end, with the rate and the time left, so that a long
+    cell run in the background (a log file, a spawned worker) shows that it moves. The
+    times are wall-clock and go to stderr only, never into a cell."""
+
+    def __init__(self, key: str, every_s: float | None = None):
+        import time
+
+        self.key, self.start = key, time.perf_counter()
+        self.every = PROGRESS_EVERY_S if every_s is None else every_s
+        self.last = self.start
+
+    def __call__(self, done: int, total: int) -> None:
+        import sys
+        import time
+
+        now = time.perf_counter()
+        if now - self.last < self.every and done < total:
+            return
+        self.last = now
+        secs = now - self.start
+        eta = secs / done * (total - done) if done else float("nan")
+        sys.stderr.write(
+            f"bridge cell {self.key[:12]}: run-step {done}/{total}, {secs:.0f} s, "
+            f"ETA {eta:.0f} s (pid {os.getpid()})\n"
+        )
+        sys.stderr.flush()
+
+
+#: seconds between two progress lines of a bridge cell
+PROGRESS_EVERY_S = 60.0
 
 
 def die_with_parent(parent: int) -> None:

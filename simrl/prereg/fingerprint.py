@@ -38,8 +38,9 @@ SIMULATOR_SOURCES = (
     "simrl/validate.py",
     "theory",
 )
-#: a bridge cell: the bridge, and the registries and config it shares with the simulator
-BRIDGE_SOURCES = ("simrl/bridge", *SIMULATOR_SOURCES)
+#: a bridge cell: the bridge, the built-in task files that bridge.task names
+#: (simrl/bridge/tasks.py), and the registries and config it shares with the simulator
+BRIDGE_SOURCES = ("simrl/bridge", "simrl/examples/bridge_arith.py", *SIMULATOR_SOURCES)
 
 
 def _root() -> Path:

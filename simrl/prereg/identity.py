@@ -13,6 +13,7 @@ to its stored keys.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 from simrl._version import __version__
@@ -121,11 +122,23 @@ KEYED_FIELDS = frozenset(
 )
 
 
+@functools.cache
+def _defaults(section_type: type) -> dict[str, Any]:
+    """A config section's field -> default (a default_factory's value made once: it is
+    only compared, never handed out), looked up once per section class instead of a scan
+    of dataclasses.fields per field (identity_toml runs for every cell several times per
+    command); a field without a default is absent (a KeyError, where the scan raised)."""
+    out = {}
+    for f in dataclasses.fields(section_type):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
+
+
 def _default(section: Any, name: str) -> Any:
-    f = next(f for f in dataclasses.fields(section) if f.name == name)
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    return f.default_factory()  # type: ignore[misc]
+    return _defaults(type(section))[name]
 
 
 def identity_toml(config: Any) -> str:

@@ -33,6 +33,13 @@ TERMS = {
 
 #: tight_layout's default pad, in font sizes (matplotlib.figure.Figure.tight_layout)
 PAD = 1.08
+#: a panel title's height in axes units, given explicitly: matplotlib then skips its
+#: automatic placement (axes/_base.py `_update_title_position`), which measures the x and y
+#: axes' tight boxes (every tick and tick label) of each titled panel at every draw, only
+#: to move a title above ticks or an offset text at the top of a panel; these panels have
+#: neither (x ticks at the bottom, the y offset text off the title), so the title stays at
+#: 1.0 as the automatic placement leaves it (tests/prereg/test_plots_layout.py)
+TITLE_Y = 1.0
 
 
 def _overhang(ax, renderer) -> tuple[float, float, float, float]:
@@ -123,7 +130,7 @@ def plot_cell_means(
                 xs, h[outcome], yerr=[h[outcome] - h[f"{outcome}_lo"], h[f"{outcome}_hi"] - h[outcome]],
                 marker="o", ms=3, capsize=2, color=colour, label=str(level),
             )  # fmt: skip
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title, fontsize=8, y=TITLE_Y)
         ax.set_xlabel(x)
         ax.tick_params(labelsize=7)
     axes[0].set_ylabel(outcome)
@@ -147,7 +154,7 @@ def plot_decomposition(
                 marker="o", ms=3, capsize=2, color=colour, label=label,
             )  # fmt: skip
         ax.axhline(0, color="grey", lw=0.6)
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title, fontsize=8, y=TITLE_Y)
         ax.set_xlabel(x)
         ax.tick_params(labelsize=7)
     axes[0].set_ylabel("accuracy difference")
@@ -167,7 +174,7 @@ def plot_trajectories(traj: pd.DataFrame, metric: str, hue: str, panels: list[st
         ):
             m = h.groupby("step")[metric].mean()
             ax.plot(m.index, m.to_numpy(), color=colour, label=str(level), lw=1.2)
-        ax.set_title(title, fontsize=7)
+        ax.set_title(title, fontsize=7, y=TITLE_Y)
         ax.tick_params(labelsize=6)
     axes[0].set_ylabel(metric)
     axes[0].legend(fontsize=6, title=hue, title_fontsize=6)

@@ -403,10 +403,10 @@ def _additive(raw: Any, study: Study) -> Additive | None:
 
 
 def _check_fast_cells(study: Study) -> None:
-    """At register, what the numba engine would refuse only when a unit runs (a linear
-    policy with run.audit, a controller or a rollout sampler:
-    engine.batch.check_engine_policy, one cell at a time): one line naming design.engine,
-    the cell and its field."""
+    """At register, what the numba engine would refuse only when a unit runs
+    (engine.batch.check_engine_policy, one cell at a time; it refuses nothing of a single
+    run since the numba engine's linear policy has the sampler, the controllers and
+    run.audit): one line naming design.engine, the cell and its field."""
     from simrl.engine.batch import check_engine_policy
     from simrl.engine.result import RunSpec
 

@@ -37,6 +37,8 @@ RESULTS = "results"
 CELLS = "cells"
 MANIFEST = "manifest.json"
 SET_ASIDE = "set_aside"
+#: bytes of parsed cell frames a Store keeps (see Store.read)
+READ_CACHE_BYTES = 256 * 2**20
 #: the manifest format: 2 records per-cell hashes and the code fingerprint
 FORMAT = 2
 #: the columns every cell file has before its metric columns
@@ -57,6 +59,9 @@ class Store:
     def __init__(self, study_dir: Path):
         self.root = study_dir / RESULTS
         self.cells_dir = self.root / CELLS
+        #: key -> (the file's stat stamp, its parsed frame): see read
+        self._frames: dict[str, tuple[tuple[int, int, int], pd.DataFrame]] = {}
+        self._frame_bytes = 0
 
     def path(self, key: str) -> Path:
         return self.cells_dir / f"{key}.parquet"
@@ -91,7 +96,25 @@ class Store:
         return hashes
 
     def read(self, key: str) -> pd.DataFrame:
-        return pd.read_parquet(self.path(key))
+        """The cell's frame (a copy each time). An analysis reads every cell three times
+        (verify, the outcomes, the trajectories): the parsed frame is kept, up to
+        READ_CACHE_BYTES in all, and reused while the file's stat stamp (inode, size,
+        mtime) is unchanged; a file replaced or rewritten since is parsed again."""
+        path = self.path(key)
+        st = path.stat()
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        hit = self._frames.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1].copy()
+        df = pd.read_parquet(path)
+        size = int(df.memory_usage(index=True, deep=False).sum())
+        if hit is not None:
+            self._frames.pop(key)
+            self._frame_bytes -= int(hit[1].memory_usage(index=True, deep=False).sum())
+        if self._frame_bytes + size <= READ_CACHE_BYTES:
+            self._frames[key] = (stamp, df.copy())
+            self._frame_bytes += size
+        return df
 
     def clean(self) -> None:
         """Remove temporary files a killed run left behind (never a complete cell)."""

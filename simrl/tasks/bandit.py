@@ -59,28 +59,57 @@ def _argmax_random_ties(values: np.ndarray, rng: np.random.Generator) -> int:
     return int(best[rng.integers(best.size)]) if best.size > 1 else int(best[0])
 
 
+def _argmax_random_ties_rows(values: list[np.ndarray], rng: np.random.Generator) -> list:
+    """_argmax_random_ties of row s of each (S, K) array in `values`, drawing in the order
+    row 0 of each array, row 1 of each, ...: the same numbers from rng as those calls
+    in that order (a draw only where a row's maximum is tied), vectorised but the draws."""
+    tied = [v == v.max(axis=1, keepdims=True) for v in values]
+    counts = [t.sum(axis=1).tolist() for t in tied]  # Python ints, as best.size was
+    picks = [[0] * len(c) for c in counts]
+    for s in range(len(counts[0])):
+        for c, pick in zip(counts, picks, strict=True):
+            if c[s] > 1:
+                pick[s] = int(rng.integers(c[s]))
+    # the pick-th tied entry of each row: the first k whose running count of ties > pick
+    return [
+        np.argmax(t.cumsum(axis=1) > np.array(pick)[:, None], axis=1)
+        for t, pick in zip(tied, picks, strict=True)
+    ]
+
+
 def build_bandit(cfg: TaskConfig) -> BanditTask:
+    """The task of cfg, every array computed for all prompts at once, from the same
+    draws in the same order as the per-prompt loop it replaced (prior strengths, then a
+    permutation of the answers per prompt, then each prompt's tie-breaks: the incorrect
+    label's, then the base top's); tests/test_task.py holds the two equal."""
     rng = np.random.default_rng(np.random.SeedSequence(cfg.seed))
     S, K, C = cfg.num_prompts, cfg.num_answers, cfg.num_correct
     prior = prior_strengths(cfg, rng)
     has_format = cfg.format_mass > 0
     n_other = K - C - int(has_format)
 
-    probs = np.empty((S, K))
+    # Generator.permuted along axis 1 shuffles each row as permutation(K) would, row
+    # after row, from the same stream
+    order = rng.permuted(np.broadcast_to(np.arange(K), (S, K)), axis=1)
+    rows = np.arange(S)[:, None]
     correct = np.zeros((S, K), dtype=bool)
+    correct[rows, order[:, :C]] = True
+    probs = np.empty((S, K))
+    probs[:] = ((1.0 - prior - cfg.format_mass) / n_other)[:, None]
+    probs[rows, order[:, :C]] = (prior / C)[:, None]
     format_answer = np.full(S, -1, dtype=np.int64)
-    for s in range(S):
-        order = rng.permutation(K)
-        correct[s, order[:C]] = True
-        probs[s] = (1.0 - prior[s] - cfg.format_mass) / n_other
-        probs[s, order[:C]] = prior[s] / C
-        if has_format:
-            format_answer[s] = order[C]
-            probs[s, order[C]] = cfg.format_mass
+    if has_format:
+        format_answer[:] = order[:, C]
+        probs[np.arange(S), order[:, C]] = cfg.format_mass
 
-    incorrect_label = np.empty(S, dtype=np.int64)
-    base_top = np.empty(S, dtype=np.int64)
-    for s in range(S):
-        incorrect_label[s] = _argmax_random_ties(np.where(correct[s], -1.0, probs[s]), rng)
-        base_top[s] = _argmax_random_ties(probs[s], rng)
-    return BanditTask(np.log(probs), correct, format_answer, incorrect_label, base_top, prior)
+    incorrect_label, base_top = _argmax_random_ties_rows(
+        [np.where(correct, -1.0, probs), probs], rng
+    )
+    return BanditTask(
+        np.log(probs),
+        correct,
+        format_answer,
+        incorrect_label.astype(np.int64),
+        base_top.astype(np.int64),
+        prior,
+    )

@@ -213,3 +213,78 @@ def test_both_decoders_record_log_q_of_the_tokens_they_sample():
     m = c.mask[:, : sb.T].bool()
     assert (got[m] - c.logq[:, : sb.T][m]).abs().max() <= 1e-5
     assert (got[m] > -np.inf).all()
+
+
+def fast_cases():
+    """(logits, top_p, k0) rows: continuous logits of several spreads, logits rounded to
+    halves (ties, at the cut too), top-k's -inf entries, and first candidate counts small
+    enough that the fast path grows k several times."""
+    rng = np.random.default_rng(21)
+    for trial in range(240):
+        R, V = int(rng.integers(1, 24)), int(rng.integers(2, 600))
+        z = torch.tensor(rng.normal(0.0, float(rng.choice([0.3, 1.0, 3.0, 8.0])), size=(R, V)))
+        if trial % 3 == 0:
+            z = torch.round(z * 2) / 2
+        if trial % 4 == 0:  # top-k then top-p, as warp applies them
+            kth = torch.topk(z, min(V, int(rng.integers(1, 40))), -1).values[..., -1:]
+            z = z.masked_fill(z < kth, float("-inf"))
+        top_p = float(rng.choice([0.05, 0.5, 0.9, 0.95, 0.999, rng.random()]))
+        yield z, top_p, int(rng.choice([1, 2, 5, 64]))
+
+
+def test_fast_top_p_equals_the_full_sort_bitwise(monkeypatch):
+    """top_p_drop (partial selection, a rounding margin, the full sort for the rows inside
+    it) removes exactly the tokens the full sort removes; warp with top_k and top_p
+    returns the full-sort warp's logits bitwise. Both branches are taken."""
+    from simrl.bridge import sampler as S
+
+    sorted_rows = []
+    full_sort = S.top_p_drop_sorted
+
+    def spy(z, top_p):
+        sorted_rows.append(z.shape[0])
+        return full_sort(z, top_p)
+
+    total = 0
+    for z, top_p, k0 in fast_cases():
+        want = S.top_p_drop_sorted(z, top_p)
+        monkeypatch.setattr(S, "top_p_drop_sorted", spy)
+        got = S.top_p_drop(z, top_p, k0)
+        monkeypatch.undo()
+        assert torch.equal(got, want)
+        total += z.shape[0]
+    assert 0 < sum(sorted_rows) < total / 2  # most rows never sort
+    rng = np.random.default_rng(22)
+    z = torch.tensor(np.round(rng.normal(0.0, 2.0, size=(64, 3000)) * 4) / 4)  # many ties
+    for top_p, top_k in ((0.9, 0), (0.7, 50), (0.95, 2999), (0.3, 1)):
+        full = z
+        if top_k:
+            full = z.masked_fill(z < torch.topk(z, top_k, -1).values[..., -1:], float("-inf"))
+        full = full.masked_fill(S.top_p_drop_sorted(full, top_p), float("-inf"))
+        assert torch.equal(warp(z, top_p, top_k), full)
+
+
+def test_fast_top_p_sorts_the_rows_within_its_rounding_margin(monkeypatch):
+    """Four equal logits (the other 60 -inf) put a cumulative probability exactly at
+    top_p 0.5 (the full sort removes the two lowest indices of the four): such a row takes
+    the full sort; a peaked row far from the margin does not; a vocabulary of at most
+    4 k0 tokens is sorted whole."""
+    from simrl.bridge import sampler as S
+
+    calls, full_sort = [], S.top_p_drop_sorted
+    monkeypatch.setattr(
+        S, "top_p_drop_sorted", lambda z, p: calls.append(z.shape[0]) or full_sort(z, p)
+    )
+    z = torch.full((3, 64), float("-inf"), dtype=torch.float64)
+    z[:, :4] = 0.0
+    z[1, :3] = torch.tensor([10.0, 9.0, 0.0])
+    got = S.top_p_drop(z, 0.5, k0=4)
+    assert calls == [2]
+    kept = (torch.arange(64) == 2) | (torch.arange(64) == 3)
+    assert torch.equal(got[[0, 2]], (~kept).expand(2, -1))
+    assert torch.equal(got[1], torch.arange(64) != 0)
+    calls.clear()
+    S.top_p_drop(z, 0.5, k0=16)
+    assert calls == [3]
+    monkeypatch.undo()
+    assert torch.equal(got, S.top_p_drop_sorted(z, 0.5))

@@ -108,8 +108,14 @@ CONFIGS = [
     ("policy-rank-large", "passk = [1]", P_LIN + 'features = "low_rank"\nrank = 9', "policy.rank"),
     ("policy-dim-zero", "passk = [1]", P_LIN + "dim = 0", "policy.dim"),
     ("policy-tabular-rho", "passk = [1]", "passk = [1]\n[policy]\nrho = 0.5", "policy.rho"),
-    # the numba engine's linear policy has no dH breakdown (engine/batch.check_engine_policy)
-    ("policy-fast-audit", "passk = [1]", "passk = [1]\naudit = true\n" + P_LIN[12:], "run.audit"),
+    # the quadrant split is tabular only (config_checks: a quadrant's displacement is its
+    # tokens' sgd step on the logits)
+    (
+        "policy-linear-quadrants",
+        "passk = [1]",
+        "passk = [1]\naudit = true\naudit_quadrants = true\n" + P_LIN[12:],
+        "run.audit_quadrants",
+    ),
     (
         "policy-file-suffix",
         "passk = [1]",

@@ -172,9 +172,11 @@ def test_kernel_kl_values_are_the_registry_values(kind):
     np.testing.assert_allclose(got, ref, rtol=1e-15, atol=1e-15)
 
 
-def test_linear_policy_with_a_controller_is_refused_on_the_numba_engine():
+def test_the_quadrant_split_is_refused_with_a_linear_policy_in_one_line():
+    """run.audit_quadrants stays tabular on every engine (a quadrant's displacement is its
+    tokens' sgd step on the logits; a linear policy's controllers and dH breakdown are in
+    tests/engine/test_linear_fast.py)."""
     from simrl.errors import ConfigError
 
-    cfg = Config.from_dict({}, {"policy.kind": "linear", "algo.kl_in_reward": True, "run.steps": 2})
-    with pytest.raises(ConfigError, match=r"^algo.kl_in_reward.*linear.*engine 'reference'"):
-        run_batch([RunSpec(cfg, 0)], engine="fast")
+    with pytest.raises(ConfigError, match=r"^run.audit_quadrants.*tabular policy"):
+        Config.from_dict({}, {"policy.kind": "linear", **QUAD})

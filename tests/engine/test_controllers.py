@@ -1,6 +1,6 @@
 """The controllers (simrl/controllers.py) in the engines: off by default (no state, no
 columns, the same numbers), bad values and combinations refused in one line before any
-work, the numba engine refusing them with a linear policy, and what each does to a run. Parity with
+work, the numba engine running them with a linear policy, and what each does to a run. Parity with
 verl and TRL: tests/parity/test_controllers.py; the bridge: tests/bridge/test_controllers.py."""
 
 from __future__ import annotations
@@ -84,12 +84,22 @@ def test_adaptive_entropy_exact_sequence_is_refused():
 
 
 @pytest.mark.parametrize("name, value", [("kl_in_reward", True), ("entropy_adaptive", True)])
-def test_numba_engine_refuses_a_linear_policy_before_any_work(name, value):
-    """The numba engine runs the controllers for a tabular policy
-    (tests/engine/test_controller_parity.py), not for a linear one."""
-    c = Config.from_dict({}, {"policy.kind": "linear", "run.steps": 2, f"algo.{name}": value})
-    with pytest.raises(ConfigError, match=rf"^algo.{name}.*linear.*engine 'reference'"):
-        run_batch([RunSpec(c, 0)], engine="fast")
+def test_numba_engine_runs_a_linear_policy_with_a_controller(name, value):
+    """The numba engine runs the controllers for a linear policy too
+    (kernels/linear_audit.py; parity: tests/engine/test_linear_fast.py)."""
+    c = Config.from_dict(
+        {},
+        {
+            "policy.kind": "linear",
+            "run.steps": 2,
+            "run.seeds": 1,
+            "task.num_prompts": 4,
+            f"algo.{name}": value,
+        },
+    )
+    out = run_batch([RunSpec(c, 0)], engine="fast")
+    col = out.names.index("kl_reward" if name == "kl_in_reward" else "entropy_coef_now")
+    assert np.isfinite(out.metrics[0, 1:, col]).all()
 
 
 def test_a_batch_mixing_controllers_is_refused():

@@ -1,8 +1,8 @@
 """The policy class (simrl/policy.py) on the reference engine: a linear policy with Phi = 0
 is the tabular run bitwise; the feature families have the overlap their docs state; the
-held-out audit columns agree with their first-order prediction to O(lr^2); mixed batches,
-and the numba engine with run.audit, refuse a linear policy in one line (the numba
-engine's linear policy: tests/engine/test_linear_fast.py)."""
+held-out audit columns agree with their first-order prediction to O(lr^2); mixed batches
+refuse a linear policy in one line (the numba engine's linear policy:
+tests/engine/test_linear_fast.py)."""
 
 from __future__ import annotations
 
@@ -215,10 +215,13 @@ def test_shared_answer_features_mark_the_plurality_and_format_answers():
     assert phi.sum() == pytest.approx(0.7 * 16)
 
 
-def test_the_numba_engine_refuses_a_linear_policy_with_the_audit():
-    cfg = Config.from_dict(_merge(BASE, {"policy": {"kind": "linear"}, "run": {"audit": True}}))
-    with pytest.raises(ConfigError, match=r"run\.audit"):
-        run_batch([RunSpec(cfg, 0)], engine="fast")
+def test_the_numba_engine_runs_a_linear_policy_with_the_audit():
+    """kernels/linear_audit.py (parity: tests/engine/test_linear_fast.py)."""
+    cfg = Config.from_dict(
+        _merge(BASE, {"policy": {"kind": "linear"}, "run": {"audit": True, "steps": 2}})
+    )
+    out = run_batch([RunSpec(cfg, 0)], engine="fast")
+    assert np.isfinite(out.metrics[0, 1:, out.names.index("dH_token_sum")]).all()
 
 
 def test_a_batch_cannot_mix_policy_kinds():
@@ -341,10 +344,9 @@ def test_a_study_can_vary_the_policy_on_the_reference_engine(tmp_path):
     )
     assert "audit = true" in audited
     (tmp_path / "fast" / "prereg.toml").write_text(audited)
-    with pytest.raises(ConfigError, match=r"design\.engine"):  # no dH breakdown in numba
-        load_study(tmp_path / "fast")
+    load_study(tmp_path / "fast")  # the numba engine runs linear cells with the audit
     (tmp_path / "fast" / "prereg.toml").write_text(STUDY.format(engine="fast"))
-    load_study(tmp_path / "fast")  # without the audit the numba engine runs linear cells
+    load_study(tmp_path / "fast")
     (tmp_path / "ref").mkdir()
     (tmp_path / "ref" / "prereg.toml").write_text(STUDY.format(engine="reference"))
     study = load_study(tmp_path / "ref")

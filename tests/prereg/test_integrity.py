@@ -5,6 +5,7 @@ detected, and that nothing it names is lost."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import numpy as np
@@ -371,3 +372,30 @@ def test_a_table_difference_names_the_columns_and_the_largest_gap():
     b.loc[1, "entropy_mean"] = 2.0
     assert "entropy_mean inf" in table_difference(a, b)  # NaN against a number
     assert table_difference(a, b.iloc[:1]).startswith("shape (2, 3) against (1, 3)")
+
+
+def test_a_store_rereads_a_cell_rewritten_since_it_was_read(tmp_path):
+    """Store.read keeps parsed frames (an analysis reads each cell three times), but hands
+    out copies, and a cell file replaced or rewritten since is parsed afresh."""
+    store = Store(tmp_path)
+    store.cells_dir.mkdir(parents=True)
+    key = "k" * 20
+
+    def write(values) -> None:
+        tmp = store.cells_dir / "tmp.parquet"
+        pd.DataFrame({"seed": [0, 1], "step": [0, 0], "failed_step": [-1, -1], "acc": values}).to_parquet(tmp, index=False)  # fmt: skip
+        tmp.replace(store.path(key))
+
+    write([0.25, 0.5])
+    first = store.read(key)
+    first.loc[0, "acc"] = 99.0  # a caller's change stays with its copy
+    assert store.read(key)["acc"].tolist() == [0.25, 0.5]
+    write([0.75, 1.0])  # replaced (a new file under the same name)
+    assert store.read(key)["acc"].tolist() == [0.75, 1.0]
+    path = store.path(key)
+    stamp = path.stat().st_mtime_ns
+    df = pd.read_parquet(path)
+    df["acc"] = [0.125, 0.375]
+    df.to_parquet(path, index=False)  # rewritten in place
+    os.utime(path, ns=(stamp + 10**9, stamp + 10**9))
+    assert store.read(key)["acc"].tolist() == [0.125, 0.375]

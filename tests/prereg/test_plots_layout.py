@@ -65,3 +65,26 @@ def test_fit_matches_tight_layout(case):
     finally:
         plt.close(fig)
     assert fit == pytest.approx(tight, rel=0, abs=1e-9)
+
+
+def _pixels(make) -> np.ndarray:
+    import matplotlib.pyplot as plt
+
+    fig = make()
+    try:
+        fig.canvas.draw()
+        return np.asarray(fig.canvas.buffer_rgba()).copy()
+    finally:
+        plt.close(fig)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_given_title_height_draws_what_automatic_placement_draws(case, monkeypatch):
+    """plots.TITLE_Y skips matplotlib's automatic title placement (which measures every
+    titled panel's axes at each draw): the same pixels as with the automatic placement."""
+    monkeypatch.setattr(plots, "TITLE_Y", None)  # set_title(y=None): automatic
+    auto = _pixels(CASES[case])
+    monkeypatch.setattr(plots, "TITLE_Y", 1.0)
+    given = _pixels(CASES[case])
+    assert auto.shape == given.shape
+    assert np.array_equal(auto, given)

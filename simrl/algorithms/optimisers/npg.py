@@ -48,5 +48,6 @@ ENTRY = register(
         source='Kakade 2001, A Natural Policy Gradient; theory/NOTES.md "Natural PG"',
         numpy=numpy_form,
         numba=numba_form,
+        moments=False,  # the numba form never reads m, v
     )
 )

@@ -32,5 +32,6 @@ ENTRY = register(
         source="gradient descent (torch.optim.SGD, no momentum)",
         numpy=numpy_form,
         numba=numba_form,
+        moments=False,  # the numba form never reads m, v
     )
 )

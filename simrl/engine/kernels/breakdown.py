@@ -101,15 +101,26 @@ def breakdown_step(lr, pol, old, aud, rbar, rows, n_rows, out, pp, t, want_pp):
     """Means over moved states of: second order, Theorem 1, token sum, STEER code, Eq. 14;
     with want_pp, every moved state's record into pp[t, s] (AUDIT_PROMPT_COLUMNS).
     rows[:n_rows] are the states the step may have moved, state rows[i] saved in slot i
-    of old (a workspace.StepStart; update.save_rows)."""
+    of old (a workspace.StepStart; update.save_rows); a state moved when its logits
+    changed (metrics.row_moved)."""
+    no_mask = np.zeros(0, dtype=np.bool_)
+    breakdown_over(lr, pol, old, aud, rbar, rows, n_rows, no_mask, out, pp, t, want_pp)
+
+
+@njit(cache=True)
+def breakdown_over(lr, pol, old, aud, rbar, rows, n_rows, moved, out, pp, t, want_pp):
+    """breakdown_step with the moved states given: moved (S,) flags per state, or empty
+    for metrics.row_moved's rule (a linear policy's moved states are those whose theta_tab
+    moved, step_end.finish_step; kernels/linear_audit.py)."""
     z, ent = pol.z, pol.ent
     z0, prob_old, logp_old, ent_old = old.z0, old.prob_old, old.logp_old, old.ent_old
     K = z.shape[1]
+    by_mask = moved.shape[0] > 0
     n = 0
     a0 = a1 = a2 = a3 = a4 = 0.0
     for i in range(n_rows):
         s = rows[i]
-        if not row_moved(z, z0, s, i):
+        if not (moved[s] if by_mask else row_moved(z, z0, s, i)):
             continue
         n += 1
         h = ent_old[i]

@@ -13,8 +13,13 @@ of w (npg_w; theory/NOTES.md "The natural step", option (c)).
 The step's end: the moved states are those whose theta_tab moved (step_end.finish_step),
 their exact dH, first order, step KL; the states outside the batch get dH_heldout and
 dH_spill_first_order. policy_overlap (a constant per run, computed in Python from Phi and
-the base policy) is written at every eval row. The dH breakdown (run.audit) is not
-offered here (batch.check_engine_policy sends such runs to the reference).
+the base policy) is written at every eval row.
+
+This module's `run_chunk_linear` is the plain kernel: a run with a rollout sampler runs on
+kernels/linear_sampler.py's kernel, a run with a controller or run.audit on
+kernels/linear_audit.py's (engine/fast_linear.py picks one per call), so a run without them
+neither compiles nor executes their code. Those kernels reuse this module's parts
+(linear_policy, linear_update / linear_apply, linear_step_end, linear_finite).
 
 With Phi = 0 every added term is an exact zero (Phi^T g = 0, w stays 0, z = theta_tab +
 0.0): the tabular run bitwise (tests/engine/test_linear_fast.py).
@@ -148,15 +153,23 @@ def npg_w(lr, phi, prob, gw, w, n_train):
 @njit(cache=True)
 def linear_update(run, opt_fn, pol, lin, grad, n_rows, n_train):
     """The policy-class seam of one minibatch update (policy.apply_gradient): finish g on
-    the touched states (update.finish_gradient), Phi^T g, the optimiser's steps of
-    theta_tab and of w (npg: npg_w for w, from the same pre-update pi), then z and the
-    cache of every state."""
+    the touched states (update.finish_gradient), then linear_apply."""
+    finish_gradient(run, pol, grad, n_rows)
+    linear_apply(run, opt_fn, pol, lin, grad, n_rows, n_train)
+
+
+@njit(inline="always", cache=True)
+def linear_apply(run, opt_fn, pol, lin, grad, n_rows, n_train):
+    """The optimiser's part of linear_update, from the finished logit gradient g of the
+    touched states: Phi^T g, the optimiser's steps of theta_tab and of w (npg: npg_w for
+    w, from the same pre-update pi = the cache of softmax(z)), then z and the cache of
+    every state (kernels/linear_sampler.py calls it with g divided by T). Inlined, so the
+    plain kernel's update is one function as before the split (docs/performance.md)."""
     z, logp, prob, ent = pol.z, pol.logp, pol.prob, pol.ent
     g, touched, rows = grad.g, grad.touched, grad.rows
     phi = lin.phi
     S, K = z.shape
     d = phi.shape[2]
-    finish_gradient(run, pol, grad, n_rows)
     gw = lin.gw1
     for j in range(d):
         gw[j] = 0.0
@@ -199,18 +212,27 @@ def linear_step(run, algos, pol, lin, task, ws, t, u, upd):
                 n_rows = minibatch_gradient(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries)
                 linear_update(run, algos.optimiser, pol, lin, ws.grad, n_rows, n_train)
                 first = False
+    linear_step_end(ip, pol, lin, ws, t, n_groups, upd)
+    return linear_finite(ip, pol, lin, old.z0)
+
+
+@njit(inline="always", cache=True)
+def linear_step_end(ip, pol, lin, ws, t, n_groups, upd):
+    """The end of a linear step after its updates (step_end.finish_step): ProRL's reset of
+    w's optimiser state, the entropy columns (linear_changes), step.step_metrics, verl's
+    ppo_kl and the exact step KL; upd[9:14] (the dH breakdown) NaN, which
+    kernels/linear_audit.py then fills for a run with run.audit."""
     every = ip[I_REFRESET]
     if every > 0 and (t + 1) % every == 0:  # ProRL: w's optimiser state resets too
         lin.wm[:, :] = 0.0
         lin.wv[:, :] = 0.0
         lin.w_t[0] = 0
-    kl = linear_changes(pol, lin, old, ws, n_groups, upd)
+    kl = linear_changes(pol, lin, ws.old, ws, n_groups, upd)
     step_metrics(ip, t, n_groups, pol, ws.stats, ws.tally, ws.dh, upd)
-    upd[9:14] = np.nan  # the dH breakdown: reference engine only with a linear policy
+    upd[9:14] = np.nan
     upd[14] = ppo_kl_mean(ws.tally, 5)
     upd[15] = kl
     upd[N_UPD] = np.nan  # policy_overlap: written at the eval rows
-    return linear_finite(ip, pol, lin, old.z0)
 
 
 @njit(cache=True)
@@ -270,6 +292,20 @@ def linear_finite(ip, pol, lin, z0):
     return False
 
 
+@njit(cache=True)
+def linear_policy(lin_learner, r, phis, phits, phi_of_run, npg):
+    """Run r's LinPolicy: views of its rows of the batch's LinLearner and of its features,
+    fresh scratch (run_chunk_linear and the kernels of linear_sampler.py, linear_audit.py)."""
+    S, K, d = phis.shape[1], phis.shape[2], phis.shape[3]
+    w_r, gw_r = lin_learner.w[r], np.zeros((1, d))
+    return LinPolicy(
+        lin_learner.theta[r], w_r, lin_learner.wm[r], lin_learner.wv[r],
+        lin_learner.w_t[r : r + 1], phis[phi_of_run[r]], phits[phi_of_run[r]],
+        np.empty((S, K)), gw_r, np.zeros(1, dtype=np.int64), np.zeros(S, dtype=np.bool_),
+        npg == 1, w_r[0], gw_r[0], np.arange(S),
+    )  # fmt: skip
+
+
 @njit(nogil=True, cache=True)
 def run_chunk_linear(
     t0, n_steps, row_of_step, rng, learner, lin_learner, params, algos, tasks, task_of_run,
@@ -280,7 +316,6 @@ def run_chunk_linear(
     to one d), phi_of_run each run's, overlap (R,) each run's policy_overlap, npg 1 when
     the optimiser is npg; phits the phis transposed (n_phi, S, d, K)."""
     R, S, K = learner.z.shape
-    d = phis.shape[3]
     n_eval = 2 + 2 * passk.shape[0] + N_EVAL_FIXED
     metrics, failed = out.metrics, out.failed
     n_cols = metrics.shape[2]
@@ -296,13 +331,7 @@ def run_chunk_linear(
         if ip_r[I_ADV_GREEDY] == 1:
             expected_rewards(run.fp, task.correct, task.fmt, task.label, ws.rbar)
         pol = run_policy(learner, r, S, K)
-        w_r, gw_r = lin_learner.w[r], np.zeros((1, d))
-        lin = LinPolicy(
-            lin_learner.theta[r], w_r, lin_learner.wm[r], lin_learner.wv[r],
-            lin_learner.w_t[r : r + 1], phis[phi_of_run[r]], phits[phi_of_run[r]],
-            np.empty((S, K)), gw_r, np.zeros(1, dtype=np.int64), np.zeros(S, dtype=np.bool_),
-            npg == 1, w_r[0], gw_r[0], np.arange(S),
-        )  # fmt: skip
+        lin = linear_policy(lin_learner, r, phis, phits, phi_of_run, npg)
         upd = np.zeros(N_UPD_LINEAR)
         row_buf = np.empty(n_cols)
         L = ip_r[I_LTOTAL]

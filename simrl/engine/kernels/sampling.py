@@ -27,6 +27,36 @@ from simrl.engine.kernels.copying import stable_argsort
 # the reward registry's numba forms, and which of them read the likelihoods
 from simrl.engine.kernels.dispatch import REWARD_READS_LIKELIHOOD, group_rewards
 
+#: up to this many answers the draw counts the whole CDF (branch-free, vectorised); above
+#: it a binary search (log2 K comparisons) is cheaper. Either gives the same answer.
+LINEAR_CDF_MAX = 64
+
+
+@njit(inline="always", cache=True)
+def inverse_cdf(cdf, K, uu):
+    """The answer drawn by uniform uu from the cumulative sums cdf[:K] of pi_old:
+    numpy's min(searchsorted(cdf, uu, side="right"), K - 1) (reference.sample_answers),
+    i.e. #{k < K - 1 : cdf[k] <= uu}, the first k < K - 1 with cdf[k] > uu, else K - 1.
+
+    The predicate cdf[k] <= uu holds on a prefix of 0..K-2 and fails after it: the sums
+    of non-negative terms never decrease, and once one is NaN every later one is (NaN <= uu
+    is false, as NaN sorts last in searchsorted). So counting it (up to LINEAR_CDF_MAX
+    answers: no branches, vectorised) and a binary search for its first failure give the
+    same index for every uu (tests/engine/test_inverse_cdf.py, on adversarial CDFs)."""
+    if K <= LINEAR_CDF_MAX:
+        a = 0
+        for k in range(K - 1):
+            a += cdf[k] <= uu
+        return a
+    lo, hi = 0, K - 1  # the answer is in lo..hi; cdf[k] <= uu for every k < lo
+    while lo < hi:
+        mid = (lo + hi) >> 1  # < K - 1
+        if cdf[mid] <= uu:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
 
 @njit(cache=True)
 def plurality(ans, row, n, K, counts, u_tie):
@@ -110,14 +140,8 @@ def collect_batch(run, u, prob_old, task, ws):
                 c += prob_old[s, k]
                 cdf[k] = c
             off = base + L_sel + i * G
-            # inverse CDF without branches: #{k < K-1 : cdf[k] <= u} is the first k with
-            # cdf[k] > u (cdf is non-decreasing), capped at K - 1
             for g in range(G):
-                uu = u[off + g]
-                a = 0
-                for k in range(K - 1):
-                    a += cdf[k] <= uu
-                bans[row, g] = a
+                bans[row, g] = inverse_cdf(cdf, K, u[off + g])
             winner = -1
             if votes:
                 winner = plurality(

@@ -51,7 +51,7 @@ from simrl.engine.kernels.metrics import (
     rows_finite,
 )
 from simrl.engine.kernels.pcg64 import next_double
-from simrl.engine.kernels.quadrants import quadrant_sums
+from simrl.engine.kernels.quadrants import has_quadrants, quadrant_sums
 from simrl.engine.kernels.sampling import collect_batch
 from simrl.engine.kernels.softmax import refresh_all
 from simrl.engine.kernels.update import minibatch_step
@@ -270,8 +270,10 @@ def record_update(metrics_r, row, first_col, upd_sum, upd_cnt):
 @njit(cache=True)
 def workspace(S, K, P, G, N_max, cp):
     """A run's scratch arrays (workspace.BanditWorkspace names them); cp is the run's
-    controllers' row (the quadrant split's sums are made only when it asks for them)."""
-    n = max(G, K)
+    controllers' row (the quadrant split's sums are made only when it asks for them).
+    N_max = P n, n the entries of one group: G sampled answers, or all K in exact mode
+    (token_width); the batch arrays are n wide and the token tables N_max long."""
+    n = N_max // P if P > 0 else max(G, K)
     old = StepStart(
         np.empty((S, K)),  # z0
         np.empty((S, K)),  # logp_old
@@ -313,6 +315,56 @@ def workspace(S, K, P, G, N_max, cp):
 
 
 @njit(inline="always", cache=True)
+def token_width(ip, K):
+    """The entries of one group of a bandit run: all K answers in exact mode, else its G
+    samples (the width of its batch arrays; its token tables hold P of them)."""
+    return K if ip[I_EXACT] == 1 else ip[I_G]
+
+
+@njit(cache=True)
+def reset_workspace(ws, S):
+    """Return a workspace to the state `workspace` made it in, for the next run of the
+    same sizes (run_chunk): every array that `workspace` fills is filled again (zeros; the
+    ones of bcount; all_rows and the token index), the np.empty ones are left as they are
+    (a step writes them before it reads them). Reusing a run's arrays this way, instead of
+    allocating them afresh, saves the allocation and its first-touch page faults and
+    changes no number."""
+    grad = ws.grad
+    grad.g[:, :] = 0.0
+    grad.csum[:] = 0.0
+    grad.wsum[:] = 0.0
+    grad.touched[:] = False
+    grad.rows[:] = 0
+    for s in range(S):
+        ws.all_rows[s] = s
+    ws.bprompt[:] = 0
+    ws.bans[:, :] = 0
+    ws.brew[:, :] = 0.0
+    ws.bcount[:, :] = 1.0
+    ws.badv[:, :] = 0.0
+    ws.order[:] = 0
+    ws.cdf[:] = 0.0
+    ws.counts[:] = 0
+    ws.tok[:, :] = 0.0
+    ti = ws.ti
+    ti[:, :] = 0
+    for t in range(ti.shape[1]):
+        ti[TI_SEQ, t] = t
+        ti[TI_LEN, t] = 1
+    ws.flags[:, :] = 0
+    ws.stats[:] = 0.0
+    ws.tally[:] = 0.0
+    ws.dh[:] = 0.0
+    ws.aud[:, :] = 0.0
+    ws.rbar[:, :] = 0.0
+    ws.bgreedy[:] = 0.0
+    ws.blik[:, :] = 0.0
+    ws.quad.first[:, :] = 0.0
+    ws.quad.dz[:, :, :] = 0.0
+    ws.quad.csum[:, :] = 0.0
+
+
+@njit(inline="always", cache=True)
 def bandit_token_index(n):
     """The int token table of a bandit batch (algorithms/tokens.py): an answer is a
     length-1 response, so token t has response index t, position 0 and length 1 (the
@@ -339,8 +391,25 @@ def record_eval(metrics_r, row, n_eval, pol, task, passk, n_train, row_buf):
 def run_policy(learner, r, S, K):
     """Run r's Policy (workspace.py): views of its rows of the batch's Learner, and fresh
     caches of its policy and of its KL reference (softmax.refresh_all)."""
-    logp, prob, ent = np.empty((S, K)), np.empty((S, K)), np.empty(S)
-    ref_logp, ref_prob, ref_ent = np.empty((S, K)), np.empty((S, K)), np.empty(S)
+    return run_policy_in(learner, r, policy_caches(S, K))
+
+
+@njit(inline="always", cache=True)
+def policy_caches(S, K):
+    """The caches of a run's Policy: log pi, pi, H of the policy and of its KL reference
+    (run_policy_in fills them; a thread part's runs share one set, run_chunk)."""
+    return (
+        np.empty((S, K)), np.empty((S, K)), np.empty(S),
+        np.empty((S, K)), np.empty((S, K)), np.empty(S),
+    )  # fmt: skip
+
+
+@njit(inline="always", cache=True)
+def run_policy_in(learner, r, caches):
+    """run_policy with the caches given (policy_caches): every entry is refreshed from
+    run r's logits (softmax.refresh_all writes each), so a previous run's values in them
+    are all overwritten."""
+    logp, prob, ent, ref_logp, ref_prob, ref_ent = caches
     z_r, zref_r = learner.z[r], learner.zref[r]
     refresh_all(z_r, logp, prob, ent)
     refresh_all(zref_r, ref_logp, ref_prob, ref_ent)
@@ -373,6 +442,15 @@ def run_chunk(
     # (inside a prange, as this loop once was, a write to a field of an argument's named
     # tuple went to a copy: numba 0.68's parfor lowering)
     controls = params.cp
+    # one workspace and one set of policy caches for this part's runs, allocated for the
+    # first run and reset (reset_workspace) for each next run of the same sizes, instead
+    # of a fresh allocation per run: at K = 4096 those were most of a call's time, in
+    # page faults (docs/performance.md, "Memory and small calls")
+    ip0 = params.ip[0]
+    key = (ip0[I_P], ip0[I_G], token_width(ip0, K), has_quadrants(controls[0]))
+    ws = workspace(S, K, key[0], key[1], key[0] * key[2], controls[0])
+    fresh = True
+    caches = policy_caches(S, K)
     for r in range(R):  # over threads: engine/threads.py
         if failed[r] >= 0:
             continue
@@ -382,11 +460,17 @@ def run_chunk(
         want_pp = pp.shape[1] > 0
         pp_r = pp[r]
         task = bandit_task_row(tasks, task_of_run[r])
-        P, G = ip_r[I_P], ip_r[I_G]
-        ws = workspace(S, K, P, G, P * max(G, K), run.cp)
+        P, G, n = ip_r[I_P], ip_r[I_G], token_width(ip_r, K)
+        key_r = (P, G, n, has_quadrants(run.cp))
+        if key_r != key:
+            key = key_r
+            ws = workspace(S, K, P, G, P * n, run.cp)
+        elif not fresh:
+            reset_workspace(ws, S)
+        fresh = False
         if ip_r[I_BREAKDOWN] == 1 or ip_r[I_ADV_GREEDY] == 1:
             expected_rewards(run.fp, task.correct, task.fmt, task.label, ws.rbar)
-        pol = run_policy(learner, r, S, K)
+        pol = run_policy_in(learner, r, caches)
         upd = np.zeros(out.upd_sum.shape[1])  # N_UPD, then the controllers' and quadrants'
         row_buf = np.empty(n_cols)
         L = ip_r[I_LTOTAL]
