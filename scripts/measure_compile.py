@@ -5,9 +5,11 @@ notice and the --dry-run estimates; docs/performance.md, "Compile time").
     NUMBA_CACHE_DIR=$(mktemp -d) NUMBA_NUM_THREADS=1 python3 scripts/measure_compile.py [--out FILE]
 
 Each entry kernel (the bandit step's and the sequence step's run_chunk, their rollout
-sampler forms run_chunk_sampler and run_chunk_seq_sampler, and the cfunc of
-every registered policy loss, advantage estimator and optimiser) is compiled once in this
-process, from the empty cache NUMBA_CACHE_DIR names; its time is numba's own compile
+sampler forms run_chunk_sampler and run_chunk_seq_sampler, the cfunc of every registered
+policy loss, advantage estimator and optimiser, and of every feature hook of
+simrl/engine/kernels/hooks.py, after the kernels, with their stubs as one `hook.stubs`,
+first)
+is compiled once in this process, from the empty cache NUMBA_CACHE_DIR names; its time is numba's own compile
 event (numba:compile, inclusive of the callees it compiles), or the time of the cfunc
 decoration, each as CPU and wall seconds. numba's one-time start-up (its type system and LLVM) is paid by a trivial
 function first and recorded as `numba_init`.
@@ -69,7 +71,8 @@ def main() -> int:
         "--only",
         default="",
         help="comma-separated keys or groups to measure (bandit, sequence, loss, advantage, "
-        "optimiser, or one key such as loss.vanilla); the others keep their values in --out",
+        "optimiser, hook, or one key such as loss.vanilla); the others keep their values in "
+        "--out",
     )
     args = ap.parse_args()
     only = {k for k in args.only.split(",") if k}
@@ -91,6 +94,16 @@ def main() -> int:
     from simrl.simulate import simulate
 
     times: dict[str, tuple[float, float]] = {"numba_init": init}
+    # the feature hooks' stubs of both families together, first (every kernel run below
+    # compiles them: simrl/engine/kernels/hooks.py)
+    if wanted("hook.stubs"):
+        from simrl.engine.kernels import hooks
+
+        t, c = time.perf_counter(), time.process_time()
+        for field in hooks.Hooks._fields:
+            hooks.compiled(field, False)
+        times["hook.stubs"] = (time.perf_counter() - t, time.process_time() - c)
+        print(f"hook.stubs: {times['hook.stubs']}", file=sys.stderr, flush=True)
     for group, module, names in (
         ("loss", policy_loss, [e.name for e in policy_loss.POLICY_LOSSES]),
         ("advantage", advantage, [e.name for e in advantage.ADVANTAGES]),
@@ -122,6 +135,18 @@ def main() -> int:
         spans = compile_events(lambda cfg=cfg: simulate(cfg, engine="fast"))
         times[f"{kind}.{kernel}"] = spans[kernel]
         print(f"{kind}.{kernel}: {spans[kernel]}", file=sys.stderr, flush=True)
+    # the feature hooks (kernels/hooks.py), after the kernels: what a first run with the
+    # feature adds to its kernel's compile (callees the kernel compiled are not counted
+    # again, as in a run)
+    from simrl.engine.kernels import hooks
+
+    for field in hooks.Hooks._fields:
+        if wanted(f"hook.{field}"):
+            hooks._COMPILED.pop((field, True), None)
+            t, c = time.perf_counter(), time.process_time()
+            hooks.compiled(field, True)
+            times[f"hook.{field}"] = (time.perf_counter() - t, time.process_time() - c)
+            print(f"hook.{field}: {times[f'hook.{field}']}", file=sys.stderr, flush=True)
     import numba
 
     kept = {}

@@ -5,8 +5,9 @@ the callees it compiles) and the LLVM part (numba:llvm_lock events).
     NUMBA_CACHE_DIR=$(mktemp -d) NUMBA_NUM_THREADS=1 python3 scripts/profile_compile.py \
         [bandit|sequence] [--set key=value ...]
 
-The run's policy loss, advantage and optimiser cfuncs are compiled first (timed apart), so
-the rest is the entry kernel's. docs/performance.md, "Compile time", holds the results.
+The run's policy loss, advantage and optimiser cfuncs and its feature hooks
+(simrl/engine/kernels/hooks.py) are compiled first (timed apart), so the rest is the entry
+kernel's. docs/performance.md, "Compile time", holds the results.
 """
 
 from __future__ import annotations
@@ -52,6 +53,13 @@ def main() -> int:
     c1 = time.process_time()
     compiled(cfg.algo.loss, cfg.algo.advantage, cfg.optim.kind)
     cfuncs = time.process_time() - c1
+    # the run's feature hooks (kernels/hooks.py: the stubs of the features it does not use)
+    from simrl.engine.kernels import hooks
+
+    c1 = time.process_time()
+    for field, real in hooks.hook_fields(args.kind, hooks.features_of_config(cfg)):
+        hooks.compiled(field, real)
+    hook_s = time.process_time() - c1
 
     sigs: dict[str, list] = {}
     stack: list = []  # [name, start cpu, child cpu, llvm cpu]
@@ -92,7 +100,8 @@ def main() -> int:
         simulate(cfg, engine="fast")
     total = time.process_time() - c2
     print(
-        f"numba_init {init:.2f} s, cfuncs {cfuncs:.2f} s, simulate {total:.2f} s CPU "
+        f"numba_init {init:.2f} s, cfuncs {cfuncs:.2f} s, hooks {hook_s:.2f} s, "
+        f"simulate {total:.2f} s CPU "
         f"(load {os.getloadavg()[0]:.2f})"
     )
     print(f"{'dispatcher':40s} {'incl':>8s} {'excl':>8s} {'llvm':>8s} {'n':>3s}")

@@ -17,14 +17,16 @@ estimator and optimiser, as first-class functions (numba types a named tuple of 
 their signatures only, so one compiled kernel serves every combination). The KL
 estimators, aggregation modes and rewards, called per token, state or group, are
 inlined through an if-chain generated from their registries instead
-(simrl/engine/kernels/dispatch.py).
+(simrl/engine/kernels/dispatch.py). Its `hooks` are the engine's optional features
+(the exact batch, the dH breakdown, the controllers, ...: simrl/engine/kernels/hooks.py),
+first-class functions too, which the engine's driver sets per kernel call (None here).
 
 See docs/adding-an-algorithm.md.
 """
 
 from collections import namedtuple
 
-Algorithms = namedtuple("Algorithms", ["loss", "advantage", "optimiser"])
+Algorithms = namedtuple("Algorithms", ["loss", "advantage", "optimiser", "hooks"], defaults=(None,))
 
 
 def compiled(loss: str, advantage: str, optimiser: str = "sgd") -> Algorithms:

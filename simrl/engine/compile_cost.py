@@ -1,8 +1,10 @@
 """Which numba kernels a run will compile, for how long, and a notice on stderr when it does.
 
 A fast-engine run needs one entry kernel per task family (the bandit step's `run_chunk`,
-the sequence step's `run_chunk_seq`; their callees are compiled into them) and the cfuncs
-of its policy loss, advantage estimator and optimiser (simrl.algorithms.compiled). Each is
+the sequence step's `run_chunk_seq`; their callees are compiled into them), the cfuncs
+of its policy loss, advantage estimator and optimiser (simrl.algorithms.compiled), and
+the cfuncs of the optional features its runs use (kernels/hooks.py: `hook.exact_batch`,
+...; the other features' stubs together as `hook.stubs`). Each is
 *cold* when neither this process has compiled it nor numba's on-disk cache holds a fresh
 entry for this CPU: the cache index (`<module>.<function>-<line>.pyXY.nbi`, in the
 source's __pycache__ or under NUMBA_CACHE_DIR) is missing, stale (its source stamp or
@@ -111,19 +113,51 @@ def _algorithm(group: str, name: str) -> Kernel:
     return Kernel(key, not fresh, 0.0 if fresh else estimate(key), where)
 
 
+def _hooks(family: str, features) -> list[Kernel]:
+    """The hooks a call of kernel family `family` compiles (kernels/hooks.py): one Kernel
+    per feature hook ('hook.exact_batch', ...), and the stubs together ('hook.stubs')."""
+    from simrl.engine.kernels import hooks
+
+    out, stubs_cold, stubs_where = [], False, ""
+    for field, real in hooks.hook_fields(family, features):
+        if (field, real) in hooks._COMPILED:
+            continue
+        fresh, where = _fresh_in_cache(getattr(hooks, ("h_" if real else "s_") + field))
+        if real:
+            key = f"hook.{field}"
+            out.append(Kernel(key, not fresh, 0.0 if fresh else estimate(key), where))
+        elif not fresh:
+            stubs_cold, stubs_where = True, where
+    if stubs_cold:
+        out.append(Kernel("hook.stubs", True, estimate("hook.stubs"), stubs_where))
+    return out
+
+
 def needed(configs, engine: str = "fast") -> list[Kernel]:
-    """The kernels the runs of these configs need on `engine` (none on the reference)."""
+    """The kernels the runs of these configs need on `engine` (none on the reference):
+    the entry kernels, the algorithms' cfuncs and the feature hooks (with the stubs of
+    the features no run uses)."""
     if engine != "fast":
         return []
+    from simrl.engine.kernels.hooks import features_of_config
     from simrl.rollout_sampling import differs
 
-    kinds, algos = set(), set()
+    kinds, algos, features = set(), set(), {}
     for c in configs:
         kind = "sequence" if c.task.kind == "sequence" else "bandit"
         kinds.add(f"{kind}_sampler" if differs(c.algo) else kind)
         algos |= {("loss", c.algo.loss), ("advantage", c.algo.advantage)}
         algos.add(("optimiser", c.optim.kind))
-    return [*(_entry_kernel(k) for k in sorted(kinds)), *(_algorithm(*a) for a in sorted(algos))]
+        features[kind] = features.get(kind, frozenset()) | features_of_config(c)
+    hook_kernels: dict[str, Kernel] = {}
+    for family in sorted(features):
+        for k in _hooks(family, features[family]):
+            hook_kernels.setdefault(k.key, k)  # the stubs of both families: one entry
+    return [
+        *(_entry_kernel(k) for k in sorted(kinds)),
+        *(_algorithm(*a) for a in sorted(algos)),
+        *hook_kernels.values(),
+    ]
 
 
 def cold_seconds(kernels: list[Kernel]) -> float:

@@ -136,17 +136,20 @@ def run_blocks(result, steps: int, progress, advance: Callable[[slice, int, int]
                 progress(done, R * steps)
 
 
-def algorithms(specs):
+def algorithms(specs, family: str, ip: np.ndarray, cp: np.ndarray):
     """The compiled numba forms of the batch's one policy loss, advantage estimator and
-    optimiser (simrl.algorithms.compiled)."""
+    optimiser (simrl.algorithms.compiled), with the hooks of the features its runs use
+    (kernel family 'bandit' or 'sequence'; ip and cp the packed ints and controllers' rows:
+    kernels/hooks.py)."""
     from simrl.algorithms import compiled
+    from simrl.engine.kernels.hooks import hooks_for
 
     kinds = {(s.config.algo.loss, s.config.algo.advantage, s.config.optim.kind) for s in specs}
     if len(kinds) != 1:
         raise ValueError(
             f"a kernel call runs one loss, advantage and optimiser, got {sorted(kinds)}"
         )
-    return compiled(*kinds.pop())
+    return compiled(*kinds.pop())._replace(hooks=hooks_for(family, ip, cp))
 
 
 def bandit_tasks(tasks) -> tuple[BanditTask, np.ndarray]:
@@ -176,12 +179,12 @@ def run_fast(specs, tasks, layouts, rows, names, progress, audit_prompts=False):
     passk = np.array(specs[0].config.run.passk, dtype=np.int64)
     task_arrays, task_of_run = bandit_tasks(tasks)
     fp, ip, lp, ap, op = pack([s.config for s in specs], layouts)
-    algos = algorithms(specs)
     n_upd = N_UPD + extra_update_columns(specs[0].config)  # the batch agrees on them
     a, result = batch_arrays(
         specs, tasks, rows, names, task_arrays.base_logp[task_of_run], n_upd, audit_prompts
     )
     cp = pack_controls([s.config for s in specs])  # the controllers, the quadrant split
+    algos = algorithms(specs, "bandit", ip, cp)
     params = Params(fp, ip, np.zeros((len(specs), 0)), lp, ap, op, cp)  # the bandit has no sp
 
     # the rollout sampler's arrays, or None (engine/fast_sampler.py)

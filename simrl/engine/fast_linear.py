@@ -77,7 +77,8 @@ def run_fast_linear(specs, tasks, layouts, rows, names, progress, audit_prompts,
     task_arrays, task_of_run = bandit_tasks(tasks)
     configs = [s.config for s in specs]
     fp, ip, lp, ap, op = pack(configs, layouts)
-    algos = algorithms(specs)
+    cp = pack_controls(configs)  # the controllers' rows, (R, 0) without any
+    algos = algorithms(specs, "bandit", ip, cp)  # with the hooks of the runs' features
     n_upd = N_UPD_LINEAR + extra_update_columns(configs[0])  # the batch agrees on them
     a, result = batch_arrays(
         specs, tasks, rows, names, task_arrays.base_logp[task_of_run].copy(), n_upd,
@@ -101,7 +102,6 @@ def run_fast_linear(specs, tasks, layouts, rows, names, progress, audit_prompts,
         w_t=np.zeros(R, dtype=np.int64),
     )
     npg = int(specs[0].config.optim.kind == "npg")  # one optimiser per call (fast.algorithms)
-    cp = pack_controls(configs)  # the controllers' rows, (R, 0) without any
     params = Params(fp, ip, np.zeros((R, 0)), lp, ap, op, cp)  # the bandit has no sp
     # the rollout sampler's arrays, or None (engine/fast_sampler.py)
     samp = sampler_arrays(configs, task_arrays.base_logp.shape[1:])

@@ -120,7 +120,6 @@ def run_fast_sequence(specs, tasks, layouts, rows, names, progress, audit_prompt
     graphs, leaves, facts = pack_tasks(unique)
     configs = [s.config for s in specs]
     fp, ip, lp, ap, op = pack(configs, layouts)
-    algos = algorithms(specs)
     sp = pack_sequence(configs)
     z0 = np.stack([t.base_logits for t in unique])[task_of_run]
     n_upd = N_UPD_SEQ + extra_update_columns(configs[0])  # the batch agrees on them
@@ -136,6 +135,7 @@ def run_fast_sequence(specs, tasks, layouts, rows, names, progress, audit_prompt
         num_modes=num_modes,
     )
     params = Params(fp, ip, sp, lp, ap, op, pack_controls(configs))
+    algos = algorithms(specs, "sequence", ip, params.cp)
     # the rollout sampler's arrays, or None (engine/fast_sampler.py)
     samp = sampler_arrays(configs, z0.shape[1:])
 

@@ -45,6 +45,7 @@ def test_empty_cache_is_announced_on_a_pipe(tmp_path):
         "loss.vanilla": True,
         "advantage.grpo": True,
         "optimiser.adam": True,
+        "hook.stubs": True,  # the features it does not use: stubs (kernels/hooks.py)
     }
     line = [x for x in out.stderr.splitlines() if "compiling kernels for first use" in x]
     assert len(line) == 1, out.stderr
@@ -91,6 +92,27 @@ def test_a_sampler_run_needs_the_sampler_kernel():
         assert (
             compile_cost.estimate("bandit_sampler.run_chunk_sampler") == seconds["bandit.run_chunk"]
         )
+
+
+def test_a_feature_adds_its_hooks_and_a_default_run_none(monkeypatch):
+    """From an empty cache (faked: nothing in this process, nothing on disk), a run with
+    run.audit needs the dH breakdown's hooks besides the kernel; the quickstart needs no
+    feature's hook, only the stubs (kernels/hooks.py)."""
+    from simrl.config import Config
+    from simrl.engine.kernels import hooks
+
+    monkeypatch.setattr(hooks, "_COMPILED", {})
+    monkeypatch.setattr(compile_cost, "_fresh_in_cache", lambda fn: (False, "X"))
+    default = {k.key for k in compile_cost.needed([Config.from_toml(QUICKSTART)])}
+    assert {k for k in default if k.startswith("hook.")} == {"hook.stubs"}
+    audit = {
+        k.key for k in compile_cost.needed([Config.from_toml(QUICKSTART, {"run.audit": True})])
+    }
+    assert {k for k in audit if k.startswith("hook.")} == {
+        "hook.breakdown_step",
+        "hook.breakdown_minibatch",
+        "hook.stubs",
+    }
 
 
 def test_estimate_phrase_adds_the_compile():

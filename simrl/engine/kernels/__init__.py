@@ -7,7 +7,9 @@ tallies), `update` (gradient and optimiser), `metrics`, `breakdown` (the dH brea
 `run.audit`), `step` (one bandit step of one run, and the parallel chunk over runs); for
 sequence tasks `seq_graph` (the task graph's dynamic programs), `seq_sampling`,
 `seq_update`, `seq_metrics` and `seq_step`; `workspace` names the structures they pass
-(docs/architecture.md, "The kernels' plumbing").
+(docs/architecture.md, "The kernels' plumbing"); `hooks` hands the kernels the optional
+features (the exact batch, the dH breakdown, the controllers, the quadrant split, the
+per-token baselines) as first-class functions, compiled only for a call that uses them.
 
 The algorithms' numba forms live with their algorithms (simrl/algorithms/): the policy
 losses, advantage estimators and optimisers reach the kernels as first-class functions

@@ -165,3 +165,25 @@ def breakdown_over(lr, pol, old, aud, rbar, rows, n_rows, moved, out, pp, t, wan
     out[2] = a2 / n if n > 0 else np.nan
     out[3] = a3 / n if n > 0 else np.nan
     out[4] = a4 / n if n > 0 else np.nan
+
+
+@njit(cache=True)
+def sequence_terms(lr, pol, aud, trow, ttok, tw, work, tkeep, tlogp, tsteer, tent, N, forking):
+    """A sequence minibatch's token terms at the current policy (before its update) into
+    aud (4, M): per token t of the minibatch (its parameter row trow[t], token ttok[t],
+    aggregation weight tw[t], loss coefficient work[t], forking keep tkeep[t] when forking,
+    log pi tlogp[t], STEER's A / pi_old(a) tsteer[t] and H_old tent[t]), its weight and
+    token_terms (seq_update.seq_minibatch_gradient gathers them; kernels/hooks.py calls
+    this for a run with run.audit)."""
+    prob, logp, ent = pol.prob, pol.logp, pol.ent
+    for t in range(N):
+        row, w = trow[t], tw[t]
+        h = ent[row]
+        d_token, d_code, d_eq14 = token_terms(
+            work[t], w * (tkeep[t] if forking else 1.0), prob[row, ttok[t]], tlogp[t], h,
+            row_spread(prob, logp, h, row), tsteer[t], tent[t],
+        )  # fmt: skip
+        aud[0, row] += w
+        aud[1, row] += lr * d_token
+        aud[2, row] += lr * d_code
+        aud[3, row] += lr * d_eq14

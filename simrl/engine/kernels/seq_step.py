@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simrl.engine.kernels.breakdown import breakdown_step
 from simrl.engine.kernels.codes import (
     F_ENT_ADV_ALPHA,
     F_ENT_ADV_KAPPA,
@@ -25,12 +24,6 @@ from simrl.engine.kernels.codes import (
     I_REW_UPDATES,
     STEER_PROB_FLOOR,
 )
-from simrl.engine.kernels.controllers import (
-    after_update,
-    before_update,
-    controls_end,
-    penalise_sequence,
-)
 from simrl.engine.kernels.copying import copy1
 from simrl.engine.kernels.metrics import (
     EXPONENT_BITS,
@@ -41,8 +34,8 @@ from simrl.engine.kernels.metrics import (
     row_top_exponent,
 )
 from simrl.engine.kernels.pcg64 import next_double
-from simrl.engine.kernels.quadrants import quadrant_sums, quadrants_end
-from simrl.engine.kernels.seq_graph import forward_reach, leaf_rewards, q_values, row_q
+from simrl.engine.kernels.quadrants import quadrant_sums
+from simrl.engine.kernels.seq_graph import leaf_rewards
 from simrl.engine.kernels.seq_metrics import N_BUCKETS, N_EVAL_SEQ_FIXED, base_kl, eval_row_seq
 from simrl.engine.kernels.seq_sampling import (
     N_TF,
@@ -56,7 +49,6 @@ from simrl.engine.kernels.seq_sampling import (
     TI_LEN,
     TI_ROW,
     TI_TOK,
-    exact_tokens,
     sampled_tokens,
 )
 from simrl.engine.kernels.seq_update import reads_entropy, seq_minibatch_step
@@ -69,7 +61,6 @@ from simrl.engine.kernels.step import (
     run_policy,
     step_metrics,
 )
-from simrl.engine.kernels.token_baseline import sequence_token_baselines
 from simrl.engine.kernels.workspace import (
     GradSums,
     Saves,
@@ -108,13 +99,16 @@ def greedy_leaf(prob, graph, s, max_len):
     return -1  # unreachable: every path ends in a leaf within max_len tokens
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     """Step t of one run (sequence_ref.step). Returns False if a value became non-finite.
     algos holds the run's compiled policy loss, advantage estimator and optimiser
     (simrl.algorithms.Algorithms), run (a workspace.Params) their parameters; pol is the
-    run's Policy, task its SeqTask, ws its SeqWorkspace (workspace.py)."""
+    run's Policy, task its SeqTask, ws its SeqWorkspace (workspace.py). KL in the reward,
+    the per-token baselines, the controllers, the quadrant split and the dH breakdown's
+    kernels are algos.hooks (kernels/hooks.py: compiled only for a call that uses them)."""
     ip, sp = run.ip, run.sp
+    hk = algos.hooks
     saves, misc, dp, ti, tf, batch = ws.saves, ws.misc, ws.dp, ws.ti, ws.tf, ws.batch
     old, saved, saved_rows, n_saved = saves.old, saves.saved, saves.saved_rows, saves.n_saved
     gstart, badv = batch.gstart, batch.badv
@@ -127,12 +121,17 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     # it changes (update.save_rows), and only the saved rows can have moved
     n_saved[0] = 0
     G = ip[I_G]
-    if ip[I_EXACT] == 1:
-        n_groups = exact_tokens(run, u, prob, task, ws)
+    if ip[I_EXACT] == 1:  # algo.exact's token table (a hook: kernels/hooks.py)
+        n_groups = hk.exact_tokens(
+            run.fp, ip, u, prob, task.graph, task.leaves, task.max_len, dp, batch.bprompt,
+            gstart, batch.chosen, tf, ti, misc.stats,
+        )  # fmt: skip
     else:
         n_groups = sampled_tokens(run, u, prob, task, ws)
         if run.cp.shape[0] > 0:  # KL in the reward (kernels/controllers.py)
-            penalise_sequence(run.cp, batch, ti, TI_ROW, TI_TOK, logp, pol.ref_logp, n_groups, G)
+            hk.penalise_sequence(
+                run.cp, gstart, batch.bresp, batch.brew, ti, logp, pol.ref_logp, n_groups, G
+            )
         for j in range(n_groups):  # the responses' lengths, as the estimator reads them
             for i in range(G):
                 batch.blen[j, i] = batch.bresp[1, j, i]
@@ -152,7 +151,7 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
                 tf[TF_ADV, k : k + length] = badv[j, i]
                 k += length
         if ip[I_ADV_TOKEN] == 1:  # per-token baselines (verl's optimal_token_baseline)
-            sequence_token_baselines(prob, tf, ti, gstart, batch.blen, batch.brew, n_groups, G)
+            hk.token_baselines_sequence(prob, tf, ti, gstart, batch.blen, batch.brew, n_groups, G)
     breakdown = ip[I_BREAKDOWN] == 1
     ent_alpha, ent_kappa = run.fp[F_ENT_ADV_ALPHA], run.fp[F_ENT_ADV_KAPPA]
     # H_old per token: a loss that reads it, the dH breakdown, the entropy-based advantage
@@ -170,13 +169,10 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     tally[:] = 0.0
     if breakdown:  # Theorem 1 needs each row's exact expected advantage under pi_old
         aud[:, :] = 0.0
-        leaf_rewards(
-            run.fp, task.leaves, task.max_len, int(sp[SP_OVER_CACHE]), sp[SP_OVER_FACTOR],
-            dp.r_leaf,
+        hk.breakdown_prepare_sequence(
+            run.fp, task.leaves, task.max_len, int(sp[SP_OVER_CACHE]), sp[SP_OVER_FACTOR], prob,
+            task.graph, dp, ip[I_NTRAIN], misc.qrow, misc.wrow,
         )  # fmt: skip
-        forward_reach(prob, task.graph, dp.reach_ext)
-        q_values(prob, dp.r_leaf, task.graph, dp.q, dp.value)
-        row_q(dp.q, dp.reach, task.graph, ip[I_NTRAIN], misc.qrow, misc.wrow)
     mb = ip[I_MB]
     first = np.bool_(True)  # not Literal[bool] (step.step_run)
     for epoch in range(ip[I_EPOCHS]):
@@ -185,10 +181,10 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
             hi = ((b + 1) * n_groups) // mb
             if hi > lo:
                 if run.cp.shape[0] > 0:  # the controllers (kernels/controllers.py)
-                    before_update(run.cp, run.fp)
+                    hk.before_update(run.cp, run.fp)
                 seq_minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, task.max_len)
                 if run.cp.shape[0] > 0:
-                    after_update(run.cp, pol)
+                    hk.after_update(run.cp, pol)
                 first = False
     n = n_saved[0]
     rows_ok = moved_rows(
@@ -197,7 +193,7 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     )  # fmt: skip
     step_metrics(ip, t, n_groups, pol, misc.stats, tally, misc.dh, upd)
     if breakdown:
-        breakdown_step(
+        hk.breakdown_step(
             run.fp[F_LR], pol, old, aud, misc.qrow, saved_rows, n, upd[9:14], pp, t, want_pp
         )
     else:
@@ -208,8 +204,7 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     upd[17] = ppo_kl_mean(tally, 8)  # metrics.STEP_KL_METRICS
     upd[18] = misc.dh[2]  # kl_step_exact, from moved_rows' pass
     if run.cp.shape[0] > 0:  # the controllers' and the quadrant split's columns
-        col = controls_end(run.cp, pol, upd, N_UPD_SEQ)
-        quadrants_end(run.cp, ws.quad, pol, old, saved_rows, n, upd, col)
+        hk.step_end(run.cp, pol, old, ws.quad, saved_rows, n, upd, N_UPD_SEQ)
     ok = kept_finite(ip, pol, old.z0, saved_rows, n, rows_ok)
     for i in range(n):
         saved[saved_rows[i]] = False

@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simrl.engine.kernels.breakdown import row_spread, token_terms
 from simrl.engine.kernels.codes import (
     F_ENT_COEF,
     F_KL_COEF,
@@ -31,12 +30,11 @@ from simrl.engine.kernels.codes import (
     I_ROUNDS,
     I_TIS,
 )
-from simrl.engine.kernels.controllers import entropy_adaptive, measure_sequence
+from simrl.engine.kernels.controllers import entropy_adaptive
 from simrl.engine.kernels.copying import copy1
 from simrl.engine.kernels.dispatch import aggregation_weight, sampled_kl_grad
 from simrl.engine.kernels.losses import clip_tally, token_losses
 from simrl.engine.kernels.metrics import minibatch_ppo_kl, quantile_sorted
-from simrl.engine.kernels.quadrants import quadrant_sequence
 from simrl.engine.kernels.seq_sampling import (
     SP_FORK_Q,
     TF_COEF,
@@ -233,20 +231,14 @@ def seq_minibatch_gradient(run, algos, pol, ws, u, epoch, first, lo, hi, max_len
     tally[5] += kept_count(N, exact, forking, tcount, tkeep)
     tally[6] += fork_mag
     tally[7] += all_mag
-    if breakdown:
-        lr = fp[F_LR]
-        for t in range(N):
-            row, w = trow[t], tw[t]
-            h = ent[row]
-            d_token, d_code, d_eq14 = token_terms(
-                work[t], w * (tkeep[t] if forking else 1.0), prob[row, ttok[t]], tlogp[t], h,
-                row_spread(prob, logp, h, row), tsteer[t], tent[t],
-            )  # fmt: skip
-            aud[0, row] += w
-            aud[1, row] += lr * d_token
-            aud[2, row] += lr * d_code
-            aud[3, row] += lr * d_eq14
+    hk = algos.hooks  # compiled only for a call whose runs use them (kernels/hooks.py)
+    if breakdown:  # the token terms (breakdown.sequence_terms)
+        hk.breakdown_tokens_sequence(
+            fp[F_LR], pol, aud, trow, ttok, tw, work, tkeep, tlogp, tsteer, tent, N, forking
+        )
     if run.cp.shape[0] > 0:  # the adaptive entropy's measure, the quadrant split
-        measure_sequence(run.cp, ent, trow, tcount, tkeep, N, exact, forking)
-        quadrant_sequence(run.cp, fp[F_LR], pol, ws.quad, tf, trow, ttok, b0, N, rows, n_rows)
+        hk.minibatch_sequence(
+            run.cp, fp[F_LR], pol, ws.quad, tf, trow, ttok, tcount, tkeep, b0, N, exact,
+            forking, rows, n_rows,
+        )  # fmt: skip
     return n_rows

@@ -19,7 +19,7 @@ from simrl.algorithms.tokens import (
     TI_LEN,
     TI_SEQ,
 )
-from simrl.engine.kernels.breakdown import breakdown_step, expected_rewards
+from simrl.engine.kernels.breakdown import expected_rewards
 from simrl.engine.kernels.codes import (
     F_ENT_ADV_ALPHA,
     F_ENT_ADV_KAPPA,
@@ -41,12 +41,6 @@ from simrl.engine.kernels.codes import (
     N_UPD,
     STEER_PROB_FLOOR,
 )
-from simrl.engine.kernels.controllers import (
-    after_update,
-    before_update,
-    controls_end,
-    penalise_bandit,
-)
 from simrl.engine.kernels.copying import copy1, copy2
 from simrl.engine.kernels.metrics import (
     all_finite,
@@ -57,10 +51,9 @@ from simrl.engine.kernels.metrics import (
     rows_finite,
 )
 from simrl.engine.kernels.pcg64 import next_double
-from simrl.engine.kernels.quadrants import has_quadrants, quadrant_sums, quadrants_end
-from simrl.engine.kernels.sampling import collect_batch, exact_batch
+from simrl.engine.kernels.quadrants import has_quadrants, quadrant_sums
+from simrl.engine.kernels.sampling import collect_batch
 from simrl.engine.kernels.softmax import refresh_all
-from simrl.engine.kernels.token_baseline import bandit_token_baselines
 from simrl.engine.kernels.update import minibatch_step
 from simrl.engine.kernels.workspace import (
     BanditWorkspace,
@@ -72,13 +65,16 @@ from simrl.engine.kernels.workspace import (
 )
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def step_run(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     """Step t of one run (reference.step). Returns False if a value became non-finite.
     algos holds the run's compiled policy loss, advantage estimator and optimiser
     (simrl.algorithms.Algorithms), run (a workspace.Params) their parameters; pol is the
-    run's Policy, task its BanditTask, ws its BanditWorkspace (workspace.py)."""
+    run's Policy, task its BanditTask, ws its BanditWorkspace (workspace.py). The
+    controllers, the quadrant split and the dH breakdown are algos.hooks (kernels/hooks.py:
+    compiled only for a call whose runs use them)."""
     ip = run.ip
+    hk = algos.hooks
     old = ws.old
     ent_old, tally, aud = old.ent_old, ws.tally, ws.aud
     breakdown = ip[I_BREAKDOWN] == 1
@@ -98,10 +94,10 @@ def step_run(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
             hi = ((b + 1) * n_groups) // mb
             if hi > lo:
                 if run.cp.shape[0] > 0:  # the controllers (kernels/controllers.py)
-                    before_update(run.cp, run.fp)
+                    hk.before_update(run.cp, run.fp)
                 minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries)
                 if run.cp.shape[0] > 0:
-                    after_update(run.cp, pol)
+                    hk.after_update(run.cp, pol)
                 first = False
     S = z.shape[0]
     entropy_change(
@@ -110,7 +106,7 @@ def step_run(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     )  # fmt: skip
     step_metrics(ip, t, n_groups, pol, ws.stats, tally, ws.dh, upd)
     if breakdown:
-        breakdown_step(
+        hk.breakdown_step(
             run.fp[F_LR], pol, old, aud, ws.rbar, ws.all_rows, S, upd[9:14], pp, t, want_pp
         )
     else:
@@ -118,17 +114,18 @@ def step_run(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
     upd[14] = ppo_kl_mean(tally, 5)  # metrics.STEP_KL_METRICS
     upd[15] = ws.dh[2]  # kl_step_exact, from entropy_change's pass
     if run.cp.shape[0] > 0:  # the controllers' and the quadrant split's columns
-        col = controls_end(run.cp, pol, upd, N_UPD)
-        quadrants_end(run.cp, ws.quad, pol, old, ws.all_rows, S, upd, col)
+        hk.step_end(run.cp, pol, old, ws.quad, ws.all_rows, S, upd, N_UPD)
     return kept_finite(ip, pol, old.z0, ws.all_rows, S, rows_finite(z, ws.all_rows, S))
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def prepare_step(run, algos, pol, task, ws, u):
     """The start of a bandit step before its updates (step_run; kernels/linear.py's step
     too): snapshot the policy, draw (or enumerate) the batch, its advantages, and the
-    step's token table. Returns (n_groups, n_entries per group)."""
+    step's token table. Returns (n_groups, n_entries per group). The exact batch, KL in
+    the reward and the per-token baselines are algos.hooks (kernels/hooks.py)."""
     ip = run.ip
+    hk = algos.hooks
     old = ws.old
     logp_old, prob_old, ent_old = old.logp_old, old.prob_old, old.ent_old
     bprompt, bans, bcount, badv, tok = ws.bprompt, ws.bans, ws.bcount, ws.badv, ws.tok
@@ -137,13 +134,18 @@ def prepare_step(run, algos, pol, task, ws, u):
     snapshot(pol, old)
     exact = ip[I_EXACT] == 1
     if exact:
-        n_groups = exact_batch(run, u, prob_old, task, ws)
+        n_groups = hk.exact_batch(
+            ip, u, prob_old, task.correct, task.fmt, task.label, bprompt, bans, ws.brew,
+            bcount, badv, ws.stats, ws.blik,
+        )  # fmt: skip
         n_entries = K
     else:
         n_groups = collect_batch(run, u, prob_old, task, ws)
         n_entries = ip[I_G]
         if run.cp.shape[0] > 0:  # KL in the reward (kernels/controllers.py)
-            penalise_bandit(run.cp, ws, logp_old, pol.ref_logp, n_groups, ip[I_G])
+            hk.penalise_bandit(
+                run.cp, bprompt, bans, ws.brew, logp_old, pol.ref_logp, n_groups, ip[I_G]
+            )
         if ip[I_ADV_GREEDY] == 1:  # ReMax: the reward of the argmax answer (rbar = E[r | a])
             for j in range(n_groups):
                 s = bprompt[j]
@@ -155,7 +157,7 @@ def prepare_step(run, algos, pol, task, ws, u):
         # lens: bcount is 1 per sampled answer, a bandit response's length
         algos.advantage(run.ap, ws.brew, badv, n_groups, ip[I_G], bcount, ws.bgreedy)
         if ip[I_ADV_TOKEN] == 1:  # a per-token baseline (verl's optimal_token_baseline)
-            bandit_token_baselines(prob_old, bprompt, bans, ws.brew, badv, n_groups, ip[I_G])
+            hk.token_baselines_bandit(prob_old, bprompt, bans, ws.brew, badv, n_groups, ip[I_G])
     for i in range(tally.shape[0]):
         tally[i] = 0.0
     breakdown = ip[I_BREAKDOWN] == 1

@@ -15,7 +15,6 @@ from simrl.algorithms.tokens import (
     TF_LOGP_OLD,
     TF_RATIO,
 )
-from simrl.engine.kernels.breakdown import breakdown_minibatch
 from simrl.engine.kernels.codes import (
     F_ENT_COEF,
     F_KL_COEF,
@@ -38,11 +37,9 @@ from simrl.engine.kernels.codes import (
     I_ROUNDS,
     I_TIS,
 )
-from simrl.engine.kernels.controllers import measure_bandit
 from simrl.engine.kernels.dispatch import aggregation_weight, exact_kl_grad, sampled_kl_grad
 from simrl.engine.kernels.losses import clip_tally, token_losses
 from simrl.engine.kernels.metrics import entropy_grad, minibatch_ppo_kl
-from simrl.engine.kernels.quadrants import quadrant_bandit
 from simrl.engine.kernels.softmax import refresh_rows
 from simrl.engine.kernels.tis import apply_tis
 
@@ -147,11 +144,13 @@ def minibatch_gradient(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries):
         csum[s] += cs
         wsum[s] += wt
     clip_tally(N, True, tcount, flags[b0:], ws.tally)
+    hk = algos.hooks  # compiled only for a call whose runs use them (kernels/hooks.py)
     if ip[I_BREAKDOWN] == 1:
-        breakdown_minibatch(fp[F_LR], pol, ws, lo, hi, n_entries, w_seq)
+        hk.breakdown_minibatch(fp[F_LR], pol, tok, bprompt, bans, ws.aud, lo, hi, n_entries, w_seq)
     if run.cp.shape[0] > 0:  # the adaptive entropy's measure, the quadrant split
-        measure_bandit(run.cp, pol.ent, bprompt, tcount, lo, hi, n_entries)
-        quadrant_bandit(run.cp, fp[F_LR], pol, ws, lo, hi, n_entries, rows, n_rows)
+        hk.minibatch_bandit(
+            run.cp, fp[F_LR], pol, tok, bprompt, bans, ws.quad, lo, hi, n_entries, rows, n_rows
+        )
     return n_rows
 
 
