@@ -119,11 +119,17 @@ def main() -> int:
             print(f"{group}.{name}: {times[f'{group}.{name}']}", file=sys.stderr, flush=True)
     # a rollout sampler runs on its own kernels (engine/fast_sampler.py)
     sampler = {"algo.temperature": 0.7, "algo.staleness": 1, "algo.tis": "token_truncate"}
+    linear = {"policy.kind": "linear", "policy.features": "random_features", "policy.dim": 8}
+    audit = {"run.audit": True}
     for kind, toml, kernel, extra in (
         ("bandit", "quickstart.toml", "run_chunk", {}),
         ("sequence", "sequence.toml", "run_chunk_seq", {}),
         ("bandit_sampler", "quickstart.toml", "run_chunk_sampler", sampler),
         ("sequence_sampler", "sequence.toml", "run_chunk_seq_sampler", sampler),
+        # a linear policy's kernels (engine/fast_linear.py), after the tabular ones
+        ("linear", "quickstart.toml", "run_chunk_linear", linear),
+        ("linear_sampler", "quickstart.toml", "run_chunk_linear_sampler", {**linear, **sampler}),
+        ("linear_audit", "quickstart.toml", "run_chunk_linear_audit", {**linear, **audit}),
     ):
         if not wanted(f"{kind}.{kernel}"):
             continue

@@ -188,7 +188,7 @@ def base_eval_key(cfg: BridgeRunConfig) -> str:
     update has happened at step 0, and the row is the base model's (policy = a copy of it).
     Runs of a study that differ only in those sections (e.g. reward x clipping arms) share
     the row, computed once per process: the same numbers, bit for bit, as computing it
-    again (tests/bridge/test_builtin_task.py), in a fraction of the time."""
+    again (tests/bridge/test_base_eval.py), in a fraction of the time."""
     return json.dumps(
         {"bridge": dataclasses.asdict(cfg.bridge), "seed": cfg.run.seed,
          "passk": list(cfg.run.passk)},

@@ -34,6 +34,19 @@ ENTRY = {
     # runs with a rollout sampler (engine/fast_sampler.py)
     "bandit_sampler": ("simrl.engine.kernels.rollout_sampler", "run_chunk_sampler"),
     "sequence_sampler": ("simrl.engine.kernels.seq_rollout_sampler", "run_chunk_seq_sampler"),
+    # a linear policy's runs (engine/fast_linear.py chunk_kernel_linear: the plain kernel,
+    # the sampler's, or the controllers' and run.audit's)
+    "linear": ("simrl.engine.kernels.linear", "run_chunk_linear"),
+    "linear_sampler": ("simrl.engine.kernels.linear_sampler", "run_chunk_linear_sampler"),
+    "linear_audit": ("simrl.engine.kernels.linear_audit", "run_chunk_linear_audit"),
+}
+#: the kernel an entry kernel not measured yet is estimated by (the same parts)
+STAND_IN = {
+    "bandit_sampler": "bandit",
+    "sequence_sampler": "sequence",
+    "linear": "bandit",
+    "linear_sampler": "bandit_sampler",
+    "linear_audit": "bandit",
 }
 TIMES_FILE = Path(__file__).with_name("compile_times.toml")
 
@@ -61,9 +74,9 @@ def estimate(key: str) -> float:
     if key in seconds:
         return float(seconds[key])
     family = key.split(".")[0]
-    plain = family.removesuffix("_sampler")
-    if plain != family and plain in ENTRY:  # a sampler kernel not measured yet: about
-        return estimate(f"{plain}.{ENTRY[plain][1]}")  # its plain kernel's (the same parts)
+    if family in STAND_IN:  # an entry kernel not measured yet: about its stand-in's
+        stand_in = STAND_IN[family]
+        return estimate(f"{stand_in}.{ENTRY[stand_in][1]}")
     group = sorted(v for k, v in seconds.items() if k.split(".")[0] == key.split(".")[0])
     return float(group[len(group) // 2]) if group else 0.0
 
@@ -139,13 +152,22 @@ def needed(configs, engine: str = "fast") -> list[Kernel]:
     the features no run uses)."""
     if engine != "fast":
         return []
+    from simrl import controllers
     from simrl.engine.kernels.hooks import features_of_config
     from simrl.rollout_sampling import differs
 
     kinds, algos, features = set(), set(), {}
     for c in configs:
         kind = "sequence" if c.task.kind == "sequence" else "bandit"
-        kinds.add(f"{kind}_sampler" if differs(c.algo) else kind)
+        if c.policy.kind == "linear":  # fast_linear.chunk_kernel_linear's choice
+            if differs(c.algo):
+                kinds.add("linear_sampler")
+            elif controllers.active(c.algo) or c.run.audit:
+                kinds.add("linear_audit")
+            else:
+                kinds.add("linear")
+        else:
+            kinds.add(f"{kind}_sampler" if differs(c.algo) else kind)
         algos |= {("loss", c.algo.loss), ("advantage", c.algo.advantage)}
         algos.add(("optimiser", c.optim.kind))
         features[kind] = features.get(kind, frozenset()) | features_of_config(c)

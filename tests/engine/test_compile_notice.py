@@ -94,6 +94,28 @@ def test_a_sampler_run_needs_the_sampler_kernel():
         )
 
 
+@pytest.mark.parametrize(
+    "extra, kernel",
+    [
+        ({}, "linear.run_chunk_linear"),
+        ({"algo.temperature": 0.8}, "linear_sampler.run_chunk_linear_sampler"),
+        ({"run.audit": True}, "linear_audit.run_chunk_linear_audit"),
+        ({"algo.kl_in_reward": True, "algo.kl_coef": 0.01}, "linear_audit.run_chunk_linear_audit"),
+    ],
+)
+def test_a_linear_run_names_the_kernel_it_compiles(extra, kernel, monkeypatch):
+    """A linear policy's notice names the kernel engine/fast_linear.py chunk_kernel_linear
+    picks for it (tests/engine/test_linear_fast.py checks that choice), not the tabular
+    bandit kernel, estimated by its stand-in until it is measured."""
+    from simrl.config import Config
+
+    linear = {"policy.kind": "linear", "policy.features": "random_features", "policy.dim": 8}
+    cfg = Config.from_toml(QUICKSTART, {**linear, **extra})
+    keys = [k.key for k in compile_cost.needed([cfg])]
+    assert kernel in keys and "bandit.run_chunk" not in keys
+    assert compile_cost.estimate(kernel) > 0
+
+
 def test_a_feature_adds_its_hooks_and_a_default_run_none(monkeypatch):
     """From an empty cache (faked: nothing in this process, nothing on disk), a run with
     run.audit needs the dH breakdown's hooks besides the kernel; the quickstart needs no
