@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import shutil
 import sys
-import time
 from pathlib import Path
 
+from phase_clock import PhaseClock
+
 ROOT = Path(__file__).resolve().parents[1]
-marks: list[tuple[str, float, float]] = []
-
-
-def mark(name: str) -> None:
-    marks.append((name, time.perf_counter(), time.process_time()))
 
 
 def main(study: Path) -> None:
-    start = (time.perf_counter(), time.process_time())
+    clock = PhaseClock()
+    mark = clock.mark
     shutil.rmtree(study, ignore_errors=True)
     study.mkdir(parents=True)
     shutil.copy(ROOT / "experiments/decomposition/demo.toml", study / "prereg.toml")
@@ -54,13 +51,7 @@ def main(study: Path) -> None:
     report.write_figures = timed_figures
     report.write(a)
     mark("write: verdicts, report.md")
-    prev = start
-    for name, w, c in marks:
-        print(f"{c - prev[1]:7.3f} CPU s {w - prev[0]:7.3f} wall s  {name}")
-        prev = (w, c)
-    print(
-        f"{prev[1] - start[1]:7.3f} CPU s {prev[0] - start[0]:7.3f} wall s  in all (after start-up)"
-    )
+    clock.report()
 
 
 if __name__ == "__main__":

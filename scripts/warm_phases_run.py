@@ -12,15 +12,12 @@ import tempfile
 import time
 from pathlib import Path
 
-marks: list[tuple[str, float, float]] = []
-
-
-def mark(name: str) -> None:
-    marks.append((name, time.perf_counter(), time.process_time()))
+from phase_clock import PhaseClock
 
 
 def main(path: str) -> None:
-    start = (time.perf_counter(), time.process_time())
+    clock = PhaseClock()
+    mark = clock.mark
     from simrl.cli import build_parser
 
     build_parser()
@@ -48,13 +45,7 @@ def main(path: str) -> None:
     from simrl.summary import print_summary  # noqa: F401
 
     mark("import simrl.summary (rich)")
-    prev = start
-    for name, w, c in marks:
-        print(f"{c - prev[1]:7.3f} CPU s {w - prev[0]:7.3f} wall s  {name}")
-        prev = (w, c)
-    print(
-        f"{prev[1] - start[1]:7.3f} CPU s {prev[0] - start[0]:7.3f} wall s  in all (after start-up)"
-    )
+    clock.report()
     w, c = time.perf_counter(), time.process_time()
     simulate(cfg, engine="fast")
     print(
