@@ -105,7 +105,7 @@ def names_for(config: Config, task) -> tuple[str, ...]:
     return names + (QUADRANT_METRICS if config.run.audit_quadrants else ())
 
 
-def check_engine_policy(specs: Sequence[RunSpec], engine: str) -> None:
+def check_batch_agreement(specs: Sequence[RunSpec]) -> None:
     """A batch's runs agree on whether they have a controller or the quadrant split (each
     adds metric columns). (The numba engine runs a linear policy with the rollout sampler,
     the controllers and run.audit: kernels/linear_sampler.py, kernels/linear_audit.py; the
@@ -162,7 +162,7 @@ def run_batch(
         raise ConfigError(
             "run.audit", False, "must be true for every run when audit_prompts is asked for"
         )
-    check_engine_policy(specs, engine)
+    check_batch_agreement(specs)
     tasks = build_tasks(specs)
     check_shared_shapes(specs, tasks)
     # once per distinct (config, task) object pair: a batch's runs usually share both
@@ -271,9 +271,9 @@ def _run_reference(
     update_names = UPDATE_METRICS + forms.update_extra
     if specs[0].config.policy.kind != "tabular":  # batches share policy.kind
         update_names = update_names + POLICY_UPDATE_METRICS
-    if controllers.active(specs[0].config.algo):  # batches agree (check_engine_policy)
+    if controllers.active(specs[0].config.algo):  # batches agree (check_batch_agreement)
         update_names = update_names + CONTROL_METRICS
-    if specs[0].config.run.audit_quadrants:  # batches agree (check_engine_policy)
+    if specs[0].config.run.audit_quadrants:  # batches agree (check_batch_agreement)
         update_names = update_names + QUADRANT_METRICS
     upd_idx = [names.index(n) for n in update_names]
     features = features or [None] * R

@@ -337,8 +337,6 @@ def parse(data: dict[str, Any], path: Path) -> Study:
     study = _with(study, cells=tuple(cell_configs(study)))  # builds and checks every config
     if backend == "bridge":
         _check_bridge_cells(study)
-    elif engine == "fast":
-        _check_fast_cells(study)
     study = _with(study, additive=_additive(data["analysis"].get("additive"), study))
     study = _with(study, hypotheses=_hypotheses(data.get("hypothesis", []), study))
     _check_factor_names(study, by, "analysis.by")
@@ -400,24 +398,3 @@ def _additive(raw: Any, study: Study) -> Additive | None:
         float(a["sesoi"]),
         _where(raw.get("where"), study.factors, "analysis.additive.where"),
     )
-
-
-def _check_fast_cells(study: Study) -> None:
-    """At register, what the numba engine would refuse only when a unit runs
-    (engine.batch.check_engine_policy, one cell at a time; it refuses nothing of a single
-    run since the numba engine's linear policy has the sampler, the controllers and
-    run.audit): one line naming design.engine, the cell and its field."""
-    from simrl.engine.batch import check_engine_policy
-    from simrl.engine.result import RunSpec
-
-    for labels, config in study.cells:
-        try:
-            check_engine_policy([RunSpec(config, 0)], "fast")
-        except ConfigError as e:
-            cell = ", ".join(f"{k}={v}" for k, v in labels.items())
-            raise ConfigError(
-                "design.engine",
-                "fast",
-                f"must be 'reference' (in cell {cell}, {e.field} = {e.value!r} runs on the "
-                "reference engine only for now)",
-            ) from None
