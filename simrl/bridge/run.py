@@ -66,11 +66,17 @@ def run_bridge(
     progress: Callable[[int, int], None] | None = None,
     keep_models: bool = False,
     task=None,
+    seed_store=None,
 ) -> BridgeResult:
     """Run cfg.run.seeds replicates from the same base model (bridge.model). With
     `keep_models`, the result holds each seed's final policy (result.models), which
     result.save writes as checkpoints/seed<S>/. `task`: a user's BridgeTask (prompt set
-    and reward) instead of the built-in split of bridge.train_prompts / eval_prompts."""
+    and reward) instead of the built-in split of bridge.train_prompts / eval_prompts.
+    `seed_store` (simrl/prereg/seed_store.py SeedStore): each finished seed is saved to it
+    and a seed it holds is read back instead of run (seeds are independent: the same
+    numbers, bit for bit)."""
+    if seed_store is not None and keep_models:
+        raise ValueError("a seed store keeps numbers, not models: not with keep_models")
     dev = resolve_device(device or cfg.bridge.device)
     configure(dev)
     b = cfg.bridge
@@ -119,14 +125,22 @@ def run_bridge(
     rows, audits, finals, samples, models = [], [], [], {}, {}
     steps = cfg.run.steps
     for r in range(cfg.run.seeds):
-        seed_rows, seed_audit, failed = run_seed(
-            ctx,
-            r,
-            lambda t, r=r: progress and progress(r * steps + t, cfg.run.seeds * steps),
-            samples,
-            models if keep_models else None,
-            base_key,
-        )
+        done = seed_store.load(r) if seed_store is not None else None
+        if done is None:
+            kept: dict = {}
+            seed_rows, seed_audit, failed = run_seed(
+                ctx,
+                r,
+                lambda t, r=r: progress and progress(r * steps + t, cfg.run.seeds * steps),
+                kept,
+                models if keep_models else None,
+                base_key,
+            )
+            if seed_store is not None:
+                seed_store.save(r, (seed_rows, seed_audit, failed, kept))
+        else:
+            seed_rows, seed_audit, failed, kept = done
+        samples.update(kept)
         rows += seed_rows
         audits += seed_audit
         last = (

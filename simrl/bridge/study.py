@@ -46,13 +46,17 @@ def bridge_outcomes(
     device: str | None = None,
     progress=None,
     trajectory: bool = False,
+    seed_store=None,
     **sections: dict,
 ) -> pd.DataFrame:
     """Run every seed of the cell on the bridge; one row per seed (BridgeResult.final), or
-    with `trajectory` the rows of a prereg cell file (see `trajectory_rows`)."""
+    with `trajectory` the rows of a prereg cell file (see `trajectory_rows`). `seed_store`:
+    run_bridge's seed checkpoints (simrl/prereg/seed_store.py)."""
     from simrl.bridge.run import run_bridge
 
-    res = run_bridge(bridge_config(config, bridge, **sections), device, progress)
+    res = run_bridge(
+        bridge_config(config, bridge, **sections), device, progress, seed_store=seed_store
+    )
     return trajectory_rows(res) if trajectory else res.final
 
 

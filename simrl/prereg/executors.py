@@ -77,9 +77,16 @@ def run_bridge_unit(unit: Unit) -> dict[str, pd.DataFrame]:
     torch.set_num_threads(BRIDGE_THREADS)
     out = {}
     for key, d in unit.cells:
-        df = bridge_outcomes(
-            BridgeRunConfig.from_dict(d), trajectory=True, progress=CellProgress(key)
-        )
+        cfg = BridgeRunConfig.from_dict(d)
+        progress, seeds = CellProgress(key), None
+        if unit.partial:
+            from simrl.prereg.seed_store import SeedStore
+
+            def skip(r: int, progress: CellProgress = progress, steps: int = cfg.run.steps):
+                progress.skip(steps)
+
+            seeds = SeedStore(unit.partial, key, unit.code, on_load=skip)
+        df = bridge_outcomes(cfg, trajectory=True, progress=progress, seed_store=seeds)
         # throughput is wall-clock, not a result: left out so that a cell is reproducible
         keep = list(unit.metrics) or [c for c in df.columns[3:] if c not in TIMING_NAMES]
         out[key] = df[["seed", "step", "failed_step", *keep]].reset_index(drop=True)
@@ -98,6 +105,11 @@ class CellProgress:
         self.key, self.start = key, time.perf_counter()
         self.every = PROGRESS_EVERY_S if every_s is None else every_s
         self.last = self.start
+        self.skipped = 0  # run-steps read back from seed checkpoints, not run here
+
+    def skip(self, run_steps: int) -> None:
+        """`run_steps` were read back, not run: left out of the rate behind the ETA."""
+        self.skipped += run_steps
 
     def __call__(self, done: int, total: int) -> None:
         import sys
@@ -108,7 +120,8 @@ class CellProgress:
             return
         self.last = now
         secs = now - self.start
-        eta = secs / done * (total - done) if done else float("nan")
+        ran = done - self.skipped
+        eta = secs / ran * (total - done) if ran > 0 else float("nan")
         sys.stderr.write(
             f"bridge cell {self.key[:12]}: run-step {done}/{total}, {secs:.0f} s, "
             f"ETA {eta:.0f} s (pid {os.getpid()})\n"

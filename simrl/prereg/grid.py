@@ -47,6 +47,11 @@ class Unit:
     seeds: int
     engine: str  # an engine of simrl.engine.batch, or "bridge"
     metrics: tuple[str, ...]  # columns kept (empty = all)
+    #: a bridge unit run on this machine: the folder of its cells' seed checkpoints
+    #: (results/partial, simrl/prereg/seed_store.py) and the code fingerprint they are
+    #: valid for; empty: none (ray's workers, which need not share a filesystem; verify)
+    partial: str = ""
+    code: str = ""
 
     @property
     def runs(self) -> int:

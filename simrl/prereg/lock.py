@@ -79,7 +79,11 @@ def git_state(path: Path) -> dict[str, Any]:
 
 def results_exist(study_dir: Path) -> bool:
     results = study_dir / "results"
-    return (results / "manifest.json").is_file() or any((results / "cells").glob("*.parquet"))
+    return (
+        (results / "manifest.json").is_file()
+        or any((results / "cells").glob("*.parquet"))
+        or any((results / "partial").glob("*/seed*.json"))  # a bridge cell's finished seeds
+    )
 
 
 def read_lock(study_dir: Path) -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +19,13 @@ import pandas as pd
 from simrl import memory
 from simrl.engine.batch import RunSpec, run_batch
 from simrl.errors import ConfigError
-from simrl.prereg import executors
+from simrl.prereg import executors, seed_store
 from simrl.prereg.fingerprint import code_fingerprint
 from simrl.prereg.grid import Cell, expand, shape_key, units
 from simrl.prereg.lock import check, utc_now
 from simrl.prereg.spec import load_study
 from simrl.prereg.store import Store
-from simrl.prereg.study import Study
+from simrl.prereg.study import BRIDGE_ENGINE, Study
 
 Progress = Callable[[int, int], None]
 
@@ -135,6 +135,11 @@ def run_study(
     if executor == "ray" and missing:
         parallel = max(workers, executors.ray_init(address))  # a unit per cluster CPU at least
     todo = units(study, missing, parallel, **kwargs)
+    if executor == "local":  # bridge cells keep each finished seed (seed_store.py)
+        partial = str(store.root / seed_store.PARTIAL)
+        todo = [
+            replace(u, partial=partial, code=code) if u.engine == BRIDGE_ENGINE else u for u in todo
+        ]
     memory.check(grid_memory(todo, cells, workers), max_memory, f"study {study.name}")
     total = sum(c.runs for c in cells)
     done = total - sum(c.runs for c in missing)
@@ -159,6 +164,8 @@ def run_study(
             store.update_manifest(cells, spec_sha, written)
 
         store.write_cells(frames, record)
+        for key in frames:
+            seed_store.SeedStore(store.root / seed_store.PARTIAL, key, code).clear()
         differ += [k for k, df in frames.items() if k in moved and not same_frames(df, moved[k][1])]
         last = now
         done += unit.runs

@@ -117,10 +117,14 @@ class Store:
         return df
 
     def clean(self) -> None:
-        """Remove temporary files a killed run left behind (never a complete cell)."""
+        """Remove temporary files a killed run left behind (never a complete cell), and the
+        seed checkpoints of cells that are stored."""
         if self.cells_dir.is_dir():
             for tmp in self.cells_dir.glob(".*.tmp"):
                 tmp.unlink(missing_ok=True)
+        from simrl.prereg.seed_store import clear_stored
+
+        clear_stored(self.root, self.has)
 
     def cell_files(self) -> list[Path]:
         return sorted(self.cells_dir.glob("*.parquet")) if self.cells_dir.is_dir() else []

@@ -24,3 +24,13 @@ def test_every_step_with_no_interval(capsys):
         "bridge cell k: run-step 1/4",
         "bridge cell k: run-step 2/4",
     ]
+
+
+def test_run_steps_read_back_from_seed_checkpoints_are_not_in_the_rate(capsys):
+    p = CellProgress("k", every_s=0.0)
+    p.skip(8)  # one seed of 8 steps read back, none run yet: no rate to go on
+    p(8, 16)
+    assert "ETA nan s" in capsys.readouterr().err
+    q = CellProgress("k", every_s=0.0)
+    q(8, 16)
+    assert "ETA nan" not in capsys.readouterr().err
