@@ -155,28 +155,33 @@ def main() -> int:
             print(f"hook.{field}: {times[f'hook.{field}']}", file=sys.stderr, flush=True)
     import numba
 
-    kept = {}
+    info["load_after"] = round(os.getloadavg()[0], 2)
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # when and at which load average (before, after) each entry was measured: the header
+    # describes this process only, so entries kept from an earlier file keep their own
+    when = {k: f"{now}, load {info['load_before']}-{info['load_after']}" for k in times}
     if only and args.out.is_file():  # the entries not measured now keep their values
         import tomllib
 
         old = tomllib.loads(args.out.read_text())
-        kept = {k: v for k, v in old.items() if not isinstance(v, dict)}
+        # a file from before [measured_at]: its header said when all of it was measured
+        was = f"{old.get('measured_utc', '?')}, load {old.get('load_before', '?')}-{old.get('load_after', '?')}"
         for key in old.get("seconds", {}):
             if key not in times:
                 times[key] = (
                     old.get("wall_seconds", {}).get(key, float("nan")),
                     old["seconds"][key],
                 )
+                when[key] = old.get("measured_at", {}).get(key, was)
         info["remeasured"] = ", ".join(sorted(k for k in times if wanted(k) and k != "numba_init"))
-        info["kept_from"] = kept.get("measured_utc", "?")
-    info["load_after"] = round(os.getloadavg()[0], 2)
     lines = [
         "# numba compile time per entry kernel from an empty cache (inclusive of the callees",
         "# each compiles): [seconds] is this process's CPU time (numba compiles on one thread:",
         "# a calm machine's wall time), [wall_seconds] the wall time on the host named below",
-        "# while its load was as given. Written by scripts/measure_compile.py; read by",
+        "# while its load was as given ([measured_at]: each entry's time and load average,",
+        "# before-after; the header's, this write's). Written by scripts/measure_compile.py; read by",
         "# simrl/engine/compile_cost.py for the first-use notice and --dry-run estimates.",
-        f'measured_utc = "{datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}"',
+        f'measured_utc = "{now}"',
         f'numba = "{numba.__version__}"',
         f"numba_threads = {numba.get_num_threads()}",
         *(f"{k} = {v!r}" if not isinstance(v, str) else f'{k} = "{v}"' for k, v in info.items()),
@@ -186,6 +191,9 @@ def main() -> int:
         "",
         "[wall_seconds]",
         *(f'"{k}" = {v[0]:.3f}' for k, v in times.items()),
+        "",
+        "[measured_at]",
+        *(f'"{k}" = "{when[k]}"' for k in times),
         "",
     ]
     tmp = args.out.with_suffix(".tmp")
