@@ -214,13 +214,17 @@ def _analyze(study: str, progress: bool, worker=None) -> int:
     from contextlib import nullcontext
 
     from simrl.prereg.analysis import analyze
-    from simrl.prereg.report import write
+    from simrl.prereg.report import trajectory_jobs, write
     from simrl.progress import LazyProgress
 
     t0 = time.perf_counter()
     beat = LazyProgress(f"simrl prereg analyze {study}") if progress else nullcontext()
+
+    def early(st, table) -> None:  # drawn by the worker while the analysis goes on
+        worker.early(trajectory_jobs(st, table), st.path)
+
     with beat:
-        a = analyze(study)
+        a = analyze(study, early if worker is not None else None)
         path = write(a, worker)
     for hr in a.hypotheses:
         r = hr.result

@@ -8,7 +8,9 @@ pandas) are imported, so it imports nothing itself, and before the engine's thre
 that no other thread's lock is copied into it held. It waits on a pipe (no CPU) until the
 report sends it its jobs, draws them with the same code and the same matplotlib state as
 this process would (the PNGs are the same bytes: tests/prereg/test_figure_worker.py), and
-answers with the paths. Only on Linux (fork, the platform's default start method through
+answers with the paths. The trajectory figures are sent as soon as the analysis has their
+table (analysis.analyze's on_trajectories), so they are drawn while the analysis goes on;
+or else the report deals the worker a share of all the figures (report.write_figures). Only on Linux (fork, the platform's default start method through
 Python 3.13); elsewhere, and where the fork fails, there is no worker and every figure is
 drawn in the one process. Where the worker dies or a job raises there, the report draws
 that share itself (so an error is raised here, with its traceback).
@@ -18,8 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import shutil
 import signal
 import sys
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,18 +34,32 @@ class FigureWorker:
         self._process = process
         self._conn = conn
         self._sent = False
+        self._folders: list[Path] = []
+        self.jobs: list = []  # submitted, not yet answered
 
     def submit(self, jobs: list, out: Path) -> None:
-        """Send jobs (report.FigureJob) to draw into the folder out."""
+        """Send jobs (report.FigureJob) to draw into the folder out; one batch at a time."""
+        self.jobs = jobs
         try:
             self._conn.send((jobs, str(out)))
             self._sent = True
         except OSError:  # the worker is gone: result() answers None
             self._sent = False
 
+    def early(self, jobs: list, study: Path) -> None:
+        """Submit jobs before the report's folder exists: they are drawn into a temporary
+        folder inside the study (so that report.write_figures moves them into the report
+        by a rename), removed by close()."""
+        if not jobs:
+            return
+        folder = Path(tempfile.mkdtemp(dir=study, prefix=".figures.", suffix=".tmp"))
+        self._folders.append(folder)
+        self.submit(jobs, folder)
+
     def result(self) -> dict[str, str] | None:
         """The paths the submitted jobs wrote (key -> path), or None where the worker
         failed (died, or a job raised there)."""
+        self.jobs = []
         if not self._sent:
             return None
         self._sent = False
@@ -59,6 +77,8 @@ class FigureWorker:
         if self._process.is_alive():
             self._process.terminate()
             self._process.join()
+        for folder in self._folders:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def start() -> FigureWorker | None:
@@ -111,6 +131,10 @@ def _serve(conn, parent_end) -> None:
             return
         jobs, out = msg
         try:
-            conn.send((True, draw_jobs(jobs, Path(out))))
+            answer = (True, draw_jobs(jobs, Path(out)))
         except Exception as e:  # the parent draws these jobs again, and raises there
-            conn.send((False, repr(e)))
+            answer = (False, repr(e))
+        try:
+            conn.send(answer)
+        except OSError:  # the parent stopped listening (it failed, or is closing)
+            return

@@ -9,7 +9,8 @@ exclusions, the deviation log (amendments with reasons and diffs) and the proven
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -89,41 +90,52 @@ class FigureJob:
         return paths
 
 
+def _hue(study: Study) -> str:
+    return study.decomposition.factor if study.decomposition else study.factor_names[0]
+
+
+def _n_panels(table: pd.DataFrame, by: list[str]) -> int:
+    return len(table.groupby(by, observed=True, sort=False)) if by else 1
+
+
+def trajectory_jobs(study: Study, traj: pd.DataFrame | None) -> list[FigureJob]:
+    """The trajectory figures (of the primary metric, and of accuracy), as one job; they
+    need only the analysis's trajectories (analysis.analyze's on_trajectories)."""
+    metrics = []
+    if traj is not None:
+        metrics = [c for c in traj.columns if c not in (*study.factor_names, "step")][:2]
+    if not metrics:
+        return []
+    hue = _hue(study)
+    keys = ["trajectories" if m == metrics[0] else f"trajectories_{m}" for m in metrics]
+    by = [f for f in study.factor_names if f != hue]
+    files = tuple((k, f"{k}.png") for k in keys)
+    cost = _n_panels(traj, by) * len(metrics)
+    if len(metrics) == 1:
+        return [FigureJob("plot_trajectories", (traj, metrics[0], hue, by), files, cost)]
+    # one figure redrawn per metric
+    return [FigureJob("plot_trajectories_each", (traj, metrics, hue, by), files, cost)]
+
+
 def figure_jobs(a: Analysis) -> list[FigureJob]:
-    """The report's figures, as jobs (FigureJob)."""
+    """The report's figures, as jobs (FigureJob), in the report's order."""
     study = a.study
     jobs = []
     primary = study.primary[0]
-    hue = study.decomposition.factor if study.decomposition else study.factor_names[0]
+    hue = _hue(study)
     x = _numeric_factor(study, (hue,)) or next((f for f in study.factor_names if f != hue), hue)
     panels = [f for f in study.factor_names if f not in (hue, x)]
-
-    def n(table: pd.DataFrame, by: list[str]) -> int:  # the panels of a grid figure
-        return len(table.groupby(by, observed=True, sort=False)) if by else 1
-
     args = (a.cell_means, primary, x, hue, panels, _numeric_map(study, x))
     files = (("cells", "cell_means.png"),)
-    jobs.append(FigureJob("plot_cell_means", args, files, n(a.cell_means, panels)))
+    jobs.append(FigureJob("plot_cell_means", args, files, _n_panels(a.cell_means, panels)))
     if a.decomposition is not None:
         others = [f for f in study.factor_names if f != hue]
         dx = _numeric_factor(study, (hue,)) or others[0]
         by = [f for f in others if f != dx]
         args = (a.decomposition, dx, by, _numeric_map(study, dx))
         files = (("decomposition", "decomposition.png"),)
-        jobs.append(FigureJob("plot_decomposition", args, files, n(a.decomposition, by)))
-    metrics = []
-    if a.trajectories is not None:  # the primary metric, and accuracy
-        metrics = [c for c in a.trajectories.columns if c not in (*study.factor_names, "step")]
-    if metrics:
-        metrics = metrics[:2]
-        keys = ["trajectories" if m == metrics[0] else f"trajectories_{m}" for m in metrics]
-        by = [f for f in study.factor_names if f != hue]
-        files = tuple((k, f"{k}.png") for k in keys)
-        if len(metrics) == 1:
-            job = FigureJob("plot_trajectories", (a.trajectories, metrics[0], hue, by), files, 1)
-        else:  # one figure redrawn per metric
-            job = FigureJob("plot_trajectories_each", (a.trajectories, metrics, hue, by), files, 1)
-        jobs.append(replace(job, cost=n(a.trajectories, by) * len(metrics)))
+        jobs.append(FigureJob("plot_decomposition", args, files, _n_panels(a.decomposition, by)))
+    jobs += trajectory_jobs(study, a.trajectories)
     ks = sorted(
         int(o.rpartition("_")[2])
         for o in study.outcomes
@@ -159,21 +171,34 @@ def share(jobs: list[FigureJob], ways: int) -> list[list[FigureJob]]:
 
 def write_figures(a: Analysis, out: Path | None = None, worker=None) -> dict[str, str]:
     """Save the figures (into out, default the study's figures/); returns name -> path
-    relative to the study. With a `worker` (figure_worker.FigureWorker), its share of the
-    jobs is drawn there while this process draws the rest; the files are the same bytes
-    (tests/prereg/test_figure_worker.py). Where the worker fails, its share is drawn here."""
+    relative to the study. With a `worker` (figure_worker.FigureWorker), the jobs it was
+    given already (the trajectories, during the analysis: FigureWorker.early), or else a
+    share of the jobs, are drawn there while this process draws the rest; the files are
+    the same bytes (tests/prereg/test_figure_worker.py). Where the worker fails, its jobs
+    are drawn here."""
     study = a.study
     out = out or study.path / FIGURES
     out.mkdir(parents=True, exist_ok=True)
     jobs = figure_jobs(a)
     order = [key for job in jobs for key, _ in job.files]
-    theirs, ours = share(jobs, 2) if worker is not None and len(jobs) > 1 else ([], jobs)
-    if theirs:
+    theirs: list[FigureJob] = []
+    if worker is not None and worker.jobs:
+        theirs = [j for j in worker.jobs if j.files in {job.files for job in jobs}]
+    elif worker is not None and len(jobs) > 1:
+        theirs, _ = share(jobs, 2)
         worker.submit(theirs, out)
-    paths = draw_jobs(ours, out)
+    taken = {j.files for j in theirs}
+    paths = draw_jobs([j for j in jobs if j.files not in taken], out)
     if theirs:
         done = worker.result()
-        paths.update(done if done is not None else draw_jobs(theirs, out))
+        if done is None:
+            paths.update(draw_jobs(theirs, out))
+        else:
+            for key, path in done.items():  # from the worker's own folder, if early
+                target = out / Path(path).name
+                if Path(path) != target:
+                    os.replace(path, target)
+                paths[key] = str(target)
     return {k: f"{FIGURES}/{Path(paths[k]).name}" for k in order}
 
 

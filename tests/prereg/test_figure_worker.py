@@ -70,6 +70,32 @@ def test_two_processes_write_the_bytes_one_writes(analysis, tmp_path, kill):
     assert _files(tmp_path / "two") == files
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="the figure worker is forked on Linux only")
+def test_trajectories_sent_early_are_the_bytes_one_process_writes(analysis, tmp_path):
+    """As `simrl prereg analyze` does: the trajectory figures go to the worker as soon as
+    the analysis has their table, into a folder of their own, moved into the report."""
+    study = analysis.study.path
+    one = report.write_figures(analysis, tmp_path / "one")
+    with figure_worker.started() as worker:
+        sent = []
+
+        def early(st, table):
+            jobs = report.trajectory_jobs(st, table)
+            sent.extend(jobs)
+            worker.early(jobs, st.path)
+
+        a = analyze(study, early)
+        assert [j.plot for j in sent] == ["plot_trajectories_each"]
+        assert len(list(study.glob(".figures.*.tmp"))) == 1
+        spy = Spy(worker)
+        spy.jobs = worker.jobs
+        two = report.write_figures(a, tmp_path / "two", spy)
+        assert set(spy.answer) == {"trajectories", "trajectories_entropy_mean"}
+    assert not list(study.glob(".figures.*.tmp"))  # removed by close()
+    assert two == one
+    assert _files(tmp_path / "two") == _files(tmp_path / "one")
+
+
 def test_share_deals_the_costliest_first_to_the_least_loaded():
     jobs = [
         report.FigureJob(f"p{i}", (), ((f"k{i}", f"f{i}.png"),), c)
