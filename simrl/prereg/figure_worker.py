@@ -1,25 +1,30 @@
-"""A second process that draws a share of the report's figures (report.write_figures),
-so that on a machine with two or more cores the figures of `simrl prereg all` and
-`simrl prereg analyze` take about half their time (docs/performance.md, "The warm path").
+"""A second process that draws report figures (report.write_figures) while this one goes
+on, so that on a machine with two or more cores the figures of `simrl prereg all` and
+`simrl prereg analyze` cost the command little wall time (docs/performance.md, "The warm
+path").
 
 The worker is forked when the command starts: after the figures' libraries (matplotlib,
 pandas) are imported, so it imports nothing itself, and before the engine's thread pool
 (engine/threads.py), numba's threading layer or the progress heartbeat thread exist, so
-that no other thread's lock is copied into it held. It waits on a pipe (no CPU) until the
-report sends it its jobs, draws them with the same code and the same matplotlib state as
-this process would (the PNGs are the same bytes: tests/prereg/test_figure_worker.py), and
-answers with the paths. The trajectory figures are sent as soon as the analysis has their
-table (analysis.analyze's on_trajectories), so they are drawn while the analysis goes on;
-or else the report deals the worker a share of all the figures (report.write_figures). Only on Linux (fork, the platform's default start method through
-Python 3.13); elsewhere, and where the fork fails, there is no worker and every figure is
-drawn in the one process. Where the worker dies or a job raises there, the report draws
-that share itself (so an error is raised here, with its traceback).
+that no other thread's lock is copied into it held. It waits on a pipe (no CPU) until it
+is sent jobs, draws them with the same code and the same matplotlib state as this process
+would (the PNGs are the same bytes: tests/prereg/test_figure_worker.py), and answers with
+the paths. The trajectory figures are sent as soon as the analysis has their table
+(analysis.analyze's on_trajectories), so they are drawn while the analysis goes on; else
+the report deals the worker a share of all the figures.
+
+Only on Linux (fork: the platform's default start method through Python 3.13) and where
+this process may use two cores or more; elsewhere, and where the fork fails, there is no
+worker and every figure is drawn in the one process. Where the worker dies or a job raises
+there, the report draws those figures itself (so an error is raised here, with its
+traceback).
 """
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import shutil
 import signal
 import sys
@@ -84,8 +89,8 @@ class FigureWorker:
 def start() -> FigureWorker | None:
     """A forked figure worker, or None where there is none (see the module docstring).
     Call before any thread of the command starts."""
-    if sys.platform != "linux":
-        return None
+    if sys.platform != "linux" or len(os.sched_getaffinity(0)) < 2:
+        return None  # not Linux, or one core: the figures drawn in one process
     import matplotlib.pyplot  # noqa: F401  (imported here, not in the worker)
 
     import simrl.prereg.report  # noqa: F401
