@@ -190,7 +190,8 @@ def plot_trajectories_each(traj: pd.DataFrame, metrics: list[str], hue: str, pan
     y label and the margins replaced (the panels, titles, x data, colours and legend
     entries are the same for every metric), which skips creating the panels' Axes and
     their Tick objects again. The same pixels as a fresh figure per metric
-    (tests/prereg/test_plots_layout.py). Save each figure before asking for the next."""
+    (tests/prereg/test_figure_worker.py). A generator: save each figure before asking for
+    the next."""
     fig = plot_trajectories(traj, metrics[0], hue, panels)
     yield fig
     groups = _panels(traj, panels)
