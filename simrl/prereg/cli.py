@@ -183,6 +183,11 @@ def _run(args: argparse.Namespace) -> int:
         print(
             f"{d.cells} cells, {d.runs} runs; stored {d.stored} cells; to run {d.missing_cells} "
             f"cells = {d.missing_runs} runs ({d.run_steps} run-steps) in {d.units} engine calls; "
+            + (
+                f"{d.checkpointed} finished seeds read back from results/partial; "
+                if d.checkpointed
+                else ""
+            )
             + estimate_phrase(d.estimate_s, d.compile_s, d.compile_note, args.workers, True)
         )
         return 0

@@ -57,6 +57,7 @@ class DryRun:
     available: int = 0  # bytes available now
     compile_s: float = 0.0  # numba compile of the cold kernels (simrl/engine/compile_cost.py)
     compile_note: str = ""  # which kernels, where they are cached
+    checkpointed: int = 0  # runs (bridge seeds) of the missing cells held in results/partial
 
 
 def prepare(study_path, require_lock: bool = True) -> tuple[Study, dict | None, list[Cell], Store]:
@@ -273,15 +274,23 @@ def dry_run(study_path, workers: int = 1, probe: bool = True, limit: int | None 
         compile_s = compile_cost.cold_seconds(kernels)
         compile_note = compile_cost.describe(kernels) if compile_s else ""
     estimate = _estimate(study, missing, workers) if (probe and missing) else 0.0
+    runs = sum(c.runs for c in missing)
+    held = 0  # a bridge cell's finished seeds, read back by the run (seed_store.py)
+    if study.backend == "bridge" and missing:
+        held = sum(
+            seed_store.checkpointed(store.root, missing, code_fingerprint("bridge")).values()
+        )
+        estimate *= (runs - held) / runs
     return DryRun(
         cells=len(cells),
         runs=sum(c.runs for c in cells),
         stored=len(cells) - len(missing),
         missing_cells=len(missing),
-        missing_runs=sum(c.runs for c in missing),
+        missing_runs=runs - held,
         units=len(todo),
-        run_steps=sum(c.runs for c in missing) * study.steps,
+        run_steps=(runs - held) * study.steps,
         estimate_s=estimate,
+        checkpointed=held,
         memory=need,
         available=memory.available(),
         compile_s=compile_s,

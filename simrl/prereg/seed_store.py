@@ -145,3 +145,16 @@ def clear_stored(results: Path, stored: Callable[[str], bool]) -> None:
                 shutil.rmtree(d, ignore_errors=True)
         if not any(partial.iterdir()):
             partial.rmdir()
+
+
+def checkpointed(results: Path, cells, code: str) -> dict[str, int]:
+    """Per cell (key -> count), its seeds held in results/partial that check (load), for
+    `prereg run --dry-run`: the runs a rerun reads back instead of running."""
+    out = {}
+    for cell in cells:
+        store = SeedStore(results / PARTIAL, cell.key, code)
+        if store.dir.is_dir():
+            n = sum(store.load(r) is not None for r in range(cell.runs))
+            if n:
+                out[cell.key] = n
+    return out

@@ -91,7 +91,7 @@ def test_a_killed_bridge_cell_resumes_at_its_next_seed_bitwise(
     pytest.importorskip("transformers", reason="the bridge needs transformers")
     import simrl.bridge.run as bridge_run
     from simrl.prereg.lock import register
-    from simrl.prereg.runner import run_study
+    from simrl.prereg.runner import dry_run, run_study
     from tests.prereg.test_bridge_backend import bridge_study, cell_bytes
 
     monkeypatch.setenv("SIMRL_CACHE", str(tmp_path_factory.getbasetemp() / "simrl-cache"))
@@ -114,6 +114,8 @@ def test_a_killed_bridge_cell_resumes_at_its_next_seed_bitwise(
     partial = path / "results" / PARTIAL
     assert [p.name for p in partial.glob("*/seed*.json")] == ["seed0.json"]
     assert not cell_bytes(path)
+    d = dry_run(path, probe=False)  # the rerun's size counts the checkpointed seed as done
+    assert (d.missing_cells, d.checkpointed, d.missing_runs, d.run_steps) == (2, 1, 3, 6)
 
     monkeypatch.setattr(SeedStore, "save", real_save)
     ran = []

@@ -34,6 +34,7 @@ from numba import njit
 
 from simrl.engine.kernels.codes import (
     I_ADV_GREEDY,
+    I_BREAKDOWN,
     I_EPOCHS,
     I_G,
     I_LTOTAL,
@@ -54,11 +55,14 @@ from simrl.engine.kernels.step import (
     add_update,
     expected_rewards,
     frozen_update,
+    policy_caches,
     prepare_step,
     record_eval,
     record_update,
-    run_policy,
+    reset_workspace,
+    run_policy_in,
     step_metrics,
+    token_width,
     workspace,
 )
 from simrl.engine.kernels.update import finish_gradient, minibatch_gradient
@@ -191,7 +195,7 @@ def linear_apply(run, opt_fn, pol, lin, grad, n_rows, n_train):
 
 
 @njit(cache=True)
-def linear_step(run, algos, pol, lin, task, ws, t, u, upd):
+def linear_step(run, algos, pol, lin, task, ws, t, u, upd, state):
     """Step t of one run with a linear policy (reference.step with RunParams.features).
     Returns False if a value became non-finite (the logits restored to the step's start)."""
     ip = run.ip
@@ -306,53 +310,114 @@ def linear_policy(lin_learner, r, phis, phits, phi_of_run, npg):
     )  # fmt: skip
 
 
+def chunk_loop(start, step, finish):
+    """The chunk loop of the three linear kernels (step.run_chunk's, for a linear policy)
+    with a kernel's own parts, numba functions: `start(extra, out, r, pol)` returns a
+    run's own state (the sampler's ring and tempered cache; the audit's moved mask and
+    breakdown rows), `step(run, algos, pol, lin, task, ws, t, u, upd, state)` advances it
+    one step (False: a non-finite value), `finish(params, r, run)` ends the run's chunk.
+    run_chunk_linear below and the kernels of linear_sampler.py and linear_audit.py each
+    call the loop made for their parts, a global of their module.
+
+    The parts are the closure's constants, not arguments: numba types a function argument
+    by its dispatcher, an object of this process, so a kernel passing one holds a pointer
+    ("dynamic globals") and cannot be cached (measured: every process compiled it again);
+    a closure's free functions are called directly. The loop itself is not cached; it is
+    compiled into the entry kernel that calls it, which is.
+
+    lin_learner (a LinLearner) holds each run's theta_tab and w, phis (n_phi, S, K, d) the
+    batch's distinct features (zero-padded to one d), phits the same transposed
+    (n_phi, S, d, K), phi_of_run each run's, overlap (R,) each run's policy_overlap, npg 1
+    when the optimiser is npg. As in step.run_chunk, a thread part's runs share one
+    workspace and one set of policy caches, reset for each next run of the same sizes."""
+
+    @njit(nogil=True)
+    def loop(
+        t0, n_steps, row_of_step, rng, learner, lin_learner, params, algos, tasks,
+        task_of_run, passk, out, phis, phits, phi_of_run, overlap, npg, extra,
+    ):  # fmt: skip
+        R, S, K = learner.z.shape
+        n_eval = 2 + 2 * passk.shape[0] + N_EVAL_FIXED
+        metrics, failed = out.metrics, out.failed
+        n_cols = metrics.shape[2]
+        col_overlap = n_eval + N_UPD
+        ip0 = params.ip[0]
+        key = (ip0[I_P], ip0[I_G], token_width(ip0, K))
+        ws = workspace(S, K, key[0], key[1], key[0] * key[2], params.cp[0])
+        fresh = True
+        caches = policy_caches(S, K)
+        for r in range(R):  # over threads: engine/threads.py
+            if failed[r] >= 0:
+                continue
+            run = params_row(params, r)
+            ip_r = run.ip
+            task = bandit_task_row(tasks, task_of_run[r])
+            P, G, n = ip_r[I_P], ip_r[I_G], token_width(ip_r, K)
+            if (P, G, n) != key:
+                key = (P, G, n)
+                ws = workspace(S, K, P, G, P * n, run.cp)
+            elif not fresh:
+                reset_workspace(ws, S)
+            fresh = False
+            if ip_r[I_BREAKDOWN] == 1 or ip_r[I_ADV_GREEDY] == 1:
+                expected_rewards(run.fp, task.correct, task.fmt, task.label, ws.rbar)
+            pol = run_policy_in(learner, r, caches)
+            lin = linear_policy(lin_learner, r, phis, phits, phi_of_run, npg)
+            state = start(extra, out, r, pol)
+            upd = np.zeros(out.upd_sum.shape[1])  # N_UPD_LINEAR, then the controllers'
+            row_buf = np.empty(n_cols)
+            L = ip_r[I_LTOTAL]
+            u = np.empty(max(L, 1))
+            st = rng[r].copy()
+            upd_sum_r, upd_cnt_r = out.upd_sum[r], out.upd_cnt[r]
+            if t0 == 0:
+                record_eval(
+                    metrics[r], np.int64(0), n_eval, pol, task, passk, ip_r[I_NTRAIN], row_buf
+                )
+                metrics[r, 0, col_overlap] = overlap[r]
+            for i in range(n_steps):
+                t = t0 + i
+                for j in range(L):
+                    u[j] = next_double(st)
+                ok = step(run, algos, pol, lin, task, ws, t, u, upd, state)
+                if not ok:
+                    failed[r] = t + 1
+                    break
+                add_update(upd, upd_sum_r, upd_cnt_r)
+                row = row_of_step[t + 1]
+                if row >= 0:
+                    record_eval(metrics[r], row, n_eval, pol, task, passk, ip_r[I_NTRAIN], row_buf)
+                    record_update(metrics[r], row, n_eval, upd_sum_r, upd_cnt_r)
+                    metrics[r, row, col_overlap] = overlap[r]
+            copy1(rng[r], st)
+            finish(params, r, run)
+
+    return loop
+
+
+@njit(cache=True)
+def no_state(extra, out, r, pol):
+    """chunk_loop's `start` of the plain kernel: no state of its own."""
+    return 0
+
+
+@njit(cache=True)
+def no_finish(params, r, run):
+    """chunk_loop's `finish` of a kernel without controllers: nothing to write back."""
+    return
+
+
+_plain_loop = chunk_loop(no_state, linear_step, no_finish)
+
+
 @njit(nogil=True, cache=True)
 def run_chunk_linear(
     t0, n_steps, row_of_step, rng, learner, lin_learner, params, algos, tasks, task_of_run,
     passk, out, phis, phits, phi_of_run, overlap, npg,
 ):  # fmt: skip
-    """step.run_chunk for runs with a linear policy: lin_learner (a LinLearner) holds each
-    run's theta_tab and w, phis (n_phi, S, K, d) the batch's distinct features (zero-padded
-    to one d), phi_of_run each run's, overlap (R,) each run's policy_overlap, npg 1 when
-    the optimiser is npg; phits the phis transposed (n_phi, S, d, K)."""
-    R, S, K = learner.z.shape
-    n_eval = 2 + 2 * passk.shape[0] + N_EVAL_FIXED
-    metrics, failed = out.metrics, out.failed
-    n_cols = metrics.shape[2]
-    col_overlap = n_eval + N_UPD
-    for r in range(R):  # over threads: engine/threads.py
-        if failed[r] >= 0:
-            continue
-        run = params_row(params, r)
-        ip_r = run.ip
-        task = bandit_task_row(tasks, task_of_run[r])
-        P, G = ip_r[I_P], ip_r[I_G]
-        ws = workspace(S, K, P, G, P * max(G, K), run.cp)
-        if ip_r[I_ADV_GREEDY] == 1:
-            expected_rewards(run.fp, task.correct, task.fmt, task.label, ws.rbar)
-        pol = run_policy(learner, r, S, K)
-        lin = linear_policy(lin_learner, r, phis, phits, phi_of_run, npg)
-        upd = np.zeros(N_UPD_LINEAR)
-        row_buf = np.empty(n_cols)
-        L = ip_r[I_LTOTAL]
-        u = np.empty(max(L, 1))
-        st = rng[r].copy()
-        upd_sum_r, upd_cnt_r = out.upd_sum[r], out.upd_cnt[r]
-        if t0 == 0:
-            record_eval(metrics[r], np.int64(0), n_eval, pol, task, passk, ip_r[I_NTRAIN], row_buf)
-            metrics[r, 0, col_overlap] = overlap[r]
-        for i in range(n_steps):
-            t = t0 + i
-            for j in range(L):
-                u[j] = next_double(st)
-            ok = linear_step(run, algos, pol, lin, task, ws, t, u, upd)
-            if not ok:
-                failed[r] = t + 1
-                break
-            add_update(upd, upd_sum_r, upd_cnt_r)
-            row = row_of_step[t + 1]
-            if row >= 0:
-                record_eval(metrics[r], row, n_eval, pol, task, passk, ip_r[I_NTRAIN], row_buf)
-                record_update(metrics[r], row, n_eval, upd_sum_r, upd_cnt_r)
-                metrics[r, row, col_overlap] = overlap[r]
-        copy1(rng[r], st)
+    """step.run_chunk for runs with a linear policy and neither a rollout sampler, a
+    controller nor run.audit (chunk_loop with the plain step)."""
+    _plain_loop(
+        t0, n_steps, row_of_step, rng, learner, lin_learner, params, algos, tasks, task_of_run,
+        passk, out, phis, phits, phi_of_run, overlap, npg, np.int64(0),
+    )  # fmt: skip

@@ -27,42 +27,29 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simrl.engine.kernels.breakdown import breakdown_over, expected_rewards
+from simrl.engine.kernels.breakdown import breakdown_over
 from simrl.engine.kernels.codes import (
     F_LR,
-    I_ADV_GREEDY,
     I_BREAKDOWN,
     I_EPOCHS,
-    I_G,
-    I_LTOTAL,
     I_MB,
     I_NTRAIN,
-    I_P,
     I_REW_UPDATES,
-    N_EVAL_FIXED,
-    N_UPD,
 )
 from simrl.engine.kernels.controllers import after_update, before_update, controls_end
 from simrl.engine.kernels.copying import copy1, copy2
 from simrl.engine.kernels.linear import (
     N_UPD_LINEAR,
+    chunk_loop,
     linear_finite,
-    linear_policy,
     linear_step_end,
     linear_update,
 )
-from simrl.engine.kernels.pcg64 import next_double
 from simrl.engine.kernels.step import (
-    add_update,
     frozen_update,
     prepare_step,
-    record_eval,
-    record_update,
-    run_policy,
-    workspace,
 )
 from simrl.engine.kernels.update import minibatch_gradient
-from simrl.engine.kernels.workspace import bandit_task_row, params_row
 
 
 @njit(cache=True)
@@ -80,10 +67,12 @@ def theta_moved(theta, theta0, moved):
 
 
 @njit(cache=True)
-def linear_audit_step(run, algos, pol, lin, task, ws, t, u, upd, moved, pp, want_pp):
+def linear_audit_step(run, algos, pol, lin, task, ws, t, u, upd, state):
     """Step t of one linear run with controllers and/or the dH breakdown (reference.step
-    with RunParams.features). moved (S,) is scratch for the breakdown's moved states;
-    pp, want_pp as step.step_run's. Returns False if a value became non-finite."""
+    with RunParams.features); state = (moved, pp, want_pp), audit_start's: moved (S,) is
+    scratch for the breakdown's moved states, pp, want_pp as step.step_run's. Returns False
+    if a value became non-finite."""
+    moved, pp, want_pp = state
     ip = run.ip
     cp = run.cp
     ctl = cp.shape[0] > 0
@@ -120,57 +109,31 @@ def linear_audit_step(run, algos, pol, lin, task, ws, t, u, upd, moved, pp, want
     return linear_finite(ip, pol, lin, ws.old.z0)
 
 
+@njit(cache=True)
+def audit_start(extra, out, r, pol):
+    """linear.chunk_loop's `start`: the moved-states scratch, run r's rows of the
+    per-state breakdown out.pp (R, steps, S, 7), or (R, 0, S, 7), and whether it is kept."""
+    return np.zeros(pol.z.shape[0], dtype=np.bool_), out.pp[r], out.pp.shape[1] > 0
+
+
+@njit(cache=True)
+def controls_back(params, r, run):
+    """linear.chunk_loop's `finish`: the controllers' state, for the next chunk."""
+    copy1(params.cp[r], run.cp)
+
+
+_loop = chunk_loop(audit_start, linear_audit_step, controls_back)
+
+
 @njit(nogil=True, cache=True)
 def run_chunk_linear_audit(
     t0, n_steps, row_of_step, rng, learner, lin_learner, params, algos, tasks, task_of_run,
     passk, out, phis, phits, phi_of_run, overlap, npg,
 ):  # fmt: skip
     """linear.run_chunk_linear for runs with a controller or run.audit: the same
-    arguments; params.cp holds the controllers' rows (written back at the chunk's end),
-    out.pp the per-state breakdown when run_batch's audit_prompts asks for it."""
-    R, S, K = learner.z.shape
-    n_eval = 2 + 2 * passk.shape[0] + N_EVAL_FIXED
-    metrics, failed, pp = out.metrics, out.failed, out.pp
-    n_cols = metrics.shape[2]
-    col_overlap = n_eval + N_UPD
-    controls = params.cp
-    for r in range(R):  # over threads: engine/threads.py
-        if failed[r] >= 0:
-            continue
-        run = params_row(params, r)
-        ip_r = run.ip
-        want_pp = pp.shape[1] > 0
-        pp_r = pp[r]
-        task = bandit_task_row(tasks, task_of_run[r])
-        P, G = ip_r[I_P], ip_r[I_G]
-        ws = workspace(S, K, P, G, P * max(G, K), run.cp)
-        if ip_r[I_BREAKDOWN] == 1 or ip_r[I_ADV_GREEDY] == 1:
-            expected_rewards(run.fp, task.correct, task.fmt, task.label, ws.rbar)
-        pol = run_policy(learner, r, S, K)
-        lin = linear_policy(lin_learner, r, phis, phits, phi_of_run, npg)
-        moved = np.zeros(S, dtype=np.bool_)
-        upd = np.zeros(out.upd_sum.shape[1])  # N_UPD_LINEAR, then the controllers'
-        row_buf = np.empty(n_cols)
-        L = ip_r[I_LTOTAL]
-        u = np.empty(max(L, 1))
-        st = rng[r].copy()
-        upd_sum_r, upd_cnt_r = out.upd_sum[r], out.upd_cnt[r]
-        if t0 == 0:
-            record_eval(metrics[r], np.int64(0), n_eval, pol, task, passk, ip_r[I_NTRAIN], row_buf)
-            metrics[r, 0, col_overlap] = overlap[r]
-        for i in range(n_steps):
-            t = t0 + i
-            for j in range(L):
-                u[j] = next_double(st)
-            ok = linear_audit_step(run, algos, pol, lin, task, ws, t, u, upd, moved, pp_r, want_pp)
-            if not ok:
-                failed[r] = t + 1
-                break
-            add_update(upd, upd_sum_r, upd_cnt_r)
-            row = row_of_step[t + 1]
-            if row >= 0:
-                record_eval(metrics[r], row, n_eval, pol, task, passk, ip_r[I_NTRAIN], row_buf)
-                record_update(metrics[r], row, n_eval, upd_sum_r, upd_cnt_r)
-                metrics[r, row, col_overlap] = overlap[r]
-        copy1(rng[r], st)
-        copy1(controls[r], run.cp)  # the controllers' state, for the next chunk
+    arguments; params.cp holds the controllers' rows (written back at each run's chunk
+    end), out.pp the per-state breakdown when run_batch's audit_prompts asks for it."""
+    _loop(
+        t0, n_steps, row_of_step, rng, learner, lin_learner, params, algos, tasks, task_of_run,
+        passk, out, phis, phits, phi_of_run, overlap, npg, np.int64(0),
+    )  # fmt: skip

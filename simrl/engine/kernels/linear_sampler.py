@@ -24,28 +24,21 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simrl.engine.kernels.breakdown import expected_rewards
 from simrl.engine.kernels.codes import (
-    I_ADV_GREEDY,
     I_EPOCHS,
-    I_G,
-    I_LTOTAL,
     I_MB,
     I_NTRAIN,
-    I_P,
     I_REW_UPDATES,
-    N_EVAL_FIXED,
-    N_UPD,
 )
-from simrl.engine.kernels.copying import copy1, copy2
+from simrl.engine.kernels.copying import copy2
 from simrl.engine.kernels.linear import (
+    chunk_loop,
     linear_apply,
     linear_finite,
-    linear_policy,
     linear_step_end,
     linear_update,
+    no_finish,
 )
-from simrl.engine.kernels.pcg64 import next_double
 from simrl.engine.kernels.rollout_sampler import (
     FS_TEMP,
     sampler_prepare,
@@ -55,15 +48,9 @@ from simrl.engine.kernels.rollout_sampler import (
 )
 from simrl.engine.kernels.softmax import refresh_rows
 from simrl.engine.kernels.step import (
-    add_update,
     frozen_update,
-    record_eval,
-    record_update,
-    run_policy,
-    workspace,
 )
 from simrl.engine.kernels.update import finish_gradient, minibatch_gradient
-from simrl.engine.kernels.workspace import bandit_task_row, params_row
 
 
 @njit(cache=True)
@@ -89,10 +76,11 @@ def linear_sampler_update(run, opt_fn, pol, tpol, lin, grad, n_rows, n_train, T)
 
 
 @njit(cache=True)
-def linear_sampler_step(run, algos, pol, tpol, lin, task, ws, sr, t, u, upd):
+def linear_sampler_step(run, algos, pol, lin, task, ws, t, u, upd, state):
     """Step t of one linear run with a rollout sampler (reference.step with
-    RunParams.features and a sampler). Returns False if a value became non-finite (the
-    logits restored to the step's start)."""
+    RunParams.features and a sampler); state = (sr, tpol), sampler_start's. Returns False
+    if a value became non-finite (the logits restored to the step's start)."""
+    sr, tpol = state
     ip = run.ip
     if ip[I_REW_UPDATES] == 0:  # frozen: no update at all (nor a ring push: reference)
         frozen_update(upd)
@@ -119,53 +107,27 @@ def linear_sampler_step(run, algos, pol, tpol, lin, task, ws, sr, t, u, upd):
     return linear_finite(ip, pol, lin, ws.old.z0)
 
 
+@njit(cache=True)
+def sampler_start(samp, out, r, pol):
+    """linear.chunk_loop's `start`: run r's sampler row and ring (rollout_sampler.Sampler)
+    and its tempered cache."""
+    S, K = pol.z.shape
+    sr = sampler_run(samp, r, S, K)
+    return sr, tempered_policy(pol, sr.fs[FS_TEMP])
+
+
+_loop = chunk_loop(sampler_start, linear_sampler_step, no_finish)
+
+
 @njit(nogil=True, cache=True)
 def run_chunk_linear_sampler(
     t0, n_steps, row_of_step, rng, learner, lin_learner, params, algos, tasks, task_of_run,
     passk, out, phis, phits, phi_of_run, overlap, npg, samp,
 ):  # fmt: skip
     """linear.run_chunk_linear for runs with a rollout sampler: the same arguments, and
-    samp (a rollout_sampler.Sampler: the runs' sampler fields and staleness rings)."""
-    R, S, K = learner.z.shape
-    n_eval = 2 + 2 * passk.shape[0] + N_EVAL_FIXED
-    metrics, failed = out.metrics, out.failed
-    n_cols = metrics.shape[2]
-    col_overlap = n_eval + N_UPD
-    for r in range(R):  # over threads: engine/threads.py
-        if failed[r] >= 0:
-            continue
-        run = params_row(params, r)
-        ip_r = run.ip
-        task = bandit_task_row(tasks, task_of_run[r])
-        P, G = ip_r[I_P], ip_r[I_G]
-        ws = workspace(S, K, P, G, P * max(G, K), run.cp)
-        if ip_r[I_ADV_GREEDY] == 1:
-            expected_rewards(run.fp, task.correct, task.fmt, task.label, ws.rbar)
-        pol = run_policy(learner, r, S, K)
-        lin = linear_policy(lin_learner, r, phis, phits, phi_of_run, npg)
-        sr = sampler_run(samp, r, S, K)
-        tpol = tempered_policy(pol, sr.fs[FS_TEMP])
-        upd = np.zeros(out.upd_sum.shape[1])  # the sampler refuses the controllers
-        row_buf = np.empty(n_cols)
-        L = ip_r[I_LTOTAL]
-        u = np.empty(max(L, 1))
-        st = rng[r].copy()
-        upd_sum_r, upd_cnt_r = out.upd_sum[r], out.upd_cnt[r]
-        if t0 == 0:
-            record_eval(metrics[r], np.int64(0), n_eval, pol, task, passk, ip_r[I_NTRAIN], row_buf)
-            metrics[r, 0, col_overlap] = overlap[r]
-        for i in range(n_steps):
-            t = t0 + i
-            for j in range(L):
-                u[j] = next_double(st)
-            ok = linear_sampler_step(run, algos, pol, tpol, lin, task, ws, sr, t, u, upd)
-            if not ok:
-                failed[r] = t + 1
-                break
-            add_update(upd, upd_sum_r, upd_cnt_r)
-            row = row_of_step[t + 1]
-            if row >= 0:
-                record_eval(metrics[r], row, n_eval, pol, task, passk, ip_r[I_NTRAIN], row_buf)
-                record_update(metrics[r], row, n_eval, upd_sum_r, upd_cnt_r)
-                metrics[r, row, col_overlap] = overlap[r]
-        copy1(rng[r], st)
+    samp (a rollout_sampler.Sampler: the runs' sampler fields and staleness rings). The
+    sampler refuses the controllers, so there is nothing to write back."""
+    _loop(
+        t0, n_steps, row_of_step, rng, learner, lin_learner, params, algos, tasks, task_of_run,
+        passk, out, phis, phits, phi_of_run, overlap, npg, samp,
+    )  # fmt: skip
