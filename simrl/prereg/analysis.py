@@ -87,12 +87,18 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
 
 
-def analyze(study_path) -> Analysis:
+def analyze(study_path, on_trajectories=None) -> Analysis:
+    """The analysis of a registered study's stored cells. on_trajectories(study, table), if
+    given, is called with the exploratory trajectories as soon as they are computed (the
+    report's figures of them can be drawn elsewhere meanwhile: prereg/figure_worker.py)."""
     study = load_study(study_path)
     lock = check(study.path)
     cells = expand(study)
     store = Store(study.path)
     results = collect(study, cells, store)
+    traj = trajectories(study, cells, store, _trajectory_metric(study))
+    if on_trajectories is not None:
+        on_trajectories(study, traj)
     decomp_seeds = decomposition_terms(study, results) if study.decomposition else None
     hyps = [
         HypothesisResult(h, run_hypothesis(study, h, results, decomp_seeds, cells))
@@ -124,7 +130,7 @@ def analyze(study_path) -> Analysis:
         additive=additive,
         cell_means=cell_means(study, results),
         plurality=plurality_table(study, cells),
-        trajectories=trajectories(study, cells, store, _trajectory_metric(study)),
+        trajectories=traj,
     )
 
 

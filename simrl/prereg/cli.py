@@ -104,10 +104,14 @@ def cmd(args: argparse.Namespace) -> int:
         from simrl.prereg.lock import LOCK_FILE
 
         _run_limit(args)  # bad options answer before the study is registered
-        if not (Path(args.study) / LOCK_FILE).is_file():
-            _register(args.study)
-        _run(args)
-        return _analyze(args.study, not args.quiet)
+        from simrl.prereg import figure_worker
+
+        # forked before the run starts any thread; it draws half the figures at the end
+        with figure_worker.started() as worker:
+            if not (Path(args.study) / LOCK_FILE).is_file():
+                _register(args.study)
+            _run(args)
+            return _analyze(args.study, not args.quiet, worker)
     if args.prereg_command == "register":
         from simrl.prereg.lock import amend
 
@@ -134,7 +138,10 @@ def cmd(args: argparse.Namespace) -> int:
         return 1 if any(c.status == FAILED for c in checks) else 0
     if args.prereg_command == "run":
         return _run(args)
-    return _analyze(args.study, False)
+    from simrl.prereg import figure_worker
+
+    with figure_worker.started() as worker:
+        return _analyze(args.study, False, worker)
 
 
 def _register(study: str) -> None:
@@ -205,20 +212,25 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _analyze(study: str, progress: bool) -> int:
-    """Analyze and write the report; with `progress`, a heartbeat line every 30 s in a log
-    (the analysis reports no counts: the line says it is still going)."""
+def _analyze(study: str, progress: bool, worker=None) -> int:
+    """Analyze and write the report (a share of the figures drawn by `worker`, if any:
+    figure_worker.py); with `progress`, a heartbeat line every 30 s in a log (the analysis
+    reports no counts: the line says it is still going)."""
     from contextlib import nullcontext
 
     from simrl.prereg.analysis import analyze
-    from simrl.prereg.report import write
+    from simrl.prereg.report import trajectory_jobs, write
     from simrl.progress import LazyProgress
 
     t0 = time.perf_counter()
     beat = LazyProgress(f"simrl prereg analyze {study}") if progress else nullcontext()
+
+    def early(st, table) -> None:  # drawn by the worker while the analysis goes on
+        worker.early(trajectory_jobs(st, table), st.path)
+
     with beat:
-        a = analyze(study)
-        path = write(a)
+        a = analyze(study, early if worker is not None else None)
+        path = write(a, worker)
     for hr in a.hypotheses:
         r = hr.result
         print(f"{hr.hypothesis.id}: {r.verdict} (estimate {r.estimate:.4g}, p adj {r.p_adj:.3g})")

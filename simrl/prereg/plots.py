@@ -40,6 +40,8 @@ PAD = 1.08
 #: neither (x ticks at the bottom, the y offset text off the title), so the title stays at
 #: 1.0 as the automatic placement leaves it (tests/prereg/test_plots_layout.py)
 TITLE_Y = 1.0
+#: the subplot parameters (matplotlib.figure.SubplotParams)
+SUBPLOT_PARAMS = ("left", "right", "bottom", "top", "wspace", "hspace")
 
 
 def _overhang(ax, renderer) -> tuple[float, float, float, float]:
@@ -180,6 +182,34 @@ def plot_trajectories(traj: pd.DataFrame, metric: str, hue: str, panels: list[st
     axes[0].legend(fontsize=6, title=hue, title_fontsize=6)
     _fit(fig, axes)
     return fig
+
+
+def plot_trajectories_each(traj: pd.DataFrame, metrics: list[str], hue: str, panels: list[str]):
+    """plot_trajectories(traj, metric, hue, panels) for each metric, drawn as one
+    figure: the first metric's, then for each next one its lines' y data, the y limits, the
+    y label and the margins replaced (the panels, titles, x data, colours and legend
+    entries are the same for every metric), which skips creating the panels' Axes and
+    their Tick objects again. The same pixels as a fresh figure per metric
+    (tests/prereg/test_figure_worker.py). A generator: save each figure before asking for
+    the next."""
+    fig = plot_trajectories(traj, metrics[0], hue, panels)
+    yield fig
+    groups = _panels(traj, panels)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    for metric in metrics[1:]:
+        for ax, (_, g) in zip(axes, groups, strict=True):
+            levels = g.groupby(hue, observed=True, sort=False)
+            for line, (_, h) in zip(ax.get_lines(), levels, strict=True):
+                m = h.groupby("step")[metric].mean()
+                line.set_data(m.index, m.to_numpy())
+            ax.relim()  # the data limits from the lines, as ax.plot set them
+        for ax in axes:  # after every relim: the y axis is shared
+            ax.autoscale_view()
+        axes[0].set_ylabel(metric)
+        # margins measured as in a fresh figure: from the subplot parameters it starts with
+        fig.subplots_adjust(**{k: plt.rcParams[f"figure.subplot.{k}"] for k in SUBPLOT_PARAMS})
+        _fit(fig, axes)
+        yield fig
 
 
 def plot_passk(means: pd.DataFrame, ks: list[int], label: list[str]):
