@@ -33,6 +33,9 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+#: seconds to wait for the worker's figures (a report's four take ~2 s of one core)
+RESULT_TIMEOUT_S = 300.0
+
 
 class FigureWorker:
     def __init__(self, process, conn) -> None:
@@ -61,14 +64,19 @@ class FigureWorker:
         self._folders.append(folder)
         self.submit(jobs, folder)
 
-    def result(self) -> dict[str, str] | None:
+    def result(self, timeout: float | None = None) -> dict[str, str] | None:
         """The paths the submitted jobs wrote (key -> path), or None where the worker
-        failed (died, or a job raised there)."""
+        failed (died, a job raised there, or no answer within `timeout` seconds,
+        RESULT_TIMEOUT_S by default: a worker that hangs, e.g. on a lock copied held by
+        the fork, is then stopped and the report draws its figures itself)."""
         self.jobs = []
         if not self._sent:
             return None
         self._sent = False
         try:
+            if not self._conn.poll(RESULT_TIMEOUT_S if timeout is None else timeout):
+                self._process.kill()  # SIGKILL: also ends a stopped process
+                return None
             ok, value = self._conn.recv()
         except (EOFError, OSError):
             return None
@@ -81,6 +89,9 @@ class FigureWorker:
         self._process.join(timeout=5)
         if self._process.is_alive():
             self._process.terminate()
+            self._process.join(timeout=5)
+        if self._process.is_alive():  # a stopped or hung worker ignores SIGTERM
+            self._process.kill()
             self._process.join()
         for folder in self._folders:
             shutil.rmtree(folder, ignore_errors=True)

@@ -3,6 +3,8 @@ one; the trajectory figures drawn as one redrawn figure are the pixels of fresh 
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 import numpy as np
@@ -32,15 +34,17 @@ def _files(folder) -> dict[str, bytes]:
 class Spy:
     """A worker that records what it was given and what it answered."""
 
-    def __init__(self, worker, kill: bool = False) -> None:
+    def __init__(self, worker, kill: str = "") -> None:
         self.worker, self.kill = worker, kill
         self.jobs, self.answer = [], None
 
     def submit(self, jobs, out) -> None:
         self.jobs = jobs
-        if self.kill:  # the worker is gone before it is given its jobs
+        if self.kill == "dies":  # the worker is gone before it is given its jobs
             self.worker._process.kill()
             self.worker._process.join()
+        if self.kill == "hangs":  # alive, never answers (as on a lock copied held)
+            os.kill(self.worker._process.pid, signal.SIGSTOP)
         self.worker.submit(jobs, out)
 
     def result(self):
@@ -49,8 +53,11 @@ class Spy:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the figure worker is forked on Linux only")
-@pytest.mark.parametrize("kill", [False, True], ids=["worker draws", "worker dies"])
-def test_two_processes_write_the_bytes_one_writes(analysis, tmp_path, kill):
+@pytest.mark.parametrize(
+    "kill", ["", "dies", "hangs"], ids=["worker draws", "worker dies", "worker hangs"]
+)
+def test_two_processes_write_the_bytes_one_writes(analysis, tmp_path, kill, monkeypatch):
+    monkeypatch.setattr(figure_worker, "RESULT_TIMEOUT_S", 2.0)
     one = report.write_figures(analysis, tmp_path / "one")
     with figure_worker.started() as worker:
         assert worker is not None
