@@ -136,7 +136,7 @@ def started(enabled: bool = True) -> Iterator[FigureWorker | None]:
 def _serve(conn, parent_end) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     parent_end.close()  # so that the parent's death reads as EOF here
-    from simrl.prereg.report import draw_jobs
+    from simrl.prereg.report_figures import draw_jobs
 
     while True:
         try:
