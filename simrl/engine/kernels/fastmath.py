@@ -17,6 +17,12 @@ the steps that only x > 0 needs left out: the upper clamp and inf, and the split
 into two factors (k <= 0 here, and k >= -1021 where the result is not 0, so one factor
 2^k is a normal number and p 2^k is exact either way). Its results are bitwise
 fast_exp's (tests/engine/test_pcg64.py); it is ~25% cheaper.
+
+The integer k is read from the bits of k + ROUND_MAGIC (an integer subtraction) rather
+than converted from the float k (`int(k)`): the same integer, but AVX2 has no vector
+float-to-int64 conversion, so the conversion made LLVM finish each vector of exps one
+lane at a time (issue 20: 512 exps 1.45 -> 1.2 us; the values are bitwise the same,
+checked on 2.1e6 arguments across the range, the clamps, inf and NaN).
 """
 
 from __future__ import annotations
@@ -64,6 +70,22 @@ def _int_bits_as_float(typingctx, bits):
     return sig, codegen
 
 
+@intrinsic
+def _float_bits_as_int(typingctx, x):
+    """Reinterpret a float64's bits as an int64 (no conversion)."""
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return sig, codegen
+
+
+#: the bits of ROUND_MAGIC: for |k| < 2^51, k + ROUND_MAGIC lies in [2^52, 2^53), where
+#: the ulp is 1, so its bits are MAGIC_BITS + k and the integer k is their difference
+MAGIC_BITS = 0x4338000000000000
+
+
 C2, C3, C4, C5, C6, C7, C8, C9, C10, C11, C12, C13 = INV_FACT[2:]
 
 
@@ -89,10 +111,11 @@ def exp_poly(r):
 @njit(inline="always", cache=True)
 def fast_exp(x):
     xc = min(max(x, EXP_LO), EXP_HI)
-    k = (xc * LOG2E + ROUND_MAGIC) - ROUND_MAGIC  # round to nearest (ties to even)
+    kt = xc * LOG2E + ROUND_MAGIC  # round to nearest (ties to even)
+    k = kt - ROUND_MAGIC
     r = fma(-k, LN2_LO, fma(-k, LN2_HI, xc))
     p = exp_poly(r)
-    ki = int(k)
+    ki = _float_bits_as_int(kt) - MAGIC_BITS  # int(k), in integer ops that vectorise
     # 2^k for k in [-1022, 1023]; split in two factors so k = 1024 (x near EXP_HI) works
     half = ki >> 1
     y = p * _int_bits_as_float((half + 1023) << 52) * _int_bits_as_float((ki - half + 1023) << 52)
@@ -105,9 +128,10 @@ def fast_exp(x):
 def fast_exp_nonpos(x):
     """fast_exp(x) for x <= 0 (or NaN), bitwise (see the module docstring)."""
     xc = max(x, EXP_LO)
-    k = (xc * LOG2E + ROUND_MAGIC) - ROUND_MAGIC
+    kt = xc * LOG2E + ROUND_MAGIC
+    k = kt - ROUND_MAGIC
     r = fma(-k, LN2_LO, fma(-k, LN2_HI, xc))
     p = exp_poly(r)
-    y = p * _int_bits_as_float((int(k) + 1023) << 52)
+    y = p * _int_bits_as_float((_float_bits_as_int(kt) - MAGIC_BITS + 1023) << 52)
     y = 0.0 if x < EXP_LO else y
     return x if x != x else y

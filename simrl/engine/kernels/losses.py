@@ -15,8 +15,9 @@ def token_losses(loss_fn, lp, tf, ti, b0, N, flags, first):
     """Tokens b0 .. b0 + N - 1 of the token tables: TF_RATIO = exp(logp - logp_old) (1 on
     the step's first update, where logp is logp_old), flags cleared, then the loss writes
     TF_DLOGP (d loss / d logp) and its flags (low, high, dual, selected)."""
-    for t in range(b0, b0 + N):
-        flags[t, 0] = flags[t, 1] = flags[t, 2] = flags[t, 3] = 0
+    clear = flags[b0 : b0 + N].reshape(N * flags.shape[1])  # rows of a C array: a view
+    for j in range(clear.shape[0]):  # one flat loop (a memset), not four strided stores
+        clear[j] = 0
     ratio = tf[TF_RATIO, b0 : b0 + N]
     if first:
         for t in range(N):
@@ -51,6 +52,13 @@ def clip_tally(N, weighted, tcount, flags, tally):
             k3 += flags[t, 2]
             k4 += flags[t, 3]
         n0, n1, n2, n3, n4 = float(N), float(k1), float(k2), float(k3), float(k4)
+    add_tally(tally, n0, n1, n2, n3, n4)
+
+
+@njit(inline="always", cache=True)
+def add_tally(tally, n0, n1, n2, n3, n4):
+    """tally[0:5] += the counts (clip_tally's end; update.accumulate counts the flags of
+    unweighted tokens in its own loop)."""
     tally[0] += n0
     tally[1] += n1
     tally[2] += n2

@@ -160,6 +160,13 @@ def minibatch_ppo_kl(tlogp, tlogp_old, tcount, weighted, N, tally, i):
         c = tcount[t] if weighted else 1.0
         num += c * (tlogp_old[t] - tlogp[t])
         den += c
+    add_ppo_kl(num, den, tally, i)
+
+
+@njit(inline="always", cache=True)
+def add_ppo_kl(num, den, tally, i):
+    """minibatch_ppo_kl's end, from its sums num and den (update.minibatch_gradient sums
+    them in its gather loop)."""
     if den > 0 and np.isfinite(num / den):  # reference.mean_or_nan: a non-finite value is left out
         tally[i] += num / den
         tally[i + 1] += 1.0

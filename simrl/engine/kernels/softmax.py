@@ -92,15 +92,27 @@ def row_entropy(prob, logp, s):
 
 @njit(cache=True)
 def refresh_rows(z, logp, prob, ent, rows, n_rows, with_ent):
+    """refresh_rows_into with a scratch buffer of its own."""
+    refresh_rows_into(
+        z, logp, prob, ent, rows, n_rows, with_ent, np.empty(n_rows * (z.shape[1] + 1))
+    )
+
+
+@njit(inline="always", cache=True)
+def refresh_rows_into(z, logp, prob, ent, rows, n_rows, with_ent, buf):
     """log pi and pi of the states rows[:n_rows] from their logits (one exp per entry), and
     their H with with_ent (else `entropies` later: a step that reads no entropy before its
-    end computes each moved state's once), in phases over the rows (max, exp, normaliser,
-    log pi, H): the states are independent, so each phase's work overlaps across states
-    where one state's chain could not. The exps run over one contiguous buffer (a loop
-    that vectorises without per-row overhead); each entry's arithmetic is the same."""
+    end computes each moved state's once), in phases over the rows (max and shift, exp,
+    then per state its normaliser, pi, log pi and H in one loop): the states are
+    independent, so each phase's work overlaps across states where one state's chain could
+    not. The exps run over one contiguous buffer (a loop that vectorises without per-row
+    overhead). buf: scratch of at least n_rows (K + 1) floats.
+
+    Each entry's arithmetic is the same as when the phases were separate loops (pi = e /
+    sum, log pi = (z - max) - log sum, H = row_entropy's four partial sums over pi log pi
+    in row_entropy's order), so the values are bitwise those of the separate passes."""
     K = z.shape[1]
-    buf = np.empty(n_rows * (K + 2))
-    mx, lse, e = buf[:n_rows], buf[n_rows : 2 * n_rows], buf[2 * n_rows :]
+    mx, e = buf[:n_rows], buf[n_rows : n_rows * (K + 1)]
     for i in range(n_rows):
         s = rows[i]
         m = z[s, 0]
@@ -108,26 +120,56 @@ def refresh_rows(z, logp, prob, ent, rows, n_rows, with_ent):
             if z[s, k] > m:
                 m = z[s, k]
         mx[i] = m
-    for i in range(n_rows):
-        s = rows[i]
         for k in range(K):
-            e[i * K + k] = z[s, k] - mx[i]
+            e[i * K + k] = z[s, k] - m
     for j in range(n_rows * K):  # vectorised; z - max z <= 0
         e[j] = fast_exp_nonpos(e[j])
     e_rows = e.reshape(n_rows, K)
     for i in range(n_rows):
         s = rows[i]
         tot = row_sum(e_rows, i)
-        lse[i] = math.log(tot)
+        lse = math.log(tot)
         inv = 1.0 / tot
-        for k in range(K):
-            prob[s, k] = e_rows[i, k] * inv
-    for i in range(n_rows):
-        s = rows[i]
-        for k in range(K):
-            logp[s, k] = z[s, k] - mx[i] - lse[i]
-    if with_ent:
-        entropies(prob, logp, ent, rows, n_rows)
+        m = mx[i]
+        if with_ent:
+            ent[s] = normalise_row_entropy(z, e_rows, logp, prob, s, i, m, lse, inv)
+        else:
+            for k in range(K):
+                prob[s, k] = e_rows[i, k] * inv
+                logp[s, k] = z[s, k] - m - lse
+
+
+@njit(inline="always", cache=True)
+def normalise_row_entropy(z, e_rows, logp, prob, s, i, m, lse, inv):
+    """prob[s] = e_rows[i] inv, logp[s] = z[s] - m - lse, and return H (row_entropy's
+    arithmetic, its partial sums in its order) from those values in the same loop."""
+    K = z.shape[1]
+    a0 = a1 = a2 = a3 = 0.0
+    k = 0
+    while k + 4 <= K:
+        p0, p1, p2, p3 = (
+            e_rows[i, k] * inv, e_rows[i, k + 1] * inv, e_rows[i, k + 2] * inv,
+            e_rows[i, k + 3] * inv,
+        )  # fmt: skip
+        l0, l1, l2, l3 = (
+            z[s, k] - m - lse, z[s, k + 1] - m - lse, z[s, k + 2] - m - lse,
+            z[s, k + 3] - m - lse,
+        )  # fmt: skip
+        prob[s, k], prob[s, k + 1], prob[s, k + 2], prob[s, k + 3] = p0, p1, p2, p3
+        logp[s, k], logp[s, k + 1], logp[s, k + 2], logp[s, k + 3] = l0, l1, l2, l3
+        a0 += weighted(p0, l0)
+        a1 += weighted(p1, l1)
+        a2 += weighted(p2, l2)
+        a3 += weighted(p3, l3)
+        k += 4
+    while k < K:
+        p0 = e_rows[i, k] * inv
+        l0 = z[s, k] - m - lse
+        prob[s, k] = p0
+        logp[s, k] = l0
+        a0 += weighted(p0, l0)
+        k += 1
+    return -((a0 + a1) + (a2 + a3))
 
 
 @njit(cache=True)

@@ -10,14 +10,11 @@ from numba import njit
 
 from simrl.algorithms.tokens import (
     N_TF,
-    N_TI,
     TF_ADV,
     TF_COUNT,
     TF_ENT_OLD,
     TF_LOGP_OLD,
     TF_STEER,
-    TI_LEN,
-    TI_SEQ,
 )
 from simrl.engine.kernels.breakdown import expected_rewards
 from simrl.engine.kernels.codes import (
@@ -61,7 +58,9 @@ from simrl.engine.kernels.workspace import (
     Policy,
     StepStart,
     bandit_task_row,
+    bandit_token_index,
     params_row,
+    reset_workspace,
 )
 
 
@@ -164,22 +163,32 @@ def prepare_step(run, algos, pol, task, ws, u):
     if breakdown:
         aud[:, :] = 0.0
     ent_alpha, ent_kappa = run.fp[F_ENT_ADV_ALPHA], run.fp[F_ENT_ADV_KAPPA]
-    pos = 0  # token arrays of the whole batch, in batch order, gathered once per step
+    # token arrays of the whole batch, in batch order, gathered once per step: one row of
+    # the table at a time (each loop a plain gather or copy)
+    t_lo, t_adv, t_ent, t_cnt = tok[TF_LOGP_OLD], tok[TF_ADV], tok[TF_ENT_OLD], tok[TF_COUNT]
     for j in range(n_groups):
         s = bprompt[j]
+        b = j * n_entries
+        h = ent_old[s]
         for i in range(n_entries):
-            tok[TF_LOGP_OLD, pos] = logp_old[s, bans[j, i]]
-            a_tok = badv[j, i]
-            if ent_alpha > 0.0:  # the entropy-based advantage (advantage.entropy_term)
-                a_tok = a_tok + min(ent_alpha * ent_old[s], abs(a_tok) / ent_kappa)
-            tok[TF_ADV, pos] = a_tok
-            tok[TF_ENT_OLD, pos] = ent_old[s]
-            tok[TF_COUNT, pos] = bcount[j, i]
-            if breakdown:  # STEER's importance-weighted advantage A / pi_old(a), pi_old clamped
-                tok[TF_STEER, pos] = a_tok / min(
+            t_lo[b + i] = logp_old[s, bans[j, i]]
+            t_ent[b + i] = h
+            t_cnt[b + i] = bcount[j, i]
+            t_adv[b + i] = badv[j, i]
+    if ent_alpha > 0.0:  # the entropy-based advantage (advantage.entropy_term)
+        for j in range(n_groups):
+            a_ent = ent_alpha * ent_old[bprompt[j]]
+            for i in range(n_entries):
+                a_tok = t_adv[j * n_entries + i]
+                t_adv[j * n_entries + i] = a_tok + min(a_ent, abs(a_tok) / ent_kappa)
+    if breakdown:  # STEER's importance-weighted advantage A / pi_old(a), pi_old clamped
+        for j in range(n_groups):
+            s = bprompt[j]
+            for i in range(n_entries):
+                pos = j * n_entries + i
+                tok[TF_STEER, pos] = tok[TF_ADV, pos] / min(
                     max(prob_old[s, bans[j, i]], STEER_PROB_FLOOR), 1.0
                 )
-            pos += 1
     return n_groups, n_entries
 
 
@@ -319,61 +328,6 @@ def token_width(ip, K):
     """The entries of one group of a bandit run: all K answers in exact mode, else its G
     samples (the width of its batch arrays; its token tables hold P of them)."""
     return K if ip[I_EXACT] == 1 else ip[I_G]
-
-
-@njit(cache=True)
-def reset_workspace(ws, S):
-    """Return a workspace to the state `workspace` made it in, for the next run of the
-    same sizes (run_chunk): every array that `workspace` fills is filled again (zeros; the
-    ones of bcount; all_rows and the token index), the np.empty ones are left as they are
-    (a step writes them before it reads them). Reusing a run's arrays this way, instead of
-    allocating them afresh, saves the allocation and its first-touch page faults and
-    changes no number."""
-    grad = ws.grad
-    grad.g[:, :] = 0.0
-    grad.csum[:] = 0.0
-    grad.wsum[:] = 0.0
-    grad.touched[:] = False
-    grad.rows[:] = 0
-    for s in range(S):
-        ws.all_rows[s] = s
-    ws.bprompt[:] = 0
-    ws.bans[:, :] = 0
-    ws.brew[:, :] = 0.0
-    ws.bcount[:, :] = 1.0
-    ws.badv[:, :] = 0.0
-    ws.order[:] = 0
-    ws.cdf[:] = 0.0
-    ws.counts[:] = 0
-    ws.tok[:, :] = 0.0
-    ti = ws.ti
-    ti[:, :] = 0
-    for t in range(ti.shape[1]):
-        ti[TI_SEQ, t] = t
-        ti[TI_LEN, t] = 1
-    ws.flags[:, :] = 0
-    ws.stats[:] = 0.0
-    ws.tally[:] = 0.0
-    ws.dh[:] = 0.0
-    ws.aud[:, :] = 0.0
-    ws.rbar[:, :] = 0.0
-    ws.bgreedy[:] = 0.0
-    ws.blik[:, :] = 0.0
-    ws.quad.first[:, :] = 0.0
-    ws.quad.dz[:, :, :] = 0.0
-    ws.quad.csum[:, :] = 0.0
-
-
-@njit(inline="always", cache=True)
-def bandit_token_index(n):
-    """The int token table of a bandit batch (algorithms/tokens.py): an answer is a
-    length-1 response, so token t has response index t, position 0 and length 1 (the
-    parameter row and token rows are not read by the bandit kernels)."""
-    ti = np.zeros((N_TI, n), dtype=np.int32)
-    for t in range(n):
-        ti[TI_SEQ, t] = t
-        ti[TI_LEN, t] = 1
-    return ti
 
 
 @njit(inline="always", cache=True)

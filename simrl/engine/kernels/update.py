@@ -38,8 +38,8 @@ from simrl.engine.kernels.codes import (
     I_TIS,
 )
 from simrl.engine.kernels.dispatch import aggregation_weight, exact_kl_grad, sampled_kl_grad
-from simrl.engine.kernels.losses import clip_tally, token_losses
-from simrl.engine.kernels.metrics import entropy_grad, minibatch_ppo_kl
+from simrl.engine.kernels.losses import add_tally, clip_tally, token_losses
+from simrl.engine.kernels.metrics import add_ppo_kl, entropy_grad
 from simrl.engine.kernels.softmax import refresh_rows
 from simrl.engine.kernels.tis import apply_tis
 
@@ -83,22 +83,41 @@ def minibatch_gradient(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries):
         ip[I_ROUNDS] * (ip[I_LSEL] + ip[I_LSAMPLE] + ip[I_LREWARD] + ip[I_LTIE])
         + epoch * ip[I_P] * G
     )
-    t = 0
-    for j in range(lo, hi):
-        s = bprompt[j]
-        for i in range(n_entries):
-            tlogp[t] = logp[s, bans[j, i]]
-            t += 1
+    # a sampled token counts 1 (bcount), so the unweighted sums are the same values
+    # (1.0 * x == x, and sums of 1.0 are exact), in loops that vectorise
+    exact = ip[I_EXACT] == 1
+    # the tokens' log pi, and verl's ppo_kl summed in the same loop (metrics.
+    # minibatch_ppo_kl's sums, token by token in its order)
+    tlogp_old = tok[TF_LOGP_OLD, b0:]
+    num = den = 0.0
+    if first and not exact:
+        # the step's first update: pi is pi_old (step.snapshot copied the cache), so each
+        # token's log pi is its log pi_old and each term of num is 0.0 (sampled tokens
+        # count 1: den = N); the same values without the gather
+        for t in range(N):
+            tlogp[t] = tlogp_old[t]
+        den = float(N)
+    else:
+        t = 0
+        for j in range(lo, hi):
+            s = bprompt[j]
+            for i in range(n_entries):
+                lt = logp[s, bans[j, i]]
+                tlogp[t] = lt
+                c = tcount[t] if exact else 1.0
+                num += c * (tlogp_old[t] - lt)
+                den += c
+                t += 1
+    add_ppo_kl(num, den, ws.tally, 5)
     if has_keys:
         for t in range(N):
             tkeys[t] = u[cc_base + b0 + t]
-    minibatch_ppo_kl(tlogp, tok[TF_LOGP_OLD, b0:], tcount, True, N, ws.tally, 5)
     token_losses(algos.loss, run.lp, tok, ws.ti, b0, N, flags, first)
     if ip[I_TIS] == 1:  # the rollout sampler's TIS weights (kernels/tis.py)
         apply_tis(tok, b0, N)
     # one-token responses: every token has the same weight (max_len = length = 1)
     scale = fp[F_LOSS_SCALE] if fp[F_LOSS_SCALE] > 0 else 1.0  # the norm modes' constant
-    w_seq = aggregation_weight(ip[I_AGG], ip[I_EXACT] == 1, N, (hi - lo) * G, 1, 1, scale)
+    w_seq = aggregation_weight(ip[I_AGG], exact, N, (hi - lo) * G, 1, 1, scale)
     # algo.entropy_agg = "kept-token-mean" (TRL): the bonus is the tokens' mean entropy
     ent_mean = fp[F_ENT_COEF] > 0 and ip[I_ENT_AGG] == 1
     ent_total = 0.0
@@ -117,33 +136,43 @@ def minibatch_gradient(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries):
             n_rows += 1
             csum[s] = 0.0
             wsum[s] = 0.0
-    t = 0
-    for j in range(lo, hi):
-        s = bprompt[j]
-        cs, wt = 0.0, 0.0
-        for i in range(n_entries):
-            w = w_seq * tcount[t]
-            c = w * td[t]
-            if sampled_kl:
-                c += (
-                    w
-                    * kl_coef
-                    * sampled_kl_grad(
-                        kind, tlogp[t] - ref_logp[s, bans[j, i]], tok[TF_RATIO, b0 + t]
+    plain = not sampled_kl and not (ent_mean and ent_total > 0)
+    if plain:  # the plain loop, the same sums (and the clip tally, when unweighted)
+        k1, k2, k3, k4 = accumulate(
+            bprompt, bans, lo, hi, n_entries, w_seq, tcount, td, g, work, csum, wsum,
+            flags[b0:], not exact,
+        )  # fmt: skip
+        if not exact:  # losses.clip_tally's integer counts, taken in the loop above
+            add_tally(ws.tally, float(N), float(k1), float(k2), float(k3), float(k4))
+    else:
+        t = 0
+        for j in range(lo, hi):
+            s = bprompt[j]
+            cs, wt = 0.0, 0.0
+            for i in range(n_entries):
+                w = w_seq * tcount[t]
+                c = w * td[t]
+                if sampled_kl:
+                    c += (
+                        w
+                        * kl_coef
+                        * sampled_kl_grad(
+                            kind, tlogp[t] - ref_logp[s, bans[j, i]], tok[TF_RATIO, b0 + t]
+                        )
                     )
-                )
-            g[s, bans[j, i]] += c
-            if ent_mean and ent_total > 0:  # loss -= coef H_s / n per token, dH/dz = -pi (l + H)
-                add_entropy_grad(
-                    fp[F_ENT_COEF] * tcount[t] / ent_total, pol.prob, logp, pol.ent, s, g
-                )
-            work[t] = c  # kept for the dH breakdown
-            cs += c
-            wt += w
-            t += 1
-        csum[s] += cs
-        wsum[s] += wt
-    clip_tally(N, True, tcount, flags[b0:], ws.tally)
+                g[s, bans[j, i]] += c
+                if ent_mean and ent_total > 0:  # loss -= coef H_s / n, dH/dz = -pi (l + H)
+                    add_entropy_grad(
+                        fp[F_ENT_COEF] * tcount[t] / ent_total, pol.prob, logp, pol.ent, s, g
+                    )
+                work[t] = c  # kept for the dH breakdown
+                cs += c
+                wt += w
+                t += 1
+            csum[s] += cs
+            wsum[s] += wt
+    if exact or not plain:
+        clip_tally(N, exact, tcount, flags[b0:], ws.tally)
     hk = algos.hooks  # compiled only for a call whose runs use them (kernels/hooks.py)
     if ip[I_BREAKDOWN] == 1:
         hk.breakdown_minibatch(fp[F_LR], pol, tok, bprompt, bans, ws.aud, lo, hi, n_entries, w_seq)
@@ -152,6 +181,36 @@ def minibatch_gradient(run, algos, pol, ws, u, epoch, first, lo, hi, n_entries):
             run.cp, fp[F_LR], pol, tok, bprompt, bans, ws.quad, lo, hi, n_entries, rows, n_rows
         )
     return n_rows
+
+
+@njit(inline="always", cache=True)
+def accumulate(bprompt, bans, lo, hi, n_entries, w_seq, tcount, td, g, work, csum, wsum, flags,
+               count):  # fmt: skip
+    """minibatch_gradient's token loop without the sampled KL and the per-token entropy
+    bonus: the same values in the same order, without their tests in the loop. With
+    count, it also counts the tokens' flags (clip low, high, dual, selected: the integer
+    counts of losses.clip_tally's unweighted path) and returns them; else zeros."""
+    k1 = k2 = k3 = k4 = 0
+    t = 0
+    for j in range(lo, hi):
+        s = bprompt[j]
+        cs, wt = 0.0, 0.0
+        for i in range(n_entries):
+            w = w_seq * tcount[t]
+            c = w * td[t]
+            g[s, bans[j, i]] += c
+            work[t] = c  # kept for the dH breakdown
+            cs += c
+            wt += w
+            if count:
+                k1 += flags[t, 0]
+                k2 += flags[t, 1]
+                k3 += flags[t, 2]
+                k4 += flags[t, 3]
+            t += 1
+        csum[s] += cs
+        wsum[s] += wt
+    return k1, k2, k3, k4
 
 
 @njit(cache=True)
@@ -193,7 +252,9 @@ def apply_gradient(run, opt_fn, pol, grad, n_rows, saves, with_ent):
     opt_fn(run.op, z, g, prob, pol.m, pol.v, pol.adam_t, rows, n_rows)  # leaves g zero
     for i in range(n_rows):
         touched[rows[i]] = False
-    if every_row:
+    # each state's refresh is its own (softmax.refresh_rows), so when every state was
+    # touched, rows (all of them, in the order they were touched) gives the same values
+    if every_row and n_rows < S:
         refresh_rows(z, logp, prob, ent, np.arange(S), S, with_ent)
     else:
         refresh_rows(z, logp, prob, ent, rows, n_rows, with_ent)

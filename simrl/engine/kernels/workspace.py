@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+import numpy as np
 from numba import njit
+
+from simrl.algorithms.tokens import N_TI, TI_LEN, TI_SEQ
 
 #: a run's parameter rows (engine/packing.py): floats, ints (codes and flags), the
 #: sequence task's (fast_sequence.pack_sequence; empty for the bandit), the policy
@@ -245,3 +248,58 @@ params_row = row_of(Params, copy=True)
 #: one task's arrays
 bandit_task_row = row_of(BanditTask)
 seq_task_row = seq_task_selector()
+
+
+@njit(cache=True)
+def reset_workspace(ws, S):
+    """Return a workspace to the state `workspace` made it in, for the next run of the
+    same sizes (step.run_chunk): every array that `workspace` fills is filled again (zeros; the
+    ones of bcount; all_rows and the token index), the np.empty ones are left as they are
+    (a step writes them before it reads them). Reusing a run's arrays this way, instead of
+    allocating them afresh, saves the allocation and its first-touch page faults and
+    changes no number."""
+    grad = ws.grad
+    grad.g[:, :] = 0.0
+    grad.csum[:] = 0.0
+    grad.wsum[:] = 0.0
+    grad.touched[:] = False
+    grad.rows[:] = 0
+    for s in range(S):
+        ws.all_rows[s] = s
+    ws.bprompt[:] = 0
+    ws.bans[:, :] = 0
+    ws.brew[:, :] = 0.0
+    ws.bcount[:, :] = 1.0
+    ws.badv[:, :] = 0.0
+    ws.order[:] = 0
+    ws.cdf[:] = 0.0
+    ws.counts[:] = 0
+    ws.tok[:, :] = 0.0
+    ti = ws.ti
+    ti[:, :] = 0
+    for t in range(ti.shape[1]):
+        ti[TI_SEQ, t] = t
+        ti[TI_LEN, t] = 1
+    ws.flags[:, :] = 0
+    ws.stats[:] = 0.0
+    ws.tally[:] = 0.0
+    ws.dh[:] = 0.0
+    ws.aud[:, :] = 0.0
+    ws.rbar[:, :] = 0.0
+    ws.bgreedy[:] = 0.0
+    ws.blik[:, :] = 0.0
+    ws.quad.first[:, :] = 0.0
+    ws.quad.dz[:, :, :] = 0.0
+    ws.quad.csum[:, :] = 0.0
+
+
+@njit(inline="always", cache=True)
+def bandit_token_index(n):
+    """The int token table of a bandit batch (algorithms/tokens.py): an answer is a
+    length-1 response, so token t has response index t, position 0 and length 1 (the
+    parameter row and token rows are not read by the bandit kernels)."""
+    ti = np.zeros((N_TI, n), dtype=np.int32)
+    for t in range(n):
+        ti[TI_SEQ, t] = t
+        ti[TI_LEN, t] = 1
+    return ti
