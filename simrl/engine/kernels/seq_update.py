@@ -35,6 +35,7 @@ from simrl.engine.kernels.copying import copy1
 from simrl.engine.kernels.dispatch import aggregation_weight, sampled_kl_grad
 from simrl.engine.kernels.losses import clip_tally, token_losses
 from simrl.engine.kernels.metrics import minibatch_ppo_kl, quantile_sorted
+from simrl.engine.kernels.seq_apply import seq_apply_gradient
 from simrl.engine.kernels.seq_sampling import (
     SP_FORK_Q,
     TF_COEF,
@@ -57,7 +58,7 @@ from simrl.engine.kernels.seq_sampling import (
     TI_TOK,
 )
 from simrl.engine.kernels.tis import apply_tis
-from simrl.engine.kernels.update import add_entropy_grad, apply_gradient
+from simrl.engine.kernels.update import add_entropy_grad
 
 
 @njit(inline="always", cache=True)
@@ -111,13 +112,19 @@ def kept_count(N, exact, forking, tcount, tkeep):
 
 
 @njit(inline="always", cache=True)
-def seq_minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, max_len):
+def seq_minibatch_step(
+    run, algos, pol, ws, u, epoch, first, lo, hi, max_len, fuse, last, base_logp
+):
     """One optimiser step on groups lo..hi-1 of the step's token table (the sequence
     workspace ws; run, pol and ws as workspace.py names them): seq_minibatch_gradient,
-    then the shared optimiser step. Rows are saved in ws.saves before they change
-    (update.save_rows)."""
+    then the optimiser step (seq_apply.seq_apply_gradient: update.apply_gradient with the
+    moved rows' metrics on the step's last update, `last`, into fuse). Rows are saved in
+    ws.saves before they change (seq_apply.seq_save_rows)."""
     n_rows = seq_minibatch_gradient(run, algos, pol, ws, u, epoch, first, lo, hi, max_len)
-    apply_gradient(run, algos.optimiser, pol, ws.grad, n_rows, ws.saves, reads_entropy(run))
+    seq_apply_gradient(
+        run, algos.optimiser, pol, ws.grad, n_rows, ws.saves, reads_entropy(run), fuse, last,
+        base_logp, ws.misc.kl_row,
+    )  # fmt: skip
 
 
 @njit(cache=True)
