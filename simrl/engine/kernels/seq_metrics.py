@@ -116,10 +116,6 @@ def eval_row_seq(
     # prompt by prompt), the same additions in the same order
     s_cur, s_use, m_use = 0, 0, 0
     acc, lab, use = p_acc[0], p_label[0], usage[0, 0]
-    # the final answer's distribution per training prompt (answer_entropy's sums, here in
-    # the same leaf order, so one pass over the leaves serves both)
-    A = leaf_answer.shape[1]
-    dist = np.zeros((n_train, A))
     for leaf in range(leaf_p.shape[0]):
         p = leaf_p[leaf]
         s = leaf_prompt[leaf]
@@ -140,7 +136,6 @@ def eval_row_seq(
         if s < n_train:
             length += p * leaf_len[leaf]
             fmt += p * leaf_format[leaf]
-            answer_mass(dist, s, p, leaf, leaf_det, leaf_answer)
     p_acc[s_cur] = acc
     p_label[s_cur] = lab
     usage[s_use, m_use] = use
@@ -177,7 +172,7 @@ def eval_row_seq(
     out[c + 11] = length / n_train
     # the entropy of whole responses: sum_n reach(n) H(n) per prompt (metrics_sequence)
     out[c + 12] = swh / n_train
-    out[c + 13] = dist_entropy(dist, n_train)
+    out[c + 13] = answer_entropy(leaf_p, leaf_prompt, leaf_det, leaf_answer, n_train)
     c += N_EVAL_SEQ_FIXED
     for m in range(num_modes):
         tot = 0.0
@@ -189,26 +184,25 @@ def eval_row_seq(
         out[c + d] = depth_wh[d] / depth_w[d] if depth_w[d] > 0 else np.nan
 
 
-@njit(inline="always", cache=True)
-def answer_mass(dist, s, p, leaf, leaf_det, leaf_answer):
-    """Leaf `leaf` (of prompt s, probability p) adds P(leaf) P(answer | leaf) to dist[s], the
-    final answer's distribution (metrics_sequence's task.answer_dist). A
-    leaf whose answer is certain (leaf_det >= 0: every leaf when the policy writes the
-    answer) adds P(leaf) to that answer alone, which is what the dense row adds (p * 1 and
-    p * 0, exactly) at 1 / A of the work."""
-    d = leaf_det[leaf]
-    if d >= 0:
-        dist[s, d] += p
-    else:
-        for a in range(dist.shape[1]):
-            dist[s, a] += p * leaf_answer[leaf, a]
-
-
 @njit(cache=True)
-def dist_entropy(dist, n_train):
-    """The mean over the training prompts of the entropy of the final answer's
-    distribution, dist[:n_train] (answer_mass), 0 log 0 = 0."""
-    A = dist.shape[1]
+def answer_entropy(leaf_p, leaf_prompt, leaf_det, leaf_answer, n_train):
+    """Mean over the training prompts of the entropy of the final answer's distribution,
+    sum over a prompt's leaves of P(leaf) P(answer | leaf) (metrics_sequence's
+    task.answer_dist), 0 log 0 = 0. A leaf whose answer is certain (leaf_det >= 0: every
+    leaf when the policy writes the answer) adds P(leaf) to that answer alone, which is
+    what the dense row adds (p * 1 and p * 0, exactly) at 1 / A of the work."""
+    A = leaf_answer.shape[1]
+    dist = np.zeros((n_train, A))
+    for leaf in range(leaf_p.shape[0]):
+        s = leaf_prompt[leaf]
+        if s < n_train:
+            p = leaf_p[leaf]
+            d = leaf_det[leaf]
+            if d >= 0:
+                dist[s, d] += p
+            else:
+                for a in range(A):
+                    dist[s, a] += p * leaf_answer[leaf, a]
     tot = 0.0
     for s in range(n_train):
         for a in range(A):
