@@ -40,12 +40,15 @@ from simrl.engine.kernels.update import finish_gradient
 #: the fused pass's state: slot_of (M,) each saved row's slot in saves.old; buf (M (V + 2),)
 #: the refresh's scratch; mv (4, M) per slot: moved (1.0 / 0.0), H - H_old, first-order
 #: term, step KL; done (M,) per slot: its metrics are in mv; top (1,) the largest exponent
-#: field of the saved rows' logits (metrics.row_top_exponent); all_rows (M,) 0..M-1
-SeqFuse = namedtuple("SeqFuse", ["slot_of", "buf", "mv", "done", "top", "all_rows"])
+#: field of the saved rows' logits (metrics.row_top_exponent); all_rows (M,) 0..M-1; and
+#: two step buffers that were allocated every step: walk (5, G, max_len), the responses'
+#: walks (seq_sampling.sample_group), and dist (S, A), the final answer's distribution
+#: (seq_metrics.answer_entropy)
+SeqFuse = namedtuple("SeqFuse", ["slot_of", "buf", "mv", "done", "top", "all_rows", "walk", "dist"])
 
 
 @njit(cache=True)
-def seq_fuse(M, V):
+def seq_fuse(M, V, G, max_len, S, A):
     """A run's SeqFuse (allocated once per run, reused by every step)."""
     return SeqFuse(
         np.zeros(M, dtype=np.int64),
@@ -54,6 +57,8 @@ def seq_fuse(M, V):
         np.zeros(M, dtype=np.bool_),
         np.zeros(1, dtype=np.int64),
         np.arange(M),
+        np.empty((5, G, max_len), dtype=np.int64),
+        np.zeros((S, A)),
     )
 
 

@@ -128,7 +128,7 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp, fuse):
             gstart, batch.chosen, tf, ti, misc.stats,
         )  # fmt: skip
     else:
-        n_groups = sampled_tokens(run, u, prob, task, ws)
+        n_groups = sampled_tokens(run, u, prob, task, ws, fuse.walk)
         if run.cp.shape[0] > 0:  # KL in the reward (kernels/controllers.py)
             hk.penalise_sequence(
                 run.cp, gstart, batch.bresp, batch.brew, ti, logp, pol.ref_logp, n_groups, G
@@ -329,11 +329,11 @@ def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact, cp):
 
 
 @njit(cache=True)
-def record_eval_seq(metrics_r, row, n_eval, pol, task, passk, n_train, ws, row_buf):
+def record_eval_seq(metrics_r, row, n_eval, pol, task, passk, n_train, ws, row_buf, dist):
     """The exact eval metrics of the cached policy into metrics row `row` of one run."""
     eval_row_seq(
         pol.prob, pol.ent, ws.misc.kl_row, task.graph, task.leaves, task.facts, passk, n_train,
-        task.num_modes, task.has_format, ws.dp, ws.ev, row_buf,
+        task.num_modes, task.has_format, ws.dp, ws.ev, row_buf, dist,
     )  # fmt: skip
     for j in range(n_eval):
         metrics_r[row, j] = row_buf[j]
@@ -373,7 +373,7 @@ def run_chunk_seq(
         ws = seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, ip_r[I_EXACT] == 1, run.cp)
         pol = run_policy(learner, r, M, V)
         base_kl(pol.prob, pol.logp, task.facts.base_logp, ws.grad.rows, 0, True, ws.misc.kl_row)
-        fuse = seq_fuse(M, V)
+        fuse = seq_fuse(M, V, G, max_len, S, A)
         upd = np.zeros(out.upd_sum.shape[1])  # N_UPD_SEQ, then the controllers' and quadrants'
         row_buf = np.empty(n_cols)
         L_u = ip_r[I_LTOTAL]
@@ -382,7 +382,9 @@ def run_chunk_seq(
         upd_sum_r, upd_cnt_r = out.upd_sum[r], out.upd_cnt[r]
         n_train = ip_r[I_NTRAIN]
         if t0 == 0:
-            record_eval_seq(metrics[r], np.int64(0), n_eval, pol, task, passk, n_train, ws, row_buf)
+            record_eval_seq(
+                metrics[r], np.int64(0), n_eval, pol, task, passk, n_train, ws, row_buf, fuse.dist
+            )
         for i in range(n_steps):
             t = t0 + i
             for j in range(L_u):
@@ -394,7 +396,9 @@ def run_chunk_seq(
             add_update(upd, upd_sum_r, upd_cnt_r)
             row = row_of_step[t + 1]
             if row >= 0:
-                record_eval_seq(metrics[r], row, n_eval, pol, task, passk, n_train, ws, row_buf)
+                record_eval_seq(
+                    metrics[r], row, n_eval, pol, task, passk, n_train, ws, row_buf, fuse.dist
+                )
                 record_update(metrics[r], row, n_eval, upd_sum_r, upd_cnt_r)
         copy1(rng[r], st)
         copy1(controls[r], run.cp)  # the controllers' state, for the next chunk
