@@ -65,7 +65,7 @@ def test_fused_update_equals_the_separate_passes(seed, with_ent, overflow):
 
 def _run(z, logp, prob, ent, base, updates, with_ent, fused):
     saves = _saves()
-    fuse = seq_fuse(M, V)
+    fuse = seq_fuse(M, V, 1, 1, 1, 1)  # (the walks' and answers' buffers unused here)
     kl_row = np.zeros(M)
     dh = np.zeros(3)
     pol = _policy(z, logp, prob, ent)
