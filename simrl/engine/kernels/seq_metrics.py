@@ -27,14 +27,15 @@ N_EVAL_SEQ_FIXED = 14
 
 @njit(cache=True)
 def eval_row_seq(
-    prob, ent, kl_row, graph, leaves, facts, passk, n_train, num_modes, has_format, dp, ev, out
-):
+    prob, ent, kl_row, graph, leaves, facts, passk, n_train, num_modes, has_format, dp, ev, out,
+    dist,
+):  # fmt: skip
     """Exact eval metrics into out[: 2 + 2 len(passk) + 14 + num_modes + max_len], in the
     order of metrics_sequence.sequence_metric_names: accuracy and pass@k on the training
     prompts 0..n_train-1, then on the held-out rest (NaN if none), then the other metrics on
     the training prompts. A token of the entropy distribution comes from node n with weight
     reach(n) (metrics_sequence's module docstring). kl_row (M,) holds KL(pi_row || base_row)
-    (base_kl, kept with the cache)."""
+    (base_kl, kept with the cache); dist (>= n_train, A) is answer_entropy's scratch."""
     node_row, node_width, node_prompt, node_depth, _, root, _, _, slot, node_next = graph
     (
         leaf_prompt,
@@ -172,7 +173,7 @@ def eval_row_seq(
     out[c + 11] = length / n_train
     # the entropy of whole responses: sum_n reach(n) H(n) per prompt (metrics_sequence)
     out[c + 12] = swh / n_train
-    out[c + 13] = answer_entropy(leaf_p, leaf_prompt, leaf_det, leaf_answer, n_train)
+    out[c + 13] = answer_entropy(leaf_p, leaf_prompt, leaf_det, leaf_answer, n_train, dist)
     c += N_EVAL_SEQ_FIXED
     for m in range(num_modes):
         tot = 0.0
@@ -185,14 +186,14 @@ def eval_row_seq(
 
 
 @njit(cache=True)
-def answer_entropy(leaf_p, leaf_prompt, leaf_det, leaf_answer, n_train):
+def answer_entropy(leaf_p, leaf_prompt, leaf_det, leaf_answer, n_train, dist):
     """Mean over the training prompts of the entropy of the final answer's distribution,
     sum over a prompt's leaves of P(leaf) P(answer | leaf) (metrics_sequence's
     task.answer_dist), 0 log 0 = 0. A leaf whose answer is certain (leaf_det >= 0: every
     leaf when the policy writes the answer) adds P(leaf) to that answer alone, which is
     what the dense row adds (p * 1 and p * 0, exactly) at 1 / A of the work."""
     A = leaf_answer.shape[1]
-    dist = np.zeros((n_train, A))
+    dist[:n_train, :] = 0.0  # the run's buffer (seq_apply.SeqFuse.dist), not a new one
     for leaf in range(leaf_p.shape[0]):
         s = leaf_prompt[leaf]
         if s < n_train:

@@ -38,6 +38,7 @@ from simrl.engine.kernels.rollout_sampler import (
     tempered_policy,
     tis_weights,
 )
+from simrl.engine.kernels.seq_apply import seq_fuse
 from simrl.engine.kernels.seq_graph import leaf_rewards
 from simrl.engine.kernels.seq_metrics import N_EVAL_SEQ_FIXED, base_kl
 from simrl.engine.kernels.seq_sampling import (
@@ -71,7 +72,7 @@ from simrl.engine.kernels.workspace import params_row, seq_task_row
 
 
 @njit(cache=True)
-def sampler_step_run_seq(run, algos, pol, tpol, task, ws, sr, t, u, upd):
+def sampler_step_run_seq(run, algos, pol, tpol, task, ws, sr, t, u, upd, fuse):
     """seq_step.step_run_seq with the sampler: the responses drawn from q (ReMax's greedy
     response, the likelihoods and the token baselines from q, as the reference's
     pi_sample), the token table's old log-probs and entropies from the trained policy's
@@ -92,7 +93,7 @@ def sampler_step_run_seq(run, algos, pol, tpol, task, ws, sr, t, u, upd):
     T = sr.fs[FS_TEMP]
     draw_sampler(pol, tpol, sr, t)
     q = sr.q
-    n_groups = sampled_tokens(run, u, q, task, ws)
+    n_groups = sampled_tokens(run, u, q, task, ws, fuse.walk)
     for j in range(n_groups):  # the responses' lengths, as the estimator reads them
         for i in range(G):
             batch.blen[j, i] = batch.bresp[1, j, i]
@@ -183,6 +184,7 @@ def run_chunk_seq_sampler(
         task = seq_task_row(tasks, task_of_run[r])
         P, G = ip_r[I_P], ip_r[I_G]
         ws = seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, ip_r[I_EXACT] == 1, run.cp)
+        fuse = seq_fuse(M, V, G, max_len, S, A)  # its walk and dist buffers
         pol = run_policy(learner, r, M, V)
         base_kl(pol.prob, pol.logp, task.facts.base_logp, ws.grad.rows, 0, True, ws.misc.kl_row)
         sr = sampler_run(samp, r, M, V)
@@ -195,18 +197,22 @@ def run_chunk_seq_sampler(
         upd_sum_r, upd_cnt_r = out.upd_sum[r], out.upd_cnt[r]
         n_train = ip_r[I_NTRAIN]
         if t0 == 0:
-            record_eval_seq(metrics[r], np.int64(0), n_eval, pol, task, passk, n_train, ws, row_buf)
+            record_eval_seq(
+                metrics[r], np.int64(0), n_eval, pol, task, passk, n_train, ws, row_buf, fuse.dist
+            )
         for i in range(n_steps):
             t = t0 + i
             for j in range(L_u):
                 u[j] = next_double(st)
-            ok = sampler_step_run_seq(run, algos, pol, tpol, task, ws, sr, t, u, upd)
+            ok = sampler_step_run_seq(run, algos, pol, tpol, task, ws, sr, t, u, upd, fuse)
             if not ok:
                 failed[r] = t + 1
                 break
             add_update(upd, upd_sum_r, upd_cnt_r)
             row = row_of_step[t + 1]
             if row >= 0:
-                record_eval_seq(metrics[r], row, n_eval, pol, task, passk, n_train, ws, row_buf)
+                record_eval_seq(
+                    metrics[r], row, n_eval, pol, task, passk, n_train, ws, row_buf, fuse.dist
+                )
                 record_update(metrics[r], row, n_eval, upd_sum_r, upd_cnt_r)
         copy1(rng[r], st)

@@ -130,13 +130,14 @@ def sample_group(prob_old, graph, s, u, off, U, G, seq0, walk, ti, cur):
 
 
 @njit(cache=True)
-def sampled_tokens(run, u, prob_old, task, ws):
+def sampled_tokens(run, u, prob_old, task, ws, walk):
     """Sample, reward and filter one step's groups (sequence_ref.sampled_tokens) into the
     sequence workspace ws, for the run's parameters run and its task (workspace.py). Returns
     n_groups. Each group is written after the kept ones and kept (the count advances) or
     overwritten; the batch arrays have P + 1 rows for that. bresp[0|1|2][j, i]: answer,
     length and format marker of response i of group j. stats: reward mean, zero-variance
-    share and mean length of the first round."""
+    share and mean length of the first round. walk is sample_group's scratch, (5, G,
+    max_len)."""
     fp, ip, sp = run.fp, run.ip, run.sp
     graph, leaves, max_len = task.graph, task.leaves, task.max_len
     leaf_len, leaf_format, leaf_det = leaves.leaf_len, leaves.leaf_format, leaves.leaf_det
@@ -158,7 +159,6 @@ def sampled_tokens(run, u, prob_old, task, ws):
     factor = sp[SP_OVER_FACTOR]
     A = correct.shape[1]
     bans = bresp[0]
-    walk = np.empty((5, G, max_len), dtype=np.int64)
     n_kept = np.int64(0)  # not Literal[int] (step.step_run)
     cur = 0
     for rnd in range(rounds):

@@ -35,6 +35,7 @@ from simrl.engine.kernels.metrics import (
 )
 from simrl.engine.kernels.pcg64 import next_double
 from simrl.engine.kernels.quadrants import quadrant_sums
+from simrl.engine.kernels.seq_apply import moved_sums, seq_fuse
 from simrl.engine.kernels.seq_graph import leaf_rewards
 from simrl.engine.kernels.seq_metrics import N_BUCKETS, N_EVAL_SEQ_FIXED, base_kl, eval_row_seq
 from simrl.engine.kernels.seq_sampling import (
@@ -100,7 +101,7 @@ def greedy_leaf(prob, graph, s, max_len):
 
 
 @njit(inline="always", cache=True)
-def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
+def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp, fuse):
     """Step t of one run (sequence_ref.step). Returns False if a value became non-finite.
     algos holds the run's compiled policy loss, advantage estimator and optimiser
     (simrl.algorithms.Algorithms), run (a workspace.Params) their parameters; pol is the
@@ -127,7 +128,7 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
             gstart, batch.chosen, tf, ti, misc.stats,
         )  # fmt: skip
     else:
-        n_groups = sampled_tokens(run, u, prob, task, ws)
+        n_groups = sampled_tokens(run, u, prob, task, ws, fuse.walk)
         if run.cp.shape[0] > 0:  # KL in the reward (kernels/controllers.py)
             hk.penalise_sequence(
                 run.cp, gstart, batch.bresp, batch.brew, ti, logp, pol.ref_logp, n_groups, G
@@ -173,24 +174,29 @@ def step_run_seq(run, algos, pol, task, ws, t, u, upd, pp, want_pp):
             run.fp, task.leaves, task.max_len, int(sp[SP_OVER_CACHE]), sp[SP_OVER_FACTOR], prob,
             task.graph, dp, ip[I_NTRAIN], misc.qrow, misc.wrow,
         )  # fmt: skip
-    mb = ip[I_MB]
+    mb, epochs = ip[I_MB], ip[I_EPOCHS]
     first = np.bool_(True)  # not Literal[bool] (step.step_run)
-    for epoch in range(ip[I_EPOCHS]):
+    base_logp = task.facts.base_logp
+    for epoch in range(epochs):
         for b in range(mb):
             lo = (b * n_groups) // mb
             hi = ((b + 1) * n_groups) // mb
             if hi > lo:
                 if run.cp.shape[0] > 0:  # the controllers (kernels/controllers.py)
                     hk.before_update(run.cp, run.fp)
-                seq_minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, task.max_len)
+                # the step's last update computes the moved rows' metrics (seq_apply.py)
+                last = epoch == epochs - 1 and b == mb - 1
+                seq_minibatch_step(
+                    run, algos, pol, ws, u, epoch, first, lo, hi, task.max_len, fuse, last,
+                    base_logp,
+                )  # fmt: skip
                 if run.cp.shape[0] > 0:
                     hk.after_update(run.cp, pol)
                 first = False
     n = n_saved[0]
-    rows_ok = moved_rows(
-        pol, old, task.facts.base_logp, saved_rows, n, not reads_entropy(run), misc.dh,
-        misc.kl_row,
-    )  # fmt: skip
+    rows_ok = moved_sums(
+        pol, old, base_logp, saved_rows, n, not reads_entropy(run), misc.dh, misc.kl_row, fuse
+    )
     step_metrics(ip, t, n_groups, pol, misc.stats, tally, misc.dh, upd)
     if breakdown:
         hk.breakdown_step(
@@ -323,11 +329,11 @@ def seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, exact, cp):
 
 
 @njit(cache=True)
-def record_eval_seq(metrics_r, row, n_eval, pol, task, passk, n_train, ws, row_buf):
+def record_eval_seq(metrics_r, row, n_eval, pol, task, passk, n_train, ws, row_buf, dist):
     """The exact eval metrics of the cached policy into metrics row `row` of one run."""
     eval_row_seq(
         pol.prob, pol.ent, ws.misc.kl_row, task.graph, task.leaves, task.facts, passk, n_train,
-        task.num_modes, task.has_format, ws.dp, ws.ev, row_buf,
+        task.num_modes, task.has_format, ws.dp, ws.ev, row_buf, dist,
     )  # fmt: skip
     for j in range(n_eval):
         metrics_r[row, j] = row_buf[j]
@@ -367,6 +373,7 @@ def run_chunk_seq(
         ws = seq_workspace(M, V, N, L, S, A, P, G, max_len, num_modes, ip_r[I_EXACT] == 1, run.cp)
         pol = run_policy(learner, r, M, V)
         base_kl(pol.prob, pol.logp, task.facts.base_logp, ws.grad.rows, 0, True, ws.misc.kl_row)
+        fuse = seq_fuse(M, V, G, max_len, S, A)
         upd = np.zeros(out.upd_sum.shape[1])  # N_UPD_SEQ, then the controllers' and quadrants'
         row_buf = np.empty(n_cols)
         L_u = ip_r[I_LTOTAL]
@@ -375,19 +382,23 @@ def run_chunk_seq(
         upd_sum_r, upd_cnt_r = out.upd_sum[r], out.upd_cnt[r]
         n_train = ip_r[I_NTRAIN]
         if t0 == 0:
-            record_eval_seq(metrics[r], np.int64(0), n_eval, pol, task, passk, n_train, ws, row_buf)
+            record_eval_seq(
+                metrics[r], np.int64(0), n_eval, pol, task, passk, n_train, ws, row_buf, fuse.dist
+            )
         for i in range(n_steps):
             t = t0 + i
             for j in range(L_u):
                 u[j] = next_double(st)
-            ok = step_run_seq(run, algos, pol, task, ws, t, u, upd, pp_r, want_pp)
+            ok = step_run_seq(run, algos, pol, task, ws, t, u, upd, pp_r, want_pp, fuse)
             if not ok:
                 failed[r] = t + 1
                 break
             add_update(upd, upd_sum_r, upd_cnt_r)
             row = row_of_step[t + 1]
             if row >= 0:
-                record_eval_seq(metrics[r], row, n_eval, pol, task, passk, n_train, ws, row_buf)
+                record_eval_seq(
+                    metrics[r], row, n_eval, pol, task, passk, n_train, ws, row_buf, fuse.dist
+                )
                 record_update(metrics[r], row, n_eval, upd_sum_r, upd_cnt_r)
         copy1(rng[r], st)
         copy1(controls[r], run.cp)  # the controllers' state, for the next chunk

@@ -31,10 +31,10 @@ from simrl.engine.kernels.codes import (
     I_TIS,
 )
 from simrl.engine.kernels.controllers import entropy_adaptive
-from simrl.engine.kernels.copying import copy1
 from simrl.engine.kernels.dispatch import aggregation_weight, sampled_kl_grad
-from simrl.engine.kernels.losses import clip_tally, token_losses
-from simrl.engine.kernels.metrics import minibatch_ppo_kl, quantile_sorted
+from simrl.engine.kernels.losses import token_losses
+from simrl.engine.kernels.metrics import quantile_sorted
+from simrl.engine.kernels.seq_apply import seq_apply_gradient
 from simrl.engine.kernels.seq_sampling import (
     SP_FORK_Q,
     TF_COEF,
@@ -57,7 +57,7 @@ from simrl.engine.kernels.seq_sampling import (
     TI_TOK,
 )
 from simrl.engine.kernels.tis import apply_tis
-from simrl.engine.kernels.update import add_entropy_grad, apply_gradient
+from simrl.engine.kernels.update import add_entropy_grad
 
 
 @njit(inline="always", cache=True)
@@ -111,13 +111,37 @@ def kept_count(N, exact, forking, tcount, tkeep):
 
 
 @njit(inline="always", cache=True)
-def seq_minibatch_step(run, algos, pol, ws, u, epoch, first, lo, hi, max_len):
+def gather_ppo_kl(logp, trow, ttok, tlogp, tlogp_old, tcount, weighted, first, N, tally):
+    """tlogp[:N] = log pi of the N tokens (log pi_old, tlogp_old, on the step's first
+    update: the cache still holds pi_old) and metrics.minibatch_ppo_kl's mean of
+    logp_old - logp into tally[8] (tally[9] counting the updates), in one pass: the same
+    terms in the same order."""
+    num = den = 0.0
+    for t in range(N):
+        lp = tlogp_old[t] if first else logp[trow[t], ttok[t]]
+        tlogp[t] = lp
+        c = tcount[t] if weighted else 1.0
+        num += c * (tlogp_old[t] - lp)
+        den += c
+    if den > 0 and np.isfinite(num / den):  # reference.mean_or_nan: a non-finite value is left out
+        tally[8] += num / den
+        tally[9] += 1.0
+
+
+@njit(inline="always", cache=True)
+def seq_minibatch_step(
+    run, algos, pol, ws, u, epoch, first, lo, hi, max_len, fuse, last, base_logp
+):
     """One optimiser step on groups lo..hi-1 of the step's token table (the sequence
     workspace ws; run, pol and ws as workspace.py names them): seq_minibatch_gradient,
-    then the shared optimiser step. Rows are saved in ws.saves before they change
-    (update.save_rows)."""
+    then the optimiser step (seq_apply.seq_apply_gradient: update.apply_gradient with the
+    moved rows' metrics on the step's last update, `last`, into fuse). Rows are saved in
+    ws.saves before they change (seq_apply.seq_save_rows)."""
     n_rows = seq_minibatch_gradient(run, algos, pol, ws, u, epoch, first, lo, hi, max_len)
-    apply_gradient(run, algos.optimiser, pol, ws.grad, n_rows, ws.saves, reads_entropy(run))
+    seq_apply_gradient(
+        run, algos.optimiser, pol, ws.grad, n_rows, ws.saves, reads_entropy(run), fuse, last,
+        base_logp, ws.misc.kl_row,
+    )  # fmt: skip
 
 
 @njit(cache=True)
@@ -146,11 +170,8 @@ def seq_minibatch_gradient(run, algos, pol, ws, u, epoch, first, lo, hi, max_len
     # per-minibatch arrays: the loss's rows at the same columns, the rest from column 0
     tlogp, tkeys, td, work = tf[TF_LOGP, b0:], tf[TF_KEYS, b0:], tf[TF_DLOGP, b0:], tf[TF_COEF, b0:]
     tw, tkeep = tf[TF_WEIGHT], tf[TF_KEEP]
-    if first:  # the cache still holds pi_old: log pi is log pi_old, gathered at the step's start
-        copy1(tlogp[:N], tlogp_old[:N])
-    else:
-        for t in range(N):
-            tlogp[t] = logp[trow[t], ttok[t]]
+    # log pi of the tokens and verl's ppo_kl at the policy before the update, in one pass
+    gather_ppo_kl(logp, trow, ttok, tlogp, tlogp_old, tcount, ip[I_EXACT] == 1, first, N, tally)
     if ip[I_LCC] > 0:  # Clip-Cov's keys: per epoch and token slot (streams.py)
         cc_base = (
             ip[I_ROUNDS] * (ip[I_LSEL] + ip[I_LSAMPLE] + ip[I_LREWARD] + ip[I_LTIE])
@@ -159,7 +180,6 @@ def seq_minibatch_gradient(run, algos, pol, ws, u, epoch, first, lo, hi, max_len
         tseq, tpos = ti[TI_SEQ, b0:], ti[TI_POS, b0:]
         for t in range(N):
             tkeys[t] = u[cc_base + tseq[t] * max_len + tpos[t]]
-    minibatch_ppo_kl(tlogp, tlogp_old, tf[TF_COUNT, b0:], ip[I_EXACT] == 1, N, tally, 8)
     token_losses(algos.loss, run.lp, tf, ti, b0, N, flags, first)
     if ip[I_TIS] == 1:  # the rollout sampler's TIS weights (kernels/tis.py)
         apply_tis(tf, b0, N)
@@ -184,10 +204,9 @@ def seq_minibatch_gradient(run, algos, pol, ws, u, epoch, first, lo, hi, max_len
     ent_mean = fp[F_ENT_COEF] > 0 and ip[I_ENT_AGG] == 1
     ent_total = kept_count(N, exact, forking, tcount, tkeep) if ent_mean else 0.0
     state_terms = (kl_coef > 0 and not sampled_kl) or fp[F_ENT_COEF] > 0  # they read wsum
-    for t in range(N):  # each touched state's sums start at 0
-        csum[trow[t]] = 0.0
-        if state_terms:
-            wsum[trow[t]] = 0.0
+    fl = flags[b0:]
+    n0 = n1 = n2 = n3 = n4 = 0.0  # losses.clip_tally's sums, in its order
+    k1 = k2 = k3 = k4 = 0
     for t in range(N):
         row, a = trow[t], ttok[t]
         w_agg = (
@@ -219,15 +238,33 @@ def seq_minibatch_gradient(run, algos, pol, ws, u, epoch, first, lo, hi, max_len
         if ent_mean and ent_total > 0:  # -coef H_row / n per kept token (its expected count)
             e_w = (tcount[t] if exact else 1.0) * (tkeep[t] if forking else 1.0)
             add_entropy_grad(fp[F_ENT_COEF] * e_w / ent_total, prob, logp, ent, row, g)
-        csum[row] += c
+        # a state's sums start at 0 at its first token (0.0 + c, as a reset then +=)
+        csum[row] = (0.0 if new else csum[row]) + c
         if state_terms:
-            wsum[row] += w
+            wsum[row] = (0.0 if new else wsum[row]) + w
         if breakdown:
             work[t] = c
         mag = abs(policy)
         all_mag += mag
         fork_mag += mag if tfork[t] else 0.0  # the sums are >= 0: adding +0 is exact
-    clip_tally(N, exact, tcount, flags[b0:], tally)
+        if exact:  # losses.clip_tally, weighted
+            n0 += tc
+            n1 += tc * fl[t, 0]
+            n2 += tc * fl[t, 1]
+            n3 += tc * fl[t, 2]
+            n4 += tc * fl[t, 3]
+        else:  # unweighted: integer counts
+            k1 += fl[t, 0]
+            k2 += fl[t, 1]
+            k3 += fl[t, 2]
+            k4 += fl[t, 3]
+    if not exact:
+        n0, n1, n2, n3, n4 = float(N), float(k1), float(k2), float(k3), float(k4)
+    tally[0] += n0
+    tally[1] += n1
+    tally[2] += n2
+    tally[3] += n3
+    tally[4] += n4
     tally[5] += kept_count(N, exact, forking, tcount, tkeep)
     tally[6] += fork_mag
     tally[7] += all_mag
