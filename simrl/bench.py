@@ -188,6 +188,15 @@ def host_line() -> str:
     return f"host: {cpu_model()}, {cores} cores, numba threads {numba.get_num_threads()}; {load}"
 
 
+#: the parts of the full bench, in order, and each one's timed phases for `repeats`
+PARTS = {
+    "w1": lambda r: 4 * r + 4,
+    "w2": lambda r: 2 * r + 4,
+    "peer": lambda r: r + 1,
+    "linear": lambda r: 2 * r + 1,
+}
+
+
 def run_bench(
     runs: int,
     steps: int,
@@ -195,14 +204,13 @@ def run_bench(
     repeats: int,
     console: Console | None = None,
     progress=None,
+    only: tuple[str, ...] = tuple(PARTS),
 ) -> dict:
     """W1 then W2, each paired with its speed-of-light kernel (bench_sol.py), the peer
-    sweep, then W1 with a linear policy; `progress(done, total)` counts the timed phases
-    (9 * repeats + 10)."""
-    from simrl.bench_sol import fraction_line, light_fraction, w1_light, w1_light_inputs
-
+    sweep, then W1 with a linear policy (`only`: those of PARTS, in PARTS' order);
+    `progress(done, total)` counts the timed phases (9 * repeats + 10 for all four)."""
     console = console or Console()
-    total, done = 9 * repeats + 10, [0]
+    total, done = sum(PARTS[p](repeats) for p in only), [0]
 
     def tick() -> None:
         done[0] += 1
@@ -211,6 +219,31 @@ def run_bench(
 
     host_before = host_line()
     console.print(host_before)
+    out: dict = {"host": host_before}
+    if "w1" in only:
+        out.update(run_bench_w1(runs, steps, baseline_runs, repeats, console, tick))
+    if "w2" in only:
+        out["w2"] = run_bench_w2(runs, steps, repeats, console, tick)
+    if "peer" in only:
+        from simrl.bench_peer import run_bench_peer
+
+        out["peer_sweep"] = run_bench_peer(repeats, console, tick, steps)
+    if "linear" in only:
+        from simrl.bench_linear import run_bench_linear
+
+        out["w1_linear"] = run_bench_linear(runs, steps, repeats, console, tick)
+    out["host_after"] = host_line()
+    console.print(out["host_after"].replace("host:", "after the bench:", 1))
+    return out
+
+
+def run_bench_w1(
+    runs: int, steps: int, baseline_runs: int, repeats: int, console: Console, tick
+) -> dict:
+    """W1 on the numba engine, with run.audit, and its speed-of-light kernel, alternately
+    (best of `repeats` each); the per-run numpy baseline and the numpy reference for scale."""
+    from simrl.bench_sol import fraction_line, light_fraction, w1_light, w1_light_inputs
+
     config = w1_config(runs, steps)
     task = build_bandit(config.task)
     specs = [RunSpec(config, i) for i in range(runs)]
@@ -284,22 +317,10 @@ def run_bench(
         f"best of {repeats} timed repeats for simrl and the baseline; the audit costs {audit_s / fast_s:.2f}x"
     )
     console.print(fraction_line("W1", w1_frac))
-    w2 = run_bench_w2(runs, steps, repeats, console, tick)
-    from simrl.bench_peer import run_bench_peer
-
-    peer = run_bench_peer(repeats, console, tick, steps)
-    w1_linear = run_bench_linear(runs, steps, repeats, console, tick)
-    host_after = host_line()
-    console.print(host_after.replace("host:", "after the bench:", 1))
     return {
         "compile_s": compile_s,
         **{k: v[3] for k, v in rates.items()},
         "w1_light_fraction": w1_frac,
-        "w2": w2,
-        "peer_sweep": peer,
-        "w1_linear": w1_linear,
-        "host": host_before,
-        "host_after": host_after,
     }
 
 
@@ -444,52 +465,3 @@ def _timed(fn) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
-
-
-#: W1's policy made linear (simrl/policy.py): random features, d = 16, rho 0.3 between
-#: states' feature rows (Gaussian rows: 16 < (64 + 1) 16), strength 1
-W1_LINEAR_POLICY = {"kind": "linear", "features": "random_features", "dim": 16, "rho": 0.3}
-
-
-def w1_linear_config(runs: int, steps: int) -> Config:
-    return Config.from_dict(
-        {**W1, "policy": W1_LINEAR_POLICY}, {"run.seeds": runs, "run.steps": steps}
-    )
-
-
-def run_bench_linear(
-    runs: int, steps: int, repeats: int, console: Console | None = None, tick=lambda: None
-) -> dict:
-    """W1 with a linear policy (W1_LINEAR_POLICY; kernels/linear.py), paired with the
-    tabular W1 in the same process, their repeats interleaved: sampled answers per second
-    of each (best of `repeats`) and their ratio. The linear step adds, per minibatch
-    update, Phi^T g over the batch's states and z = theta_tab + Phi w and the softmax of
-    every state (O(S K d)), and the held-out columns at the step's end."""
-    console = console or Console()
-    cfgs = {"linear": w1_linear_config(runs, steps), "tabular": w1_config(runs, steps)}
-    specs = {k: [RunSpec(c, i) for i in range(runs)] for k, c in cfgs.items()}
-    t = time.perf_counter()
-    for k in specs:  # compile or load each kernel before timing
-        run_batch(specs[k][: min(2, runs)])
-    compile_s = time.perf_counter() - t
-    tick()
-    best = {k: math.inf for k in specs}
-    for _ in range(repeats):
-        for k in ("linear", "tabular"):
-            best[k] = min(best[k], _timed(lambda k=k: run_batch(specs[k])))
-            tick()
-    c = cfgs["tabular"]
-    answers = runs * steps * c.prompts_per_step * c.algo.group_size
-    rate = {k: answers / best[k] for k in best}
-    table = Table(
-        title=f"W1 with policy.kind = 'linear' (random_features, d = 16, rho 0.3); "
-        f"{runs} runs x {steps} steps, paired with the tabular W1 (best of {repeats} interleaved)"
-    )
-    for col in ("policy", "seconds", "answers/s", "linear / tabular"):
-        table.add_column(col, justify="left" if col == "policy" else "right")
-    for k in ("linear", "tabular"):
-        ratio = f"{rate['linear'] / rate['tabular']:.2f}" if k == "linear" else ""
-        table.add_row(k, f"{best[k]:.3f}", f"{rate[k]:.3g}", ratio)
-    console.print(table)
-    console.print(f"numba compile or cache load (excluded above): {compile_s:.2f} s")
-    return {**rate, "ratio": rate["linear"] / rate["tabular"], "compile_s": compile_s}

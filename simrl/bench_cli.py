@@ -18,6 +18,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "--loss", args.loss, "a policy loss: one of " + ", ".join(POLICY_LOSSES.names)
             )
+    only = parse_only(args.only)  # before the engine loads
     from simrl.bench import run_bench
 
     for name in ("runs", "steps", "baseline_runs", "repeats", "pairs"):
@@ -32,7 +33,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         run_bench_against(args.against, args.runs, args.steps, args.pairs)
         return 0
     if args.linear:
-        from simrl.bench import run_bench_linear
+        from simrl.bench_linear import run_bench_linear
 
         run_bench_linear(args.runs, args.steps, args.repeats)
         return 0
@@ -44,5 +45,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from simrl.progress import LazyProgress
 
     with LazyProgress("simrl bench", unit="timed phases") as progress:
-        run_bench(args.runs, args.steps, args.baseline_runs, args.repeats, progress=progress)
+        run_bench(
+            args.runs, args.steps, args.baseline_runs, args.repeats, progress=progress,
+            only=only,
+        )  # fmt: skip
     return 0
+
+
+def parse_only(text: str | None) -> tuple[str, ...]:
+    """--only's comma-separated parts of the full bench (bench.PARTS), in PARTS' order."""
+    from simrl.bench import PARTS
+
+    if text is None:
+        return tuple(PARTS)
+    asked = [p.strip().lower() for p in text.split(",") if p.strip()]
+    bad = [p for p in asked if p not in PARTS]
+    if bad or not asked:
+        raise ConfigError("--only", text, "comma-separated parts of: " + ", ".join(PARTS))
+    return tuple(p for p in PARTS if p in asked)

@@ -6,7 +6,7 @@
     simrl plot RUN_DIR [--out FILE.png]
     simrl recipes [NAME]
     simrl bench [--runs R] [--steps T] [--baseline-runs N] [--loss NAME] [--linear]
-                [--against REV]
+                [--against REV] [--only w1,w2,peer,linear]
     simrl theory check [--cases N] [--seed S]
     simrl theory audit [--out DIR] [--seeds N] [--steps T]
     simrl bridge pretrain [--prior-mix X] [--config CONFIG.toml] [--force]
@@ -197,6 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--pairs", type=int, default=4, help="alternating process pairs of --against"
+    )
+    bench.add_argument(
+        "--only",
+        default=None,
+        metavar="PARTS",
+        help="run only these parts of the full bench, comma-separated: w1 (with its speed "
+        "of light and run.audit), w2 (with its speed of light), peer, linear",
     )
 
     theory = sub.add_parser(

@@ -55,7 +55,7 @@ def test_bench_linear_runs_paired_with_the_tabular_w1():
     tabular W1, rates finite and positive, the ratio theirs."""
     from rich.console import Console
 
-    from simrl.bench import run_bench_linear, w1_linear_config
+    from simrl.bench_linear import run_bench_linear, w1_linear_config
 
     cfg = w1_linear_config(2, 2)
     assert (cfg.policy.kind, cfg.policy.dim) == ("linear", 16)
@@ -192,3 +192,49 @@ def test_bench_against_timing_process_runs_in_a_tree():
 
     got = time_tree(this_tree(), 2, 2)
     assert set(got) == {"W1", "W2"} and all(v > 0 for v in got.values())
+
+
+def test_only_parts_phases_add_up_to_the_full_bench():
+    from simrl.bench import PARTS
+
+    for r in range(1, 6):
+        assert sum(f(r) for f in PARTS.values()) == 9 * r + 10
+
+
+def test_only_parses_in_bench_order_and_refuses_unknown_parts():
+    from simrl.bench_cli import parse_only
+    from simrl.errors import ConfigError
+
+    assert parse_only(None) == ("w1", "w2", "peer", "linear")
+    assert parse_only("W2, w1") == ("w1", "w2")
+    for bad in ("w3", "", "w1,,x"):
+        with pytest.raises(ConfigError) as e:
+            parse_only(bad)
+        assert e.value.field == "--only" and "w1, w2, peer, linear" in str(e.value)
+
+
+def test_bench_bad_only_is_one_line_exit_2():
+    p = subprocess.run(
+        [sys.executable, "-m", "simrl", "bench", "--only", "w9"],
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.count("\n") == 1 and "--only" in p.stderr and "peer" in p.stderr
+
+
+@pytest.mark.slow
+def test_run_bench_only_w1_times_w1_alone():
+    import io
+
+    from rich.console import Console
+
+    from simrl.bench import PARTS, run_bench
+
+    seen = []
+    out = run_bench(
+        2, 2, 1, 2, console=Console(file=io.StringIO()), progress=lambda d, t: seen.append((d, t)),
+        only=("w1",),
+    )  # fmt: skip
+    assert seen == [(d, PARTS["w1"](2)) for d in range(1, PARTS["w1"](2) + 1)]
+    assert "w1_light_fraction" in out and "w2" not in out and "peer_sweep" not in out
