@@ -322,8 +322,9 @@ def chunk_loop(start, step, finish):
     The parts are the closure's constants, not arguments: numba types a function argument
     by its dispatcher, an object of this process, so a kernel passing one holds a pointer
     ("dynamic globals") and cannot be cached (measured: every process compiled it again);
-    a closure's free functions are called directly. The loop itself is not cached; it is
-    compiled into the entry kernel that calls it, which is.
+    a closure's free functions are called directly. The loop is inline="always", compiled
+    into the entry kernel that calls it (which is cached): as its own library it linked
+    and optimised the whole step once more (a cold linear run: 73.7 CPU s, inlined 55.1).
 
     lin_learner (a LinLearner) holds each run's theta_tab and w, phis (n_phi, S, K, d) the
     batch's distinct features (zero-padded to one d), phits the same transposed
@@ -331,7 +332,7 @@ def chunk_loop(start, step, finish):
     when the optimiser is npg. As in step.run_chunk, a thread part's runs share one
     workspace and one set of policy caches, reset for each next run of the same sizes."""
 
-    @njit(nogil=True)
+    @njit(inline="always")
     def loop(
         t0, n_steps, row_of_step, rng, learner, lin_learner, params, algos, tasks,
         task_of_run, passk, out, phis, phits, phi_of_run, overlap, npg, extra,
