@@ -64,14 +64,19 @@ def test_bench_linear_runs_paired_with_the_tabular_w1():
     assert np.isclose(out["ratio"], out["linear"] / out["tabular"])
 
 
-def test_bench_bad_loss_is_one_line_exit_2():
+@pytest.mark.parametrize(
+    ("args", "field", "allowed"),
+    [
+        (["--loss", "nope", "--runs", "1"], "--loss", "vanilla"),
+        (["--only", "w9"], "--only", "peer"),
+    ],
+)
+def test_bench_bad_argument_is_one_line_exit_2(args, field, allowed):
     p = subprocess.run(
-        [sys.executable, "-m", "simrl", "bench", "--loss", "nope", "--runs", "1"],
-        capture_output=True,
-        text=True,
+        [sys.executable, "-m", "simrl", "bench", *args], capture_output=True, text=True
     )
     assert p.returncode == 2 and p.stdout == ""
-    assert p.stderr.count("\n") == 1 and "--loss" in p.stderr and "vanilla" in p.stderr
+    assert p.stderr.count("\n") == 1 and field in p.stderr and allowed in p.stderr
 
 
 @pytest.mark.slow
@@ -211,16 +216,6 @@ def test_only_parses_in_bench_order_and_refuses_unknown_parts():
         with pytest.raises(ConfigError) as e:
             parse_only(bad)
         assert e.value.field == "--only" and "w1, w2, peer, linear" in str(e.value)
-
-
-def test_bench_bad_only_is_one_line_exit_2():
-    p = subprocess.run(
-        [sys.executable, "-m", "simrl", "bench", "--only", "w9"],
-        capture_output=True,
-        text=True,
-    )
-    assert p.returncode == 2 and p.stdout == ""
-    assert p.stderr.count("\n") == 1 and "--only" in p.stderr and "peer" in p.stderr
 
 
 @pytest.mark.slow
